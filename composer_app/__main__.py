@@ -1,0 +1,5 @@
+"""``python -m composer_app`` runs the command-line interface."""
+
+from composer_app.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""Command line: ``composer-app [gui|info|train|evaluate|generate|ports] ...``.
+
+Each subcommand's arguments and work live beside the code they drive; this module only
+dispatches, so importing it pulls in neither Qt nor torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from importlib import import_module
+
+# subcommand -> (module, function adding its arguments, function running it, one-line help)
+_SUBCOMMANDS: dict[str, tuple[str, str, str, str]] = {
+    "gui": ("composer_app.app", "add_arguments", "run", "open the piano-roll editor (default)"),
+    "info": ("composer_app.midi.info", "add_arguments", "run", "describe a MIDI file"),
+    "train": ("composer_app.ml.train", "add_arguments", "run", "train an RNN-RBM"),
+    "evaluate": ("composer_app.ml.evaluate", "add_arguments", "run", "evaluate a model (ACC, LL)"),
+    "generate": (
+        "composer_app.ml.continuation",
+        "add_arguments",
+        "run",
+        "continue a MIDI file headlessly",
+    ),
+    "ports": ("composer_app.midi.ports", "add_arguments", "run", "list MIDI output ports"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="composer-app", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    for name, (module_name, add_name, _run, help_text) in _SUBCOMMANDS.items():
+        sp = sub.add_parser(name, help=help_text)
+        try:
+            add_arguments: Callable[[argparse.ArgumentParser], None] = getattr(
+                import_module(module_name), add_name
+            )
+        except (ImportError, AttributeError):
+            continue  # a subcommand whose module is unavailable still shows in --help
+        add_arguments(sp)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``composer-app`` script. Returns the process exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in _SUBCOMMANDS and argv[0] not in ("-h", "--help")):
+        argv = ["gui", *argv]
+    args = build_parser().parse_args(argv)
+    module_name, _add, run_name, _help = _SUBCOMMANDS[args.command]
+    run: Callable[[argparse.Namespace], int] = getattr(import_module(module_name), run_name)
+    try:
+        return int(run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

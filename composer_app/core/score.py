@@ -1,0 +1,219 @@
+"""A score: notes kept sorted, a tempo map and a meter, all in integer ticks."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from composer_app.core.note import Note
+
+DEFAULT_PPQ = 480
+DEFAULT_TEMPO_US_PER_QUARTER = 500_000  # 120 BPM
+MIN_TEMPO_BPM = 1.0
+MAX_TEMPO_BPM = 1000.0
+
+
+class ScoreError(ValueError):
+    """An impossible score edit (a missing note, a bad tempo or meter)."""
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class TempoChange:
+    """From ``tick`` on, a quarter note lasts ``us_per_quarter`` microseconds.
+
+    Units: ``tick`` in ticks; ``us_per_quarter`` in microseconds (as stored in MIDI files).
+    """
+
+    tick: int
+    us_per_quarter: int
+
+    def __post_init__(self) -> None:
+        if self.tick < 0:
+            raise ScoreError(f"tempo change at a negative tick ({self.tick})")
+        if self.us_per_quarter <= 0:
+            raise ScoreError(f"tempo must be positive, got {self.us_per_quarter} us per quarter")
+
+    @property
+    def tempo_bpm(self) -> float:
+        """Quarter notes per minute."""
+        return 60_000_000 / self.us_per_quarter
+
+    @staticmethod
+    def from_bpm(tick: int, tempo_bpm: float) -> TempoChange:
+        """A tempo change given in quarter notes per minute."""
+        if not MIN_TEMPO_BPM <= tempo_bpm <= MAX_TEMPO_BPM:
+            raise ScoreError(f"tempo must be {MIN_TEMPO_BPM:g}-{MAX_TEMPO_BPM:g} BPM, got {tempo_bpm}")
+        return TempoChange(tick, round(60_000_000 / tempo_bpm))
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class TimeSignature:
+    """From ``tick`` on, bars hold ``numerator`` notes of value 1/``denominator``."""
+
+    tick: int
+    numerator: int = 4
+    denominator: int = 4
+
+    def __post_init__(self) -> None:
+        if self.tick < 0:
+            raise ScoreError(f"time signature at a negative tick ({self.tick})")
+        if not 1 <= self.numerator <= 255:
+            raise ScoreError(f"time signature numerator must be 1-255, got {self.numerator}")
+        if self.denominator not in (1, 2, 4, 8, 16, 32, 64):
+            raise ScoreError(f"time signature denominator must be a power of two, got {self.denominator}")
+
+    def bar_ticks(self, ppq: int) -> int:
+        """Length of one bar. Units: ticks."""
+        return self.numerator * ppq * 4 // self.denominator
+
+
+@dataclass
+class Score:
+    """Notes (sorted by start then pitch), a tempo map and time signatures.
+
+    Units: every time is an integer tick; ``ppq`` ticks make a quarter note.
+    The tempo map and the meter always hold an entry at tick 0.
+    """
+
+    ppq: int = DEFAULT_PPQ
+    tempo_map: list[TempoChange] = field(
+        default_factory=lambda: [TempoChange(0, DEFAULT_TEMPO_US_PER_QUARTER)]
+    )
+    time_signatures: list[TimeSignature] = field(default_factory=lambda: [TimeSignature(0, 4, 4)])
+    _notes: list[Note] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.ppq <= 0:
+            raise ScoreError(f"ppq must be positive, got {self.ppq}")
+        self.tempo_map = sorted(self.tempo_map) or [TempoChange(0, DEFAULT_TEMPO_US_PER_QUARTER)]
+        if self.tempo_map[0].tick != 0:
+            self.tempo_map.insert(0, TempoChange(0, self.tempo_map[0].us_per_quarter))
+        self.time_signatures = sorted(self.time_signatures) or [TimeSignature(0)]
+        if self.time_signatures[0].tick != 0:
+            first = self.time_signatures[0]
+            self.time_signatures.insert(0, TimeSignature(0, first.numerator, first.denominator))
+        self._notes = sorted(self._notes)
+
+    # ---- notes -------------------------------------------------------------------------
+    @property
+    def notes(self) -> tuple[Note, ...]:
+        """All notes, sorted by start tick then pitch (a snapshot)."""
+        return tuple(self._notes)
+
+    def __len__(self) -> int:
+        return len(self._notes)
+
+    def __iter__(self) -> Iterator[Note]:
+        return iter(tuple(self._notes))
+
+    def __contains__(self, note: object) -> bool:
+        if not isinstance(note, Note):
+            return False
+        i = bisect.bisect_left(self._notes, note)
+        return i < len(self._notes) and self._notes[i] == note
+
+    def add(self, note: Note) -> None:
+        """Insert one note in order (duplicates are allowed and kept)."""
+        bisect.insort(self._notes, note)
+
+    def add_many(self, notes: Iterable[Note]) -> None:
+        """Insert many notes at once."""
+        self._notes.extend(notes)
+        self._notes.sort()
+
+    def remove(self, note: Note) -> None:
+        """Remove one note equal to ``note``; :class:`ScoreError` if there is none."""
+        i = bisect.bisect_left(self._notes, note)
+        if i >= len(self._notes) or self._notes[i] != note:
+            raise ScoreError(f"no such note in the score: {note}")
+        del self._notes[i]
+
+    def move(self, note: Note, delta_ticks: int = 0, delta_pitch: int = 0) -> Note:
+        """Replace ``note`` by a shifted copy and return the copy."""
+        moved = note.moved(delta_ticks, delta_pitch)
+        self.remove(note)
+        self.add(moved)
+        return moved
+
+    def resize(self, note: Note, duration_ticks: int) -> Note:
+        """Replace ``note`` by a copy of another length and return the copy."""
+        resized = note.with_duration(duration_ticks)
+        self.remove(note)
+        self.add(resized)
+        return resized
+
+    def clear(self) -> None:
+        """Remove every note."""
+        self._notes.clear()
+
+    def notes_in_range(
+        self,
+        start_tick: int,
+        end_tick: int,
+        pitch_low: int = 0,
+        pitch_high: int = 128,
+    ) -> list[Note]:
+        """Notes that sound at some point of ``[start_tick, end_tick)`` with pitch in ``[pitch_low, pitch_high)``.
+
+        Units: ticks; pitches as MIDI numbers.
+        """
+        # Notes are sorted by start: none starting at or after end_tick can overlap.
+        stop = bisect.bisect_left(self._notes, Note(max(0, end_tick), 0, 1))
+        return [
+            n
+            for n in self._notes[:stop]
+            if n.end_tick > start_tick and pitch_low <= n.pitch < pitch_high
+        ]
+
+    def notes_at(self, tick: int, pitch: int) -> list[Note]:
+        """Notes of ``pitch`` sounding at ``tick``."""
+        return self.notes_in_range(tick, tick + 1, pitch, pitch + 1)
+
+    @property
+    def end_tick(self) -> int:
+        """The tick at which the last note ends (0 for an empty score)."""
+        return max((n.end_tick for n in self._notes), default=0)
+
+    # ---- tempo and meter ---------------------------------------------------------------
+    def tempo_at(self, tick: int) -> TempoChange:
+        """The tempo in force at ``tick``."""
+        i = bisect.bisect_right([t.tick for t in self.tempo_map], tick) - 1
+        return self.tempo_map[max(0, i)]
+
+    def set_tempo_bpm(self, tempo_bpm: float, tick: int = 0) -> None:
+        """Set the tempo from ``tick`` on (replacing a change at that very tick)."""
+        change = TempoChange.from_bpm(tick, tempo_bpm)
+        self.tempo_map = sorted([t for t in self.tempo_map if t.tick != tick] + [change])
+
+    @property
+    def initial_tempo_bpm(self) -> float:
+        """The tempo at tick 0, in quarter notes per minute."""
+        return self.tempo_map[0].tempo_bpm
+
+    def time_signature_at(self, tick: int) -> TimeSignature:
+        """The time signature in force at ``tick``."""
+        i = bisect.bisect_right([t.tick for t in self.time_signatures], tick) - 1
+        return self.time_signatures[max(0, i)]
+
+    def bar_starts(self, end_tick: int) -> list[int]:
+        """Ticks at which bars start, from 0 up to (excluding) ``end_tick``."""
+        starts: list[int] = []
+        signatures = self.time_signatures
+        for i, sig in enumerate(signatures):
+            section_end = signatures[i + 1].tick if i + 1 < len(signatures) else end_tick
+            step = sig.bar_ticks(self.ppq)
+            tick = sig.tick
+            while tick < min(section_end, end_tick):
+                starts.append(tick)
+                tick += step
+        return starts
+
+    def copy(self) -> Score:
+        """An independent copy (notes are immutable, so a shallow copy of the lists)."""
+        return Score(
+            ppq=self.ppq,
+            tempo_map=list(self.tempo_map),
+            time_signatures=list(self.time_signatures),
+            _notes=list(self._notes),
+        )
