@@ -17,12 +17,7 @@ _SUBCOMMANDS: dict[str, tuple[str, str, str, str]] = {
     "info": ("composer_app.midi.info", "add_arguments", "run", "describe a MIDI file"),
     "train": ("composer_app.ml.train", "add_arguments", "run", "train an RNN-RBM"),
     "evaluate": ("composer_app.ml.evaluate", "add_arguments", "run", "evaluate a model (ACC, LL)"),
-    "generate": (
-        "composer_app.ml.continuation",
-        "add_arguments",
-        "run",
-        "continue a MIDI file headlessly",
-    ),
+    "generate": ("composer_app.headless", "add_arguments", "run", "continue a MIDI file headlessly"),
     "ports": ("composer_app.midi.ports", "add_arguments", "run", "list MIDI output ports"),
 }
 
@@ -51,6 +46,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     module_name, _add, run_name, _help = _SUBCOMMANDS[args.command]
     run: Callable[[argparse.Namespace], int] = getattr(import_module(module_name), run_name)
+    if args.command == "train":
+        # ml never imports midi; the MIDI-folder reader is handed to it here.
+        from composer_app.midi.files import read_mid
+
+        args.read_score = read_mid
     try:
         return int(run(args) or 0)
     except KeyboardInterrupt:

@@ -1,0 +1,121 @@
+"""Keys and scales: estimate a melody's key, transpose to C, and build allowed-pitch masks.
+
+The benchmark data of the RNN-RBM were transposed to C major or C minor (each piece by its
+own mode), so a seed is moved into C before the model hears it and the continuation is
+moved back. The key is estimated with the Krumhansl-Schmuckler method: the correlation of
+the duration-weighted pitch-class histogram with the Krumhansl-Kessler key profiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from composer_app.core.note import Note
+
+PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+# Krumhansl & Kessler (1982) probe-tone ratings, tonic first.
+_MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+_MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+
+# Scale name -> semitones above the tonic.
+SCALES: dict[str, tuple[int, ...]] = {
+    "major": (0, 2, 4, 5, 7, 9, 11),
+    "natural minor": (0, 2, 3, 5, 7, 8, 10),
+    "harmonic minor": (0, 2, 3, 5, 7, 8, 11),
+    "dorian": (0, 2, 3, 5, 7, 9, 10),
+    "mixolydian": (0, 2, 4, 5, 7, 9, 10),
+    "major pentatonic": (0, 2, 4, 7, 9),
+    "minor pentatonic": (0, 3, 5, 7, 10),
+    "blues": (0, 3, 5, 6, 7, 10),
+    "chromatic": tuple(range(12)),
+}
+
+
+@dataclass(frozen=True)
+class Key:
+    """A key: ``tonic`` pitch class (0 = C) and ``mode`` ("major" or "minor")."""
+
+    tonic: int
+    mode: str = "major"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.tonic < 12:
+            raise ValueError(f"tonic must be a pitch class 0-11, got {self.tonic}")
+        if self.mode not in ("major", "minor"):
+            raise ValueError(f"mode must be 'major' or 'minor', got {self.mode!r}")
+
+    @property
+    def name(self) -> str:
+        """E.g. "D major", "Bb minor"."""
+        return f"{PITCH_CLASS_NAMES[self.tonic]} {self.mode}"
+
+    def semitones_to_c(self) -> int:
+        """The smallest shift (-6..+5 semitones) that moves this key's tonic to C."""
+        return ((-self.tonic + 6) % 12) - 6
+
+
+def pitch_class_histogram(notes: Iterable[Note]) -> np.ndarray:
+    """Total duration per pitch class. Shapes: ``(12,)``. Units: ticks."""
+    histogram = np.zeros(12)
+    for note in notes:
+        histogram[note.pitch % 12] += note.duration_ticks
+    return histogram
+
+
+def estimate_key(notes: Iterable[Note]) -> Key | None:
+    """The most likely key of ``notes``, or None when there are no notes to judge by."""
+    histogram = pitch_class_histogram(notes)
+    if histogram.sum() <= 0:
+        return None
+    best: tuple[float, Key] | None = None
+    for tonic in range(12):
+        for mode, profile in (("major", _MAJOR_PROFILE), ("minor", _MINOR_PROFILE)):
+            # profile rotated so that its tonic lies on pitch class `tonic`
+            rotated = np.roll(profile, tonic)
+            r = float(np.corrcoef(histogram, rotated)[0, 1])
+            if best is None or r > best[0]:
+                best = (r, Key(tonic, mode))
+    assert best is not None
+    return best[1]
+
+
+def transpose_roll(roll: np.ndarray, semitones: int) -> np.ndarray:
+    """Shift a ``(T, P)`` (or ``(P,)``) roll along pitch; what falls off the edges is dropped.
+
+    Shapes: same as ``roll``. Units: semitones (positive = up).
+    """
+    out = np.zeros_like(roll)
+    if semitones == 0:
+        out[...] = roll
+    elif semitones > 0:
+        out[..., semitones:] = roll[..., :-semitones]
+    else:
+        out[..., :semitones] = roll[..., -semitones:]
+    return out
+
+
+def scale_mask(
+    tonic: int,
+    scale: str,
+    *,
+    pitch_low: int = 21,
+    pitch_high: int = 109,
+    range_low: int | None = None,
+    range_high: int | None = None,
+) -> np.ndarray:
+    """Which pitches of ``[pitch_low, pitch_high)`` belong to the scale and lie in the range.
+
+    Shapes: ``(pitch_high - pitch_low,)`` bool. ``range_low``/``range_high`` are inclusive
+    MIDI pitches (None = no limit).
+    """
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    pitches = np.arange(pitch_low, pitch_high)
+    in_scale = np.isin((pitches - tonic) % 12, SCALES[scale])
+    low = pitch_low if range_low is None else range_low
+    high = pitch_high - 1 if range_high is None else range_high
+    return in_scale & (pitches >= low) & (pitches <= high)
