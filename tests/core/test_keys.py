@@ -1,0 +1,63 @@
+"""Key estimation, transposition to C and scale masks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from composer_app.core.keys import Key, estimate_key, scale_mask, transpose_roll
+from composer_app.core.note import Note
+
+
+def _melody(pitches: list[int]) -> list[Note]:
+    return [Note(i * 480, p, 480) for i, p in enumerate(pitches)]
+
+
+def test_estimate_key_finds_d_major_scale() -> None:
+    # D major scale up and down, ending on the tonic
+    notes = _melody([62, 64, 66, 67, 69, 71, 73, 74, 73, 71, 69, 67, 66, 64, 62])
+    assert estimate_key(notes) == Key(2, "major")
+
+
+def test_estimate_key_finds_a_minor_arpeggio_melody() -> None:
+    notes = _melody([57, 60, 64, 69, 67, 65, 64, 62, 60, 59, 57, 64, 57])
+    assert estimate_key(notes) == Key(9, "minor")
+
+
+def test_estimate_key_is_transposition_invariant() -> None:
+    tune = [60, 62, 64, 65, 67, 65, 64, 62, 60, 67, 60]
+    for shift in range(12):
+        assert estimate_key(_melody([p + shift for p in tune])) == Key(shift % 12, "major")
+
+
+def test_estimate_key_of_nothing_is_none() -> None:
+    assert estimate_key([]) is None
+
+
+def test_key_semitones_to_c_takes_the_short_way() -> None:
+    # D -> C is 2 down, G -> C is 5 up, F# -> C is 6 down (the tie goes down)
+    assert Key(2).semitones_to_c() == -2
+    assert Key(7).semitones_to_c() == 5
+    assert Key(6).semitones_to_c() == -6
+    assert Key(0, "minor").semitones_to_c() == 0
+
+
+def test_transpose_roll_shifts_and_drops_edges() -> None:
+    roll = np.zeros((2, 88), dtype=bool)
+    roll[0, 0] = roll[0, 87] = roll[1, 40] = True
+    up = transpose_roll(roll, 3)
+    # column 0 -> 3, column 87 falls off the top, 40 -> 43
+    assert np.flatnonzero(up[0]).tolist() == [3]
+    assert np.flatnonzero(up[1]).tolist() == [43]
+    assert np.array_equal(transpose_roll(up, -3)[1], roll[1])
+
+
+def test_scale_mask_c_major_in_range() -> None:
+    mask = scale_mask(0, "major", range_low=60, range_high=72)
+    allowed = (np.flatnonzero(mask) + 21).tolist()
+    assert allowed == [60, 62, 64, 65, 67, 69, 71, 72]
+
+
+def test_scale_mask_unknown_scale_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown scale"):
+        scale_mask(0, "lydian dominant flat 13")
