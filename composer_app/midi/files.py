@@ -1,0 +1,667 @@
+"""Standard MIDI files in and out: ``read_mid(path) -> Score`` and ``write_mid(score, path)``.
+
+Reading uses a small chunk-level parser of our own rather than mido's, so that every way a
+file can be broken ends in one documented error, :class:`MidiFileError`, naming the file and
+the reason. Writing serializes the whole file in memory and replaces the target atomically.
+
+Rules of import (each change is counted in the :class:`ImportReport`):
+
+* Formats 0 and 1 are read; format 2 (independent sequences) and anything else is refused.
+  A RIFF ``RMID`` wrapper is unwrapped. Unknown chunks are skipped.
+* Times stay in the file's own ticks: ``Score.ppq`` is the file's ticks per quarter note, so
+  nothing is rounded. An SMPTE time division (``fps`` frames of ``tpf`` ticks per second) is
+  converted exactly into a metrical one: ``ppq = nominal_fps * tpf`` ticks per quarter and one
+  tempo of ``1e6 * nominal_fps / real_fps`` microseconds per quarter (one second per quarter,
+  1.001 s for 29.97 drop-frame); the file's own tempo events are then ignored (and counted),
+  since SMPTE time does not follow them.
+* Before the first tempo event the tempo is 120 BPM, and before the first time signature the
+  meter is 4/4, as the MIDI standard says. Of several tempo (or meter) events at one tick,
+  the last one read wins.
+* Notes: a note-on with velocity 0 is a note-off. Every channel except drums becomes notes,
+  and each note keeps its channel in ``Note.channel``. Drums (channel 10, index 9) are
+  dropped and counted. A note-on while the same pitch is already sounding on the same
+  channel of the same track ends the sounding note there (counted as an overlap resolved).
+  A note-off with nothing sounding is ignored (counted). A note still sounding at the end of
+  its track is closed there (counted). Notes of zero length are dropped (counted).
+  Notes outside the 88 piano keys (MIDI 21-108) are kept in the score and counted, because
+  the piano roll will drop them.
+* Events that do not fit a score (controllers, program changes, pitch bend, sysex, other meta
+  events) are skipped. Meta events the score uses (tempo, time signature) must have their
+  standard length; a wrong length is an error.
+
+Limits that keep import time and memory bounded: files over :data:`MAX_FILE_BYTES` are
+refused before they are read, a song may hold at most :data:`MAX_NOTES` notes, and nothing it
+keeps may lie past :data:`MAX_LENGTH_QUARTERS` quarter notes (a corrupt delta time could
+otherwise make a song years long, and a piano roll of it would not fit in memory).
+
+Writing always produces format 1: track 0 holds tempo and meter, then one track per channel
+(a channel whose notes overlap on one pitch gets extra tracks, so that reading the file back
+gives the very same notes).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from composer_app.core.note import Note
+from composer_app.core.score import (
+    DEFAULT_TEMPO_US_PER_QUARTER,
+    Score,
+    TempoChange,
+    TimeSignature,
+)
+
+MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_NOTES = 500_000
+MAX_LENGTH_QUARTERS = 65_536  # 9 h at 120 BPM; an eighth-note roll of it is 131072 x 88
+DRUM_CHANNEL = 9  # "channel 10" counted from one
+PIANO_PITCH_LOW = 21
+PIANO_PITCH_HIGH = 108  # inclusive here: the highest piano key, C8
+
+_SMPTE_FPS = {24: (24, 24.0), 25: (25, 25.0), 29: (30, 29.97), 30: (30, 30.0)}
+_MAX_VLQ = 0x0FFF_FFFF
+_MAX_US_PER_QUARTER = 0xFF_FFFF
+
+
+class MidiFileError(ValueError):
+    """A MIDI file that cannot be read or saved.
+
+    ``path`` is the file, ``reason`` says what is wrong in words a musician can act on.
+    The message reads ``Cannot read 'name.mid': <reason>`` (``Cannot save`` when writing).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], reason: str, action: str = "read") -> None:
+        self.path = Path(path)
+        self.reason = reason
+        self.action = action
+        super().__init__(f"Cannot {action} '{self.path.name}': {reason}")
+
+    def __reduce__(self):  # keep it picklable across processes
+        return (type(self), (self.path, self.reason, self.action))
+
+
+@dataclass
+class ImportReport:
+    """What reading a file dropped or changed, with the file's own layout.
+
+    Units: counts of notes, events, chunks or bytes as named.
+    """
+
+    file_format: int = 1
+    ppq: int = 0  # ticks per quarter of the resulting score
+    smpte: bool = False  # the file used an SMPTE time division (converted, see module doc)
+    riff_unwrapped: bool = False
+    track_count: int = 0
+    note_count: int = 0
+    drum_notes_dropped: int = 0
+    unterminated_notes_closed: int = 0
+    overlapping_notes_resolved: int = 0
+    stray_note_offs_ignored: int = 0
+    zero_length_notes_dropped: int = 0
+    out_of_piano_range: int = 0  # kept in the score, but not in an 88-key roll
+    smpte_tempo_events_ignored: int = 0
+    unknown_chunks_skipped: int = 0
+    trailing_bytes_ignored: int = 0
+
+    @property
+    def changed_anything(self) -> bool:
+        """Whether import dropped, closed, resolved or skipped anything."""
+        return any(line for line in self.change_lines())
+
+    def change_lines(self) -> list[str]:
+        """One human-readable line per non-zero change (empty when the import was exact)."""
+        labels = {
+            "drum_notes_dropped": "drum notes dropped (channel 10)",
+            "unterminated_notes_closed": "notes never turned off, closed at end of track",
+            "overlapping_notes_resolved": "overlapping same-pitch notes cut at the re-strike",
+            "stray_note_offs_ignored": "note-offs without a sounding note ignored",
+            "zero_length_notes_dropped": "zero-length notes dropped",
+            "out_of_piano_range": "notes outside the 88 piano keys (kept; not in the roll)",
+            "smpte_tempo_events_ignored": "tempo events ignored (SMPTE timing)",
+            "unknown_chunks_skipped": "unknown chunks skipped",
+            "trailing_bytes_ignored": "bytes after the last track ignored",
+        }
+        lines = [
+            f"{getattr(self, name)} {label}"
+            for name, label in labels.items()
+            if getattr(self, name)
+        ]
+        if self.riff_unwrapped:
+            lines.append("RIFF (RMID) wrapper removed")
+        if self.smpte:
+            lines.append(f"SMPTE time division converted to {self.ppq} ticks per quarter")
+        return lines
+
+    def as_dict(self) -> dict[str, int | bool]:
+        """Every field by name (for logs and tests)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+# ---- reading -----------------------------------------------------------------------------
+def read_mid(path: str | os.PathLike[str]) -> Score:
+    """Read a type 0 or type 1 MIDI file into a :class:`Score` (see the module doc for rules).
+
+    Raises :class:`MidiFileError` and nothing else for any unreadable or malformed file.
+    """
+    return read_mid_report(path)[0]
+
+
+def read_mid_report(path: str | os.PathLike[str]) -> tuple[Score, ImportReport]:
+    """Like :func:`read_mid`, and also say what import dropped or changed."""
+    data = _read_bytes(path)
+    return parse_mid_bytes(data, path)
+
+
+def parse_mid_bytes(
+    data: bytes, path: str | os.PathLike[str] = "<memory>"
+) -> tuple[Score, ImportReport]:
+    """Parse the bytes of a MIDI file; ``path`` only names the file in errors.
+
+    Raises :class:`MidiFileError` and nothing else.
+    """
+    if len(data) > MAX_FILE_BYTES:
+        raise MidiFileError(path, _too_big_reason(len(data)))
+    try:
+        return _parse(bytes(data))
+    except _Malformed as exc:
+        raise MidiFileError(path, str(exc)) from None
+    except (IndexError, ValueError, OverflowError) as exc:
+        # A parser bug must still surface as the documented error, naming the file.
+        raise MidiFileError(path, f"malformed data ({exc})") from exc
+
+
+def _too_big_reason(n_bytes: int) -> str:
+    return (
+        f"the file is {n_bytes / 1_048_576:.1f} MB; "
+        f"files over {MAX_FILE_BYTES // 1_048_576} MB are refused"
+    )
+
+
+def _read_bytes(path: str | os.PathLike[str]) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_FILE_BYTES:
+                raise MidiFileError(path, _too_big_reason(size))
+            data = f.read(MAX_FILE_BYTES + 1)  # the file may grow while we read
+    except MidiFileError:
+        raise
+    except FileNotFoundError:
+        raise MidiFileError(path, "no such file") from None
+    except IsADirectoryError:
+        raise MidiFileError(path, "it is a folder, not a file") from None
+    except PermissionError:
+        raise MidiFileError(path, "permission denied") from None
+    except OSError as exc:
+        raise MidiFileError(path, exc.strerror or str(exc)) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise MidiFileError(path, _too_big_reason(len(data)))
+    return data
+
+
+class _Malformed(Exception):
+    """Internal: a reason the bytes are not a readable MIDI file."""
+
+
+def _unwrap_riff(data: bytes) -> bytes:
+    """The SMF inside a RIFF ``RMID`` file (its ``data`` chunk)."""
+    if len(data) < 12 or data[8:12] != b"RMID":
+        raise _Malformed("a RIFF file that is not RIFF MIDI (RMID)")
+    pos = 12
+    while pos + 8 <= len(data):
+        chunk_id = data[pos : pos + 4]
+        size = int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if chunk_id == b"data":
+            if pos + 8 + size > len(data):
+                raise _Malformed("the RMID data chunk runs past the end of the file")
+            return data[pos + 8 : pos + 8 + size]
+        pos += 8 + size + (size & 1)  # RIFF chunks are padded to an even length
+    raise _Malformed("a RIFF MIDI (RMID) file without a data chunk")
+
+
+def _parse(data: bytes) -> tuple[Score, ImportReport]:
+    report = ImportReport()
+    if not data:
+        raise _Malformed("the file is empty")
+    if data[:4] == b"RIFF":
+        data = _unwrap_riff(data)
+        report.riff_unwrapped = True
+    if data[:4] != b"MThd":
+        if len(data) < 4 and b"MThd".startswith(data):
+            raise _Malformed(f"the header is truncated ({len(data)} bytes of at least 14)")
+        raise _Malformed("not a MIDI file (it does not start with 'MThd')")
+    if len(data) < 14:
+        raise _Malformed(f"the header is truncated ({len(data)} bytes of at least 14)")
+    header_len = int.from_bytes(data[4:8], "big")
+    if header_len < 6:
+        raise _Malformed(f"the header chunk is {header_len} bytes long; it must be at least 6")
+    if 8 + header_len > len(data):
+        raise _Malformed(f"the header chunk claims {header_len} bytes but the file ends first")
+    file_format = int.from_bytes(data[8:10], "big")
+    declared_tracks = int.from_bytes(data[10:12], "big")
+    division = int.from_bytes(data[12:14], "big")
+    if file_format == 2:
+        raise _Malformed(
+            "MIDI format 2 (independent sequences) is not supported; use format 0 or 1"
+        )
+    if file_format not in (0, 1):
+        raise _Malformed(f"unknown MIDI format {file_format}; only formats 0 and 1 are read")
+    if declared_tracks == 0:
+        raise _Malformed("the header declares no tracks")
+    report.file_format = file_format
+
+    # Time division: ticks per quarter, or SMPTE frames per second x ticks per frame.
+    fixed_tempo: int | None = None
+    if division & 0x8000:
+        fps_code = 256 - (division >> 8)  # the high byte is a negative two's-complement number
+        ticks_per_frame = division & 0xFF
+        if fps_code not in _SMPTE_FPS:
+            raise _Malformed(
+                f"SMPTE time division with {fps_code} frames per second (24, 25, 29 or 30 expected)"
+            )
+        if ticks_per_frame == 0:
+            raise _Malformed("SMPTE time division with 0 ticks per frame")
+        nominal_fps, real_fps = _SMPTE_FPS[fps_code]
+        ppq = nominal_fps * ticks_per_frame
+        fixed_tempo = round(1_000_000 * nominal_fps / real_fps)
+        report.smpte = True
+    else:
+        ppq = division
+        if ppq == 0:
+            raise _Malformed("the time division is 0 ticks per quarter note")
+    report.ppq = ppq
+
+    notes: list[Note] = []
+    tempos: dict[int, int] = {}
+    meters: dict[int, tuple[int, int]] = {}
+    pos = 8 + header_len
+    n_tracks = 0
+    while n_tracks < declared_tracks:
+        if pos + 8 > len(data):
+            found = "only 1 track" if n_tracks == 1 else f"only {n_tracks} tracks"
+            raise _Malformed(
+                f"the header declares {declared_tracks} tracks but the file holds {found}"
+            )
+        chunk_id = data[pos : pos + 4]
+        length = int.from_bytes(data[pos + 4 : pos + 8], "big")
+        body_start = pos + 8
+        body_end = body_start + length
+        if body_end > len(data):
+            what = f"track {n_tracks + 1}" if chunk_id == b"MTrk" else f"chunk {chunk_id!r}"
+            raise _Malformed(
+                f"{what} claims {length} bytes but only {len(data) - body_start} remain "
+                "(the file is truncated or the length is corrupt)"
+            )
+        if chunk_id == b"MTrk":
+            n_tracks += 1
+            _parse_track(data[body_start:body_end], n_tracks, notes, tempos, meters, report)
+        else:
+            report.unknown_chunks_skipped += 1
+        pos = body_end
+    report.trailing_bytes_ignored = len(data) - pos
+    report.track_count = n_tracks
+
+    if fixed_tempo is not None:
+        report.smpte_tempo_events_ignored = len(tempos)
+        tempos = {0: fixed_tempo}
+    tempos.setdefault(0, DEFAULT_TEMPO_US_PER_QUARTER)
+    meters.setdefault(0, (4, 4))
+    limit_ticks = MAX_LENGTH_QUARTERS * ppq
+    last_tick = max(max(tempos), max(meters), max((n.end_tick for n in notes), default=0))
+    if last_tick > limit_ticks:
+        raise _Malformed(
+            f"the song would last {last_tick // ppq} quarter notes, more than the "
+            f"{MAX_LENGTH_QUARTERS} allowed (probably a corrupt delta time)"
+        )
+    score = Score(
+        ppq=ppq,
+        tempo_map=[TempoChange(t, us) for t, us in sorted(tempos.items())],
+        time_signatures=[TimeSignature(t, num, den) for t, (num, den) in sorted(meters.items())],
+        _notes=notes,
+    )
+    report.note_count = len(notes)
+    report.out_of_piano_range = sum(
+        1 for n in notes if not PIANO_PITCH_LOW <= n.pitch <= PIANO_PITCH_HIGH
+    )
+    return score, report
+
+
+def _parse_track(
+    trk: bytes,
+    track_no: int,
+    notes: list[Note],
+    tempos: dict[int, int],
+    meters: dict[int, tuple[int, int]],
+    report: ImportReport,
+) -> None:
+    """Append the notes, tempos and meters of one track chunk body. Units: ticks."""
+    sounding: dict[int, tuple[int, int]] = {}  # channel << 7 | pitch -> (start tick, velocity)
+    append = notes.append
+    tick = 0
+    i = 0
+    end = len(trk)
+    status = 0
+    drums = overlaps = strays = zero_length = 0
+    try:
+        while i < end:
+            # delta time: a variable-length quantity of at most 4 bytes
+            b = trk[i]
+            i += 1
+            if b & 0x80:
+                value = b & 0x7F
+                for _ in range(3):
+                    b = trk[i]
+                    i += 1
+                    value = (value << 7) | (b & 0x7F)
+                    if not b & 0x80:
+                        break
+                else:
+                    raise _Malformed(
+                        f"track {track_no}: a delta time longer than 4 bytes at byte {i - 4}"
+                    )
+                tick += value
+            else:
+                tick += b
+            b = trk[i]
+            if b >= 0xF0:
+                # meta and sysex events; they leave the running status alone (lenient, as
+                # many writers rely on it)
+                i += 1
+                if b == 0xFF:
+                    meta_type = trk[i]
+                    i += 1
+                    length, i = _read_vlq(trk, i, track_no)
+                    if i + length > end:
+                        raise _Malformed(
+                            f"track {track_no}: a meta event runs past the end of the track"
+                        )
+                    if meta_type == 0x2F:  # end of track
+                        break
+                    if meta_type == 0x51:
+                        _tempo_event(trk, i, length, tick, track_no, tempos)
+                    elif meta_type == 0x58:
+                        _meter_event(trk, i, length, tick, track_no, meters)
+                    i += length
+                elif b == 0xF0 or b == 0xF7:  # sysex, or its continuation/escape
+                    length, i = _read_vlq(trk, i, track_no)
+                    if i + length > end:
+                        raise _Malformed(
+                            f"track {track_no}: a system-exclusive message runs past the end "
+                            "of the track"
+                        )
+                    i += length
+                else:
+                    raise _Malformed(
+                        f"track {track_no}: undefined status byte 0x{b:02X} at byte {i - 1}"
+                    )
+                continue
+            if b & 0x80:
+                status = b
+                i += 1
+            elif not status:
+                raise _Malformed(
+                    f"track {track_no}: running status with no previous status byte at byte {i}"
+                )
+            kind = status & 0xF0
+            if kind == 0x90 or kind == 0x80:
+                pitch = trk[i]
+                velocity = trk[i + 1]
+                i += 2
+                if (pitch | velocity) & 0x80:
+                    raise _Malformed(f"track {track_no}: a data byte above 127 at byte {i - 2}")
+                channel = status & 0x0F
+                if channel == DRUM_CHANNEL:
+                    if kind == 0x90 and velocity:
+                        drums += 1
+                    continue
+                key = channel << 7 | pitch
+                held = sounding.pop(key, None)
+                if held is not None:
+                    start, vel = held
+                    if tick > start:
+                        append(Note(start, pitch, tick - start, vel, channel))
+                    else:
+                        zero_length += 1
+                    if kind == 0x90 and velocity:
+                        overlaps += 1
+                elif not (kind == 0x90 and velocity):
+                    strays += 1
+                if kind == 0x90 and velocity:
+                    sounding[key] = (tick, velocity)
+                    if len(notes) + len(sounding) > MAX_NOTES:
+                        raise _Malformed(f"the song holds more than {MAX_NOTES} notes")
+            elif kind == 0xC0 or kind == 0xD0:
+                if trk[i] & 0x80:
+                    raise _Malformed(f"track {track_no}: a data byte above 127 at byte {i}")
+                i += 1
+            else:  # 0xA0 aftertouch, 0xB0 controller, 0xE0 pitch bend
+                if (trk[i] | trk[i + 1]) & 0x80:
+                    raise _Malformed(f"track {track_no}: a data byte above 127 at byte {i}")
+                i += 2
+    except IndexError:
+        raise _Malformed(f"track {track_no} ends in the middle of an event") from None
+    # Notes still sounding at the end of the track are closed there.
+    for key, (start, vel) in sounding.items():
+        if tick > start:
+            append(Note(start, key & 0x7F, tick - start, vel, key >> 7))
+            report.unterminated_notes_closed += 1
+        else:
+            zero_length += 1
+    report.drum_notes_dropped += drums
+    report.overlapping_notes_resolved += overlaps
+    report.stray_note_offs_ignored += strays
+    report.zero_length_notes_dropped += zero_length
+
+
+def _read_vlq(trk: bytes, i: int, track_no: int) -> tuple[int, int]:
+    """A variable-length quantity at ``i``: (value, index after it)."""
+    value = 0
+    for _ in range(4):
+        b = trk[i]
+        i += 1
+        value = (value << 7) | (b & 0x7F)
+        if not b & 0x80:
+            return value, i
+    raise _Malformed(f"track {track_no}: a length longer than 4 bytes at byte {i - 4}")
+
+
+def _tempo_event(
+    trk: bytes, i: int, length: int, tick: int, track_no: int, tempos: dict[int, int]
+) -> None:
+    if length != 3:
+        raise _Malformed(
+            f"track {track_no}: a tempo event of {length} bytes (3 expected) at tick {tick}"
+        )
+    us_per_quarter = int.from_bytes(trk[i : i + 3], "big")
+    if us_per_quarter == 0:
+        raise _Malformed(
+            f"track {track_no}: a tempo of 0 microseconds per quarter note at tick {tick}"
+        )
+    tempos[tick] = us_per_quarter
+
+
+def _meter_event(
+    trk: bytes,
+    i: int,
+    length: int,
+    tick: int,
+    track_no: int,
+    meters: dict[int, tuple[int, int]],
+) -> None:
+    if length != 4:
+        raise _Malformed(
+            f"track {track_no}: a time signature event of {length} bytes (4 expected) at tick {tick}"
+        )
+    numerator, power = trk[i], trk[i + 1]
+    if numerator == 0 or power > 6:
+        shown = f"{numerator}/2^{power}" if power > 6 else f"{numerator}/{2**power}"
+        raise _Malformed(f"track {track_no}: an impossible time signature {shown} at tick {tick}")
+    meters[tick] = (numerator, 2**power)
+
+
+# ---- writing -----------------------------------------------------------------------------
+def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
+    """The bytes of a format-1 MIDI file holding ``score`` (see the module doc for layout).
+
+    Raises :class:`MidiFileError` (action "save") when the score cannot be stored in a MIDI
+    file (a PPQ, tempo or delta time out of the format's range).
+    """
+    if not 1 <= score.ppq <= 0x7FFF:
+        raise MidiFileError(
+            path, f"{score.ppq} ticks per quarter does not fit a MIDI file (1-32767)", "save"
+        )
+    conductor: list[tuple[int, int, bytes]] = []
+    for sig in score.time_signatures:
+        power = sig.denominator.bit_length() - 1
+        conductor.append((sig.tick, 0, bytes((0xFF, 0x58, 4, sig.numerator, power, 24, 8))))
+    for change in score.tempo_map:
+        if change.us_per_quarter > _MAX_US_PER_QUARTER:
+            raise MidiFileError(
+                path, f"a tempo of {change.tempo_bpm:.3g} BPM is too slow for a MIDI file", "save"
+            )
+        conductor.append(
+            (change.tick, 1, b"\xff\x51\x03" + change.us_per_quarter.to_bytes(3, "big"))
+        )
+    tracks = [_track_bytes(sorted(conductor), path)]
+    for lane in _note_lanes(score.notes):
+        events: list[tuple[int, int, bytes]] = []
+        for n in lane:
+            events.append((n.end_tick, 0, bytes((0x80 | n.channel, n.pitch, 0x40))))
+            events.append((n.start_tick, 1, bytes((0x90 | n.channel, n.pitch, n.velocity))))
+        events.sort()  # at one tick: note-offs first, then note-ons by pitch
+        tracks.append(_track_bytes(events, path))
+    header = b"MThd" + (6).to_bytes(4, "big") + (1).to_bytes(2, "big")
+    header += len(tracks).to_bytes(2, "big") + score.ppq.to_bytes(2, "big")
+    if len(tracks) > 0xFFFF:
+        raise MidiFileError(path, "the score needs more than 65535 tracks", "save")
+    return header + b"".join(tracks)
+
+
+def _note_lanes(notes: Iterable[Note]) -> list[list[Note]]:
+    """Split notes into tracks: one per channel, plus one per extra layer of same-pitch overlap.
+
+    Within a lane no two notes of one pitch overlap, so reading the file back pairs every
+    note-off with the right note-on.
+    """
+    lanes: list[list[Note]] = []
+    lane_channel: list[int] = []
+    lane_free_at: list[dict[int, int]] = []  # lane -> pitch -> tick its last note ends
+    for n in notes:  # sorted by start
+        for k, channel in enumerate(lane_channel):
+            if channel == n.channel and lane_free_at[k].get(n.pitch, 0) <= n.start_tick:
+                break
+        else:
+            k = len(lanes)
+            lanes.append([])
+            lane_channel.append(n.channel)
+            lane_free_at.append({})
+        lanes[k].append(n)
+        lane_free_at[k][n.pitch] = n.end_tick
+    return lanes
+
+
+def _track_bytes(events: list[tuple[int, int, bytes]], path: str | os.PathLike[str]) -> bytes:
+    """An ``MTrk`` chunk of (tick, order, message) events, sorted, with running status."""
+    out = bytearray()
+    last_tick = 0
+    running = 0
+    for tick, _order, message in events:
+        delta = tick - last_tick
+        if delta > _MAX_VLQ:
+            raise MidiFileError(path, f"a gap of {delta} ticks is too long for a MIDI file", "save")
+        out += _vlq(delta)
+        last_tick = tick
+        if message[0] < 0xF0 and message[0] == running:
+            out += message[1:]
+        else:
+            out += message
+            running = message[0] if message[0] < 0xF0 else 0
+    out += b"\x00\xff\x2f\x00"
+    return b"MTrk" + len(out).to_bytes(4, "big") + bytes(out)
+
+
+def _vlq(value: int) -> bytes:
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes(reversed(out))
+
+
+def write_mid(score: Score, path: str | os.PathLike[str]) -> None:
+    """Save ``score`` as a format-1 MIDI file, atomically.
+
+    The file is serialized in memory, written to a temporary file in the same folder, flushed
+    to disk and then renamed over ``path``. If anything fails, the previous file at ``path`` is
+    left byte-identical and no temporary file remains; the failure is a
+    :class:`MidiFileError` naming the file and the reason (e.g. "No space left on device").
+    """
+    data = mid_bytes(score, path)
+    target = Path(path)
+    folder = target.parent
+    tmp = folder / f".{target.name}.{secrets.token_hex(4)}.tmp"
+    fd = -1
+    try:
+        # 0o666 and the umask, as an ordinary new file would get; keep an existing file's mode
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            os.chmod(tmp, os.stat(target).st_mode & 0o7777)
+        except FileNotFoundError:
+            pass
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            if written <= 0:
+                raise OSError(errno.EIO, "the disk accepted no data")
+            view = view[written:]
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, target)
+    except OSError as exc:
+        _discard(fd, tmp)
+        if isinstance(exc, IsADirectoryError):
+            reason = "it is a folder, not a file"
+        elif isinstance(exc, PermissionError):
+            reason = "permission denied"
+        elif isinstance(exc, FileNotFoundError):
+            reason = "the folder does not exist"
+        else:
+            reason = exc.strerror or str(exc)
+        raise MidiFileError(path, reason, "save") from exc
+    except BaseException:
+        _discard(fd, tmp)
+        raise
+    _fsync_folder(folder)
+
+
+def _discard(fd: int, tmp: Path) -> None:
+    if fd >= 0:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename durable where the platform allows it (not on Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
