@@ -1,0 +1,118 @@
+"""``composer-app info FILE.mid``: describe a MIDI file as the app will see it.
+
+Prints the layout (format, tracks, PPQ), the note count, the duration in bars and seconds,
+tempo(s), meter(s), the pitch range, what the default piano roll (one step per eighth note,
+88 keys) would drop or change, and what import itself dropped or changed. A file that cannot
+be read prints one line naming the file and the reason on stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from composer_app.core.pianoroll import score_to_roll
+from composer_app.core.score import Score
+from composer_app.core.timing import ticks_to_seconds
+from composer_app.midi.files import ImportReport, MidiFileError, read_mid_report
+
+EXIT_BAD_FILE = 2
+MAX_LISTED_CHANGES = 8  # longer tempo or meter maps are summarized
+
+_PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of the ``info`` subcommand."""
+    parser.add_argument("file", help="a MIDI file (.mid)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the description of ``args.file``; 0 on success, 2 for an unreadable file."""
+    try:
+        score, report = read_mid_report(args.file)
+    except MidiFileError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_BAD_FILE
+    print(describe(score, report, name=str(args.file)))
+    return 0
+
+
+def pitch_name(pitch: int) -> str:
+    """Scientific pitch name of a MIDI number (60 -> ``C4``)."""
+    return f"{_PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
+def default_step_ticks(ppq: int) -> int:
+    """The default roll step, an eighth note. Units: ticks (at least one)."""
+    return max(1, ppq // 2)
+
+
+def duration_bars(score: Score, end_tick: int) -> float:
+    """How many bars ``[0, end_tick)`` spans, the last one counted fractionally."""
+    starts = score.bar_starts(end_tick)
+    if not starts:
+        return 0.0
+    last = starts[-1]
+    bar_ticks = score.time_signature_at(last).bar_ticks(score.ppq)
+    return len(starts) - 1 + (end_tick - last) / bar_ticks
+
+
+def describe(score: Score, report: ImportReport, name: str = "") -> str:
+    """The text ``info`` prints for a score read with :func:`read_mid_report`."""
+    lines: list[str] = []
+    timing = f"{score.ppq} ticks per quarter" + (" (from SMPTE timing)" if report.smpte else "")
+    lines.append(
+        f"File: {name} (format {report.file_format}, {report.track_count} "
+        f"track{'s' if report.track_count != 1 else ''}, {timing})"
+    )
+    channels = sorted({n.channel + 1 for n in score.notes})
+    on_channels = f" on channel{'s' if len(channels) != 1 else ''} " if channels else ""
+    lines.append(f"Notes: {len(score)}{on_channels}{', '.join(map(str, channels))}")
+    end_tick = score.end_tick
+    seconds = ticks_to_seconds(end_tick, score.tempo_map, score.ppq)
+    lines.append(
+        f"Duration: {duration_bars(score, end_tick):.2f} bars, {seconds:.2f} s ({end_tick} ticks)"
+    )
+    lines.append("Tempo: " + _tempo_text(score))
+    lines.append("Meter: " + _meter_text(score))
+    if len(score):
+        low = min(n.pitch for n in score.notes)
+        high = max(n.pitch for n in score.notes)
+        lines.append(f"Pitch range: {pitch_name(low)} ({low}) to {pitch_name(high)} ({high})")
+    else:
+        lines.append("Pitch range: none (no notes)")
+    step_ticks = default_step_ticks(score.ppq)
+    losses = score_to_roll(score, step_ticks).losses
+    lines.append(f"Piano roll at one step per eighth note ({step_ticks} ticks), 88 keys:")
+    lines.append(f"  out of range (dropped): {losses.out_of_range}")
+    lines.append(f"  off the grid (rounded): {losses.off_grid}")
+    lines.append(f"  merged re-strikes (lost): {losses.merged}")
+    changes = report.change_lines()
+    if changes:
+        lines.append("Import changed:")
+        lines.extend(f"  {line}" for line in changes)
+    else:
+        lines.append("Import changed: nothing")
+    return "\n".join(lines)
+
+
+def _tempo_text(score: Score) -> str:
+    tempos = score.tempo_map
+    if len(tempos) == 1:
+        return f"{tempos[0].tempo_bpm:.6g} BPM"
+    if len(tempos) > MAX_LISTED_CHANGES:
+        bpms = [t.tempo_bpm for t in tempos]
+        return f"{len(tempos)} changes, {min(bpms):.6g} to {max(bpms):.6g} BPM"
+    return ", ".join(f"{t.tempo_bpm:.6g} BPM at tick {t.tick}" for t in tempos)
+
+
+def _meter_text(score: Score) -> str:
+    sigs = score.time_signatures
+    if len(sigs) == 1:
+        return f"{sigs[0].numerator}/{sigs[0].denominator}"
+    shown = ", ".join(
+        f"{s.numerator}/{s.denominator} at tick {s.tick}" for s in sigs[:MAX_LISTED_CHANGES]
+    )
+    more = f" and {len(sigs) - MAX_LISTED_CHANGES} more" if len(sigs) > MAX_LISTED_CHANGES else ""
+    return shown + more
