@@ -1,0 +1,47 @@
+"""Session-wide test setup: Qt renders offscreen; a private JACK server for live-MIDI tests."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Before any test module imports Qt: no display is needed anywhere in the suite.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# `tests.jack_server` must import however pytest was started (python -m pytest or pytest).
+_REPO_ROOT = str(Path(__file__).resolve().parents[1])
+if _REPO_ROOT not in sys.path:
+    sys.path.insert(0, _REPO_ROOT)
+
+from tests.jack_server import JackServer, JackServerError, jackd_path  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def jack_server() -> Iterator[str]:
+    """A private JACK server (dummy backend, 48 kHz, 64-frame periods); yields its name.
+
+    Sets ``JACK_DEFAULT_SERVER`` (and ``JACK_NO_START_SERVER``) for this process, so every
+    rtmidi JACK client the test opens reaches this server. Skips where ``jackd`` is missing.
+    """
+    if jackd_path() is None:
+        pytest.skip("jackd is not installed (apt-get install jackd2): no real MIDI ports to test")
+    server = JackServer()
+    saved = {key: os.environ.get(key) for key in server.env}
+    try:
+        server.start()
+    except JackServerError as exc:
+        pytest.fail(f"could not start a private JACK server: {exc}")
+    os.environ.update(server.env)
+    try:
+        yield server.name
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
