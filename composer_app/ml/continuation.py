@@ -1,0 +1,226 @@
+"""Continue a score with the RNN-RBM: seed preparation, key handling, constraints, and notes out.
+
+This is the engine that the GUI's generation worker and the headless ``generate`` command
+share. It is Qt-free and MIDI-free: notes in, frames and notes out.
+
+The model was trained on rolls sampled every ``config.step_beats`` quarter notes and
+transposed to C major or C minor. So the seed is quantized to that step, its key is
+estimated and it is transposed into C; every generated frame is transposed back, so a seed
+in D gets a continuation in D. Constraints the user gives (key and scale, range, clamped
+notes) are stated in the user's key and moved into the model's key the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from composer_app.core.keys import Key, estimate_key, scale_mask, transpose_roll
+from composer_app.core.note import Note
+from composer_app.core.pianoroll import notes_to_roll, roll_to_notes
+from composer_app.ml.generate import FrameGenerator, GenerationError, RnnRbmParameters
+from composer_app.ml.rnnrbm import RnnRbmConfig
+
+
+@dataclass(frozen=True)
+class ContinuationSettings:
+    """What the user asks of a continuation.
+
+    Units: ``n_steps`` in model steps; pitches as MIDI numbers (``range_low``/``range_high``
+    inclusive); ``key_tonic`` a pitch class (0 = C). ``scale`` None lets every pitch sound.
+    """
+
+    n_steps: int = 64
+    gibbs_steps: int = 25
+    temperature: float = 1.0
+    random_seed: int | None = 0
+    key_tonic: int | None = None  # None: the seed's estimated key
+    scale: str | None = None
+    range_low: int = 21
+    range_high: int = 108
+    max_polyphony: int | None = None
+    accompany: bool = False
+
+    def __post_init__(self) -> None:
+        if self.n_steps < 1:
+            raise GenerationError(f"the length must be at least one step, got {self.n_steps}")
+        if self.range_low > self.range_high:
+            raise GenerationError(
+                f"the pitch range is empty ({self.range_low} > {self.range_high})"
+            )
+
+
+@dataclass(frozen=True)
+class ContinuationStep:
+    """One generated step, in the user's key.
+
+    Shapes: ``frame (P,)`` bool (generated notes only; clamped user notes are not in it),
+    ``probabilities (P,)`` float32. Units: ``start_tick`` in ticks.
+    """
+
+    step_index: int
+    start_tick: int
+    frame: np.ndarray
+    probabilities: np.ndarray
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready to generate: its config and numpy parameters."""
+
+    name: str
+    config: RnnRbmConfig
+    params: RnnRbmParameters
+
+
+def load_model(directory: str, name: str | None = None) -> LoadedModel:
+    """Load a checkpoint folder for generation. Raises ``CheckpointError`` if it is bad."""
+    from pathlib import Path
+
+    from composer_app.ml.checkpoint import load_checkpoint
+
+    config, model = load_checkpoint(directory)
+    return LoadedModel(
+        name=name or Path(directory).name,
+        config=config,
+        params=RnnRbmParameters.from_model(model),
+    )
+
+
+def step_ticks_for(config: RnnRbmConfig, ppq: int) -> int:
+    """Length of one model step in the score's ticks (an eighth note = ppq // 2)."""
+    return max(1, round(config.step_beats * ppq))
+
+
+@dataclass
+class Continuation:
+    """One continuation in progress: iterate it to get one :class:`ContinuationStep` per step.
+
+    ``notes`` is everything the seed and the clamps are read from (the user's score);
+    generation starts at ``start_tick`` (rounded to the model's step); the seed is the part of
+    ``notes`` in ``[seed_start_tick, start_tick)``. In accompany mode the user's notes in the
+    target region ``[start_tick, start_tick + n_steps * step)`` are clamped on and the model
+    fills in around them.
+    """
+
+    model: LoadedModel
+    notes: Sequence[Note]
+    ppq: int
+    start_tick: int
+    settings: ContinuationSettings = field(default_factory=ContinuationSettings)
+    seed_start_tick: int = 0
+
+    def __post_init__(self) -> None:
+        config = self.model.config
+        self.pitch_low = config.pitch_low
+        self.n_pitches = config.pitch_high - config.pitch_low
+        self.step_ticks = step_ticks_for(config, self.ppq)
+        # Generation starts on the model's grid.
+        self.start_tick = -(-int(self.start_tick) // self.step_ticks) * self.step_ticks
+        self.seed_start_tick = min(
+            (int(self.seed_start_tick) // self.step_ticks) * self.step_ticks, self.start_tick
+        )
+        user_notes = [n for n in self.notes if not n.generated]
+        seed_notes = [
+            n for n in user_notes if n.end_tick > self.seed_start_tick and n.start_tick < self.start_tick
+        ]
+        end_tick = self.start_tick + self.settings.n_steps * self.step_ticks
+        target_notes = [
+            n for n in user_notes if n.start_tick < end_tick and n.end_tick > self.start_tick
+        ]
+        self.key: Key | None = estimate_key(
+            seed_notes + (target_notes if self.settings.accompany else [])
+        )
+        # Transpose into the training key (C major / C minor) if the model was trained so.
+        normalized = config.key_normalization.lower() not in ("", "none")
+        self.shift = self.key.semitones_to_c() if (self.key and normalized) else 0
+        seed_roll = notes_to_roll(
+            seed_notes,
+            self.step_ticks,
+            start_tick=self.seed_start_tick,
+            end_tick=self.start_tick,
+            pitch_low=self.pitch_low,
+            pitch_high=config.pitch_high,
+        ).roll
+        self.velocity = int(np.median([n.velocity for n in seed_notes])) if seed_notes else 90
+        self.allowed_pitches = self._allowed_pitches()
+        self._generator = FrameGenerator(
+            self.model.params,
+            transpose_roll(seed_roll, self.shift),
+            gibbs_steps=self.settings.gibbs_steps,
+            temperature=self.settings.temperature,
+            rng=self.settings.random_seed,
+            allowed_pitches=transpose_roll(self.allowed_pitches, self.shift),
+            max_polyphony=self.settings.max_polyphony,
+        )
+        self.clamped = np.zeros((self.settings.n_steps, self.n_pitches), dtype=bool)
+        if self.settings.accompany and target_notes:
+            self.clamped = notes_to_roll(
+                target_notes,
+                self.step_ticks,
+                start_tick=self.start_tick,
+                end_tick=end_tick,
+                pitch_low=self.pitch_low,
+                pitch_high=config.pitch_high,
+            ).roll
+            model_clamp = transpose_roll(self.clamped, self.shift)
+            self._generator.clamp(model_clamp, model_clamp)
+        self.frames: list[np.ndarray] = []
+
+    def _allowed_pitches(self) -> np.ndarray:
+        """Pitches that may sound, in the user's key. Shapes: ``(P,)`` bool."""
+        s = self.settings
+        pitch_high = self.pitch_low + self.n_pitches
+        if s.scale is None:
+            pitches = np.arange(self.pitch_low, pitch_high)
+            return (pitches >= s.range_low) & (pitches <= s.range_high)
+        tonic = s.key_tonic if s.key_tonic is not None else (self.key.tonic if self.key else 0)
+        return scale_mask(
+            tonic,
+            s.scale,
+            pitch_low=self.pitch_low,
+            pitch_high=pitch_high,
+            range_low=s.range_low,
+            range_high=s.range_high,
+        )
+
+    def __iter__(self) -> Iterator[ContinuationStep]:
+        for _ in range(len(self.frames), self.settings.n_steps):
+            yield self.next_step()
+
+    def next_step(self) -> ContinuationStep:
+        """Generate the next step. Raises StopIteration after ``n_steps``."""
+        index = len(self.frames)
+        if index >= self.settings.n_steps:
+            raise StopIteration
+        generated = next(self._generator)
+        frame = transpose_roll(generated.frame, -self.shift) & ~self.clamped[index]
+        probabilities = transpose_roll(generated.probabilities, -self.shift)
+        self.frames.append(frame)
+        return ContinuationStep(
+            step_index=index,
+            start_tick=self.start_tick + index * self.step_ticks,
+            frame=frame,
+            probabilities=probabilities,
+        )
+
+    @property
+    def end_tick(self) -> int:
+        """Where the requested continuation ends. Units: ticks."""
+        return self.start_tick + self.settings.n_steps * self.step_ticks
+
+    def generated_notes(self, frames: Sequence[np.ndarray] | None = None) -> list[Note]:
+        """The generated frames so far as notes (``generated=True``), in the user's key."""
+        frames = self.frames if frames is None else list(frames)
+        if not frames:
+            return []
+        return roll_to_notes(
+            np.stack(frames),
+            self.step_ticks,
+            start_tick=self.start_tick,
+            pitch_low=self.pitch_low,
+            velocity=self.velocity,
+            generated=True,
+        )

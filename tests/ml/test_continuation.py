@@ -1,0 +1,133 @@
+"""The continuation engine: quantized seed, key transposition there and back, constraints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from composer_app.core.note import Note
+from composer_app.ml.continuation import Continuation, ContinuationSettings, LoadedModel
+from composer_app.ml.generate import GenerationError, RnnRbmParameters
+from composer_app.ml.rnnrbm import RnnRbmConfig
+
+PPQ = 480
+EIGHTH = PPQ // 2
+
+
+def _fixed_model(loud_pitches: list[int], key_normalization: str = "C major/C minor") -> LoadedModel:
+    """A model with no memory whose RBM always plays ``loud_pitches`` (MIDI) and nothing else.
+
+    W = 0 and the recurrent weights are 0, so every frame is independent Bernoulli with
+    p = sigmoid(bv): +12 gives p ~ 0.999994, -12 gives p ~ 6e-6.
+    """
+    p, h, r = 88, 4, 3
+    bv = np.full(p, -12.0, dtype=np.float32)
+    for pitch in loud_pitches:
+        bv[pitch - 21] = 12.0
+    params = RnnRbmParameters(
+        W=np.zeros((p, h)), bv=bv, bh=np.zeros(h), Wuh=np.zeros((r, h)), Wuv=np.zeros((r, p)),
+        Wvu=np.zeros((p, r)), Wuu=np.zeros((r, r)), bu=np.zeros(r),
+    )
+    config = RnnRbmConfig(n_hidden=h, n_recurrent=r, key_normalization=key_normalization)
+    return LoadedModel("fixed", config, params)
+
+
+def _d_major_seed() -> list[Note]:
+    # D major scale in eighth notes: D E F# G A B C# D
+    return [Note(i * EIGHTH, p, EIGHTH) for i, p in enumerate([62, 64, 66, 67, 69, 71, 73, 74])]
+
+
+def _pitches(notes: list[Note]) -> set[int]:
+    return {n.pitch for n in notes}
+
+
+def test_continuation_transposes_model_output_back_to_the_seed_key() -> None:
+    # The model only ever plays C4 (60) and G4 (67) "in C"; the seed is in D major, so the
+    # continuation must come out 2 semitones up: D4 (62) and A4 (69).
+    model = _fixed_model([60, 67])
+    cont = Continuation(model, _d_major_seed(), PPQ, start_tick=8 * EIGHTH,
+                        settings=ContinuationSettings(n_steps=4))
+    assert cont.key is not None and cont.key.name == "D major"
+    assert cont.shift == -2
+    steps = list(cont)
+    assert [s.start_tick for s in steps] == [8 * EIGHTH + i * EIGHTH for i in range(4)]
+    notes = cont.generated_notes()
+    assert _pitches(notes) == {62, 69}
+    # consecutive active frames are one held note: 4 steps of D4 = one note of 4 eighths
+    assert [n.duration_ticks for n in notes] == [4 * EIGHTH, 4 * EIGHTH]
+    assert all(n.generated for n in notes)
+
+
+def test_continuation_without_key_normalization_does_not_transpose() -> None:
+    model = _fixed_model([60], key_normalization="none")
+    cont = Continuation(model, _d_major_seed(), PPQ, start_tick=8 * EIGHTH,
+                        settings=ContinuationSettings(n_steps=2))
+    list(cont)
+    assert _pitches(cont.generated_notes()) == {60}
+
+
+def test_continuation_start_is_rounded_up_to_the_model_step() -> None:
+    model = _fixed_model([60])
+    cont = Continuation(model, _d_major_seed(), PPQ, start_tick=8 * EIGHTH + 10,
+                        settings=ContinuationSettings(n_steps=1))
+    # 1930 ticks rounds up to the next eighth: 9 * 240 = 2160
+    assert cont.start_tick == 9 * EIGHTH
+
+
+def test_continuation_scale_and_range_constraints_hold() -> None:
+    # The model wants every pitch of the octave C4..B4 in C; in D (shift back +2) that is
+    # 62..73. Allow only D major pitches between 64 and 70 inclusive: E, F#, G, A.
+    model = _fixed_model(list(range(60, 72)))
+    settings = ContinuationSettings(n_steps=3, key_tonic=2, scale="major", range_low=64,
+                                    range_high=70)
+    cont = Continuation(model, _d_major_seed(), PPQ, start_tick=8 * EIGHTH, settings=settings)
+    list(cont)
+    assert _pitches(cont.generated_notes()) == {64, 66, 67, 69}
+
+
+def test_continuation_polyphony_cap_holds() -> None:
+    model = _fixed_model(list(range(60, 72)))
+    cont = Continuation(model, [], PPQ, start_tick=0,
+                        settings=ContinuationSettings(n_steps=5, max_polyphony=3))
+    for step in cont:
+        assert step.frame.sum() <= 3
+
+
+def test_continuation_accompany_keeps_clamped_notes_out_of_the_output() -> None:
+    # The user's melody in the target region (E4 held 2 steps) is clamped on; the model
+    # (which always plays C4 and E4; no key normalization) adds only C4 around it.
+    model = _fixed_model([60, 64], key_normalization="none")
+    seed = [Note(0, 60, EIGHTH), Note(EIGHTH, 64, EIGHTH), Note(2 * EIGHTH, 67, EIGHTH)]
+    melody = Note(4 * EIGHTH, 64, 2 * EIGHTH)
+    settings = ContinuationSettings(n_steps=2, accompany=True)
+    cont = Continuation(model, [*seed, melody], PPQ, start_tick=4 * EIGHTH, settings=settings)
+    assert cont.clamped[:, 64 - 21].tolist() == [True, True]
+    list(cont)
+    assert _pitches(cont.generated_notes()) == {60}
+
+
+def test_continuation_same_random_seed_gives_same_notes() -> None:
+    rng = np.random.default_rng(5)
+    p, h, r = 88, 20, 10
+    params = RnnRbmParameters(
+        W=rng.normal(0, 0.5, (p, h)), bv=rng.normal(-2, 1, p), bh=rng.normal(0, 1, h),
+        Wuh=rng.normal(0, 0.3, (r, h)), Wuv=rng.normal(0, 0.3, (r, p)),
+        Wvu=rng.normal(0, 0.3, (p, r)), Wuu=rng.normal(0, 0.3, (r, r)), bu=np.zeros(r),
+    )
+    model = LoadedModel("random", RnnRbmConfig(n_hidden=h, n_recurrent=r), params)
+
+    def run(seed_value: int) -> list[Note]:
+        cont = Continuation(model, _d_major_seed(), PPQ, start_tick=8 * EIGHTH,
+                            settings=ContinuationSettings(n_steps=16, random_seed=seed_value))
+        list(cont)
+        return cont.generated_notes()
+
+    assert run(7) == run(7)
+    assert run(7) != run(8)
+
+
+def test_continuation_settings_reject_nonsense() -> None:
+    with pytest.raises(GenerationError, match="at least one step"):
+        ContinuationSettings(n_steps=0)
+    with pytest.raises(GenerationError, match="pitch range is empty"):
+        ContinuationSettings(range_low=80, range_high=60)
