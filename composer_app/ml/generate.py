@@ -1,0 +1,405 @@
+"""Step-by-step sampling from a trained RNN-RBM, with constraints, as a plain generator.
+
+The RNN-RBM (Boulanger-Lewandowski, Bengio & Vincent 2012) is an RBM whose biases depend on
+the history through an RNN. Row-vector convention, as in :mod:`composer_app.ml.rnnrbm`:
+
+    bv_t = bv + u_{t-1} @ Wuv            (eq. 9)
+    bh_t = bh + u_{t-1} @ Wuh            (eq. 10)
+    u_t  = tanh(bu + u_{t-1} @ Wuu + v_t @ Wvu)    (eq. 11), u_0 = 0
+
+Frame ``v_t`` is drawn by block Gibbs sampling in the conditional RBM with weights ``W`` and
+biases ``(bv_t, bh_t)``, starting from the all-off frame as the reference implementation
+does. :class:`FrameGenerator` is stateful: it conditions on a seed roll, then yields one
+:class:`GeneratedFrame` per step, so a live caller pulls frames one by one and may put its
+own frame into the history instead (``send(frame)``).
+
+Speed (per step at ``k = 25`` Gibbs steps, one core; ``benchmarks/generate_step.py``): the
+chain is numpy float32 with preallocated buffers, all the step's uniforms are drawn in one
+call, and ``sigmoid(x / T) > u`` is tested as ``x > T * logit(u)`` with the biases folded
+into the thresholds, so each Gibbs half-step is one small matrix-vector product and one
+comparison. Clamps and the pitch mask are folded into the visible biases as +-inf, so they
+cost nothing inside the chain. There is no compile step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+PARAMETER_NAMES = ("W", "bv", "bh", "Wuh", "Wuv", "Wvu", "Wuu", "bu")
+
+# float32 uniforms from Generator.random are multiples of 2**-24 in [0, 1); adding half a
+# step makes them symmetric in (0, 1) so logit(u) is always finite.
+_HALF_ULP = np.float32(2.0**-25)
+
+
+class GenerationError(ValueError):
+    """Bad input to the generator: wrong shapes, an unknown parameter, a bad setting."""
+
+
+@dataclass(frozen=True)
+class RnnRbmParameters:
+    """The eight RNN-RBM arrays as contiguous numpy float32 (the generator's copy).
+
+    Shapes: ``W (P, H)``, ``bv (P,)``, ``bh (H,)``, ``Wuh (R, H)``, ``Wuv (R, P)``,
+    ``Wvu (P, R)``, ``Wuu (R, R)``, ``bu (R,)``; P visible units (pitches), H hidden,
+    R recurrent.
+    """
+
+    W: np.ndarray
+    bv: np.ndarray
+    bh: np.ndarray
+    Wuh: np.ndarray
+    Wuv: np.ndarray
+    Wvu: np.ndarray
+    Wuu: np.ndarray
+    bu: np.ndarray
+
+    def __post_init__(self) -> None:
+        for name in PARAMETER_NAMES:
+            object.__setattr__(
+                self, name, np.ascontiguousarray(getattr(self, name), dtype=np.float32)
+            )
+        p, h = self.W.shape if self.W.ndim == 2 else (-1, -1)
+        r = self.bu.shape[0] if self.bu.ndim == 1 else -1
+        expected = {
+            "W": (p, h),
+            "bv": (p,),
+            "bh": (h,),
+            "Wuh": (r, h),
+            "Wuv": (r, p),
+            "Wvu": (p, r),
+            "Wuu": (r, r),
+            "bu": (r,),
+        }
+        for name, shape in expected.items():
+            actual = getattr(self, name).shape
+            if actual != shape or min(shape) <= 0:
+                raise GenerationError(
+                    f"parameter {name} has shape {actual}, expected {shape} "
+                    f"(from W {self.W.shape} and bu {self.bu.shape})"
+                )
+
+    @property
+    def n_visible(self) -> int:
+        """P, the number of pitches."""
+        return int(self.W.shape[0])
+
+    @property
+    def n_hidden(self) -> int:
+        """H, the number of RBM hidden units."""
+        return int(self.W.shape[1])
+
+    @property
+    def n_recurrent(self) -> int:
+        """R, the number of RNN units."""
+        return int(self.bu.shape[0])
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, Any]) -> RnnRbmParameters:
+        """From a mapping of the eight names to arrays or tensors (a ``state_dict()``)."""
+        missing = [n for n in PARAMETER_NAMES if n not in state]
+        if missing:
+            raise GenerationError(f"parameters missing: {', '.join(missing)}")
+        arrays = {}
+        for name in PARAMETER_NAMES:
+            value = state[name]
+            if hasattr(value, "detach"):  # a torch tensor; ml may use torch, this keeps it lazy
+                value = value.detach().to("cpu").numpy()
+            arrays[name] = np.asarray(value)
+        return cls(**arrays)
+
+    @classmethod
+    def from_model(cls, model: Any) -> RnnRbmParameters:
+        """From an :class:`~composer_app.ml.rnnrbm.RnnRbm` (any module with the 8 parameters)."""
+        return cls.from_state_dict(dict(model.state_dict()))
+
+
+@dataclass(frozen=True)
+class GeneratedFrame:
+    """One generated step.
+
+    Shapes: ``frame (P,)`` bool, ``probabilities (P,)`` float32.
+
+    ``probabilities`` is the mean-field ``p(v_i = 1 | h)`` of the last Gibbs step, at the
+    generator's temperature, given the hidden state that the returned frame was drawn from
+    (before the polyphony cap): masked pitches read 0, clamped ones their clamped value.
+    ``step_index`` counts steps after the seed, from 0.
+    """
+
+    step_index: int
+    frame: np.ndarray
+    probabilities: np.ndarray
+
+
+class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
+    """Stateful RNN-RBM sampler: condition on a seed, then yield one frame per step.
+
+    Protocol (that of a Python generator):
+
+    * ``next(gen)`` puts the frame yielded last (if any) into the history and yields the
+      next step's frame.
+    * ``gen.send(frame)`` puts ``frame`` (the caller's choice, ``(P,)`` bool) into the
+      history *instead of* the frame yielded last, then yields the next step's frame;
+      ``send(None)`` is ``next``. Before the first frame was yielded, ``frame`` becomes the
+      first step after the seed.
+    * :meth:`sample` draws the next step's frame without touching the history; :meth:`advance`
+      puts a frame into the history (discarding a frame yielded and not yet committed).
+
+    Constraints:
+
+    * ``allowed_pitches (P,)`` bool: pitches outside it never sound.
+    * :meth:`clamp` ``(mask (N, P), values (N, P))``: for the next N steps, units under
+      ``mask`` are held at ``values`` during the whole Gibbs chain (so the other units are
+      sampled *given* them: "accompany my melody"). A clamped-on note sounds even outside
+      the allowed pitches.
+    * ``max_polyphony``: when a sample has more notes, the most probable are kept; clamped-on
+      notes count towards it and are always kept.
+
+    ``temperature`` divides the RBM energies; ``0`` gives the greedy (zero-temperature)
+    chain. ``rng`` is a ``numpy.random.Generator`` or an int seed: the same seed gives the
+    same frames.
+
+    Shapes: ``seed_roll (T, P)`` bool, time first.
+    """
+
+    def __init__(
+        self,
+        params: RnnRbmParameters,
+        seed_roll: np.ndarray | None = None,
+        *,
+        gibbs_steps: int = 25,
+        temperature: float = 1.0,
+        rng: np.random.Generator | int | None = None,
+        allowed_pitches: np.ndarray | None = None,
+        max_polyphony: int | None = None,
+    ) -> None:
+        if gibbs_steps < 1:
+            raise GenerationError(f"gibbs_steps must be at least 1, got {gibbs_steps}")
+        if not np.isfinite(temperature) or temperature < 0:
+            raise GenerationError(f"temperature must be >= 0, got {temperature}")
+        if max_polyphony is not None and max_polyphony < 0:
+            raise GenerationError(f"max_polyphony must be >= 0, got {max_polyphony}")
+        self.params = params
+        self.gibbs_steps = int(gibbs_steps)
+        self.temperature = float(temperature)
+        self.max_polyphony = max_polyphony
+        self._rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        p, h = params.n_visible, params.n_hidden
+        self._p, self._h = p, h
+        # Bias lookup for the +-inf folding of mask and clamps (see _effective_biases).
+        self._mask_bias = np.zeros(p, dtype=np.float32)
+        self.set_allowed_pitches(allowed_pitches)
+        # Clamp rows still to come: lists of (mask (P,), values (P,)).
+        self._clamp_masks: list[np.ndarray] = []
+        self._clamp_values: list[np.ndarray] = []
+        # Recurrence: Wu_cat maps u to [bh_t | bv_t] in one product.
+        self._Wu_cat = np.ascontiguousarray(np.concatenate([params.Wuh, params.Wuv], axis=1))
+        self._b_cat = np.concatenate([params.bh, params.bv]).astype(np.float32)
+        self._WT = np.ascontiguousarray(params.W.T)
+        self._u = np.zeros(params.n_recurrent, dtype=np.float32)
+        self._biases = self._b_cat.copy()  # [bh_t | bv_t] for the next step
+        # Preallocated chain buffers: thresholds for every Gibbs step, in [hidden | visible].
+        k = self.gibbs_steps
+        self._thr = np.empty((k, h + p), dtype=np.float32)
+        self._tmp = np.empty((k, h + p), dtype=np.float32)
+        self._thr_h = [self._thr[i, :h] for i in range(k)]
+        self._thr_v = [self._thr[i, h:] for i in range(k)]
+        self._eff = np.empty(h + p, dtype=np.float32)
+        self._v = np.empty(p, dtype=np.float32)
+        self._hs = np.empty(h, dtype=np.float32)
+        self._hx = np.empty(h, dtype=np.float32)
+        self._vx = np.empty(p, dtype=np.float32)
+        self._step_index = 0
+        self._pending: np.ndarray | None = None
+        if seed_roll is not None:
+            self.condition(seed_roll)
+
+    # ----------------------------------------------------------------- settings and state
+    @property
+    def step_index(self) -> int:
+        """Index of the next frame to be committed (0 = first step after the seed)."""
+        return self._step_index
+
+    @property
+    def hidden_state(self) -> np.ndarray:
+        """A copy of the RNN state ``u`` after the committed history. Shapes: ``(R,)``."""
+        return self._u.copy()
+
+    @property
+    def conditional_biases(self) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of ``(bv_t, bh_t)`` of the next step's RBM. Shapes: ``(P,)``, ``(H,)``."""
+        return self._biases[self._h :].copy(), self._biases[: self._h].copy()
+
+    def set_allowed_pitches(self, allowed_pitches: np.ndarray | None) -> None:
+        """Restrict the pitches that may sound (``None``: all). Shapes: ``(P,)`` bool."""
+        if allowed_pitches is None:
+            self._mask_bias[:] = 0.0
+            return
+        allowed = np.asarray(allowed_pitches)
+        if allowed.shape != (self._p,) or allowed.dtype != bool:
+            raise GenerationError(
+                f"allowed_pitches must be a ({self._p},) bool array, got "
+                f"{allowed.shape} {allowed.dtype}"
+            )
+        self._mask_bias[:] = np.where(allowed, 0.0, -np.inf)
+
+    def clamp(self, mask: np.ndarray, values: np.ndarray) -> None:
+        """Hold units at given values for the next N steps (replacing earlier clamps).
+
+        Shapes: ``mask (N, P)`` bool (which units are held), ``values (N, P)`` bool. Row 0
+        applies to the next frame to be sampled (the one after any frame yielded and not yet
+        committed). Nothing is clamped beyond row N - 1.
+        """
+        mask = np.asarray(mask)
+        values = np.asarray(values)
+        if mask.ndim != 2 or mask.shape[1] != self._p or mask.dtype != bool:
+            raise GenerationError(f"clamp mask must be (N, {self._p}) bool, got {mask.shape}")
+        if values.shape != mask.shape or values.dtype != bool:
+            raise GenerationError(
+                f"clamp values must be bool with the mask's shape {mask.shape}, got "
+                f"{values.shape} {values.dtype}"
+            )
+        self._clamp_masks = [row.copy() for row in mask]
+        self._clamp_values = [row.copy() for row in values]
+        if self._pending is not None:
+            # The pending frame occupies the step before row 0; keep row 0 for the next one.
+            self._clamp_masks.insert(0, np.zeros(self._p, dtype=bool))
+            self._clamp_values.insert(0, np.zeros(self._p, dtype=bool))
+
+    def condition(self, roll: np.ndarray) -> None:
+        """Run the recurrence over ``roll`` (added to the history). Shapes: ``(T, P)`` bool."""
+        roll = np.asarray(roll)
+        if roll.ndim != 2 or roll.shape[1] != self._p:
+            raise GenerationError(f"seed roll must be (T, {self._p}), got {roll.shape}")
+        self._commit_pending()
+        prm = self.params
+        for frame in roll.astype(np.float32):
+            self._u = np.tanh(prm.bu + self._u @ prm.Wuu + frame @ prm.Wvu)
+        self._biases = self._b_cat + self._u @ self._Wu_cat
+
+    # ----------------------------------------------------------------- sampling
+    def sample(self) -> GeneratedFrame:
+        """Draw the next step's frame given the committed history; the history is unchanged.
+
+        Shapes: ``frame (P,)`` bool, ``probabilities (P,)`` float32.
+        """
+        h, k, temp = self._h, self.gibbs_steps, self.temperature
+        eff = self._effective_biases()  # [bh_t | bv_t with +-inf for clamps and mask]
+        thr = self._thr
+        if temp > 0.0:
+            # Threshold of each unit at each Gibbs step: sigmoid((x + b) / T) > u  <=>
+            # x > T * logit(u) - b, with logit(u) = log(u / (1 - u)).
+            tmp = self._tmp
+            self._rng.random(out=thr, dtype=np.float32)
+            np.subtract(1.0, thr, out=tmp)  # exact: 1 - u >= 2**-24
+            np.subtract(tmp, _HALF_ULP, out=tmp)  # 1 - u' > 0, u' = u + 2**-25
+            np.add(thr, _HALF_ULP, out=thr)  # u' > 0 (may round up near 1; harmless)
+            np.divide(thr, tmp, out=thr)
+            np.log(thr, out=thr)
+            if temp != 1.0:
+                np.multiply(thr, np.float32(temp), out=thr)
+            np.subtract(thr, eff, out=thr)
+        else:
+            # Zero temperature: each unit takes its more probable value (ties: off).
+            np.negative(eff, out=thr[0])
+            thr[1:] = thr[0]
+        v, hs, hx, vx, W, WT = self._v, self._hs, self._hx, self._vx, self.params.W, self._WT
+        np.isposinf(eff[h:], out=v)  # chain starts all-off, clamped-on units on
+        thr_h, thr_v = self._thr_h, self._thr_v
+        for i in range(k):
+            np.dot(v, W, out=hx)
+            np.greater(hx, thr_h[i], out=hs)
+            np.dot(hs, WT, out=vx)
+            np.greater(vx, thr_v[i], out=v)
+        frame = v > 0.5
+        probabilities = self._probabilities(vx, eff[h:])
+        if self.max_polyphony is not None:
+            frame = self._cap_polyphony(frame, probabilities, eff[h:])
+        return GeneratedFrame(self._step_index, frame, probabilities)
+
+    def advance(self, frame: np.ndarray) -> None:
+        """Put ``frame`` into the history as the next step (discarding a pending frame).
+
+        Shapes: ``frame (P,)`` bool.
+        """
+        frame = np.asarray(frame)
+        if frame.shape != (self._p,):
+            raise GenerationError(f"frame must have shape ({self._p},), got {frame.shape}")
+        if frame.dtype != bool:
+            raise GenerationError(f"frame must be bool, got {frame.dtype}")
+        self._pending = None
+        self._commit(frame)
+
+    # ----------------------------------------------------------------- generator protocol
+    def send(self, value: np.ndarray | None) -> GeneratedFrame:
+        """Commit ``value`` (or, if None, the frame yielded last) and yield the next frame."""
+        if value is None:
+            self._commit_pending()
+        else:
+            self.advance(value)
+        generated = self.sample()
+        self._pending = generated.frame
+        return generated
+
+    def throw(self, typ: Any = None, val: Any = None, tb: Any = None) -> GeneratedFrame:
+        """Raise the given exception here (generator protocol); this generator never catches."""
+        if isinstance(typ, BaseException):
+            raise typ
+        raise typ(val) if val is not None else typ()
+
+    # ----------------------------------------------------------------- internals
+    def _commit_pending(self) -> None:
+        if self._pending is not None:
+            frame, self._pending = self._pending, None
+            self._commit(frame)
+
+    def _commit(self, frame: np.ndarray) -> None:
+        """Eq. 11 then eqs. 9-10: update u with the frame, then the next step's biases."""
+        prm = self.params
+        u = self._u @ prm.Wuu
+        u += prm.bu
+        u += frame.astype(np.float32) @ prm.Wvu
+        self._u = np.tanh(u, out=u)
+        self._biases = self._b_cat + self._u @ self._Wu_cat
+        self._step_index += 1
+        if self._clamp_masks:
+            del self._clamp_masks[0]
+            del self._clamp_values[0]
+
+    def _effective_biases(self) -> np.ndarray:
+        """``[bh_t | bv_t]`` with masked pitches at -inf, clamped-on +inf, clamped-off -inf."""
+        eff = self._eff
+        np.copyto(eff, self._biases)
+        eff[self._h :] += self._mask_bias
+        if self._clamp_masks:
+            mask, values = self._clamp_masks[0], self._clamp_values[0]
+            eff[self._h :][mask] = np.where(values[mask], np.inf, -np.inf)
+        return eff
+
+    def _probabilities(self, vx: np.ndarray, bv_eff: np.ndarray) -> np.ndarray:
+        """Mean-field ``p(v = 1 | h)`` of the last Gibbs step at the temperature."""
+        x = vx + bv_eff
+        if self.temperature == 0.0:
+            return (x > 0).astype(np.float32)
+        with np.errstate(over="ignore"):
+            return (1.0 / (1.0 + np.exp(-x / np.float32(self.temperature)))).astype(np.float32)
+
+    def _cap_polyphony(
+        self, frame: np.ndarray, probabilities: np.ndarray, bv_eff: np.ndarray
+    ) -> np.ndarray:
+        cap = int(self.max_polyphony or 0)
+        if np.count_nonzero(frame) <= cap:
+            return frame
+        clamped_on = np.isposinf(bv_eff)
+        # Rank sounding notes: clamped-on first (score 2), then by probability.
+        score = np.where(clamped_on, 2.0, probabilities)
+        score = np.where(frame, score, -1.0)
+        keep = max(cap, int(np.count_nonzero(clamped_on & frame)))
+        order = np.argsort(-score, kind="stable")[:keep]
+        capped = np.zeros_like(frame)
+        capped[order] = True
+        return capped & frame

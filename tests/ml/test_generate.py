@@ -1,0 +1,319 @@
+"""Tests of the step-by-step RNN-RBM sampler (numpy only, no Qt)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from composer_app.ml.generate import (
+    FrameGenerator,
+    GeneratedFrame,
+    GenerationError,
+    RnnRbmParameters,
+)
+
+
+def random_parameters(
+    n_visible: int = 88,
+    n_hidden: int = 150,
+    n_recurrent: int = 100,
+    *,
+    scale: float = 0.01,
+    bv: float = 0.0,
+    seed: int = 0,
+) -> RnnRbmParameters:
+    """Parameters drawn as at initialisation: weights ~ N(0, scale^2), given visible bias."""
+    rng = np.random.default_rng(seed)
+    p, h, r = n_visible, n_hidden, n_recurrent
+    return RnnRbmParameters(
+        W=rng.normal(0, scale, (p, h)),
+        bv=np.full(p, bv),
+        bh=rng.normal(0, scale, h),
+        Wuh=rng.normal(0, scale, (r, h)),
+        Wuv=rng.normal(0, scale, (r, p)),
+        Wvu=rng.normal(0, scale, (p, r)),
+        Wuu=rng.normal(0, scale, (r, r)),
+        bu=rng.normal(0, scale, r),
+    )
+
+
+def reference_biases(prm: RnnRbmParameters, roll: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """bv_t, bh_t after ``roll``, by the paper's eqs. 9-11 written out in float64."""
+    u = np.zeros(prm.n_recurrent)
+    for v in roll.astype(np.float64):
+        u = np.tanh(prm.bu + u @ prm.Wuu + v @ prm.Wvu)
+    return prm.bv + u @ prm.Wuv, prm.bh + u @ prm.Wuh
+
+
+def exact_marginals(
+    W: np.ndarray,
+    bv: np.ndarray,
+    bh: np.ndarray,
+    temperature: float = 1.0,
+    clamp: dict[int, bool] | None = None,
+) -> np.ndarray:
+    """p(v_i = 1) of an RBM at a temperature, by enumerating all 2^P visible states.
+
+    The hidden units are summed out: log p*(v) = (v.bv + sum_j softplus(bh_j + (vW)_j)) at
+    T = 1; at temperature T every energy is divided by T. States that disagree with
+    ``clamp`` (unit -> value) are left out, which gives the conditional given them.
+    """
+    p = W.shape[0]
+    states = np.array(list(itertools.product([0, 1], repeat=p)), dtype=np.float64)
+    if clamp:
+        keep = np.all([states[:, i] == float(val) for i, val in clamp.items()], axis=0)
+        states = states[keep]
+    log_p = states @ bv / temperature + np.logaddexp(0, (bh + states @ W) / temperature).sum(1)
+    weights = np.exp(log_p - log_p.max())
+    weights /= weights.sum()
+    return weights @ states
+
+
+def test_parameters_from_state_dict_checks_shapes() -> None:
+    prm = random_parameters(8, 6, 5)
+    state = {name: getattr(prm, name) for name in ("W", "bv", "bh", "Wuh", "Wuv", "Wvu")}
+    with pytest.raises(GenerationError, match="Wuu"):
+        RnnRbmParameters.from_state_dict(state)
+    state.update(Wuu=prm.Wuu, bu=prm.bu, Wvu=prm.Wvu.T)
+    with pytest.raises(
+        GenerationError, match=r"parameter Wvu has shape \(5, 8\), expected \(8, 5\)"
+    ):
+        RnnRbmParameters.from_state_dict(state)
+
+
+def test_parameters_from_model_reads_torch_tensors() -> None:
+    torch = pytest.importorskip("torch")
+    prm = random_parameters(8, 6, 5)
+    module = torch.nn.Module()
+    for name in ("W", "bv", "bh", "Wuh", "Wuv", "Wvu", "Wuu", "bu"):
+        module.register_parameter(name, torch.nn.Parameter(torch.from_numpy(getattr(prm, name))))
+    copied = RnnRbmParameters.from_model(module)
+    assert copied.W.dtype == np.float32
+    np.testing.assert_array_equal(copied.Wuv, prm.Wuv)
+
+
+def test_frame_generator_same_seed_same_frames() -> None:
+    prm = random_parameters(scale=0.3, bv=-2.0)
+    seed_roll = np.random.default_rng(5).random((12, 88)) < 0.05
+    runs = []
+    for _ in range(2):
+        gen = FrameGenerator(prm, seed_roll, rng=42)
+        runs.append(np.array([next(gen).frame for _ in range(50)]))
+    other = FrameGenerator(prm, seed_roll, rng=43)
+    third = np.array([next(other).frame for _ in range(50)])
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert runs[0].sum() > 0  # the test means something only if notes sound
+    assert not np.array_equal(runs[0], third)
+
+
+def test_frame_generator_yields_step_indices_and_probabilities() -> None:
+    prm = random_parameters(scale=0.3, bv=-2.0)
+    gen = FrameGenerator(prm, np.zeros((4, 88), dtype=bool), rng=0)
+    frames = list(itertools.islice(gen, 3))
+    assert [f.step_index for f in frames] == [0, 1, 2]
+    assert all(isinstance(f, GeneratedFrame) for f in frames)
+    assert frames[0].frame.dtype == bool and frames[0].frame.shape == (88,)
+    probs = frames[0].probabilities
+    assert probs.dtype == np.float32 and probs.shape == (88,)
+    assert np.all((probs >= 0) & (probs <= 1))
+
+
+def test_frame_generator_matches_exact_marginals_of_tiny_model() -> None:
+    # 8 visible, 6 hidden: the conditional RBM after a seed can be enumerated (2^8 states).
+    prm = random_parameters(8, 6, 5, scale=1.0, seed=3)
+    seed_roll = np.random.default_rng(1).random((5, 8)) < 0.4
+    bv_t, bh_t = reference_biases(prm, seed_roll)
+    gen = FrameGenerator(prm, seed_roll, gibbs_steps=50, rng=7)
+    gen_bv, gen_bh = gen.conditional_biases
+    np.testing.assert_allclose(gen_bv, bv_t, atol=1e-5)
+    np.testing.assert_allclose(gen_bh, bh_t, atol=1e-5)
+    n = 20000
+    frames = np.array([gen.sample().frame for _ in range(n)])
+    expected = exact_marginals(prm.W.astype(np.float64), bv_t, bh_t)
+    # Standard error of a frequency: sqrt(p(1-p)/n) <= sqrt(0.25/20000) = 0.0035; 0.02 is
+    # about 5.7 of them, while a sampler that ignores W or the history is off by far more.
+    np.testing.assert_allclose(frames.mean(0), expected, atol=0.02)
+    assert np.abs(expected - 1 / (1 + np.exp(-bv_t))).max() > 0.1  # W matters here
+    assert gen.step_index == 0  # sample() leaves the history alone
+
+
+def test_frame_generator_matches_exact_marginals_at_temperature_and_with_clamps() -> None:
+    prm = random_parameters(8, 6, 5, scale=2.0, seed=6)
+    seed_roll = np.random.default_rng(2).random((3, 8)) < 0.4
+    bv_t, bh_t = reference_biases(prm, seed_roll)
+    gen = FrameGenerator(prm, seed_roll, gibbs_steps=50, temperature=2.0, rng=8)
+    n = 20000
+    mask = np.zeros((1, 8), dtype=bool)
+    mask[0, [0, 1]] = True
+    values = np.zeros((1, 8), dtype=bool)
+    values[0, 0] = True  # unit 0 held on, unit 1 held off
+    gen.clamp(mask, values)
+    frames = np.array([gen.sample().frame for _ in range(n)])
+    W = prm.W.astype(np.float64)
+    expected = exact_marginals(W, bv_t, bh_t, temperature=2.0, clamp={0: True, 1: False})
+    np.testing.assert_allclose(frames.mean(0), expected, atol=0.02)
+    unclamped = exact_marginals(W, bv_t, bh_t, temperature=2.0)
+    assert np.abs(expected[2:] - unclamped[2:]).max() > 0.06  # the clamp shifts the others
+
+
+def test_frame_generator_clamped_units_never_change() -> None:
+    prm = random_parameters(scale=0.5, bv=-1.0, seed=2)
+    rng = np.random.default_rng(0)
+    n_clamped_steps = 60
+    mask = rng.random((n_clamped_steps, 88)) < 0.3
+    values = rng.random((n_clamped_steps, 88)) < 0.5
+    gen = FrameGenerator(prm, np.zeros((2, 88), dtype=bool), rng=1)
+    gen.clamp(mask, values)
+    frames = np.array([next(gen).frame for _ in range(n_clamped_steps + 40)])
+    clamped = frames[:n_clamped_steps]
+    np.testing.assert_array_equal(clamped[mask], values[mask])
+    # Held units are on and off alike; unheld units stay free.
+    assert values[mask].any() and not values[mask].all()
+    assert clamped[~mask].any()
+    # Nothing is held beyond the clamped steps: a unit held off everywhere sounds later.
+    free_after = frames[n_clamped_steps:]
+    held_off_everywhere = (mask & ~values).all(0)
+    assert not held_off_everywhere.any() or free_after.any()
+
+
+def test_frame_generator_clamp_after_yield_applies_to_next_frame() -> None:
+    prm = random_parameters(scale=0.05, bv=-8.0)
+    gen = FrameGenerator(prm, np.zeros((2, 88), dtype=bool), rng=0)
+    next(gen)  # frame 0 yielded, not yet committed
+    mask = np.zeros((1, 88), dtype=bool)
+    mask[0, 40] = True
+    gen.clamp(mask, mask.copy())
+    assert next(gen).frame[40]  # frame 1 holds the clamp
+    assert not any(next(gen).frame[40] for _ in range(20))  # bv = -8: p(on) ~ 0.0003
+
+
+def test_frame_generator_masked_pitches_never_sound() -> None:
+    # bv = +3: every unit wants to sound (p ~ 0.95), so the mask is what silences them.
+    prm = random_parameters(scale=0.5, bv=3.0, seed=1)
+    allowed = np.zeros(88, dtype=bool)
+    allowed[np.arange(88) % 12 == 0] = True  # the C's only
+    gen = FrameGenerator(prm, np.ones((4, 88), dtype=bool), allowed_pitches=allowed, rng=3)
+    frames = np.array([next(gen).frame for _ in range(1000)])
+    assert not frames[:, ~allowed].any()
+    assert frames[:, allowed].mean() > 0.5
+    probs = gen.sample().probabilities
+    assert np.all(probs[~allowed] == 0.0)
+
+
+def test_frame_generator_clamped_on_note_overrides_mask() -> None:
+    prm = random_parameters(scale=0.5, bv=-1.0, seed=1)
+    allowed = np.zeros(88, dtype=bool)
+    allowed[:40] = True
+    mask = np.zeros((5, 88), dtype=bool)
+    mask[:, 60] = True  # a melody note outside the allowed pitches
+    gen = FrameGenerator(prm, None, allowed_pitches=allowed, rng=3)
+    gen.clamp(mask, mask.copy())
+    frames = np.array([next(gen).frame for _ in range(5)])
+    assert frames[:, 60].all()
+    assert not frames[:, 40:60].any() and not frames[:, 61:].any()
+
+
+def test_frame_generator_polyphony_cap_keeps_most_probable() -> None:
+    # Graded visible biases: unit i's chance of sounding rises with i.
+    prm = random_parameters(scale=0.1, bv=0.0, seed=5)
+    prm = RnnRbmParameters(**{**prm.__dict__, "bv": np.linspace(-2.0, 4.0, 88)})
+    gen = FrameGenerator(prm, None, max_polyphony=4, rng=9)
+    for _ in range(300):
+        generated = next(gen)
+        assert generated.frame.sum() <= 4
+    uncapped = FrameGenerator(prm, None, rng=9).sample()
+    capped = FrameGenerator(prm, None, max_polyphony=4, rng=9).sample()
+    assert uncapped.frame.sum() > 4  # the same draw before the cap
+    kept = np.flatnonzero(capped.frame)
+    dropped = np.flatnonzero(uncapped.frame & ~capped.frame)
+    assert len(kept) == 4
+    assert set(kept) <= set(np.flatnonzero(uncapped.frame))
+    assert capped.probabilities[kept].min() >= capped.probabilities[dropped].max()
+
+
+def test_frame_generator_polyphony_cap_always_keeps_clamped_notes() -> None:
+    prm = random_parameters(scale=0.1, bv=3.0, seed=5)
+    mask = np.zeros((10, 88), dtype=bool)
+    mask[:, [10, 20, 30]] = True
+    gen = FrameGenerator(prm, None, max_polyphony=2, rng=1)
+    gen.clamp(mask, mask.copy())
+    for _ in range(10):
+        frame = next(gen).frame
+        # Three clamped-on notes exceed the cap of 2; they are all kept and nothing else.
+        assert set(np.flatnonzero(frame)) == {10, 20, 30}
+    mask1 = np.zeros((10, 88), dtype=bool)
+    mask1[:, 10] = True
+    gen.clamp(mask1, mask1.copy())
+    for _ in range(10):
+        frame = next(gen).frame
+        assert frame[10] and frame.sum() == 2
+
+
+def test_frame_generator_low_temperature_is_deterministic() -> None:
+    prm = random_parameters(scale=0.5, bv=-1.0, seed=6)
+    seed_roll = np.random.default_rng(0).random((8, 88)) < 0.1
+
+    def disagreement(temperature: float, seed: int) -> float:
+        # 100 draws of the same step: the fraction of units that differ from the first draw.
+        gen = FrameGenerator(prm, seed_roll, temperature=temperature, rng=seed)
+        frames = np.array([gen.sample().frame for _ in range(100)])
+        return float((frames != frames[0]).mean())
+
+    greedy = [
+        np.array(list(itertools.islice(FrameGenerator(prm, seed_roll, temperature=0, rng=s), 30)))
+        for s in (1, 2)
+    ]
+    for a, b in zip(greedy[0], greedy[1], strict=True):
+        np.testing.assert_array_equal(a.frame, b.frame)
+    assert disagreement(0.0, 1) == 0.0
+    assert disagreement(0.01, 1) < 0.01
+    assert disagreement(1.0, 1) > 0.05
+
+
+def test_frame_generator_send_replaces_last_frame_in_history() -> None:
+    prm = random_parameters(scale=0.5, bv=-1.0, seed=7)
+    seed_roll = np.random.default_rng(0).random((6, 88)) < 0.1
+    chosen = np.zeros(88, dtype=bool)
+    chosen[[39, 43, 46]] = True  # the caller's chord instead of the model's frame 0
+    gen = FrameGenerator(prm, seed_roll, rng=0)
+    first = next(gen)
+    assert not np.array_equal(first.frame, chosen)
+    second = gen.send(chosen)
+    assert second.step_index == 1
+    # The history is now seed + chosen: same next-step biases as a fresh generator's.
+    fresh = FrameGenerator(prm, np.vstack([seed_roll, chosen]), rng=0)
+    for got, expected in zip(gen.conditional_biases, fresh.conditional_biases, strict=True):
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_frame_generator_advance_commits_caller_frame() -> None:
+    prm = random_parameters(scale=0.5, bv=-1.0, seed=7)
+    chosen = np.zeros(88, dtype=bool)
+    chosen[50] = True
+    gen = FrameGenerator(prm, None, rng=0)
+    gen.advance(chosen)
+    assert gen.step_index == 1
+    assert next(gen).step_index == 1
+    fresh = FrameGenerator(prm, chosen[None, :], rng=0)
+    np.testing.assert_allclose(gen.hidden_state, fresh.hidden_state, atol=1e-6)
+
+
+def test_frame_generator_rejects_bad_input() -> None:
+    prm = random_parameters(8, 6, 5)
+    with pytest.raises(GenerationError, match="seed roll must be"):
+        FrameGenerator(prm, np.zeros((3, 9), dtype=bool))
+    with pytest.raises(GenerationError, match="temperature"):
+        FrameGenerator(prm, temperature=-1.0)
+    with pytest.raises(GenerationError, match="gibbs_steps"):
+        FrameGenerator(prm, gibbs_steps=0)
+    gen = FrameGenerator(prm)
+    with pytest.raises(GenerationError, match="allowed_pitches"):
+        gen.set_allowed_pitches(np.ones(7, dtype=bool))
+    with pytest.raises(GenerationError, match="clamp values"):
+        gen.clamp(np.zeros((2, 8), dtype=bool), np.zeros((3, 8), dtype=bool))
+    with pytest.raises(GenerationError, match="frame must be bool"):
+        gen.send(np.zeros(8, dtype=np.int64))
+    with pytest.raises(RuntimeError, match="stop"):
+        gen.throw(RuntimeError("stop"))
