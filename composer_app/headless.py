@@ -1,0 +1,137 @@
+"""``composer-app generate``: continue a MIDI file without the GUI, with the app's engine.
+
+It reads the seed with :func:`read_mid`, continues it with the same
+:class:`~composer_app.ml.continuation.Continuation` the GUI uses (same quantization, key
+handling and constraints) and writes seed + continuation atomically with :func:`write_mid`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from composer_app import paths
+
+_TONICS = {name.lower(): i for i, name in enumerate(
+    ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"))}
+_TONICS.update({"db": 1, "d#": 3, "gb": 6, "g#": 8, "a#": 10})
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of the ``generate`` subcommand."""
+    parser.add_argument("--seed", required=True, metavar="FILE.mid", help="the melody to continue")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.mid", help="where to write")
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--bars", type=int, default=None, help="length in bars (default 8)")
+    length.add_argument("--steps", type=int, default=None, help="length in model steps")
+    parser.add_argument(
+        "--model",
+        default=paths.DEFAULT_MODEL_NAME,
+        help="a shipped model name or a checkpoint folder (default: %(default)s)",
+    )
+    parser.add_argument("--seed-value", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--gibbs-steps", type=int, default=25, help="Gibbs steps per frame")
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--key", default=None, help="tonic of the scale constraint, e.g. D or Bb")
+    parser.add_argument(
+        "--scale", default=None, help="only pitches of this scale (e.g. major, 'natural minor')"
+    )
+    parser.add_argument("--low", type=int, default=21, help="lowest allowed MIDI pitch")
+    parser.add_argument("--high", type=int, default=108, help="highest allowed MIDI pitch")
+    parser.add_argument("--max-notes", type=int, default=None, help="maximum notes per step")
+    parser.add_argument(
+        "--accompany",
+        action="store_true",
+        help="clamp the file's notes after --start and fill in around them",
+    )
+    parser.add_argument(
+        "--start-bar",
+        type=int,
+        default=None,
+        help="start generating at this bar (1-based; default: right after the seed)",
+    )
+
+
+def resolve_model_dir(model: str) -> Path:
+    """A shipped model name (under models/) or a path to a checkpoint folder."""
+    candidate = Path(model)
+    if candidate.is_dir():
+        return candidate
+    return paths.model_dir(model)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Continue ``--seed`` and write ``--output``. Exit status 0, or 2 on bad input."""
+    from composer_app.core.keys import SCALES
+    from composer_app.midi.files import MidiFileError, read_mid, write_mid
+    from composer_app.ml.checkpoint import CheckpointError
+    from composer_app.ml.continuation import Continuation, ContinuationSettings, load_model
+    from composer_app.ml.generate import GenerationError
+
+    def fail(message: str) -> int:
+        print(f"composer-app generate: {message}", file=sys.stderr)
+        return 2
+
+    key_tonic = None
+    if args.key is not None:
+        key_tonic = _TONICS.get(args.key.strip().lower())
+        if key_tonic is None:
+            return fail(f"unknown key {args.key!r}; use a note name such as C, F#, Bb")
+    if args.scale is not None and args.scale not in SCALES:
+        return fail(f"unknown scale {args.scale!r}; choose one of: {', '.join(SCALES)}")
+    try:
+        score = read_mid(args.seed)
+    except MidiFileError as exc:
+        return fail(str(exc))
+    model_dir = resolve_model_dir(args.model)
+    try:
+        model = load_model(str(model_dir), name=args.model)
+    except CheckpointError as exc:
+        return fail(f"cannot load the model {args.model!r} ({model_dir}): {exc}")
+    step_ticks = max(1, round(model.config.step_beats * score.ppq))
+    if args.start_bar is not None:
+        if args.start_bar < 1:
+            return fail("--start-bar counts from 1")
+        # long enough for start_bar bars even at 16/4
+        bars = score.bar_starts(score.end_tick + (args.start_bar + 1) * 16 * score.ppq)
+        start_tick = bars[args.start_bar - 1]
+    else:
+        start_tick = score.end_tick
+    if args.steps is not None:
+        n_steps = args.steps
+    else:
+        bar_ticks = score.time_signature_at(start_tick).bar_ticks(score.ppq)
+        n_steps = max(1, -(-(args.bars or 8) * bar_ticks // step_ticks))
+    try:
+        settings = ContinuationSettings(
+            n_steps=n_steps,
+            gibbs_steps=args.gibbs_steps,
+            temperature=args.temperature,
+            random_seed=args.seed_value,
+            key_tonic=key_tonic,
+            scale=args.scale if args.scale or key_tonic is None else "major",
+            range_low=args.low,
+            range_high=args.high,
+            max_polyphony=args.max_notes,
+            accompany=args.accompany,
+        )
+        continuation = Continuation(model, score.notes, score.ppq, start_tick, settings)
+        for _ in continuation:
+            pass
+    except GenerationError as exc:
+        return fail(str(exc))
+    generated = [n.accepted() for n in continuation.generated_notes()]
+    out = score.copy()
+    out.add_many(generated)
+    try:
+        write_mid(out, args.output)
+    except MidiFileError as exc:
+        return fail(str(exc))
+    key = continuation.key.name if continuation.key else "unknown"
+    print(
+        f"wrote {args.output}: {len(score)} seed notes + {len(generated)} generated notes, "
+        f"{n_steps} steps of {step_ticks} ticks from tick {continuation.start_tick} "
+        f"(seed key {key}, model {model.name})"
+    )
+    return 0
