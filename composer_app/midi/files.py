@@ -188,7 +188,11 @@ def _read_bytes(path: str | os.PathLike[str]) -> bytes:
             size = os.fstat(f.fileno()).st_size
             if size > MAX_FILE_BYTES:
                 raise MidiFileError(path, _too_big_reason(size))
-            data = f.read(MAX_FILE_BYTES + 1)  # the file may grow while we read
+            # read(n) reserves n bytes up front, so ask for the size we saw (plus one byte
+            # to notice a file that grew meanwhile), never for the limit
+            data = f.read(size + 1)
+            if len(data) > size:
+                data += f.read(MAX_FILE_BYTES + 1 - len(data))
     except MidiFileError:
         raise
     except FileNotFoundError:
@@ -562,7 +566,9 @@ def _note_lanes(notes: Iterable[Note]) -> list[list[Note]]:
             lane_free_at.append({})
         lanes[k].append(n)
         lane_free_at[k][n.pitch] = n.end_tick
-    return lanes
+    # tracks in channel order (a stable sort keeps each channel's layers in order)
+    order = sorted(range(len(lanes)), key=lane_channel.__getitem__)
+    return [lanes[k] for k in order]
 
 
 def _track_bytes(events: list[tuple[int, int, bytes]], path: str | os.PathLike[str]) -> bytes:

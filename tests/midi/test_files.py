@@ -1,0 +1,608 @@
+"""MIDI file import/export: rules, every documented failure, and atomic saving.
+
+Every file here is built in memory: well-formed ones with mido (an independent writer and
+reader) or byte by byte where the point is a malformed chunk.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import stat
+from pathlib import Path
+
+import mido
+import pytest
+
+from composer_app.core.note import Note
+from composer_app.core.pianoroll import score_to_roll
+from composer_app.core.score import Score, TempoChange, TimeSignature
+from composer_app.core.timing import ticks_to_seconds
+from composer_app.midi import files
+from composer_app.midi.files import (
+    MAX_FILE_BYTES,
+    MAX_LENGTH_QUARTERS,
+    MidiFileError,
+    mid_bytes,
+    parse_mid_bytes,
+    read_mid,
+    read_mid_report,
+    write_mid,
+)
+
+
+# ---- byte builders -----------------------------------------------------------------------
+def vlq(value: int) -> bytes:
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes(reversed(out))
+
+
+def chunk(chunk_id: bytes, body: bytes, length: int | None = None) -> bytes:
+    return chunk_id + (len(body) if length is None else length).to_bytes(4, "big") + body
+
+
+def header(file_format: int = 1, n_tracks: int = 1, division: int = 480) -> bytes:
+    body = (
+        file_format.to_bytes(2, "big") + n_tracks.to_bytes(2, "big") + division.to_bytes(2, "big")
+    )
+    return chunk(b"MThd", body)
+
+
+def track(*events: tuple[int, bytes], end: bool = True) -> bytes:
+    body = b"".join(vlq(delta) + data for delta, data in events)
+    if end:
+        body += b"\x00\xff\x2f\x00"
+    return chunk(b"MTrk", body)
+
+
+def smf(*tracks: bytes, file_format: int = 1, division: int = 480) -> bytes:
+    return header(file_format, len(tracks), division) + b"".join(tracks)
+
+
+def on(pitch: int, velocity: int = 100, channel: int = 0) -> bytes:
+    return bytes((0x90 | channel, pitch, velocity))
+
+
+def off(pitch: int, channel: int = 0) -> bytes:
+    return bytes((0x80 | channel, pitch, 64))
+
+
+TEMPO_100_BPM = b"\xff\x51\x03" + (600_000).to_bytes(3, "big")
+METER_3_4 = bytes((0xFF, 0x58, 4, 3, 2, 24, 8))
+
+# one quarter note C4 then one quarter D4, at 480 PPQ
+SIMPLE = smf(track((0, on(60)), (480, off(60)), (0, on(62)), (480, off(62))))
+
+
+def write(tmp_path: Path, data: bytes, name: str = "song.mid") -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def mido_bytes(mid: mido.MidiFile) -> bytes:
+    buffer = io.BytesIO()
+    mid.save(file=buffer)
+    return buffer.getvalue()
+
+
+def mido_notes(data: bytes) -> list[Note]:
+    """Notes as mido parses ``data``, paired with the same rules as the reader (an oracle)."""
+    mid = mido.MidiFile(file=io.BytesIO(data))
+    notes = []
+    for trk in mid.tracks:
+        tick = 0
+        sounding: dict[tuple[int, int], tuple[int, int]] = {}
+        for msg in trk:
+            tick += msg.time
+            if msg.type not in ("note_on", "note_off") or msg.channel == 9:
+                continue
+            key = (msg.channel, msg.note)
+            if key in sounding:
+                start, velocity = sounding.pop(key)
+                if tick > start:
+                    notes.append(Note(start, msg.note, tick - start, velocity, msg.channel))
+            if msg.type == "note_on" and msg.velocity:
+                sounding[key] = (tick, msg.velocity)
+    return sorted(notes)
+
+
+# ---- reading well-formed files -----------------------------------------------------------
+def test_read_mid_type0_from_mido_keeps_notes_tempo_meter_and_channels(tmp_path: Path) -> None:
+    mid = mido.MidiFile(type=0, ticks_per_beat=96)
+    trk = mido.MidiTrack()
+    trk.append(mido.MetaMessage("time_signature", numerator=3, denominator=4, time=0))
+    trk.append(mido.MetaMessage("set_tempo", tempo=600_000, time=0))
+    trk.append(mido.Message("note_on", note=60, velocity=90, channel=0, time=0))
+    trk.append(mido.Message("note_on", note=48, velocity=70, channel=3, time=0))
+    trk.append(mido.Message("note_off", note=60, velocity=0, channel=0, time=96))
+    trk.append(mido.MetaMessage("set_tempo", tempo=400_000, time=0))
+    trk.append(mido.Message("note_off", note=48, channel=3, time=96))
+    trk.append(mido.MetaMessage("time_signature", numerator=6, denominator=8, time=0))
+    trk.append(mido.Message("note_on", note=72, velocity=50, channel=0, time=0))
+    trk.append(mido.Message("note_on", note=72, velocity=0, channel=0, time=48))
+    mid.tracks.append(trk)
+    score, report = read_mid_report(write(tmp_path, mido_bytes(mid)))
+    assert score.ppq == 96
+    assert report.file_format == 0 and report.track_count == 1
+    assert score.notes == (
+        Note(0, 48, 192, 70, channel=3),
+        Note(0, 60, 96, 90, channel=0),
+        Note(192, 72, 48, 50, channel=0),
+    )
+    assert score.tempo_map == [TempoChange(0, 600_000), TempoChange(96, 400_000)]
+    assert score.time_signatures == [TimeSignature(0, 3, 4), TimeSignature(192, 6, 8)]
+    assert not report.changed_anything
+
+
+def test_read_mid_type1_from_mido_merges_tracks(tmp_path: Path) -> None:
+    mid = mido.MidiFile(type=1, ticks_per_beat=480)
+    conductor = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500_000, time=0)])
+    melody = mido.MidiTrack(
+        [
+            mido.Message("note_on", note=67, velocity=80, time=240),
+            mido.Message("note_off", note=67, time=240),
+        ]
+    )
+    bass = mido.MidiTrack(
+        [
+            mido.Message("note_on", note=36, velocity=60, channel=1, time=0),
+            mido.Message("note_off", note=36, channel=1, time=960),
+        ]
+    )
+    mid.tracks.extend([conductor, melody, bass])
+    score, report = read_mid_report(write(tmp_path, mido_bytes(mid)))
+    assert report.track_count == 3
+    assert score.notes == (Note(0, 36, 960, 60, channel=1), Note(240, 67, 240, 80))
+    # no time signature in the file: 4/4, as the MIDI standard says
+    assert score.time_signatures == [TimeSignature(0, 4, 4)]
+
+
+def test_read_mid_defaults_to_120_bpm_before_the_first_tempo_event(tmp_path: Path) -> None:
+    data = smf(track((960, TEMPO_100_BPM), (0, on(60)), (480, off(60))))
+    score = read_mid(write(tmp_path, data))
+    assert score.tempo_map == [TempoChange(0, 500_000), TempoChange(960, 600_000)]
+
+
+def test_read_mid_running_status_and_velocity_zero_note_off(tmp_path: Path) -> None:
+    # 0x90 once, then running status; velocity 0 ends the note
+    body = (
+        vlq(0)
+        + b"\x90\x3c\x50"
+        + vlq(240)
+        + b"\x3c\x00"
+        + vlq(0)
+        + b"\x3e\x51"
+        + vlq(240)
+        + b"\x3e\x00"
+    )
+    data = header() + chunk(b"MTrk", body + b"\x00\xff\x2f\x00")
+    score, report = read_mid_report(write(tmp_path, data))
+    assert score.notes == (Note(0, 60, 240, 80), Note(240, 62, 240, 81))
+    assert report.stray_note_offs_ignored == 0
+
+
+def test_read_mid_drums_are_dropped_and_counted(tmp_path: Path) -> None:
+    data = smf(
+        track(
+            (0, on(36, channel=9)),
+            (0, on(60)),
+            (240, off(36, channel=9)),
+            (0, on(38, channel=9)),
+            (240, off(60)),
+            (0, off(38, channel=9)),
+        )
+    )
+    score, report = read_mid_report(write(tmp_path, data))
+    assert score.notes == (Note(0, 60, 480),)
+    assert report.drum_notes_dropped == 2
+
+
+def test_read_mid_restrike_ends_the_sounding_note_and_is_counted(tmp_path: Path) -> None:
+    # C4 struck at 0 and again at 240 without a note-off between; both end at 480 and 720
+    data = smf(track((0, on(60, 90)), (240, on(60, 70)), (240, off(60)), (240, off(60))))
+    score, report = read_mid_report(write(tmp_path, data))
+    assert score.notes == (Note(0, 60, 240, 90), Note(240, 60, 240, 70))
+    assert report.overlapping_notes_resolved == 1
+    assert report.stray_note_offs_ignored == 1  # the second note-off at 720 ends nothing
+
+
+def test_read_mid_same_pitch_on_two_channels_is_not_an_overlap(tmp_path: Path) -> None:
+    data = smf(
+        track((0, on(60, channel=0)), (0, on(60, channel=1)), (480, off(60, 0)), (0, off(60, 1)))
+    )
+    score, report = read_mid_report(write(tmp_path, data))
+    assert score.notes == (Note(0, 60, 480, channel=0), Note(0, 60, 480, channel=1))
+    assert report.overlapping_notes_resolved == 0
+
+
+def test_read_mid_unterminated_notes_close_at_end_of_track(tmp_path: Path) -> None:
+    # E4 never turned off; the track ends at 240 + 720 = 960
+    data = smf(track((0, on(64)), (240, on(60)), (240, off(60)), (480, b"\xff\x01\x01x")))
+    score, report = read_mid_report(write(tmp_path, data))
+    assert score.notes == (Note(0, 64, 960), Note(240, 60, 240))
+    assert report.unterminated_notes_closed == 1
+
+
+def test_read_mid_zero_length_notes_are_dropped_and_counted(tmp_path: Path) -> None:
+    data = smf(track((0, on(60)), (0, off(60)), (0, on(62)), (10, off(62))))
+    score, report = read_mid_report(write(tmp_path, data))
+    assert score.notes == (Note(0, 62, 10),)
+    assert report.zero_length_notes_dropped == 1
+
+
+def test_read_mid_out_of_piano_range_kept_in_score_dropped_from_roll(tmp_path: Path) -> None:
+    # MIDI 20 is below A0 (21) and 109 above C8 (108); 21 and 108 are the edge keys
+    data = smf(
+        track(
+            (0, on(20)), (0, on(21)), (0, on(108)), (0, on(109)),
+            (240, off(20)), (0, off(21)), (0, off(108)), (0, off(109)),
+        )
+    )  # fmt: skip
+    score, report = read_mid_report(write(tmp_path, data))
+    assert [n.pitch for n in score.notes] == [20, 21, 108, 109]
+    assert report.out_of_piano_range == 2
+    conversion = score_to_roll(score, 240)
+    assert conversion.losses.out_of_range == 2
+    assert conversion.roll.sum() == 2
+
+
+def test_read_mid_skips_controllers_sysex_and_other_meta_events(tmp_path: Path) -> None:
+    data = smf(
+        track(
+            (0, b"\xff\x03\x05Piano"),  # track name
+            (0, b"\xf0\x03\x7e\x7f\xf7"),  # sysex
+            (0, b"\xb0\x07\x64"),  # controller
+            (0, b"\xc0\x05"),  # program change
+            (0, b"\xe0\x00\x40"),  # pitch bend
+            (0, b"\xd0\x10"),  # channel pressure
+            (0, on(60)),
+            (0, b"\xa0\x3c\x20"),  # poly aftertouch
+            (480, off(60)),
+        )
+    )
+    score, report = read_mid_report(write(tmp_path, data))
+    assert score.notes == (Note(0, 60, 480),)
+    assert not report.changed_anything
+
+
+def test_read_mid_unwraps_riff_rmid(tmp_path: Path) -> None:
+    body = b"RMID" + b"data" + len(SIMPLE).to_bytes(4, "little") + SIMPLE
+    if len(SIMPLE) % 2:
+        body += b"\x00"
+    data = b"RIFF" + len(body).to_bytes(4, "little") + body
+    score, report = read_mid_report(write(tmp_path, data))
+    assert score.notes == (Note(0, 60, 480), Note(480, 62, 480))
+    assert report.riff_unwrapped
+
+
+def test_read_mid_skips_unknown_chunks(tmp_path: Path) -> None:
+    data = header(n_tracks=1) + chunk(b"XFIH", b"\x01\x02\x03") + SIMPLE[14:]
+    score, report = read_mid_report(write(tmp_path, data))
+    assert len(score) == 2
+    assert report.unknown_chunks_skipped == 1
+
+
+def test_read_mid_smpte_division_converts_to_exact_seconds(tmp_path: Path) -> None:
+    # 25 fps x 40 ticks per frame = 1000 ticks per second: a note at tick 500 starts at 0.5 s
+    division = (256 - 25) << 8 | 40
+    data = smf(track((0, TEMPO_100_BPM), (500, on(60)), (1000, off(60))), division=division)
+    score, report = read_mid_report(write(tmp_path, data))
+    assert report.smpte and report.smpte_tempo_events_ignored == 1
+    (note,) = score.notes
+    start_s = ticks_to_seconds(note.start_tick, score.tempo_map, score.ppq)
+    end_s = ticks_to_seconds(note.end_tick, score.tempo_map, score.ppq)
+    assert start_s == pytest.approx(0.5) and end_s == pytest.approx(1.5)
+
+
+def test_read_mid_smpte_drop_frame_runs_at_29_97_fps(tmp_path: Path) -> None:
+    # 29.97 fps x 10 ticks per frame: 2997 ticks last 10 s
+    division = (256 - 29) << 8 | 10
+    data = smf(track((0, on(60)), (2997, off(60))), division=division)
+    score = read_mid(write(tmp_path, data))
+    assert ticks_to_seconds(score.end_tick, score.tempo_map, score.ppq) == pytest.approx(10.0)
+    assert all(t.us_per_quarter > 0 for t in score.tempo_map)
+
+
+def test_read_mid_ignores_bytes_after_the_last_track(tmp_path: Path) -> None:
+    score, report = read_mid_report(write(tmp_path, SIMPLE + b"\x00\x00junk"))
+    assert len(score) == 2
+    assert report.trailing_bytes_ignored == 6
+
+
+def test_read_mid_length_limit_is_inclusive(tmp_path: Path) -> None:
+    # at PPQ 1, the limit is MAX_LENGTH_QUARTERS ticks: a note may end exactly there
+    last = MAX_LENGTH_QUARTERS
+    fits = smf(track((0, on(60)), (last, off(60))), division=1)
+    assert read_mid(write(tmp_path, fits)).end_tick == last
+    too_long = smf(track((0, on(60)), (last + 1, off(60))), division=1)
+    with pytest.raises(MidiFileError, match="quarter notes"):
+        read_mid(write(tmp_path, too_long))
+
+
+def test_read_mid_huge_delta_on_end_of_track_alone_is_harmless(tmp_path: Path) -> None:
+    # a corrupt delta before end-of-track only: no note lies there, so nothing grows
+    body = vlq(0) + on(60) + vlq(480) + off(60) + vlq(0x0FFFFFFF) + b"\xff\x2f\x00"
+    data = header() + chunk(b"MTrk", body)
+    assert read_mid(write(tmp_path, data)).notes == (Note(0, 60, 480),)
+
+
+# ---- every failure is one MidiFileError ---------------------------------------------------
+def _huge_delta() -> bytes:
+    # a note-on 2^28 - 1 ticks in: at 96 PPQ that is 2.8 million quarter notes
+    return smf(track((0x0FFFFFFF, on(60)), (96, off(60))), division=96)
+
+
+MALFORMED = {
+    "empty": (b"", "empty"),
+    "text": (b"Hello, this is a text file, not MIDI\n", "not a MIDI file"),
+    "truncated_header": (SIMPLE[:10], "header is truncated"),
+    "truncated_magic": (b"MTh", "header is truncated"),
+    "short_header_chunk": (chunk(b"MThd", b"\x00\x01\x00\x01") + SIMPLE[14:], "at least 6"),
+    "format_2": (smf(track((0, on(60)), (1, off(60))), file_format=2), "format 2"),
+    "format_3": (header(3, 1) + SIMPLE[14:], "unknown MIDI format 3"),
+    "claims_65535_tracks": (header(1, 65535) + SIMPLE[14:], "declares 65535 tracks but the file holds only 1 track"),
+    "no_tracks": (header(1, 0), "no tracks"),
+    "division_0": (smf(track((0, on(60)), (1, off(60))), division=0), "0 ticks per quarter"),
+    "smpte_bad_fps": (header(1, 1, (256 - 23) << 8 | 4) + SIMPLE[14:], "23 frames per second"),
+    "smpte_0_ticks_per_frame": (header(1, 1, (256 - 25) << 8) + SIMPLE[14:], "0 ticks per frame"),
+    "track_past_end": (header() + chunk(b"MTrk", b"\x00\x90\x3c\x40", length=4000), "claims 4000 bytes"),
+    "unknown_chunk_past_end": (header() + chunk(b"JUNK", b"ab", length=99), "claims 99 bytes"),
+    "running_status_first": (header() + chunk(b"MTrk", b"\x00\x3c\x40\x00\xff\x2f\x00"), "running status"),
+    "undefined_status_f4": (smf(track((0, b"\xf4\x01\x02"))), "undefined status byte 0xF4"),
+    "undefined_status_fd": (smf(track((0, on(60)), (10, b"\xfd"))), "undefined status byte 0xFD"),
+    "tempo_0": (smf(track((0, b"\xff\x51\x03\x00\x00\x00"))), "tempo of 0"),
+    "tempo_wrong_length": (smf(track((0, b"\xff\x51\x02\x07\xa1"))), "tempo event of 2 bytes"),
+    "meter_wrong_length": (smf(track((0, b"\xff\x58\x02\x03\x02"))), "time signature event of 2 bytes"),
+    "meter_denominator": (smf(track((0, b"\xff\x58\x04\x03\x09\x18\x08"))), "3/2^9"),
+    "meter_numerator_0": (smf(track((0, b"\xff\x58\x04\x00\x02\x18\x08"))), "0/4"),
+    "meta_past_track_end": (header() + chunk(b"MTrk", b"\x00\xff\x01\x40abc"), "meta event runs past"),
+    "sysex_past_track_end": (header() + chunk(b"MTrk", b"\x00\xf0\x40\x01"), "system-exclusive"),
+    "event_cut_in_half": (header() + chunk(b"MTrk", b"\x00\x90\x3c"), "middle of an event"),
+    "delta_over_4_bytes": (header() + chunk(b"MTrk", b"\x81\x81\x81\x81\x01\x90\x3c\x40"), "longer than 4 bytes"),
+    "data_byte_over_127": (smf(track((0, b"\x90\x3c\xc0"))), "data byte above 127"),
+    "huge_delta_time": (_huge_delta(), "more than the 65536 allowed"),
+    "riff_not_rmid": (b"RIFF\x04\x00\x00\x00WAVEfmt ", "not RIFF MIDI"),
+    "riff_without_data": (b"RIFF\x04\x00\x00\x00RMID", "without a data chunk"),
+    "riff_data_past_end": (b"RIFF\x10\x00\x00\x00RMIDdata\xff\x00\x00\x00MThd", "past the end"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_read_mid_malformed_raises_midi_file_error_naming_file_and_reason(
+    tmp_path: Path, case: str
+) -> None:
+    data, reason_part = MALFORMED[case]
+    path = write(tmp_path, data, name=f"{case}.mid")
+    with pytest.raises(MidiFileError) as caught:
+        read_mid(path)
+    err = caught.value
+    assert isinstance(err, ValueError)
+    assert err.path == path
+    assert reason_part in err.reason
+    assert str(err) == f"Cannot read '{case}.mid': {err.reason}"
+
+
+def test_read_mid_huge_delta_is_refused_without_allocating(tmp_path: Path) -> None:
+    import tracemalloc
+
+    path = write(tmp_path, _huge_delta())
+    tracemalloc.start()
+    try:
+        with pytest.raises(MidiFileError):
+            read_mid(path)
+        _current, peak_bytes = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # 2^28 ticks would be hundreds of MB as a roll; the refusal costs a few KB
+    assert peak_bytes < 1_000_000
+
+
+def test_read_mid_refuses_too_big_file_before_reading(tmp_path: Path) -> None:
+    import tracemalloc
+
+    path = tmp_path / "big.mid"
+    with open(path, "wb") as f:
+        f.write(SIMPLE)
+        f.truncate(MAX_FILE_BYTES + 1)  # sparse: costs no disk
+    tracemalloc.start()
+    try:
+        with pytest.raises(MidiFileError) as caught:
+            read_mid(path)
+        _current, peak_bytes = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert caught.value.reason == "the file is 10.0 MB; files over 10 MB are refused"
+    assert peak_bytes < 1_000_000  # the 10 MB were never read into memory
+
+
+def test_read_mid_accepts_a_file_of_exactly_the_size_limit(tmp_path: Path) -> None:
+    path = write(tmp_path, SIMPLE + b"\x00" * (MAX_FILE_BYTES - len(SIMPLE)))
+    score, report = read_mid_report(path)
+    assert len(score) == 2 and report.trailing_bytes_ignored == MAX_FILE_BYTES - len(SIMPLE)
+
+
+def test_parse_mid_bytes_refuses_too_many_notes(monkeypatch) -> None:
+    monkeypatch.setattr(files, "MAX_NOTES", 3)
+    events = []
+    for pitch in range(60, 64):
+        events += [(0, on(pitch)), (10, off(pitch))]
+    with pytest.raises(MidiFileError, match="more than 3 notes"):
+        parse_mid_bytes(smf(track(*events)), "many.mid")
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder"])
+def test_read_mid_unopenable_paths_raise_midi_file_error(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "missing.mid" if kind == "missing" else tmp_path
+    with pytest.raises(MidiFileError) as caught:
+        read_mid(path)
+    assert caught.value.reason in ("no such file", "it is a folder, not a file")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_read_mid_unreadable_file_raises_midi_file_error(tmp_path: Path) -> None:
+    path = write(tmp_path, SIMPLE)
+    path.chmod(0)
+    with pytest.raises(MidiFileError, match="permission denied"):
+        read_mid(path)
+
+
+# ---- writing -----------------------------------------------------------------------------
+def _rich_score() -> Score:
+    score = Score(
+        ppq=480,
+        tempo_map=[TempoChange(0, 500_000), TempoChange(1920, 750_000)],
+        time_signatures=[TimeSignature(0, 4, 4), TimeSignature(1920, 3, 4)],
+    )
+    score.add_many(
+        [
+            Note(0, 60, 480, 90),
+            Note(480, 60, 480, 91),  # same pitch, back to back
+            Note(0, 48, 1920, 60, channel=2),
+            Note(240, 48, 240, 61, channel=2),  # overlaps the long C3 on its channel
+            Note(240, 48, 480, 62, channel=2),  # and a third layer
+            Note(1921, 108, 7, 127, channel=15),
+            Note(3000, 20, 1, 1),
+        ]
+    )
+    return score
+
+
+def test_write_mid_round_trip_gives_the_same_score(tmp_path: Path) -> None:
+    score = _rich_score()
+    path = tmp_path / "out.mid"
+    write_mid(score, path)
+    again, report = read_mid_report(path)
+    assert again.notes == score.notes
+    assert again.tempo_map == score.tempo_map
+    assert again.time_signatures == score.time_signatures
+    assert again.ppq == score.ppq
+    assert report.overlapping_notes_resolved == 0 and report.file_format == 1
+
+
+def test_write_mid_is_read_back_by_mido_with_the_same_notes(tmp_path: Path) -> None:
+    score = _rich_score()
+    path = tmp_path / "out.mid"
+    write_mid(score, path)
+    data = path.read_bytes()
+    mid = mido.MidiFile(file=io.BytesIO(data))
+    assert mid.type == 1 and mid.ticks_per_beat == 480
+    assert mido_notes(data) == list(score.notes)
+    tempos = [m.tempo for m in mid.tracks[0] if m.type == "set_tempo"]
+    assert tempos == [500_000, 750_000]
+    # mido's clock through the tempo map matches ours: the file lasts as long as the score
+    assert mid.length == pytest.approx(ticks_to_seconds(score.end_tick, score.tempo_map, 480))
+
+
+def test_write_mid_keeps_an_smpte_file_timing(tmp_path: Path) -> None:
+    division = (256 - 29) << 8 | 10
+    score = read_mid(write(tmp_path, smf(track((0, on(60)), (2997, off(60))), division=division)))
+    write_mid(score, tmp_path / "out.mid")
+    again = read_mid(tmp_path / "out.mid")
+    assert ticks_to_seconds(again.end_tick, again.tempo_map, again.ppq) == pytest.approx(10.0)
+
+
+def test_write_mid_replaces_an_existing_file_and_keeps_its_mode(tmp_path: Path) -> None:
+    path = write(tmp_path, b"old contents")
+    path.chmod(0o640)
+    write_mid(_rich_score(), path)
+    assert read_mid(path).notes == _rich_score().notes
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["song.mid"]
+
+
+def _fail_with_enospc(*_args, **_kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+@pytest.mark.parametrize("failing", ["fsync", "write", "replace"])
+def test_write_mid_failure_leaves_old_file_identical_and_no_temp_file(
+    tmp_path: Path, monkeypatch, failing: str
+) -> None:
+    old = SIMPLE + b"\x00 previous version"
+    path = write(tmp_path, old)
+    if failing == "write":
+        real_write = os.write
+
+        calls: list[int] = []
+
+        def write_half_then_fail(fd: int, data) -> int:
+            # the first call writes part of the file, the next one finds the disk full
+            calls.append(len(data))
+            if len(calls) == 1:
+                return real_write(fd, bytes(data[: len(data) // 2]))
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(files.os, "write", write_half_then_fail)
+    else:
+        monkeypatch.setattr(files.os, failing, _fail_with_enospc)
+    with pytest.raises(MidiFileError) as caught:
+        write_mid(_rich_score(), path)
+    monkeypatch.undo()
+    assert str(caught.value) == "Cannot save 'song.mid': No space left on device"
+    assert path.read_bytes() == old
+    assert [p.name for p in tmp_path.iterdir()] == ["song.mid"]
+
+
+def test_write_mid_interrupt_mid_save_leaves_no_temp_file(tmp_path: Path, monkeypatch) -> None:
+    path = write(tmp_path, b"old")
+
+    def interrupted(_fd: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(files.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_mid(_rich_score(), path)
+    monkeypatch.undo()
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["song.mid"]
+
+
+def test_write_mid_into_missing_folder_raises_midi_file_error(tmp_path: Path) -> None:
+    with pytest.raises(MidiFileError, match="Cannot save 'x.mid': the folder does not exist"):
+        write_mid(_rich_score(), tmp_path / "nowhere" / "x.mid")
+
+
+def test_write_mid_onto_a_folder_raises_midi_file_error(tmp_path: Path) -> None:
+    (tmp_path / "taken.mid").mkdir()
+    with pytest.raises(MidiFileError, match="Cannot save 'taken.mid'"):
+        write_mid(_rich_score(), tmp_path / "taken.mid")
+    assert [p.name for p in tmp_path.iterdir()] == ["taken.mid"]
+
+
+@pytest.mark.parametrize(
+    ("score", "reason_part"),
+    [
+        (Score(ppq=40_000), "40000 ticks per quarter"),
+        (Score(tempo_map=[TempoChange(0, 20_000_000)]), "too slow"),
+        (Score(_notes=[Note(0x10000000, 60, 1)]), "too long"),
+    ],
+)
+def test_write_mid_unstorable_score_raises_before_touching_the_file(
+    tmp_path: Path, score: Score, reason_part: str
+) -> None:
+    path = write(tmp_path, b"old")
+    with pytest.raises(MidiFileError, match=reason_part):
+        write_mid(score, path)
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["song.mid"]
+
+
+def test_mid_bytes_uses_running_status_and_one_track_per_channel() -> None:
+    score = Score(_notes=[Note(0, 60, 10), Note(0, 64, 10), Note(0, 50, 10, channel=1)])
+    data = mid_bytes(score)
+    mid = mido.MidiFile(file=io.BytesIO(data))
+    # conductor + channel 0 + channel 1
+    assert len(mid.tracks) == 3
+    assert {m.channel for m in mid.tracks[1] if not m.is_meta} == {0}
+    assert {m.channel for m in mid.tracks[2] if not m.is_meta} == {1}
+    # channel 0: the two note-ons share one status byte, the two note-offs another:
+    # on (delta+status+2 = 4) + on (delta+2 = 3) + off 4 + off 3 + end of track 4 = 18 bytes
+    second_track = data.index(b"MTrk", 15)
+    body_length = int.from_bytes(data[second_track + 4 : second_track + 8], "big")
+    assert body_length == 18
