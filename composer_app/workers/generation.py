@@ -1,0 +1,209 @@
+"""The background worker that owns the model and runs continuations step by step.
+
+It lives on its own ``QThread``. The GUI asks it to load a model (ahead of time, so that
+pressing Continue does not wait for torch) and to run a continuation; the worker emits each
+generated step as numpy rows (never tensors). When a live player is given, the worker also
+streams each frame straight to the player (whose methods are thread-safe), staying a few
+steps ahead of the playhead, so a note sounds as soon as it exists and generation keeps
+ahead of playback. ``request_stop`` is thread-safe and takes effect within one step.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from composer_app.core.note import Note
+from composer_app.core.score import Score
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Everything one press of Continue needs.
+
+    Units: ticks. ``notes`` are the user's notes (seed and, in accompany mode, the clamped
+    melody). ``playback_score`` holds the notes the player should play along with the stream
+    (the user's notes from ``start_tick`` on, and the tempo map); None plays nothing.
+    ``settings`` is a :class:`~composer_app.ml.continuation.ContinuationSettings`.
+    """
+
+    notes: tuple[Note, ...]
+    ppq: int
+    start_tick: int
+    settings: Any
+    seed_start_tick: int = 0
+    n_variations: int = 1
+    playback_score: Score | None = None
+    lookahead_bars: float = 2.0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class GenerationWorker(QObject):
+    """Loads a model and runs continuations; see the module docstring.
+
+    Signals: ``model_loaded(str, object)`` name and config; ``model_failed(str)`` a readable
+    reason (the current model stays); ``continuation_started(int, int, str)`` start tick,
+    step ticks and the seed's key; ``step_generated(int, int, object, object)`` variation,
+    step index, frame ``(P,)`` bool and probabilities ``(P,)`` float32 in the user's key;
+    ``variation_finished(int, object)`` variation index and its list of generated Notes;
+    ``finished(bool)`` True when every step was generated, False when stopped;
+    ``failed(str)`` a readable reason.
+    """
+
+    model_loaded = Signal(str, object)
+    model_failed = Signal(str)
+    continuation_started = Signal(int, int, str)
+    step_generated = Signal(int, int, object, object)
+    variation_finished = Signal(int, object)
+    finished = Signal(bool)
+    failed = Signal(str)
+
+    def __init__(self, player: Any = None) -> None:
+        super().__init__()
+        self._player = player
+        self._model: Any = None
+        self._stop = threading.Event()
+        self._busy = threading.Event()
+
+    # ---- thread-safe controls -------------------------------------------------------
+    def request_stop(self) -> None:
+        """Ask the running continuation to stop (within one step). Any thread."""
+        self._stop.set()
+
+    @property
+    def is_busy(self) -> bool:
+        """Whether a continuation is running."""
+        return self._busy.is_set()
+
+    @property
+    def has_model(self) -> bool:
+        """Whether a model is loaded."""
+        return self._model is not None
+
+    def set_player(self, player: Any) -> None:
+        """The player to stream to (None: generate silently, draw only)."""
+        self._player = player
+
+    # ---- slots, run on the worker's thread -------------------------------------------
+    @Slot(str, str)
+    def load_model(self, directory: str, name: str) -> None:
+        """Load a checkpoint; on failure the current model stays and ``model_failed`` says why."""
+        try:
+            from composer_app.ml.checkpoint import CheckpointError
+            from composer_app.ml.continuation import load_model
+        except Exception as exc:  # torch missing or broken: say so, never crash the app
+            self.model_failed.emit(f"The model engine could not start: {exc}")
+            return
+        try:
+            model = load_model(directory, name=name)
+        except CheckpointError as exc:
+            self.model_failed.emit(f"Cannot load the model '{name}': {exc}")
+            return
+        except OSError as exc:
+            self.model_failed.emit(f"Cannot read the model '{name}': {exc}")
+            return
+        self._model = model
+        self.model_loaded.emit(name, model.config)
+
+    @Slot(object)
+    def run(self, request: GenerationRequest) -> None:
+        """Generate ``request.n_variations`` continuations; the first one live."""
+        self._stop.clear()
+        self._busy.set()
+        completed = False
+        try:
+            completed = self._run(request)
+        except Exception as exc:  # a bug must not kill the thread silently; report it
+            self.failed.emit(f"Generation failed: {type(exc).__name__}: {exc}")
+        finally:
+            self._busy.clear()
+            self.finished.emit(completed)
+
+    def _run(self, request: GenerationRequest) -> bool:
+        from composer_app.ml.continuation import Continuation
+        from composer_app.ml.generate import GenerationError
+
+        if self._model is None:
+            self.failed.emit("No model is loaded yet.")
+            return False
+        player = self._player
+        for variation in range(max(1, request.n_variations)):
+            base_seed = request.settings.random_seed
+            settings = replace(
+                request.settings,
+                random_seed=None if base_seed is None else base_seed + variation,
+            )
+            try:
+                continuation = Continuation(
+                    self._model,
+                    request.notes,
+                    request.ppq,
+                    request.start_tick,
+                    settings,
+                    seed_start_tick=request.seed_start_tick,
+                )
+            except GenerationError as exc:
+                self.failed.emit(str(exc))
+                return False
+            live = variation == 0
+            if live:
+                key = continuation.key.name if continuation.key else ""
+                self.continuation_started.emit(
+                    continuation.start_tick, continuation.step_ticks, key
+                )
+            streaming = live and player is not None and request.playback_score is not None
+            if streaming:
+                player.start_stream(
+                    request.playback_score,
+                    continuation.start_tick,
+                    continuation.step_ticks,
+                    pitch_low=continuation.pitch_low,
+                    velocity=continuation.velocity,
+                )
+            lookahead_ticks = request.lookahead_bars * 4 * request.ppq
+            try:
+                for step in continuation:
+                    if self._stop.is_set():
+                        return False
+                    if streaming:
+                        player.append_frames(step.frame[np.newaxis, :])
+                    if live:
+                        self.step_generated.emit(
+                            variation, step.step_index, step.frame, step.probabilities
+                        )
+                    if streaming:
+                        # Stay ahead of the playhead by the lookahead, no further: the
+                        # drawn notes lead the sound by a bar or two and Stop is immediate.
+                        while (
+                            step.start_tick - player.position_tick > lookahead_ticks
+                            and not self._stop.is_set()
+                            and player.is_playing
+                        ):
+                            time.sleep(0.005)
+            finally:
+                if streaming:
+                    player.end_stream()
+            self.variation_finished.emit(variation, continuation.generated_notes())
+        return True
+
+
+class GenerationThread:
+    """Owns the worker and its QThread; ``shutdown`` stops and joins them."""
+
+    def __init__(self, player: Any = None) -> None:
+        self.thread = QThread()
+        self.thread.setObjectName("GenerationThread")
+        self.worker = GenerationWorker(player)
+        self.worker.moveToThread(self.thread)
+        self.thread.start()
+
+    def shutdown(self, timeout_ms: int = 5000) -> None:
+        """Stop any continuation, end the thread's event loop and wait for it."""
+        self.worker.request_stop()
+        self.thread.quit()
+        self.thread.wait(timeout_ms)
