@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,7 +22,9 @@ from composer_app.core.keys import Key, estimate_key, scale_mask, transpose_roll
 from composer_app.core.note import Note
 from composer_app.core.pianoroll import notes_to_roll, roll_to_notes
 from composer_app.ml.generate import FrameGenerator, GenerationError, RnnRbmParameters
-from composer_app.ml.rnnrbm import RnnRbmConfig
+
+if TYPE_CHECKING:  # torch is imported only when a model is loaded, not at app start
+    from composer_app.ml.rnnrbm import RnnRbmConfig
 
 
 @dataclass(frozen=True)
