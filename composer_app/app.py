@@ -1,10 +1,17 @@
-"""Builds the QApplication and the main window; the only module that imports ``gui``."""
+"""Builds the QApplication and the main window; the only module that imports ``gui``.
+
+Startup stays light: torch is not imported here (the window is on screen before any model
+is loaded).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+
+# How long the hidden --test-play-then-quit flag plays before closing the window.
+TEST_PLAY_MS = 500
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="quit as soon as the window is shown (used by the tests)",
     )
+    # Tests: start playback once shown, then quit while it is still playing.
+    parser.add_argument("--test-play-then-quit", action="store_true", help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,12 +36,21 @@ def run(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Composer")
     app.setOrganizationName("Composer")
-    window = MainWindow(file_path=args.file)
+    window = MainWindow()
     window.show()
+    if args.file:
+        window.open_file(args.file, ask_to_save=False)
     if args.quit_after_show:
         QTimer.singleShot(0, window.close)
         QTimer.singleShot(0, app.quit)
-    return app.exec()
+    elif args.test_play_then_quit:
+        QTimer.singleShot(0, window.toggle_play)
+        QTimer.singleShot(TEST_PLAY_MS, window.close)
+    else:
+        QTimer.singleShot(0, window.offer_recovery)
+    status = app.exec()
+    window.shutdown()  # already done by closeEvent unless the loop ended another way
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,14 +1,517 @@
-"""The main window (a first frame; the editor issue fills it in)."""
+"""The main window: the piano-roll editor with menus, transport, files, autosave and playback."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QMainWindow
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeyEvent
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox, QWidget
+
+from composer_app.core.edits import SetTempoMap
+from composer_app.core.score import Score, ScoreError, TempoChange
+from composer_app.gui.actions import (
+    DEFAULT_GRID_DENOMINATOR,
+    build_actions,
+    build_edit_toolbar,
+    build_menus,
+    grid_ticks,
+)
+from composer_app.gui.autosave import (
+    DEFAULT_INTERVAL_MS,
+    Autosaver,
+    autosave_directory,
+    find_recoveries,
+)
+from composer_app.gui.document import ScoreDocument
+from composer_app.gui.pianoroll.editor import PianoRollEditor
+from composer_app.gui.preferences import (
+    NO_OUTPUT,
+    MidiOutputChoice,
+    Preferences,
+    PreferencesDialog,
+    open_settings,
+)
+from composer_app.gui.transport import TransportBar
+from composer_app.midi import ports
+from composer_app.midi.files import MidiFileError, read_mid, write_mid
+from composer_app.workers.playback import PlaybackController, PlayerFactory
+
+APP_NAME = "Composer"
+MIDI_FILE_FILTER = "MIDI files (*.mid *.midi);;All files (*)"
+MIDI_SUFFIXES = (".mid", ".midi")
 
 
 class MainWindow(QMainWindow):
-    """The application window."""
+    """The application window around a :class:`PianoRollEditor`.
 
-    def __init__(self, file_path: str | None = None) -> None:
-        super().__init__()
-        self.setWindowTitle("Untitled - Composer")
+    Everything that touches the outside world is injectable for tests: the settings store,
+    the autosave folder and interval, the player and the port functions.
+    """
+
+    def __init__(
+        self,
+        file_path: str | None = None,
+        *,
+        settings: QSettings | None = None,
+        autosave_dir: Path | None = None,
+        autosave_interval_ms: int = DEFAULT_INTERVAL_MS,
+        player_factory: PlayerFactory | None = None,
+        list_ports: Callable[[], ports.PortListing] = ports.list_output_ports,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("main_window")
         self.resize(1280, 800)
+        self.setAcceptDrops(True)
+        self.prefs = Preferences(settings if settings is not None else open_settings())
+        self._list_ports = list_ports
+        self._playhead_tick = 0.0
+        self._shut_down = False
+
+        self.document = ScoreDocument()
+        self.editor = PianoRollEditor(self.document)
+        self.setCentralWidget(self.editor)
+
+        stack = self.document.undo_stack
+        self.actions = build_actions(
+            self, stack.createUndoAction(self, "&Undo"), stack.createRedoAction(self, "&Redo")
+        )
+        self.recent_menu = QMenu("Open &Recent", self)
+        self.recent_menu.setObjectName("recent_menu")
+        self.recent_menu.aboutToShow.connect(self._rebuild_recent_menu)
+        self.menus = build_menus(self.menuBar(), self.actions, self.recent_menu)
+        self.menus["file"].aboutToShow.connect(self._rebuild_recent_menu)
+        self.edit_toolbar = build_edit_toolbar(self, self.actions)
+        self.addToolBar(self.edit_toolbar)
+        a = self.actions
+        self.transport = TransportBar(a.play, a.home, a.follow, a.panic, self)
+        self.addToolBar(self.transport)
+        self.midi_status_label = QLabel()
+        self.midi_status_label.setObjectName("midi_status_label")
+        self.statusBar().addPermanentWidget(self.midi_status_label)
+
+        self.playback = PlaybackController(player_factory, self)
+        self.autosaver = Autosaver(
+            autosave_dir if autosave_dir is not None else autosave_directory(),
+            self._autosave_snapshot,
+            autosave_interval_ms,
+            self,
+        )
+        self._connect()
+        a.follow.setChecked(self.prefs.follow_playhead())
+        self.editor.follow_playhead = a.follow.isChecked()
+        self._on_grid_changed()
+        self._apply_midi_output(self.prefs.midi_output(), at_startup=True)
+        self._refresh_from_score()
+        self._update_title()
+        self.autosaver.start()
+        if file_path:
+            self.open_file(file_path, ask_to_save=False)
+
+    # ---- wiring ---------------------------------------------------------------------------
+    def _connect(self) -> None:
+        a = self.actions
+        a.new.triggered.connect(self.new_file)
+        a.open.triggered.connect(lambda: self.open_file())
+        a.save.triggered.connect(self.save)
+        a.save_as.triggered.connect(self.save_as)
+        a.preferences.triggered.connect(self.show_preferences)
+        a.quit.triggered.connect(self.close)
+        a.cut.triggered.connect(self.editor.cut)
+        a.copy.triggered.connect(self.editor.copy)
+        a.paste.triggered.connect(lambda: self.editor.paste(int(self._playhead_tick)))
+        a.duplicate.triggered.connect(self.editor.duplicate)
+        a.select_all.triggered.connect(self.editor.select_all)
+        a.delete.triggered.connect(self.editor.delete_selection)
+        a.quantize.triggered.connect(self.editor.quantize_selection)
+        a.zoom_to_fit.triggered.connect(self.editor.zoom_to_fit)
+        a.zoom_in.triggered.connect(lambda: self.editor.zoom_horizontal(1.25))
+        a.zoom_out.triggered.connect(lambda: self.editor.zoom_horizontal(0.8))
+        a.play.triggered.connect(self.toggle_play)
+        a.home.triggered.connect(self.return_to_start)
+        a.panic.triggered.connect(self.panic)
+        a.follow.toggled.connect(self._on_follow_toggled)
+        for name, action in a.tools.items():
+            action.triggered.connect(lambda _checked=False, n=name: self.editor.set_tool(n))
+        self.editor.tool_changed.connect(self._on_editor_tool_changed)
+        for action in a.grids.values():
+            action.triggered.connect(self._on_grid_changed)
+        a.grid_triplet.toggled.connect(self._on_grid_changed)
+
+        self.editor.note_preview_requested.connect(self._on_editor_note_preview_requested)
+        self.editor.playhead_requested.connect(self._on_editor_playhead_requested)
+        self.document.changed.connect(self._refresh_from_score)
+        self.document.dirty_changed.connect(lambda _dirty: self._update_title())
+        self.transport.tempo_edited.connect(self.set_tempo_bpm)
+
+        self.playback.position_changed.connect(self._on_playback_position_changed)
+        self.playback.playing_changed.connect(self._on_playback_playing_changed)
+        self.playback.error_occurred.connect(self._on_playback_error_occurred)
+        self.autosaver.failed.connect(lambda msg: self.statusBar().showMessage(msg, 10_000))
+
+    # ---- title and state --------------------------------------------------------------------
+    @property
+    def file_path(self) -> str | None:
+        """The document's file, or ``None`` while untitled."""
+        return self.document.file_path
+
+    def display_name(self) -> str:
+        """The file name shown in the title and dialogs."""
+        return os.path.basename(self.file_path) if self.file_path else "Untitled"
+
+    def _update_title(self) -> None:
+        mark = "*" if self.document.is_dirty else ""
+        self.setWindowTitle(f"{self.display_name()}{mark} - {APP_NAME}")
+
+    def _refresh_from_score(self) -> None:
+        score = self.document.score
+        self.transport.set_tempo_bpm(score.initial_tempo_bpm)
+        self.transport.set_position(self._playhead_tick, score)
+        self._update_title()
+
+    # ---- files ------------------------------------------------------------------------------
+    def maybe_save(self) -> bool:
+        """Ask Save / Discard / Cancel when there are unsaved changes. True: go ahead."""
+        if not self.document.is_dirty:
+            return True
+        answer = QMessageBox.question(
+            self,
+            "Unsaved changes",
+            f"“{self.display_name()}” has unsaved changes. Save them first?",
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save,
+        )
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def new_file(self) -> bool:
+        """Start an empty 4/4 score at 120 BPM (asking first about unsaved changes)."""
+        if not self.maybe_save():
+            return False
+        self._stop_for_new_document()
+        self.document.replace_score(Score(), None)
+        self.autosaver.discard()
+        self._refresh_from_score()
+        self.statusBar().showMessage("New score", 3000)
+        return True
+
+    def open_file(self, path: str | None = None, ask_to_save: bool = True) -> bool:
+        """Open a MIDI file (asking for one when ``path`` is None). True if it was loaded.
+
+        A file that cannot be read gets a dialog naming it and the reason; the current
+        document stays as it was.
+        """
+        if path is None:
+            path, _filter = QFileDialog.getOpenFileName(
+                self, "Open MIDI file", self.prefs.last_directory(), MIDI_FILE_FILTER
+            )
+            if not path:
+                return False
+        path = os.path.abspath(path)
+        try:
+            score = read_mid(path)
+        except (MidiFileError, OSError, ScoreError) as exc:
+            self._show_file_error("Cannot open file", f"Could not open “{path}”.", exc)
+            if isinstance(exc, FileNotFoundError):
+                self.prefs.remove_recent_file(path)
+            return False
+        if ask_to_save and not self.maybe_save():
+            return False
+        self._stop_for_new_document()
+        self.document.replace_score(score, path)
+        self.autosaver.discard()
+        self.prefs.add_recent_file(path)
+        self.prefs.set_last_directory(os.path.dirname(path))
+        self._refresh_from_score()
+        self.editor.zoom_to_fit()
+        self.statusBar().showMessage(f"Opened {path} ({len(score)} notes)", 5000)
+        return True
+
+    def save(self) -> bool:
+        """Save to the document's file (asking for one while untitled). True if saved."""
+        if not self.file_path:
+            return self.save_as()
+        return self._write_to(self.file_path)
+
+    def save_as(self) -> bool:
+        """Ask for a file name and save (export) there. True if saved."""
+        suggested = self.file_path or os.path.join(self.prefs.last_directory(), "Untitled.mid")
+        path, _filter = QFileDialog.getSaveFileName(
+            self, "Save MIDI file", suggested, MIDI_FILE_FILTER
+        )
+        if not path:
+            return False
+        if not path.lower().endswith(MIDI_SUFFIXES):
+            path += ".mid"
+        return self._write_to(os.path.abspath(path))
+
+    def _write_to(self, path: str) -> bool:
+        try:
+            write_mid(self.document.score, path)
+        except (MidiFileError, OSError, ScoreError) as exc:
+            self._show_file_error("Cannot save file", f"Could not save “{path}”.", exc)
+            return False  # the document stays dirty
+        self.document.file_path = path
+        self.document.mark_clean()
+        self.autosaver.discard()
+        self.prefs.add_recent_file(path)
+        self.prefs.set_last_directory(os.path.dirname(path))
+        self._update_title()
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def _show_file_error(self, title: str, headline: str, exc: BaseException) -> None:
+        if isinstance(exc, MidiFileError):
+            reason = exc.reason
+        elif isinstance(exc, OSError) and exc.strerror:
+            reason = exc.strerror
+        else:
+            reason = str(exc)
+        QMessageBox.critical(self, title, f"{headline}\n\nReason: {reason}")
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = self.prefs.recent_files()
+        for path in files:
+            action = self.recent_menu.addAction(os.path.basename(path))
+            action.setStatusTip(path)
+            action.setToolTip(path)
+            action.triggered.connect(lambda _checked=False, p=path: self.open_file(p))
+        if not files:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list").triggered.connect(
+                self.prefs.clear_recent_files
+            )
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
+        if self._dropped_midi_path(event) is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
+        path = self._dropped_midi_path(event)
+        if path is None:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        # Open after the drop returns, so a dialog does not run inside the drag loop.
+        QTimer.singleShot(0, lambda: self.open_file(path))
+
+    @staticmethod
+    def _dropped_midi_path(event: QDragEnterEvent | QDropEvent) -> str | None:
+        mime = event.mimeData()
+        if not mime.hasUrls():
+            return None
+        for url in mime.urls():
+            if url.isLocalFile() and url.toLocalFile().lower().endswith(MIDI_SUFFIXES):
+                return url.toLocalFile()
+        return None
+
+    # ---- autosave and recovery --------------------------------------------------------------
+    def _autosave_snapshot(self) -> tuple[Score, str | None, bool]:
+        return self.document.score.copy(), self.file_path, self.document.is_dirty
+
+    def offer_recovery(self) -> bool:
+        """If an earlier session crashed and left an autosave, offer to recover it.
+
+        The recovered document is dirty; it remembers the original file (if any) but nothing
+        is written there until the user saves. True if a document was recovered.
+        """
+        recoveries = find_recoveries(self.autosaver.directory)
+        if not recoveries:
+            return False
+        recovery = recoveries[0]
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(recovery.mid_path.stat().st_mtime))
+        origin = f" of “{os.path.basename(recovery.original_path)}”" if recovery.original_path else ""
+        answer = QMessageBox.question(
+            self,
+            "Recover unsaved work?",
+            f"Composer did not exit cleanly. Recover the unsaved work{origin} autosaved at {when}?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Discard,
+            QMessageBox.StandardButton.Yes,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            recovery.discard()
+            return False
+        try:
+            score = recovery.load()
+        except (MidiFileError, OSError) as exc:
+            self._show_file_error("Cannot recover", "The autosaved work could not be read.", exc)
+            recovery.discard()
+            return False
+        self._stop_for_new_document()
+        self.document.replace_score(score, recovery.original_path)
+        self.document.undo_stack.resetClean()  # recovered work is unsaved work
+        self._refresh_from_score()
+        self.autosaver.autosave_now()  # our own copy first, then the old one can go
+        recovery.discard()
+        self.statusBar().showMessage("Recovered unsaved work; save it to keep it", 10_000)
+        return True
+
+    # ---- tempo ------------------------------------------------------------------------------
+    def set_tempo_bpm(self, tempo_bpm: float) -> None:
+        """Set the starting tempo (later tempo changes stay) as one undoable edit."""
+        score = self.document.score
+        old = tuple(score.tempo_map)
+        try:
+            first = TempoChange.from_bpm(0, tempo_bpm)
+        except ScoreError as exc:
+            self.statusBar().showMessage(str(exc), 5000)
+            self.transport.set_tempo_bpm(score.initial_tempo_bpm)
+            return
+        if first == old[0]:
+            return
+        new = (first, *old[1:])
+        self.document.push(
+            SetTempoMap(old, new, label=f"Tempo {old[0].tempo_bpm:g} → {tempo_bpm:g} BPM")
+        )
+
+    # ---- playback ---------------------------------------------------------------------------
+    @property
+    def playhead_tick(self) -> float:
+        """The playhead position. Units: ticks."""
+        return self._playhead_tick
+
+    def toggle_play(self) -> None:
+        """Play from the playhead, or stop if playing."""
+        if self.playback.is_playing:
+            self.playback.stop()
+            return
+        score = self.document.score
+        start_tick = int(self._playhead_tick)
+        if start_tick >= score.end_tick:
+            start_tick = 0  # at (or past) the end: play from the start
+            self._set_playhead(0.0)
+        self.playback.play(score, start_tick)
+
+    def return_to_start(self) -> None:
+        """Move the playhead to the start (while playing too)."""
+        if self.playback.is_playing:
+            self.playback.seek(0)
+        self._set_playhead(0.0)
+
+    def panic(self) -> None:
+        """Stop and silence every note on every channel."""
+        self.playback.stop()
+        self.playback.panic()
+        self.statusBar().showMessage("All notes off", 3000)
+
+    def _stop_for_new_document(self) -> None:
+        if self.playback.is_playing:
+            self.playback.stop()
+        self._set_playhead(0.0)
+
+    def _set_playhead(self, tick: float) -> None:
+        self._playhead_tick = max(0.0, float(tick))
+        self.editor.set_playhead_tick(self._playhead_tick)
+        self.transport.set_position(self._playhead_tick, self.document.score)
+
+    def _on_playback_position_changed(self, tick: float) -> None:
+        if self.playback.is_playing:
+            self._set_playhead(tick)
+
+    def _on_playback_playing_changed(self, playing: bool) -> None:
+        self.actions.play.setText("Stop" if playing else "Play")
+
+    def _on_playback_error_occurred(self, message: str) -> None:
+        self.statusBar().showMessage(f"MIDI output problem: {message}", 15_000)
+
+    def _on_editor_playhead_requested(self, tick: int) -> None:
+        if self.playback.is_playing:
+            self.playback.seek(tick)
+        self._set_playhead(tick)
+
+    def _on_editor_note_preview_requested(self, pitch: int, velocity: int) -> None:
+        self.playback.preview_note(pitch, velocity)
+
+    def _on_follow_toggled(self, follow: bool) -> None:
+        self.editor.follow_playhead = follow
+        self.prefs.set_follow_playhead(follow)
+
+    # ---- tools and grid ---------------------------------------------------------------------
+    def _on_editor_tool_changed(self, name: str) -> None:
+        action = self.actions.tools.get(name)
+        if action is not None and not action.isChecked():
+            action.setChecked(True)
+
+    def _on_grid_changed(self) -> None:
+        checked = self.actions.grid_group.checkedAction() if self.actions.grid_group else None
+        denominator = int(checked.data()) if checked is not None else DEFAULT_GRID_DENOMINATOR
+        triplet = self.actions.grid_triplet.isChecked()
+        self.editor.set_grid(grid_ticks(denominator, self.document.score.ppq, triplet), triplet)
+
+    # ---- MIDI output ------------------------------------------------------------------------
+    def show_preferences(self) -> None:
+        """The Preferences dialog (the port list is scanned as it opens)."""
+        dialog = PreferencesDialog(self.prefs.midi_output(), self, self._list_ports)
+        if dialog.exec() == PreferencesDialog.DialogCode.Accepted:
+            choice = dialog.choice()
+            self.prefs.set_midi_output(choice)
+            self.prefs.sync()
+            self._apply_midi_output(choice)
+
+    def _apply_midi_output(self, choice: MidiOutputChoice | None, at_startup: bool = False) -> None:
+        """Open the chosen output and hand it to the player; say in the status bar how it went.
+
+        With no remembered choice, the first listed port is used if there is one.
+        """
+        reason = ""
+        if choice is None:
+            listing = self._list_ports()
+            reason = listing.reason or ""
+            choice = MidiOutputChoice("port", listing.names[0]) if listing.names else NO_OUTPUT
+        port = None
+        try:
+            if choice.kind == "virtual":
+                port = ports.open_virtual_output(choice.name)
+            elif choice.kind == "port":
+                port = ports.open_output(choice.name)
+        except ports.PortError as exc:
+            reason = str(exc)
+            choice = NO_OUTPUT
+        self.playback.set_port(port)
+        if port is None:
+            text = "MIDI: none (silent)"
+            message = f"No MIDI output: {reason}" if reason else "No MIDI output chosen"
+        else:
+            text = f"MIDI: {choice.label()}"
+            message = f"MIDI output: {choice.label()}"
+        self.midi_status_label.setText(text)
+        self.midi_status_label.setToolTip(reason or text)
+        self.statusBar().showMessage(message, 0 if at_startup and reason else 8000)
+
+    # ---- quitting ---------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Stop playback, silence, close the player (joining its thread), drop the autosave."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self.autosaver.stop()
+        self.playback.close()
+        self.autosaver.discard()
+        self.prefs.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        if not self._shut_down and not self.maybe_save():
+            event.ignore()
+            return
+        self.shutdown()
+        event.accept()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
+        # Escape alone drops the selection; Shift+Escape is the panic action's shortcut.
+        if event.key() == Qt.Key.Key_Escape and not event.modifiers():
+            self.editor.deselect()
+            event.accept()
+            return
+        super().keyPressEvent(event)

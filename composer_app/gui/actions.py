@@ -1,0 +1,206 @@
+"""The main window's actions (with their shortcuts), menus and toolbar.
+
+Actions are built here and connected by the window; keeping them in one table makes the
+shortcuts easy to review and to test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QMenu, QMenuBar, QToolBar
+
+# Grid choices: note value 1/n of a whole note.
+GRID_DENOMINATORS: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+DEFAULT_GRID_DENOMINATOR = 16
+TOOLS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("draw", "&Draw", ("D", "1")),
+    ("select", "&Select", ("S", "2")),
+    ("erase", "&Erase", ("E", "3")),
+)
+
+
+def grid_ticks(denominator: int, ppq: int, triplet: bool = False) -> int:
+    """Length of a 1/``denominator`` note (two thirds of it for a triplet). Units: ticks."""
+    ticks = ppq * 4 // denominator
+    return ticks * 2 // 3 if triplet else ticks
+
+
+@dataclass
+class WindowActions:
+    """Every action of the main window, by role."""
+
+    new: QAction
+    open: QAction
+    save: QAction
+    save_as: QAction
+    preferences: QAction
+    quit: QAction
+    undo: QAction
+    redo: QAction
+    cut: QAction
+    copy: QAction
+    paste: QAction
+    duplicate: QAction
+    select_all: QAction
+    delete: QAction
+    quantize: QAction
+    zoom_to_fit: QAction
+    zoom_in: QAction
+    zoom_out: QAction
+    play: QAction
+    home: QAction
+    follow: QAction
+    panic: QAction
+    grid_triplet: QAction
+    tools: dict[str, QAction] = field(default_factory=dict)
+    grids: dict[int, QAction] = field(default_factory=dict)
+    tool_group: QActionGroup | None = None
+    grid_group: QActionGroup | None = None
+
+
+def _action(
+    parent: QMainWindow,
+    text: str,
+    shortcuts: tuple[QKeySequence | str | QKeySequence.StandardKey, ...] = (),
+    tip: str = "",
+    name: str = "",
+) -> QAction:
+    action = QAction(text, parent)
+    if shortcuts:
+        action.setShortcuts([QKeySequence(s) for s in shortcuts])
+    if tip:
+        action.setStatusTip(tip)
+        action.setToolTip(tip)
+    if name:
+        action.setObjectName(name)
+    parent.addAction(action)  # shortcuts work even while the menu bar is hidden
+    return action
+
+
+def build_actions(window: QMainWindow, undo: QAction, redo: QAction) -> WindowActions:
+    """Create the actions; ``undo`` and ``redo`` come from the document's undo stack."""
+    undo.setShortcuts([QKeySequence("Ctrl+Z")])
+    redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+    undo.setObjectName("undo")
+    redo.setObjectName("redo")
+    window.addAction(undo)
+    window.addAction(redo)
+    a = WindowActions(
+        new=_action(window, "&New", ("Ctrl+N",), "Start an empty score", "new"),
+        open=_action(window, "&Open / Import MIDI...", ("Ctrl+O",), "Open a .mid file", "open"),
+        save=_action(window, "&Save", ("Ctrl+S",), "Save to the current file", "save"),
+        save_as=_action(
+            window, "Save &As / Export MIDI...", ("Ctrl+Shift+S",), "Save to a new file", "save_as"
+        ),
+        preferences=_action(window, "&Preferences...", ("Ctrl+,",), "MIDI output", "preferences"),
+        quit=_action(window, "&Quit", ("Ctrl+Q",), "Quit Composer", "quit"),
+        undo=undo,
+        redo=redo,
+        cut=_action(window, "Cu&t", ("Ctrl+X",), "Cut the selected notes", "cut"),
+        copy=_action(window, "&Copy", ("Ctrl+C",), "Copy the selected notes", "copy"),
+        paste=_action(window, "&Paste", ("Ctrl+V",), "Paste at the playhead", "paste"),
+        duplicate=_action(
+            window, "D&uplicate", ("Ctrl+D",), "Repeat the selection after itself", "duplicate"
+        ),
+        select_all=_action(window, "Select &All", ("Ctrl+A",), "Select every note", "select_all"),
+        delete=_action(
+            window, "&Delete", ("Del", "Backspace"), "Delete the selected notes", "delete"
+        ),
+        quantize=_action(
+            window, "&Quantize", ("Q",), "Snap the selected notes to the grid", "quantize"
+        ),
+        zoom_to_fit=_action(
+            window, "Zoom to &Fit", ("Ctrl+0",), "Show the whole score", "zoom_to_fit"
+        ),
+        zoom_in=_action(window, "Zoom &In", ("Ctrl+=", "Ctrl++"), "Zoom in", "zoom_in"),
+        zoom_out=_action(window, "Zoom &Out", ("Ctrl+-",), "Zoom out", "zoom_out"),
+        play=_action(window, "Play", ("Space",), "Play / stop (Space)", "play"),
+        home=_action(window, "|< Start", ("Home",), "Return to the start (Home)", "home"),
+        follow=_action(window, "Follow", (), "Keep the playhead in view while playing", "follow"),
+        panic=_action(
+            window, "Panic", ("Shift+Esc",), "Silence every note (Shift+Esc)", "panic"
+        ),
+        grid_triplet=_action(window, "&Triplets", ("T",), "Triplet grid", "grid_triplet"),
+    )
+    a.open.setIconText("Open")
+    a.save_as.setIconText("Save As")
+    a.follow.setCheckable(True)
+    a.follow.setChecked(True)
+    a.grid_triplet.setCheckable(True)
+    a.tool_group = QActionGroup(window)
+    for name, text, keys in TOOLS:
+        tool = _action(window, text, keys, f"{text.replace('&', '')} tool ({keys[0]})", name)
+        tool.setCheckable(True)
+        tool.setData(name)
+        a.tool_group.addAction(tool)
+        a.tools[name] = tool
+    a.tools["draw"].setChecked(True)
+    a.grid_group = QActionGroup(window)
+    for denominator in GRID_DENOMINATORS:
+        grid = _action(window, f"1/{denominator}", (), f"Grid of 1/{denominator} notes", "")
+        grid.setObjectName(f"grid_{denominator}")
+        grid.setCheckable(True)
+        grid.setData(denominator)
+        a.grid_group.addAction(grid)
+        a.grids[denominator] = grid
+    a.grids[DEFAULT_GRID_DENOMINATOR].setChecked(True)
+    return a
+
+
+def build_menus(menu_bar: QMenuBar, a: WindowActions, recent_menu: QMenu) -> dict[str, QMenu]:
+    """Fill the menu bar; ``recent_menu`` (filled by the window on show) goes under File."""
+    menus: dict[str, QMenu] = {}
+    file_menu = menu_bar.addMenu("&File")
+    file_menu.addActions([a.new, a.open])
+    file_menu.addMenu(recent_menu)
+    file_menu.addSeparator()
+    file_menu.addActions([a.save, a.save_as])
+    file_menu.addSeparator()
+    file_menu.addAction(a.preferences)
+    file_menu.addSeparator()
+    file_menu.addAction(a.quit)
+    menus["file"] = file_menu
+
+    edit_menu = menu_bar.addMenu("&Edit")
+    edit_menu.addActions([a.undo, a.redo])
+    edit_menu.addSeparator()
+    edit_menu.addActions([a.cut, a.copy, a.paste, a.duplicate, a.delete])
+    edit_menu.addSeparator()
+    edit_menu.addActions([a.select_all, a.quantize])
+    menus["edit"] = edit_menu
+
+    view_menu = menu_bar.addMenu("&View")
+    view_menu.addActions([a.zoom_to_fit, a.zoom_in, a.zoom_out])
+    menus["view"] = view_menu
+
+    tools_menu = menu_bar.addMenu("&Tools")
+    tools_menu.addActions(list(a.tools.values()))
+    menus["tools"] = tools_menu
+
+    grid_menu = menu_bar.addMenu("&Grid")
+    grid_menu.addActions(list(a.grids.values()))
+    grid_menu.addSeparator()
+    grid_menu.addAction(a.grid_triplet)
+    menus["grid"] = grid_menu
+
+    transport_menu = menu_bar.addMenu("T&ransport")
+    transport_menu.addActions([a.play, a.home, a.follow, a.panic])
+    menus["transport"] = transport_menu
+    return menus
+
+
+def build_edit_toolbar(window: QMainWindow, a: WindowActions) -> QToolBar:
+    """The toolbar with file, undo and tool buttons."""
+    bar = QToolBar("Edit", window)
+    bar.setObjectName("edit_toolbar")
+    bar.addActions([a.new, a.open, a.save])
+    bar.addSeparator()
+    bar.addActions([a.undo, a.redo])
+    bar.addSeparator()
+    bar.addActions(list(a.tools.values()))
+    bar.addSeparator()
+    bar.addAction(a.quantize)
+    bar.addAction(a.zoom_to_fit)
+    return bar

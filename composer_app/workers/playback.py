@@ -1,0 +1,177 @@
+"""A thin Qt adapter around :class:`composer_app.midi.player.Player`.
+
+The player runs its own scheduler thread and reports through plain callbacks called on that
+thread. This adapter re-emits them as Qt signals; because the adapter lives on the GUI thread,
+Qt queues each emission to the GUI thread, so slots never run on the player's thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from PySide6.QtCore import QObject, Signal
+
+from composer_app.core.score import Score
+
+
+class PlayerLike(Protocol):
+    """What the adapter needs of a player (``composer_app.midi.player.Player`` provides it)."""
+
+    @property
+    def is_playing(self) -> bool: ...
+
+    @property
+    def position_tick(self) -> float: ...
+
+    def set_port(self, port: Any) -> None: ...
+
+    def play(self, score: Score, start_tick: int = 0) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def seek(self, tick: float) -> None: ...
+
+    def panic(self) -> None: ...
+
+    def preview_note(self, pitch: int, velocity: int = 100, duration_s: float = 0.25) -> None: ...
+
+    def close(self) -> None: ...
+
+
+PlayerFactory = Callable[..., PlayerLike]
+
+
+def _default_player_factory(**callbacks: Callable[..., None]) -> PlayerLike:
+    from composer_app.midi.player import Player
+
+    return Player(None, **callbacks)
+
+
+class PlaybackController(QObject):
+    """Plays a score through a player and reports progress as signals.
+
+    Signals (always delivered on the GUI thread):
+    ``position_changed(float)`` the playhead, in ticks; ``error_occurred(str)`` a readable
+    reason (the port failed, ...); ``finished()`` playback reached the end or was stopped;
+    ``playing_changed(bool)`` playback started or ended.
+    """
+
+    position_changed = Signal(float)
+    error_occurred = Signal(str)
+    finished = Signal()
+    playing_changed = Signal(bool)
+
+    def __init__(
+        self, player_factory: PlayerFactory | None = None, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        factory = player_factory or _default_player_factory
+        # The callbacks run on the player's thread; emitting is thread-safe and queued.
+        self._player = factory(
+            on_position=self._on_player_position,
+            on_error=self._on_player_error,
+            on_finished=self._on_player_finished,
+        )
+        self._port: Any = None
+        self._playing = False
+        self._closed = False
+        self.finished.connect(self._on_finished_delivered)
+        self.error_occurred.connect(self._on_error_delivered)
+
+    # ---- player thread -> signals -----------------------------------------------------
+    def _on_player_position(self, tick: float) -> None:
+        self.position_changed.emit(float(tick))
+
+    def _on_player_error(self, message: str) -> None:
+        self.error_occurred.emit(str(message))
+
+    def _on_player_finished(self) -> None:
+        self.finished.emit()
+
+    # ---- GUI thread ---------------------------------------------------------------------
+    def _on_finished_delivered(self) -> None:
+        self._set_playing(False)
+
+    def _on_error_delivered(self, _message: str) -> None:
+        if not self._player.is_playing:
+            self._set_playing(False)
+
+    def _set_playing(self, playing: bool) -> None:
+        if playing != self._playing:
+            self._playing = playing
+            self.playing_changed.emit(playing)
+
+    @property
+    def player(self) -> PlayerLike:
+        """The wrapped player."""
+        return self._player
+
+    @property
+    def port(self) -> Any:
+        """The output port in use, or ``None`` (silent playback)."""
+        return self._port
+
+    @property
+    def is_playing(self) -> bool:
+        """Whether playback is running (as last reported on the GUI thread)."""
+        return self._playing
+
+    @property
+    def position_tick(self) -> float:
+        """The player's current position. Units: ticks."""
+        return float(self._player.position_tick)
+
+    def set_port(self, port: Any) -> None:
+        """Send to ``port`` from now on (``None``: play silently); the old port is closed."""
+        old = self._port
+        self._player.set_port(port)
+        self._port = port
+        if old is not None and old is not port:
+            close = getattr(old, "close", None)
+            if close is not None:
+                close()
+
+    def play(self, score: Score, start_tick: int = 0) -> None:
+        """Play a snapshot of ``score`` from ``start_tick`` (ticks)."""
+        if self._closed:
+            return
+        self._player.play(score.copy(), int(start_tick))
+        self._set_playing(True)
+
+    def stop(self) -> None:
+        """Stop playback; every sounding note is ended."""
+        if self._closed:
+            return
+        self._player.stop()
+        self._set_playing(False)
+
+    def seek(self, tick: float) -> None:
+        """Move the play position (ticks), playing or not."""
+        if not self._closed:
+            self._player.seek(tick)
+
+    def panic(self) -> None:
+        """Silence everything on every channel."""
+        if not self._closed:
+            self._player.panic()
+
+    def preview_note(self, pitch: int, velocity: int = 100) -> None:
+        """Sound one short note (a key click or a drawn note)."""
+        if not self._closed:
+            self._player.preview_note(pitch, velocity)
+
+    def close(self) -> None:
+        """Stop, silence, close the port and join the player's thread. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._player.stop()
+            self._player.panic()
+        finally:
+            self._player.close()
+            port, self._port = self._port, None
+            if port is not None and hasattr(port, "close"):
+                port.close()
+            self._set_playing(False)

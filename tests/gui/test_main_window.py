@@ -1,0 +1,487 @@
+"""The main window: actions and shortcuts, files, dirty state, tempo, playback, drops.
+
+Real widgets offscreen, real MIDI files on disk, the real player (no port: silent). Modal
+dialogs never open: QMessageBox and QFileDialog static methods are replaced by recorders.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
+
+from composer_app.core.edits import add_notes  # noqa: E402
+from composer_app.core.note import Note  # noqa: E402
+from composer_app.core.score import Score, TempoChange, TimeSignature  # noqa: E402
+from composer_app.gui.main_window import MainWindow  # noqa: E402
+from composer_app.gui.preferences import PreferencesDialog  # noqa: E402
+from composer_app.midi.files import read_mid, write_mid  # noqa: E402
+from composer_app.midi.ports import PortListing  # noqa: E402
+
+NO_MIDI = PortListing([], "No MIDI system: /dev/snd/seq is missing (test)")
+Btn = QMessageBox.StandardButton
+
+
+class Dialogs:
+    """Stands in for the modal dialogs: records each one and answers from a queue."""
+
+    def __init__(self) -> None:
+        self.shown: list[tuple[str, str, str]] = []  # (kind, title, text)
+        self.answers: list[object] = []
+        self.open_paths: list[str] = []
+        self.save_paths: list[str] = []
+
+    def _answer(self, kind: str, title: str, text: str) -> object:
+        self.shown.append((kind, title, text))
+        assert self.answers, f"unexpected {kind} dialog: {title}: {text}"
+        return self.answers.pop(0)
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        def question(_parent, title, text, *_args, **_kwargs):
+            return self._answer("question", title, text)
+
+        def critical(_parent, title, text, *_args, **_kwargs):
+            self.shown.append(("critical", title, text))
+            return Btn.Ok
+
+        def get_open(*_args, **_kwargs):
+            assert self.open_paths, "unexpected open-file dialog"
+            return self.open_paths.pop(0), ""
+
+        def get_save(*_args, **_kwargs):
+            assert self.save_paths, "unexpected save-file dialog"
+            return self.save_paths.pop(0), ""
+
+        monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
+        monkeypatch.setattr(QMessageBox, "critical", staticmethod(critical))
+        monkeypatch.setattr(QMessageBox, "warning", staticmethod(critical))
+        monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(get_open))
+        monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(get_save))
+
+    def kinds(self) -> list[str]:
+        return [kind for kind, _title, _text in self.shown]
+
+
+@pytest.fixture
+def dialogs(monkeypatch: pytest.MonkeyPatch) -> Dialogs:
+    d = Dialogs()
+    d.install(monkeypatch)
+    return d
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> QSettings:
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path, settings: QSettings, dialogs: Dialogs):
+    w = MainWindow(
+        settings=settings,
+        autosave_dir=tmp_path / "autosave",
+        list_ports=lambda: NO_MIDI,
+    )
+    w.show()
+    qtbot.waitExposed(w)
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow, timeout=2000)
+    yield w
+    w.shutdown()  # no unsaved-changes question when the window closes now
+    w.close()
+    w.deleteLater()
+
+
+def melody_score(tempo_bpm: float = 100.0, numerator: int = 3) -> Score:
+    """Four notes in 3/4 at 100 BPM (a meter and tempo unlike the defaults)."""
+    score = Score(
+        tempo_map=[TempoChange.from_bpm(0, tempo_bpm)],
+        time_signatures=[TimeSignature(0, numerator, 4)],
+    )
+    score.add_many(
+        [
+            Note(0, 60, 480, 90),
+            Note(480, 64, 480, 80),
+            Note(960, 67, 480, 70),
+            Note(1440, 72, 960, 100),
+        ]
+    )
+    return score
+
+
+@pytest.fixture
+def melody_file(tmp_path: Path) -> Path:
+    path = tmp_path / "melody.mid"
+    write_mid(melody_score(), path)
+    return path
+
+
+def make_dirty(window: MainWindow) -> None:
+    window.document.push(add_notes([Note(0, 62, 240)]))
+    assert window.document.is_dirty
+
+
+def key(window: MainWindow, sequence: str) -> None:
+    """Type one key combination at the window (it reaches the shortcut map)."""
+    from PySide6.QtGui import QKeySequence
+
+    combo = QKeySequence(sequence)[0]
+    QTest.keyClick(window, combo.key(), combo.keyboardModifiers())
+
+
+# ---- startup -----------------------------------------------------------------------------
+def test_main_window_starts_with_empty_4_4_score_at_120_bpm(window: MainWindow) -> None:
+    score = window.document.score
+    assert len(score) == 0
+    assert score.initial_tempo_bpm == 120.0
+    assert (score.time_signatures[0].numerator, score.time_signatures[0].denominator) == (4, 4)
+    assert window.windowTitle() == "Untitled - Composer"
+    assert window.transport.tempo_spin.value() == 120.0
+    assert window.transport.position_label.text().startswith("1.1.000")
+
+
+def test_main_window_says_why_there_is_no_midi_output(window: MainWindow) -> None:
+    assert window.midi_status_label.text() == "MIDI: none (silent)"
+    assert "/dev/snd/seq is missing" in window.statusBar().currentMessage()
+    assert window.playback.port is None
+
+
+# ---- shortcuts ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("sequence", "action_name"),
+    [
+        ("Ctrl+N", "new"),
+        ("Ctrl+O", "open"),
+        ("Ctrl+S", "save"),
+        ("Ctrl+Shift+S", "save_as"),
+        ("Ctrl+Z", "undo"),
+        ("Ctrl+Shift+Z", "redo"),
+        ("Ctrl+Y", "redo"),
+        ("Ctrl+X", "cut"),
+        ("Ctrl+C", "copy"),
+        ("Ctrl+V", "paste"),
+        ("Ctrl+D", "duplicate"),
+        ("Ctrl+A", "select_all"),
+        ("Del", "delete"),
+        ("Q", "quantize"),
+        ("Ctrl+0", "zoom_to_fit"),
+        ("Space", "play"),
+        ("Home", "home"),
+        ("Shift+Esc", "panic"),
+        ("Ctrl+,", "preferences"),
+    ],
+)
+def test_main_window_shortcut_triggers_its_action(
+    window: MainWindow, dialogs: Dialogs, monkeypatch: pytest.MonkeyPatch, sequence: str,
+    action_name: str,
+) -> None:
+    action = getattr(window.actions, action_name)
+    fired: list[bool] = []
+    action.triggered.connect(lambda *_: fired.append(True))
+    make_dirty(window)  # gives undo something to undo; redo is enabled after an undo
+    if action_name == "redo":
+        window.document.undo_stack.undo()
+    # the dialogs some actions open are answered with "cancel"
+    dialogs.open_paths.append("")
+    dialogs.save_paths.append("")
+    dialogs.answers.append(Btn.Cancel)
+    monkeypatch.setattr(PreferencesDialog, "exec", lambda self: 0)
+    key(window, sequence)
+    assert fired == [True]
+
+
+def test_main_window_tool_keys_select_tools(window: MainWindow) -> None:
+    for sequence, tool in [("S", "select"), ("E", "erase"), ("D", "draw"), ("2", "select"),
+                           ("3", "erase"), ("1", "draw")]:
+        key(window, sequence)
+        assert window.actions.tools[tool].isChecked(), sequence
+
+
+def test_main_window_grid_menu_sets_editor_grid(window: MainWindow) -> None:
+    window.actions.grids[8].trigger()
+    assert window.editor.grid_ticks == 240  # an eighth = 480 * 4 / 8 ticks
+    window.actions.grid_triplet.trigger()
+    assert window.editor.grid_ticks == 160  # an eighth triplet = 240 * 2 / 3 ticks
+    window.actions.grids[4].trigger()
+    assert window.editor.grid_ticks == 320  # a quarter triplet = 480 * 2 / 3 ticks
+
+
+def test_main_window_menus_hold_the_actions(window: MainWindow) -> None:
+    titles = [m.title().replace("&", "") for m in window.menuBar().findChildren(type(window.recent_menu)) if m.title()]
+    for name in ("File", "Edit", "View", "Tools", "Grid", "Transport"):
+        assert name in titles
+    file_actions = window.menus["file"].actions()
+    assert window.actions.save_as in file_actions and window.actions.quit in file_actions
+    assert window.actions.undo in window.menus["edit"].actions()
+
+
+# ---- files -------------------------------------------------------------------------------
+def test_main_window_open_loads_file_and_remembers_it(
+    window: MainWindow, dialogs: Dialogs, melody_file: Path
+) -> None:
+    dialogs.open_paths.append(str(melody_file))
+    window.actions.open.trigger()
+    score = window.document.score
+    assert [n.pitch for n in score.notes] == [60, 64, 67, 72]
+    assert window.windowTitle() == "melody.mid - Composer"
+    assert window.transport.tempo_spin.value() == 100.0
+    assert window.prefs.recent_files()[0] == str(melody_file)
+
+
+def test_main_window_import_export_import_keeps_notes_tempo_meter(
+    window: MainWindow, dialogs: Dialogs, melody_file: Path, tmp_path: Path
+) -> None:
+    assert window.open_file(str(melody_file))
+    exported = tmp_path / "exported"  # no suffix: Save As adds ".mid"
+    dialogs.save_paths.append(str(exported))
+    window.actions.save_as.trigger()
+    again = read_mid(tmp_path / "exported.mid")
+    original = melody_score()
+    assert [(n.start_tick, n.pitch, n.duration_ticks, n.velocity) for n in again.notes] == [
+        (n.start_tick, n.pitch, n.duration_ticks, n.velocity) for n in original.notes
+    ]
+    assert again.initial_tempo_bpm == pytest.approx(100.0)
+    assert (again.time_signatures[0].numerator, again.time_signatures[0].denominator) == (3, 4)
+    assert window.file_path == str(tmp_path / "exported.mid")
+    assert window.windowTitle() == "exported.mid - Composer"
+
+
+def test_main_window_malformed_file_shows_reason_and_keeps_document(
+    window: MainWindow, dialogs: Dialogs, tmp_path: Path
+) -> None:
+    make_dirty(window)
+    before = window.document.score.notes
+    bad = tmp_path / "broken.mid"
+    bad.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01")  # header cut short
+    dialogs.open_paths.append(str(bad))
+    window.actions.open.trigger()
+    assert dialogs.kinds() == ["critical"]
+    _kind, _title, text = dialogs.shown[0]
+    assert "broken.mid" in text and "truncated" in text
+    assert window.document.score.notes == before
+    assert window.document.is_dirty and window.file_path is None
+    assert window.windowTitle() == "Untitled* - Composer"
+
+
+def test_main_window_not_a_midi_file_is_refused(
+    window: MainWindow, dialogs: Dialogs, tmp_path: Path
+) -> None:
+    text_file = tmp_path / "notes.mid"
+    text_file.write_text("this is not MIDI")
+    assert not window.open_file(str(text_file))
+    assert "not a MIDI file" in dialogs.shown[0][2]
+    assert len(window.document.score) == 0
+
+
+def test_main_window_title_marks_unsaved_changes(window: MainWindow) -> None:
+    assert window.windowTitle() == "Untitled - Composer"
+    make_dirty(window)
+    assert window.windowTitle() == "Untitled* - Composer"
+    key(window, "Ctrl+Z")
+    assert window.windowTitle() == "Untitled - Composer"
+
+
+def test_main_window_save_writes_file_and_clears_mark(
+    window: MainWindow, dialogs: Dialogs, tmp_path: Path
+) -> None:
+    make_dirty(window)
+    target = tmp_path / "song.mid"
+    dialogs.save_paths.append(str(target))
+    key(window, "Ctrl+S")  # untitled: Save asks for a name
+    assert [n.pitch for n in read_mid(target).notes] == [62]
+    assert window.windowTitle() == "song.mid - Composer"
+    make_dirty(window)
+    key(window, "Ctrl+S")  # titled: saves in place, no dialog
+    assert [n.pitch for n in read_mid(target).notes] == [62, 62]
+    assert not window.document.is_dirty
+
+
+@pytest.mark.parametrize("answer", [Btn.Save, Btn.Discard, Btn.Cancel])
+def test_main_window_new_asks_before_discarding(
+    window: MainWindow, dialogs: Dialogs, tmp_path: Path, answer: QMessageBox.StandardButton
+) -> None:
+    make_dirty(window)
+    dialogs.answers.append(answer)
+    saved = tmp_path / "kept.mid"
+    dialogs.save_paths.append(str(saved))
+    window.actions.new.trigger()
+    assert dialogs.kinds() == ["question"]
+    if answer == Btn.Cancel:
+        assert len(window.document.score) == 1 and window.document.is_dirty
+    else:
+        assert len(window.document.score) == 0 and not window.document.is_dirty
+        assert window.windowTitle() == "Untitled - Composer"
+    assert saved.exists() == (answer == Btn.Save)
+
+
+def test_main_window_new_save_cancelled_keeps_document(
+    window: MainWindow, dialogs: Dialogs
+) -> None:
+    make_dirty(window)
+    dialogs.answers.append(Btn.Save)
+    dialogs.save_paths.append("")  # the user cancels the file dialog
+    assert not window.new_file()
+    assert len(window.document.score) == 1 and window.document.is_dirty
+
+
+@pytest.mark.parametrize("answer", [Btn.Discard, Btn.Cancel])
+def test_main_window_open_asks_before_discarding(
+    window: MainWindow, dialogs: Dialogs, melody_file: Path, answer: QMessageBox.StandardButton
+) -> None:
+    make_dirty(window)
+    dialogs.answers.append(answer)
+    dialogs.open_paths.append(str(melody_file))
+    window.actions.open.trigger()
+    assert len(window.document.score) == (4 if answer == Btn.Discard else 1)
+
+
+@pytest.mark.parametrize("answer", [Btn.Discard, Btn.Cancel])
+def test_main_window_quit_asks_before_discarding(
+    window: MainWindow, dialogs: Dialogs, answer: QMessageBox.StandardButton
+) -> None:
+    make_dirty(window)
+    dialogs.answers.append(answer)
+    window.actions.quit.trigger()
+    assert window.isVisible() == (answer == Btn.Cancel)
+
+
+def test_main_window_failed_save_keeps_dirty_and_says_why(
+    window: MainWindow, dialogs: Dialogs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "full-disk.mid"
+    write_mid(melody_score(), target)
+    before = target.read_bytes()
+    assert window.open_file(str(target))
+    make_dirty(window)
+
+    def no_space(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "replace", no_space)
+    assert not window.save()
+    assert dialogs.kinds() == ["critical"]
+    assert "full-disk.mid" in dialogs.shown[0][2]
+    assert "No space left on device" in dialogs.shown[0][2]
+    assert window.document.is_dirty and window.windowTitle() == "full-disk.mid* - Composer"
+    assert target.read_bytes() == before  # the old file is untouched
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
+
+
+def test_main_window_save_into_missing_folder_says_why(
+    window: MainWindow, dialogs: Dialogs, tmp_path: Path
+) -> None:
+    make_dirty(window)
+    dialogs.save_paths.append(str(tmp_path / "no-such-folder" / "x.mid"))
+    assert not window.save_as()
+    assert "folder does not exist" in dialogs.shown[0][2]
+    assert window.document.is_dirty and window.file_path is None
+
+
+def test_main_window_recent_files_menu_opens_file(
+    window: MainWindow, dialogs: Dialogs, melody_file: Path
+) -> None:
+    assert window.open_file(str(melody_file))
+    window.new_file()
+    window.recent_menu.aboutToShow.emit()
+    entries = [a for a in window.recent_menu.actions() if a.text() == "melody.mid"]
+    assert len(entries) == 1
+    entries[0].trigger()
+    assert window.file_path == str(melody_file) and len(window.document.score) == 4
+
+
+def _drag_events(path: Path, mime: QMimeData) -> tuple[QDragEnterEvent, QDropEvent]:
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+            Qt.KeyboardModifier.NoModifier)
+    return QDragEnterEvent(QPoint(50, 50), *args), QDropEvent(QPointF(50, 50), *args)
+
+
+def test_main_window_dropped_file_opens(
+    qtbot, window: MainWindow, melody_file: Path
+) -> None:
+    # QApplication only routes drop events during a real drag (no such thing offscreen), so
+    # the events go straight to the window's event handler.
+    mime = QMimeData()
+    enter, drop = _drag_events(melody_file, mime)
+    window.event(enter)
+    assert enter.isAccepted()
+    window.event(drop)
+    qtbot.waitUntil(lambda: window.file_path == str(melody_file), timeout=2000)
+    assert len(window.document.score) == 4
+
+
+def test_main_window_refuses_dropped_non_midi_file(window: MainWindow, tmp_path: Path) -> None:
+    other = tmp_path / "picture.png"
+    other.write_bytes(b"\x89PNG")
+    mime = QMimeData()
+    enter, _drop = _drag_events(other, mime)
+    window.event(enter)
+    assert not enter.isAccepted()
+
+
+# ---- tempo -------------------------------------------------------------------------------
+def test_main_window_tempo_edit_is_undoable(qtbot, window: MainWindow) -> None:
+    spin = window.transport.tempo_spin
+    spin.setFocus()
+    spin.selectAll()
+    QTest.keyClicks(spin, "90")
+    QTest.keyClick(spin, Qt.Key.Key_Return)
+    assert window.document.score.initial_tempo_bpm == pytest.approx(90.0, abs=0.01)
+    assert window.windowTitle() == "Untitled* - Composer"
+    window.actions.undo.trigger()
+    assert window.document.score.initial_tempo_bpm == 120.0
+    assert spin.value() == 120.0
+    window.actions.redo.trigger()
+    assert spin.value() == 90.0
+
+
+def test_main_window_tempo_edit_keeps_later_tempo_changes(window: MainWindow) -> None:
+    window.document.score.tempo_map.append(TempoChange.from_bpm(1920, 60))
+    window.set_tempo_bpm(150)
+    assert [round(t.tempo_bpm) for t in window.document.score.tempo_map] == [150, 60]
+
+
+# ---- playback ----------------------------------------------------------------------------
+def test_main_window_play_moves_playhead_and_stop_stops(qtbot, window: MainWindow) -> None:
+    score = Score(tempo_map=[TempoChange.from_bpm(0, 240)])
+    score.add_many([Note(i * 480, 60 + i, 480) for i in range(8)])  # 8 beats = 2 s at 240 BPM
+    window.document.replace_score(score, None)
+    key(window, "Space")
+    assert window.playback.is_playing and window.actions.play.text() == "Stop"
+    qtbot.waitUntil(lambda: window.playhead_tick > 240, timeout=3000)
+    assert window.editor.playhead_tick == window.playhead_tick
+    assert window.transport.position_label.text() != "1.1.000   0:00.0"
+    key(window, "Space")
+    assert not window.playback.is_playing and window.actions.play.text() == "Play"
+    stopped_at = window.playhead_tick
+    qtbot.wait(100)
+    assert window.playhead_tick == stopped_at  # no stray position updates after stop
+    key(window, "Home")
+    assert window.playhead_tick == 0.0
+
+
+def test_main_window_playback_ends_by_itself(qtbot, window: MainWindow) -> None:
+    score = Score(tempo_map=[TempoChange.from_bpm(0, 600)])
+    score.add(Note(0, 60, 240))  # half a beat = 0.05 s at 600 BPM
+    window.document.replace_score(score, None)
+    window.toggle_play()
+    qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=3000)
+    assert window.actions.play.text() == "Play"
+
+
+def test_main_window_panic_stops_playback(qtbot, window: MainWindow) -> None:
+    score = Score()
+    score.add(Note(0, 60, 480 * 16))
+    window.document.replace_score(score, None)
+    window.toggle_play()
+    key(window, "Shift+Esc")
+    assert not window.playback.is_playing
+    assert "All notes off" in window.statusBar().currentMessage()
