@@ -42,6 +42,7 @@ gives the very same notes).
 from __future__ import annotations
 
 import errno
+import heapq
 import os
 import secrets
 from collections.abc import Iterable
@@ -513,7 +514,7 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
     """The bytes of a format-1 MIDI file holding ``score`` (see the module doc for layout).
 
     Raises :class:`MidiFileError` (action "save") when the score cannot be stored in a MIDI
-    file (a PPQ, tempo or delta time out of the format's range).
+    file (a PPQ or tempo out of the format's range).
     """
     if not 1 <= score.ppq <= 0x7FFF:
         raise MidiFileError(
@@ -531,55 +532,61 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
         conductor.append(
             (change.tick, 1, b"\xff\x51\x03" + change.us_per_quarter.to_bytes(3, "big"))
         )
-    tracks = [_track_bytes(sorted(conductor), path)]
-    for lane in _note_lanes(score.notes):
+    tracks = [_track_bytes(sorted(conductor))]
+    for lane in _note_lanes(score.notes, path):
         events: list[tuple[int, int, bytes]] = []
         for n in lane:
             events.append((n.end_tick, 0, bytes((0x80 | n.channel, n.pitch, 0x40))))
             events.append((n.start_tick, 1, bytes((0x90 | n.channel, n.pitch, n.velocity))))
         events.sort()  # at one tick: note-offs first, then note-ons by pitch
-        tracks.append(_track_bytes(events, path))
+        tracks.append(_track_bytes(events))
     header = b"MThd" + (6).to_bytes(4, "big") + (1).to_bytes(2, "big")
     header += len(tracks).to_bytes(2, "big") + score.ppq.to_bytes(2, "big")
-    if len(tracks) > 0xFFFF:
-        raise MidiFileError(path, "the score needs more than 65535 tracks", "save")
     return header + b"".join(tracks)
 
 
-def _note_lanes(notes: Iterable[Note]) -> list[list[Note]]:
+def _note_lanes(notes: Iterable[Note], path: str | os.PathLike[str]) -> list[list[Note]]:
     """Split notes into tracks: one per channel, plus one per extra layer of same-pitch overlap.
 
     Within a lane no two notes of one pitch overlap, so reading the file back pairs every
-    note-off with the right note-on.
+    note-off with the right note-on. Each note takes the lowest layer of its channel that is
+    free on its pitch (heaps keep this O(n log n) even for pathological overlap).
     """
-    lanes: list[list[Note]] = []
-    lane_channel: list[int] = []
-    lane_free_at: list[dict[int, int]] = []  # lane -> pitch -> tick its last note ends
+    busy: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (ch, pitch) -> [(end, layer)]
+    free: dict[tuple[int, int], list[int]] = {}  # (ch, pitch) -> free layers below `used`
+    used: dict[tuple[int, int], int] = {}  # (ch, pitch) -> layers ever used on it
+    lanes: dict[tuple[int, int], list[Note]] = {}  # (channel, layer) -> notes
     for n in notes:  # sorted by start
-        for k, channel in enumerate(lane_channel):
-            if channel == n.channel and lane_free_at[k].get(n.pitch, 0) <= n.start_tick:
-                break
+        key = (n.channel, n.pitch)
+        ends = busy.setdefault(key, [])
+        spare = free.setdefault(key, [])
+        while ends and ends[0][0] <= n.start_tick:
+            heapq.heappush(spare, heapq.heappop(ends)[1])
+        if spare:
+            layer = heapq.heappop(spare)
         else:
-            k = len(lanes)
-            lanes.append([])
-            lane_channel.append(n.channel)
-            lane_free_at.append({})
-        lanes[k].append(n)
-        lane_free_at[k][n.pitch] = n.end_tick
-    # tracks in channel order (a stable sort keeps each channel's layers in order)
-    order = sorted(range(len(lanes)), key=lane_channel.__getitem__)
-    return [lanes[k] for k in order]
+            layer = used.get(key, 0)
+            used[key] = layer + 1
+        heapq.heappush(ends, (n.end_tick, layer))
+        if (n.channel, layer) not in lanes:
+            if len(lanes) >= 0xFFFF - 1:  # one track is the conductor
+                raise MidiFileError(path, "the score needs more than 65535 tracks", "save")
+            lanes[(n.channel, layer)] = []
+        lanes[(n.channel, layer)].append(n)
+    return [lanes[k] for k in sorted(lanes)]
 
 
-def _track_bytes(events: list[tuple[int, int, bytes]], path: str | os.PathLike[str]) -> bytes:
+def _track_bytes(events: list[tuple[int, int, bytes]]) -> bytes:
     """An ``MTrk`` chunk of (tick, order, message) events, sorted, with running status."""
     out = bytearray()
     last_tick = 0
     running = 0
     for tick, _order, message in events:
         delta = tick - last_tick
-        if delta > _MAX_VLQ:
-            raise MidiFileError(path, f"a gap of {delta} ticks is too long for a MIDI file", "save")
+        while delta > _MAX_VLQ:
+            # a delta time holds 28 bits; bridge a longer gap with empty text events
+            out += _vlq(_MAX_VLQ) + b"\xff\x01\x00"
+            delta -= _MAX_VLQ
         out += _vlq(delta)
         last_tick = tick
         if message[0] < 0xF0 and message[0] == running:

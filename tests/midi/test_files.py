@@ -580,7 +580,7 @@ def test_write_mid_onto_a_folder_raises_midi_file_error(tmp_path: Path) -> None:
     [
         (Score(ppq=40_000), "40000 ticks per quarter"),
         (Score(tempo_map=[TempoChange(0, 20_000_000)]), "too slow"),
-        (Score(_notes=[Note(0x10000000, 60, 1)]), "too long"),
+        (Score(_notes=[Note(0, 60, 10)] * 65_535), "more than 65535 tracks"),
     ],
 )
 def test_write_mid_unstorable_score_raises_before_touching_the_file(
@@ -606,3 +606,17 @@ def test_mid_bytes_uses_running_status_and_one_track_per_channel() -> None:
     second_track = data.index(b"MTrk", 15)
     body_length = int.from_bytes(data[second_track + 4 : second_track + 8], "big")
     assert body_length == 18
+
+
+def test_write_mid_bridges_gaps_longer_than_a_delta_time(tmp_path: Path) -> None:
+    # a delta time holds at most 2^28 - 1 ticks; at PPQ 30000 that is under 9000 quarters
+    score = Score(ppq=30_000, _notes=[Note(0, 60, 10), Note(0x1000_0000 + 5, 62, 10)])
+    write_mid(score, tmp_path / "gap.mid")
+    assert read_mid(tmp_path / "gap.mid").notes == score.notes
+
+
+def test_write_mid_identical_stacked_notes_each_get_a_track(tmp_path: Path) -> None:
+    score = Score(_notes=[Note(0, 60, 480)] * 3 + [Note(0, 60, 480, channel=1)])
+    data = mid_bytes(score)
+    assert len(mido.MidiFile(file=io.BytesIO(data)).tracks) == 1 + 3 + 1
+    assert parse_mid_bytes(data)[0].notes == score.notes
