@@ -1,0 +1,317 @@
+"""The Continue dock: model choice, length, sampling settings, constraints and variations.
+
+Thin: it only shows controls, keeps them in QSettings and emits what the user asked for;
+the main window turns that into a :class:`~composer_app.workers.generation.GenerationRequest`.
+"""
+
+from __future__ import annotations
+
+import random
+
+from PySide6.QtCore import QSettings, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDockWidget,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from composer_app.core.keys import PITCH_CLASS_NAMES, SCALES
+from composer_app.ml.continuation import ContinuationSettings
+
+OPEN_CHECKPOINT = "Open checkpoint…"
+_SETTINGS_GROUP = "continuation"
+
+
+def _pitch_name(pitch: int) -> str:
+    return f"{PITCH_CLASS_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
+class PitchSpinBox(QSpinBox):
+    """A MIDI pitch shown as a note name (60 = C4); change it with the arrows or the wheel."""
+
+    def textFromValue(self, value: int) -> str:  # noqa: N802 (Qt override)
+        return _pitch_name(value)
+
+    def valueFromText(self, text: str) -> int:  # noqa: N802 (Qt override)
+        text = text.strip()
+        if text.lstrip("-").isdigit():
+            return int(text)
+        for length in (2, 1):
+            name, octave = text[:length], text[length:]
+            if name in PITCH_CLASS_NAMES and octave.lstrip("-").isdigit():
+                return PITCH_CLASS_NAMES.index(name) + 12 * (int(octave) + 1)
+        return self.value()
+
+
+class ContinuationPanel(QDockWidget):
+    """Controls of the continuation (a dock).
+
+    Signals: ``continue_requested()``, ``stop_requested()``, ``accept_requested()``,
+    ``discard_requested()``, ``variation_selected(int)`` (0-based),
+    ``model_selected(str)`` (a shipped model name), ``open_checkpoint_requested()``.
+    """
+
+    continue_requested = Signal()
+    stop_requested = Signal()
+    accept_requested = Signal()
+    discard_requested = Signal()
+    variation_selected = Signal(int)
+    model_selected = Signal(str)
+    open_checkpoint_requested = Signal()
+    heat_map_toggled = Signal(bool)
+
+    def __init__(self, model_names: list[str], parent: QWidget | None = None) -> None:
+        super().__init__("Continue", parent)
+        self.setObjectName("ContinuationPanel")
+        body = QWidget(self)
+        layout = QVBoxLayout(body)
+        form = QFormLayout()
+        layout.addLayout(form)
+
+        self.model_combo = QComboBox()
+        self.model_combo.addItems(model_names)
+        self.model_combo.addItem(OPEN_CHECKPOINT)
+        self.model_combo.setToolTip("The trained RNN-RBM that continues your melody")
+        form.addRow("Model", self.model_combo)
+
+        self.bars_spin = QSpinBox()
+        self.bars_spin.setRange(1, 256)
+        self.bars_spin.setValue(4)
+        self.bars_spin.setSuffix(" bars")
+        form.addRow("Length", self.bars_spin)
+
+        self.gibbs_spin = QSpinBox()
+        self.gibbs_spin.setRange(1, 500)
+        self.gibbs_spin.setValue(25)
+        self.gibbs_spin.setToolTip("Gibbs sampling steps per generated step (more = closer to the model)")
+        form.addRow("Gibbs steps", self.gibbs_spin)
+
+        self.temperature_spin = QDoubleSpinBox()
+        self.temperature_spin.setRange(0.0, 5.0)
+        self.temperature_spin.setSingleStep(0.05)
+        self.temperature_spin.setValue(1.0)
+        self.temperature_spin.setToolTip("Below 1: safer, more repetitive; above 1: wilder")
+        form.addRow("Temperature", self.temperature_spin)
+
+        seed_row = QHBoxLayout()
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.seed_spin.setValue(1)
+        self.new_seed_button = QPushButton("New")
+        self.new_seed_button.setToolTip("Pick a new random seed")
+        seed_row.addWidget(self.seed_spin, 1)
+        seed_row.addWidget(self.new_seed_button)
+        form.addRow("Random seed", seed_row)
+
+        self.key_combo = QComboBox()
+        self.key_combo.addItem("Seed's key", None)
+        for tonic, name in enumerate(PITCH_CLASS_NAMES):
+            self.key_combo.addItem(name, tonic)
+        self.scale_combo = QComboBox()
+        self.scale_combo.addItem("Any pitch", None)
+        for scale in SCALES:
+            if scale != "chromatic":
+                self.scale_combo.addItem(scale, scale)
+        key_row = QHBoxLayout()
+        key_row.addWidget(self.key_combo)
+        key_row.addWidget(self.scale_combo, 1)
+        form.addRow("Key / scale", key_row)
+
+        range_row = QHBoxLayout()
+        self.low_spin = PitchSpinBox()
+        self.high_spin = PitchSpinBox()
+        for spin, value in ((self.low_spin, 21), (self.high_spin, 108)):
+            spin.setRange(21, 108)
+            spin.setValue(value)
+        range_row.addWidget(self.low_spin)
+        range_row.addWidget(QLabel("to"))
+        range_row.addWidget(self.high_spin)
+        form.addRow("Pitch range", range_row)
+
+        self.polyphony_spin = QSpinBox()
+        self.polyphony_spin.setRange(0, 12)
+        self.polyphony_spin.setSpecialValueText("no limit")
+        form.addRow("Max notes / step", self.polyphony_spin)
+
+        self.accompany_check = QCheckBox("Accompany my melody")
+        self.accompany_check.setToolTip(
+            "Keep your notes in the target region and let the model fill in around them"
+        )
+        form.addRow("", self.accompany_check)
+
+        self.variations_spin = QSpinBox()
+        self.variations_spin.setRange(1, 8)
+        self.variations_spin.setValue(1)
+        form.addRow("Variations", self.variations_spin)
+
+        self.heat_map_check = QCheckBox("Show the model's note probabilities")
+        form.addRow("", self.heat_map_check)
+
+        buttons = QHBoxLayout()
+        self.continue_button = QPushButton("Continue")
+        self.continue_button.setToolTip("Continue from the playhead or the selected region (Ctrl+Enter)")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop generating (Escape)")
+        buttons.addWidget(self.continue_button)
+        buttons.addWidget(self.stop_button)
+        layout.addLayout(buttons)
+
+        variation_row = QHBoxLayout()
+        self.variation_combo = QComboBox()
+        self.accept_button = QPushButton("Accept")
+        self.discard_button = QPushButton("Discard")
+        variation_row.addWidget(self.variation_combo, 1)
+        variation_row.addWidget(self.accept_button)
+        variation_row.addWidget(self.discard_button)
+        layout.addLayout(variation_row)
+
+        self.status_label = QLabel("Loading model…")
+        self.status_label.setWordWrap(True)
+        layout.addWidget(self.status_label)
+        layout.addStretch(1)
+        self.setWidget(body)
+
+        self.continue_button.clicked.connect(self.continue_requested)
+        self.stop_button.clicked.connect(self.stop_requested)
+        self.accept_button.clicked.connect(self.accept_requested)
+        self.discard_button.clicked.connect(self.discard_requested)
+        self.new_seed_button.clicked.connect(self._on_new_seed_clicked)
+        self.variation_combo.activated.connect(self.variation_selected)
+        self.model_combo.activated.connect(self._on_model_combo_activated)
+        self.heat_map_check.toggled.connect(self.heat_map_toggled)
+        self._current_model = model_names[0] if model_names else ""
+        self.set_state(running=False, pending=False, model_ready=False)
+
+    # ---- state ---------------------------------------------------------------------------
+    def set_state(self, *, running: bool, pending: bool, model_ready: bool) -> None:
+        """Enable what makes sense: Continue when idle with a model, Stop while running,
+        Accept/Discard and the variation list while a continuation is pending."""
+        self.continue_button.setEnabled(model_ready and not running)
+        self.stop_button.setEnabled(running)
+        self.accept_button.setEnabled(pending and not running)
+        self.discard_button.setEnabled(pending and not running)
+        self.variation_combo.setEnabled(pending and not running and self.variation_combo.count() > 1)
+
+    def set_status(self, text: str) -> None:
+        """A line under the buttons (model state, key, progress)."""
+        self.status_label.setText(text)
+
+    def set_variations(self, count: int, current: int = 0) -> None:
+        """Fill the variation chooser with ``count`` entries."""
+        self.variation_combo.clear()
+        for i in range(count):
+            self.variation_combo.addItem(f"Variation {i + 1} of {count}")
+        if count:
+            self.variation_combo.setCurrentIndex(current)
+
+    def set_current_model(self, name: str) -> None:
+        """Show ``name`` as the chosen model (adds it if it is a checkpoint path)."""
+        index = self.model_combo.findText(name)
+        if index < 0:
+            self.model_combo.insertItem(self.model_combo.count() - 1, name)
+            index = self.model_combo.findText(name)
+        self.model_combo.setCurrentIndex(index)
+        self._current_model = name
+
+    @property
+    def current_model(self) -> str:
+        """The model the user chose last (a shipped name or a checkpoint folder)."""
+        return self._current_model
+
+    def settings(self) -> ContinuationSettings:
+        """The controls as engine settings, except the length (see :attr:`length_bars`)."""
+        low, high = sorted((self.low_spin.value(), self.high_spin.value()))
+        return ContinuationSettings(
+            n_steps=1,
+            gibbs_steps=self.gibbs_spin.value(),
+            temperature=self.temperature_spin.value(),
+            random_seed=self.seed_spin.value(),
+            key_tonic=self.key_combo.currentData(),
+            scale=self.scale_combo.currentData(),
+            range_low=low,
+            range_high=high,
+            max_polyphony=self.polyphony_spin.value() or None,
+            accompany=self.accompany_check.isChecked(),
+        )
+
+    @property
+    def length_bars(self) -> int:
+        """How many bars to generate."""
+        return self.bars_spin.value()
+
+    @property
+    def n_variations(self) -> int:
+        """How many continuations to generate at once."""
+        return self.variations_spin.value()
+
+    # ---- persistence -------------------------------------------------------------------
+    def save_settings(self, settings: QSettings) -> None:
+        """Keep the controls between runs."""
+        settings.beginGroup(_SETTINGS_GROUP)
+        settings.setValue("model", self._current_model)
+        settings.setValue("bars", self.bars_spin.value())
+        settings.setValue("gibbs", self.gibbs_spin.value())
+        settings.setValue("temperature", self.temperature_spin.value())
+        settings.setValue("seed", self.seed_spin.value())
+        settings.setValue("key", self.key_combo.currentIndex())
+        settings.setValue("scale", self.scale_combo.currentIndex())
+        settings.setValue("low", self.low_spin.value())
+        settings.setValue("high", self.high_spin.value())
+        settings.setValue("polyphony", self.polyphony_spin.value())
+        settings.setValue("accompany", self.accompany_check.isChecked())
+        settings.setValue("variations", self.variations_spin.value())
+        settings.setValue("heat_map", self.heat_map_check.isChecked())
+        settings.endGroup()
+
+    def load_settings(self, settings: QSettings) -> None:
+        """Restore the controls saved by :meth:`save_settings` (bad values are ignored)."""
+        settings.beginGroup(_SETTINGS_GROUP)
+
+        def number(key: str, default: float) -> float:
+            try:
+                return float(settings.value(key, default))
+            except (TypeError, ValueError):
+                return default
+
+        def flag(key: str) -> bool:
+            return str(settings.value(key, "false")).lower() in ("true", "1")
+
+        model = settings.value("model", "")
+        if model and self.model_combo.findText(str(model)) >= 0:
+            self.set_current_model(str(model))
+        self.bars_spin.setValue(int(number("bars", self.bars_spin.value())))
+        self.gibbs_spin.setValue(int(number("gibbs", self.gibbs_spin.value())))
+        self.temperature_spin.setValue(number("temperature", self.temperature_spin.value()))
+        self.seed_spin.setValue(int(number("seed", self.seed_spin.value())))
+        self.key_combo.setCurrentIndex(int(number("key", 0)))
+        self.scale_combo.setCurrentIndex(int(number("scale", 0)))
+        self.low_spin.setValue(int(number("low", self.low_spin.value())))
+        self.high_spin.setValue(int(number("high", self.high_spin.value())))
+        self.polyphony_spin.setValue(int(number("polyphony", 0)))
+        self.accompany_check.setChecked(flag("accompany"))
+        self.variations_spin.setValue(int(number("variations", 1)))
+        self.heat_map_check.setChecked(flag("heat_map"))
+        settings.endGroup()
+
+    # ---- slots ---------------------------------------------------------------------------
+    def _on_new_seed_clicked(self) -> None:
+        self.seed_spin.setValue(random.randrange(0, 2**31 - 1))
+
+    def _on_model_combo_activated(self, index: int) -> None:
+        text = self.model_combo.itemText(index)
+        if text == OPEN_CHECKPOINT:
+            # Show the model in use until a checkpoint is actually chosen.
+            self.set_current_model(self._current_model)
+            self.open_checkpoint_requested.emit()
+        elif text != self._current_model:
+            self._current_model = text
+            self.model_selected.emit(text)
+
