@@ -1,0 +1,142 @@
+"""The open score as the GUI sees it: the score, its undo stack, the selection and the file.
+
+Every edit goes through :meth:`ScoreDocument.push`, which wraps one core edit operation
+(:mod:`composer_app.core.edits`) in one undo command, so one user gesture is one undo step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+from composer_app.core.edits import CompositeEdit, EditOperation, ReplaceNotes
+from composer_app.core.note import Note
+from composer_app.core.score import Score
+
+
+def _added_and_removed(op: EditOperation) -> tuple[tuple[Note, ...], tuple[Note, ...]]:
+    """The notes an operation adds and removes (empty for tempo and meter changes)."""
+    if isinstance(op, ReplaceNotes):
+        return op.added, op.removed
+    if isinstance(op, CompositeEdit):
+        added: list[Note] = []
+        removed: list[Note] = []
+        for sub in op.operations:
+            sub_added, sub_removed = _added_and_removed(sub)
+            added.extend(sub_added)
+            removed.extend(sub_removed)
+        # A note added by one step and removed by a later one is not "added" overall.
+        removed_set = set(removed)
+        added_set = set(added)
+        return (
+            tuple(n for n in added if n not in removed_set),
+            tuple(n for n in removed if n not in added_set),
+        )
+    return (), ()
+
+
+class _EditCommand(QUndoCommand):
+    """One edit operation as one undo step: redo applies it, undo reverts it."""
+
+    def __init__(self, document: ScoreDocument, op: EditOperation) -> None:
+        super().__init__(op.label)
+        self._document = document
+        self._op = op
+
+    def redo(self) -> None:
+        self._op.apply(self._document.score)
+        added, _removed = _added_and_removed(self._op)
+        self._document._after_edit(added)
+
+    def undo(self) -> None:
+        self._op.revert(self._document.score)
+        _added, removed = _added_and_removed(self._op)
+        self._document._after_edit(removed)
+
+
+class ScoreDocument(QObject):
+    """The score being edited, with undo, selection and dirty state.
+
+    Signals: ``changed()`` after notes, tempo or meter changed; ``selection_changed()``;
+    ``dirty_changed(bool)`` when the document becomes modified or clean.
+    The selection is a frozenset of :class:`Note` values that are in the score.
+    """
+
+    changed = Signal()
+    selection_changed = Signal()
+    dirty_changed = Signal(bool)
+
+    def __init__(self, score: Score | None = None, file_path: str | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.score: Score = score if score is not None else Score()
+        self.file_path: str | None = file_path
+        self.undo_stack = QUndoStack(self)
+        self._selection: frozenset[Note] = frozenset()
+        self.undo_stack.cleanChanged.connect(self._on_undo_stack_clean_changed)
+
+    # ---- editing ---------------------------------------------------------------------
+    def push(self, op: EditOperation) -> None:
+        """Apply ``op`` to the score as one undo step (and select the notes it added).
+
+        An operation that removes a note missing from the score raises
+        :class:`composer_app.core.score.ScoreError` before anything changes.
+        """
+        self._check_applicable(op)
+        self.undo_stack.push(_EditCommand(self, op))
+
+    def _check_applicable(self, op: EditOperation) -> None:
+        """Refuse an operation that would fail half-way (so the score is never left torn)."""
+        _added, removed = _added_and_removed(op)
+        trial = Score(ppq=self.score.ppq, _notes=list(self.score.notes)) if removed else None
+        if trial is not None:
+            for note in removed:
+                trial.remove(note)  # raises ScoreError naming the missing note
+
+    def _after_edit(self, touched: Iterable[Note]) -> None:
+        """Emit ``changed`` and select what the edit just put into the score."""
+        self.changed.emit()
+        touched = frozenset(n for n in touched if n in self.score)
+        if touched:
+            self.set_selection(touched)
+        else:
+            self.set_selection(n for n in self._selection if n in self.score)
+
+    # ---- selection -------------------------------------------------------------------
+    @property
+    def selection(self) -> frozenset[Note]:
+        """The selected notes (each is in the score)."""
+        return self._selection
+
+    def set_selection(self, notes: Iterable[Note]) -> None:
+        """Select exactly ``notes`` (notes not in the score are ignored)."""
+        new = frozenset(n for n in notes if n in self.score)
+        if new != self._selection:
+            self._selection = new
+            self.selection_changed.emit()
+
+    # ---- file state ------------------------------------------------------------------
+    def replace_score(self, score: Score, file_path: str | None = None) -> None:
+        """Start over with ``score`` (new or opened file): empty undo history, clean."""
+        self.score = score
+        self.file_path = file_path
+        self._selection = frozenset()
+        self.undo_stack.clear()
+        self.undo_stack.setClean()
+        self.changed.emit()
+        self.selection_changed.emit()
+        self.dirty_changed.emit(False)
+
+    @property
+    def is_dirty(self) -> bool:
+        """True when the score differs from the last save or open."""
+        return not self.undo_stack.isClean()
+
+    def mark_clean(self) -> None:
+        """Record that the score was just saved."""
+        self.undo_stack.setClean()
+
+    def _on_undo_stack_clean_changed(self, clean: bool) -> None:
+        self.dirty_changed.emit(not clean)

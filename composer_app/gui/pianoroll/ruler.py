@@ -1,0 +1,102 @@
+"""The bar/beat ruler above the roll: bar numbers from the meter; click sets the playhead."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPolygonF
+from PySide6.QtWidgets import QWidget
+
+from composer_app.gui.pianoroll.geometry import snap_nearest
+from composer_app.gui.pianoroll.tools import DRAG_THRESHOLD_PX
+from composer_app.gui.pianoroll.view import PLAYHEAD, REGION_FILL, PianoRollView
+
+RULER_HEIGHT_PX = 26
+
+
+class BarRuler(QWidget):
+    """Bar numbers (from the score's time signatures) and beat ticks over the roll.
+
+    A click sets the playhead (``playhead_requested(tick)``, snapped to the grid unless Alt
+    is held); a drag selects a time range (``region_requested(start_tick, end_tick)``).
+    """
+
+    playhead_requested = Signal(int)
+    region_requested = Signal(int, int)
+
+    def __init__(self, view: PianoRollView, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._view = view
+        self._press_x: float | None = None
+        self._dragging = False
+        self.setFixedHeight(RULER_HEIGHT_PX)
+        view.geometry_changed.connect(self.update)
+
+    def tick_at(self, x_px: float, alt: bool = False) -> int:
+        """The (snapped) tick under ``x_px``."""
+        tick = self._view.geometry.x_to_tick(x_px)
+        return max(0, int(tick) if alt else snap_nearest(tick, self._view.snap_step_ticks))
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
+        painter = QPainter(self)
+        geo = self._view.geometry
+        height = self.height()
+        painter.fillRect(self.rect(), QColor(236, 236, 240))
+        score = self._view.score
+        start, end = geo.visible_tick_range()
+        region = self._view.region
+        if region is not None:
+            x0, x1 = geo.tick_to_x(region[0]), geo.tick_to_x(region[1])
+            painter.fillRect(QRectF(x0, 0, x1 - x0, height), REGION_FILL.darker(150))
+        painter.setPen(QColor(150, 150, 160))
+        for tick in self._view._beat_ticks(start, end):
+            x = round(geo.tick_to_x(tick)) + 0.5
+            painter.drawLine(QPointF(x, height * 0.7), QPointF(x, height))
+        bars = score.bar_starts(end + 1)
+        # Label every bar, or every 2nd/4th/... when they crowd together.
+        every = 1
+        if len(bars) > 1:
+            bar_px = (bars[1] - bars[0]) * geo.pixels_per_tick
+            while bar_px * every < 28:
+                every *= 2
+        painter.setPen(QColor(60, 60, 70))
+        for number, tick in enumerate(bars, start=1):
+            if tick < start - score.ppq * 64:
+                continue
+            x = round(geo.tick_to_x(tick)) + 0.5
+            painter.drawLine(QPointF(x, height * 0.35), QPointF(x, height))
+            if (number - 1) % every == 0:
+                painter.drawText(QPointF(x + 3, height * 0.55), str(number))
+        x = geo.tick_to_x(self._view.playhead_tick)
+        painter.setPen(QPen(PLAYHEAD, 2))
+        painter.drawLine(QPointF(x, 0), QPointF(x, height))
+        painter.setBrush(PLAYHEAD)
+        painter.drawPolygon(QPolygonF([QPointF(x - 5, 0), QPointF(x + 5, 0), QPointF(x, 7)]))
+        painter.setPen(QColor(150, 150, 160))
+        painter.drawLine(0, height - 1, self.width(), height - 1)
+        painter.end()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._press_x = event.position().x()
+            self._dragging = False
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        if self._press_x is None:
+            return
+        x = event.position().x()
+        alt = bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)
+        if abs(x - self._press_x) >= DRAG_THRESHOLD_PX:
+            self._dragging = True
+        if self._dragging:
+            a, b = sorted((self.tick_at(self._press_x, alt), self.tick_at(x, alt)))
+            if b > a:
+                self.region_requested.emit(a, b)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        if event.button() != Qt.MouseButton.LeftButton or self._press_x is None:
+            return
+        if not self._dragging:
+            alt = bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)
+            self.playhead_requested.emit(self.tick_at(event.position().x(), alt))
+        self._press_x = None
+        self._dragging = False

@@ -1,0 +1,438 @@
+"""Editing tools of the piano roll as strategy objects (Qt-free).
+
+The roll view forwards pointer events (widget pixels plus :class:`Modifiers`) to the current
+tool. A tool never changes the score while a gesture is in progress: it shows what would
+happen through an :class:`Overlay` (ghost notes, hidden originals, a rubber band) and pushes
+exactly one edit operation when the gesture ends, so one gesture is one undo step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from composer_app.core.edits import EditOperation, ReplaceNotes, add_notes, remove_notes
+from composer_app.core.note import MIDI_PITCH_MAX, Note
+from composer_app.core.score import Score
+from composer_app.gui.pianoroll.geometry import (
+    HitPart,
+    RollGeometry,
+    snap_ceil,
+    snap_floor,
+    snap_nearest,
+)
+
+DRAG_THRESHOLD_PX = 3.0
+
+
+@dataclass(frozen=True)
+class Modifiers:
+    """Keyboard modifiers held during a pointer event."""
+
+    shift: bool = False
+    ctrl: bool = False
+    alt: bool = False
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """What a gesture in progress shows instead of the score.
+
+    ``hidden`` notes are not drawn; ``ghosts`` are drawn as if selected; ``band`` is a
+    rubber band rectangle ``(x0, y0, x1, y1)`` in pixels.
+    """
+
+    hidden: frozenset[Note] = frozenset()
+    ghosts: tuple[Note, ...] = ()
+    band: tuple[float, float, float, float] | None = None
+
+
+class ToolHost(Protocol):
+    """What a tool may use: the view's geometry, the score, selection, undo and sound."""
+
+    @property
+    def geometry(self) -> RollGeometry: ...
+
+    @property
+    def score(self) -> Score: ...
+
+    @property
+    def selection(self) -> frozenset[Note]: ...
+
+    @property
+    def snap_step_ticks(self) -> int: ...
+
+    def set_selection(self, notes: Iterable[Note]) -> None: ...
+
+    def push(self, op: EditOperation) -> None: ...
+
+    def preview_note(self, pitch: int, velocity: int) -> None: ...
+
+    def set_overlay(self, overlay: Overlay | None) -> None: ...
+
+    def set_cursor(self, shape: str) -> None: ...
+
+
+def visible_notes(host: ToolHost) -> list[Note]:
+    """Notes of the score inside the visible area (what a hit test needs to look at)."""
+    start, end = host.geometry.visible_tick_range()
+    low, high = host.geometry.visible_pitch_range()
+    return host.score.notes_in_range(start, end, low, high)
+
+
+def _step(host: ToolHost, mods: Modifiers) -> int:
+    """The snapping step: the grid, or one tick while Alt is held."""
+    return 1 if mods.alt else host.snap_step_ticks
+
+
+# ---- move and resize (shared by the select and draw tools) -------------------------------
+@dataclass
+class _MoveDrag:
+    """Dragging the selected notes by the body of ``anchor``."""
+
+    anchor: Note
+    notes: tuple[Note, ...]
+    press_x: float
+    press_y: float
+    started: bool = False
+    delta_ticks: int = 0
+    delta_pitch: int = 0
+
+    def update(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
+        if not self.started and abs(x - self.press_x) + abs(y - self.press_y) < DRAG_THRESHOLD_PX:
+            return
+        self.started = True
+        geo = host.geometry
+        raw_ticks = geo.x_to_tick(x) - geo.x_to_tick(self.press_x)
+        # Snap the anchor's new start to the grid, not the raw distance, so off-grid notes
+        # land on the grid (as DAWs do); Alt moves freely.
+        new_start = snap_nearest(self.anchor.start_tick + raw_ticks, _step(host, mods))
+        delta_ticks = new_start - self.anchor.start_tick
+        delta_pitch = geo.y_to_pitch(y) - geo.y_to_pitch(self.press_y)
+        # Keep the whole group's shape: clamp the deltas so no note leaves the legal range.
+        delta_ticks = max(delta_ticks, -min(n.start_tick for n in self.notes))
+        delta_pitch = max(-min(n.pitch for n in self.notes),
+                          min(MIDI_PITCH_MAX - max(n.pitch for n in self.notes), delta_pitch))
+        if delta_pitch != self.delta_pitch:
+            host.preview_note(self.anchor.pitch + delta_pitch, self.anchor.velocity)
+        self.delta_ticks, self.delta_pitch = delta_ticks, delta_pitch
+        host.set_overlay(Overlay(hidden=frozenset(self.notes), ghosts=self.moved()))
+
+    def moved(self) -> tuple[Note, ...]:
+        return tuple(n.moved(self.delta_ticks, self.delta_pitch) for n in self.notes)
+
+    def finish(self, host: ToolHost) -> None:
+        host.set_overlay(None)
+        if self.started and (self.delta_ticks or self.delta_pitch):
+            host.push(ReplaceNotes(self.notes, self.moved(), "Move notes"))
+
+
+@dataclass
+class _ResizeDrag:
+    """Dragging the right edge of ``anchor``; every selected note changes by the same amount."""
+
+    anchor: Note
+    notes: tuple[Note, ...]
+    press_x: float
+    delta_ticks: int = 0
+
+    def update(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
+        geo = host.geometry
+        step = _step(host, mods)
+        raw_end = self.anchor.end_tick + geo.x_to_tick(x) - geo.x_to_tick(self.press_x)
+        new_end = max(self.anchor.start_tick + step, snap_nearest(raw_end, step))
+        delta = new_end - self.anchor.end_tick
+        # No note may shrink below one tick.
+        self.delta_ticks = max(delta, 1 - min(n.duration_ticks for n in self.notes))
+        host.set_overlay(Overlay(hidden=frozenset(self.notes), ghosts=self.resized()))
+
+    def resized(self) -> tuple[Note, ...]:
+        return tuple(n.with_duration(n.duration_ticks + self.delta_ticks) for n in self.notes)
+
+    def finish(self, host: ToolHost) -> None:
+        host.set_overlay(None)
+        if self.delta_ticks:
+            host.push(ReplaceNotes(self.notes, self.resized(), "Resize notes"))
+
+
+def _start_note_drag(host: ToolHost, note: Note, part: HitPart, x: float, y: float,
+                     mods: Modifiers) -> _MoveDrag | _ResizeDrag | None:
+    """Select as a DAW does on pressing a note, then begin moving or resizing the selection."""
+    selection = host.selection
+    if mods.ctrl:
+        if note in selection:
+            host.set_selection(selection - {note})
+            return None
+        selection = selection | {note}
+    elif mods.shift:
+        selection = selection | {note}
+    elif note not in selection:
+        selection = frozenset({note})
+    host.set_selection(selection)
+    notes = tuple(sorted(selection))
+    if part is HitPart.RIGHT_EDGE:
+        return _ResizeDrag(note, notes, x)
+    return _MoveDrag(note, notes, x, y)
+
+
+class Tool:
+    """A pointer strategy. Subclasses override the event methods they care about."""
+
+    name = "tool"
+
+    def press(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
+        """Left button pressed at ``(x, y)``."""
+
+    def move(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
+        """Pointer moved with the left button held."""
+
+    def release(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
+        """Left button released."""
+
+    def hover(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
+        """Pointer moved with no button held: choose the cursor."""
+        hit = host.geometry.hit_test(visible_notes(host), x, y)
+        if hit is None:
+            host.set_cursor(self.idle_cursor)
+        else:
+            host.set_cursor("resize" if hit.part is HitPart.RIGHT_EDGE else "move")
+
+    def cancel(self, host: ToolHost) -> None:
+        """Abandon a gesture in progress (Escape, focus loss)."""
+        host.set_overlay(None)
+
+    idle_cursor = "arrow"
+
+
+@dataclass
+class _BandDrag:
+    """A rubber band from a press on empty space."""
+
+    x0: float
+    y0: float
+    base: frozenset[Note]
+    mods: Modifiers
+    x1: float = 0.0
+    y1: float = 0.0
+
+    def update(self, host: ToolHost, x: float, y: float) -> None:
+        self.x1, self.y1 = x, y
+        host.set_overlay(Overlay(band=(self.x0, self.y0, x, y)))
+        host.set_selection(self.selection(host))
+
+    def selection(self, host: ToolHost) -> frozenset[Note]:
+        inside = frozenset(host.geometry.notes_in_rect(
+            visible_notes(host), self.x0, self.y0, self.x1, self.y1))
+        if self.mods.ctrl:
+            return self.base ^ inside
+        if self.mods.shift:
+            return self.base | inside
+        return inside
+
+
+class SelectTool(Tool):
+    """Click selects (Shift adds, Ctrl toggles), drag on empty space draws a rubber band,
+    drag a note body moves the selection, drag a right edge resizes it."""
+
+    name = "select"
+
+    def __init__(self) -> None:
+        self._drag: _MoveDrag | _ResizeDrag | _BandDrag | None = None
+
+    def press(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
+        hit = host.geometry.hit_test(visible_notes(host), x, y)
+        if hit is not None:
+            self._drag = _start_note_drag(host, hit.note, hit.part, x, y, mods)
+            return
+        base = host.selection if (mods.shift or mods.ctrl) else frozenset()
+        self._drag = _BandDrag(x, y, base, mods, x, y)
+        host.set_selection(base)
+
+    def move(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
+        if isinstance(self._drag, _BandDrag):
+            self._drag.update(host, x, y)
+        elif self._drag is not None:
+            self._drag.update(host, x, y, mods)
+
+    def release(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
+        drag, self._drag = self._drag, None
+        if isinstance(drag, _BandDrag):
+            drag.update(host, x, y)
+            host.set_overlay(None)
+        elif drag is not None:
+            drag.update(host, x, y, mods)
+            drag.finish(host)
+
+    def cancel(self, host: ToolHost) -> None:
+        self._drag = None
+        host.set_overlay(None)
+
+
+@dataclass
+class _NewNoteDrag:
+    """A note being drawn: pressed at ``start_tick``; dragging right sets its length."""
+
+    note: Note
+    press_tick: float
+
+
+class DrawTool(Tool):
+    """Click on empty space adds a note one grid step long at the snapped position; dragging
+    sets its length. Pressing an existing note moves or resizes it, as in the select tool."""
+
+    name = "draw"
+    idle_cursor = "draw"
+
+    def __init__(self, velocity: int = 100) -> None:
+        self.velocity = velocity
+        self._drag: _MoveDrag | _ResizeDrag | _NewNoteDrag | None = None
+
+    def press(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
+        geo = host.geometry
+        hit = geo.hit_test(visible_notes(host), x, y)
+        if hit is not None:
+            self._drag = _start_note_drag(host, hit.note, hit.part, x, y, mods)
+            return
+        step = host.snap_step_ticks
+        tick = geo.x_to_tick(x)
+        start = max(0, int(tick) if mods.alt else snap_floor(tick, step))
+        note = Note(start, geo.y_to_pitch(y), step, self.velocity)
+        self._drag = _NewNoteDrag(note, tick)
+        host.set_overlay(Overlay(ghosts=(note,)))
+        host.preview_note(note.pitch, note.velocity)
+
+    def move(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
+        if isinstance(self._drag, _NewNoteDrag):
+            note = self._drag.note
+            step = host.snap_step_ticks
+            end_tick = host.geometry.x_to_tick(x)
+            end = int(end_tick) if mods.alt else snap_ceil(end_tick, step)
+            self._drag.note = note.with_duration(max(end - note.start_tick, 1 if mods.alt else step))
+            host.set_overlay(Overlay(ghosts=(self._drag.note,)))
+        elif self._drag is not None:
+            self._drag.update(host, x, y, mods)
+
+    def release(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
+        drag, self._drag = self._drag, None
+        if isinstance(drag, _NewNoteDrag):
+            if abs(host.geometry.x_to_tick(x) - drag.press_tick) * host.geometry.pixels_per_tick \
+                    >= DRAG_THRESHOLD_PX:
+                self._drag = drag
+                self.move(host, x, y, mods)
+                self._drag = None
+            host.set_overlay(None)
+            host.push(add_notes([drag.note], "Draw note"))
+        elif drag is not None:
+            drag.update(host, x, y, mods)
+            drag.finish(host)
+
+    def cancel(self, host: ToolHost) -> None:
+        self._drag = None
+        host.set_overlay(None)
+
+
+class EraseTool(Tool):
+    """Click or drag over notes to delete them; the whole stroke is one undo step."""
+
+    name = "erase"
+    idle_cursor = "erase"
+
+    def __init__(self) -> None:
+        self._erased: list[Note] | None = None
+
+    def press(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
+        self._erased = []
+        self._erase_at(host, x, y)
+
+    def move(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
+        if self._erased is not None:
+            self._erase_at(host, x, y)
+
+    def _erase_at(self, host: ToolHost, x: float, y: float) -> None:
+        assert self._erased is not None
+        hidden = set(self._erased)
+        remaining = [n for n in visible_notes(host) if n not in hidden]
+        hit = host.geometry.hit_test(remaining, x, y, edge_px=0.0)
+        if hit is not None:
+            self._erased.append(hit.note)
+            host.set_overlay(Overlay(hidden=frozenset(self._erased)))
+
+    def release(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
+        if self._erased is None:
+            return
+        self._erase_at(host, x, y)
+        erased, self._erased = self._erased, None
+        host.set_overlay(None)
+        if erased:
+            host.push(remove_notes(erased, "Erase notes"))
+
+    def hover(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
+        host.set_cursor(self.idle_cursor)
+
+    def cancel(self, host: ToolHost) -> None:
+        self._erased = None
+        host.set_overlay(None)
+
+
+TOOL_NAMES = ("draw", "select", "erase")
+
+
+def make_tool(name: str) -> Tool:
+    """The tool called ``name`` (one of :data:`TOOL_NAMES`); ValueError otherwise."""
+    tools = {"draw": DrawTool, "select": SelectTool, "erase": EraseTool}
+    if name not in tools:
+        raise ValueError(f"unknown tool {name!r}; expected one of {', '.join(TOOL_NAMES)}")
+    return tools[name]()
+
+
+# ---- selection edits (keyboard and menu commands) ----------------------------------------
+@dataclass(frozen=True)
+class Clip:
+    """Copied notes, stored relative to the earliest start. Units: ticks."""
+
+    notes: tuple[Note, ...] = field(default_factory=tuple)
+    span_ticks: int = 0
+
+
+def make_clip(notes: Iterable[Note]) -> Clip:
+    """A clip of ``notes`` with starts relative to the earliest one (generated flag kept off)."""
+    notes = sorted(notes)
+    if not notes:
+        return Clip()
+    origin = min(n.start_tick for n in notes)
+    span = max(n.end_tick for n in notes) - origin
+    return Clip(tuple(replace(n, start_tick=n.start_tick - origin, generated=False)
+                      for n in notes), span)
+
+
+def placed(clip: Clip, at_tick: int) -> tuple[Note, ...]:
+    """The clip's notes starting at ``at_tick``."""
+    return tuple(n.moved(max(0, at_tick), 0) for n in clip.notes)
+
+
+def transpose_delta(notes: Iterable[Note], semitones: int) -> int:
+    """``semitones`` reduced so that no note leaves MIDI 0-127."""
+    notes = list(notes)
+    if not notes:
+        return 0
+    low = min(n.pitch for n in notes)
+    high = max(n.pitch for n in notes)
+    return max(-low, min(MIDI_PITCH_MAX - high, semitones))
+
+
+def shift_delta(notes: Iterable[Note], delta_ticks: int) -> int:
+    """``delta_ticks`` reduced so that no note starts before tick 0."""
+    notes = list(notes)
+    if not notes:
+        return 0
+    return max(-min(n.start_tick for n in notes), delta_ticks)
+
+
+def duplicate_offset(notes: Iterable[Note], step_ticks: int) -> int:
+    """How far a duplicate goes: the selection's span rounded up to the grid. Units: ticks."""
+    notes = list(notes)
+    if not notes:
+        return 0
+    span = max(n.end_tick for n in notes) - min(n.start_tick for n in notes)
+    return max(step_ticks, snap_ceil(span, step_ticks))

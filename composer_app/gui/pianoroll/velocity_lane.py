@@ -1,0 +1,113 @@
+"""The velocity lane under the roll: one bar per note; dragging paints new velocities."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import QWidget
+
+from composer_app.core.edits import ReplaceNotes
+from composer_app.core.note import Note
+from composer_app.gui.pianoroll.geometry import height_to_velocity, velocity_to_height
+from composer_app.gui.pianoroll.view import SELECTED_BORDER, PianoRollView, note_fill
+
+LANE_HEIGHT_PX = 80
+BAR_WIDTH_PX = 5.0
+BAR_GRAB_PX = 3.0
+
+
+class VelocityLane(QWidget):
+    """Velocity bars aligned with the roll's time axis.
+
+    Pressing and dragging sets the velocity of every bar the pointer crosses to the pointer's
+    height (only selected notes when there is a selection); the whole drag is one undo step.
+    """
+
+    def __init__(self, view: PianoRollView, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._view = view
+        self._pending: dict[Note, int] | None = None
+        self.setFixedHeight(LANE_HEIGHT_PX)
+        view.geometry_changed.connect(self.update)
+        view.document.changed.connect(self.update)
+        view.document.selection_changed.connect(self.update)
+
+    def _bar_height_px(self) -> float:
+        return self.height() - 4.0
+
+    def _candidates(self) -> list[Note]:
+        geo = self._view.geometry
+        start, end = geo.visible_tick_range()
+        notes = self._view.score.notes_in_range(start, end)
+        selection = self._view.selection
+        return [n for n in notes if n in selection] if selection else notes
+
+    def notes_at_x(self, x_px: float) -> list[Note]:
+        """Notes whose velocity bar is under ``x_px``."""
+        geo = self._view.geometry
+        hits = []
+        for note in self._candidates():
+            x = geo.tick_to_x(note.start_tick)
+            if x - BAR_GRAB_PX <= x_px <= x + BAR_WIDTH_PX + BAR_GRAB_PX:
+                hits.append(note)
+        return hits
+
+    def bar_top_y(self, velocity: int) -> float:
+        """The y of the top of a bar for ``velocity``."""
+        return self.height() - velocity_to_height(velocity, self._bar_height_px())
+
+    def velocity_at_y(self, y_px: float) -> int:
+        """The velocity a pointer at ``y_px`` sets."""
+        return height_to_velocity(y_px - (self.height() - self._bar_height_px()),
+                                  self._bar_height_px())
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor(246, 246, 248))
+        geo = self._view.geometry
+        start, end = geo.visible_tick_range()
+        selection = self._view.selection
+        pending = self._pending or {}
+        painter.setPen(QColor(210, 210, 216))
+        for velocity in (32, 64, 96, 127):
+            y = round(self.bar_top_y(velocity)) + 0.5
+            painter.drawLine(0, int(y), self.width(), int(y))
+        for note in self._view.score.notes_in_range(start, end):
+            velocity = pending.get(note, note.velocity)
+            selected = note in selection
+            x = geo.tick_to_x(note.start_tick)
+            top = self.bar_top_y(velocity)
+            painter.setPen(QPen(SELECTED_BORDER, 1) if selected else Qt.PenStyle.NoPen)
+            painter.setBrush(note_fill(velocity, note.generated, selected))
+            painter.drawRect(QRectF(x, top, BAR_WIDTH_PX, self.height() - top))
+        painter.setPen(QColor(150, 150, 160))
+        painter.drawLine(0, 0, self.width(), 0)
+        painter.end()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._pending = {}
+            self._paint_at(event.position().x(), event.position().y())
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        if self._pending is not None:
+            self._paint_at(event.position().x(), event.position().y())
+
+    def _paint_at(self, x_px: float, y_px: float) -> None:
+        assert self._pending is not None
+        velocity = self.velocity_at_y(y_px)
+        for note in self.notes_at_x(x_px):
+            self._pending[note] = velocity
+        self.update()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        if event.button() != Qt.MouseButton.LeftButton or self._pending is None:
+            return
+        self._paint_at(event.position().x(), event.position().y())
+        pending, self._pending = self._pending, None
+        changed = {n: v for n, v in pending.items() if v != n.velocity}
+        if changed:
+            removed = tuple(changed)
+            self._view.push(ReplaceNotes(removed, tuple(n.with_velocity(changed[n])
+                                                        for n in removed), "Change velocity"))
+        self.update()

@@ -1,0 +1,480 @@
+"""The roll itself: a custom-painted grid of notes that forwards pointer events to a tool.
+
+Only the visible notes are painted (the score is queried by the visible tick range) and the
+grid background is cached in a pixmap that is rebuilt only when zoom, scroll, size or meter
+change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QPixmap,
+    QResizeEvent,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QWidget
+
+from composer_app.core.edits import EditOperation, remove_notes
+from composer_app.core.note import Note
+from composer_app.core.score import Score
+from composer_app.gui.document import ScoreDocument
+from composer_app.gui.pianoroll.geometry import Grid, RollGeometry, is_black_key
+from composer_app.gui.pianoroll.tools import Modifiers, Overlay, Tool, make_tool
+
+PITCH_LOW_88 = 21
+VELOCITY_BUCKETS = 8
+WHEEL_ZOOM_STEP = 1.25
+WHEEL_SCROLL_PX = 40.0
+
+# Colours: the user's notes blue, generated notes amber; velocity sets the shade.
+USER_HUE = 212
+GENERATED_HUE = 36
+SELECTED_BORDER = QColor(255, 60, 60)
+WHITE_ROW = QColor(250, 250, 250)
+BLACK_ROW = QColor(232, 234, 238)
+ROW_LINE = QColor(222, 222, 226)
+OCTAVE_LINE = QColor(190, 190, 200)
+STEP_LINE = QColor(228, 228, 232)
+BEAT_LINE = QColor(200, 200, 208)
+BAR_LINE = QColor(120, 120, 135)
+PLAYHEAD = QColor(220, 30, 30)
+REGION_FILL = QColor(80, 160, 255, 40)
+HEAT_RGB = (255, 140, 0)
+HEAT_MAX_ALPHA = 150
+
+_CURSORS = {
+    "arrow": Qt.CursorShape.ArrowCursor,
+    "move": Qt.CursorShape.SizeAllCursor,
+    "resize": Qt.CursorShape.SizeHorCursor,
+    "draw": Qt.CursorShape.CrossCursor,
+    "erase": Qt.CursorShape.PointingHandCursor,
+}
+
+
+def note_fill(velocity: int, generated: bool, selected: bool = False) -> QColor:
+    """The fill colour of a note: hue by kind, shade by velocity (louder = more saturated)."""
+    bucket = min(VELOCITY_BUCKETS - 1, velocity * VELOCITY_BUCKETS // 128)
+    saturation = 70 + 185 * (bucket + 1) // VELOCITY_BUCKETS
+    value = 235 - 60 * bucket // (VELOCITY_BUCKETS - 1)
+    color = QColor.fromHsv(GENERATED_HUE if generated else USER_HUE, saturation, value)
+    return color.lighter(125) if selected else color
+
+
+def beat_ticks(score: Score, tick: int) -> int:
+    """The length of one beat of the meter in force at ``tick``. Units: ticks."""
+    sig = score.time_signature_at(tick)
+    return max(1, score.ppq * 4 // sig.denominator)
+
+
+class PianoRollView(QWidget):
+    """The note area. Implements the tools' ``ToolHost``.
+
+    Signals: ``geometry_changed()`` after zoom, scroll or resize; ``note_preview_requested(
+    pitch, velocity)`` when a drawn or moved note should sound; ``tool_changed(str)``.
+    """
+
+    geometry_changed = Signal()
+    note_preview_requested = Signal(int, int)
+    tool_changed = Signal(str)
+
+    def __init__(self, document: ScoreDocument, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self._geometry = RollGeometry()
+        self._grid = Grid(document.score.ppq // 4)
+        self._tool: Tool = make_tool("draw")
+        self._overlay: Overlay | None = None
+        self._playhead_tick = 0.0
+        self._region: tuple[int, int] | None = None
+        self._heat_image: QImage | None = None
+        self._heat_rect_ticks: tuple[int, int] = (0, 0)
+        self._grid_cache: QPixmap | None = None
+        self._grid_cache_key: tuple | None = None
+        self._content_ticks = 0
+        self._pressed = False
+        # The benchmark turns these off to measure what the caches and culling save.
+        self.use_grid_cache = True
+        self.cull_notes = True
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMouseTracking(True)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setMinimumSize(100, 80)
+        self.setCursor(_CURSORS[self._tool.idle_cursor])
+        document.changed.connect(self._on_document_changed)
+        document.selection_changed.connect(self.update)
+        self._on_document_changed()
+
+    # ---- ToolHost ----------------------------------------------------------------------
+    @property
+    def geometry(self) -> RollGeometry:  # type: ignore[override]
+        """The current ticks/pitches <-> pixels transform."""
+        return self._geometry
+
+    @property
+    def score(self) -> Score:
+        """The document's score."""
+        return self.document.score
+
+    @property
+    def selection(self) -> frozenset[Note]:
+        """The document's selection."""
+        return self.document.selection
+
+    @property
+    def snap_step_ticks(self) -> int:
+        """The grid step used for snapping. Units: ticks."""
+        return self._grid.step_ticks
+
+    def set_selection(self, notes: Iterable[Note]) -> None:
+        """Select exactly ``notes``."""
+        self.document.set_selection(notes)
+
+    def push(self, op: EditOperation) -> None:
+        """Apply an edit as one undo step."""
+        self.document.push(op)
+
+    def preview_note(self, pitch: int, velocity: int) -> None:
+        """Ask for a short sound of ``pitch``."""
+        self.note_preview_requested.emit(pitch, velocity)
+
+    def set_overlay(self, overlay: Overlay | None) -> None:
+        """Show a gesture in progress."""
+        self._overlay = overlay
+        self.update()
+
+    def set_cursor(self, shape: str) -> None:
+        """Set the pointer shape by name (arrow, move, resize, draw, erase)."""
+        self.setCursor(_CURSORS.get(shape, Qt.CursorShape.ArrowCursor))
+
+    # ---- state -------------------------------------------------------------------------
+    @property
+    def grid(self) -> Grid:
+        """The snapping grid."""
+        return self._grid
+
+    def set_grid(self, grid: Grid) -> None:
+        """Snap to ``grid`` and draw its lines."""
+        self._grid = grid
+        self._invalidate_grid()
+
+    @property
+    def tool(self) -> Tool:
+        """The current tool."""
+        return self._tool
+
+    def set_tool(self, name: str) -> None:
+        """Switch to the tool called ``name`` ("draw", "select" or "erase")."""
+        if name == self._tool.name:
+            return
+        self._tool.cancel(self)
+        self._tool = make_tool(name)
+        self.setCursor(_CURSORS[self._tool.idle_cursor])
+        self.tool_changed.emit(name)
+
+    def set_geometry(self, geometry: RollGeometry) -> None:
+        """Adopt a new zoom/scroll (clamped to the content) and repaint."""
+        geometry = geometry.scrolled_to(geometry.scroll_x_px, geometry.scroll_y_px,
+                                        self.content_width_px(geometry))
+        if geometry != self._geometry:
+            self._geometry = geometry
+            self._invalidate_grid()
+            self.geometry_changed.emit()
+
+    def content_ticks(self) -> int:
+        """How far the roll extends: the score plus room to write. Units: ticks."""
+        return self._content_ticks
+
+    def content_width_px(self, geometry: RollGeometry | None = None) -> float:
+        """Width of the scrollable content at ``geometry``'s zoom. Units: px."""
+        geo = geometry or self._geometry
+        # Enough to scroll to whatever is in view now, so zooming never jumps.
+        return max(self._content_ticks * geo.pixels_per_tick,
+                   geo.scroll_x_px + geo.width_px)
+
+    @property
+    def playhead_tick(self) -> float:
+        """Where the playhead is. Units: ticks."""
+        return self._playhead_tick
+
+    def set_playhead_tick(self, tick: float) -> None:
+        """Move the playhead line (repaints only the strips it left and entered)."""
+        old_x = self._geometry.tick_to_x(self._playhead_tick)
+        self._playhead_tick = max(0.0, float(tick))
+        new_x = self._geometry.tick_to_x(self._playhead_tick)
+        for x in (old_x, new_x):
+            self.update(int(x) - 2, 0, 5, self.height())
+
+    @property
+    def region(self) -> tuple[int, int] | None:
+        """The selected time range ``(start_tick, end_tick)`` or None."""
+        return self._region
+
+    def set_region(self, region: tuple[int, int] | None) -> None:
+        """Shade a time range (or none)."""
+        self._region = region
+        self.update()
+
+    def set_probabilities(self, start_tick: int, step_ticks: int,
+                          probabilities: np.ndarray | None) -> None:
+        """Show per-step pitch probabilities as a faint heat map (None clears it).
+
+        Shapes: ``probabilities`` is ``(n, 88)``, row i for ticks
+        ``[start_tick + i * step_ticks, ...)``, column j for MIDI pitch ``21 + j``.
+        Units: ticks; probabilities in [0, 1].
+        """
+        if probabilities is None or len(probabilities) == 0:
+            self._heat_image = None
+            self.update()
+            return
+        probs = np.asarray(probabilities, dtype=np.float32)
+        if probs.ndim != 2 or probs.shape[1] != 88:
+            raise ValueError(f"probabilities must have shape (n, 88), got {probs.shape}")
+        n = probs.shape[0]
+        alpha = (np.clip(probs, 0.0, 1.0) * HEAT_MAX_ALPHA).astype(np.uint32)
+        # Image rows run top-down: row 0 is the highest pitch (108).
+        alpha = alpha.T[::-1]
+        r, g, b = HEAT_RGB
+        # Premultiplied ARGB32: each colour channel scaled by alpha / 255.
+        argb = (alpha << 24) | ((r * alpha // 255) << 16) | ((g * alpha // 255) << 8) \
+            | (b * alpha // 255)
+        buffer = np.ascontiguousarray(argb.astype(np.uint32))
+        image = QImage(buffer.data, n, 88, n * 4, QImage.Format.Format_ARGB32_Premultiplied)
+        self._heat_image = image.copy()  # own the pixels; the numpy buffer goes away
+        self._heat_rect_ticks = (int(start_tick), int(start_tick) + n * int(step_ticks))
+        self.update()
+
+    # ---- painting ----------------------------------------------------------------------
+    def _invalidate_grid(self) -> None:
+        self._grid_cache_key = None
+        self.update()
+
+    def _grid_key(self) -> tuple:
+        score = self.document.score
+        return (self._geometry, self._grid, score.ppq, tuple(score.time_signatures),
+                self.devicePixelRatioF())
+
+    def _grid_pixmap(self) -> QPixmap:
+        key = self._grid_key()
+        if self._grid_cache is None or self._grid_cache_key != key:
+            ratio = self.devicePixelRatioF()
+            pixmap = QPixmap(int(self.width() * ratio), int(self.height() * ratio))
+            pixmap.setDevicePixelRatio(ratio)
+            painter = QPainter(pixmap)
+            self._paint_grid(painter)
+            painter.end()
+            self._grid_cache, self._grid_cache_key = pixmap, key
+        return self._grid_cache
+
+    def _paint_grid(self, painter: QPainter) -> None:
+        """Key rows (black keys shaded) and bar/beat/step lines."""
+        geo = self._geometry
+        width, height = self.width(), self.height()
+        painter.fillRect(0, 0, width, height, WHITE_ROW)
+        low, high = geo.visible_pitch_range()
+        row_h = geo.row_height_px
+        for pitch in range(low, high):
+            y = geo.pitch_to_y(pitch)
+            if is_black_key(pitch):
+                painter.fillRect(QRectF(0, y, width, row_h), BLACK_ROW)
+            if row_h >= 6 or pitch % 12 == 0:
+                # Octave boundaries (below each C) stand out; other rows get faint lines.
+                painter.setPen(OCTAVE_LINE if pitch % 12 == 0 else ROW_LINE)
+                painter.drawLine(QPointF(0, y + row_h), QPointF(width, y + row_h))
+        score = self.document.score
+        start_tick, end_tick = geo.visible_tick_range()
+        step = self._grid.step_ticks
+        bars = set(score.bar_starts(end_tick + 1))
+        if step * geo.pixels_per_tick >= 5:
+            painter.setPen(STEP_LINE)
+            tick = (start_tick // step) * step
+            while tick <= end_tick:
+                x = round(geo.tick_to_x(tick)) + 0.5
+                painter.drawLine(QPointF(x, 0), QPointF(x, height))
+                tick += step
+        painter.setPen(BEAT_LINE)
+        for tick in self._beat_ticks(start_tick, end_tick):
+            if tick in bars:
+                continue
+            x = round(geo.tick_to_x(tick)) + 0.5
+            painter.drawLine(QPointF(x, 0), QPointF(x, height))
+        painter.setPen(BAR_LINE)
+        for tick in bars:
+            if tick >= start_tick:
+                x = round(geo.tick_to_x(tick)) + 0.5
+                painter.drawLine(QPointF(x, 0), QPointF(x, height))
+
+    def _beat_ticks(self, start_tick: int, end_tick: int) -> list[int]:
+        """Beat positions in ``[start, end]`` (bars start on beats), if beats are 4+ px apart."""
+        score = self.document.score
+        sigs = score.time_signatures
+        beats: list[int] = []
+        for i, sig in enumerate(sigs):
+            section_end = sigs[i + 1].tick if i + 1 < len(sigs) else end_tick + 1
+            step = max(1, score.ppq * 4 // sig.denominator)
+            if step * self._geometry.pixels_per_tick < 4:
+                continue
+            first = max(sig.tick, sig.tick + ((start_tick - sig.tick) // step) * step)
+            tick = first
+            while tick < min(section_end, end_tick + 1):
+                beats.append(tick)
+                tick += step
+        return beats
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
+        painter = QPainter(self)
+        if self.use_grid_cache:
+            painter.drawPixmap(0, 0, self._grid_pixmap())
+        else:
+            self._paint_grid(painter)
+        geo = self._geometry
+        if self._region is not None:
+            x0, x1 = geo.tick_to_x(self._region[0]), geo.tick_to_x(self._region[1])
+            painter.fillRect(QRectF(x0, 0, x1 - x0, self.height()), REGION_FILL)
+        if self._heat_image is not None:
+            start, end = self._heat_rect_ticks
+            top = geo.pitch_to_y(PITCH_LOW_88 + 87)
+            painter.drawImage(QRectF(geo.tick_to_x(start), top,
+                                     (end - start) * geo.pixels_per_tick, 88 * geo.row_height_px),
+                              self._heat_image)
+        self._paint_notes(painter)
+        overlay = self._overlay
+        if overlay is not None and overlay.band is not None:
+            x0, y0, x1, y1 = overlay.band
+            painter.setPen(QPen(QColor(40, 90, 200), 1, Qt.PenStyle.DashLine))
+            painter.setBrush(QColor(40, 90, 200, 30))
+            painter.drawRect(QRectF(min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0)))
+        x = geo.tick_to_x(self._playhead_tick)
+        if -2 <= x <= self.width() + 2:
+            painter.setPen(QPen(PLAYHEAD, 2))
+            painter.drawLine(QPointF(x, 0), QPointF(x, self.height()))
+        painter.end()
+
+    def _paint_notes(self, painter: QPainter) -> None:
+        """Visible notes, batched by colour so 10,000 notes cost a few draw calls."""
+        geo = self._geometry
+        score = self.document.score
+        if self.cull_notes:
+            start, end = geo.visible_tick_range()
+            low, high = geo.visible_pitch_range()
+            notes: Iterable[Note] = score.notes_in_range(start, end, low, high)
+        else:
+            notes = score.notes
+        overlay = self._overlay
+        hidden = overlay.hidden if overlay is not None else frozenset()
+        selection = self.document.selection
+        ppt, row_h = geo.pixels_per_tick, geo.row_height_px
+        sx, sy = geo.scroll_x_px, geo.scroll_y_px
+        batches: dict[tuple[bool, int, bool], list[QRectF]] = {}
+        for note in notes:
+            if hidden and note in hidden:
+                continue
+            key = (note.generated, note.velocity * VELOCITY_BUCKETS // 128, note in selection)
+            rect = QRectF(note.start_tick * ppt - sx, (127 - note.pitch) * row_h - sy,
+                          max(2.0, note.duration_ticks * ppt), row_h)
+            batch = batches.get(key)
+            if batch is None:
+                batches[key] = [rect]
+            else:
+                batch.append(rect)
+        if overlay is not None:
+            for note in overlay.ghosts:
+                key = (note.generated, note.velocity * VELOCITY_BUCKETS // 128, True)
+                x, y, w, h = geo.note_rect(note)
+                batches.setdefault(key, []).append(QRectF(x, y, max(2.0, w), h))
+        outline = QPen(QColor(40, 40, 60, 160), 1)
+        selected_outline = QPen(SELECTED_BORDER, 2)
+        for (generated, bucket, selected), rects in batches.items():
+            velocity = bucket * 128 // VELOCITY_BUCKETS + 1
+            painter.setBrush(note_fill(velocity, generated, selected))
+            painter.setPen(selected_outline if selected else outline)
+            painter.drawRects(rects)
+
+    # ---- events ------------------------------------------------------------------------
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt override)
+        self.set_geometry(self._geometry.resized(self.width(), self.height()))
+        super().resizeEvent(event)
+
+    @staticmethod
+    def _mods(event: QMouseEvent | QKeyEvent | QWheelEvent) -> Modifiers:
+        m = event.modifiers()
+        return Modifiers(
+            shift=bool(m & Qt.KeyboardModifier.ShiftModifier),
+            ctrl=bool(m & Qt.KeyboardModifier.ControlModifier),
+            alt=bool(m & Qt.KeyboardModifier.AltModifier),
+        )
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        pos = event.position()
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._pressed = True
+            self._tool.press(self, pos.x(), pos.y(), self._mods(event))
+        elif event.button() == Qt.MouseButton.RightButton and not self._pressed:
+            # As in LMMS and many DAWs: a right click deletes the note under the pointer.
+            hit = self._geometry.hit_test(self._visible_notes(), pos.x(), pos.y())
+            if hit is not None:
+                self.push(remove_notes([hit.note], "Delete note"))
+        event.accept()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        pos = event.position()
+        if self._pressed:
+            self._tool.move(self, pos.x(), pos.y(), self._mods(event))
+        else:
+            self._tool.hover(self, pos.x(), pos.y(), self._mods(event))
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        if event.button() == Qt.MouseButton.LeftButton and self._pressed:
+            self._pressed = False
+            pos = event.position()
+            self._tool.release(self, pos.x(), pos.y(), self._mods(event))
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt override)
+        mods = self._mods(event)
+        delta = event.angleDelta()
+        steps = (delta.y() or delta.x()) / 120.0
+        pos = event.position()
+        if mods.ctrl:
+            factor = WHEEL_ZOOM_STEP ** steps
+            if mods.shift:
+                self.set_geometry(self._geometry.zoomed_y(factor, pos.y()))
+            else:
+                self.set_geometry(self._geometry.zoomed_x(factor, pos.x()))
+        elif mods.shift or (delta.x() and not delta.y()):
+            geo = self._geometry
+            self.set_geometry(geo.scrolled_to(geo.scroll_x_px - steps * WHEEL_SCROLL_PX * 2,
+                                              geo.scroll_y_px))
+        else:
+            geo = self._geometry
+            self.set_geometry(geo.scrolled_to(geo.scroll_x_px,
+                                              geo.scroll_y_px - steps * WHEEL_SCROLL_PX))
+        event.accept()
+
+    def _visible_notes(self) -> list[Note]:
+        start, end = self._geometry.visible_tick_range()
+        low, high = self._geometry.visible_pitch_range()
+        return self.document.score.notes_in_range(start, end, low, high)
+
+    def cancel_gesture(self) -> None:
+        """Abandon a drag in progress."""
+        self._pressed = False
+        self._tool.cancel(self)
+
+    def _on_document_changed(self) -> None:
+        score = self.document.score
+        bar = score.time_signatures[-1].bar_ticks(score.ppq)
+        self._content_ticks = max(score.end_tick + 4 * bar, 16 * bar)
+        if self._grid.ticks > 4 * score.ppq * 4:
+            self._grid = Grid(score.ppq // 4)
+        self._invalidate_grid()
+        self.geometry_changed.emit()
