@@ -192,15 +192,37 @@ class GenerationWorker(QObject):
         return True
 
 
+class _Dispatcher(QObject):
+    """Lives on the caller's thread; its signals reach the worker's slots queued."""
+
+    load_requested = Signal(str, str)
+    run_requested = Signal(object)
+
+
 class GenerationThread:
-    """Owns the worker and its QThread; ``shutdown`` stops and joins them."""
+    """Owns the worker and its QThread; ``shutdown`` stops and joins them.
+
+    ``request_load`` and ``request_run`` hand work to the worker's thread and return at once.
+    """
 
     def __init__(self, player: Any = None) -> None:
         self.thread = QThread()
         self.thread.setObjectName("GenerationThread")
         self.worker = GenerationWorker(player)
         self.worker.moveToThread(self.thread)
+        self._dispatcher = _Dispatcher()
+        self._dispatcher.load_requested.connect(self.worker.load_model)
+        self._dispatcher.run_requested.connect(self.worker.run)
         self.thread.start()
+
+    def request_load(self, directory: str, name: str) -> None:
+        """Load a model on the worker's thread (``model_loaded``/``model_failed`` follow)."""
+        self._dispatcher.load_requested.emit(directory, name)
+
+    def request_run(self, request: GenerationRequest) -> None:
+        """Start a continuation on the worker's thread."""
+        self.worker.request_stop()  # a previous run, if any, ends at its next step
+        self._dispatcher.run_requested.emit(request)
 
     def shutdown(self, timeout_ms: int = 5000) -> None:
         """Stop any continuation, end the thread's event loop and wait for it."""

@@ -1,0 +1,149 @@
+"""GenerationWorker on a real QThread: steps arrive as numpy rows, Stop is quick, variations."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import torch
+
+from composer_app.core.note import Note
+from composer_app.core.score import Score
+from composer_app.ml.checkpoint import save_checkpoint
+from composer_app.ml.continuation import ContinuationSettings
+from composer_app.ml.rnnrbm import RnnRbm, RnnRbmConfig
+from composer_app.workers.generation import GenerationRequest, GenerationThread
+
+EIGHTH = 240
+
+
+class _ClockPlayer:
+    """A stand-in player whose playhead runs at a chosen speed; records the stream."""
+
+    def __init__(self, ticks_per_s: float) -> None:
+        self.ticks_per_s = ticks_per_s
+        self.frames: list[np.ndarray] = []
+        self.stream_start: int | None = None
+        self.ended = False
+        self._t0 = 0.0
+        self._lock = threading.Lock()
+
+    def start_stream(self, score, start_tick, step_ticks, pitch_low=21, velocity=90, channel=0):
+        self.stream_start = start_tick
+        self._t0 = time.monotonic()
+
+    def append_frames(self, frames: np.ndarray) -> None:
+        with self._lock:
+            self.frames.extend(np.asarray(frames))
+
+    def end_stream(self) -> None:
+        self.ended = True
+
+    @property
+    def is_playing(self) -> bool:
+        return True
+
+    @property
+    def position_tick(self) -> float:
+        return (self.stream_start or 0) + (time.monotonic() - self._t0) * self.ticks_per_s
+
+
+def _checkpoint(tmp_path) -> str:
+    config = RnnRbmConfig(n_hidden=16, n_recurrent=8)
+    model = RnnRbm(config, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        model.bv.fill_(-3.0)
+    save_checkpoint(tmp_path / "m", config, model)
+    return str(tmp_path / "m")
+
+
+def _request(n_steps: int, n_variations: int = 1) -> GenerationRequest:
+    notes = tuple(Note(i * EIGHTH, p, EIGHTH) for i, p in enumerate([60, 62, 64, 65, 67]))
+    return GenerationRequest(
+        notes=notes, ppq=480, start_tick=5 * EIGHTH,
+        settings=ContinuationSettings(n_steps=n_steps, random_seed=4),
+        n_variations=n_variations, playback_score=Score(), lookahead_bars=1.0,
+    )
+
+
+def _loaded(qtbot, tmp_path, player) -> GenerationThread:
+    gen = GenerationThread(player)
+    with qtbot.waitSignal(gen.worker.model_loaded, timeout=20000):
+        gen.request_load(_checkpoint(tmp_path), "tiny")
+    return gen
+
+
+def test_generation_worker_streams_every_step_to_the_player(qtbot, tmp_path) -> None:
+    player = _ClockPlayer(ticks_per_s=1e7)  # a playhead far ahead: no waiting
+    gen = _loaded(qtbot, tmp_path, player)
+    steps: list[tuple[int, int]] = []
+    gen.worker.step_generated.connect(lambda v, i, frame, probs: steps.append((v, i)))
+    try:
+        with qtbot.waitSignal(gen.worker.finished, timeout=20000) as finished:
+            gen.request_run(_request(24))
+        assert finished.args == [True]
+        assert steps == [(0, i) for i in range(24)]
+        assert len(player.frames) == 24 and player.ended
+        assert player.stream_start == 5 * EIGHTH
+        assert all(f.shape == (88,) and f.dtype == bool for f in player.frames)
+    finally:
+        gen.shutdown()
+
+
+def test_generation_worker_stays_ahead_of_the_playhead_and_stops_within_a_step(
+    qtbot, tmp_path
+) -> None:
+    # A playhead moving at 960 ticks/s (120 BPM at 480 PPQ) and a one-bar lookahead
+    # (1920 ticks = 8 eighth steps): the worker may run at most ~8 steps ahead.
+    player = _ClockPlayer(ticks_per_s=960)
+    gen = _loaded(qtbot, tmp_path, player)
+    results: list[bool] = []
+    gen.worker.finished.connect(results.append)
+    try:
+        gen.request_run(_request(400))
+        qtbot.waitUntil(lambda: len(player.frames) >= 9, timeout=10000)
+        time.sleep(0.3)
+        # after ~0.3 s the playhead moved ~288 ticks (~1 step): still ~9-10 steps generated
+        assert len(player.frames) <= 12
+        stop_at = len(player.frames)
+        gen.worker.request_stop()
+        qtbot.waitUntil(lambda: results == [False], timeout=5000)
+        assert len(player.frames) <= stop_at + 1
+        assert player.ended
+    finally:
+        gen.shutdown()
+    assert not gen.thread.isRunning()
+
+
+def test_generation_worker_variations_differ_and_first_is_live(qtbot, tmp_path) -> None:
+    player = _ClockPlayer(ticks_per_s=1e7)
+    gen = _loaded(qtbot, tmp_path, player)
+    variations: dict[int, list[Note]] = {}
+    gen.worker.variation_finished.connect(lambda i, notes: variations.__setitem__(i, notes))
+    try:
+        with qtbot.waitSignal(gen.worker.finished, timeout=20000):
+            gen.request_run(_request(32, n_variations=3))
+        assert sorted(variations) == [0, 1, 2]
+        assert len(player.frames) == 32  # only the first variation is streamed
+        assert variations[0] != variations[1]
+        assert all(n.generated for notes in variations.values() for n in notes)
+    finally:
+        gen.shutdown()
+
+
+def test_generation_worker_bad_checkpoint_keeps_current_model(qtbot, tmp_path) -> None:
+    gen = _loaded(qtbot, tmp_path, None)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "weights.safetensors").write_bytes(b"\x00" * 10)
+    try:
+        with qtbot.waitSignal(gen.worker.model_failed, timeout=5000) as failed:
+            gen.request_load(str(broken), "broken")
+        assert "broken" in failed.args[0]
+        assert gen.worker.has_model
+    finally:
+        gen.shutdown()
