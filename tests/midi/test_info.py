@@ -1,0 +1,152 @@
+"""``composer-app info``: through ``cli.main`` and once through a real subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from composer_app.cli import main
+from composer_app.core.note import Note
+from composer_app.core.score import Score, TempoChange, TimeSignature
+from composer_app.midi.files import ImportReport, mid_bytes, write_mid
+from composer_app.midi.info import describe, pitch_name
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+def _song(tmp_path: Path) -> Path:
+    """3/4 at 100 BPM, 480 PPQ, with one of each kind of roll loss and a drum note."""
+    score = Score(
+        ppq=480,
+        tempo_map=[TempoChange(0, 600_000)],
+        time_signatures=[TimeSignature(0, 3, 4)],
+        _notes=[
+            Note(0, 60, 480),  # eighth-note frames 0-1
+            Note(480, 60, 480),  # frames 2-3, right after: reads back merged
+            Note(100, 64, 240),  # starts off the 240-tick grid
+            Note(960, 110, 240),  # D8: above the 88 keys
+            Note(1440, 67, 720, channel=1),  # ends at 2160
+            Note(0, 36, 240, channel=9),  # a drum
+        ],
+    )
+    path = tmp_path / "song.mid"
+    path.write_bytes(mid_bytes(score))
+    return path
+
+
+EXPECTED_SONG = """\
+File: {path} (format 1, 4 tracks, 480 ticks per quarter)
+Notes: 5 on channels 1, 2
+Duration: 1.50 bars, 2.70 s (2160 ticks)
+Tempo: 100 BPM
+Meter: 3/4
+Pitch range: C4 (60) to D8 (110)
+Piano roll at one step per eighth note (240 ticks), 88 keys:
+  out of range (dropped): 1
+  off the grid (rounded): 1
+  merged re-strikes (lost): 1
+Import changed:
+  1 drum notes dropped (channel 10)
+  1 notes outside the 88 piano keys (kept; not in the roll)
+"""
+
+
+def test_info_prints_layout_duration_tempo_meter_range_and_losses(tmp_path: Path, capsys) -> None:
+    path = _song(tmp_path)
+    assert main(["info", str(path)]) == 0
+    out, err = capsys.readouterr()
+    # 2160 ticks = 4.5 quarters = 1.5 bars of 3/4; 4.5 quarters x 0.6 s = 2.70 s
+    # tracks: conductor + channel 1 + channel 2 + the drum channel (dropped on import)
+    assert out == EXPECTED_SONG.format(path=path)
+    assert err == ""
+
+
+def test_info_bad_file_prints_one_line_to_stderr_and_exits_2(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.mid"
+    bad.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\xff\xff\x01\xe0")
+    assert main(["info", str(bad)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert (
+        err
+        == "Cannot read 'bad.mid': the header declares 65535 tracks but the file holds only 0 tracks\n"
+    )
+
+
+def test_info_missing_file_exits_2(tmp_path: Path, capsys) -> None:
+    assert main(["info", str(tmp_path / "nope.mid")]) == 2
+    assert capsys.readouterr().err == "Cannot read 'nope.mid': no such file\n"
+
+
+def test_info_subprocess_runs_the_real_command(tmp_path: Path) -> None:
+    path = _song(tmp_path)
+    bad = tmp_path / "text.mid"
+    bad.write_text("not music\n")
+    good = subprocess.run(
+        [sys.executable, "-m", "composer_app", "info", str(path)],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert good.returncode == 0, good.stderr
+    assert good.stdout == EXPECTED_SONG.format(path=path)
+    failed = subprocess.run(
+        [sys.executable, "-m", "composer_app", "info", str(bad)],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert failed.returncode == 2
+    assert failed.stdout == ""
+    assert (
+        failed.stderr == "Cannot read 'text.mid': not a MIDI file (it does not start with 'MThd')\n"
+    )
+
+
+def test_describe_lists_tempo_and_meter_changes(tmp_path: Path) -> None:
+    score = Score(
+        ppq=96,
+        tempo_map=[TempoChange(0, 500_000), TempoChange(384, 400_000)],
+        time_signatures=[TimeSignature(0, 4, 4), TimeSignature(384, 6, 8)],
+        _notes=[Note(0, 21, 96), Note(384, 108, 288)],
+    )
+    text = describe(score, ImportReport(track_count=2, ppq=96), name="x.mid")
+    assert "Tempo: 120 BPM at tick 0, 150 BPM at tick 384" in text
+    assert "Meter: 4/4 at tick 0, 6/8 at tick 384" in text
+    # 384 ticks = one 4/4 bar, then 288 ticks of a 6/8 bar (288 ticks long) = 2 bars
+    # seconds: 4 quarters x 0.5 s + 3 quarters x 0.4 s = 3.2 s
+    assert "Duration: 2.00 bars, 3.20 s (672 ticks)" in text
+    assert "Pitch range: A0 (21) to C8 (108)" in text
+    assert "Import changed: nothing" in text
+
+
+def test_describe_summarizes_long_tempo_maps() -> None:
+    score = Score(tempo_map=[TempoChange(i * 480, 400_000 + 10_000 * i) for i in range(12)])
+    text = describe(score, ImportReport())
+    # 60e6 / 400000 = 150 BPM, 60e6 / 510000 = 117.647 BPM
+    assert "Tempo: 12 changes, 117.647 to 150 BPM" in text
+    assert "Pitch range: none (no notes)" in text
+    assert "Duration: 0.00 bars, 0.00 s (0 ticks)" in text
+
+
+def test_info_reads_what_write_mid_saved(tmp_path: Path, capsys) -> None:
+    score = Score(ppq=1, _notes=[Note(0, 60, 1), Note(1, 62, 1)])
+    write_mid(score, tmp_path / "tiny.mid")
+    assert main(["info", str(tmp_path / "tiny.mid")]) == 0
+    out = capsys.readouterr().out
+    # PPQ 1: the eighth-note step cannot be half a tick, so it is one tick
+    assert "Piano roll at one step per eighth note (1 ticks), 88 keys:" in out
+
+
+def test_pitch_name_uses_scientific_octaves() -> None:
+    assert [pitch_name(p) for p in (0, 21, 59, 60, 61, 127)] == [
+        "C-1",
+        "A0",
+        "B3",
+        "C4",
+        "C#4",
+        "G9",
+    ]
