@@ -169,6 +169,8 @@ class MainWindow(QMainWindow):
 
     def _refresh_from_score(self) -> None:
         score = self.document.score
+        if self.playback.is_playing:
+            self.playback.set_tempo_map(score.tempo_map)  # a tempo edit (or undo) is heard now
         self.transport.set_tempo_bpm(score.initial_tempo_bpm)
         self.transport.set_position(self._playhead_tick, score)
         self._update_title()
@@ -448,7 +450,8 @@ class MainWindow(QMainWindow):
         checked = self.actions.grid_group.checkedAction() if self.actions.grid_group else None
         denominator = int(checked.data()) if checked is not None else DEFAULT_GRID_DENOMINATOR
         triplet = self.actions.grid_triplet.isChecked()
-        self.editor.set_grid(grid_ticks(denominator, self.document.score.ppq, triplet), triplet)
+        # the editor takes the straight division and makes triplets of it itself
+        self.editor.set_grid(grid_ticks(denominator, self.document.score.ppq), triplet)
 
     # ---- MIDI output ------------------------------------------------------------------------
     def show_preferences(self) -> None:

@@ -7,12 +7,12 @@ Qt queues each emission to the GUI thread, so slots never run on the player's th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Signal
 
-from composer_app.core.score import Score
+from composer_app.core.score import Score, TempoChange
 
 
 class PlayerLike(Protocol):
@@ -31,6 +31,8 @@ class PlayerLike(Protocol):
     def stop(self) -> None: ...
 
     def seek(self, tick: float) -> None: ...
+
+    def set_tempo_map(self, tempo_map: Sequence[TempoChange]) -> None: ...
 
     def panic(self) -> None: ...
 
@@ -145,6 +147,11 @@ class PlaybackController(QObject):
             return
         self._player.stop()
         self._set_playing(False)
+
+    def set_tempo_map(self, tempo_map: Sequence[TempoChange]) -> None:
+        """Follow a new tempo map from the current position on (a tempo edit while playing)."""
+        if not self._closed and self._playing:
+            self._player.set_tempo_map(list(tempo_map))
 
     def seek(self, tick: float) -> None:
         """Move the play position (ticks), playing or not."""

@@ -203,15 +203,18 @@ def test_main_window_tool_keys_select_tools(window: MainWindow) -> None:
                            ("3", "erase"), ("1", "draw")]:
         key(window, sequence)
         assert window.actions.tools[tool].isChecked(), sequence
+        assert window.editor.tool_name == tool, sequence
 
 
 def test_main_window_grid_menu_sets_editor_grid(window: MainWindow) -> None:
+    assert window.editor.snap_step_ticks == 120  # the default 1/16 = 480 * 4 / 16 ticks
     window.actions.grids[8].trigger()
-    assert window.editor.grid_ticks == 240  # an eighth = 480 * 4 / 8 ticks
-    window.actions.grid_triplet.trigger()
-    assert window.editor.grid_ticks == 160  # an eighth triplet = 240 * 2 / 3 ticks
+    assert window.editor.snap_step_ticks == 240  # an eighth = 480 * 4 / 8 ticks
+    key(window, "T")  # triplets on
+    assert window.editor.grid_triplet
+    assert window.editor.snap_step_ticks == 160  # an eighth triplet = 240 * 2 / 3 ticks
     window.actions.grids[4].trigger()
-    assert window.editor.grid_ticks == 320  # a quarter triplet = 480 * 2 / 3 ticks
+    assert window.editor.snap_step_ticks == 320  # a quarter triplet = 480 * 2 / 3 ticks
 
 
 def test_main_window_menus_hold_the_actions(window: MainWindow) -> None:

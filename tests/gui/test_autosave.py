@@ -1,0 +1,180 @@
+"""Autosave: written on a timer while dirty, never over the user's file, offered after a crash."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import json  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtWidgets import QMessageBox  # noqa: E402
+
+from composer_app.core.edits import add_notes  # noqa: E402
+from composer_app.core.note import Note  # noqa: E402
+from composer_app.core.score import Score, TempoChange  # noqa: E402
+from composer_app.gui.autosave import (  # noqa: E402
+    AUTOSAVE_DIR_ENV,
+    Autosaver,
+    autosave_directory,
+    find_recoveries,
+)
+from composer_app.gui.main_window import MainWindow  # noqa: E402
+from composer_app.midi.files import read_mid, write_mid  # noqa: E402
+from composer_app.midi.ports import PortListing  # noqa: E402
+
+Btn = QMessageBox.StandardButton
+
+
+def dead_pid() -> int:
+    """The id of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def crash_leftover(autosave: Autosaver, directory: Path) -> Path:
+    """Copy this session's autosave as if a process that died had left it behind."""
+    pid = dead_pid()
+    mid = directory / f"session-{pid}.mid"
+    shutil.copy(autosave.mid_path, mid)
+    shutil.copy(autosave.info_path, mid.with_suffix(".json"))
+    return mid
+
+
+def test_autosave_directory_honours_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(AUTOSAVE_DIR_ENV, str(tmp_path / "here"))
+    assert autosave_directory() == tmp_path / "here"
+    monkeypatch.delenv(AUTOSAVE_DIR_ENV)
+    assert autosave_directory().name == "autosave"
+
+
+def test_autosave_writes_only_while_dirty(tmp_path: Path) -> None:
+    score = Score(tempo_map=[TempoChange.from_bpm(0, 90)])
+    score.add(Note(0, 60, 480))
+    state = {"dirty": True}
+    saver = Autosaver(tmp_path / "auto", lambda: (score, "/music/song.mid", state["dirty"]))
+    assert saver.interval_ms == 60_000
+    assert saver.autosave_now()
+    again = read_mid(saver.mid_path)
+    assert [n.pitch for n in again.notes] == [60] and again.initial_tempo_bpm == pytest.approx(90)
+    assert json.loads(saver.info_path.read_text())["original_path"] == "/music/song.mid"
+    state["dirty"] = False  # saved meanwhile: the autosave is no longer needed
+    assert not saver.autosave_now()
+    assert not saver.mid_path.exists() and not saver.info_path.exists()
+
+
+def test_autosave_failure_is_reported_not_raised(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")  # the autosave "folder" is a file: mkdir fails
+    saver = Autosaver(blocker / "auto", lambda: (Score(), None, True))
+    failures: list[str] = []
+    saver.failed.connect(failures.append)
+    assert not saver.autosave_now()
+    assert len(failures) == 1 and "Autosave" in failures[0]
+
+
+def test_find_recoveries_skips_running_sessions(tmp_path: Path) -> None:
+    saver = Autosaver(tmp_path, lambda: (Score(), None, True))
+    saver.autosave_now()  # this process is alive: not a crash
+    assert find_recoveries(tmp_path) == []
+    leftover = crash_leftover(saver, tmp_path)
+    found = find_recoveries(tmp_path)
+    assert [r.mid_path for r in found] == [leftover]
+    assert find_recoveries(tmp_path / "missing") == []
+
+
+@pytest.fixture
+def dialogs(monkeypatch: pytest.MonkeyPatch) -> list:
+    answers: list = []
+    shown: list[str] = []
+
+    def question(_parent, title, text, *_args, **_kwargs):
+        shown.append(text)
+        assert answers, f"unexpected question: {title}: {text}"
+        return answers.pop(0)
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
+    monkeypatch.setattr(
+        QMessageBox, "critical", staticmethod(lambda *a, **k: shown.append(a[2]) or Btn.Ok)
+    )
+    return [answers, shown]
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path: Path, dialogs):
+    windows: list[MainWindow] = []
+
+    def make(interval_ms: int = 60_000) -> MainWindow:
+        w = MainWindow(
+            settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+            autosave_dir=tmp_path / "autosave",
+            autosave_interval_ms=interval_ms,
+            list_ports=lambda: PortListing([], "no MIDI (test)"),
+        )
+        windows.append(w)
+        return w
+
+    yield make
+    for w in windows:
+        w.shutdown()
+        w.close()
+        w.deleteLater()
+
+
+def test_autosave_timer_writes_then_recovery_is_offered_and_loads(
+    qtbot, make_window, dialogs, tmp_path: Path
+) -> None:
+    answers, shown = dialogs
+    user_file = tmp_path / "mine.mid"
+    write_mid(Score(), user_file)
+    user_bytes = user_file.read_bytes()
+    first = make_window(interval_ms=50)  # the interval is injectable
+    assert first.open_file(str(user_file))
+    first.document.push(add_notes([Note(0, 67, 480), Note(480, 69, 480)]))
+    qtbot.waitUntil(first.autosaver.mid_path.exists, timeout=3000)
+    assert user_file.read_bytes() == user_bytes  # autosave never writes the user's file
+    leftover = crash_leftover(first.autosaver, tmp_path / "autosave")
+
+    second = make_window()
+    answers.append(Btn.Yes)
+    assert second.offer_recovery()
+    assert "mine.mid" in shown[0]
+    assert [n.pitch for n in second.document.score.notes] == [67, 69]
+    assert second.document.is_dirty
+    assert second.file_path == str(user_file)  # remembered ...
+    assert user_file.read_bytes() == user_bytes  # ... but not written until saved
+    assert second.windowTitle() == "mine.mid* - Composer"
+    assert not leftover.exists()  # taken over by the second session's own autosave
+    assert second.autosaver.mid_path.exists()
+
+
+def test_autosave_recovery_declined_deletes_it(make_window, dialogs, tmp_path: Path) -> None:
+    answers, _shown = dialogs
+    first = make_window()
+    first.document.push(add_notes([Note(0, 60, 480)]))
+    assert first.autosaver.autosave_now()
+    leftover = crash_leftover(first.autosaver, tmp_path / "autosave")
+    second = make_window()
+    answers.append(Btn.Discard)
+    assert not second.offer_recovery()
+    assert not leftover.exists() and len(second.document.score) == 0
+    assert not second.offer_recovery()  # nothing left to offer: no dialog
+
+
+def test_autosave_clean_exit_deletes_it(make_window, dialogs) -> None:
+    answers, _shown = dialogs
+    window = make_window()
+    window.show()
+    window.document.push(add_notes([Note(0, 60, 480)]))
+    assert window.autosaver.autosave_now()
+    answers.append(Btn.Discard)
+    assert window.close()
+    assert not window.autosaver.mid_path.exists()
+    assert not window.autosaver.info_path.exists()

@@ -1,0 +1,173 @@
+"""Preferences: settings kept between runs, the dialog's port list, choosing an output."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from composer_app.gui.main_window import MainWindow  # noqa: E402
+from composer_app.gui.preferences import (  # noqa: E402
+    MAX_RECENT_FILES,
+    NO_OUTPUT,
+    VIRTUAL_OUTPUT,
+    MidiOutputChoice,
+    Preferences,
+    PreferencesDialog,
+)
+from composer_app.midi.ports import PortListing  # noqa: E402
+
+NO_MIDI = PortListing([], "No MIDI system: /dev/snd/seq is missing (test)")
+
+
+def ini(tmp_path: Path) -> QSettings:
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+def test_preferences_survive_a_restart(tmp_path: Path) -> None:
+    prefs = Preferences(ini(tmp_path))
+    assert prefs.midi_output() is None  # never chosen
+    prefs.set_midi_output(MidiOutputChoice("port", "FLUID Synth"))
+    prefs.add_recent_file(str(tmp_path / "a.mid"))
+    prefs.set_follow_playhead(False)
+    prefs.sync()
+    again = Preferences(ini(tmp_path))  # a new settings object reads the file back
+    assert again.midi_output() == MidiOutputChoice("port", "FLUID Synth")
+    assert again.recent_files() == [str(tmp_path / "a.mid")]  # a one-item list stays a list
+    assert again.follow_playhead() is False
+
+
+def test_preferences_recent_files_newest_first_without_duplicates(tmp_path: Path) -> None:
+    prefs = Preferences(ini(tmp_path))
+    for i in range(MAX_RECENT_FILES + 3):
+        prefs.add_recent_file(f"/music/{i}.mid")
+    prefs.add_recent_file("/music/5.mid")
+    files = prefs.recent_files()
+    assert len(files) == MAX_RECENT_FILES
+    # 12 was added last before 5; 5 moves to the front instead of appearing twice
+    assert files[:3] == ["/music/5.mid", "/music/12.mid", "/music/11.mid"]
+    assert files.count("/music/5.mid") == 1
+    prefs.remove_recent_file("/music/5.mid")
+    assert "/music/5.mid" not in prefs.recent_files()
+
+
+def test_preferences_dialog_lists_ports_and_selects_current(qtbot) -> None:
+    listing = PortListing(["FLUID Synth:Synth input port", "Qsynth"], None)
+    dialog = PreferencesDialog(MidiOutputChoice("port", "Qsynth"), None, lambda: listing)
+    qtbot.addWidget(dialog)
+    labels = [dialog.output_combo.itemText(i) for i in range(dialog.output_combo.count())]
+    assert labels == [NO_OUTPUT.label(), VIRTUAL_OUTPUT.label(), *listing.names]
+    assert dialog.choice() == MidiOutputChoice("port", "Qsynth")
+    assert "2 MIDI output(s)" in dialog.reason_label.text()
+
+
+def test_preferences_dialog_rescans_and_says_why_there_are_none(qtbot) -> None:
+    scans: list[int] = []
+
+    def list_ports() -> PortListing:
+        scans.append(1)
+        return NO_MIDI if len(scans) == 1 else PortListing(["New Synth"], None)
+
+    dialog = PreferencesDialog(None, None, list_ports)
+    qtbot.addWidget(dialog)
+    assert dialog.reason_label.text() == NO_MIDI.reason
+    assert dialog.choice() == NO_OUTPUT
+    dialog.rescan_button.click()  # the synth was started meanwhile
+    assert len(scans) == 2
+    assert dialog.output_combo.findText("New Synth") == 2
+
+
+def test_preferences_dialog_keeps_an_unplugged_choice(qtbot) -> None:
+    dialog = PreferencesDialog(MidiOutputChoice("port", "Gone"), None, lambda: NO_MIDI)
+    qtbot.addWidget(dialog)
+    assert dialog.output_combo.currentText() == "Gone (not available)"
+    assert dialog.choice() == MidiOutputChoice("port", "Gone")
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path: Path):
+    windows: list[MainWindow] = []
+
+    def make(list_ports=lambda: NO_MIDI) -> MainWindow:
+        w = MainWindow(
+            settings=ini(tmp_path), autosave_dir=tmp_path / "autosave", list_ports=list_ports
+        )
+        windows.append(w)
+        return w
+
+    yield make
+    for w in windows:
+        w.shutdown()
+        w.close()
+        w.deleteLater()
+
+
+def choose_in_dialog(monkeypatch: pytest.MonkeyPatch, choice: MidiOutputChoice) -> None:
+    """Make the Preferences dialog return at once as if the user picked ``choice``."""
+
+    def exec_(dialog: PreferencesDialog) -> int:
+        index = next(
+            i
+            for i in range(dialog.output_combo.count())
+            if dialog.output_combo.itemData(i) == choice
+        )
+        dialog.output_combo.setCurrentIndex(index)
+        return PreferencesDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(PreferencesDialog, "exec", exec_)
+
+
+def test_preferences_unavailable_output_is_kept_and_explained(
+    make_window, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # This machine (like CI) has no ALSA sequencer; force ALSA so the failure is certain.
+    monkeypatch.setenv("RTMIDI_API", "alsa")
+    if os.path.exists("/dev/snd/seq"):
+        pytest.skip("an ALSA sequencer exists here; this test needs a machine without one")
+    window = make_window()
+    choose_in_dialog(monkeypatch, VIRTUAL_OUTPUT)
+    window.actions.preferences.trigger()
+    assert window.prefs.midi_output() == VIRTUAL_OUTPUT  # remembered for when MIDI exists
+    assert window.playback.port is None
+    assert window.midi_status_label.text() == "MIDI: none (silent)"
+    assert "/dev/snd/seq" in window.statusBar().currentMessage()
+    assert Preferences(ini(tmp_path)).midi_output() == VIRTUAL_OUTPUT
+
+
+def test_preferences_virtual_port_on_jack_carries_preview_notes(
+    jack_server: str, make_window, monkeypatch: pytest.MonkeyPatch, qtbot
+) -> None:
+    import rtmidi
+
+    monkeypatch.setenv("RTMIDI_API", "jack")
+    window = make_window()
+    choose_in_dialog(monkeypatch, VIRTUAL_OUTPUT)
+    window.actions.preferences.trigger()
+    assert window.midi_status_label.text() == 'MIDI: Virtual port "Composer"'
+    # A synth stands in: a JACK MIDI input connected to the app's virtual output.
+    midi_in = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="test-synth")
+    try:
+        names = midi_in.get_ports()
+        index = next(i for i, n in enumerate(names) if "Composer" in n)
+        midi_in.open_port(index)
+        qtbot.wait(200)  # JACK makes the connection on a later process cycle
+        received: list[list[int]] = []
+        deadline = time.monotonic() + 3.0
+        window.playback.preview_note(64, 90)
+        while time.monotonic() < deadline and len(received) < 2:
+            message = midi_in.get_message()
+            if message:
+                received.append(message[0])
+            else:
+                qtbot.wait(5)
+        # the note (0x90 = note-on, channel 1) and, 0.25 s later, its note-off (0x80)
+        assert received[:2] == [[0x90, 64, 90], [0x80, 64, 0]]
+    finally:
+        midi_in.close_port()
+        midi_in.delete()

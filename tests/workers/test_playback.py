@@ -1,0 +1,140 @@
+"""PlaybackController: the real player's thread callbacks arrive as signals on the GUI thread."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import threading  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+
+import pytest  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QThread  # noqa: E402
+
+from composer_app.core.note import Note  # noqa: E402
+from composer_app.core.score import Score, TempoChange  # noqa: E402
+from composer_app.midi.ports import PortError  # noqa: E402
+from composer_app.workers.playback import PlaybackController  # noqa: E402
+
+NOTE_ON, NOTE_OFF = 0x90, 0x80
+
+
+class RecordingPort:
+    """An output port that keeps every message (and can be told to fail)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.messages: list[list[int]] = []
+        self.closed = 0
+        self.fail = fail
+        self._lock = threading.Lock()
+
+    def send(self, message: Sequence[int]) -> None:
+        if self.fail:
+            raise PortError("MIDI port 'test' vanished")
+        with self._lock:
+            self.messages.append(list(message))
+
+    def close(self) -> None:
+        self.closed += 1
+
+    def sounding(self) -> set[tuple[int, int]]:
+        """(channel, pitch) of note-ons not yet matched by a note-off."""
+        on: set[tuple[int, int]] = set()
+        with self._lock:
+            for status, *data in self.messages:
+                kind, channel = status & 0xF0, status & 0x0F
+                if kind == NOTE_ON and data[1] > 0:
+                    on.add((channel, data[0]))
+                elif kind in (NOTE_OFF, NOTE_ON):
+                    on.discard((channel, data[0]))
+        return on
+
+
+def short_score(beats: int = 4, tempo_bpm: float = 600.0) -> Score:
+    """``beats`` quarter notes; at 600 BPM one beat lasts 0.1 s."""
+    score = Score(tempo_map=[TempoChange.from_bpm(0, tempo_bpm)])
+    score.add_many([Note(i * 480, 60 + i, 480) for i in range(beats)])
+    return score
+
+
+@pytest.fixture
+def controller(qapp):
+    c = PlaybackController()
+    yield c
+    c.close()
+
+
+def player_threads() -> int:
+    return sum(1 for t in threading.enumerate() if t.name == "midi-player" and t.is_alive())
+
+
+def test_playback_positions_arrive_on_gui_thread_then_finished(qtbot, controller) -> None:
+    port = RecordingPort()
+    controller.set_port(port)
+    positions: list[float] = []
+    on_gui_thread: list[bool] = []
+
+    def on_position(tick: float) -> None:
+        positions.append(tick)
+        on_gui_thread.append(QThread.currentThread() is QCoreApplication.instance().thread())
+
+    controller.position_changed.connect(on_position)
+    with qtbot.waitSignal(controller.finished, timeout=3000):
+        controller.play(short_score(), 0)  # 4 beats at 600 BPM: 0.4 s
+        assert controller.is_playing
+    qtbot.waitUntil(lambda: not controller.is_playing, timeout=1000)
+    assert len(positions) >= 5 and all(on_gui_thread)
+    assert positions == sorted(positions)
+    assert positions[-1] == pytest.approx(4 * 480, abs=1)  # the end of the last note
+    ons = [m[1] for m in port.messages if m[0] & 0xF0 == NOTE_ON and m[2] > 0]
+    assert ons == [60, 61, 62, 63]
+    assert port.sounding() == set()
+
+
+def test_playback_stop_ends_every_note(qtbot, controller) -> None:
+    port = RecordingPort()
+    controller.set_port(port)
+    score = Score()
+    score.add_many([Note(0, 60, 480 * 16), Note(0, 64, 480 * 16)])  # 8 s chord at 120 BPM
+    changes: list[bool] = []
+    controller.playing_changed.connect(changes.append)
+    controller.play(score, 0)
+    qtbot.waitUntil(lambda: port.sounding() == {(0, 60), (0, 64)}, timeout=2000)
+    controller.stop()
+    assert port.sounding() == set()
+    assert changes == [True, False] and not controller.is_playing
+
+
+def test_playback_port_failure_is_reported(qtbot, controller) -> None:
+    controller.set_port(RecordingPort(fail=True))
+    with qtbot.waitSignal(controller.error_occurred, timeout=3000) as blocker:
+        controller.play(short_score(), 0)
+    assert "vanished" in blocker.args[0]
+    qtbot.waitUntil(lambda: not controller.is_playing, timeout=1000)
+
+
+def test_playback_set_port_closes_the_old_port(controller) -> None:
+    first, second = RecordingPort(), RecordingPort()
+    controller.set_port(first)
+    controller.set_port(second)
+    assert (first.closed, second.closed) == (1, 0)
+    assert controller.port is second
+
+
+def test_playback_close_silences_closes_port_and_joins_thread(qtbot, qapp) -> None:
+    before = player_threads()
+    controller = PlaybackController()
+    assert player_threads() == before + 1
+    port = RecordingPort()
+    controller.set_port(port)
+    score = Score()
+    score.add(Note(0, 67, 480 * 16))
+    controller.play(score, 0)
+    qtbot.waitUntil(lambda: port.sounding() == {(0, 67)}, timeout=2000)
+    controller.close()
+    controller.close()  # twice is harmless
+    assert port.sounding() == set() and port.closed == 1
+    assert player_threads() == before
+    controller.play(score, 0)  # after close: ignored, no exception
+    assert not controller.is_playing
