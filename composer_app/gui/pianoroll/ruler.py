@@ -34,7 +34,7 @@ class BarRuler(QWidget):
     def tick_at(self, x_px: float, alt: bool = False) -> int:
         """The (snapped) tick under ``x_px``."""
         tick = self._view.geometry.x_to_tick(x_px)
-        return max(0, int(tick) if alt else snap_nearest(tick, self._view.snap_step_ticks))
+        return max(0, round(tick) if alt else snap_nearest(tick, self._view.snap_step_ticks))
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
         painter = QPainter(self)

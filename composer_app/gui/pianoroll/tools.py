@@ -296,7 +296,7 @@ class DrawTool(Tool):
             return
         step = host.snap_step_ticks
         tick = geo.x_to_tick(x)
-        start = max(0, int(tick) if mods.alt else snap_floor(tick, step))
+        start = max(0, round(tick) if mods.alt else snap_floor(tick, step))
         note = Note(start, geo.y_to_pitch(y), step, self.velocity)
         self._drag = _NewNoteDrag(note, tick)
         host.set_overlay(Overlay(ghosts=(note,)))
@@ -307,7 +307,7 @@ class DrawTool(Tool):
             note = self._drag.note
             step = host.snap_step_ticks
             end_tick = host.geometry.x_to_tick(x)
-            end = int(end_tick) if mods.alt else snap_ceil(end_tick, step)
+            end = round(end_tick) if mods.alt else snap_ceil(end_tick, step)
             self._drag.note = note.with_duration(max(end - note.start_tick, 1 if mods.alt else step))
             host.set_overlay(Overlay(ghosts=(self._drag.note,)))
         elif self._drag is not None:

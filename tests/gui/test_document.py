@@ -1,0 +1,102 @@
+"""ScoreDocument: one undo step per edit, selection follows edits, dirty state."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+from composer_app.core.edits import (  # noqa: E402
+    CompositeEdit,
+    SetTempoMap,
+    add_notes,
+    move_notes,
+    remove_notes,
+)
+from composer_app.core.note import Note  # noqa: E402
+from composer_app.core.score import Score, ScoreError, TempoChange  # noqa: E402
+from composer_app.gui.document import ScoreDocument  # noqa: E402
+
+A = Note(0, 60, 480)
+B = Note(480, 64, 480)
+
+
+@pytest.fixture
+def document(qtbot):
+    score = Score()
+    score.add_many([A, B])
+    return ScoreDocument(score, "/tmp/song.mid")
+
+
+def test_document_push_is_one_undo_step_and_selects_added(document, qtbot):
+    with qtbot.waitSignal(document.changed):
+        document.push(move_notes([A, B], 960, 2))
+    moved = {A.moved(960, 2), B.moved(960, 2)}
+    assert set(document.score.notes) == moved
+    assert document.undo_stack.count() == 1
+    assert document.selection == moved
+    document.undo_stack.undo()
+    assert set(document.score.notes) == {A, B}
+    # undo selects what came back
+    assert document.selection == {A, B}
+    document.undo_stack.redo()
+    assert set(document.score.notes) == moved
+
+
+def test_document_removed_notes_leave_the_selection(document):
+    document.set_selection([A, B])
+    document.push(remove_notes([A]))
+    assert document.selection == {B}
+
+
+def test_document_set_selection_ignores_foreign_notes(document, qtbot):
+    with qtbot.waitSignal(document.selection_changed):
+        document.set_selection([A, Note(5, 5, 5)])
+    assert document.selection == {A}
+
+
+def test_document_refuses_an_edit_that_cannot_apply(document):
+    missing = Note(9999, 70, 10)
+    with pytest.raises(ScoreError, match="no such note"):
+        document.push(remove_notes([A, missing]))
+    # nothing was half-applied and no undo step was recorded
+    assert set(document.score.notes) == {A, B}
+    assert document.undo_stack.count() == 0
+
+
+def test_document_composite_and_tempo_edits(document):
+    old = tuple(document.score.tempo_map)
+    document.push(CompositeEdit((add_notes([Note(960, 67, 240)]),
+                                 SetTempoMap(old, (TempoChange.from_bpm(0, 90),))), "Both"))
+    assert document.undo_stack.count() == 1
+    assert document.score.initial_tempo_bpm == pytest.approx(90)
+    assert document.selection == {Note(960, 67, 240)}
+    document.undo_stack.undo()
+    assert document.score.initial_tempo_bpm == pytest.approx(120)
+    assert len(document.score) == 2
+
+
+def test_document_dirty_state(document, qtbot):
+    assert not document.is_dirty
+    with qtbot.waitSignal(document.dirty_changed) as blocker:
+        document.push(add_notes([Note(960, 67, 240)]))
+    assert blocker.args == [True]
+    assert document.is_dirty
+    document.mark_clean()
+    assert not document.is_dirty
+    document.undo_stack.undo()
+    assert document.is_dirty  # undoing past the save point modifies the document again
+
+
+def test_document_replace_score_starts_clean(document, qtbot):
+    document.push(add_notes([Note(960, 67, 240)]))
+    new = Score()
+    with qtbot.waitSignal(document.changed):
+        document.replace_score(new, None)
+    assert document.score is new
+    assert document.file_path is None
+    assert document.undo_stack.count() == 0
+    assert not document.is_dirty
+    assert document.selection == frozenset()

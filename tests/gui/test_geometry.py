@@ -1,0 +1,177 @@
+"""Qt-free geometry of the piano roll: transforms, zoom, snapping, hit tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from composer_app.core.note import Note
+from composer_app.gui.pianoroll.geometry import (
+    Grid,
+    HitPart,
+    RollGeometry,
+    follow_scroll_x,
+    height_to_velocity,
+    is_black_key,
+    pitch_name,
+    quantized,
+    snap_ceil,
+    snap_floor,
+    snap_nearest,
+    velocity_to_height,
+)
+
+GEO = RollGeometry(pixels_per_tick=0.125, row_height_px=10.0, scroll_x_px=100.0,
+                   scroll_y_px=500.0, width_px=800, height_px=400)
+
+
+def test_geometry_tick_and_x_are_inverse():
+    # x = tick * 0.125 - 100: tick 1600 -> 100 px
+    assert GEO.tick_to_x(1600) == 100.0
+    assert GEO.x_to_tick(100.0) == 1600.0
+    assert GEO.x_to_tick(GEO.tick_to_x(1234)) == pytest.approx(1234)
+
+
+def test_geometry_pitch_rows_run_top_down():
+    # row of pitch p starts at (127 - p) * 10 - 500: pitch 77 -> 0 px, pitch 76 -> 10 px
+    assert GEO.pitch_to_y(77) == 0.0
+    assert GEO.pitch_to_y(76) == 10.0
+    assert GEO.y_to_pitch(0.0) == 77
+    assert GEO.y_to_pitch(9.9) == 77
+    assert GEO.y_to_pitch(10.0) == 76
+    # far outside the content the pitch clamps to the MIDI range
+    assert GEO.y_to_pitch(-10_000) == 127
+    assert GEO.y_to_pitch(10_000) == 0
+
+
+def test_geometry_visible_ranges_cover_the_widget():
+    start, end = GEO.visible_tick_range()
+    # x 0..800 -> ticks 800..7200
+    assert start == 800 and end >= 7200
+    low, high = GEO.visible_pitch_range()
+    # y 0..399 -> rows 50..89 -> pitches 77 down to 38
+    assert (low, high) == (38, 78)
+
+
+def test_geometry_note_rect():
+    x, y, w, h = GEO.note_rect(Note(1600, 76, 480))
+    assert (x, y, w, h) == (100.0, 10.0, 60.0, 10.0)
+
+
+def test_geometry_zoom_x_keeps_tick_under_anchor():
+    anchor_x = 333.0
+    tick_before = GEO.x_to_tick(anchor_x)
+    zoomed = GEO.zoomed_x(2.0, anchor_x)
+    assert zoomed.pixels_per_tick == 0.25
+    assert zoomed.x_to_tick(anchor_x) == pytest.approx(tick_before)
+
+
+def test_geometry_zoom_y_keeps_pitch_position_under_anchor():
+    anchor_y = 123.0
+    content_y_rows = (anchor_y + GEO.scroll_y_px) / GEO.row_height_px
+    zoomed = GEO.zoomed_y(1.5, anchor_y)
+    assert zoomed.row_height_px == 15.0
+    assert (anchor_y + zoomed.scroll_y_px) / zoomed.row_height_px == pytest.approx(content_y_rows)
+
+
+def test_geometry_zoom_is_clamped():
+    assert GEO.zoomed_x(1e9, 0).pixels_per_tick == 2.0
+    assert GEO.zoomed_y(1e-9, 0).row_height_px == 3.0
+
+
+def test_geometry_fitted_shows_the_requested_span():
+    fitted = GEO.fitted(960, 960 + 8000, 60, 72)
+    start, end = fitted.visible_tick_range()
+    low, high = fitted.visible_pitch_range()
+    assert start <= 960 and end >= 8960
+    assert low <= 60 and high > 72
+    # 8000 ticks fill 800 px
+    assert fitted.pixels_per_tick == pytest.approx(0.1)
+
+
+def test_geometry_scroll_is_clamped_to_content():
+    geo = GEO.scrolled_to(-50, 1e9, content_width_px=1000)
+    assert geo.scroll_x_px == 0
+    assert geo.scroll_y_px == 128 * 10 - 400
+    assert GEO.scrolled_to(5000, 0, content_width_px=1000).scroll_x_px == 200
+
+
+def test_geometry_hit_test_body_and_right_edge():
+    note = Note(1600, 76, 480)  # x 100..160, y 10..20
+    assert GEO.hit_test([note], 120, 15).part is HitPart.BODY
+    assert GEO.hit_test([note], 158, 15).part is HitPart.RIGHT_EDGE
+    assert GEO.hit_test([note], 170, 15) is None
+    assert GEO.hit_test([note], 120, 25) is None  # the row below
+
+
+def test_geometry_hit_test_short_note_keeps_a_body():
+    short = Note(1600, 76, 48)  # 6 px wide: the edge zone shrinks to 2 px
+    assert GEO.hit_test([short], 101, 15).part is HitPart.BODY
+    assert GEO.hit_test([short], 105.5, 15).part is HitPart.RIGHT_EDGE
+
+
+def test_geometry_hit_test_prefers_the_last_note():
+    under = Note(1600, 76, 480)
+    over = Note(1700, 76, 480)
+    assert GEO.hit_test([under, over], 140, 15).note == over
+
+
+def test_geometry_notes_in_rect():
+    a = Note(1600, 76, 480)  # x 100..160, y 10..20
+    b = Note(3200, 70, 480)  # x 300..360, y 70..80
+    assert GEO.notes_in_rect([a, b], 90, 5, 200, 30) == [a]
+    assert GEO.notes_in_rect([a, b], 350, 75, 90, 5) == [a, b]  # corners in any order
+    assert GEO.notes_in_rect([a, b], 170, 30, 290, 60) == []
+
+
+def test_grid_straight_and_triplet_steps():
+    assert Grid.from_fraction(16, 480).step_ticks == 120
+    assert Grid.from_fraction(1, 480).step_ticks == 1920
+    assert Grid.from_fraction(32, 480).step_ticks == 60
+    # triplet eighths: three in the space of two eighths, 480 / 3 = 160
+    assert Grid.from_fraction(8, 480, triplet=True).step_ticks == 160
+    assert Grid.from_fraction(32, 480, triplet=True).step_ticks == 40
+    with pytest.raises(ValueError, match="at least one tick"):
+        Grid(0)
+
+
+def test_snap_functions():
+    assert snap_floor(239.9, 120) == 120
+    assert snap_nearest(179, 120) == 120
+    assert snap_nearest(180, 120) == 240
+    assert snap_ceil(121, 120) == 240
+    assert snap_ceil(240, 120) == 240
+    assert snap_floor(170, 160) == 160  # triplet grid
+
+
+def test_quantized_moves_start_and_length_to_grid():
+    note = Note(130, 60, 100, 90, generated=True)
+    q = quantized(note, 120)
+    assert (q.start_tick, q.duration_ticks) == (120, 120)
+    assert (q.pitch, q.velocity, q.generated) == (60, 90, True)
+    # a tiny note becomes one grid step long rather than vanishing
+    assert quantized(Note(0, 60, 10), 120).duration_ticks == 120
+
+
+def test_follow_scroll_pages_when_playhead_leaves_view():
+    geo = RollGeometry(pixels_per_tick=0.1, width_px=1000)
+    assert follow_scroll_x(geo, 5000) is None  # x 500, inside
+    # tick 20000 -> x 2000, outside: scroll so it sits 10 % in = 2000 - 100
+    assert follow_scroll_x(geo, 20000) == 1900
+    scrolled = RollGeometry(pixels_per_tick=0.1, width_px=1000, scroll_x_px=3000)
+    assert follow_scroll_x(scrolled, 0) == 0.0
+
+
+def test_velocity_lane_mapping_round_trips():
+    assert velocity_to_height(127, 100) == 100
+    assert height_to_velocity(0, 100) == 127
+    assert height_to_velocity(100, 100) == 1
+    assert height_to_velocity(50, 100) == 64  # 127 * 0.5 = 63.5 -> 64
+    for velocity in (1, 40, 100, 127):
+        assert height_to_velocity(100 - velocity_to_height(velocity, 100), 100) == velocity
+
+
+def test_pitch_names_and_black_keys():
+    assert pitch_name(60) == "C4"
+    assert pitch_name(21) == "A0"
+    assert pitch_name(61) == "C#4"
+    assert [p for p in range(60, 72) if is_black_key(p)] == [61, 63, 66, 68, 70]

@@ -1,0 +1,217 @@
+"""The editing tools as Qt-free strategy objects, driven through a plain in-memory host.
+
+The host applies pushed operations to a real Score and records them, so each test sees both
+the resulting score and how many undo steps a gesture produced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytest
+
+from composer_app.core.edits import EditOperation
+from composer_app.core.note import Note
+from composer_app.core.score import Score
+from composer_app.gui.pianoroll.geometry import RollGeometry
+from composer_app.gui.pianoroll.tools import (
+    DrawTool,
+    EraseTool,
+    Modifiers,
+    Overlay,
+    SelectTool,
+    duplicate_offset,
+    make_clip,
+    make_tool,
+    placed,
+    shift_delta,
+    transpose_delta,
+)
+
+# 1 px = 8 ticks; rows 10 px; pitch 127 at y 0 (no scroll) -> pitch p row at (127 - p) * 10
+GEO = RollGeometry(pixels_per_tick=0.125, row_height_px=10.0, width_px=1000, height_px=1280)
+NONE = Modifiers()
+ALT = Modifiers(alt=True)
+
+
+class PlainHost:
+    """A ToolHost over a real Score that records pushed operations."""
+
+    def __init__(self, notes: Iterable[Note] = (), step_ticks: int = 120) -> None:
+        self.geometry = GEO
+        self.score = Score()
+        self.score.add_many(notes)
+        self.selection: frozenset[Note] = frozenset()
+        self.snap_step_ticks = step_ticks
+        self.pushed: list[EditOperation] = []
+        self.previews: list[tuple[int, int]] = []
+        self.overlay: Overlay | None = None
+        self.cursor = "arrow"
+
+    def set_selection(self, notes: Iterable[Note]) -> None:
+        self.selection = frozenset(notes)
+
+    def push(self, op: EditOperation) -> None:
+        op.apply(self.score)
+        self.pushed.append(op)
+
+    def preview_note(self, pitch: int, velocity: int) -> None:
+        self.previews.append((pitch, velocity))
+
+    def set_overlay(self, overlay: Overlay | None) -> None:
+        self.overlay = overlay
+
+    def set_cursor(self, shape: str) -> None:
+        self.cursor = shape
+
+
+def xy(tick: float, pitch: int) -> tuple[float, float]:
+    """Centre of the row of ``pitch`` at ``tick``."""
+    return GEO.tick_to_x(tick), GEO.pitch_to_y(pitch) + 5
+
+
+def test_draw_tool_click_adds_one_grid_step_at_the_snapped_start():
+    host = PlainHost()
+    tool = DrawTool()
+    tool.press(host, *xy(1000, 64), NONE)
+    tool.release(host, *xy(1000, 64), NONE)
+    # 1000 snaps down to 960 on a 120-tick grid
+    assert host.score.notes == (Note(960, 64, 120),)
+    assert len(host.pushed) == 1
+    assert host.previews == [(64, 100)]
+
+
+def test_draw_tool_drag_sets_length_in_one_push():
+    host = PlainHost()
+    tool = DrawTool()
+    tool.press(host, *xy(1000, 64), NONE)
+    for tick in (1100, 1300, 1500):
+        tool.move(host, *xy(tick, 64), NONE)
+        assert host.score.notes == ()  # nothing changes until the gesture ends
+    tool.release(host, *xy(1500, 64), NONE)
+    # end 1500 rounds up to 1560: length 1560 - 960
+    assert host.score.notes == (Note(960, 64, 600),)
+    assert len(host.pushed) == 1
+
+
+def test_draw_tool_alt_places_freely():
+    host = PlainHost()
+    tool = DrawTool()
+    tool.press(host, *xy(1008, 64), ALT)
+    tool.release(host, *xy(1008, 64), ALT)
+    assert host.score.notes[0].start_tick == 1008
+
+
+def test_select_tool_drag_moves_the_selection_once():
+    a, b = Note(960, 60, 240), Note(1440, 64, 240)
+    host = PlainHost([a, b])
+    host.selection = frozenset({a, b})
+    tool = SelectTool()
+    tool.press(host, *xy(1000, 60), NONE)
+    tool.move(host, *xy(1100, 61), NONE)
+    tool.move(host, *xy(1250, 62), NONE)
+    assert host.overlay is not None and set(host.overlay.hidden) == {a, b}
+    tool.release(host, *xy(1250, 62), NONE)
+    # raw +250 ticks: anchor start 960 + 250 = 1210 -> nearest grid line 1200: +240; +2 semitones
+    assert host.score.notes == (Note(1200, 62, 240), Note(1680, 66, 240))
+    assert len(host.pushed) == 1
+    assert host.overlay is None
+    assert (61, 100) in host.previews and (62, 100) in host.previews
+
+
+def test_select_tool_move_stops_at_tick_zero_keeping_the_shape():
+    a, b = Note(120, 60, 120), Note(480, 62, 120)
+    host = PlainHost([a, b])
+    tool = SelectTool()
+    tool.press(host, *xy(480 + 10, 62), NONE)  # press b: selects b alone
+    tool.release(host, *xy(480 + 10, 62), NONE)
+    host.selection = frozenset({a, b})
+    tool.press(host, *xy(490, 62), NONE)
+    tool.release(host, *xy(0, 62), NONE)
+    # a can only move back 120 ticks, so the group moves -120
+    assert host.score.notes == (Note(0, 60, 120), Note(360, 62, 120))
+
+
+def test_select_tool_click_without_drag_changes_nothing():
+    a = Note(960, 60, 240)
+    host = PlainHost([a])
+    tool = SelectTool()
+    tool.press(host, *xy(1000, 60), NONE)
+    tool.release(host, *xy(1000, 60), NONE)
+    assert host.selection == {a}
+    assert host.pushed == []
+
+
+def test_select_tool_resize_from_right_edge():
+    a = Note(960, 60, 240)  # ends at x (1200 / 8) = 150 px
+    host = PlainHost([a])
+    tool = SelectTool()
+    tool.press(host, GEO.tick_to_x(1199), GEO.pitch_to_y(60) + 5, NONE)
+    tool.release(host, *xy(1199 + 330, 60), NONE)
+    # end 1200 + 330 = 1530 -> nearest grid line 1560
+    assert host.score.notes == (Note(960, 60, 600),)
+    assert len(host.pushed) == 1
+
+
+def test_select_tool_resize_never_below_one_step():
+    a = Note(960, 60, 240)
+    host = PlainHost([a])
+    tool = SelectTool()
+    tool.press(host, GEO.tick_to_x(1199), GEO.pitch_to_y(60) + 5, NONE)
+    tool.release(host, *xy(0, 60), NONE)
+    assert host.score.notes == (Note(960, 60, 120),)
+
+
+def test_select_tool_rubber_band_modes():
+    a, b, c = Note(0, 60, 120), Note(480, 60, 120), Note(2400, 60, 120)
+    host = PlainHost([a, b, c])
+    tool = SelectTool()
+
+    def band(t0: int, t1: int, mods: Modifiers) -> None:
+        tool.press(host, *xy(t0, 61), mods)
+        tool.move(host, *xy(t1, 59), mods)
+        tool.release(host, *xy(t1, 59), mods)
+
+    band(0, 700, NONE)
+    assert host.selection == {a, b}
+    band(2300, 2600, Modifiers(shift=True))
+    assert host.selection == {a, b, c}
+    band(400, 700, Modifiers(ctrl=True))
+    assert host.selection == {a, c}
+    band(1000, 1100, NONE)  # empty space: clears
+    assert host.selection == frozenset()
+    assert host.pushed == []
+
+
+def test_erase_tool_stroke_is_one_push():
+    notes = [Note(t, 60, 120) for t in (0, 240, 480, 960)]
+    host = PlainHost(notes)
+    tool = EraseTool()
+    tool.press(host, *xy(10, 60), NONE)
+    for tick in range(10, 600, 40):
+        tool.move(host, *xy(tick, 60), NONE)
+    tool.release(host, *xy(600, 60), NONE)
+    assert host.score.notes == (Note(960, 60, 120),)
+    assert len(host.pushed) == 1
+
+
+def test_make_tool_rejects_unknown_names():
+    assert make_tool("erase").name == "erase"
+    with pytest.raises(ValueError, match="unknown tool 'lasso'"):
+        make_tool("lasso")
+
+
+def test_clip_round_trip_and_placement():
+    notes = [Note(1000, 60, 100, generated=True), Note(1200, 64, 300)]
+    clip = make_clip(notes)
+    assert clip.span_ticks == 500  # 1000 .. 1500
+    assert placed(clip, 4000) == (Note(4000, 60, 100), Note(4200, 64, 300))
+
+
+def test_selection_deltas_are_clamped():
+    notes = [Note(100, 120, 10), Note(300, 5, 10)]
+    assert transpose_delta(notes, 12) == 7
+    assert transpose_delta(notes, -12) == -5
+    assert shift_delta(notes, -500) == -100
+    # span 100..310 = 210 ticks -> rounded up to the 120 grid: 240
+    assert duplicate_offset(notes, 120) == 240
