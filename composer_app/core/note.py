@@ -33,7 +33,9 @@ class Note:
     def __post_init__(self) -> None:
         for name in ("start_tick", "pitch", "duration_ticks", "velocity", "channel"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, bool):  # True == 1, but a flag is no tick, pitch or velocity
+                raise NoteError(f"{name} must be an integer, got {value!r}")
+            if not isinstance(value, int):
                 # numpy integers are welcome but stored as plain ints
                 try:
                     as_int = int(value)
