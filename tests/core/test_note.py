@@ -1,0 +1,87 @@
+"""Note: validation, ordering and the copy helpers."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from composer_app.core.note import Note, NoteError
+
+
+def test_note_defaults_and_end_tick() -> None:
+    note = Note(480, 60, 240)
+    assert (note.velocity, note.channel, note.generated) == (100, 0, False)
+    assert note.end_tick == 720  # 480 + 240
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"pitch": -1}, "pitch must be 0-127, got -1"),
+        ({"pitch": 128}, "pitch must be 0-127, got 128"),
+        ({"velocity": 0}, "velocity must be 1-127, got 0"),
+        ({"velocity": 128}, "velocity must be 1-127, got 128"),
+        ({"duration_ticks": 0}, "duration_ticks must be > 0, got 0"),
+        ({"duration_ticks": -5}, "duration_ticks must be > 0, got -5"),
+        ({"start_tick": -1}, "start_tick must be >= 0, got -1"),
+        ({"channel": 16}, "channel must be 0-15, got 16"),
+        ({"channel": -1}, "channel must be 0-15, got -1"),
+        ({"pitch": 60.5}, "pitch must be an integer, got 60.5"),
+        ({"start_tick": "10"}, "start_tick must be an integer, got '10'"),
+        ({"velocity": None}, "velocity must be an integer, got None"),
+        ({"duration_ticks": True}, "duration_ticks must be an integer, got True"),
+    ],
+)
+def test_note_rejects_impossible_fields(kwargs: dict, message: str) -> None:
+    fields = {"start_tick": 0, "pitch": 60, "duration_ticks": 10} | kwargs
+    with pytest.raises(NoteError) as caught:
+        Note(**fields)
+    assert str(caught.value) == message
+    assert isinstance(caught.value, ValueError)
+
+
+def test_note_accepts_edge_values() -> None:
+    low = Note(0, 0, 1, velocity=1, channel=0)
+    high = Note(10**9, 127, 10**9, velocity=127, channel=15)
+    assert (low.pitch, high.pitch, high.channel) == (0, 127, 15)
+
+
+def test_note_stores_numpy_integers_as_plain_ints() -> None:
+    note = Note(np.int64(10), np.uint8(60), np.int32(5), np.int16(90))
+    assert type(note.start_tick) is int and type(note.pitch) is int
+    assert type(note.velocity) is int and note == Note(10, 60, 5, 90)
+
+
+def test_note_is_frozen() -> None:
+    note = Note(0, 60, 10)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        note.pitch = 61  # type: ignore[misc]
+
+
+def test_note_sorts_by_start_then_pitch() -> None:
+    notes = [Note(10, 50, 5), Note(0, 70, 5), Note(0, 60, 99), Note(10, 40, 1)]
+    assert sorted(notes) == [Note(0, 60, 99), Note(0, 70, 5), Note(10, 40, 1), Note(10, 50, 5)]
+
+
+def test_note_moved_shifts_and_clamps() -> None:
+    note = Note(100, 60, 10, 80, channel=3, generated=True)
+    assert note.moved(50, 2) == Note(150, 62, 10, 80, channel=3, generated=True)
+    assert note.moved(-500, 0).start_tick == 0  # never before the start
+    assert note.moved(0, 100).pitch == 127
+    assert note.moved(0, -100).pitch == 0
+
+
+def test_note_with_duration_and_velocity_clamp() -> None:
+    note = Note(0, 60, 10, 80)
+    assert note.with_duration(30).duration_ticks == 30
+    assert note.with_duration(0).duration_ticks == 1  # at least one tick
+    assert note.with_velocity(200).velocity == 127
+    assert note.with_velocity(-3).velocity == 1
+    assert note.with_velocity(64) == Note(0, 60, 10, 64)
+
+
+def test_note_accepted_clears_generated_only() -> None:
+    proposal = Note(0, 60, 10, 70, channel=2, generated=True)
+    assert proposal.accepted() == Note(0, 60, 10, 70, channel=2, generated=False)
