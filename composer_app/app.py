@@ -45,7 +45,14 @@ def run(args: argparse.Namespace) -> int:
         QTimer.singleShot(0, app.quit)
     elif args.test_play_then_quit:
         QTimer.singleShot(0, window.toggle_play)
-        QTimer.singleShot(TEST_PLAY_MS, window.close)
+
+        def report_and_close() -> None:
+            # the test reads this line to know the quit really happened during playback
+            print(f"quitting: playing={window.playback.is_playing} "
+                  f"tick={window.playhead_tick:.0f}", flush=True)
+            window.close()
+
+        QTimer.singleShot(TEST_PLAY_MS, report_and_close)
     else:
         QTimer.singleShot(0, window.offer_recovery)
     status = app.exec()

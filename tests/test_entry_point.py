@@ -1,0 +1,57 @@
+"""The real entry points start and stop cleanly (each in its own process, offscreen)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def app_env(tmp_path: Path) -> dict[str, str]:
+    """Offscreen Qt, and settings and autosaves in a temporary folder (never the user's)."""
+    return {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "COMPOSER_SETTINGS_FILE": str(tmp_path / "settings.ini"),
+        "COMPOSER_AUTOSAVE_DIR": str(tmp_path / "autosave"),
+    }
+
+
+def test_entry_point_main_py_shows_window_and_exits_zero(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "--quit-after-show"],
+        cwd=ROOT, env=app_env(tmp_path), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "autosave").exists() or not any((tmp_path / "autosave").iterdir())
+
+
+def test_entry_point_module_help_exits_zero(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "composer_app", "--help"],
+        cwd=ROOT, env=app_env(tmp_path), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "gui" in done.stdout and "usage" in done.stdout
+
+
+def test_entry_point_does_not_import_torch_at_startup(tmp_path: Path) -> None:
+    # Building the window must not pull in torch (seconds of import time).
+    code = (
+        "import sys\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from composer_app.gui.main_window import MainWindow\n"
+        "w = MainWindow(); w.show(); app.processEvents(); w.shutdown()\n"
+        "print('torch' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT, env=app_env(tmp_path), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"
