@@ -158,8 +158,10 @@ class Score:
 
         Units: ticks; pitches as MIDI numbers.
         """
-        # Notes are sorted by start: none starting at or after end_tick can overlap.
-        stop = bisect.bisect_left(self._notes, Note(max(0, end_tick), 0, 1))
+        # Notes are sorted by start: none starting at or after end_tick can overlap. The probe
+        # is the smallest possible note at end_tick (every other field at its minimum), so
+        # bisect_left lands on the first note starting there.
+        stop = bisect.bisect_left(self._notes, Note(max(0, end_tick), 0, 1, velocity=1))
         return [
             n
             for n in self._notes[:stop]
