@@ -1,0 +1,177 @@
+"""Score: sorted notes, queries, edits, tempo map and meter."""
+
+from __future__ import annotations
+
+import pytest
+
+from composer_app.core.note import Note
+from composer_app.core.score import Score, ScoreError, TempoChange, TimeSignature
+
+
+def _score(*notes: Note) -> Score:
+    score = Score()
+    score.add_many(notes)
+    return score
+
+
+def test_score_defaults_480_ppq_120_bpm_four_four() -> None:
+    score = Score()
+    assert score.ppq == 480
+    assert score.tempo_map == [TempoChange(0, 500_000)]
+    assert score.initial_tempo_bpm == 120.0
+    assert score.time_signatures == [TimeSignature(0, 4, 4)]
+    assert len(score) == 0 and score.end_tick == 0
+
+
+def test_score_keeps_notes_sorted_whatever_the_insertion_order() -> None:
+    score = Score()
+    for note in (Note(960, 60, 10), Note(0, 72, 10), Note(0, 48, 10), Note(480, 60, 10)):
+        score.add(note)
+    assert [(n.start_tick, n.pitch) for n in score.notes] == [
+        (0, 48),
+        (0, 72),
+        (480, 60),
+        (960, 60),
+    ]
+    score.add_many([Note(240, 50, 10), Note(0, 30, 10)])
+    assert [n.start_tick for n in score] == [0, 0, 0, 240, 480, 960]
+    assert Score(_notes=[Note(5, 1, 1), Note(1, 1, 1)]).notes == (Note(1, 1, 1), Note(5, 1, 1))
+
+
+def test_score_notes_is_a_snapshot() -> None:
+    score = _score(Note(0, 60, 10))
+    snapshot = score.notes
+    score.add(Note(10, 62, 10))
+    assert snapshot == (Note(0, 60, 10),)
+
+
+def test_score_keeps_duplicates_and_removes_one_at_a_time() -> None:
+    note = Note(0, 60, 10)
+    score = _score(note, note)
+    assert len(score) == 2
+    score.remove(note)
+    assert score.notes == (note,) and note in score
+    score.remove(note)
+    assert note not in score
+    with pytest.raises(ScoreError, match="no such note"):
+        score.remove(note)
+
+
+def test_score_contains_compares_every_field() -> None:
+    score = _score(Note(0, 60, 10, 90))
+    assert Note(0, 60, 10, 90) in score
+    assert Note(0, 60, 10, 91) not in score
+    assert Note(0, 60, 10, 90, generated=True) not in score
+    assert "not a note" not in score
+
+
+def test_score_move_and_resize_replace_the_note() -> None:
+    note = Note(480, 60, 240)
+    score = _score(note, Note(0, 50, 10))
+    moved = score.move(note, delta_ticks=-480, delta_pitch=12)
+    assert moved == Note(0, 72, 240)
+    assert score.notes == (Note(0, 50, 10), Note(0, 72, 240))
+    resized = score.resize(moved, 960)
+    assert score.notes == (Note(0, 50, 10), resized) and resized.duration_ticks == 960
+    with pytest.raises(ScoreError):
+        score.move(note, 1)  # the original is gone
+
+
+def test_score_notes_in_range_finds_sounding_notes() -> None:
+    long = Note(0, 60, 1000)  # sounds over the whole window
+    inside = Note(500, 64, 10)
+    ends_at_start = Note(0, 62, 400)  # [0, 400) ends where the window begins
+    starts_at_end = Note(600, 65, 10)  # starts where the window ends
+    high = Note(450, 90, 10)
+    score = _score(long, inside, ends_at_start, starts_at_end, high)
+    assert score.notes_in_range(400, 600) == [long, high, inside]
+    assert score.notes_in_range(400, 600, pitch_low=61, pitch_high=90) == [inside]
+    assert score.notes_at(999, 60) == [long] and score.notes_at(1000, 60) == []
+
+
+def test_score_notes_in_range_excludes_any_note_starting_at_the_end() -> None:
+    # the search stops at the first note starting at end_tick, whatever its other fields
+    quiet = Note(100, 0, 1, velocity=1)
+    score = _score(Note(0, 0, 50), quiet)
+    assert score.notes_in_range(0, 100) == [Note(0, 0, 50)]
+    assert score.notes_in_range(0, 101) == [Note(0, 0, 50), quiet]
+
+
+def test_score_end_tick_is_the_latest_note_end() -> None:
+    score = _score(Note(0, 60, 5000), Note(4000, 62, 10))
+    assert score.end_tick == 5000  # the long early note ends last
+
+
+def test_score_clear_and_copy_are_independent() -> None:
+    score = _score(Note(0, 60, 10))
+    score.set_tempo_bpm(90)
+    twin = score.copy()
+    score.clear()
+    score.set_tempo_bpm(140)
+    assert twin.notes == (Note(0, 60, 10),)
+    assert twin.initial_tempo_bpm == pytest.approx(90)
+    assert len(score) == 0
+
+
+def test_score_adds_tick_zero_tempo_and_meter_when_missing() -> None:
+    score = Score(tempo_map=[TempoChange(960, 400_000)], time_signatures=[TimeSignature(480, 3, 4)])
+    assert score.tempo_map == [TempoChange(0, 400_000), TempoChange(960, 400_000)]
+    assert score.time_signatures[0] == TimeSignature(0, 3, 4)
+    assert Score(tempo_map=[], time_signatures=[]).tempo_map == [TempoChange(0, 500_000)]
+
+
+def test_score_tempo_at_and_set_tempo_bpm() -> None:
+    score = Score()
+    score.set_tempo_bpm(60, tick=960)
+    assert score.tempo_at(959).tempo_bpm == 120
+    assert score.tempo_at(960).us_per_quarter == 1_000_000  # 60 BPM: one second per quarter
+    score.set_tempo_bpm(100, tick=960)  # replaces the change at that tick
+    assert [t.tick for t in score.tempo_map] == [0, 960]
+    assert score.tempo_at(10**9).us_per_quarter == 600_000
+
+
+def test_score_set_tempo_bpm_rejects_out_of_range() -> None:
+    score = Score()
+    with pytest.raises(ScoreError, match="1-1000 BPM"):
+        score.set_tempo_bpm(0.5)
+    with pytest.raises(ScoreError):
+        score.set_tempo_bpm(1001)
+    assert score.tempo_map == [TempoChange(0, 500_000)]  # unchanged
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: Score(ppq=0), "ppq must be positive"),
+        (lambda: TempoChange(-1, 500_000), "negative tick"),
+        (lambda: TempoChange(0, 0), "tempo must be positive"),
+        (lambda: TimeSignature(0, 0, 4), "numerator must be 1-255"),
+        (lambda: TimeSignature(0, 3, 3), "power of two"),
+        (lambda: TimeSignature(-5, 3, 4), "negative tick"),
+    ],
+)
+def test_score_parts_reject_impossible_values(build, message: str) -> None:
+    with pytest.raises(ScoreError, match=message):
+        build()
+
+
+def test_tempo_change_bpm_conversions() -> None:
+    assert TempoChange(0, 500_000).tempo_bpm == 120.0
+    assert TempoChange.from_bpm(0, 90).us_per_quarter == 666_667  # 60e6 / 90 rounded
+    assert TempoChange.from_bpm(0, 90).tempo_bpm == pytest.approx(90, rel=1e-6)
+
+
+def test_time_signature_bar_ticks() -> None:
+    assert TimeSignature(0, 4, 4).bar_ticks(480) == 1920
+    assert TimeSignature(0, 3, 4).bar_ticks(480) == 1440
+    assert TimeSignature(0, 6, 8).bar_ticks(480) == 1440  # six eighths = three quarters
+    assert TimeSignature(0, 7, 16).bar_ticks(96) == 168  # 7 x 96 x 4 / 16
+
+
+def test_score_time_signature_at_and_bar_starts_across_a_meter_change() -> None:
+    score = Score(time_signatures=[TimeSignature(0, 4, 4), TimeSignature(3840, 3, 4)])
+    assert score.time_signature_at(3839) == TimeSignature(0, 4, 4)
+    assert score.time_signature_at(3840) == TimeSignature(3840, 3, 4)
+    # two 4/4 bars (1920 each), then 3/4 bars of 1440 up to 7000
+    assert score.bar_starts(7000) == [0, 1920, 3840, 5280, 6720]
+    assert score.bar_starts(0) == []
