@@ -1,0 +1,184 @@
+"""Model checkpoints: ``config.json`` + ``weights.safetensors``, written atomically, read strictly.
+
+No pickle is ever involved: weights are safetensors, everything else is JSON. Every failure
+to load raises :class:`CheckpointError` with a message that names the file and the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+
+from composer_app.ml.rnnrbm import ConfigError, RnnRbm, RnnRbmConfig
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "weights.safetensors"
+
+
+class CheckpointError(Exception):
+    """A checkpoint cannot be written or read; the message names the file and the problem."""
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a temp file in the same folder, fsync, os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def tensors_to_bytes(
+    tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None
+) -> bytes:
+    """Serialise tensors as safetensors; refuses a non-finite floating-point tensor."""
+    clean: dict[str, torch.Tensor] = {}
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"refusing to save tensor {name!r}: it holds NaN or infinity")
+        clean[name] = tensor.detach().cpu().contiguous()
+    return save_safetensors_bytes(clean, metadata=dict(metadata) if metadata else None)
+
+
+def tensors_from_bytes(data: bytes, source: str) -> dict[str, torch.Tensor]:
+    """Parse safetensors bytes; raises :class:`CheckpointError` naming ``source`` if corrupt."""
+    try:
+        return dict(load_safetensors_bytes(data))
+    except (SafetensorError, ValueError, RuntimeError, OverflowError) as exc:
+        raise CheckpointError(f"{source} is corrupt or truncated: {exc}") from exc
+
+
+def save_checkpoint(
+    directory: str | Path,
+    config: RnnRbmConfig,
+    model: RnnRbm,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Write ``config.json`` and ``weights.safetensors`` into ``directory`` atomically.
+
+    ``extra`` is JSON-ready metadata stored under ``"extra"`` in ``config.json`` (read it with
+    :func:`read_extra`). The weights are written first, then the config; each replace is
+    atomic. Raises :class:`CheckpointError` for a non-finite tensor (nothing is written then).
+    """
+    directory = Path(directory)
+    weights = tensors_to_bytes(dict(model.state_dict()))
+    document = config.to_dict()
+    if extra is not None:
+        document["extra"] = dict(extra)
+    try:
+        text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"config cannot be written as JSON: {exc}") from exc
+    try:
+        atomic_write_bytes(directory / WEIGHTS_NAME, weights)
+        atomic_write_bytes(directory / CONFIG_NAME, text.encode("utf-8"))
+    except OSError as exc:
+        raise CheckpointError(f"cannot write the checkpoint in {directory}: {exc}") from exc
+
+
+def _read_config_document(directory: Path) -> dict[str, Any]:
+    path = directory / CONFIG_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"missing file {path}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"cannot read {path}: {exc}") from exc
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise CheckpointError(f"{path} must hold a JSON object")
+    return document
+
+
+def read_config(directory: str | Path) -> RnnRbmConfig:
+    """The :class:`RnnRbmConfig` of a checkpoint, without loading weights."""
+    directory = Path(directory)
+    document = _read_config_document(directory)
+    document.pop("extra", None)
+    try:
+        return RnnRbmConfig.from_dict(document)
+    except ConfigError as exc:
+        raise CheckpointError(f"{directory / CONFIG_NAME}: {exc}") from exc
+
+
+def read_extra(directory: str | Path) -> dict[str, Any]:
+    """The ``extra`` metadata stored by :func:`save_checkpoint` (empty when none)."""
+    extra = _read_config_document(Path(directory)).get("extra", {})
+    return extra if isinstance(extra, dict) else {}
+
+
+def check_state(model: RnnRbm, tensors: Mapping[str, torch.Tensor], source: str) -> None:
+    """Raise :class:`CheckpointError` unless ``tensors`` match the model's exactly."""
+    expected = dict(model.state_dict())
+    missing = sorted(set(expected) - set(tensors))
+    if missing:
+        raise CheckpointError(f"{source} lacks tensor(s) {', '.join(missing)}")
+    unexpected = sorted(set(tensors) - set(expected))
+    if unexpected:
+        raise CheckpointError(f"{source} has unexpected tensor(s) {', '.join(unexpected)}")
+    for name, want in expected.items():
+        got = tensors[name]
+        if tuple(got.shape) != tuple(want.shape):
+            raise CheckpointError(
+                f"{source}: tensor {name!r} has shape {tuple(got.shape)}, "
+                f"the config needs {tuple(want.shape)}"
+            )
+        if got.dtype != want.dtype:
+            raise CheckpointError(f"{source}: tensor {name!r} is {got.dtype}, expected {want.dtype}")
+        if not bool(torch.isfinite(got).all()):
+            raise CheckpointError(f"{source}: tensor {name!r} holds NaN or infinity")
+
+
+def load_checkpoint(directory: str | Path) -> tuple[RnnRbmConfig, RnnRbm]:
+    """Build the model from ``config.json`` and load ``weights.safetensors`` strictly.
+
+    Raises :class:`CheckpointError` for a missing file, a malformed or newer config, corrupt
+    or truncated weights, missing or extra tensors, a shape mismatch or non-finite values.
+    """
+    directory = Path(directory)
+    config = read_config(directory)
+    weights_path = directory / WEIGHTS_NAME
+    try:
+        data = weights_path.read_bytes()
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"missing file {weights_path}") from exc
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {weights_path}: {exc}") from exc
+    tensors = tensors_from_bytes(data, str(weights_path))
+    model = RnnRbm(config)
+    check_state(model, tensors, str(weights_path))
+    model.load_state_dict(tensors, strict=True)
+    model.eval()
+    return config, model

@@ -1,0 +1,202 @@
+"""Training data for the RNN-RBM: benchmark piano rolls, MIDI folders and the paper's pickles.
+
+Every loader returns sequences as ``(T, 88)`` bool arrays (time first; column ``k`` is MIDI
+pitch ``pitch_low + k``). Untrusted pickles are read only through a restricted unpickler that
+refuses every global, so loading one cannot run code.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import pickle
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from composer_app.core.pianoroll import PIANO_PITCH_HIGH, PIANO_PITCH_LOW, score_to_roll
+from composer_app.core.score import Score
+
+SPLITS = ("train", "valid", "test")
+MIDI_SUFFIXES = (".mid", ".midi", ".MID", ".MIDI")
+
+
+class DataError(ValueError):
+    """Training data cannot be read; the message names the file and the problem."""
+
+
+def frames_to_roll(
+    frames: Sequence[Iterable[int]],
+    *,
+    pitch_low: int = PIANO_PITCH_LOW,
+    pitch_high: int = PIANO_PITCH_HIGH,
+    where: str = "sequence",
+) -> np.ndarray:
+    """A list of frames (each a collection of MIDI pitches) -> a ``(T, P)`` bool roll.
+
+    Raises :class:`DataError` naming ``where`` and the frame for a pitch outside the range.
+    """
+    roll = np.zeros((len(frames), pitch_high - pitch_low), dtype=bool)
+    for t, frame in enumerate(frames):
+        for pitch in frame:
+            if isinstance(pitch, bool) or not isinstance(pitch, int | np.integer):
+                raise DataError(f"{where}, frame {t}: pitch {pitch!r} is not an integer")
+            if not pitch_low <= pitch < pitch_high:
+                raise DataError(
+                    f"{where}, frame {t}: pitch {pitch} is outside [{pitch_low}, {pitch_high})"
+                )
+            roll[t, pitch - pitch_low] = True
+    return roll
+
+
+def _splits_from_object(obj: Any, source: str) -> dict[str, list[np.ndarray]]:
+    if not isinstance(obj, dict):
+        raise DataError(f"{source}: expected a mapping of splits, found {type(obj).__name__}")
+    missing = [s for s in SPLITS if s not in obj]
+    if missing:
+        raise DataError(f"{source}: missing split(s) {', '.join(missing)}")
+    result: dict[str, list[np.ndarray]] = {}
+    for split in SPLITS:
+        sequences = obj[split]
+        if not isinstance(sequences, list | tuple):
+            raise DataError(f"{source}: split {split!r} is not a list of sequences")
+        rolls = []
+        for i, seq in enumerate(sequences):
+            if not isinstance(seq, list | tuple):
+                raise DataError(f"{source}: {split} sequence {i} is not a list of frames")
+            for t, frame in enumerate(seq):
+                if not isinstance(frame, list | tuple | set | frozenset):
+                    raise DataError(f"{source}: {split} sequence {i}, frame {t} is not a list")
+            rolls.append(frames_to_roll(seq, where=f"{source}: {split} sequence {i}"))
+        result[split] = rolls
+    return result
+
+
+def load_benchmark(path: str | Path) -> dict[str, list[np.ndarray]]:
+    """Read a benchmark file (gzipped JSON ``{"train": [seq...], "valid": ..., "test": ...}``).
+
+    Shapes: every sequence is ``(T, 88)`` bool, one row per step (MIDI pitches 21..108).
+    Raises :class:`DataError` for a missing, unreadable or malformed file.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        text = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+        obj = json.loads(text)
+    except (OSError, EOFError, ValueError) as exc:
+        raise DataError(f"{path} is not valid (gzipped) JSON: {exc}") from exc
+    return _splits_from_object(obj, str(path))
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that builds only plain containers and numbers: every global is refused."""
+
+    _ALLOWED = {("builtins", "set"): set, ("builtins", "frozenset"): frozenset}
+
+    def find_class(self, module: str, name: str) -> Any:
+        allowed = self._ALLOWED.get((module, name))
+        if allowed is None:
+            raise DataError(
+                f"refusing to load {module}.{name}: the pickle asks to run code, which a data "
+                "file never needs (only lists, tuples, sets, ints, strings and dicts are allowed)"
+            )
+        return allowed
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise DataError("refusing a pickle with persistent references")
+
+
+def load_pickle_safely(path: str | Path) -> dict[str, list[np.ndarray]]:
+    """Read the paper's original ``.pickle`` (splits -> sequences -> frames -> pitches).
+
+    Nothing in the file is executed: a restricted unpickler refuses every global but
+    ``builtins.set``/``frozenset``. Shapes: as :func:`load_benchmark`.
+    Raises :class:`DataError` naming the file and the refused global or the problem.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        obj = _RestrictedUnpickler(io.BytesIO(raw), encoding="latin1").load()
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - any decoding failure of untrusted bytes
+        raise DataError(f"{path} is not a readable pickle: {exc}") from exc
+    return _splits_from_object(obj, str(path))
+
+
+def load_midi_folder(
+    folder: str | Path,
+    read_score: Callable[[Path], Score],
+    step_beats: float,
+    *,
+    pitch_low: int = PIANO_PITCH_LOW,
+    pitch_high: int = PIANO_PITCH_HIGH,
+    normalize_key: Callable[[Score], Score] | None = None,
+) -> tuple[list[np.ndarray], list[tuple[Path, str]]]:
+    """Piano rolls of every MIDI file below ``folder``; unreadable files are skipped.
+
+    ``read_score`` parses one file (injected, since ml never imports midi); ``normalize_key``
+    may transpose each score (e.g. to C) first. Units: ``step_beats`` in quarter notes.
+    Returns ``(sequences, skipped)`` with ``skipped`` a list of ``(path, reason)``.
+    Shapes: sequences ``(T, pitch_high - pitch_low)`` bool.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder} is not a folder")
+    sequences: list[np.ndarray] = []
+    skipped: list[tuple[Path, str]] = []
+    paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in MIDI_SUFFIXES)
+    for path in paths:
+        try:
+            score = read_score(path)
+            if normalize_key is not None:
+                score = normalize_key(score)
+            step_ticks = max(1, round(step_beats * score.ppq))
+            roll = score_to_roll(score, step_ticks, pitch_low=pitch_low, pitch_high=pitch_high).roll
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
+            skipped.append((path, f"{type(exc).__name__}: {exc}"))
+            continue
+        if len(roll) == 0 or not roll.any():
+            skipped.append((path, "no notes in the piano range"))
+            continue
+        sequences.append(roll)
+    return sequences, skipped
+
+
+def transpose_sequences(
+    sequences: Sequence[np.ndarray], semitones: Iterable[int]
+) -> list[np.ndarray]:
+    """Augment by transposition: every sequence shifted by each of ``semitones``.
+
+    A shift that would push a sounding note off the roll is skipped for that sequence, so
+    no note is silently lost. ``0`` in ``semitones`` keeps the original.
+    Shapes: ``(T, P)`` in, ``(T, P)`` out.
+    """
+    result: list[np.ndarray] = []
+    shifts = list(semitones)
+    for roll in sequences:
+        used = np.flatnonzero(roll.any(axis=0))
+        for shift in shifts:
+            if used.size and (used[0] + shift < 0 or used[-1] + shift >= roll.shape[1]):
+                continue
+            shifted = np.zeros_like(roll)
+            if shift >= 0:
+                shifted[:, shift:] = roll[:, : roll.shape[1] - shift]
+            else:
+                shifted[:, :shift] = roll[:, -shift:]
+            result.append(shifted)
+    return result
+
+
+def count_frames(sequences: Iterable[np.ndarray]) -> int:
+    """Total number of time steps."""
+    return sum(len(s) for s in sequences)
