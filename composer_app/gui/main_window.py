@@ -233,7 +233,9 @@ class MainWindow(QMainWindow):
         self.prefs.set_last_directory(os.path.dirname(path))
         self._refresh_from_score()
         self.editor.zoom_to_fit()
-        self.statusBar().showMessage(f"Opened {path} ({len(score)} notes)", 5000)
+        self.statusBar().showMessage(
+            f"Opened {os.path.basename(path)} ({len(score)} notes)", 5000
+        )
         return True
 
     def save(self) -> bool:
@@ -393,14 +395,14 @@ class MainWindow(QMainWindow):
         start_tick = int(self._playhead_tick)
         if start_tick >= score.end_tick:
             start_tick = 0  # at (or past) the end: play from the start
-            self._set_playhead(0.0)
+            self.set_playhead(0.0)
         self.playback.play(score, start_tick)
 
     def return_to_start(self) -> None:
         """Move the playhead to the start (while playing too)."""
         if self.playback.is_playing:
             self.playback.seek(0)
-        self._set_playhead(0.0)
+        self.set_playhead(0.0)
 
     def panic(self) -> None:
         """Stop and silence every note on every channel."""
@@ -411,16 +413,17 @@ class MainWindow(QMainWindow):
     def _stop_for_new_document(self) -> None:
         if self.playback.is_playing:
             self.playback.stop()
-        self._set_playhead(0.0)
+        self.set_playhead(0.0)
 
-    def _set_playhead(self, tick: float) -> None:
+    def set_playhead(self, tick: float) -> None:
+        """Put the playhead at ``tick`` (ticks) when not playing; the view and clock follow."""
         self._playhead_tick = max(0.0, float(tick))
         self.editor.set_playhead_tick(self._playhead_tick)
         self.transport.set_position(self._playhead_tick, self.document.score)
 
     def _on_playback_position_changed(self, tick: float) -> None:
         if self.playback.is_playing:
-            self._set_playhead(tick)
+            self.set_playhead(tick)
 
     def _on_playback_playing_changed(self, playing: bool) -> None:
         self.actions.play.setText("Stop" if playing else "Play")
@@ -431,7 +434,7 @@ class MainWindow(QMainWindow):
     def _on_editor_playhead_requested(self, tick: int) -> None:
         if self.playback.is_playing:
             self.playback.seek(tick)
-        self._set_playhead(tick)
+        self.set_playhead(tick)
 
     def _on_editor_note_preview_requested(self, pitch: int, velocity: int) -> None:
         self.playback.preview_note(pitch, velocity)

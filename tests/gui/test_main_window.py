@@ -488,3 +488,20 @@ def test_main_window_panic_stops_playback(qtbot, window: MainWindow) -> None:
     key(window, "Shift+Esc")
     assert not window.playback.is_playing
     assert "All notes off" in window.statusBar().currentMessage()
+
+
+# ---- editing through the window's shortcuts (the real editor does the work) --------------
+def test_main_window_select_all_duplicate_delete_reach_the_editor(window: MainWindow) -> None:
+    window.document.push(add_notes([Note(0, 60, 480), Note(480, 62, 480)]))
+    window.editor.setFocus()
+    key(window, "Ctrl+A")
+    assert len(window.document.selection) == 2
+    key(window, "Ctrl+D")  # the two notes again, right after themselves
+    assert [(n.start_tick, n.pitch) for n in window.document.score.notes] == [
+        (0, 60), (480, 62), (960, 60), (1440, 62)
+    ]
+    key(window, "Ctrl+A")
+    key(window, "Del")
+    assert len(window.document.score) == 0
+    key(window, "Ctrl+Z")  # one undo step brings all four back
+    assert len(window.document.score) == 4

@@ -1,0 +1,79 @@
+"""Render the main window offscreen with a real melody and save docs/screenshot.png.
+
+Usage: ``QT_QPA_PLATFORM=offscreen python docs/make_screenshot.py [output.png]``
+
+The melody is a Nottingham folk tune from ``../shared/data/nottingham_midi/MIDI/`` when that
+folder exists, else a short tune built here. Settings and autosaves go to a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from composer_app.core.note import Note  # noqa: E402
+from composer_app.core.score import Score, TempoChange  # noqa: E402
+from composer_app.gui.main_window import MainWindow  # noqa: E402
+from composer_app.midi.files import write_mid  # noqa: E402
+from composer_app.midi.ports import PortListing  # noqa: E402
+from composer_app.paths import shared_data_dir  # noqa: E402
+
+TUNE = "ashover1.mid"
+WIDTH_PX, HEIGHT_PX = 1400, 850
+
+
+def built_melody() -> Score:
+    """A C-major tune over I-IV-V-I (melody plus a chord on each bar)."""
+    score = Score(tempo_map=[TempoChange.from_bpm(0, 110)])
+    melody = [64, 62, 60, 62, 64, 64, 64, 62, 62, 62, 64, 67, 67, 64, 62, 60]
+    score.add_many(Note(i * 480, p, 480, 96) for i, p in enumerate(melody))
+    for bar, chord in enumerate([(48, 52, 55), (53, 57, 60), (55, 59, 62), (48, 52, 55)]):
+        score.add_many(Note(bar * 1920, p, 1920, 70) for p in chord)
+    return score
+
+
+def main(argv: list[str]) -> int:
+    out = Path(argv[1]) if len(argv) > 1 else ROOT / "docs" / "screenshot.png"
+    tune = shared_data_dir() / "nottingham_midi" / "MIDI" / TUNE
+    with tempfile.TemporaryDirectory() as tmp:
+        if not tune.is_file():
+            tune = Path(tmp) / "melody.mid"
+            write_mid(built_melody(), tune)
+        app = QApplication.instance() or QApplication(argv[:1])
+        window = MainWindow(
+            settings=QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat),
+            autosave_dir=Path(tmp) / "autosave",
+            list_ports=lambda: PortListing([], "No MIDI system here (offscreen screenshot)"),
+        )
+        window.resize(WIDTH_PX, HEIGHT_PX)
+        window.show()
+        if not window.open_file(str(tune), ask_to_save=False):
+            return 1
+        app.processEvents()
+        window.editor.zoom_to_fit()
+        notes = window.document.score.notes
+        window.document.set_selection(notes[4:8])  # show a selection too
+        window.set_playhead(float(notes[len(notes) // 3].start_tick))
+        for _ in range(5):
+            app.processEvents()
+        image = window.grab().toImage()
+        window.shutdown()
+        window.close()
+    if not image.save(str(out)):
+        print(f"could not write {out}", file=sys.stderr)
+        return 1
+    print(f"wrote {out} ({image.width()}x{image.height()}) from {tune.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))
