@@ -89,9 +89,7 @@ class JackServer:
 
     def _is_up(self, jack_lsp: str | None, env: dict[str, str]) -> bool:
         if jack_lsp is not None:
-            done = subprocess.run(
-                [jack_lsp], env=env, capture_output=True, timeout=5, check=False
-            )
+            done = subprocess.run([jack_lsp], env=env, capture_output=True, timeout=5, check=False)
             return done.returncode == 0 and b"system:" in done.stdout
         # without jack_lsp, trust the server's own announcement of its driver
         return "dummy" in self.log().lower() and self._process is not None

@@ -97,7 +97,9 @@ def _missing_system_reason(api: int | None) -> str | None:
     """
     compiled = rtmidi.get_compiled_api()
     if api is not None and api not in compiled:
-        return f"No MIDI system: {rtmidi.get_api_display_name(api)} support is not built into rtmidi"
+        return (
+            f"No MIDI system: {rtmidi.get_api_display_name(api)} support is not built into rtmidi"
+        )
     uses_alsa = api == rtmidi.API_LINUX_ALSA or (
         api is None and compiled and compiled[0] == rtmidi.API_LINUX_ALSA
     )

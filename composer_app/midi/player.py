@@ -1,0 +1,814 @@
+"""A real-time MIDI player: one dedicated thread sends a score, or a growing stream, on time.
+
+Design (after Frescobaldi's pure player with a thin Qt adapter):
+
+* Public methods only change state under one lock and wake the thread through a condition
+  variable; the thread sends every scheduled message and calls the callbacks. Stopping,
+  seeking and panicking silence synchronously (under the same lock) so that, when they
+  return, nothing sounds.
+* Events live in a heap keyed by ``(tick, note-off before note-on, arrival order)`` and are
+  turned into monotonic times through the tempo map and an *anchor* ``(time_s, tick)``.
+  Re-anchoring makes tempo edits, seeks and stream stalls cheap.
+* The thread sleeps on the condition variable until shortly before the next event, then
+  sleeps the remainder and spins the last fraction of a millisecond (``spin_s``).
+* Sounding notes are counted per ``(channel, pitch)``: a second note-on of a sounding pitch
+  re-strikes it (note-off, then note-on) and only the last matching note-off ends it, so
+  overlapping notes of one pitch can never leave it hanging.
+* A note-on more than ``late_drop_s`` late is dropped (with its note-off) and counted, rather
+  than sent in a burst; note-offs are never dropped.
+
+Units: ticks in the score's PPQ; times in seconds of the injected monotonic clock.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import numpy as np
+
+from composer_app.core.note import Note
+from composer_app.core.score import Score, TempoChange
+
+log = logging.getLogger(__name__)
+
+NOTE_OFF = 0x80
+NOTE_ON = 0x90
+CONTROL_CHANGE = 0xB0
+CC_SUSTAIN = 64
+CC_ALL_SOUND_OFF = 120
+CC_ALL_NOTES_OFF = 123
+MIDI_CHANNELS = 16
+
+POSITION_INTERVAL_S = 1 / 60  # on_position is called at most this often
+LATE_DROP_S = 0.100  # note-ons later than this are dropped, not sent in a burst
+COARSE_MARGIN_S = 0.0015  # wake this long before an event, then wait precisely
+SPIN_S = 0.0003  # busy-wait the last fraction of a millisecond
+_EPSILON_S = 1e-9  # "due" tolerance: float sums of waits may fall short by an ulp
+
+_OFF, _ON = 0, 1  # sort order at one instant: note-offs first
+
+
+class OutputPort(Protocol):
+    """What the player sends through (``composer_app.midi.ports.SafeOutputPort``)."""
+
+    def send(self, message: Sequence[int]) -> None: ...
+
+
+@dataclass(frozen=True)
+class PlayerStats:
+    """Counts since the player was built.
+
+    Units: ``max_lateness_s`` in seconds (the latest sent event, against its scheduled time).
+    """
+
+    sent: int = 0
+    dropped_late: int = 0
+    max_lateness_s: float = 0.0
+
+
+@dataclass(order=True, frozen=True, slots=True)
+class _Event:
+    tick: int
+    kind: int  # _OFF or _ON
+    seq: int  # arrival order: ties keep it
+    channel: int
+    pitch: int
+    velocity: int
+    pair: int  # shared by a note-on and its note-off
+
+
+@dataclass(order=True, frozen=True, slots=True)
+class _TimedOff:
+    """A preview note's end, due at a clock time rather than a tick."""
+
+    time_s: float
+    seq: int
+    channel: int
+    pitch: int
+    pair: int
+
+
+class _Timeline:
+    """Ticks <-> seconds from tick 0 through a tempo map (piecewise linear).
+
+    Units: ticks; seconds.
+    """
+
+    def __init__(self, tempo_map: Sequence[TempoChange], ppq: int) -> None:
+        changes = sorted(tempo_map) or [TempoChange(0, 500_000)]
+        if changes[0].tick != 0:
+            changes.insert(0, TempoChange(0, changes[0].us_per_quarter))
+        self._ticks = [c.tick for c in changes]
+        self._s_per_tick = [c.us_per_quarter / (1e6 * ppq) for c in changes]
+        self._start_s = [0.0]
+        for i in range(1, len(changes)):
+            span = self._ticks[i] - self._ticks[i - 1]
+            self._start_s.append(self._start_s[-1] + span * self._s_per_tick[i - 1])
+
+    def seconds(self, tick: float) -> float:
+        """Seconds from tick 0 to ``tick``."""
+        i = max(0, bisect.bisect_right(self._ticks, tick) - 1)
+        return self._start_s[i] + (tick - self._ticks[i]) * self._s_per_tick[i]
+
+    def tick_at(self, seconds: float) -> float:
+        """The (fractional) tick reached after ``seconds`` from tick 0."""
+        i = max(0, bisect.bisect_right(self._start_s, seconds) - 1)
+        return self._ticks[i] + (seconds - self._start_s[i]) / self._s_per_tick[i]
+
+
+@dataclass
+class _Stream:
+    """Frames appended to a growing sequence, and which pitches are held at its end."""
+
+    start_tick: int
+    step_ticks: int
+    pitch_low: int
+    velocity: int
+    channel: int
+    frames: list[np.ndarray]
+    n_frames: int = 0
+    width: int | None = None
+    ended: bool = False
+    held: dict[int, tuple[int, int]] | None = None  # pitch -> (pair, tick of its note-on)
+
+    @property
+    def end_tick(self) -> int:
+        """Where the appended frames end. Units: ticks."""
+        return self.start_tick + self.n_frames * self.step_ticks
+
+
+class Player:
+    """Plays scores and growing streams through one output port on a dedicated thread.
+
+    Callbacks run on the player's thread, never under its lock (they may call the player):
+    ``on_position(tick)`` at most 60 times a second while playing; ``on_error(message)`` when
+    the port fails (playback stops); ``on_finished()`` when playback reaches the end (not on
+    :meth:`stop`). The caller owns the port: the player never closes it.
+
+    ``clock`` and ``sleep`` may be replaced (tests use a fake clock whose sleep advances it);
+    with the defaults, waits are interruptible so commands take effect at once.
+    """
+
+    def __init__(
+        self,
+        port: OutputPort | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        on_position: Callable[[float], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
+        on_finished: Callable[[], None] | None = None,
+        late_drop_s: float = LATE_DROP_S,
+        spin_s: float = SPIN_S,
+    ) -> None:
+        self._port = port
+        self._clock = clock
+        self._sleep = sleep
+        self._on_position = on_position
+        self._on_error = on_error
+        self._on_finished = on_finished
+        self._late_drop_s = late_drop_s
+        self._spin_s = spin_s
+        # Real time: sleep on the condition variable (a command wakes it). Injected time: the
+        # injected sleep is the only way time passes.
+        self._real_time = clock is time.monotonic and sleep is time.sleep
+
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._closing = False
+        self._closed = False
+
+        self._playing = False
+        self._position_tick = 0.0  # when not playing, or while stalled
+        self._stalled = False
+        self._ppq = 480
+        self._timeline = _Timeline([], self._ppq)
+        self._anchor_time_s = 0.0
+        self._anchor_tick = 0.0
+        self._snapshot: tuple[Note, ...] = ()
+        self._stream: _Stream | None = None
+        self._events: list[_Event] = []
+        self._timed_offs: list[_TimedOff] = []
+        self._dropped_pairs: set[int] = set()  # note-ons dropped late: skip their note-offs
+        self._cancelled_pairs: set[int] = set()  # note-ons that must not sound at all
+        self._sounding: dict[tuple[int, int], int] = {}
+        self._seq = 0
+        self._pair = 0
+        self._last_position_s = -math.inf
+        self._pending_previews: list[tuple[int, int, float, int]] = []
+        self._pending_callbacks: list[Callable[[], None]] = []
+        self._stats = PlayerStats()
+
+        self._thread = threading.Thread(target=self._run, name="midi-player", daemon=False)
+        self._thread.start()
+
+    # ---- state ------------------------------------------------------------------------
+    @property
+    def is_playing(self) -> bool:
+        """Whether a score or stream is playing (also while a stream waits for frames)."""
+        with self._lock:
+            return self._playing
+
+    @property
+    def position_tick(self) -> float:
+        """The playhead. Units: ticks (fractional while playing)."""
+        with self._lock:
+            return self._current_tick(self._clock())
+
+    @property
+    def stats(self) -> PlayerStats:
+        """Messages sent, note-ons dropped for lateness, and the worst lateness of a send."""
+        with self._lock:
+            return self._stats
+
+    @property
+    def port(self) -> OutputPort | None:
+        """The port in use, or ``None`` (silent playback)."""
+        with self._lock:
+            return self._port
+
+    def time_of_tick(self, tick: float) -> float | None:
+        """When ``tick`` is (or was) due on the player's clock, or ``None`` when not playing.
+
+        Units: ticks in, seconds of the player's clock out.
+        """
+        with self._lock:
+            if not self._playing:
+                return None
+            return self._time_of(tick)
+
+    # ---- commands ---------------------------------------------------------------------
+    def set_port(self, port: OutputPort | None) -> None:
+        """Send through ``port`` from now on (``None``: silent). The old port is silenced first."""
+        with self._wake:
+            self._check_open()
+            if port is self._port:
+                return
+            self._silence_locked(report_failure=False)  # a dead old port must not stop playback
+            self._port = port
+            self._wake.notify()
+
+    def play(self, score: Score, start_tick: int = 0) -> None:
+        """Play a snapshot of ``score`` (notes and tempo map) from ``start_tick``.
+
+        Notes already sounding at ``start_tick`` start there. Units: ticks.
+        """
+        with self._wake:
+            self._check_open()
+            self._end_sounding_locked()
+            self._load(score, max(0, int(start_tick)), stream=None)
+            self._wake.notify()
+
+    def start_stream(
+        self,
+        score: Score,
+        start_tick: int,
+        step_ticks: int,
+        pitch_low: int = 21,
+        velocity: int = 90,
+        channel: int = 0,
+    ) -> None:
+        """Play ``score``'s notes from ``start_tick`` plus the frames given to :meth:`append_frames`.
+
+        Frame ``i`` covers ``[start_tick + i * step_ticks, + step_ticks)``; column ``k`` is
+        MIDI pitch ``pitch_low + k``. The playhead waits at the end of the appended frames
+        until more arrive or :meth:`end_stream` is called. Units: ticks.
+        """
+        if step_ticks <= 0:
+            raise ValueError(f"step_ticks must be positive, got {step_ticks}")
+        if not 0 <= pitch_low <= 127:
+            raise ValueError(f"pitch_low must be 0-127, got {pitch_low}")
+        if not 1 <= velocity <= 127:
+            raise ValueError(f"velocity must be 1-127, got {velocity}")
+        if not 0 <= channel < MIDI_CHANNELS:
+            raise ValueError(f"channel must be 0-15, got {channel}")
+        start_tick = max(0, int(start_tick))
+        stream = _Stream(start_tick, int(step_ticks), pitch_low, velocity, channel, [], held={})
+        with self._wake:
+            self._check_open()
+            self._end_sounding_locked()
+            self._load(score, start_tick, stream=stream)
+            self._wake.notify()
+
+    def append_frames(self, frames: np.ndarray) -> None:
+        """Append frames to the stream started by :meth:`start_stream`.
+
+        Shapes: ``frames`` is ``(n, P)`` (bool or 0/1), or ``(P,)`` for one frame; ``P`` stays
+        the same for the whole stream and ``pitch_low + P <= 128``.
+        """
+        rows = np.asarray(frames)
+        if rows.ndim == 1:
+            rows = rows[None, :]
+        if rows.ndim != 2:
+            raise ValueError(f"frames must be (n, P), got shape {rows.shape}")
+        rows = rows.astype(bool, copy=True)
+        with self._wake:
+            self._check_open()
+            stream = self._stream
+            if stream is None or stream.ended:
+                raise RuntimeError("append_frames needs a stream: call start_stream first")
+            if stream.width is None:
+                if stream.pitch_low + rows.shape[1] > 128:
+                    raise ValueError(
+                        f"{rows.shape[1]} pitches from {stream.pitch_low} go past MIDI pitch 127"
+                    )
+                stream.width = rows.shape[1]
+            elif rows.shape[1] != stream.width:
+                raise ValueError(f"frames must have {stream.width} pitches, got {rows.shape[1]}")
+            if len(rows) == 0:
+                return
+            first_new = stream.n_frames
+            stream.frames.append(rows)
+            stream.n_frames += len(rows)
+            if self._playing:
+                self._push_stream_rows(stream, rows, first_new, from_tick=stream.start_tick)
+                self._resume_if_stalled()
+            self._wake.notify()
+
+    def end_stream(self) -> None:
+        """No more frames: held pitches end where the frames end, and playback plays out."""
+        with self._wake:
+            self._check_open()
+            stream = self._stream
+            if stream is None or stream.ended:
+                return
+            stream.ended = True
+            if self._playing:
+                self._end_held(stream)
+                self._resume_if_stalled()
+            self._wake.notify()
+
+    def stream_frames_played(self) -> int:
+        """How many appended frames the playhead has reached (0 without a stream)."""
+        with self._lock:
+            stream = self._stream
+            if stream is None:
+                return 0
+            reached = (self._current_tick(self._clock()) - stream.start_tick) / stream.step_ticks
+            return int(min(stream.n_frames, max(0.0, math.floor(reached + 1e-9))))
+
+    @property
+    def stream_frames_appended(self) -> int:
+        """How many frames the current stream holds (0 without a stream)."""
+        with self._lock:
+            return 0 if self._stream is None else self._stream.n_frames
+
+    def set_tempo_map(self, tempo_map: Sequence[TempoChange]) -> None:
+        """Follow a new tempo map from the current position on (a tempo edit while playing)."""
+        with self._wake:
+            self._check_open()
+            now = self._clock()
+            tick = self._current_tick(now)
+            self._timeline = _Timeline(list(tempo_map), self._ppq)
+            self._reanchor(now, tick)
+            self._wake.notify()
+
+    def stop(self) -> None:
+        """Stop playing; every sounding note is ended. The playhead stays where it stopped."""
+        with self._wake:
+            if self._closed:
+                return
+            self._position_tick = self._current_tick(self._clock())
+            self._halt_locked()
+            self._silence_locked()
+            self._wake.notify()
+
+    def seek(self, tick: float) -> None:
+        """Move the playhead to ``tick``; sounding notes end and, when playing, resume there.
+
+        In an unfinished stream the playhead cannot pass the appended frames. Units: ticks.
+        """
+        with self._wake:
+            self._check_open()
+            tick = max(0.0, float(tick))
+            self._silence_locked()
+            if not self._playing:
+                self._position_tick = tick
+                return
+            stream = self._stream
+            if stream is not None and not stream.ended:
+                tick = min(tick, float(stream.end_tick))
+            self._rebuild(int(math.floor(tick)))
+            self._stalled = False
+            self._reanchor(self._clock(), tick)
+            self._wake.notify()
+
+    def panic(self) -> None:
+        """End every sounding note now, then sustain off, all-notes-off and all-sound-off."""
+        with self._wake:
+            if self._closed:
+                return
+            self._silence_locked()
+
+    def preview_note(
+        self, pitch: int, velocity: int = 100, duration_s: float = 0.25, channel: int = 0
+    ) -> None:
+        """Sound one note now (a piano key click) for ``duration_s`` seconds, on the player's thread."""
+        Note(0, pitch, 1, velocity, channel)  # validates pitch, velocity and channel
+        if duration_s <= 0:
+            raise ValueError(f"duration_s must be positive, got {duration_s}")
+        with self._wake:
+            self._check_open()
+            self._pending_previews.append((pitch, velocity, float(duration_s), channel))
+            self._wake.notify()
+
+    def close(self) -> None:
+        """Stop, silence and join the thread. Safe to call twice; the port stays open."""
+        with self._wake:
+            if self._closed:
+                return
+            self._position_tick = self._current_tick(self._clock())
+            self._halt_locked()
+            self._silence_locked()
+            self._closing = True
+            self._closed = True
+            self._wake.notify()
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
+
+    def __enter__(self) -> Player:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- building the schedule (lock held) --------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the player is closed")
+
+    def _load(self, score: Score, start_tick: int, stream: _Stream | None) -> None:
+        self._ppq = score.ppq
+        self._timeline = _Timeline(score.tempo_map, score.ppq)
+        self._snapshot = score.notes
+        self._stream = stream
+        self._playing = True
+        self._stalled = False
+        self._rebuild(start_tick)
+        self._last_position_s = -math.inf
+        self._reanchor(self._clock(), float(start_tick))
+
+    def _next_pair(self) -> int:
+        self._pair += 1
+        return self._pair
+
+    def _push(
+        self, tick: int, kind: int, channel: int, pitch: int, velocity: int, pair: int
+    ) -> None:
+        self._seq += 1
+        heapq.heappush(self._events, _Event(tick, kind, self._seq, channel, pitch, velocity, pair))
+
+    def _rebuild(self, from_tick: int) -> None:
+        """Schedule everything that sounds at or after ``from_tick``. Units: ticks."""
+        self._events = []
+        self._dropped_pairs.clear()
+        self._cancelled_pairs.clear()
+        self._push_notes(self._snapshot, from_tick)
+        stream = self._stream
+        if stream is not None:
+            stream.held = {}
+            if stream.n_frames:
+                rows = np.concatenate(stream.frames)
+                stream.frames = [rows]
+                self._push_stream_rows(stream, rows, 0, from_tick=from_tick, fresh=True)
+            if stream.ended:
+                self._end_held(stream)
+
+    def _push_notes(self, notes: Iterable[Note], from_tick: int) -> None:
+        for note in notes:
+            if note.end_tick <= from_tick:
+                continue
+            pair = self._next_pair()
+            self._push(
+                max(note.start_tick, from_tick), _ON, note.channel, note.pitch, note.velocity, pair
+            )
+            self._push(note.end_tick, _OFF, note.channel, note.pitch, 0, pair)
+
+    def _push_stream_rows(
+        self,
+        stream: _Stream,
+        rows: np.ndarray,
+        first_index: int,
+        from_tick: int,
+        fresh: bool = False,
+    ) -> None:
+        """Turn frames ``first_index ...`` into note-ons/offs; held pitches carry over.
+
+        Shapes: ``rows`` is ``(n, P)`` bool. A pitch active in consecutive frames is one note;
+        one that began before ``from_tick`` sounds from ``from_tick`` (if it lasts past it).
+        """
+        assert stream.held is not None
+        previous = np.zeros(rows.shape[1], dtype=bool)
+        if not fresh:
+            for pitch in stream.held:
+                previous[pitch - stream.pitch_low] = True
+        # +1 where a pitch starts, -1 where it stops, comparing each frame with the one before
+        changes = np.diff(np.vstack([previous[None, :], rows]).astype(np.int8), axis=0)
+        rows_changed, columns_changed = np.nonzero(changes)
+        for row, column in zip(rows_changed.tolist(), columns_changed.tolist(), strict=True):
+            tick = stream.start_tick + (first_index + row) * stream.step_ticks
+            pitch = stream.pitch_low + column
+            if changes[row, column] > 0:
+                pair = self._next_pair()
+                on_tick = max(tick, from_tick)
+                stream.held[pitch] = (pair, on_tick)
+                self._push(on_tick, _ON, stream.channel, pitch, stream.velocity, pair)
+            else:
+                pair, on_tick = stream.held.pop(pitch)
+                if tick <= on_tick:  # it ended before it was due to sound: never start it
+                    self._cancelled_pairs.add(pair)
+                else:
+                    self._push(tick, _OFF, stream.channel, pitch, 0, pair)
+
+    def _end_held(self, stream: _Stream) -> None:
+        """End the pitches held at the end of the frames, where the frames end."""
+        assert stream.held is not None
+        for pitch, (pair, on_tick) in sorted(stream.held.items()):
+            if stream.end_tick <= on_tick:
+                self._cancelled_pairs.add(pair)
+            else:
+                self._push(stream.end_tick, _OFF, stream.channel, pitch, 0, pair)
+        stream.held.clear()
+
+    # ---- time (lock held) ---------------------------------------------------------------
+    def _time_of(self, tick: float) -> float:
+        return (
+            self._anchor_time_s
+            + self._timeline.seconds(tick)
+            - self._timeline.seconds(self._anchor_tick)
+        )
+
+    def _reanchor(self, now: float, tick: float) -> None:
+        self._anchor_time_s = now
+        self._anchor_tick = tick
+        self._position_tick = tick
+
+    def _horizon_tick(self) -> float:
+        """Events at or past this tick must wait for more frames."""
+        stream = self._stream
+        if stream is None or stream.ended:
+            return math.inf
+        return float(stream.end_tick)
+
+    def _current_tick(self, now: float) -> float:
+        if not self._playing or self._stalled:
+            return self._position_tick
+        elapsed = self._timeline.seconds(self._anchor_tick) + (now - self._anchor_time_s)
+        return min(max(self._anchor_tick, self._timeline.tick_at(elapsed)), self._horizon_tick())
+
+    def _resume_if_stalled(self) -> None:
+        if self._stalled and self._position_tick < self._horizon_tick():
+            self._stalled = False
+            self._reanchor(self._clock(), self._position_tick)
+
+    # ---- sending (lock held) -------------------------------------------------------------
+    def _send(self, message: list[int]) -> bool:
+        """Send one message; on failure stop playback and queue ``on_error``. False if it failed."""
+        port = self._port
+        if port is None:
+            return True
+        try:
+            port.send(message)
+        except Exception as exc:
+            self._fail(port, exc)
+            return False
+        self._stats = replace(self._stats, sent=self._stats.sent + 1)
+        return True
+
+    def _note_on(self, channel: int, pitch: int, velocity: int) -> bool:
+        key = (channel, pitch)
+        count = self._sounding.get(key, 0)
+        if count and not self._send([NOTE_OFF | channel, pitch, 0]):  # re-strike
+            return False
+        self._sounding[key] = count + 1
+        return self._send([NOTE_ON | channel, pitch, velocity])
+
+    def _note_off(self, channel: int, pitch: int) -> bool:
+        key = (channel, pitch)
+        count = self._sounding.get(key, 0)
+        if count == 0:
+            return True
+        if count > 1:
+            self._sounding[key] = count - 1
+            return True
+        del self._sounding[key]
+        return self._send([NOTE_OFF | channel, pitch, 0])
+
+    def _silence_locked(self, report_failure: bool = True) -> None:
+        """Note-off for each sounding note, then sustain/notes/sound off on every channel."""
+        sounding = sorted(self._sounding)
+        self._sounding.clear()
+        self._timed_offs.clear()
+        port = self._port
+        if port is None:
+            return
+        messages = [[NOTE_OFF | ch, pitch, 0] for ch, pitch in sounding]
+        for ch in range(MIDI_CHANNELS):
+            messages += [
+                [CONTROL_CHANGE | ch, CC_SUSTAIN, 0],
+                [CONTROL_CHANGE | ch, CC_ALL_NOTES_OFF, 0],
+                [CONTROL_CHANGE | ch, CC_ALL_SOUND_OFF, 0],
+            ]
+        for message in messages:
+            try:
+                port.send(message)
+            except Exception as exc:
+                if report_failure:
+                    self._fail(port, exc)
+                return
+            self._stats = replace(self._stats, sent=self._stats.sent + 1)
+
+    def _end_sounding_locked(self) -> None:
+        """A note-off for each sounding note (before playing something new)."""
+        for channel, pitch in sorted(self._sounding):
+            self._sounding[(channel, pitch)] = 1
+            if not self._note_off(channel, pitch):
+                return
+        self._timed_offs.clear()
+
+    def _halt_locked(self) -> None:
+        self._playing = False
+        self._stalled = False
+        self._events = []
+        self._dropped_pairs.clear()
+        self._cancelled_pairs.clear()
+
+    def _fail(self, port: OutputPort, exc: Exception) -> None:
+        """The port failed: stop, try to silence it once, and report."""
+        was_playing = self._playing
+        if was_playing:
+            self._position_tick = self._current_tick(self._clock())
+        self._halt_locked()
+        sounding = sorted(self._sounding)
+        self._sounding.clear()
+        self._timed_offs.clear()
+        self._pending_previews.clear()
+        for ch, pitch in sounding:  # best effort: the failure may have been momentary
+            try:
+                port.send([NOTE_OFF | ch, pitch, 0])
+            except Exception:
+                break
+        message = str(exc) or exc.__class__.__name__
+        if "MIDI" not in message:
+            message = f"MIDI output failed: {message}"
+        if was_playing:
+            message += " (playback stopped)"
+        if self._on_error is not None:
+            callback = self._on_error
+            self._pending_callbacks.append(lambda: callback(message))
+        self._wake.notify()
+
+    # ---- the thread ----------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while True:
+                    if self._closing and not self._pending_callbacks:
+                        return
+                    now = self._clock()
+                    wait_s, precise = self._service(now)
+                    if self._pending_callbacks:
+                        callbacks, self._pending_callbacks = self._pending_callbacks, []
+                        break
+                    if wait_s is None:
+                        self._wake.wait()
+                        continue
+                    if self._real_time and not precise:
+                        self._wake.wait(wait_s)  # a position report: no precision needed
+                        continue
+                    if self._real_time and wait_s > COARSE_MARGIN_S + self._spin_s:
+                        self._wake.wait(wait_s - COARSE_MARGIN_S)
+                        continue
+                    callbacks = []
+                    break
+            for callback in callbacks:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("a player callback raised")
+            if not callbacks:
+                self._wait_precisely(now, wait_s or 0.0)
+
+    def _wait_precisely(self, now: float, wait_s: float) -> None:
+        """Sleep until ``now + wait_s``, spinning the last ``spin_s`` when on real time."""
+        if not self._real_time:
+            self._sleep(wait_s)
+            return
+        due = now + wait_s
+        if wait_s > self._spin_s:
+            self._sleep(wait_s - self._spin_s)
+        while self._clock() < due:
+            pass
+
+    def _service(self, now: float) -> tuple[float | None, bool]:
+        """Send what is due at ``now``; return (seconds until the next thing, whether it is an event).
+
+        ``None`` means nothing is scheduled: wait for a command.
+        """
+        self._send_previews(now)
+        next_s: float | None = None
+        precise = False
+        if self._timed_offs:
+            next_s = self._timed_offs[0].time_s - now
+            precise = True
+        if not self._playing:
+            return next_s, precise
+        horizon = self._horizon_tick()
+        while self._events and self._events[0].tick < horizon:
+            event = self._events[0]
+            due_s = self._time_of(event.tick)
+            if due_s > now + _EPSILON_S:
+                break
+            heapq.heappop(self._events)
+            if not self._dispatch(event, now - due_s):
+                return None, False  # the port failed; playback has stopped
+        if not self._playing:
+            return next_s, precise
+        if self._events and self._events[0].tick < horizon:
+            until_event = self._time_of(self._events[0].tick) - now
+            if next_s is None or until_event < next_s:
+                next_s, precise = until_event, True
+        elif horizon == math.inf:
+            self._finish()
+            return next_s, precise
+        else:  # waiting for frames: stall at the horizon once the playhead gets there
+            until_horizon = self._time_of(horizon) - now
+            if until_horizon <= 0:
+                if not self._stalled:
+                    self._stalled = True
+                    self._position_tick = horizon
+                    self._report_position(now, force=True)
+                return next_s, precise
+            if next_s is None or until_horizon < next_s:
+                next_s, precise = until_horizon, True
+        if not self._stalled:
+            self._report_position(now)
+            until_report = self._last_position_s + POSITION_INTERVAL_S - now
+            if self._on_position is not None and (next_s is None or until_report < next_s):
+                next_s, precise = until_report, False
+        return (None if next_s is None else max(0.0, next_s)), precise
+
+    def _dispatch(self, event: _Event, lateness_s: float) -> bool:
+        if event.kind == _ON:
+            if event.pair in self._cancelled_pairs:
+                self._cancelled_pairs.discard(event.pair)
+                return True
+            if lateness_s > self._late_drop_s:
+                self._dropped_pairs.add(event.pair)
+                self._stats = replace(self._stats, dropped_late=self._stats.dropped_late + 1)
+                return True
+            sent = self._note_on(event.channel, event.pitch, event.velocity)
+        else:
+            if event.pair in self._dropped_pairs:
+                self._dropped_pairs.discard(event.pair)
+                return True
+            sent = self._note_off(event.channel, event.pitch)
+        if sent and self._port is not None:
+            self._stats = replace(
+                self._stats, max_lateness_s=max(self._stats.max_lateness_s, lateness_s)
+            )
+        return sent
+
+    def _send_previews(self, now: float) -> None:
+        while self._pending_previews:
+            pitch, velocity, duration_s, channel = self._pending_previews.pop(0)
+            pair = self._next_pair()
+            if not self._note_on(channel, pitch, velocity):
+                return
+            self._seq += 1
+            heapq.heappush(
+                self._timed_offs, _TimedOff(now + duration_s, self._seq, channel, pitch, pair)
+            )
+        while self._timed_offs and self._timed_offs[0].time_s <= now + _EPSILON_S:
+            off = heapq.heappop(self._timed_offs)
+            if not self._note_off(off.channel, off.pitch):
+                return
+
+    def _report_position(self, now: float, force: bool = False) -> None:
+        if self._on_position is None:
+            return
+        if not force and now - self._last_position_s < POSITION_INTERVAL_S - _EPSILON_S:
+            return
+        self._last_position_s = now
+        tick = self._current_tick(now)
+        callback = self._on_position
+        self._pending_callbacks.append(lambda: callback(tick))
+
+    def _finish(self) -> None:
+        """The end is reached: report the final position, then ``on_finished``."""
+        end_tick = self._current_tick(self._clock())
+        self._halt_locked()
+        self._position_tick = end_tick
+        if self._on_position is not None:
+            callback = self._on_position
+            self._pending_callbacks.append(lambda: callback(end_tick))
+        if self._on_finished is not None:
+            self._pending_callbacks.append(self._on_finished)

@@ -1,0 +1,399 @@
+"""The real-time player, driven by a fake port and a fake clock whose sleep advances it.
+
+The player's own thread runs as usual; only time is simulated, so every message carries the
+exact clock time at which it was sent. At 120 BPM and PPQ 480 one tick lasts 1/960 s:
+480 ticks (a quarter) = 0.5 s.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import pytest
+
+from composer_app.core.note import Note
+from composer_app.core.score import Score, TempoChange
+from composer_app.midi.player import (
+    CC_ALL_NOTES_OFF,
+    CC_ALL_SOUND_OFF,
+    CC_SUSTAIN,
+    POSITION_INTERVAL_S,
+    Player,
+)
+from composer_app.midi.ports import PortError
+
+ON, OFF = 0x90, 0x80
+
+
+class FakeClock:
+    """Monotonic time that only moves when the player sleeps (or a test moves it)."""
+
+    def __init__(self) -> None:
+        self.now_s = 0.0
+        self.frozen = False  # while True, the player's sleeps pass no time
+
+    def __call__(self) -> float:
+        return self.now_s
+
+    def sleep(self, seconds: float) -> None:
+        if self.frozen:
+            time.sleep(0.001)
+        else:
+            self.now_s += max(0.0, seconds)
+
+
+class FakePort:
+    """Records (clock time, message); can fail from the ``fail_after``-th send on."""
+
+    def __init__(self, clock: FakeClock, fail_after: int | None = None) -> None:
+        self.clock = clock
+        self.sent: list[tuple[float, tuple[int, ...]]] = []
+        self.fail_after = fail_after
+        self.on_send: Callable[[tuple[int, ...]], None] | None = None
+
+    def send(self, message: Sequence[int]) -> None:
+        if self.fail_after is not None and len(self.sent) >= self.fail_after:
+            raise PortError("MIDI port 'fake' is closed; choose an output again")
+        self.sent.append((self.clock(), tuple(message)))
+        if self.on_send is not None:
+            self.on_send(tuple(message))
+
+    def notes(self) -> list[tuple[float, tuple[int, ...]]]:
+        """Note-ons and note-offs only (no controller messages)."""
+        return [(t, m) for t, m in self.sent if m[0] & 0xF0 in (ON, OFF)]
+
+
+def panic_messages(sounding: Sequence[tuple[int, int]] = ()) -> list[tuple[int, ...]]:
+    """What silencing sends: a note-off per sounding (channel, pitch), then 3 CCs x 16 channels."""
+    messages = [(OFF | ch, pitch, 0) for ch, pitch in sounding]
+    for ch in range(16):
+        messages += [
+            (0xB0 | ch, CC_SUSTAIN, 0),
+            (0xB0 | ch, CC_ALL_NOTES_OFF, 0),
+            (0xB0 | ch, CC_ALL_SOUND_OFF, 0),
+        ]
+    return messages
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting for the player"
+        time.sleep(0.001)
+
+
+def assert_times(actual: list[tuple[float, tuple[int, ...]]], expected: list) -> None:
+    assert [m for _, m in actual] == [m for _, m in expected]
+    for (t_actual, _), (t_expected, _) in zip(actual, expected, strict=True):
+        assert t_actual == pytest.approx(t_expected, abs=1e-6)
+
+
+class Rig:
+    """A player on a fake clock and port, with its callbacks recorded."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.clock = FakeClock()
+        self.port = FakePort(self.clock, fail_after)
+        self.positions: list[tuple[float, float]] = []
+        self.errors: list[str] = []
+        self.finished = threading.Event()
+        self.position_hook: Callable[[float], None] | None = None
+        self.player = Player(
+            self.port,
+            clock=self.clock,
+            sleep=self.clock.sleep,
+            on_position=self._on_position,
+            on_error=self.errors.append,
+            on_finished=self.finished.set,
+        )
+
+    def _on_position(self, tick: float) -> None:
+        self.positions.append((self.clock(), tick))
+        if self.position_hook is not None:
+            self.position_hook(tick)
+
+    def play_to_end(self, score: Score, start_tick: int = 0) -> None:
+        self.player.play(score, start_tick)
+        assert self.finished.wait(5.0), "playback did not finish"
+
+
+@pytest.fixture
+def rig() -> Iterator[Rig]:
+    r = Rig()
+    yield r
+    r.player.close()
+
+
+def score_of(*notes: Note, tempo_map: list[TempoChange] | None = None) -> Score:
+    score = Score(tempo_map=tempo_map) if tempo_map else Score()
+    score.add_many(notes)
+    return score
+
+
+def test_player_sends_notes_in_order_at_their_times(rig: Rig) -> None:
+    rig.play_to_end(score_of(Note(0, 60, 480, 100), Note(480, 64, 240, 80, channel=2)))
+    # note 60 ends at tick 480 = 0.5 s, the instant note 64 starts: the off goes first
+    assert_times(
+        rig.port.sent,
+        [
+            (0.0, (ON, 60, 100)),
+            (0.5, (OFF, 60, 0)),
+            (0.5, (ON | 2, 64, 80)),
+            (0.75, (OFF | 2, 64, 0)),
+        ],
+    )
+    assert not rig.player.is_playing
+    assert rig.player.position_tick == pytest.approx(720)
+    assert rig.positions[-1][1] == pytest.approx(720)
+    assert rig.player.stats.sent == 4 and rig.player.stats.dropped_late == 0
+
+
+def test_player_starts_notes_already_sounding_at_start_tick(rig: Rig) -> None:
+    score = score_of(Note(0, 60, 960), Note(0, 62, 240), Note(960, 67, 480))
+    rig.play_to_end(score, start_tick=480)
+    # 62 ended before tick 480; 60 sounds from 480 (t=0) to 960 (t=0.5); 67 from 0.5 to 1.0
+    assert_times(
+        rig.port.sent,
+        [(0.0, (ON, 60, 100)), (0.5, (OFF, 60, 0)), (0.5, (ON, 67, 100)), (1.0, (OFF, 67, 0))],
+    )
+
+
+def test_player_restrikes_a_pitch_that_is_still_sounding(rig: Rig) -> None:
+    # a long 60 (ticks 0-960) with a short 60 inside it (480-720)
+    rig.play_to_end(score_of(Note(0, 60, 960), Note(480, 60, 240)))
+    # the second note-on re-strikes (off, on); the first note-off (720) only lowers the count
+    # and the pitch ends with the last note-off at tick 960 = 1.0 s: nothing hangs
+    assert_times(
+        rig.port.sent,
+        [(0.0, (ON, 60, 100)), (0.5, (OFF, 60, 0)), (0.5, (ON, 60, 100)), (1.0, (OFF, 60, 0))],
+    )
+
+
+def test_player_follows_tempo_changes(rig: Rig) -> None:
+    tempo = [TempoChange.from_bpm(0, 120), TempoChange.from_bpm(480, 60)]
+    rig.play_to_end(
+        score_of(Note(0, 60, 480), Note(480, 62, 480), Note(960, 64, 240), tempo_map=tempo)
+    )
+    # ticks 0-480 at 120 BPM take 0.5 s; from tick 480 on a quarter lasts 1 s
+    assert [round(t, 6) for t, m in rig.port.sent if m[0] == ON] == [0.0, 0.5, 1.5]
+    # and 64 lasts 240 ticks = half a quarter at 60 BPM = 0.5 s
+    assert rig.port.sent[-1] == (pytest.approx(2.0), (OFF, 64, 0))
+
+
+def test_player_set_tempo_map_rescales_the_rest(rig: Rig) -> None:
+    def halve_tempo(tick: float) -> None:
+        if tick >= 240 and rig.player.time_of_tick(480) == pytest.approx(0.5):
+            rig.player.set_tempo_map([TempoChange.from_bpm(0, 60)])
+
+    rig.position_hook = halve_tempo
+    rig.play_to_end(score_of(Note(0, 60, 480)))
+    (t_on, on), (t_off, off) = rig.port.sent
+    # switched at t1 >= 0.25 s (tick t1 * 960); the remaining 480 - 960 * t1 ticks take twice
+    # as long: off at t1 + (480 - 960 * t1) / 480
+    t1 = next(t for t, tick in rig.positions if tick >= 240)
+    assert off == (OFF, 60, 0) and t_off == pytest.approx(t1 + (480 - 960 * t1) / 480, abs=1e-6)
+    assert t_off > 0.5
+
+
+def test_player_reports_position_at_most_60_times_a_second(rig: Rig) -> None:
+    rig.play_to_end(score_of(Note(0, 60, 1920)))  # 2 s
+    times = [t for t, _ in rig.positions]
+    gaps = np.diff(times[:-1])  # the last report comes with on_finished
+    assert len(times) <= 2 * 60 + 2
+    assert gaps.min() >= POSITION_INTERVAL_S - 1e-9
+    ticks = [tick for _, tick in rig.positions]
+    assert ticks == sorted(ticks) and ticks[-1] == pytest.approx(1920)
+
+
+def test_player_stop_silences_and_does_not_finish(rig: Rig) -> None:
+    stopped = threading.Event()
+
+    def stop_at_quarter(tick: float) -> None:
+        if tick >= 480 and not stopped.is_set():
+            rig.player.stop()
+            stopped.set()
+
+    rig.position_hook = stop_at_quarter
+    rig.player.play(score_of(Note(0, 60, 1920), Note(0, 64, 960, channel=3), Note(1920, 67, 480)))
+    assert stopped.wait(5.0)
+    wait_until(lambda: not rig.player.is_playing)
+    messages = [m for _, m in rig.port.sent]
+    assert messages[:2] == [(ON, 60, 100), (ON | 3, 64, 100)]
+    assert messages[2:] == panic_messages([(0, 60), (3, 64)])
+    time.sleep(0.05)  # the thread is idle: nothing more is sent, and it did not "finish"
+    assert len(rig.port.sent) == len(messages) and not rig.finished.is_set()
+    assert 480 <= rig.player.position_tick < 500
+
+
+def test_player_seek_silences_and_resumes_there(rig: Rig) -> None:
+    seeked = threading.Event()
+
+    def seek_once(tick: float) -> None:
+        if tick >= 240 and not seeked.is_set():
+            seeked.set()
+            rig.player.seek(1440)
+
+    rig.position_hook = seek_once
+    rig.play_to_end(score_of(Note(0, 60, 480), Note(960, 62, 960), Note(1920, 64, 480)))
+    t_seek = next(t for t, tick in rig.positions if tick >= 240)
+    notes = rig.port.notes()
+    # 60 sounding at the seek is ended by the panic; 62 (960-1920) sounds at 1440 and starts
+    # there; 64 follows at 1920, (1920 - 1440) / 960 = 0.5 s after the seek
+    assert [m for _, m in notes] == [
+        (ON, 60, 100), (OFF, 60, 0), (ON, 62, 100), (OFF, 62, 0), (ON, 64, 100), (OFF, 64, 0),
+    ]  # fmt: skip
+    assert notes[2][0] == pytest.approx(t_seek)
+    assert notes[4][0] == pytest.approx(t_seek + 0.5)
+    assert sum(1 for _, m in rig.port.sent if m[:2] == (0xB0, CC_ALL_SOUND_OFF)) == 1
+
+
+def test_player_close_silences_and_joins_the_thread() -> None:
+    r = Rig()
+    r.clock.frozen = True
+    r.player.preview_note(72, 90, duration_s=10.0)
+    wait_until(lambda: len(r.port.sent) == 1)
+    r.player.close()
+    r.player.close()  # idempotent
+    assert not r.player._thread.is_alive()
+    assert [m for _, m in r.port.sent] == [(ON, 72, 90), *panic_messages([(0, 72)])]
+    with pytest.raises(RuntimeError, match="closed"):
+        r.player.play(Score())
+
+
+def test_player_panic_ends_sounding_notes_now(rig: Rig) -> None:
+    rig.clock.frozen = True
+    rig.player.preview_note(60, duration_s=5.0, channel=9)
+    wait_until(lambda: len(rig.port.sent) == 1)
+    rig.player.panic()
+    assert [m for _, m in rig.port.sent] == [(ON | 9, 60, 100), *panic_messages([(9, 60)])]
+
+
+def test_player_preview_note_schedules_its_note_off(rig: Rig) -> None:
+    rig.clock.now_s = 3.0
+    rig.player.preview_note(61, 70, duration_s=0.25)
+    wait_until(lambda: len(rig.port.sent) == 2)
+    assert_times(rig.port.sent, [(3.0, (ON, 61, 70)), (3.25, (OFF, 61, 0))])
+    with pytest.raises(ValueError, match="pitch"):
+        rig.player.preview_note(128)
+
+
+def test_player_port_failure_stops_reports_and_recovers() -> None:
+    r = Rig(fail_after=2)
+    try:
+        r.player.play(score_of(Note(0, 60, 480), Note(240, 62, 480), Note(480, 64, 480)))
+        wait_until(lambda: bool(r.errors))
+        assert not r.player.is_playing and r.player._thread.is_alive()
+        assert "closed" in r.errors[0] and "playback stopped" in r.errors[0]
+        assert not r.finished.is_set()
+        assert [m for _, m in r.port.sent] == [(ON, 60, 100), (ON, 62, 100)]
+        # a fresh port: playing again works and ends cleanly
+        fresh = FakePort(r.clock)
+        r.player.set_port(fresh)
+        r.play_to_end(score_of(Note(0, 65, 240)))
+        assert [m for _, m in fresh.sent] == [(ON, 65, 100), (OFF, 65, 0)]
+    finally:
+        r.player.close()
+
+
+def test_player_drops_late_note_ons_with_their_note_offs(rig: Rig) -> None:
+    def stall_after_first(message: tuple[int, ...]) -> None:
+        if message == (ON, 60, 100):
+            rig.clock.now_s += 0.4  # the thread was held up for 400 ms
+
+    rig.port.on_send = stall_after_first
+    rig.play_to_end(score_of(Note(0, 60, 960), Note(240, 62, 240), Note(960, 64, 240)))
+    # 62 was due at 0.25 s and would go out at 0.4 s: 150 ms late > 100 ms, so neither its
+    # note-on nor its note-off is sent; 60's note-off is never dropped
+    assert [m for _, m in rig.port.sent] == [
+        (ON, 60, 100),
+        (OFF, 60, 0),
+        (ON, 64, 100),
+        (OFF, 64, 0),
+    ]
+    assert rig.player.stats.dropped_late == 1
+
+
+def test_player_without_port_runs_silently(rig: Rig) -> None:
+    rig.player.set_port(None)
+    rig.play_to_end(score_of(Note(0, 60, 480)))
+    assert [m for _, m in rig.port.sent] == panic_messages()  # only the silencing of the old port
+    assert rig.positions[-1][1] == pytest.approx(480)
+
+
+def test_player_set_port_silences_the_old_port(rig: Rig) -> None:
+    rig.clock.frozen = True
+    rig.player.preview_note(60, duration_s=5.0)
+    wait_until(lambda: len(rig.port.sent) == 1)
+    new = FakePort(rig.clock)
+    rig.player.set_port(new)
+    assert [m for _, m in rig.port.sent][1:] == panic_messages([(0, 60)])
+    assert new.sent == []
+
+
+# ---- growing streams -----------------------------------------------------------------------
+def test_player_stream_merges_frames_and_waits_for_more(rig: Rig) -> None:
+    # step 120 ticks = 0.125 s; columns are pitches 60 and 61
+    rig.player.start_stream(Score(), start_tick=0, step_ticks=120, pitch_low=60, velocity=90)
+    rig.player.append_frames(np.array([[1, 0], [1, 0], [0, 1]], dtype=bool))
+    wait_until(lambda: rig.player.stream_frames_played() == 3)
+    assert rig.player.position_tick == 360 and rig.player.is_playing
+    # 60 held for two frames is one note; 61 may go on, so no note-off for it yet
+    assert_times(rig.port.sent, [(0.0, (ON, 60, 90)), (0.25, (OFF, 60, 0)), (0.25, (ON, 61, 90))])
+
+    rig.clock.now_s += 10.0  # a slow generator: the playhead waited at tick 360
+    rig.player.append_frames(np.array([[0, 1], [1, 0]]))
+    wait_until(lambda: rig.player.stream_frames_played() == 5)
+    # resumed at 10.375 s; 61 continues through frame 3 and stops at frame 4 (tick 480)
+    assert_times(rig.port.sent[3:], [(10.5, (OFF, 61, 0)), (10.5, (ON, 60, 90))])
+    assert not rig.finished.is_set()
+
+    rig.player.end_stream()
+    assert rig.finished.wait(5.0)
+    assert_times(rig.port.sent[5:], [(10.625, (OFF, 60, 0))])
+    assert rig.player.stats.dropped_late == 0
+
+
+def test_player_stream_plays_score_notes_and_restrikes_first(rig: Rig) -> None:
+    # the user's note 60 ends at tick 240, the instant the stream starts 60 again
+    score = score_of(Note(0, 60, 240), Note(0, 48, 480))
+    rig.player.start_stream(score, start_tick=0, step_ticks=240, pitch_low=60)
+    rig.player.append_frames(np.array([[0, 0], [1, 0]]))
+    wait_until(lambda: rig.player.stream_frames_played() == 2)
+    # 48 (ends at tick 480 = the end of the frames) waits with the playhead
+    assert [m for _, m in rig.port.sent] == [
+        (ON, 48, 100),
+        (ON, 60, 100),
+        (OFF, 60, 0),
+        (ON, 60, 90),
+    ]
+    rig.player.end_stream()
+    assert rig.finished.wait(5.0)
+    assert sorted(m for _, m in rig.port.sent[4:]) == [(OFF, 48, 0), (OFF, 60, 0)]
+
+
+def test_player_stream_seek_back_rebuilds_held_notes(rig: Rig) -> None:
+    rig.player.start_stream(Score(), start_tick=960, step_ticks=120, pitch_low=60)
+    rig.player.append_frames(np.array([[1], [1], [1], [0]]))
+    wait_until(lambda: rig.player.stream_frames_played() == 4)
+    rig.player.seek(1080)  # into the middle of the held 60 (960-1320)
+    wait_until(lambda: rig.player.stream_frames_played() == 4 and len(rig.port.notes()) == 4)
+    rig.player.end_stream()
+    assert rig.finished.wait(5.0)
+    notes = [m for _, m in rig.port.notes()]
+    assert notes == [(ON, 60, 90), (OFF, 60, 0), (ON, 60, 90), (OFF, 60, 0)]
+    # restarted at the seek point: 1080 -> 1320 is 240 ticks = 0.25 s
+    assert rig.port.notes()[3][0] - rig.port.notes()[2][0] == pytest.approx(0.25)
+
+
+def test_player_append_frames_rejects_bad_shapes(rig: Rig) -> None:
+    with pytest.raises(RuntimeError, match="start_stream"):
+        rig.player.append_frames(np.zeros((1, 88), dtype=bool))
+    rig.player.start_stream(Score(), 0, 120)
+    rig.player.append_frames(np.zeros((2, 88), dtype=bool))
+    with pytest.raises(ValueError, match="88 pitches"):
+        rig.player.append_frames(np.zeros((1, 87), dtype=bool))
+    with pytest.raises(ValueError, match=r"\(n, P\)"):
+        rig.player.append_frames(np.zeros((1, 2, 3), dtype=bool))
