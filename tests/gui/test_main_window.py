@@ -505,3 +505,11 @@ def test_main_window_select_all_duplicate_delete_reach_the_editor(window: MainWi
     assert len(window.document.score) == 0
     key(window, "Ctrl+Z")  # one undo step brings all four back
     assert len(window.document.score) == 4
+
+
+def test_main_window_ruler_click_moves_playhead_and_clock(qtbot, window: MainWindow) -> None:
+    x_px = round(window.editor.view.geometry.tick_to_x(1920))  # the start of bar 2
+    QTest.mouseClick(window.editor.ruler, Qt.MouseButton.LeftButton, pos=QPoint(x_px, 5))
+    assert window.playhead_tick == 1920
+    assert window.transport.position_label.text() == "2.1.000   0:02.0"  # 4 beats at 120 BPM
+    assert window.editor.playhead_tick == 1920
