@@ -1,0 +1,428 @@
+"""The piano-roll editor driven by real mouse, wheel and key events on real widgets (offscreen).
+
+Positions come from the Qt-free geometry. The view is set to 1 px = 8 ticks and 10 px rows so
+that every tick used here (a multiple of 8) sits exactly on a pixel.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from dataclasses import replace  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PySide6.QtCore import QPoint, QPointF, Qt  # noqa: E402
+from PySide6.QtGui import QColor, QWheelEvent  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from composer_app.core.note import Note  # noqa: E402
+from composer_app.core.score import Score, TimeSignature  # noqa: E402
+from composer_app.gui.document import ScoreDocument  # noqa: E402
+from composer_app.gui.pianoroll.editor import PianoRollEditor  # noqa: E402
+
+LEFT = Qt.MouseButton.LeftButton
+NO_MOD = Qt.KeyboardModifier.NoModifier
+SHIFT = Qt.KeyboardModifier.ShiftModifier
+CTRL = Qt.KeyboardModifier.ControlModifier
+ALT = Qt.KeyboardModifier.AltModifier
+TOP_PITCH = 80  # the row at the top of the view
+
+
+def make_editor(qtbot, notes=()) -> PianoRollEditor:
+    score = Score()
+    score.add_many(notes)
+    editor = PianoRollEditor(ScoreDocument(score))
+    qtbot.addWidget(editor)
+    editor.resize(1000, 700)
+    editor.show()
+    qtbot.waitExposed(editor)
+    editor.set_grid(120)  # 1/16 at 480 PPQ
+    geo = editor.view.geometry
+    editor.view.set_geometry(replace(geo, pixels_per_tick=0.125, row_height_px=10.0,
+                                     scroll_x_px=0.0, scroll_y_px=(127 - TOP_PITCH) * 10.0))
+    editor.view.setFocus()
+    return editor
+
+
+def at(editor: PianoRollEditor, tick: int, pitch: int) -> QPoint:
+    """The pixel in the middle of ``pitch``'s row at ``tick``."""
+    geo = editor.view.geometry
+    return QPoint(round(geo.tick_to_x(tick)), round(geo.pitch_to_y(pitch) + 5))
+
+
+def drag(widget, points: list[QPoint], modifier=NO_MOD) -> None:
+    """Press at the first point, move through the rest, release at the last."""
+    QTest.mousePress(widget, LEFT, modifier, points[0])
+    for point in points[1:]:
+        QTest.mouseMove(widget, point)
+    QTest.mouseRelease(widget, LEFT, modifier, points[-1])
+
+
+def click(widget, point: QPoint, modifier=NO_MOD) -> None:
+    QTest.mousePress(widget, LEFT, modifier, point)
+    QTest.mouseRelease(widget, LEFT, modifier, point)
+
+
+def assert_undo_redo(editor: PianoRollEditor, before, after) -> None:
+    """One undo step turns ``after`` back into ``before``; redo restores ``after``."""
+    stack = editor.document.undo_stack
+    assert set(editor.document.score.notes) == set(after)
+    assert stack.count() == 1
+    stack.undo()
+    assert set(editor.document.score.notes) == set(before)
+    stack.redo()
+    assert set(editor.document.score.notes) == set(after)
+
+
+# ---- draw ------------------------------------------------------------------------------------
+def test_editor_draw_click_adds_a_grid_note_and_sounds_it(qtbot):
+    editor = make_editor(qtbot)
+    with qtbot.waitSignal(editor.note_preview_requested) as preview:
+        click(editor.view, at(editor, 1000, 64))
+    # 1000 snaps down to 960 on the 120-tick grid; one grid step long
+    assert_undo_redo(editor, [], [Note(960, 64, 120)])
+    assert preview.args == [64, 100]
+    assert editor.document.selection == {Note(960, 64, 120)}
+
+
+def test_editor_draw_drag_sets_the_length(qtbot):
+    editor = make_editor(qtbot)
+    drag(editor.view, [at(editor, 1000, 64), at(editor, 1200, 64), at(editor, 1496, 64)])
+    # end 1496 rounds up to the grid line 1560: 1560 - 960 = 600 ticks
+    assert_undo_redo(editor, [], [Note(960, 64, 600)])
+
+
+def test_editor_alt_disables_snap(qtbot):
+    editor = make_editor(qtbot)
+    click(editor.view, at(editor, 1000, 64), ALT)
+    assert editor.document.score.notes == (Note(1000, 64, 120),)
+
+
+def test_editor_triplet_grid_snaps_to_thirds(qtbot):
+    editor = make_editor(qtbot)
+    editor.set_grid(240, triplet=True)  # eighth triplets: 160 ticks
+    click(editor.view, at(editor, 1000, 64))
+    assert editor.snap_step_ticks == 160
+    assert editor.document.score.notes == (Note(960, 64, 160),)
+
+
+# ---- select ----------------------------------------------------------------------------------
+def test_editor_select_click_shift_ctrl_and_empty(qtbot):
+    a, b, c = Note(0, 60, 240), Note(480, 62, 240), Note(960, 64, 240)
+    editor = make_editor(qtbot, [a, b, c])
+    editor.set_tool("select")
+    doc = editor.document
+    click(editor.view, at(editor, 80, 60))
+    assert doc.selection == {a}
+    click(editor.view, at(editor, 560, 62), SHIFT)
+    assert doc.selection == {a, b}
+    click(editor.view, at(editor, 1040, 64), CTRL)
+    assert doc.selection == {a, b, c}
+    click(editor.view, at(editor, 560, 62), CTRL)
+    assert doc.selection == {a, c}
+    click(editor.view, at(editor, 3000, 70))
+    assert doc.selection == frozenset()
+    assert doc.undo_stack.count() == 0
+
+
+def test_editor_rubber_band_selects_and_shift_adds(qtbot):
+    a, b, c = Note(0, 60, 240), Note(480, 62, 240), Note(1920, 64, 240)
+    editor = make_editor(qtbot, [a, b, c])
+    editor.set_tool("select")
+    drag(editor.view, [at(editor, 8, 66), at(editor, 400, 62), at(editor, 800, 59)])
+    assert editor.document.selection == {a, b}
+    drag(editor.view, [at(editor, 1800, 66), at(editor, 2400, 63)], SHIFT)
+    assert editor.document.selection == {a, b, c}
+    drag(editor.view, [at(editor, 400, 66), at(editor, 800, 61)], CTRL)
+    assert editor.document.selection == {a, c}
+
+
+def test_editor_select_all_and_escape(qtbot):
+    notes = [Note(0, 60, 240), Note(480, 62, 240)]
+    editor = make_editor(qtbot, notes)
+    QTest.keyClick(editor.view, Qt.Key.Key_A, CTRL)
+    assert editor.document.selection == set(notes)
+    QTest.keyClick(editor.view, Qt.Key.Key_Escape)
+    assert editor.document.selection == frozenset()
+
+
+# ---- move and resize -------------------------------------------------------------------------
+def test_editor_drag_moves_selection_as_one_step(qtbot):
+    a, b = Note(960, 60, 240), Note(1440, 64, 240)
+    editor = make_editor(qtbot, [a, b])
+    editor.set_tool("select")
+    editor.document.set_selection([a, b])
+    previews = []
+    editor.note_preview_requested.connect(lambda p, v: previews.append(p))
+    points = [at(editor, 1000, 60)] + [at(editor, 1000 + 40 * i, 60 + i // 2) for i in range(1, 7)]
+    QTest.mousePress(editor.view, LEFT, NO_MOD, points[0])
+    for point in points[1:]:
+        QTest.mouseMove(editor.view, point)
+    # mid-drag: the score is untouched, the view shows ghosts at the new place
+    assert set(editor.document.score.notes) == {a, b}
+    assert editor.document.undo_stack.count() == 0
+    assert set(editor.view._overlay.ghosts) == {Note(1200, 63, 240), Note(1680, 67, 240)}
+    QTest.mouseRelease(editor.view, LEFT, NO_MOD, points[-1])
+    # +240 ticks (anchor 960 + 240 on the grid) and +3 semitones, in ONE undo step
+    assert_undo_redo(editor, [a, b], [Note(1200, 63, 240), Note(1680, 67, 240)])
+    assert 63 in previews
+
+
+def test_editor_draw_tool_moves_existing_notes_too(qtbot):
+    a = Note(960, 60, 240)
+    editor = make_editor(qtbot, [a])
+    drag(editor.view, [at(editor, 1000, 60), at(editor, 1240, 60)])
+    assert_undo_redo(editor, [a], [Note(1200, 60, 240)])
+
+
+def test_editor_move_with_alt_leaves_the_grid(qtbot):
+    a = Note(960, 60, 240)
+    editor = make_editor(qtbot, [a])
+    editor.set_tool("select")
+    drag(editor.view, [at(editor, 1000, 60), at(editor, 1040, 60), at(editor, 1104, 60)], ALT)
+    # raw +104 ticks, no snapping
+    assert editor.document.score.notes == (Note(1064, 60, 240),)
+
+
+def test_editor_arrow_keys_transpose_and_nudge(qtbot):
+    a = Note(960, 60, 240)
+    editor = make_editor(qtbot, [a])
+    editor.document.set_selection([a])
+    stack = editor.document.undo_stack
+    QTest.keyClick(editor.view, Qt.Key.Key_Up)
+    assert editor.document.score.notes == (Note(960, 61, 240),)
+    QTest.keyClick(editor.view, Qt.Key.Key_Up, SHIFT)
+    assert editor.document.score.notes == (Note(960, 73, 240),)
+    QTest.keyClick(editor.view, Qt.Key.Key_Right)
+    assert editor.document.score.notes == (Note(1080, 73, 240),)
+    QTest.keyClick(editor.view, Qt.Key.Key_Left)
+    QTest.keyClick(editor.view, Qt.Key.Key_Left)
+    assert editor.document.score.notes == (Note(840, 73, 240),)
+    QTest.keyClick(editor.view, Qt.Key.Key_Down)
+    assert editor.document.score.notes == (Note(840, 72, 240),)
+    assert stack.count() == 6  # one step per key press
+    for _ in range(6):
+        stack.undo()
+    assert editor.document.score.notes == (a,)
+
+
+def test_editor_resize_from_right_edge_with_cursor_hint(qtbot):
+    a = Note(960, 60, 240)  # x 120..150
+    editor = make_editor(qtbot, [a])
+    editor.set_tool("select")
+    edge = at(editor, 1192, 60)  # 1 px inside the right end
+    QTest.mouseMove(editor.view, edge)
+    assert editor.view.cursor().shape() == Qt.CursorShape.SizeHorCursor
+    QTest.mouseMove(editor.view, at(editor, 1000, 60))
+    assert editor.view.cursor().shape() == Qt.CursorShape.SizeAllCursor
+    drag(editor.view, [edge, at(editor, 1400, 60), at(editor, 1552, 60)])
+    # end 1200 + (1552 - 1192) = 1560, on the grid: 600 ticks
+    assert_undo_redo(editor, [a], [Note(960, 60, 600)])
+
+
+# ---- erase -----------------------------------------------------------------------------------
+def test_editor_erase_tool_drag_is_one_step(qtbot):
+    notes = [Note(t, 60, 120) for t in (0, 240, 480, 960)]
+    editor = make_editor(qtbot, notes)
+    with qtbot.waitSignal(editor.tool_changed) as changed:
+        editor.set_tool("erase")
+    assert changed.args == ["erase"]
+    drag(editor.view, [at(editor, 16, 60)] + [at(editor, t, 60) for t in range(40, 640, 40)])
+    assert_undo_redo(editor, notes, [Note(960, 60, 120)])
+
+
+def test_editor_delete_and_backspace_remove_the_selection(qtbot):
+    a, b = Note(0, 60, 240), Note(480, 62, 240)
+    editor = make_editor(qtbot, [a, b])
+    editor.document.set_selection([a])
+    QTest.keyClick(editor.view, Qt.Key.Key_Delete)
+    assert editor.document.score.notes == (b,)
+    editor.document.set_selection([b])
+    QTest.keyClick(editor.view, Qt.Key.Key_Backspace)
+    assert editor.document.score.notes == ()
+    assert editor.document.undo_stack.count() == 2
+
+
+def test_editor_right_click_deletes_a_note(qtbot):
+    a = Note(0, 60, 240)
+    editor = make_editor(qtbot, [a])
+    QTest.mouseClick(editor.view, Qt.MouseButton.RightButton, NO_MOD, at(editor, 80, 60))
+    assert_undo_redo(editor, [a], [])
+
+
+# ---- commands --------------------------------------------------------------------------------
+def test_editor_quantize_selection(qtbot):
+    a, b = Note(130, 60, 100), Note(470, 62, 250)
+    editor = make_editor(qtbot, [a, b])
+    editor.select_all()
+    editor.quantize_selection()
+    # 130 -> 120 (len 100 -> 120); 470 -> 480 (len 250 -> 240)
+    assert_undo_redo(editor, [a, b], [Note(120, 60, 120), Note(480, 62, 240)])
+
+
+def test_editor_copy_paste_at_playhead_and_duplicate(qtbot):
+    a, b = Note(0, 60, 240), Note(240, 64, 240)
+    editor = make_editor(qtbot, [a, b])
+    editor.select_all()
+    QTest.keyClick(editor.view, Qt.Key.Key_C, CTRL)
+    editor.set_playhead_tick(1930)  # snapped down to 1920 on the grid
+    QTest.keyClick(editor.view, Qt.Key.Key_V, CTRL)
+    pasted = {Note(1920, 60, 240), Note(2160, 64, 240)}
+    assert set(editor.document.score.notes) == {a, b} | pasted
+    assert editor.document.selection == pasted
+    QTest.keyClick(editor.view, Qt.Key.Key_D, CTRL)
+    # span 1920..2400 = 480 ticks: the copy starts right after, at 2400
+    duplicated = {Note(2400, 60, 240), Note(2640, 64, 240)}
+    assert set(editor.document.score.notes) == {a, b} | pasted | duplicated
+    assert editor.document.undo_stack.count() == 2
+    editor.document.undo_stack.undo()
+    editor.document.undo_stack.undo()
+    assert set(editor.document.score.notes) == {a, b}
+
+
+def test_editor_cut_removes_and_keeps_for_paste(qtbot):
+    a = Note(480, 60, 240)
+    editor = make_editor(qtbot, [a])
+    editor.select_all()
+    QTest.keyClick(editor.view, Qt.Key.Key_X, CTRL)
+    assert editor.document.score.notes == ()
+    editor.paste(960)
+    assert editor.document.score.notes == (Note(960, 60, 240),)
+
+
+# ---- velocity lane ---------------------------------------------------------------------------
+def test_editor_velocity_drag_is_one_step(qtbot):
+    a, b, c = Note(0, 60, 240, 100), Note(480, 62, 240, 100), Note(960, 64, 240, 100)
+    editor = make_editor(qtbot, [a, b, c])
+    lane = editor.velocity_lane
+    top = round(lane.bar_top_y(127))
+    half = round(lane.bar_top_y(64))
+    x = [round(editor.view.geometry.tick_to_x(t)) + 2 for t in (0, 480, 960)]
+    drag(lane, [QPoint(x[0], top), QPoint(x[1], half), QPoint(x[1] + 20, half)])
+    velocities = {n.pitch: n.velocity for n in editor.document.score.notes}
+    assert velocities[60] == 127
+    assert velocities[62] == lane.velocity_at_y(half)
+    assert abs(velocities[62] - 64) <= 1
+    assert velocities[64] == 100  # never crossed
+    assert editor.document.undo_stack.count() == 1
+    editor.document.undo_stack.undo()
+    assert set(editor.document.score.notes) == {a, b, c}
+
+
+def test_editor_velocity_drag_only_touches_the_selection(qtbot):
+    a, b = Note(0, 60, 240, 100), Note(0, 64, 240, 100)  # bars at the same x
+    editor = make_editor(qtbot, [a, b])
+    editor.document.set_selection([b])
+    lane = editor.velocity_lane
+    point = QPoint(round(editor.view.geometry.tick_to_x(0)) + 2, round(lane.bar_top_y(20)))
+    click(lane, point)
+    assert set(editor.document.score.notes) == {a, b.with_velocity(lane.velocity_at_y(point.y()))}
+
+
+# ---- zoom, scroll, fit -----------------------------------------------------------------------
+def wheel(widget, pos: QPoint, delta_y: int, modifiers) -> None:
+    event = QWheelEvent(QPointF(pos), QPointF(widget.mapToGlobal(pos)), QPoint(0, 0),
+                        QPoint(0, delta_y), Qt.MouseButton.NoButton, modifiers,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
+
+
+def test_editor_ctrl_wheel_zooms_around_the_mouse(qtbot):
+    editor = make_editor(qtbot)
+    editor.view.set_geometry(replace(editor.view.geometry, scroll_x_px=400.0))
+    pos = QPoint(300, 200)
+    tick_before = editor.view.geometry.x_to_tick(pos.x())
+    wheel(editor.view, pos, 120, CTRL)
+    geo = editor.view.geometry
+    assert geo.pixels_per_tick == pytest.approx(0.125 * 1.25)
+    assert geo.x_to_tick(pos.x()) == pytest.approx(tick_before)
+    pitch_before = geo.y_to_pitch(pos.y())
+    rows_before = (pos.y() + geo.scroll_y_px) / geo.row_height_px
+    wheel(editor.view, pos, 120, CTRL | SHIFT)
+    geo = editor.view.geometry
+    assert geo.row_height_px == pytest.approx(12.5)
+    assert (pos.y() + geo.scroll_y_px) / geo.row_height_px == pytest.approx(rows_before)
+    assert geo.y_to_pitch(pos.y()) == pitch_before
+
+
+def test_editor_wheel_scrolls_and_scrollbars_follow(qtbot):
+    editor = make_editor(qtbot)
+    y0 = editor.view.geometry.scroll_y_px
+    wheel(editor.view, QPoint(300, 200), -120, NO_MOD)
+    assert editor.view.geometry.scroll_y_px == y0 + 40
+    assert editor._vbar.value() == round(y0 + 40)
+    wheel(editor.view, QPoint(300, 200), -120, SHIFT)
+    assert editor.view.geometry.scroll_x_px == 80
+    editor._hbar.setValue(200)
+    assert editor.view.geometry.scroll_x_px == 200
+
+
+def test_editor_zoom_to_fit_shows_every_note(qtbot):
+    notes = [Note(0, 40, 480), Note(30_000, 90, 480)]
+    editor = make_editor(qtbot, notes)
+    editor.zoom_to_fit()
+    geo = editor.view.geometry
+    start, end = geo.visible_tick_range()
+    low, high = geo.visible_pitch_range()
+    assert start <= 0 and end >= 30_480
+    assert low <= 40 and high > 90
+
+
+def test_editor_follow_playhead(qtbot):
+    editor = make_editor(qtbot)
+    far = 20_000  # x 2500, beyond the ~940 px view
+    editor.follow_playhead = False
+    editor.set_playhead_tick(far)
+    assert editor.view.geometry.scroll_x_px == 0
+    editor.follow_playhead = True
+    editor.set_playhead_tick(far)
+    assert 0 <= editor.view.geometry.tick_to_x(far) <= editor.view.width()
+
+
+# ---- keyboard and ruler ----------------------------------------------------------------------
+def test_editor_keyboard_click_sounds_the_key(qtbot):
+    editor = make_editor(qtbot)
+    y = round(editor.view.geometry.pitch_to_y(67) + 5)
+    with qtbot.waitSignal(editor.note_preview_requested) as preview:
+        click(editor.keyboard, QPoint(20, y))
+    assert preview.args == [67, 100]
+
+
+def test_editor_ruler_click_requests_the_playhead(qtbot):
+    editor = make_editor(qtbot)
+    with qtbot.waitSignal(editor.playhead_requested) as request:
+        click(editor.ruler, QPoint(round(editor.view.geometry.tick_to_x(1000)), 10))
+    assert request.args == [960]  # nearest 1/16 line
+    drag(editor.ruler, [QPoint(15, 10), QPoint(60, 10), QPoint(240, 10)])
+    # 15 px = 120 ticks; 240 px = 1920 ticks
+    assert editor.region() == (120, 1920)
+
+
+def test_editor_ruler_numbers_bars_from_the_meter(qtbot):
+    score = Score(time_signatures=[TimeSignature(0, 3, 4), TimeSignature(2880, 4, 4)])
+    editor = make_editor(qtbot)
+    editor.document.replace_score(score)
+    # 3/4 bars of 1440 ticks until 2880, then 4/4 bars of 1920
+    assert score.bar_starts(7000) == [0, 1440, 2880, 4800, 6720]
+    image = editor.ruler.grab().toImage()
+    dark_columns = {x for x in range(image.width())
+                    for y in (image.height() - 3,) if QColor(image.pixel(x, y)).value() < 120}
+    for tick in (1440, 2880, 4800):
+        assert round(editor.view.geometry.tick_to_x(tick)) in dark_columns
+
+
+def test_editor_unknown_tool_is_refused(qtbot):
+    editor = make_editor(qtbot)
+    with pytest.raises(ValueError, match="unknown tool"):
+        editor.set_tool("pencil")
+    assert editor.tool_name == "draw"
+
+
+def test_editor_probabilities_shape_is_checked(qtbot):
+    editor = make_editor(qtbot)
+    with pytest.raises(ValueError, match=r"\(n, 88\)"):
+        editor.set_probabilities(0, 120, np.zeros((4, 12)))

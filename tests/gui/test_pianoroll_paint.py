@@ -1,0 +1,106 @@
+"""The roll paints both kinds of notes, selection, velocity shade, heat map and playhead."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from dataclasses import replace  # noqa: E402
+
+import numpy as np  # noqa: E402
+from PySide6.QtGui import QColor, QImage  # noqa: E402
+
+from composer_app.core.note import Note  # noqa: E402
+from composer_app.core.score import Score  # noqa: E402
+from composer_app.gui.document import ScoreDocument  # noqa: E402
+from composer_app.gui.pianoroll.editor import PianoRollEditor  # noqa: E402
+
+USER = Note(480, 72, 960, 120)
+GENERATED = Note(1920, 72, 960, 120, generated=True)
+QUIET = Note(480, 68, 960, 10)
+SELECTED = Note(1920, 68, 960, 120)
+
+
+def make_editor(qtbot) -> PianoRollEditor:
+    score = Score()
+    score.add_many([USER, GENERATED, QUIET, SELECTED])
+    editor = PianoRollEditor(ScoreDocument(score))
+    qtbot.addWidget(editor)
+    editor.resize(900, 600)
+    editor.show()
+    qtbot.waitExposed(editor)
+    geo = editor.view.geometry
+    editor.view.set_geometry(replace(geo, pixels_per_tick=0.125, row_height_px=12.0,
+                                     scroll_x_px=0.0, scroll_y_px=(127 - 80) * 12.0))
+    return editor
+
+
+def pixel(image: QImage, editor: PianoRollEditor, tick: int, pitch: int,
+          dy: float = 6) -> QColor:
+    geo = editor.view.geometry
+    return QColor(image.pixel(round(geo.tick_to_x(tick)), round(geo.pitch_to_y(pitch) + dy)))
+
+
+def test_view_paints_user_and_generated_notes_in_their_colours(qtbot):
+    editor = make_editor(qtbot)
+    image = editor.view.grab().toImage()
+    user = pixel(image, editor, USER.start_tick + 480, USER.pitch)
+    generated = pixel(image, editor, GENERATED.start_tick + 480, GENERATED.pitch)
+    background = pixel(image, editor, 5000, 72)
+    assert user.blue() > user.red() + 60  # blue
+    assert generated.red() > generated.blue() + 60  # amber
+    assert background.saturation() < 30
+    # quiet notes are paler (less saturated) than loud ones
+    quiet = pixel(image, editor, QUIET.start_tick + 480, QUIET.pitch)
+    assert quiet.saturation() < user.saturation() - 50
+
+
+def test_view_outlines_selected_notes(qtbot):
+    editor = make_editor(qtbot)
+    before = pixel(editor.view.grab().toImage(), editor, SELECTED.start_tick + 480,
+                   SELECTED.pitch, dy=0.5)
+    editor.document.set_selection([SELECTED])
+    after = pixel(editor.view.grab().toImage(), editor, SELECTED.start_tick + 480,
+                  SELECTED.pitch, dy=0.5)
+    assert before.red() < 150
+    assert after.red() > 200 and after.green() < 120  # the red selection border
+
+
+def test_view_paints_heat_map_cells(qtbot):
+    editor = make_editor(qtbot)
+    probabilities = np.zeros((8, 88), dtype=np.float32)
+    probabilities[3, 76 - 21] = 1.0  # step 3 (ticks 4000 + 360..480), pitch 76
+    editor.set_probabilities(4000, 120, probabilities)
+    image = editor.view.grab().toImage()
+    hot = pixel(image, editor, 4000 + 3 * 120 + 60, 76)
+    cold = pixel(image, editor, 4000 + 5 * 120 + 60, 76)
+    assert hot.red() > hot.blue() + 60  # orange tint
+    assert cold.saturation() < 30
+    editor.set_probabilities(0, 120, None)
+    cleared = pixel(editor.view.grab().toImage(), editor, 4000 + 3 * 120 + 60, 76)
+    assert cleared.saturation() < 30
+
+
+def test_view_paints_the_playhead_and_region(qtbot):
+    editor = make_editor(qtbot)
+    editor.set_playhead_tick(4800)  # x 600
+    editor.set_region(3200, 4000)  # x 400..500
+    image = editor.view.grab().toImage()
+    line = QColor(image.pixel(600, 50))
+    assert line.red() > 180 and line.green() < 80
+    region = pixel(image, editor, 3600, 79)
+    outside = pixel(image, editor, 4400, 79)
+    assert region.blue() > region.red() + 20  # blue tint
+    assert outside.saturation() < 30
+    ruler = editor.ruler.grab().toImage()
+    assert QColor(ruler.pixel(600, 20)).red() > 180
+
+
+def test_view_grid_cache_matches_uncached_paint(qtbot):
+    editor = make_editor(qtbot)
+    cached = editor.view.grab().toImage()
+    editor.view.use_grid_cache = False
+    editor.view.cull_notes = False
+    uncached = editor.view.grab().toImage()
+    assert cached == uncached
