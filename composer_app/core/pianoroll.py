@@ -67,14 +67,29 @@ def notes_to_roll(
 
     Shapes: returns ``(T, pitch_high - pitch_low)`` with ``T = ceil((end - start) / step)``.
     Units: ticks. Notes partly before ``start_tick`` are cut at it; ``end_tick`` defaults to
-    the end of the last note.
+    the end of the last note, and then ``T`` grows by a step where a short note in the last
+    partial step rounds past it (so no note is lost).
     """
     if step_ticks <= 0:
         raise ValueError(f"step_ticks must be positive, got {step_ticks}")
     notes = sorted(notes)
     if end_tick is None:
         end_tick = max((n.end_tick for n in notes), default=start_tick)
-    n_steps = max(0, -(-(end_tick - start_tick) // step_ticks))
+        # A short note in the last partial step can round to the step after it; make room
+        # for it rather than lose it silently.
+        n_steps = max(
+            [max(0, -(-(end_tick - start_tick) // step_ticks))]
+            + [
+                max(
+                    _round_half_up(n.start_tick - start_tick, step_ticks) + 1,
+                    _round_half_up(n.end_tick - start_tick, step_ticks),
+                )
+                for n in notes
+                if pitch_low <= n.pitch < pitch_high and n.end_tick > start_tick
+            ]
+        )
+    else:
+        n_steps = max(0, -(-(end_tick - start_tick) // step_ticks))
     roll = np.zeros((n_steps, pitch_high - pitch_low), dtype=bool)
     out_of_range = off_grid = merged = 0
     for note in notes:
