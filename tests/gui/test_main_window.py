@@ -25,7 +25,7 @@ from composer_app.core.score import Score, TempoChange, TimeSignature  # noqa: E
 from composer_app.gui.main_window import MainWindow  # noqa: E402
 from composer_app.gui.preferences import PreferencesDialog  # noqa: E402
 from composer_app.midi.files import read_mid, write_mid  # noqa: E402
-from composer_app.midi.ports import PortListing  # noqa: E402
+from composer_app.midi.ports import PortError, PortListing  # noqa: E402
 
 NO_MIDI = PortListing([], "No MIDI system: /dev/snd/seq is missing (test)")
 Btn = QMessageBox.StandardButton
@@ -513,3 +513,24 @@ def test_main_window_ruler_click_moves_playhead_and_clock(qtbot, window: MainWin
     assert window.playhead_tick == 1920
     assert window.transport.position_label.text() == "2.1.000   0:02.0"  # 4 beats at 120 BPM
     assert window.editor.playhead_tick == 1920
+
+
+class FailingPort:
+    """An output whose synth has gone away: every send fails."""
+
+    def send(self, _message) -> None:
+        raise PortError("Sending to MIDI port 'Synth' failed (device gone)")
+
+    def close(self) -> None:
+        pass
+
+
+def test_main_window_port_failure_stops_and_is_reported(qtbot, window: MainWindow) -> None:
+    window.playback.set_port(FailingPort())
+    score = Score()
+    score.add(Note(0, 60, 480 * 8))
+    window.document.replace_score(score, None)
+    window.toggle_play()
+    qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=3000)
+    assert "device gone" in window.statusBar().currentMessage()
+    assert window.actions.play.text() == "Play"
