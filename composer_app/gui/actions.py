@@ -21,10 +21,9 @@ TOOLS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
-def grid_ticks(denominator: int, ppq: int, triplet: bool = False) -> int:
-    """Length of a 1/``denominator`` note (two thirds of it for a triplet). Units: ticks."""
-    ticks = ppq * 4 // denominator
-    return ticks * 2 // 3 if triplet else ticks
+def grid_ticks(denominator: int, ppq: int) -> int:
+    """Length of a 1/``denominator`` note (the editor makes triplets of it). Units: ticks."""
+    return ppq * 4 // denominator
 
 
 @dataclass

@@ -77,17 +77,17 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.editor)
 
         stack = self.document.undo_stack
-        self.actions = build_actions(
+        self.window_actions = build_actions(
             self, stack.createUndoAction(self, "&Undo"), stack.createRedoAction(self, "&Redo")
         )
         self.recent_menu = QMenu("Open &Recent", self)
         self.recent_menu.setObjectName("recent_menu")
         self.recent_menu.aboutToShow.connect(self._rebuild_recent_menu)
-        self.menus = build_menus(self.menuBar(), self.actions, self.recent_menu)
+        self.menus = build_menus(self.menuBar(), self.window_actions, self.recent_menu)
         self.menus["file"].aboutToShow.connect(self._rebuild_recent_menu)
-        self.edit_toolbar = build_edit_toolbar(self, self.actions)
+        self.edit_toolbar = build_edit_toolbar(self, self.window_actions)
         self.addToolBar(self.edit_toolbar)
-        a = self.actions
+        a = self.window_actions
         self.transport = TransportBar(a.play, a.home, a.follow, a.panic, self)
         self.addToolBar(self.transport)
         self.midi_status_label = QLabel()
@@ -114,7 +114,7 @@ class MainWindow(QMainWindow):
 
     # ---- wiring ---------------------------------------------------------------------------
     def _connect(self) -> None:
-        a = self.actions
+        a = self.window_actions
         a.new.triggered.connect(self.new_file)
         a.open.triggered.connect(lambda: self.open_file())
         a.save.triggered.connect(self.save)
@@ -426,7 +426,7 @@ class MainWindow(QMainWindow):
             self.set_playhead(tick)
 
     def _on_playback_playing_changed(self, playing: bool) -> None:
-        self.actions.play.setText("Stop" if playing else "Play")
+        self.window_actions.play.setText("Stop" if playing else "Play")
 
     def _on_playback_error_occurred(self, message: str) -> None:
         self.statusBar().showMessage(f"MIDI output problem: {message}", 15_000)
@@ -445,14 +445,15 @@ class MainWindow(QMainWindow):
 
     # ---- tools and grid ---------------------------------------------------------------------
     def _on_editor_tool_changed(self, name: str) -> None:
-        action = self.actions.tools.get(name)
+        action = self.window_actions.tools.get(name)
         if action is not None and not action.isChecked():
             action.setChecked(True)
 
     def _on_grid_changed(self) -> None:
-        checked = self.actions.grid_group.checkedAction() if self.actions.grid_group else None
+        a = self.window_actions
+        checked = a.grid_group.checkedAction() if a.grid_group is not None else None
         denominator = int(checked.data()) if checked is not None else DEFAULT_GRID_DENOMINATOR
-        triplet = self.actions.grid_triplet.isChecked()
+        triplet = a.grid_triplet.isChecked()
         # the editor takes the straight division and makes triplets of it itself
         self.editor.set_grid(grid_ticks(denominator, self.document.score.ppq), triplet)
 

@@ -183,7 +183,7 @@ def test_main_window_shortcut_triggers_its_action(
     window: MainWindow, dialogs: Dialogs, monkeypatch: pytest.MonkeyPatch, sequence: str,
     action_name: str,
 ) -> None:
-    action = getattr(window.actions, action_name)
+    action = getattr(window.window_actions, action_name)
     fired: list[bool] = []
     action.triggered.connect(lambda *_: fired.append(True))
     make_dirty(window)  # gives undo something to undo; redo is enabled after an undo
@@ -202,18 +202,18 @@ def test_main_window_tool_keys_select_tools(window: MainWindow) -> None:
     for sequence, tool in [("S", "select"), ("E", "erase"), ("D", "draw"), ("2", "select"),
                            ("3", "erase"), ("1", "draw")]:
         key(window, sequence)
-        assert window.actions.tools[tool].isChecked(), sequence
+        assert window.window_actions.tools[tool].isChecked(), sequence
         assert window.editor.tool_name == tool, sequence
 
 
 def test_main_window_grid_menu_sets_editor_grid(window: MainWindow) -> None:
     assert window.editor.snap_step_ticks == 120  # the default 1/16 = 480 * 4 / 16 ticks
-    window.actions.grids[8].trigger()
+    window.window_actions.grids[8].trigger()
     assert window.editor.snap_step_ticks == 240  # an eighth = 480 * 4 / 8 ticks
     key(window, "T")  # triplets on
     assert window.editor.grid_triplet
     assert window.editor.snap_step_ticks == 160  # an eighth triplet = 240 * 2 / 3 ticks
-    window.actions.grids[4].trigger()
+    window.window_actions.grids[4].trigger()
     assert window.editor.snap_step_ticks == 320  # a quarter triplet = 480 * 2 / 3 ticks
 
 
@@ -222,8 +222,8 @@ def test_main_window_menus_hold_the_actions(window: MainWindow) -> None:
     for name in ("File", "Edit", "View", "Tools", "Grid", "Transport"):
         assert name in titles
     file_actions = window.menus["file"].actions()
-    assert window.actions.save_as in file_actions and window.actions.quit in file_actions
-    assert window.actions.undo in window.menus["edit"].actions()
+    assert window.window_actions.save_as in file_actions and window.window_actions.quit in file_actions
+    assert window.window_actions.undo in window.menus["edit"].actions()
 
 
 # ---- files -------------------------------------------------------------------------------
@@ -231,7 +231,7 @@ def test_main_window_open_loads_file_and_remembers_it(
     window: MainWindow, dialogs: Dialogs, melody_file: Path
 ) -> None:
     dialogs.open_paths.append(str(melody_file))
-    window.actions.open.trigger()
+    window.window_actions.open.trigger()
     score = window.document.score
     assert [n.pitch for n in score.notes] == [60, 64, 67, 72]
     assert window.windowTitle() == "melody.mid - Composer"
@@ -245,7 +245,7 @@ def test_main_window_import_export_import_keeps_notes_tempo_meter(
     assert window.open_file(str(melody_file))
     exported = tmp_path / "exported"  # no suffix: Save As adds ".mid"
     dialogs.save_paths.append(str(exported))
-    window.actions.save_as.trigger()
+    window.window_actions.save_as.trigger()
     again = read_mid(tmp_path / "exported.mid")
     original = melody_score()
     assert [(n.start_tick, n.pitch, n.duration_ticks, n.velocity) for n in again.notes] == [
@@ -265,7 +265,7 @@ def test_main_window_malformed_file_shows_reason_and_keeps_document(
     bad = tmp_path / "broken.mid"
     bad.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01")  # header cut short
     dialogs.open_paths.append(str(bad))
-    window.actions.open.trigger()
+    window.window_actions.open.trigger()
     assert dialogs.kinds() == ["critical"]
     _kind, _title, text = dialogs.shown[0]
     assert "broken.mid" in text and "truncated" in text
@@ -315,7 +315,7 @@ def test_main_window_new_asks_before_discarding(
     dialogs.answers.append(answer)
     saved = tmp_path / "kept.mid"
     dialogs.save_paths.append(str(saved))
-    window.actions.new.trigger()
+    window.window_actions.new.trigger()
     assert dialogs.kinds() == ["question"]
     if answer == Btn.Cancel:
         assert len(window.document.score) == 1 and window.document.is_dirty
@@ -342,7 +342,7 @@ def test_main_window_open_asks_before_discarding(
     make_dirty(window)
     dialogs.answers.append(answer)
     dialogs.open_paths.append(str(melody_file))
-    window.actions.open.trigger()
+    window.window_actions.open.trigger()
     assert len(window.document.score) == (4 if answer == Btn.Discard else 1)
 
 
@@ -352,7 +352,7 @@ def test_main_window_quit_asks_before_discarding(
 ) -> None:
     make_dirty(window)
     dialogs.answers.append(answer)
-    window.actions.quit.trigger()
+    window.window_actions.quit.trigger()
     assert window.isVisible() == (answer == Btn.Cancel)
 
 
@@ -439,10 +439,10 @@ def test_main_window_tempo_edit_is_undoable(qtbot, window: MainWindow) -> None:
     QTest.keyClick(spin, Qt.Key.Key_Return)
     assert window.document.score.initial_tempo_bpm == pytest.approx(90.0, abs=0.01)
     assert window.windowTitle() == "Untitled* - Composer"
-    window.actions.undo.trigger()
+    window.window_actions.undo.trigger()
     assert window.document.score.initial_tempo_bpm == 120.0
     assert spin.value() == 120.0
-    window.actions.redo.trigger()
+    window.window_actions.redo.trigger()
     assert spin.value() == 90.0
 
 
@@ -458,12 +458,12 @@ def test_main_window_play_moves_playhead_and_stop_stops(qtbot, window: MainWindo
     score.add_many([Note(i * 480, 60 + i, 480) for i in range(8)])  # 8 beats = 2 s at 240 BPM
     window.document.replace_score(score, None)
     key(window, "Space")
-    assert window.playback.is_playing and window.actions.play.text() == "Stop"
+    assert window.playback.is_playing and window.window_actions.play.text() == "Stop"
     qtbot.waitUntil(lambda: window.playhead_tick > 240, timeout=3000)
     assert window.editor.playhead_tick == window.playhead_tick
     assert window.transport.position_label.text() != "1.1.000   0:00.0"
     key(window, "Space")
-    assert not window.playback.is_playing and window.actions.play.text() == "Play"
+    assert not window.playback.is_playing and window.window_actions.play.text() == "Play"
     stopped_at = window.playhead_tick
     qtbot.wait(100)
     assert window.playhead_tick == stopped_at  # no stray position updates after stop
@@ -477,7 +477,7 @@ def test_main_window_playback_ends_by_itself(qtbot, window: MainWindow) -> None:
     window.document.replace_score(score, None)
     window.toggle_play()
     qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=3000)
-    assert window.actions.play.text() == "Play"
+    assert window.window_actions.play.text() == "Play"
 
 
 def test_main_window_panic_stops_playback(qtbot, window: MainWindow) -> None:
@@ -533,4 +533,4 @@ def test_main_window_port_failure_stops_and_is_reported(qtbot, window: MainWindo
     window.toggle_play()
     qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=3000)
     assert "device gone" in window.statusBar().currentMessage()
-    assert window.actions.play.text() == "Play"
+    assert window.window_actions.play.text() == "Play"

@@ -132,7 +132,7 @@ def test_preferences_unavailable_output_is_kept_and_explained(
         pytest.skip("an ALSA sequencer exists here; this test needs a machine without one")
     window = make_window()
     choose_in_dialog(monkeypatch, VIRTUAL_OUTPUT)
-    window.actions.preferences.trigger()
+    window.window_actions.preferences.trigger()
     assert window.prefs.midi_output() == VIRTUAL_OUTPUT  # remembered for when MIDI exists
     assert window.playback.port is None
     assert window.midi_status_label.text() == "MIDI: none (silent)"
@@ -148,7 +148,7 @@ def test_preferences_virtual_port_on_jack_carries_preview_notes(
     monkeypatch.setenv("RTMIDI_API", "jack")
     window = make_window()
     choose_in_dialog(monkeypatch, VIRTUAL_OUTPUT)
-    window.actions.preferences.trigger()
+    window.window_actions.preferences.trigger()
     assert window.midi_status_label.text() == 'MIDI: Virtual port "Composer"'
     # A synth stands in: a JACK MIDI input connected to the app's virtual output.
     midi_in = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="test-synth")
