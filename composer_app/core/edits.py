@@ -2,17 +2,18 @@
 
 The GUI wraps each operation in one undo command, so one user gesture is one operation.
 Every operation is a value: it records what it changes, so ``revert`` restores the score
-exactly, and ``apply`` after ``revert`` redoes it.
+exactly, and ``apply`` after ``revert`` redoes it. An ``apply`` or ``revert`` that fails (a
+note to remove is not in the score) raises :class:`ScoreError` and leaves the score as it was.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from composer_app.core.note import Note
-from composer_app.core.score import Score, TempoChange, TimeSignature
+from composer_app.core.score import Score, ScoreError, TempoChange, TimeSignature
 
 
 class EditOperation(Protocol):
@@ -34,14 +35,23 @@ class ReplaceNotes:
     label: str = "Edit notes"
 
     def apply(self, score: Score) -> None:
-        for note in self.removed:
-            score.remove(note)
-        score.add_many(self.added)
+        _replace(score, self.removed, self.added)
 
     def revert(self, score: Score) -> None:
-        for note in self.added:
+        _replace(score, self.added, self.removed)
+
+
+def _replace(score: Score, removed: Sequence[Note], added: Sequence[Note]) -> None:
+    """Remove then add; if a note to remove is missing, put back what was removed and raise."""
+    done: list[Note] = []
+    try:
+        for note in removed:
             score.remove(note)
-        score.add_many(self.removed)
+            done.append(note)
+    except ScoreError:
+        score.add_many(done)  # notes are values: re-adding restores the score exactly
+        raise
+    score.add_many(added)
 
 
 def add_notes(notes: Iterable[Note], label: str = "Add notes") -> ReplaceNotes:
@@ -119,9 +129,23 @@ class CompositeEdit:
     label: str = "Edit"
 
     def apply(self, score: Score) -> None:
-        for op in self.operations:
-            op.apply(score)
+        """Apply every operation; if one fails, revert those already applied and re-raise."""
+        _run_all(score, [(op.apply, op.revert) for op in self.operations])
 
     def revert(self, score: Score) -> None:
-        for op in reversed(self.operations):
-            op.revert(score)
+        """Revert every operation in reverse; on failure, re-apply those already reverted."""
+        _run_all(score, [(op.revert, op.apply) for op in reversed(self.operations)])
+
+
+def _run_all(
+    score: Score, steps: Sequence[tuple[Callable[[Score], None], Callable[[Score], None]]]
+) -> None:
+    undo: list[Callable[[Score], None]] = []
+    try:
+        for do, undo_step in steps:
+            do(score)
+            undo.append(undo_step)
+    except Exception:
+        for undo_step in reversed(undo):
+            undo_step(score)
+        raise
