@@ -17,6 +17,15 @@ from composer_app.ml.ais import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """These tensors are tiny: one thread spares the OpenMP hand-offs that dominate them."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def small_rbms(n_rbms: int, n_visible: int, n_hidden: int, *, scale: float, seed: int = 0):
     """Random RBMs sharing W, one bias row each (float64)."""
     g = torch.Generator().manual_seed(seed)

@@ -1,0 +1,368 @@
+"""``composer-app evaluate MODEL --data FILE --split test``: frame accuracy and log-likelihood.
+
+Both measures follow Boulanger-Lewandowski, Bengio & Vincent (2012), section 6:
+
+* **ACC**, the frame-level accuracy of Bay et al. (2009): ``TP / (TP + FP + FN)``, counts
+  summed over every frame of the split. Each frame's prediction is a sample of the model
+  given the *true* history (teacher forcing), so the counts are expectations over model
+  samples: every frame is sampled ``acc_samples`` times (independent Gibbs chains of
+  ``gibbs_steps`` block-Gibbs steps each, started from the all-off frame as in generation)
+  and TP, FP, FN are averaged over the samples.
+* **LL**, the log-likelihood per time step in nats: for each frame
+  ``log p(v_t | v_<t) = -F_t(v_t) - log Z_t`` with ``F_t`` the free energy of that frame's
+  conditional RBM (exact) and ``log Z_t`` its partition function estimated by annealed
+  importance sampling (:mod:`composer_app.ml.ais`). The figure is the total over the split
+  divided by its number of frames, repeated over ``ais_runs`` independent AIS runs and
+  reported as mean and spread. AIS that anneals too fast underestimates ``log Z`` and so
+  flatters LL: check that doubling ``--ais-temperatures`` leaves the figure unchanged.
+
+The recurrence under teacher forcing gives every frame's ``bv_t``, ``bh_t`` at once, so
+both measures run batched over all frames (times samples or chains) in torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from composer_app.ml.ais import AisError, ais_log_partition, free_energy
+
+# Sequences per recurrence batch: padded to the longest of the batch, so sort by length.
+_SEQUENCES_PER_BATCH = 32
+# Rows (frames x samples) per Gibbs batch of the accuracy.
+_ACC_CHUNK_ROWS = 8192
+
+
+@dataclass(frozen=True)
+class FrameBiases:
+    """Every frame of a split with its conditional RBM's biases under teacher forcing.
+
+    Shapes: ``frames (N, P)`` float32 0/1, ``bv (N, P)``, ``bh (N, H)`` float32; N is the
+    total number of frames of all sequences.
+    """
+
+    frames: Tensor
+    bv: Tensor
+    bh: Tensor
+
+    @property
+    def n_frames(self) -> int:
+        """N."""
+        return int(self.frames.shape[0])
+
+
+@dataclass(frozen=True)
+class AccuracyResult:
+    """Expected counts of Bay et al.'s measure, summed over frames, averaged over samples."""
+
+    accuracy: float
+    true_positives: float
+    false_positives: float
+    false_negatives: float
+    n_frames: int
+    n_samples: int
+    gibbs_steps: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class LogLikelihoodResult:
+    """Mean log-likelihood per frame (nats) of each AIS run, with its mean and spread."""
+
+    per_run: list[float]
+    n_frames: int
+    n_temperatures: int
+    n_chains: int
+    seconds: float
+    mean_free_energy: float = 0.0
+    mean_log_partition: list[float] = field(default_factory=list)
+
+    @property
+    def mean(self) -> float:
+        """Mean over the runs."""
+        return float(np.mean(self.per_run))
+
+    @property
+    def std(self) -> float:
+        """Standard deviation over the runs (ddof = 1; 0 for a single run)."""
+        return float(np.std(self.per_run, ddof=1)) if len(self.per_run) > 1 else 0.0
+
+
+def frame_biases(model: Any, sequences: Sequence[np.ndarray]) -> FrameBiases:
+    """Run the recurrence over each true sequence and gather every frame's RBM biases.
+
+    ``model`` is an :class:`~composer_app.ml.rnnrbm.RnnRbm` (``recurrence(v (B, T, P))``).
+    Shapes: sequences ``(T_i, P)`` bool; see :class:`FrameBiases`.
+    """
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    frames: list[Tensor] = [torch.empty(0)] * len(sequences)
+    bvs: list[Tensor] = [torch.empty(0)] * len(sequences)
+    bhs: list[Tensor] = [torch.empty(0)] * len(sequences)
+    with torch.no_grad():
+        for start in range(0, len(order), _SEQUENCES_PER_BATCH):
+            batch = order[start : start + _SEQUENCES_PER_BATCH]
+            longest = max(len(sequences[i]) for i in batch)
+            v = torch.zeros(len(batch), longest, sequences[batch[0]].shape[1])
+            for row, i in enumerate(batch):
+                v[row, : len(sequences[i])] = torch.from_numpy(sequences[i].astype(np.float32))
+            # Padding lies after each sequence's end; the causal recurrence never lets it
+            # reach a real frame, and the padded rows are dropped below.
+            bv_t, bh_t = model.recurrence(v)
+            for row, i in enumerate(batch):
+                n = len(sequences[i])
+                frames[i], bvs[i], bhs[i] = v[row, :n], bv_t[row, :n], bh_t[row, :n]
+    # Keep the split's order so results do not depend on the batching.
+    return FrameBiases(
+        frames=torch.cat(frames).contiguous(),
+        bv=torch.cat(bvs).float().contiguous(),
+        bh=torch.cat(bhs).float().contiguous(),
+    )
+
+
+def accuracy_counts(predicted: Tensor, truth: Tensor) -> tuple[float, float, float]:
+    """``(TP, FP, FN)`` summed over all frames. Shapes: ``(..., P)`` 0/1 each."""
+    predicted = predicted.bool()
+    truth = truth.bool()
+    tp = float((predicted & truth).sum())
+    fp = float((predicted & ~truth).sum())
+    fn = float((~predicted & truth).sum())
+    return tp, fp, fn
+
+
+def frame_accuracy(tp: float, fp: float, fn: float) -> float:
+    """Bay et al. (2009): ``TP / (TP + FP + FN)``; 1 when there is nothing to find or miss."""
+    denominator = tp + fp + fn
+    return 1.0 if denominator == 0 else tp / denominator
+
+
+def expected_accuracy(
+    W: Tensor,
+    biases: FrameBiases,
+    *,
+    n_samples: int = 20,
+    gibbs_steps: int = 25,
+    generator: torch.Generator | None = None,
+) -> AccuracyResult:
+    """ACC with TP, FP, FN averaged over ``n_samples`` Gibbs samples of every frame.
+
+    Each sample is an independent chain of ``gibbs_steps`` block-Gibbs steps (v -> h -> v)
+    in the frame's conditional RBM, started from the all-off frame.
+    Shapes: ``W (P, H)``.
+    """
+    if n_samples < 1 or gibbs_steps < 1:
+        raise ValueError("accuracy needs at least one sample and one Gibbs step")
+    started = time.perf_counter()
+    W = W.detach().float()
+    WT = W.T.contiguous()
+    tp = fp = fn = 0.0
+    frames_per_chunk = max(1, _ACC_CHUNK_ROWS // n_samples)
+    with torch.no_grad():
+        for start in range(0, biases.n_frames, frames_per_chunk):
+            stop = min(start + frames_per_chunk, biases.n_frames)
+            bv = biases.bv[start:stop].repeat_interleave(n_samples, dim=0)
+            bh = biases.bh[start:stop].repeat_interleave(n_samples, dim=0)
+            v = torch.zeros_like(bv)
+            for _ in range(gibbs_steps):
+                p_h = torch.sigmoid(torch.addmm(bh, v, W))
+                h = (torch.rand(p_h.shape, generator=generator) < p_h).float()
+                p_v = torch.sigmoid(torch.addmm(bv, h, WT))
+                v = (torch.rand(p_v.shape, generator=generator) < p_v).float()
+            truth = biases.frames[start:stop].repeat_interleave(n_samples, dim=0)
+            c_tp, c_fp, c_fn = accuracy_counts(v, truth)
+            tp, fp, fn = tp + c_tp, fp + c_fp, fn + c_fn
+    tp, fp, fn = tp / n_samples, fp / n_samples, fn / n_samples
+    return AccuracyResult(
+        accuracy=frame_accuracy(tp, fp, fn),
+        true_positives=tp,
+        false_positives=fp,
+        false_negatives=fn,
+        n_frames=biases.n_frames,
+        n_samples=n_samples,
+        gibbs_steps=gibbs_steps,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def log_likelihood(
+    W: Tensor,
+    biases: FrameBiases,
+    *,
+    n_temperatures: int = 200,
+    n_chains: int = 10,
+    n_runs: int = 3,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> LogLikelihoodResult:
+    """Mean ``log p(v_t | history)`` per frame in nats, ``-F_t(v_t) - log Z_t``, per AIS run.
+
+    Each run estimates every frame's ``log Z_t`` with fresh chains (seed ``seed + run``).
+    Shapes: ``W (P, H)``.
+    """
+    if n_runs < 1:
+        raise ValueError(f"at least one AIS run is needed, got {n_runs}")
+    started = time.perf_counter()
+    W = W.detach().float()
+    with torch.no_grad():
+        # Exact part: the free energy of each true frame in its own RBM (float64 sums).
+        neg_free = -free_energy(
+            biases.frames.double(), W.double(), biases.bv.double(), biases.bh.double()
+        )
+    per_run: list[float] = []
+    mean_log_z: list[float] = []
+    for run in range(n_runs):
+        generator = torch.Generator().manual_seed(seed + run)
+        log_z = ais_log_partition(
+            W,
+            biases.bv,
+            biases.bh,
+            n_temperatures=n_temperatures,
+            n_chains=n_chains,
+            generator=generator,
+        )
+        per_run.append(float((neg_free - log_z).mean()))
+        mean_log_z.append(float(log_z.mean()))
+        if progress is not None:
+            progress(
+                f"AIS run {run + 1}/{n_runs}: LL {per_run[-1]:.4f} nats/step "
+                f"({time.perf_counter() - started:.0f} s)"
+            )
+    return LogLikelihoodResult(
+        per_run=per_run,
+        n_frames=biases.n_frames,
+        n_temperatures=n_temperatures,
+        n_chains=n_chains,
+        seconds=time.perf_counter() - started,
+        mean_free_energy=float(-neg_free.mean()),
+        mean_log_partition=mean_log_z,
+    )
+
+
+# ------------------------------------------------------------------------------ command
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``composer-app evaluate``."""
+    parser.add_argument("model", help="checkpoint folder, or the name of a shipped model")
+    parser.add_argument("--data", required=True, type=Path, help="benchmark .json.gz file")
+    parser.add_argument("--split", choices=("train", "valid", "test"), default="test")
+    parser.add_argument("--acc-samples", type=int, default=20, help="Gibbs samples per frame")
+    parser.add_argument("--gibbs-steps", type=int, default=25, help="Gibbs steps per sample")
+    parser.add_argument("--ais-temperatures", type=int, default=200, help="AIS temperatures")
+    parser.add_argument("--ais-chains", type=int, default=10, help="AIS chains per frame")
+    parser.add_argument("--ais-runs", type=int, default=3, help="independent AIS runs")
+    parser.add_argument("--no-acc", action="store_true", help="skip the accuracy")
+    parser.add_argument("--no-ll", action="store_true", help="skip the log-likelihood")
+    parser.add_argument("--max-sequences", type=int, default=None, help="first N sequences")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--json", type=Path, default=None, help="also write results here")
+
+
+def resolve_model_dir(model: str, shipped_dir: Callable[[str], Path] | None) -> Path:
+    """A folder as given, else a shipped model's folder (``shipped_dir`` knows where)."""
+    path = Path(model)
+    if path.is_dir():
+        return path
+    if shipped_dir is not None and not any(sep in model for sep in ("/", "\\")):
+        return shipped_dir(model)
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate a model on a split; prints ACC and LL. Returns the exit status."""
+    from composer_app.ml.checkpoint import CheckpointError, load_checkpoint
+    from composer_app.ml.data import DataError, load_benchmark
+
+    def fail(message: str) -> int:
+        print(f"composer-app evaluate: {message}", file=sys.stderr)
+        return 2
+
+    for name in ("acc_samples", "gibbs_steps", "ais_temperatures", "ais_chains", "ais_runs"):
+        if getattr(args, name) < 1:
+            return fail(f"--{name.replace('_', '-')} must be at least 1")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    model_dir = resolve_model_dir(args.model, getattr(args, "shipped_model_dir", None))
+    try:
+        config, model = load_checkpoint(model_dir)
+    except CheckpointError as exc:
+        return fail(f"cannot load the model {args.model!r}: {exc}")
+    try:
+        sequences = load_benchmark(args.data)[args.split]
+    except DataError as exc:
+        return fail(str(exc))
+    if args.max_sequences is not None:
+        sequences = sequences[: args.max_sequences]
+    sequences = [s for s in sequences if len(s)]
+    if not sequences:
+        return fail(f"split {args.split!r} of {args.data} has no frames")
+    if sequences[0].shape[1] != config.n_visible:
+        return fail(
+            f"{args.data} has {sequences[0].shape[1]} pitches per frame, the model "
+            f"{config.n_visible}"
+        )
+    biases = frame_biases(model, sequences)
+    print(
+        f"model {model_dir} on {args.data} [{args.split}]: "
+        f"{len(sequences)} sequences, {biases.n_frames} frames"
+    )
+    results: dict[str, Any] = {
+        "model": str(model_dir),
+        "data": str(args.data),
+        "split": args.split,
+        "sequences": len(sequences),
+        "frames": biases.n_frames,
+        "torch_threads": torch.get_num_threads(),
+    }
+    W = model.W.detach()
+    if not args.no_acc:
+        acc = expected_accuracy(
+            W,
+            biases,
+            n_samples=args.acc_samples,
+            gibbs_steps=args.gibbs_steps,
+            generator=torch.Generator().manual_seed(args.seed),
+        )
+        print(
+            f"ACC {100 * acc.accuracy:.2f}%  (expected TP {acc.true_positives:.1f}, "
+            f"FP {acc.false_positives:.1f}, FN {acc.false_negatives:.1f}; "
+            f"{acc.n_samples} samples/frame x {acc.gibbs_steps} Gibbs steps; "
+            f"{acc.seconds:.1f} s)"
+        )
+        results["accuracy"] = asdict(acc)
+    if not args.no_ll:
+        try:
+            ll = log_likelihood(
+                W,
+                biases,
+                n_temperatures=args.ais_temperatures,
+                n_chains=args.ais_chains,
+                n_runs=args.ais_runs,
+                seed=args.seed,
+                progress=print,
+            )
+        except AisError as exc:
+            return fail(str(exc))
+        if not all(math.isfinite(x) for x in ll.per_run):
+            return fail("the log-likelihood is not finite (the model's weights overflow)")
+        print(
+            f"LL {ll.mean:.4f} +- {ll.std:.4f} nats/step  (mean +- std over {len(ll.per_run)} "
+            f"AIS runs of {ll.n_chains} chains x {ll.n_temperatures} temperatures; "
+            f"{ll.seconds:.1f} s)"
+        )
+        results["log_likelihood"] = {**asdict(ll), "mean": ll.mean, "std": ll.std}
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0

@@ -1,0 +1,227 @@
+"""Tests of the evaluation measures (ACC, LL) and the ``evaluate`` command."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from composer_app import cli
+from composer_app.ml.ais import log_partition_exact
+from composer_app.ml.checkpoint import save_checkpoint
+from composer_app.ml.evaluate import (
+    FrameBiases,
+    accuracy_counts,
+    expected_accuracy,
+    frame_accuracy,
+    frame_biases,
+    log_likelihood,
+)
+from composer_app.ml.generate import FrameGenerator, RnnRbmParameters
+from composer_app.ml.rnnrbm import RnnRbm, RnnRbmConfig
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """These tensors are tiny: one thread spares the OpenMP hand-offs that dominate them."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_model(seed: int = 0, scale: float = 0.5) -> tuple[RnnRbmConfig, RnnRbm]:
+    """An 88-pitch model with 8 hidden units (so log Z is exact by enumerating h)."""
+    config = RnnRbmConfig(n_hidden=8, n_recurrent=6, dataset="test")
+    model = RnnRbm(config, generator=torch.Generator().manual_seed(seed))
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.copy_(torch.randn(param.shape, generator=g) * scale)
+        model.bv -= 3.0  # sparse frames, as in music
+    return config, model
+
+
+def random_rolls(lengths: list[int], seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    rolls = []
+    for n in lengths:
+        roll = np.zeros((n, 88), dtype=bool)
+        roll[:, 40:52] = rng.random((n, 12)) < 0.3
+        rolls.append(roll)
+    return rolls
+
+
+def exact_log_likelihood(model: RnnRbm, biases: FrameBiases) -> float:
+    """Mean over frames of -F_t(v_t) - log Z_t with log Z_t by enumerating the 2^8 h states."""
+    W = model.W.detach().double()
+    bv, bh, v = biases.bv.double(), biases.bh.double(), biases.frames.double()
+    neg_free = (v * bv).sum(1) + torch.nn.functional.softplus(v @ W + bh).sum(1)
+    return float((neg_free - log_partition_exact(W, bv, bh)).mean())
+
+
+def test_accuracy_of_perfect_predictor_is_one() -> None:
+    truth = torch.from_numpy(random_rolls([50])[0])
+    tp, fp, fn = accuracy_counts(truth, truth)
+    assert tp == truth.sum().item() > 0 and fp == 0 and fn == 0
+    assert frame_accuracy(tp, fp, fn) == 1.0
+
+
+def test_accuracy_formula_on_hand_made_frames() -> None:
+    truth = torch.zeros(3, 88, dtype=torch.bool)
+    predicted = torch.zeros(3, 88, dtype=torch.bool)
+    truth[0, [10, 20]] = True  # frame 0: truth {10, 20}, predicted {10}: TP 1, FN 1
+    predicted[0, 10] = True
+    truth[1, 30] = True  # frame 1: truth {30}, predicted {31, 32}: FP 2, FN 1
+    predicted[1, [31, 32]] = True
+    truth[2, [40, 41, 42]] = True  # frame 2: truth {40, 41, 42} = predicted: TP 3
+    predicted[2, [40, 41, 42]] = True
+    tp, fp, fn = accuracy_counts(predicted, truth)
+    # Summed over frames: TP = 1 + 0 + 3 = 4, FP = 0 + 2 + 0 = 2, FN = 1 + 1 + 0 = 2.
+    assert (tp, fp, fn) == (4.0, 2.0, 2.0)
+    # ACC = 4 / (4 + 2 + 2) = 0.5
+    assert frame_accuracy(tp, fp, fn) == 0.5
+    # Nothing to find and nothing predicted counts as right.
+    assert frame_accuracy(0.0, 0.0, 0.0) == 1.0
+
+
+def test_expected_accuracy_averages_counts_over_samples() -> None:
+    # W = 0: units are independent coins. Unit 0 sounds with p = sigmoid(0) = 0.5 and is in
+    # every true frame; unit 1 (p = sigmoid(-log 3) = 0.25) never is; the rest never sound.
+    # Per frame: E[TP] = 0.5, E[FN] = 0.5, E[FP] = 0.25 -> ACC = 0.5 / 1.25 = 0.4.
+    n_frames = 2000
+    frames = torch.zeros(n_frames, 88)
+    frames[:, 0] = 1.0
+    bv = torch.full((n_frames, 88), -40.0)
+    bv[:, 0] = 0.0
+    bv[:, 1] = -float(np.log(3.0))
+    biases = FrameBiases(frames=frames, bv=bv, bh=torch.zeros(n_frames, 4))
+    result = expected_accuracy(
+        torch.zeros(88, 4),
+        biases,
+        n_samples=20,
+        gibbs_steps=2,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert result.true_positives / n_frames == pytest.approx(0.5, abs=0.01)
+    assert result.false_positives / n_frames == pytest.approx(0.25, abs=0.01)
+    assert result.false_negatives / n_frames == pytest.approx(0.5, abs=0.01)
+    assert result.accuracy == pytest.approx(0.4, abs=0.01)
+
+
+def test_expected_accuracy_of_confident_true_model_is_one() -> None:
+    truth = torch.from_numpy(random_rolls([300], seed=3)[0]).float()
+    # Biases of +-20 on the true notes: every Gibbs sample reproduces the frame.
+    biases = FrameBiases(frames=truth, bv=(truth * 2 - 1) * 20.0, bh=torch.zeros(300, 5))
+    result = expected_accuracy(torch.zeros(88, 5), biases, n_samples=20, gibbs_steps=3)
+    assert result.accuracy == 1.0
+
+
+def test_frame_biases_match_step_by_step_recurrence() -> None:
+    _, model = tiny_model()
+    rolls = random_rolls([7, 3, 12])
+    biases = frame_biases(model, rolls)
+    assert biases.n_frames == 22
+    params = RnnRbmParameters.from_model(model)
+    row = 0
+    for roll in rolls:  # the split's order is kept
+        gen = FrameGenerator(params)
+        for frame in roll:
+            bv_t, bh_t = gen.conditional_biases
+            np.testing.assert_allclose(biases.bv[row].numpy(), bv_t, atol=1e-5)
+            np.testing.assert_allclose(biases.bh[row].numpy(), bh_t, atol=1e-5)
+            np.testing.assert_array_equal(biases.frames[row].numpy(), frame)
+            gen.advance(frame)
+            row += 1
+
+
+def test_log_likelihood_matches_exact_on_tiny_model() -> None:
+    _, model = tiny_model()
+    biases = frame_biases(model, random_rolls([40, 25], seed=1))
+    exact = exact_log_likelihood(model, biases)
+    result = log_likelihood(model.W, biases, n_temperatures=300, n_chains=20, n_runs=2)
+    assert len(result.per_run) == 2 and result.n_frames == 65
+    assert result.mean == pytest.approx(exact, abs=0.02)
+    assert result.std < 0.02
+    assert exact < -1.0  # a real, not a trivial, likelihood
+
+
+def write_benchmark(path: Path, splits: dict[str, list[np.ndarray]]) -> None:
+    document = {
+        split: [[[21 + int(k) for k in np.flatnonzero(frame)] for frame in roll] for roll in rolls]
+        for split, rolls in splits.items()
+    }
+    path.write_bytes(gzip.compress(json.dumps(document).encode()))
+
+
+def test_evaluate_command_on_tiny_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    config, model = tiny_model(seed=2)
+    save_checkpoint(tmp_path / "model", config, model)
+    test_rolls = random_rolls([30, 20], seed=5)
+    data = tmp_path / "tiny.json.gz"
+    write_benchmark(
+        data, {"train": random_rolls([5]), "valid": random_rolls([5]), "test": test_rolls}
+    )
+    out = tmp_path / "results.json"
+    status = cli.main(
+        [
+            "evaluate",
+            str(tmp_path / "model"),
+            "--data",
+            str(data),
+            "--split",
+            "test",
+            "--acc-samples",
+            "20",
+            "--gibbs-steps",
+            "5",
+            "--ais-temperatures",
+            "300",
+            "--ais-chains",
+            "20",
+            "--ais-runs",
+            "3",
+            "--json",
+            str(out),
+        ]
+    )
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "ACC" in printed and "LL" in printed and "50 frames" in printed
+    results = json.loads(out.read_text())
+    assert results["frames"] == 50
+    assert 0.0 < results["accuracy"]["accuracy"] < 1.0
+    assert results["accuracy"]["n_samples"] == 20 and results["accuracy"]["gibbs_steps"] == 5
+    ll = results["log_likelihood"]
+    assert len(ll["per_run"]) == 3
+    exact = exact_log_likelihood(model, frame_biases(model, test_rolls))
+    assert ll["mean"] == pytest.approx(exact, abs=0.03)
+
+
+def test_evaluate_command_reports_bad_model_and_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    data = tmp_path / "tiny.json.gz"
+    write_benchmark(data, {"train": [], "valid": [], "test": random_rolls([4])})
+    status = cli.main(["evaluate", str(tmp_path / "nowhere"), "--data", str(data)])
+    assert status == 2
+    assert "cannot load the model" in capsys.readouterr().err
+    config, model = tiny_model()
+    save_checkpoint(tmp_path / "model", config, model)
+    status = cli.main(["evaluate", str(tmp_path / "model"), "--data", str(tmp_path / "none.gz")])
+    assert status == 2
+    assert "none.gz" in capsys.readouterr().err
+    status = cli.main(
+        ["evaluate", str(tmp_path / "model"), "--data", str(data), "--split", "valid"]
+    )
+    assert status == 2
+    assert "has no frames" in capsys.readouterr().err
+    status = cli.main(
+        ["evaluate", str(tmp_path / "model"), "--data", str(data), "--ais-chains", "0"]
+    )
+    assert status == 2
+    assert "--ais-chains must be at least 1" in capsys.readouterr().err
