@@ -290,11 +290,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """List the MIDI outputs, or say why there are none. Exit status 0 either way."""
+    api = getattr(args, "api", None)
     try:
-        listing = list_output_ports(getattr(args, "api", None))
-    except PortError as exc:  # only an unknown --api name gets here
+        resolve_api(api)
+    except PortError as exc:  # an unknown --api name: a usage error
         print(exc, file=sys.stderr)
         return 2
+    listing = list_output_ports(api)
     if listing.reason is not None:
         print(listing.reason)
         return 0

@@ -1,0 +1,278 @@
+"""Real MIDI ports: the player sends through rtmidi's JACK API to a second JACK client.
+
+A private JACK server (dummy backend, see tests/jack_server.py) is started for the session;
+these tests skip where ``jackd`` is not installed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import pytest
+import rtmidi
+
+from composer_app.core.note import Note
+from composer_app.core.score import Score
+from composer_app.midi.player import Player
+from composer_app.midi.ports import (
+    PortError,
+    SafeOutputPort,
+    list_output_ports,
+    open_output,
+    open_virtual_output,
+)
+
+JACK = rtmidi.API_UNIX_JACK
+_names = itertools.count()
+
+
+class Receiver:
+    """A second JACK client with a MIDI input that records every message it gets.
+
+    rtmidi queues incoming messages on its JACK thread without Python (no callback): a Python
+    callback there would need the interpreter lock, and a busy test process could then stall
+    the JACK cycle long enough for the server to drop the client.
+    """
+
+    def __init__(self) -> None:
+        self.client = f"receiver{next(_names)}"
+        self.midi_in = rtmidi.MidiIn(JACK, name=self.client, queue_size_limit=4096)
+        self._messages: list[tuple[int, ...]] = []
+
+    def open_input(self) -> str:
+        """Open a virtual input and return the name outputs see it by."""
+        self.midi_in.open_virtual_port("in")
+        return f"{self.client}:in"
+
+    @property
+    def messages(self) -> list[tuple[int, ...]]:
+        while (event := self.midi_in.get_message()) is not None:
+            self._messages.append(tuple(event[0]))
+        return list(self._messages)
+
+    def wait_for(self, count: int, timeout_s: float = 5.0) -> list[tuple[int, ...]]:
+        deadline = time.monotonic() + timeout_s
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(0.02)  # anything extra would arrive within a few JACK periods
+        return self.messages
+
+    def close(self) -> None:
+        self.midi_in.close_port()
+        self.midi_in.delete()
+
+
+class RecordingPort:
+    """A real port that also remembers what it was asked to send, in order."""
+
+    def __init__(self, port: SafeOutputPort) -> None:
+        self.port = port
+        self.sent: list[tuple[int, ...]] = []
+
+    def send(self, message: Sequence[int]) -> None:
+        self.port.send(message)
+        self.sent.append(tuple(message))
+
+
+def hanging_notes(messages: Sequence[tuple[int, ...]]) -> set[tuple[int, int]]:
+    """(channel, pitch) still sounding after ``messages``, as a synth would track them."""
+    sounding: set[tuple[int, int]] = set()
+    for status, *data in messages:
+        kind, channel = status & 0xF0, status & 0x0F
+        if kind == 0x90 and data[1] > 0:
+            sounding.add((channel, data[0]))
+        elif kind == 0x80 or (kind == 0x90 and data[1] == 0):
+            sounding.discard((channel, data[0]))
+        elif kind == 0xB0 and data[0] in (120, 123):
+            sounding = {s for s in sounding if s[0] != channel}
+    return sounding
+
+
+@pytest.fixture
+def receiver(jack_server: str) -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def make_player() -> Iterator[Callable[..., Player]]:
+    players: list[Player] = []
+
+    def make(*args: object, **kwargs: object) -> Player:
+        player = Player(*args, **kwargs)  # type: ignore[arg-type]
+        players.append(player)
+        return player
+
+    yield make
+    for player in players:
+        player.close()
+
+
+def test_jack_list_and_open_output_by_name(receiver: Receiver) -> None:
+    name = receiver.open_input()
+    listing = list_output_ports("jack")
+    assert name in listing.names and listing.reason is None
+    port = open_output(name, api="jack")
+    try:
+        assert port.name == name
+        port.send([0x90, 60, 100])
+        port.send([0x80, 60, 0])
+        assert receiver.wait_for(2) == [(0x90, 60, 100), (0x80, 60, 0)]
+    finally:
+        port.close()
+    with pytest.raises(PortError, match="closed"):
+        port.send([0x90, 60, 100])
+
+
+def test_jack_open_output_missing_port_lists_available(receiver: Receiver) -> None:
+    name = receiver.open_input()
+    with pytest.raises(PortError, match=rf"'No Such Synth' is not available.*'{name}'"):
+        open_output("No Such Synth", api="jack")
+
+
+def test_jack_virtual_output_reaches_a_client_that_connects(receiver: Receiver) -> None:
+    port = open_virtual_output("ComposerTest", api="jack")
+    try:
+        inputs = receiver.midi_in.get_ports()
+        index = next(i for i, n in enumerate(inputs) if n.startswith("ComposerTest"))
+        receiver.midi_in.open_port(index)
+        time.sleep(0.05)  # the connection is made on the server's next cycle
+        port.send([0x91, 64, 90])
+        assert receiver.wait_for(1) == [(0x91, 64, 90)]
+    finally:
+        port.close()
+
+
+def test_jack_player_delivers_every_message_in_order(
+    receiver: Receiver, make_player: Callable[..., Player]
+) -> None:
+    port = RecordingPort(open_output(receiver.open_input(), api="jack"))
+    finished = threading.Event()
+    player = make_player(port, on_finished=finished.set)
+    score = Score()
+    score.set_tempo_bpm(480)  # a sixteenth = 30 ticks = 1/32 s
+    # 24 sixteenths: a rising line, every third one a held chord, repeated pitches re-struck
+    for i in range(24):
+        score.add(Note(i * 120, 60 + i % 5, 120, 64 + i, channel=i % 2))
+        if i % 3 == 0:
+            score.add(Note(i * 120, 48, 360, 80, channel=1))
+    player.play(score)
+    assert finished.wait(10.0)
+    received = receiver.wait_for(len(port.sent))
+    assert received == port.sent
+    # every note-on went out, unless the machine held the player up > 100 ms (then counted)
+    note_ons = sum(1 for m in received if m[0] & 0xF0 == 0x90)
+    assert note_ons + player.stats.dropped_late == len(score) == 32
+    assert hanging_notes(received) == set()
+    port.port.close()
+
+
+def test_jack_player_stop_leaves_nothing_hanging(
+    receiver: Receiver, make_player: Callable[..., Player]
+) -> None:
+    port = RecordingPort(open_output(receiver.open_input(), api="jack"))
+    player = make_player(port)
+    score = Score()
+    score.add_many([Note(0, 60, 4800), Note(0, 64, 4800, channel=5), Note(240, 67, 4800)])
+    player.play(score)
+    deadline = time.monotonic() + 5
+    while len(port.sent) < 3 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    player.stop()
+    received = receiver.wait_for(len(port.sent))
+    assert received == port.sent and len(received) == 3 + 3 + 48
+    assert hanging_notes(received[:3]) == {(0, 60), (5, 64), (0, 67)}
+    assert hanging_notes(received) == set()
+    port.port.close()
+
+
+def test_jack_player_plays_a_stream_fed_from_another_thread(
+    receiver: Receiver, make_player: Callable[..., Player]
+) -> None:
+    port = RecordingPort(open_output(receiver.open_input(), api="jack"))
+    finished = threading.Event()
+    player = make_player(port, on_finished=finished.set)
+    score = Score()
+    score.set_tempo_bpm(240)  # a 120-tick step = 1/16 s
+    rng = np.random.default_rng(7)
+    frames = rng.random((24, 12)) < 0.3  # 24 steps over one octave from C4
+    player.start_stream(score, start_tick=0, step_ticks=120, pitch_low=60)
+
+    def generator() -> None:  # a generator a little slower than real time, in bursts
+        for chunk in np.array_split(frames, 6):
+            player.append_frames(chunk)
+            time.sleep(0.3)
+        player.end_stream()
+
+    feeder = threading.Thread(target=generator)
+    feeder.start()
+    assert finished.wait(15.0)
+    feeder.join()
+    received = receiver.wait_for(len(port.sent))
+    assert received == port.sent
+    ons = sum(1 for m in received if m[0] == 0x90)
+    # one note-on per run of consecutive active frames of a pitch
+    runs = int(np.sum(frames[0]) + np.sum(frames[1:] & ~frames[:-1]))
+    assert ons + player.stats.dropped_late == runs
+    assert hanging_notes(received) == set()
+    port.port.close()
+
+
+def test_jack_player_survives_its_port_closing_mid_play(
+    receiver: Receiver, make_player: Callable[..., Player]
+) -> None:
+    first = open_output(receiver.open_input(), api="jack")
+    errors: list[str] = []
+    got_error = threading.Event()
+
+    def on_error(message: str) -> None:
+        errors.append(message)
+        got_error.set()
+
+    finished = threading.Event()
+    player = make_player(first, on_error=on_error, on_finished=finished.set)
+    score = Score()
+    score.add_many([Note(i * 60, 60 + i % 12, 60) for i in range(64)])  # 2 s of 32nd notes
+    player.play(score)
+    time.sleep(0.2)
+    first.close()  # the port goes away under the player's feet
+    assert got_error.wait(5.0)
+    assert "closed" in errors[0] and not player.is_playing
+    # choose the output again: playing works
+    second = open_output(f"{receiver.client}:in", api="jack")
+    player.set_port(second)
+    short = Score()
+    short.add(Note(0, 72, 120))
+    player.play(short)
+    assert finished.wait(5.0)
+    assert receiver.wait_for(1)[-1] == (0x80, 72, 0)
+    second.close()
+
+
+def test_jack_safe_port_close_racing_sends(receiver: Receiver) -> None:
+    name = receiver.open_input()
+    failures: list[BaseException] = []
+    for _ in range(3):  # each round opens a JACK client, which takes a while
+        port = open_output(name, api="jack")
+
+        def sender(port: SafeOutputPort = port) -> None:
+            for _ in range(1_000):
+                try:
+                    port.send([0xB0, 1, 0])
+                except PortError:
+                    return
+                except BaseException as exc:  # noqa: BLE001 - collected for the assert
+                    failures.append(exc)
+                    return
+
+        thread = threading.Thread(target=sender)
+        thread.start()
+        time.sleep(0.0005)
+        port.close()
+        thread.join()
+    assert failures == []
