@@ -156,17 +156,25 @@ def test_preferences_virtual_port_on_jack_carries_preview_notes(
         names = midi_in.get_ports()
         index = next(i for i, n in enumerate(names) if "Composer" in n)
         midi_in.open_port(index)
-        qtbot.wait(200)  # JACK makes the connection on a later process cycle
+        # JACK connects the ports on a later process cycle: preview until a note arrives.
         received: list[list[int]] = []
-        deadline = time.monotonic() + 3.0
-        window.playback.preview_note(64, 90)
-        while time.monotonic() < deadline and len(received) < 2:
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and not received:
+            window.playback.preview_note(64, 90)
+            for _ in range(60):  # up to 0.3 s for the note-on
+                message = midi_in.get_message()
+                if message and message[0][0] == 0x90:  # skip the off of a half-heard note
+                    received.append(message[0])
+                    break
+                if not message:
+                    qtbot.wait(5)
+        while time.monotonic() < deadline and len(received) < 2:  # its note-off, 0.25 s later
             message = midi_in.get_message()
             if message:
                 received.append(message[0])
             else:
                 qtbot.wait(5)
-        # the note (0x90 = note-on, channel 1) and, 0.25 s later, its note-off (0x80)
+        # the note (0x90 = note-on, channel 1) and then its note-off (0x80)
         assert received[:2] == [[0x90, 64, 90], [0x80, 64, 0]]
     finally:
         midi_in.close_port()
