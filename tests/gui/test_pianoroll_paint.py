@@ -100,7 +100,7 @@ def test_view_paints_the_playhead_and_region(qtbot):
 def test_view_grid_cache_matches_uncached_paint(qtbot):
     editor = make_editor(qtbot)
     cached = editor.view.grab().toImage()
-    editor.view.use_grid_cache = False
+    editor.view.use_caches = False
     editor.view.cull_notes = False
     uncached = editor.view.grab().toImage()
     assert cached == uncached

@@ -8,9 +8,10 @@ change.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QImage,
@@ -77,6 +78,34 @@ def beat_ticks(score: Score, tick: int) -> int:
     return max(1, score.ppq * 4 // sig.denominator)
 
 
+@dataclass(frozen=True)
+class _NoteTable:
+    """The score's notes as arrays for fast culling and batching (rebuilt after each edit).
+
+    Shapes: every array is ``(n,)`` in the score's note order (sorted by start).
+    Units: ticks; ``key`` is ``generated * VELOCITY_BUCKETS + velocity bucket``.
+    """
+
+    revision: int
+    notes: tuple[Note, ...]
+    start: np.ndarray
+    end: np.ndarray
+    pitch: np.ndarray
+    key: np.ndarray
+
+    @staticmethod
+    def build(notes: tuple[Note, ...], revision: int) -> _NoteTable:
+        n = len(notes)
+        fields = np.fromiter(
+            (v for note in notes for v in (note.start_tick, note.duration_ticks, note.pitch,
+                                           note.velocity, note.generated)),
+            dtype=np.int64, count=5 * n).reshape(n, 5)
+        start = fields[:, 0]
+        return _NoteTable(revision, notes, start, start + fields[:, 1], fields[:, 2],
+                          fields[:, 4] * VELOCITY_BUCKETS
+                          + fields[:, 3] * VELOCITY_BUCKETS // 128)
+
+
 class PianoRollView(QWidget):
     """The note area. Implements the tools' ``ToolHost``.
 
@@ -101,10 +130,14 @@ class PianoRollView(QWidget):
         self._heat_rect_ticks: tuple[int, int] = (0, 0)
         self._grid_cache: QPixmap | None = None
         self._grid_cache_key: tuple | None = None
+        self._scene_cache: QPixmap | None = None
+        self._scene_cache_key: tuple | None = None
+        self._table: _NoteTable | None = None
+        self._revision = 0
         self._content_ticks = 0
         self._pressed = False
         # The benchmark turns these off to measure what the caches and culling save.
-        self.use_grid_cache = True
+        self.use_caches = True
         self.cull_notes = True
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMouseTracking(True)
@@ -277,42 +310,54 @@ class PianoRollView(QWidget):
         return self._grid_cache
 
     def _paint_grid(self, painter: QPainter) -> None:
-        """Key rows (black keys shaded) and bar/beat/step lines."""
+        """Key rows (black keys shaded) and bar/beat/step lines, one draw call per colour."""
         geo = self._geometry
         width, height = self.width(), self.height()
         painter.fillRect(0, 0, width, height, WHITE_ROW)
         low, high = geo.visible_pitch_range()
         row_h = geo.row_height_px
+        black_rows: list[QRectF] = []
+        row_lines: list[QLineF] = []
+        octave_lines: list[QLineF] = []
         for pitch in range(low, high):
             y = geo.pitch_to_y(pitch)
             if is_black_key(pitch):
-                painter.fillRect(QRectF(0, y, width, row_h), BLACK_ROW)
-            if row_h >= 6 or pitch % 12 == 0:
-                # Octave boundaries (below each C) stand out; other rows get faint lines.
-                painter.setPen(OCTAVE_LINE if pitch % 12 == 0 else ROW_LINE)
-                painter.drawLine(QPointF(0, y + row_h), QPointF(width, y + row_h))
+                black_rows.append(QRectF(0, y, width, row_h))
+            # Octave boundaries (below each C) stand out; other rows get faint lines.
+            if pitch % 12 == 0:
+                octave_lines.append(QLineF(0, y + row_h, width, y + row_h))
+            elif row_h >= 6:
+                row_lines.append(QLineF(0, y + row_h, width, y + row_h))
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(BLACK_ROW)
+        painter.drawRects(black_rows)
         score = self.document.score
         start_tick, end_tick = geo.visible_tick_range()
         step = self._grid.step_ticks
         bars = set(score.bar_starts(end_tick + 1))
+        beats = set(self._beat_ticks(start_tick, end_tick))
+
+        def vertical(tick: int) -> QLineF:
+            x = round(geo.tick_to_x(tick)) + 0.5
+            return QLineF(x, 0, x, height)
+
+        step_lines: list[QLineF] = []
         if step * geo.pixels_per_tick >= 5:
-            painter.setPen(STEP_LINE)
             tick = (start_tick // step) * step
             while tick <= end_tick:
-                x = round(geo.tick_to_x(tick)) + 0.5
-                painter.drawLine(QPointF(x, 0), QPointF(x, height))
+                if tick not in beats and tick not in bars:
+                    step_lines.append(vertical(tick))
                 tick += step
-        painter.setPen(BEAT_LINE)
-        for tick in self._beat_ticks(start_tick, end_tick):
-            if tick in bars:
-                continue
-            x = round(geo.tick_to_x(tick)) + 0.5
-            painter.drawLine(QPointF(x, 0), QPointF(x, height))
-        painter.setPen(BAR_LINE)
-        for tick in bars:
-            if tick >= start_tick:
-                x = round(geo.tick_to_x(tick)) + 0.5
-                painter.drawLine(QPointF(x, 0), QPointF(x, height))
+        for pen, lines in (
+            (ROW_LINE, row_lines),
+            (OCTAVE_LINE, octave_lines),
+            (STEP_LINE, step_lines),
+            (BEAT_LINE, [vertical(t) for t in sorted(beats - bars)]),
+            (BAR_LINE, [vertical(t) for t in sorted(bars) if t >= start_tick]),
+        ):
+            if lines:
+                painter.setPen(pen)
+                painter.drawLines(lines)
 
     def _beat_ticks(self, start_tick: int, end_tick: int) -> list[int]:
         """Beat positions in ``[start, end]`` (bars start on beats), if beats are 4+ px apart."""
@@ -331,23 +376,36 @@ class PianoRollView(QWidget):
                 tick += step
         return beats
 
+    def _scene_key(self) -> tuple:
+        return (self._grid_key(), self._revision, self.document.selection, self._overlay,
+                self._heat_image, self._heat_rect_ticks, self._region)
+
+    def _scene_pixmap(self) -> QPixmap:
+        """Grid, region, heat map and notes: everything but the playhead and rubber band.
+
+        Rebuilt only when one of them changes, so a frame in which only the playhead moves
+        (playback) is one pixmap copy.
+        """
+        key = self._scene_key()
+        if self._scene_cache is None or self._scene_cache_key != key:
+            ratio = self.devicePixelRatioF()
+            pixmap = QPixmap(int(self.width() * ratio), int(self.height() * ratio))
+            pixmap.setDevicePixelRatio(ratio)
+            painter = QPainter(pixmap)
+            painter.drawPixmap(0, 0, self._grid_pixmap())
+            self._paint_scene(painter)
+            painter.end()
+            self._scene_cache, self._scene_cache_key = pixmap, key
+        return self._scene_cache
+
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
         painter = QPainter(self)
-        if self.use_grid_cache:
-            painter.drawPixmap(0, 0, self._grid_pixmap())
+        if self.use_caches:
+            painter.drawPixmap(0, 0, self._scene_pixmap())
         else:
             self._paint_grid(painter)
+            self._paint_scene(painter)
         geo = self._geometry
-        if self._region is not None:
-            x0, x1 = geo.tick_to_x(self._region[0]), geo.tick_to_x(self._region[1])
-            painter.fillRect(QRectF(x0, 0, x1 - x0, self.height()), REGION_FILL)
-        if self._heat_image is not None:
-            start, end = self._heat_rect_ticks
-            top = geo.pitch_to_y(PITCH_LOW_88 + 87)
-            painter.drawImage(QRectF(geo.tick_to_x(start), top,
-                                     (end - start) * geo.pixels_per_tick, 88 * geo.row_height_px),
-                              self._heat_image)
-        self._paint_notes(painter)
         overlay = self._overlay
         if overlay is not None and overlay.band is not None:
             x0, y0, x1, y1 = overlay.band
@@ -360,44 +418,85 @@ class PianoRollView(QWidget):
             painter.drawLine(QPointF(x, 0), QPointF(x, self.height()))
         painter.end()
 
-    def _paint_notes(self, painter: QPainter) -> None:
-        """Visible notes, batched by colour so 10,000 notes cost a few draw calls."""
+    def _paint_scene(self, painter: QPainter) -> None:
         geo = self._geometry
-        score = self.document.score
-        if self.cull_notes:
-            start, end = geo.visible_tick_range()
-            low, high = geo.visible_pitch_range()
-            notes: Iterable[Note] = score.notes_in_range(start, end, low, high)
-        else:
-            notes = score.notes
+        if self._region is not None:
+            x0, x1 = geo.tick_to_x(self._region[0]), geo.tick_to_x(self._region[1])
+            painter.fillRect(QRectF(x0, 0, x1 - x0, self.height()), REGION_FILL)
+        if self._heat_image is not None:
+            start, end = self._heat_rect_ticks
+            top = geo.pitch_to_y(PITCH_LOW_88 + 87)
+            painter.drawImage(QRectF(geo.tick_to_x(start), top,
+                                     (end - start) * geo.pixels_per_tick, 88 * geo.row_height_px),
+                              self._heat_image)
+        self._paint_notes(painter)
+
+    def _note_table(self) -> _NoteTable:
+        if self._table is None or self._table.revision != self._revision:
+            self._table = _NoteTable.build(self.document.score.notes, self._revision)
+        return self._table
+
+    def _visible_indices(self) -> np.ndarray:
+        """Indices (into the score's sorted notes) of notes in the visible area.
+
+        Shapes: ``(k,)`` int. The same cull as ``Score.notes_in_range`` over the visible
+        tick and pitch range, done on arrays.
+        """
+        table = self._note_table()
+        geo = self._geometry
+        start, end = geo.visible_tick_range()
+        low, high = geo.visible_pitch_range()
+        stop = int(np.searchsorted(table.start, end, side="left"))
+        idx = np.arange(stop)
+        mask = ((table.end[:stop] > start) & (table.pitch[:stop] >= low)
+                & (table.pitch[:stop] < high))
+        return idx[mask]
+
+    def _paint_notes(self, painter: QPainter) -> None:
+        """Visible notes, batched by colour so that thousands of notes take a few draw calls."""
+        geo = self._geometry
+        table = self._note_table()
+        idx = self._visible_indices() if self.cull_notes else np.arange(len(table.notes))
         overlay = self._overlay
-        hidden = overlay.hidden if overlay is not None else frozenset()
-        selection = self.document.selection
+        if overlay is not None and overlay.hidden:
+            keep = [i for i in idx.tolist() if table.notes[i] not in overlay.hidden]
+            idx = np.asarray(keep, dtype=np.int64)
         ppt, row_h = geo.pixels_per_tick, geo.row_height_px
-        sx, sy = geo.scroll_x_px, geo.scroll_y_px
+        xs = table.start[idx] * ppt - geo.scroll_x_px
+        ys = (127 - table.pitch[idx]) * row_h - geo.scroll_y_px
+        ws = np.maximum(2.0, (table.end[idx] - table.start[idx]) * ppt)
+        keys = table.key[idx]
         batches: dict[tuple[bool, int, bool], list[QRectF]] = {}
-        for note in notes:
-            if hidden and note in hidden:
-                continue
-            key = (note.generated, note.velocity * VELOCITY_BUCKETS // 128, note in selection)
-            rect = QRectF(note.start_tick * ppt - sx, (127 - note.pitch) * row_h - sy,
-                          max(2.0, note.duration_ticks * ppt), row_h)
-            batch = batches.get(key)
-            if batch is None:
-                batches[key] = [rect]
-            else:
-                batch.append(rect)
+        for key in np.unique(keys).tolist():
+            mask = keys == key
+            batches[(key >= VELOCITY_BUCKETS, key % VELOCITY_BUCKETS, False)] = [
+                QRectF(x, y, w, row_h)
+                for x, y, w in zip(xs[mask].tolist(), ys[mask].tolist(), ws[mask].tolist(),
+                                   strict=True)
+            ]
+        # Selected notes are drawn again on top in the selected style.
+        selected: list[Note] = []
+        selection = self.document.selection
+        if selection:
+            visible = set(table.notes[i] for i in idx.tolist()) if len(selection) > len(idx) \
+                else None
+            hidden = overlay.hidden if overlay is not None else frozenset()
+            selected = [n for n in selection if n not in hidden
+                        and (n in visible if visible is not None else True)]
         if overlay is not None:
-            for note in overlay.ghosts:
-                key = (note.generated, note.velocity * VELOCITY_BUCKETS // 128, True)
-                x, y, w, h = geo.note_rect(note)
-                batches.setdefault(key, []).append(QRectF(x, y, max(2.0, w), h))
-        outline = QPen(QColor(40, 40, 60, 160), 1)
+            selected.extend(overlay.ghosts)
+        for note in selected:
+            key = (note.generated, note.velocity * VELOCITY_BUCKETS // 128, True)
+            x, y, w, h = geo.note_rect(note)
+            batches.setdefault(key, []).append(QRectF(x, y, max(2.0, w), h))
         selected_outline = QPen(SELECTED_BORDER, 2)
-        for (generated, bucket, selected), rects in batches.items():
+        for (generated, bucket, is_selected), rects in batches.items():
             velocity = bucket * 128 // VELOCITY_BUCKETS + 1
-            painter.setBrush(note_fill(velocity, generated, selected))
-            painter.setPen(selected_outline if selected else outline)
+            fill = note_fill(velocity, generated, is_selected)
+            painter.setBrush(fill)
+            # An opaque outline: a translucent pen takes Qt's slow blending path (7 ms vs
+            # 0.8 ms for 363 rectangles, measured).
+            painter.setPen(selected_outline if is_selected else QPen(fill.darker(170), 1))
             painter.drawRects(rects)
 
     # ---- events ------------------------------------------------------------------------
@@ -471,6 +570,7 @@ class PianoRollView(QWidget):
         self._tool.cancel(self)
 
     def _on_document_changed(self) -> None:
+        self._revision += 1
         score = self.document.score
         bar = score.time_signatures[-1].bar_ticks(score.ppq)
         self._content_ticks = max(score.end_tick + 4 * bar, 16 * bar)
