@@ -141,9 +141,14 @@ def test_jack_virtual_output_reaches_a_client_that_connects(receiver: Receiver) 
         inputs = receiver.midi_in.get_ports()
         index = next(i for i, n in enumerate(inputs) if n.startswith("ComposerTest"))
         receiver.midi_in.open_port(index)
-        time.sleep(0.05)  # the connection is made on the server's next cycle
-        port.send([0x91, 64, 90])
-        assert receiver.wait_for(1) == [(0x91, 64, 90)]
+        # JACK makes the connection on a later cycle: send until the first message arrives
+        deadline = time.monotonic() + 5.0
+        while not receiver.messages and time.monotonic() < deadline:
+            port.send([0x91, 64, 90])
+            time.sleep(0.02)
+        port.send([0x81, 64, 0])
+        received = receiver.wait_for(2)
+        assert received[0] == (0x91, 64, 90) and received[-1] == (0x81, 64, 0)
     finally:
         port.close()
 
