@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from composer_app.core.keys import estimate_key
 from composer_app.core.pianoroll import PIANO_PITCH_HIGH, PIANO_PITCH_LOW, score_to_roll
 from composer_app.core.score import Score
 
@@ -97,7 +98,13 @@ def load_benchmark(path: str | Path) -> dict[str, list[np.ndarray]]:
 class _RestrictedUnpickler(pickle.Unpickler):
     """An unpickler that builds only plain containers and numbers: every global is refused."""
 
-    _ALLOWED = {("builtins", "set"): set, ("builtins", "frozenset"): frozenset}
+    _ALLOWED = {
+        ("builtins", "set"): set,
+        ("builtins", "frozenset"): frozenset,
+        # the same two under their Python 2 module name, as in the paper's original files
+        ("__builtin__", "set"): set,
+        ("__builtin__", "frozenset"): frozenset,
+    }
 
     def find_class(self, module: str, name: str) -> Any:
         allowed = self._ALLOWED.get((module, name))
@@ -140,12 +147,13 @@ def load_midi_folder(
     *,
     pitch_low: int = PIANO_PITCH_LOW,
     pitch_high: int = PIANO_PITCH_HIGH,
-    normalize_key: Callable[[Score], Score] | None = None,
+    normalize_key: bool = False,
 ) -> tuple[list[np.ndarray], list[tuple[Path, str]]]:
     """Piano rolls of every MIDI file below ``folder``; unreadable files are skipped.
 
-    ``read_score`` parses one file (injected, since ml never imports midi); ``normalize_key``
-    may transpose each score (e.g. to C) first. Units: ``step_beats`` in quarter notes.
+    ``read_score`` parses one file (injected, since ml never imports midi). With
+    ``normalize_key`` each piece is moved to C major / C minor (its estimated key's tonic to C,
+    by the smallest shift), as the benchmark data were. Units: ``step_beats`` in quarter notes.
     Returns ``(sequences, skipped)`` with ``skipped`` a list of ``(path, reason)``.
     Shapes: sequences ``(T, pitch_high - pitch_low)`` bool.
     """
@@ -158,10 +166,15 @@ def load_midi_folder(
     for path in paths:
         try:
             score = read_score(path)
-            if normalize_key is not None:
-                score = normalize_key(score)
+            shift = 0
+            if normalize_key:
+                key = estimate_key(score.notes)
+                shift = key.semitones_to_c() if key is not None else 0
             step_ticks = max(1, round(step_beats * score.ppq))
-            roll = score_to_roll(score, step_ticks, pitch_low=pitch_low, pitch_high=pitch_high).roll
+            # transposing every note by `shift` = reading the roll from a range moved by -shift
+            roll = score_to_roll(
+                score, step_ticks, pitch_low=pitch_low - shift, pitch_high=pitch_high - shift
+            ).roll
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
             skipped.append((path, f"{type(exc).__name__}: {exc}"))
             continue

@@ -382,7 +382,7 @@ class Trainer:
                 self.stale_epochs += 1
                 if self.stale_epochs >= s.decay_patience and s.lr_decay < 1:
                     for group in self.optimizer.param_groups:
-                        group["lr"] = max(group["lr"] * s.lr_decay, s.min_lr)
+                        group["lr"] = max(group["lr"] * s.lr_decay, min(s.min_lr, group["lr"]))
                     self.stale_epochs = 0
                 if self.bad_epochs >= s.patience:
                     self.finished = True

@@ -1,0 +1,143 @@
+"""Tests of checkpoint saving and strict loading: every failure is a clear CheckpointError."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from composer_app.ml.checkpoint import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    CheckpointError,
+    load_checkpoint,
+    read_extra,
+    save_checkpoint,
+)
+from composer_app.ml.rnnrbm import RnnRbm, RnnRbmConfig
+
+
+def small_config() -> RnnRbmConfig:
+    return RnnRbmConfig(n_hidden=7, n_recurrent=5, dataset="unit", training={"epochs": 3})
+
+
+def saved(tmp_path: Path) -> tuple[Path, RnnRbmConfig, RnnRbm]:
+    config = small_config()
+    model = RnnRbm(config, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        model.bv.normal_()  # non-zero biases too, so the round trip is a real check
+    save_checkpoint(tmp_path / "ckpt", config, model, extra={"best_epoch": 2})
+    return tmp_path / "ckpt", config, model
+
+
+def test_checkpoint_round_trip_is_bit_exact(tmp_path: Path) -> None:
+    directory, config, model = saved(tmp_path)
+    loaded_config, loaded = load_checkpoint(directory)
+    assert loaded_config == config
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+    assert read_extra(directory) == {"best_epoch": 2}
+    # nothing but the two files: the temp files were renamed into place
+    assert sorted(p.name for p in directory.iterdir()) == [CONFIG_NAME, WEIGHTS_NAME]
+
+
+def test_checkpoint_missing_file_is_named(tmp_path: Path) -> None:
+    directory, _, _ = saved(tmp_path)
+    (directory / WEIGHTS_NAME).unlink()
+    with pytest.raises(CheckpointError, match="missing file .*weights.safetensors"):
+        load_checkpoint(directory)
+    with pytest.raises(CheckpointError, match="missing file .*config.json"):
+        load_checkpoint(tmp_path / "nowhere")
+
+
+def test_checkpoint_corrupt_weights_are_refused(tmp_path: Path) -> None:
+    directory, _, _ = saved(tmp_path)
+    (directory / WEIGHTS_NAME).write_bytes(b"\x00" * 8 + b"this is not safetensors")
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(directory)
+
+
+def test_checkpoint_truncated_weights_are_refused(tmp_path: Path) -> None:
+    directory, _, _ = saved(tmp_path)
+    data = (directory / WEIGHTS_NAME).read_bytes()
+    (directory / WEIGHTS_NAME).write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(directory)
+
+
+def test_checkpoint_a_pickle_is_never_unpickled(tmp_path: Path) -> None:
+    directory, _, _ = saved(tmp_path)
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (Path.touch, (str(marker),))  # type: ignore[return-value]
+
+    (directory / WEIGHTS_NAME).write_bytes(pickle.dumps({"W": Payload()}))
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(directory)
+    assert not marker.exists()
+
+
+def test_checkpoint_wrong_shape_names_the_tensor_and_both_shapes(tmp_path: Path) -> None:
+    directory, config, _ = saved(tmp_path)
+    document = json.loads((directory / CONFIG_NAME).read_text())
+    document["n_hidden"] = 9  # the weights were saved with 7 hidden units
+    (directory / CONFIG_NAME).write_text(json.dumps(document))
+    with pytest.raises(CheckpointError, match=r"'W' has shape \(88, 7\), the config needs \(88, 9\)"):
+        load_checkpoint(directory)
+
+
+def test_checkpoint_missing_and_extra_tensors_are_named(tmp_path: Path) -> None:
+    directory, _, model = saved(tmp_path)
+    tensors = {k: v.clone() for k, v in model.state_dict().items()}
+    del tensors["bu"]
+    save_file(tensors, str(directory / WEIGHTS_NAME))
+    with pytest.raises(CheckpointError, match="lacks tensor.*bu"):
+        load_checkpoint(directory)
+    tensors["bu"] = model.bu.detach().clone()
+    tensors["Wextra"] = torch.zeros(3)
+    save_file(tensors, str(directory / WEIGHTS_NAME))
+    with pytest.raises(CheckpointError, match="unexpected tensor.*Wextra"):
+        load_checkpoint(directory)
+
+
+def test_checkpoint_newer_format_version_is_refused(tmp_path: Path) -> None:
+    directory, _, _ = saved(tmp_path)
+    document = json.loads((directory / CONFIG_NAME).read_text())
+    document["format_version"] = 2
+    (directory / CONFIG_NAME).write_text(json.dumps(document))
+    with pytest.raises(CheckpointError, match="format_version.*2.*newer"):
+        load_checkpoint(directory)
+
+
+def test_checkpoint_bad_config_field_is_named(tmp_path: Path) -> None:
+    directory, _, _ = saved(tmp_path)
+    document = json.loads((directory / CONFIG_NAME).read_text())
+    document["n_recurrent"] = -1
+    (directory / CONFIG_NAME).write_text(json.dumps(document))
+    with pytest.raises(CheckpointError, match="n_recurrent"):
+        load_checkpoint(directory)
+    (directory / CONFIG_NAME).write_text("{not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        load_checkpoint(directory)
+
+
+def test_checkpoint_non_finite_weights_are_never_written_or_loaded(tmp_path: Path) -> None:
+    directory, config, model = saved(tmp_path)
+    before = (directory / WEIGHTS_NAME).read_bytes()
+    with torch.no_grad():
+        model.Wuu[0, 0] = float("nan")
+    with pytest.raises(CheckpointError, match="'Wuu'.*NaN"):
+        save_checkpoint(directory, config, model)
+    assert (directory / WEIGHTS_NAME).read_bytes() == before  # the good checkpoint survives
+    # a file carrying infinity (written by another tool) is refused on load
+    tensors = {k: v.clone() for k, v in model.state_dict().items()}
+    tensors["Wuu"][0, 0] = float("inf")
+    save_file(tensors, str(directory / WEIGHTS_NAME))
+    with pytest.raises(CheckpointError, match="'Wuu' holds NaN or infinity"):
+        load_checkpoint(directory)

@@ -1,0 +1,235 @@
+"""Tests of the training loop: windows, resume, interruption, non-finite stops, the command."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from composer_app.ml.checkpoint import load_checkpoint
+from composer_app.ml.rnnrbm import RnnRbmConfig
+from composer_app.ml.train import (
+    RESUME_NAME,
+    Progress,
+    Trainer,
+    TrainingError,
+    TrainSettings,
+    add_arguments,
+    make_windows,
+    pad_batch,
+    run,
+)
+
+
+def tiny_config() -> RnnRbmConfig:
+    return RnnRbmConfig(
+        n_visible=8, n_hidden=6, n_recurrent=5, pitch_low=60, pitch_high=68, cd_steps=2
+    )
+
+
+def toy_sequences(count: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.random((int(rng.integers(5, 30)), 8)) < 0.3 for _ in range(count)]
+
+
+def tiny_settings(**overrides: object) -> TrainSettings:
+    values: dict[str, object] = dict(
+        epochs=3, batch_size=4, window_steps=10, cd_steps=2, seed=3, valid_gibbs_steps=2,
+        threads=1, decay_patience=1,
+    )  # fmt: skip
+    values.update(overrides)
+    return TrainSettings(**values)  # type: ignore[arg-type]
+
+
+def test_make_windows_covers_every_frame_once() -> None:
+    sequences = toy_sequences(6, seed=0)
+    windows = make_windows(sequences, 7, np.random.default_rng(1))
+    assert all(1 <= len(w) <= 7 for w in windows)
+    # the windows of each sequence, in order, rebuild it exactly
+    assert np.array_equal(np.concatenate(windows), np.concatenate(sequences))
+
+
+def test_pad_batch_masks_the_padding() -> None:
+    v, mask = pad_batch([np.ones((3, 8), dtype=bool), np.ones((1, 8), dtype=bool)])
+    assert v.shape == (2, 3, 8)
+    assert mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert float(v[1, 1:].sum()) == 0.0
+
+
+def test_train_resume_ends_with_the_same_parameters_as_an_uninterrupted_run(
+    tmp_path: Path,
+) -> None:
+    train, valid = toy_sequences(12, seed=1), toy_sequences(3, seed=2)
+    whole = Trainer(tiny_config(), tiny_settings(), train, valid)
+    whole.run(tmp_path / "whole")
+    per_epoch = len(Trainer(tiny_config(), tiny_settings(), train, valid)._epoch_batches())
+    assert per_epoch >= 3
+    # the same run, stopped mid-epoch twice and resumed from disk each time
+    first_stop = per_epoch + 1  # one batch into epoch 2
+    part = Trainer(tiny_config(), tiny_settings(stop_after_batches=first_stop), train, valid)
+    part.run(tmp_path / "part")
+    assert (part.epoch, part.batch) == (1, 1)
+    part = Trainer.from_resume(tmp_path / "part", train, valid, {"stop_after_batches": 1})
+    part.run(tmp_path / "part")
+    assert (part.epoch, part.batch) == (1, 2) and not part.finished
+    part = Trainer.from_resume(tmp_path / "part", train, valid, {"stop_after_batches": 0})
+    part.run(tmp_path / "part")
+    assert part.finished and part.epoch == whole.epoch == 3
+    for name, tensor in whole.model.state_dict().items():
+        assert torch.equal(part.model.state_dict()[name], tensor), name
+    def without_times(history: list[dict[str, object]]) -> list[dict[str, object]]:
+        return [{k: v for k, v in h.items() if k != "time_s"} for h in history]
+
+    assert without_times(part.history) == without_times(whole.history)
+    # the best checkpoints agree too
+    _, best_whole = load_checkpoint(tmp_path / "whole")
+    _, best_part = load_checkpoint(tmp_path / "part")
+    for name, tensor in best_whole.state_dict().items():
+        assert torch.equal(best_part.state_dict()[name], tensor), name
+
+
+def test_train_sgd_resume_is_also_exact(tmp_path: Path) -> None:
+    train, valid = toy_sequences(8, seed=4), toy_sequences(2, seed=5)
+    settings = {"optimizer": "sgd", "lr": 0.01, "epochs": 2}
+    whole = Trainer(tiny_config(), tiny_settings(**settings), train, valid)
+    whole.run(tmp_path / "whole")
+    part = Trainer(tiny_config(), tiny_settings(**settings, stop_after_batches=3), train, valid)
+    part.run(tmp_path / "part")
+    part = Trainer.from_resume(tmp_path / "part", train, valid, {"stop_after_batches": 0})
+    part.run(tmp_path / "part")
+    for name, tensor in whole.model.state_dict().items():
+        assert torch.equal(part.model.state_dict()[name], tensor), name
+
+
+def test_train_non_finite_cost_stops_naming_epoch_and_batch(tmp_path: Path) -> None:
+    train, valid = toy_sequences(8, seed=6), toy_sequences(2, seed=7)
+    trainer = Trainer(tiny_config(), tiny_settings(epochs=1), train, valid)
+    trainer.run(tmp_path)
+    good = (tmp_path / "weights.safetensors").read_bytes()
+    good_resume = (tmp_path / RESUME_NAME).read_bytes()
+    trainer.settings.epochs = 2
+    trainer.finished = False
+    with torch.no_grad():
+        trainer.model.W[0, 0] = float("inf")  # makes the free energy, hence the cost, infinite
+    with pytest.raises(TrainingError, match=r"non-finite cost .* at epoch 2, batch 1"):
+        trainer.run(tmp_path)
+    # nothing non-finite reached the disk: both files are the last good ones
+    assert (tmp_path / "weights.safetensors").read_bytes() == good
+    assert (tmp_path / RESUME_NAME).read_bytes() == good_resume
+    load_checkpoint(tmp_path)
+
+
+def test_train_non_finite_gradient_stops(tmp_path: Path) -> None:
+    train, valid = toy_sequences(4, seed=8), toy_sequences(2, seed=9)
+    trainer = Trainer(tiny_config(), tiny_settings(epochs=1), train, valid)
+    original = trainer.model.cost
+
+    def cost_with_nan_gradient(*args: object, **kwargs: object) -> torch.Tensor:
+        value = original(*args, **kwargs)  # type: ignore[arg-type]
+        # finite value, NaN gradient: sqrt'(0) * 0 -> inf * 0 = NaN
+        return value + torch.sqrt(trainer.model.bu.sum() * 0) * 0
+
+    trainer.model.cost = cost_with_nan_gradient  # type: ignore[method-assign]
+    with pytest.raises(TrainingError, match=r"non-finite gradient at epoch 1, batch 1"):
+        trainer.run(tmp_path)
+    assert not (tmp_path / "weights.safetensors").exists()
+
+
+def test_train_early_stopping_and_lr_decay(tmp_path: Path) -> None:
+    train = toy_sequences(6, seed=10)
+    # patience 2: the run stops 2 epochs after the best epoch, long before 50
+    trainer = Trainer(tiny_config(), tiny_settings(epochs=50, patience=2, lr=1e-4), train, train)
+    results = trainer.run(tmp_path)
+    assert trainer.finished
+    assert len(results) == trainer.best_epoch + 2 < 50
+    assert results[-1].lr < results[0].lr  # decay_patience 1 halves lr on each bad epoch
+
+
+def _write_benchmark(path: Path) -> Path:
+    rng = np.random.default_rng(11)
+
+    def seqs(n: int) -> list[list[list[int]]]:
+        return [
+            [sorted(60 + int(p) for p in np.flatnonzero(rng.random(8) < 0.3)) for _ in range(20)]
+            for _ in range(n)
+        ]
+
+    document = {"train": seqs(6), "valid": seqs(2), "test": seqs(2)}
+    path.write_bytes(gzip.compress(json.dumps(document).encode()))
+    return path
+
+
+def _args(data: Path, out: Path, *extra: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(
+        ["--data", str(data), "--out", str(out), "--hidden", "6", "--recurrent", "5",
+         "--batch-size", "4", "--window", "10", "--cd-steps", "2", "--threads", "1", *extra]
+    )  # fmt: skip
+
+
+def test_train_command_writes_a_loadable_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _write_benchmark(tmp_path / "toy_set.json.gz")
+    assert run(_args(data, tmp_path / "out", "--epochs", "2")) == 0
+    config, model = load_checkpoint(tmp_path / "out")
+    assert config.n_hidden == 6 and config.dataset == "toy_set"
+    assert config.step_beats == 0.5 and config.key_normalization == "C major/C minor"
+    assert config.training["optimizer"] == "adam" and config.training["best_epoch"] >= 1
+    err = capsys.readouterr().err
+    assert "epoch 1:" in err and "epoch 2:" in err and "best valid frame accuracy" in err
+
+
+def test_train_command_ctrl_c_stops_after_a_checkpoint_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _write_benchmark(tmp_path / "toy.json.gz")
+    original = Trainer.train_step
+    calls = {"n": 0}
+
+    def step_then_interrupt(self: Trainer, v: torch.Tensor, mask: torch.Tensor) -> float:
+        calls["n"] += 1
+        value = original(self, v, mask)
+        if calls["n"] == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl+C, delivered to our handler
+        return value
+
+    monkeypatch.setattr(Trainer, "train_step", step_then_interrupt)
+    assert run(_args(data, tmp_path / "out", "--epochs", "2")) == 130
+    assert "continue with --resume" in capsys.readouterr().err
+    assert (tmp_path / "out" / RESUME_NAME).exists()
+    # the handler was removed again: Python's default one is back
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert run(_args(data, tmp_path / "out", "--resume")) == 0
+    load_checkpoint(tmp_path / "out")
+
+
+def test_train_command_reports_bad_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bad.json.gz").write_bytes(b"nonsense")
+    assert run(_args(tmp_path / "bad.json.gz", tmp_path / "out")) == 2
+    assert "not valid" in capsys.readouterr().err
+    assert run(_args(tmp_path / "none.json.gz", tmp_path / "out", "--resume")) == 2
+
+
+def test_progress_draws_in_place_on_a_terminal() -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Tty()
+    Progress(stream).batch(1, 10, 3, 3, 12345.0, -0.5, 0.7, 4.0)
+    text = stream.getvalue()
+    assert text.startswith("\r") and "epoch 1/10" in text and "12,345 frames/s" in text
+    assert "ETA 4 s" in text and "70.0%" in text
+    plain = io.StringIO()
+    Progress(plain).batch(1, 10, 3, 3, 12345.0, -0.5, 0.7, 4.0)
+    assert plain.getvalue() == ""  # not a terminal: only whole-epoch lines
