@@ -397,6 +397,7 @@ def test_editor_ruler_click_requests_the_playhead(qtbot):
     with qtbot.waitSignal(editor.playhead_requested) as request:
         click(editor.ruler, QPoint(round(editor.view.geometry.tick_to_x(1000)), 10))
     assert request.args == [960]  # nearest 1/16 line
+    assert editor.playhead_tick == 960
     drag(editor.ruler, [QPoint(15, 10), QPoint(60, 10), QPoint(240, 10)])
     # 15 px = 120 ticks; 240 px = 1920 ticks
     assert editor.region() == (120, 1920)
@@ -413,6 +414,14 @@ def test_editor_ruler_numbers_bars_from_the_meter(qtbot):
                     for y in (image.height() - 3,) if QColor(image.pixel(x, y)).value() < 120}
     for tick in (1440, 2880, 4800):
         assert round(editor.view.geometry.tick_to_x(tick)) in dark_columns
+
+
+def test_editor_keeps_the_musical_grid_for_another_ppq(qtbot):
+    editor = make_editor(qtbot)  # 1/16 = 120 ticks at 480 PPQ
+    editor.document.replace_score(Score(ppq=96))
+    assert editor.grid_ticks == 24  # still a 1/16 at 96 PPQ
+    click(editor.view, at(editor, 100, 64))
+    assert editor.document.score.notes == (Note(96, 64, 24),)
 
 
 def test_editor_unknown_tool_is_refused(qtbot):

@@ -73,7 +73,7 @@ class PianoRollEditor(QWidget):
         self.view.note_preview_requested.connect(self.note_preview_requested)
         self.keyboard.note_preview_requested.connect(self.note_preview_requested)
         self.view.tool_changed.connect(self.tool_changed)
-        self.ruler.playhead_requested.connect(self.playhead_requested)
+        self.ruler.playhead_requested.connect(self._on_ruler_playhead_requested)
         self.ruler.region_requested.connect(self._on_ruler_region_requested)
         self.view.geometry_changed.connect(self._on_view_geometry_changed)
         self._hbar.valueChanged.connect(self._on_hbar_value_changed)
@@ -329,6 +329,12 @@ class PianoRollEditor(QWidget):
     def _on_vbar_value_changed(self, value: int) -> None:
         geo = self.view.geometry
         self.view.set_geometry(replace(geo, scroll_y_px=float(value)))
+
+    def _on_ruler_playhead_requested(self, tick: int) -> None:
+        # Move the line at once (the window may also seek its player and echo the position).
+        self.view.set_playhead_tick(tick)
+        self.ruler.update()
+        self.playhead_requested.emit(tick)
 
     def _on_ruler_region_requested(self, start_tick: int, end_tick: int) -> None:
         self.set_region(start_tick, end_tick)

@@ -8,7 +8,7 @@ change.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
@@ -30,7 +30,13 @@ from composer_app.core.edits import EditOperation, remove_notes
 from composer_app.core.note import Note
 from composer_app.core.score import Score
 from composer_app.gui.document import ScoreDocument
-from composer_app.gui.pianoroll.geometry import Grid, RollGeometry, is_black_key
+from composer_app.gui.pianoroll.geometry import (
+    MAX_PIXELS_PER_TICK,
+    MIN_PIXELS_PER_TICK,
+    Grid,
+    RollGeometry,
+    is_black_key,
+)
 from composer_app.gui.pianoroll.tools import Modifiers, Overlay, Tool, make_tool
 
 PITCH_LOW_88 = 21
@@ -121,7 +127,8 @@ class PianoRollView(QWidget):
         super().__init__(parent)
         self.document = document
         self._geometry = RollGeometry()
-        self._grid = Grid(document.score.ppq // 4)
+        self._ppq = document.score.ppq
+        self._grid = Grid(max(1, self._ppq // 4))
         self._tool: Tool = make_tool("draw")
         self._overlay: Overlay | None = None
         self._playhead_tick = 0.0
@@ -574,7 +581,13 @@ class PianoRollView(QWidget):
         score = self.document.score
         bar = score.time_signatures[-1].bar_ticks(score.ppq)
         self._content_ticks = max(score.end_tick + 4 * bar, 16 * bar)
-        if self._grid.ticks > 4 * score.ppq * 4:
-            self._grid = Grid(score.ppq // 4)
+        if score.ppq != self._ppq:
+            # Another file's resolution: keep the same musical grid and the same zoom.
+            ratio = score.ppq / self._ppq
+            self._grid = Grid(max(1, round(self._grid.ticks * ratio)), self._grid.triplet)
+            geo = self._geometry
+            self._geometry = replace(geo, pixels_per_tick=min(
+                MAX_PIXELS_PER_TICK, max(MIN_PIXELS_PER_TICK, geo.pixels_per_tick / ratio)))
+            self._ppq = score.ppq
         self._invalidate_grid()
         self.geometry_changed.emit()
