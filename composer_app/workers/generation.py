@@ -19,7 +19,6 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from composer_app.core.note import Note
-from composer_app.core.score import Score
 
 
 @dataclass(frozen=True)
@@ -27,9 +26,10 @@ class GenerationRequest:
     """Everything one press of Continue needs.
 
     Units: ticks. ``notes`` are the user's notes (seed and, in accompany mode, the clamped
-    melody). ``playback_score`` holds the notes the player should play along with the stream
-    (the user's notes from ``start_tick`` on, and the tempo map); None plays nothing.
-    ``settings`` is a :class:`~composer_app.ml.continuation.ContinuationSettings`.
+    melody). ``settings`` is a :class:`~composer_app.ml.continuation.ContinuationSettings`.
+    With ``stream`` the caller has started a stream on the worker's player at the
+    continuation's start tick (see :func:`~composer_app.ml.continuation.plan_start`), and the
+    worker appends the first variation's frames to it and ends it.
     """
 
     notes: tuple[Note, ...]
@@ -38,7 +38,7 @@ class GenerationRequest:
     settings: Any
     seed_start_tick: int = 0
     n_variations: int = 1
-    playback_score: Score | None = None
+    stream: bool = False
     lookahead_bars: float = 2.0
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -156,22 +156,17 @@ class GenerationWorker(QObject):
                 self.continuation_started.emit(
                     continuation.start_tick, continuation.step_ticks, key
                 )
-            streaming = live and player is not None and request.playback_score is not None
-            if streaming:
-                player.start_stream(
-                    request.playback_score,
-                    continuation.start_tick,
-                    continuation.step_ticks,
-                    pitch_low=continuation.pitch_low,
-                    velocity=continuation.velocity,
-                )
+            streaming = live and player is not None and request.stream
             lookahead_ticks = request.lookahead_bars * 4 * request.ppq
             try:
                 for step in continuation:
                     if self._stop.is_set():
                         return False
                     if streaming:
-                        player.append_frames(step.frame[np.newaxis, :])
+                        try:
+                            player.append_frames(step.frame[np.newaxis, :])
+                        except RuntimeError:
+                            streaming = False  # playback was stopped or replaced: draw only
                     if live:
                         self.step_generated.emit(
                             variation, step.step_index, step.frame, step.probabilities
@@ -187,7 +182,10 @@ class GenerationWorker(QObject):
                             time.sleep(0.005)
             finally:
                 if streaming:
-                    player.end_stream()
+                    try:
+                        player.end_stream()
+                    except RuntimeError:
+                        pass  # the player was closed meanwhile (quitting)
             self.variation_finished.emit(variation, continuation.generated_notes())
         return True
 

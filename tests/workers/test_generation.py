@@ -66,11 +66,13 @@ def _request(n_steps: int, n_variations: int = 1) -> GenerationRequest:
     return GenerationRequest(
         notes=notes, ppq=480, start_tick=5 * EIGHTH,
         settings=ContinuationSettings(n_steps=n_steps, random_seed=4),
-        n_variations=n_variations, playback_score=Score(), lookahead_bars=1.0,
+        n_variations=n_variations, stream=True, lookahead_bars=1.0,
     )
 
 
 def _loaded(qtbot, tmp_path, player) -> GenerationThread:
+    if player is not None:  # the GUI starts the stream before it asks for the run
+        player.start_stream(Score(), 5 * EIGHTH, EIGHTH)
     gen = GenerationThread(player)
     with qtbot.waitSignal(gen.worker.model_loaded, timeout=20000):
         gen.request_load(_checkpoint(tmp_path), "tiny")
