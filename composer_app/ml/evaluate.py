@@ -152,32 +152,47 @@ def expected_accuracy(
     *,
     n_samples: int = 20,
     gibbs_steps: int = 25,
-    generator: torch.Generator | None = None,
+    rng: np.random.Generator | int | None = None,
 ) -> AccuracyResult:
     """ACC with TP, FP, FN averaged over ``n_samples`` Gibbs samples of every frame.
 
     Each sample is an independent chain of ``gibbs_steps`` block-Gibbs steps (v -> h -> v)
-    in the frame's conditional RBM, started from the all-off frame.
-    Shapes: ``W (P, H)``.
+    in the frame's conditional RBM, started from the all-off frame. ``rng`` (numpy
+    Generator or seed) draws the uniforms. Shapes: ``W (P, H)``.
     """
     if n_samples < 1 or gibbs_steps < 1:
         raise ValueError("accuracy needs at least one sample and one Gibbs step")
     started = time.perf_counter()
-    W = W.detach().float()
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    W = W.detach().float().contiguous()
     WT = W.T.contiguous()
+    n_visible, n_hidden = W.shape
     tp = fp = fn = 0.0
     frames_per_chunk = max(1, _ACC_CHUNK_ROWS // n_samples)
+    rows = frames_per_chunk * n_samples
+    # Preallocated buffers; numpy's PCG64 fills the uniforms, torch sees the same memory.
+    noise_h_np = np.empty((rows, n_hidden), dtype=np.float32)
+    noise_v_np = np.empty((rows, n_visible), dtype=np.float32)
+    noise_h_all, noise_v_all = torch.from_numpy(noise_h_np), torch.from_numpy(noise_v_np)
+    a_all, x_all = torch.empty(rows, n_hidden), torch.empty(rows, n_visible)
+    h_all, v_all = torch.empty(rows, n_hidden), torch.empty(rows, n_visible)
     with torch.no_grad():
         for start in range(0, biases.n_frames, frames_per_chunk):
             stop = min(start + frames_per_chunk, biases.n_frames)
+            n = (stop - start) * n_samples
             bv = biases.bv[start:stop].repeat_interleave(n_samples, dim=0)
             bh = biases.bh[start:stop].repeat_interleave(n_samples, dim=0)
-            v = torch.zeros_like(bv)
+            noise_h, noise_v = noise_h_all[:n], noise_v_all[:n]
+            a, x, h, v = a_all[:n], x_all[:n], h_all[:n], v_all[:n]
+            v.zero_()
             for _ in range(gibbs_steps):
-                p_h = torch.sigmoid(torch.addmm(bh, v, W))
-                h = (torch.rand(p_h.shape, generator=generator) < p_h).float()
-                p_v = torch.sigmoid(torch.addmm(bv, h, WT))
-                v = (torch.rand(p_v.shape, generator=generator) < p_v).float()
+                # h_j on when u < p(h_j = 1 | v) = sigmoid(bh_t + v W), then v likewise.
+                torch.addmm(bh, v, W, out=a)
+                rng.random(out=noise_h_np[:n], dtype=np.float32)
+                torch.lt(noise_h, a.sigmoid_(), out=h)
+                torch.addmm(bv, h, WT, out=x)
+                rng.random(out=noise_v_np[:n], dtype=np.float32)
+                torch.lt(noise_v, x.sigmoid_(), out=v)
             truth = biases.frames[start:stop].repeat_interleave(n_samples, dim=0)
             c_tp, c_fp, c_fn = accuracy_counts(v, truth)
             tp, fp, fn = tp + c_tp, fp + c_fp, fn + c_fn
@@ -221,14 +236,13 @@ def log_likelihood(
     per_run: list[float] = []
     mean_log_z: list[float] = []
     for run in range(n_runs):
-        generator = torch.Generator().manual_seed(seed + run)
         log_z = ais_log_partition(
             W,
             biases.bv,
             biases.bh,
             n_temperatures=n_temperatures,
             n_chains=n_chains,
-            generator=generator,
+            rng=np.random.default_rng([seed, run]),
         )
         per_run.append(float((neg_free - log_z).mean()))
         mean_log_z.append(float(log_z.mean()))
@@ -332,7 +346,7 @@ def run(args: argparse.Namespace) -> int:
             biases,
             n_samples=args.acc_samples,
             gibbs_steps=args.gibbs_steps,
-            generator=torch.Generator().manual_seed(args.seed),
+            rng=np.random.default_rng(args.seed),
         )
         print(
             f"ACC {100 * acc.accuracy:.2f}%  (expected TP {acc.true_positives:.1f}, "

@@ -105,7 +105,7 @@ def test_expected_accuracy_averages_counts_over_samples() -> None:
         biases,
         n_samples=20,
         gibbs_steps=2,
-        generator=torch.Generator().manual_seed(0),
+        rng=0,
     )
     assert result.true_positives / n_frames == pytest.approx(0.5, abs=0.01)
     assert result.false_positives / n_frames == pytest.approx(0.25, abs=0.01)
