@@ -97,6 +97,26 @@ def step_ticks_for(config: RnnRbmConfig, ppq: int) -> int:
     return max(1, round(config.step_beats * ppq))
 
 
+def plan_start(config: RnnRbmConfig, ppq: int, tick: int) -> int:
+    """Where a continuation asked for at ``tick`` starts: the next model step boundary."""
+    step = step_ticks_for(config, ppq)
+    return -(-int(tick) // step) * step
+
+
+def seed_notes(notes: Sequence[Note], seed_start_tick: int, start_tick: int) -> list[Note]:
+    """The user's (not generated) notes that sound in ``[seed_start_tick, start_tick)``."""
+    return [
+        n
+        for n in notes
+        if not n.generated and n.end_tick > seed_start_tick and n.start_tick < start_tick
+    ]
+
+
+def seed_velocity(notes: Sequence[Note]) -> int:
+    """The velocity generated notes get: the median of the seed's (90 without a seed)."""
+    return int(np.median([n.velocity for n in notes])) if notes else 90
+
+
 @dataclass
 class Continuation:
     """One continuation in progress: iterate it to get one :class:`ContinuationStep` per step.
@@ -120,34 +140,31 @@ class Continuation:
         self.pitch_low = config.pitch_low
         self.n_pitches = config.pitch_high - config.pitch_low
         self.step_ticks = step_ticks_for(config, self.ppq)
-        # Generation starts on the model's grid.
-        self.start_tick = -(-int(self.start_tick) // self.step_ticks) * self.step_ticks
+        self.start_tick = plan_start(config, self.ppq, self.start_tick)
         self.seed_start_tick = min(
             (int(self.seed_start_tick) // self.step_ticks) * self.step_ticks, self.start_tick
         )
         user_notes = [n for n in self.notes if not n.generated]
-        seed_notes = [
-            n for n in user_notes if n.end_tick > self.seed_start_tick and n.start_tick < self.start_tick
-        ]
+        seed = seed_notes(user_notes, self.seed_start_tick, self.start_tick)
         end_tick = self.start_tick + self.settings.n_steps * self.step_ticks
         target_notes = [
             n for n in user_notes if n.start_tick < end_tick and n.end_tick > self.start_tick
         ]
         self.key: Key | None = estimate_key(
-            seed_notes + (target_notes if self.settings.accompany else [])
+            seed + (target_notes if self.settings.accompany else [])
         )
         # Transpose into the training key (C major / C minor) if the model was trained so.
         normalized = config.key_normalization.lower() not in ("", "none")
         self.shift = self.key.semitones_to_c() if (self.key and normalized) else 0
         seed_roll = notes_to_roll(
-            seed_notes,
+            seed,
             self.step_ticks,
             start_tick=self.seed_start_tick,
             end_tick=self.start_tick,
             pitch_low=self.pitch_low,
             pitch_high=config.pitch_high,
         ).roll
-        self.velocity = int(np.median([n.velocity for n in seed_notes])) if seed_notes else 90
+        self.velocity = seed_velocity(seed)
         self.allowed_pitches = self._allowed_pitches()
         self._generator = FrameGenerator(
             self.model.params,
