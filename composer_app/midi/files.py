@@ -30,7 +30,8 @@ Rules of import (each change is counted in the :class:`ImportReport`):
   standard length; a wrong length is an error.
 
 Limits that keep import time and memory bounded: files over :data:`MAX_FILE_BYTES` are
-refused before they are read, a song may hold at most :data:`MAX_NOTES` notes, and nothing it
+refused before they are read, a song may hold at most :data:`MAX_NOTES` notes and
+:data:`MAX_TEMPO_CHANGES` tempo (and as many meter) changes at distinct ticks, and nothing it
 keeps may lie past :data:`MAX_LENGTH_QUARTERS` quarter notes (a corrupt delta time could
 otherwise make a song years long, and a piano roll of it would not fit in memory).
 
@@ -58,7 +59,8 @@ from composer_app.core.score import (
 )
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
-MAX_NOTES = 500_000
+MAX_NOTES = 250_000  # a dense piano piece has ~30,000
+MAX_TEMPO_CHANGES = 65_536  # each of tempo and time-signature changes
 MAX_LENGTH_QUARTERS = 65_536  # 9 h at 120 BPM; an eighth-note roll of it is 131072 x 88
 DRUM_CHANNEL = 9  # "channel 10" counted from one
 PIANO_PITCH_LOW = 21
@@ -353,34 +355,45 @@ def _parse_track(
     status = 0
     drums = overlaps = strays = zero_length = 0
     try:
+        # The hot loop of import: plain local ints and early exits for the common cases.
         while i < end:
-            # delta time: a variable-length quantity of at most 4 bytes
+            # delta time: a variable-length quantity of at most 4 bytes (mostly just one)
             b = trk[i]
             i += 1
-            if b & 0x80:
+            if b < 0x80:
+                tick += b
+            else:
                 value = b & 0x7F
                 for _ in range(3):
                     b = trk[i]
                     i += 1
                     value = (value << 7) | (b & 0x7F)
-                    if not b & 0x80:
+                    if b < 0x80:
                         break
                 else:
                     raise _Malformed(
                         f"track {track_no}: a delta time longer than 4 bytes at byte {i - 4}"
                     )
                 tick += value
-            else:
-                tick += b
             b = trk[i]
-            if b >= 0xF0:
+            if b < 0x80:  # running status: the previous channel status byte repeats
+                if not status:
+                    raise _Malformed(
+                        f"track {track_no}: running status with no previous status byte at byte {i}"
+                    )
+            elif b < 0xF0:
+                status = b
+                i += 1
+            else:
                 # meta and sysex events; they leave the running status alone (lenient, as
                 # many writers rely on it)
                 i += 1
                 if b == 0xFF:
                     meta_type = trk[i]
-                    i += 1
-                    length, i = _read_vlq(trk, i, track_no)
+                    length = trk[i + 1]
+                    i += 2
+                    if length > 127:
+                        length, i = _read_vlq(trk, i - 1, track_no)
                     if i + length > end:
                         raise _Malformed(
                             f"track {track_no}: a meta event runs past the end of the track"
@@ -393,7 +406,10 @@ def _parse_track(
                         _meter_event(trk, i, length, tick, track_no, meters)
                     i += length
                 elif b == 0xF0 or b == 0xF7:  # sysex, or its continuation/escape
-                    length, i = _read_vlq(trk, i, track_no)
+                    length = trk[i]
+                    i += 1
+                    if length > 127:
+                        length, i = _read_vlq(trk, i - 1, track_no)
                     if i + length > end:
                         raise _Malformed(
                             f"track {track_no}: a system-exclusive message runs past the end "
@@ -405,47 +421,39 @@ def _parse_track(
                         f"track {track_no}: undefined status byte 0x{b:02X} at byte {i - 1}"
                     )
                 continue
-            if b & 0x80:
-                status = b
-                i += 1
-            elif not status:
-                raise _Malformed(
-                    f"track {track_no}: running status with no previous status byte at byte {i}"
-                )
-            kind = status & 0xF0
-            if kind == 0x90 or kind == 0x80:
+            kind = status >> 4
+            if kind == 9 or kind == 8:
                 pitch = trk[i]
                 velocity = trk[i + 1]
                 i += 2
-                if (pitch | velocity) & 0x80:
+                if pitch > 127 or velocity > 127:
                     raise _Malformed(f"track {track_no}: a data byte above 127 at byte {i - 2}")
+                strike = kind == 9 and velocity > 0  # a note-on of velocity 0 is a note-off
                 channel = status & 0x0F
                 if channel == DRUM_CHANNEL:
-                    if kind == 0x90 and velocity:
-                        drums += 1
+                    drums += strike
                     continue
                 key = channel << 7 | pitch
                 held = sounding.pop(key, None)
                 if held is not None:
-                    start, vel = held
+                    start = held[0]
                     if tick > start:
-                        append(Note(start, pitch, tick - start, vel, channel))
+                        append(Note(start, pitch, tick - start, held[1], channel))
                     else:
                         zero_length += 1
-                    if kind == 0x90 and velocity:
-                        overlaps += 1
-                elif not (kind == 0x90 and velocity):
+                    overlaps += strike
+                elif not strike:
                     strays += 1
-                if kind == 0x90 and velocity:
+                if strike:
                     sounding[key] = (tick, velocity)
                     if len(notes) + len(sounding) > MAX_NOTES:
                         raise _Malformed(f"the song holds more than {MAX_NOTES} notes")
-            elif kind == 0xC0 or kind == 0xD0:
-                if trk[i] & 0x80:
+            elif kind == 12 or kind == 13:  # program change, channel pressure: one data byte
+                if trk[i] > 127:
                     raise _Malformed(f"track {track_no}: a data byte above 127 at byte {i}")
                 i += 1
-            else:  # 0xA0 aftertouch, 0xB0 controller, 0xE0 pitch bend
-                if (trk[i] | trk[i + 1]) & 0x80:
+            else:  # aftertouch, controller, pitch bend: two data bytes
+                if trk[i] > 127 or trk[i + 1] > 127:
                     raise _Malformed(f"track {track_no}: a data byte above 127 at byte {i}")
                 i += 2
     except IndexError:
@@ -487,6 +495,8 @@ def _tempo_event(
         raise _Malformed(
             f"track {track_no}: a tempo of 0 microseconds per quarter note at tick {tick}"
         )
+    if len(tempos) >= MAX_TEMPO_CHANGES and tick not in tempos:
+        raise _Malformed(f"the song holds more than {MAX_TEMPO_CHANGES} tempo changes")
     tempos[tick] = us_per_quarter
 
 
@@ -506,6 +516,8 @@ def _meter_event(
     if numerator == 0 or power > 6:
         shown = f"{numerator}/2^{power}" if power > 6 else f"{numerator}/{2**power}"
         raise _Malformed(f"track {track_no}: an impossible time signature {shown} at tick {tick}")
+    if len(meters) >= MAX_TEMPO_CHANGES and tick not in meters:
+        raise _Malformed(f"the song holds more than {MAX_TEMPO_CHANGES} time signature changes")
     meters[tick] = (numerator, 2**power)
 
 

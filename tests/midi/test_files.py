@@ -620,3 +620,27 @@ def test_write_mid_identical_stacked_notes_each_get_a_track(tmp_path: Path) -> N
     data = mid_bytes(score)
     assert len(mido.MidiFile(file=io.BytesIO(data)).tracks) == 1 + 3 + 1
     assert parse_mid_bytes(data)[0].notes == score.notes
+
+
+def test_parse_mid_bytes_refuses_too_many_tempo_or_meter_changes(monkeypatch) -> None:
+    monkeypatch.setattr(files, "MAX_TEMPO_CHANGES", 2)
+    three_tempos = smf(track((0, TEMPO_100_BPM), (10, TEMPO_100_BPM), (10, TEMPO_100_BPM)))
+    with pytest.raises(MidiFileError, match="more than 2 tempo changes"):
+        parse_mid_bytes(three_tempos)
+    three_meters = smf(track((0, METER_3_4), (10, METER_3_4), (10, METER_3_4)))
+    with pytest.raises(MidiFileError, match="more than 2 time signature changes"):
+        parse_mid_bytes(three_meters)
+    # repeated events at one tick replace each other: the last one read wins
+    same_tick = smf(track((0, TEMPO_100_BPM), (5, TEMPO_100_BPM), (0, b"\xff\x51\x03\x07\xa1\x20")))
+    assert parse_mid_bytes(same_tick)[0].tempo_map == [
+        TempoChange(0, 600_000),
+        TempoChange(5, 500_000),
+    ]
+
+
+def test_read_mid_long_meta_and_sysex_lengths(tmp_path: Path) -> None:
+    # lengths of 200 bytes need two-byte variable-length quantities
+    text = b"\xff\x01" + vlq(200) + b"x" * 200
+    sysex = b"\xf0" + vlq(200) + b"\x01" * 199 + b"\xf7"
+    data = smf(track((0, text), (0, sysex), (0, on(60)), (480, off(60))))
+    assert read_mid(write(tmp_path, data)).notes == (Note(0, 60, 480),)
