@@ -214,22 +214,22 @@ class RnnRbm(nn.Module):
         """``k`` steps of block Gibbs sampling v -> h -> v, started at ``v``, without gradient.
 
         Shapes: ``v (..., P)``, ``bv_t (..., P)``, ``bh_t (..., H)`` -> the final visible
-        sample ``(..., P)``, same dtype as ``v``.
+        sample ``(..., P)``, same dtype as ``v``. The biases have ``v``'s leading shape or none.
         """
         with torch.no_grad():
             w = self.W.detach()
-            bv_t = bv_t.detach()
-            bh_t = bh_t.detach()
+            shape = v.shape
+            v = v.reshape(-1, shape[-1])
+            bv_flat = bv_t.detach().reshape(-1, shape[-1]).expand(v.shape[0], -1)
+            bh_flat = bh_t.detach().reshape(-1, bh_t.shape[-1]).expand(v.shape[0], -1)
             for _ in range(k):
-                # P(h_j = 1 | v) = sigmoid(bh_t_j + (v W)_j), sampled as rand < p
-                p_h = torch.sigmoid(torch.addmm(bh_t.reshape(-1, bh_t.shape[-1]),
-                                                v.reshape(-1, v.shape[-1]), w))
-                h = (torch.rand(p_h.shape, generator=generator, dtype=p_h.dtype) < p_h).to(v.dtype)
-                # P(v_i = 1 | h) = sigmoid(bv_t_i + (h W^T)_i)
-                p_v = torch.sigmoid(torch.addmm(bv_t.reshape(-1, bv_t.shape[-1]), h, w.t()))
-                v = (torch.rand(p_v.shape, generator=generator, dtype=p_v.dtype) < p_v).to(
-                    v.dtype
-                ).reshape(v.shape)
+                # P(h_j = 1 | v) = sigmoid(bh_t_j + (v W)_j); h_j = 1 where uniform < P
+                p_h = torch.sigmoid(torch.addmm(bh_flat, v, w))
+                h = torch.empty_like(p_h).uniform_(generator=generator).lt_(p_h)
+                # P(v_i = 1 | h) = sigmoid(bv_t_i + (h W^T)_i); sampled the same way
+                p_v = torch.sigmoid(torch.addmm(bv_flat, h, w.t()))
+                v = torch.empty_like(p_v).uniform_(generator=generator).lt_(p_v)
+            v = v.reshape(shape)
         return v
 
     def cost(
