@@ -46,6 +46,7 @@ import errno
 import heapq
 import os
 import secrets
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -173,9 +174,10 @@ def parse_mid_bytes(
         return _parse(bytes(data))
     except _Malformed as exc:
         raise MidiFileError(path, str(exc)) from None
-    except (IndexError, ValueError, OverflowError) as exc:
-        # A parser bug must still surface as the documented error, naming the file.
-        raise MidiFileError(path, f"malformed data ({exc})") from exc
+    except Exception as exc:
+        # Whatever slips past the checks above (a parser bug) must still surface as the
+        # documented error, naming the file; the cause stays chained for debugging.
+        raise MidiFileError(path, f"malformed data ({type(exc).__name__}: {exc})") from exc
 
 
 def _too_big_reason(n_bytes: int) -> str:
@@ -187,6 +189,14 @@ def _too_big_reason(n_bytes: int) -> str:
 
 def _read_bytes(path: str | os.PathLike[str]) -> bytes:
     try:
+        # stat before open: opening a FIFO or a device could block for ever
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise MidiFileError(path, "it is a folder, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise MidiFileError(path, "it is not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise MidiFileError(path, _too_big_reason(info.st_size))
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             if size > MAX_FILE_BYTES:
@@ -628,7 +638,8 @@ def write_mid(score: Score, path: str | os.PathLike[str]) -> None:
     :class:`MidiFileError` naming the file and the reason (e.g. "No space left on device").
     """
     data = mid_bytes(score, path)
-    target = Path(path)
+    # saving through a symbolic link updates the file it points to, not the link
+    target = Path(os.path.realpath(path))
     folder = target.parent
     tmp = folder / f".{target.name}.{secrets.token_hex(4)}.tmp"
     fd = -1

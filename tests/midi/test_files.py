@@ -644,3 +644,28 @@ def test_read_mid_long_meta_and_sysex_lengths(tmp_path: Path) -> None:
     sysex = b"\xf0" + vlq(200) + b"\x01" * 199 + b"\xf7"
     data = smf(track((0, text), (0, sysex), (0, on(60)), (480, off(60))))
     assert read_mid(write(tmp_path, data)).notes == (Note(0, 60, 480),)
+
+
+def test_read_mid_refuses_a_fifo_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.mid"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer for ever
+    with pytest.raises(MidiFileError, match="not a regular file"):
+        read_mid(fifo)
+
+
+def test_parse_mid_bytes_turns_unexpected_errors_into_midi_file_error(monkeypatch) -> None:
+    def broken(*_args, **_kwargs):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(files, "_parse_track", broken)
+    with pytest.raises(MidiFileError, match=r"Cannot read 'x.mid': malformed data \(TypeError"):
+        parse_mid_bytes(SIMPLE, "x.mid")
+
+
+def test_write_mid_through_a_symlink_updates_the_target(tmp_path: Path) -> None:
+    real = write(tmp_path, b"old", name="real.mid")
+    link = tmp_path / "link.mid"
+    link.symlink_to(real)
+    write_mid(_rich_score(), link)
+    assert link.is_symlink()
+    assert read_mid(real).notes == _rich_score().notes
