@@ -7,11 +7,12 @@ Every edit goes through :meth:`ScoreDocument.push`, which wraps one core edit op
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from composer_app.core.edits import CompositeEdit, EditOperation, ReplaceNotes
+from composer_app.core.edits import CompositeEdit, EditOperation, ReplaceNotes, add_notes
 from composer_app.core.note import Note
 from composer_app.core.score import Score
 
@@ -103,6 +104,41 @@ class ScoreDocument(QObject):
             self.set_selection(touched)
         else:
             self.set_selection(n for n in self._selection if n in self.score)
+
+    # ---- generated notes (a pending continuation) -----------------------------------
+    @property
+    def generated_notes(self) -> list[Note]:
+        """The notes the model proposed and the user has not accepted (``generated=True``)."""
+        return [n for n in self.score.notes if n.generated]
+
+    def set_generated_notes(self, notes: Iterable[Note]) -> None:
+        """Show ``notes`` as the pending continuation, replacing the previous one.
+
+        Not an undo step: a pending continuation is a proposal; :meth:`accept_generated`
+        makes it part of the score as one undo step, and replacing it with nothing discards it.
+        """
+        old = self.generated_notes
+        new = [n if n.generated else replace(n, generated=True) for n in notes]
+        if old == sorted(new):
+            return
+        for note in old:
+            self.score.remove(note)
+        self.score.add_many(new)
+        self.set_selection(n for n in self._selection if n in self.score)
+        self.changed.emit()
+
+    def accept_generated(self, label: str = "Accept continuation") -> int:
+        """Make the pending continuation ordinary notes, as ONE undo step. Returns the count.
+
+        Undo removes the whole continuation.
+        """
+        pending = self.generated_notes
+        if not pending:
+            return 0
+        for note in pending:
+            self.score.remove(note)
+        self.push(add_notes([n.accepted() for n in pending], label=label))
+        return len(pending)
 
     # ---- selection -------------------------------------------------------------------
     @property

@@ -26,6 +26,7 @@ from composer_app.gui.autosave import (
     autosave_directory,
     find_recoveries,
 )
+from composer_app.gui.continuation_controller import ContinuationController
 from composer_app.gui.document import ScoreDocument
 from composer_app.gui.pianoroll.editor import PianoRollEditor
 from composer_app.gui.preferences import (
@@ -61,6 +62,7 @@ class MainWindow(QMainWindow):
         autosave_interval_ms: int = DEFAULT_INTERVAL_MS,
         player_factory: PlayerFactory | None = None,
         list_ports: Callable[[], ports.PortListing] = ports.list_output_ports,
+        preload_model: bool = True,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -101,6 +103,20 @@ class MainWindow(QMainWindow):
             autosave_interval_ms,
             self,
         )
+        self.continuation = ContinuationController(
+            self, self.document, self.editor, self.playback, self.prefs.settings
+        )
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.continuation.panel)
+        compose_menu = self.menuBar().addMenu("&Compose")
+        compose_menu.addActions([
+            self.continuation.continue_action,
+            self.continuation.stop_action,
+            self.continuation.accept_action,
+            self.continuation.discard_action,
+        ])
+        compose_menu.addSeparator()
+        compose_menu.addAction(self.continuation.panel.toggleViewAction())
+        self.menus["compose"] = compose_menu
         self._connect()
         a.follow.setChecked(self.prefs.follow_playhead())
         self.editor.follow_playhead = a.follow.isChecked()
@@ -111,6 +127,9 @@ class MainWindow(QMainWindow):
         self.autosaver.start()
         if file_path:
             self.open_file(file_path, ask_to_save=False)
+        if preload_model:
+            # After the window is up: torch loads on the worker's thread, not at start-up.
+            QTimer.singleShot(0, self.continuation.load_initial_model)
 
     # ---- wiring ---------------------------------------------------------------------------
     def _connect(self) -> None:
@@ -152,6 +171,9 @@ class MainWindow(QMainWindow):
         self.playback.playing_changed.connect(self._on_playback_playing_changed)
         self.playback.error_occurred.connect(self._on_playback_error_occurred)
         self.autosaver.failed.connect(lambda msg: self.statusBar().showMessage(msg, 10_000))
+        self.continuation.status_reported.connect(
+            lambda msg: self.statusBar().showMessage(msg, 10_000)
+        )
 
     # ---- title and state --------------------------------------------------------------------
     @property
@@ -411,6 +433,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("All notes off", 3000)
 
     def _stop_for_new_document(self) -> None:
+        self.continuation.abandon()
         if self.playback.is_playing:
             self.playback.stop()
         self.set_playhead(0.0)
@@ -504,6 +527,7 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         self.autosaver.stop()
+        self.continuation.shutdown()  # before the player: the worker streams into it
         self.playback.close()
         self.autosaver.discard()
         self.prefs.sync()
@@ -516,9 +540,12 @@ class MainWindow(QMainWindow):
         event.accept()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
-        # Escape alone drops the selection; Shift+Escape is the panic action's shortcut.
+        # Escape stops a continuation, else drops the selection; Shift+Escape is panic.
         if event.key() == Qt.Key.Key_Escape and not event.modifiers():
-            self.editor.deselect()
+            if self.continuation.is_running:
+                self.continuation.stop()
+            else:
+                self.editor.deselect()
             event.accept()
             return
         super().keyPressEvent(event)

@@ -28,6 +28,10 @@ class PlayerLike(Protocol):
 
     def play(self, score: Score, start_tick: int = 0) -> None: ...
 
+    def start_stream(
+        self, score: Score, start_tick: int, step_ticks: int, velocity: int = 90
+    ) -> None: ...
+
     def stop(self) -> None: ...
 
     def seek(self, tick: float) -> None: ...
@@ -139,6 +143,16 @@ class PlaybackController(QObject):
         if self._closed:
             return
         self._player.play(score.copy(), int(start_tick))
+        self._set_playing(True)
+
+    def start_stream(
+        self, score: Score, start_tick: int, step_ticks: int, velocity: int = 90
+    ) -> None:
+        """Play ``score`` from ``start_tick`` plus frames appended to the player later
+        (by the generation worker, from its thread). Units: ticks."""
+        if self._closed:
+            return
+        self._player.start_stream(score.copy(), int(start_tick), int(step_ticks), velocity=velocity)
         self._set_playing(True)
 
     def stop(self) -> None:

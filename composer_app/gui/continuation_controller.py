@@ -1,0 +1,390 @@
+"""Live continuation in the window: Continue, Stop, variations, Accept and Discard.
+
+The controller joins the Continue dock, the generation worker (on its own thread), the
+player and the document. The worker generates; the player sounds each step; this class
+draws each step as pending (generated) notes, one model step at a time, on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
+
+from composer_app import paths
+from composer_app.core.note import Note
+from composer_app.core.pianoroll import roll_to_notes
+from composer_app.core.score import Score
+from composer_app.gui.continuation_panel import ContinuationPanel
+from composer_app.ml.continuation import plan_start, seed_notes, seed_velocity, step_ticks_for
+from composer_app.workers.generation import GenerationRequest, GenerationThread
+
+if TYPE_CHECKING:
+    from composer_app.gui.document import ScoreDocument
+    from composer_app.gui.pianoroll.editor import PianoRollEditor
+    from composer_app.workers.playback import PlaybackController
+
+
+class ContinuationController(QObject):
+    """Runs continuations for a window. See the module docstring.
+
+    Signals: ``status_reported(str)`` a line for the status bar; ``running_changed(bool)``.
+    """
+
+    status_reported = Signal(str)
+    running_changed = Signal(bool)
+
+    def __init__(
+        self,
+        window: QMainWindow,
+        document: ScoreDocument,
+        editor: PianoRollEditor,
+        playback: PlaybackController,
+        settings: QSettings,
+    ) -> None:
+        super().__init__(window)
+        self._window = window
+        self._document = document
+        self._editor = editor
+        self._playback = playback
+        self._settings = settings
+        self.panel = ContinuationPanel(paths.shipped_model_names(), window)
+        self.panel.load_settings(settings)
+        self._generation = GenerationThread(playback.player)
+        worker = self._generation.worker
+        self._model_name = ""
+        self._model_config: Any = None
+        self._running = False
+        self._start_tick = 0
+        self._step_ticks = 0
+        self._velocity = 90
+        self._frames: list[np.ndarray] = []
+        self._probabilities: list[np.ndarray] = []
+        self._variations: dict[int, list[Note]] = {}
+        self._current_variation = 0
+        self._key_name = ""
+        self._closed = False
+
+        self.continue_action = QAction("&Continue", window)
+        self.continue_action.setObjectName("continue")
+        self.continue_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        self.continue_action.setStatusTip("Let the model continue from the playhead or the region")
+        self.stop_action = QAction("&Stop Generating", window)
+        self.stop_action.setObjectName("stop_generating")
+        self.stop_action.setStatusTip("Stop the continuation and its sound (Escape)")
+        # Enabled only while generating, so Escape otherwise still deselects in the roll.
+        self.stop_action.setShortcut(QKeySequence("Esc"))
+        self.accept_action = QAction("&Accept Continuation", window)
+        self.accept_action.setObjectName("accept_continuation")
+        self.accept_action.setShortcut(QKeySequence("Ctrl+Shift+Return"))
+        self.discard_action = QAction("&Discard Continuation", window)
+        self.discard_action.setObjectName("discard_continuation")
+        self.discard_action.setShortcut(QKeySequence("Ctrl+Shift+Backspace"))
+        for action in (self.continue_action, self.stop_action, self.accept_action,
+                       self.discard_action):
+            window.addAction(action)
+
+        self.continue_action.triggered.connect(self.start)
+        self.stop_action.triggered.connect(self.stop)
+        self.accept_action.triggered.connect(self.accept)
+        self.discard_action.triggered.connect(self.discard)
+        self.panel.continue_requested.connect(self.start)
+        self.panel.stop_requested.connect(self.stop)
+        self.panel.accept_requested.connect(self.accept)
+        self.panel.discard_requested.connect(self.discard)
+        self.panel.variation_selected.connect(self.select_variation)
+        self.panel.model_selected.connect(self._on_panel_model_selected)
+        self.panel.open_checkpoint_requested.connect(self._on_panel_open_checkpoint_requested)
+        self.panel.heat_map_toggled.connect(lambda _on: self._show_heat_map())
+        worker.model_loaded.connect(self._on_worker_model_loaded)
+        worker.model_failed.connect(self._on_worker_model_failed)
+        worker.continuation_started.connect(self._on_worker_continuation_started)
+        worker.step_generated.connect(self._on_worker_step_generated)
+        worker.variation_finished.connect(self._on_worker_variation_finished)
+        worker.finished.connect(self._on_worker_finished)
+        worker.failed.connect(self._on_worker_failed)
+        self._update_state()
+
+    # ---- model ---------------------------------------------------------------------------
+    def load_initial_model(self) -> None:
+        """Load the chosen (or default) model in the background, before it is needed."""
+        name = self.panel.current_model
+        if not name:
+            self.panel.set_status("No model is installed in models/.")
+            return
+        self.load_model(name)
+
+    def load_model(self, name_or_dir: str) -> None:
+        """Load a shipped model by name, or a checkpoint folder, on the worker's thread."""
+        if self._running:
+            self.stop()
+        directory = name_or_dir if os.path.isdir(name_or_dir) else str(paths.model_dir(name_or_dir))
+        self.panel.set_status(f"Loading model {os.path.basename(name_or_dir)}…")
+        self._generation.request_load(directory, name_or_dir)
+
+    @property
+    def model_ready(self) -> bool:
+        """Whether a model is loaded."""
+        return self._model_config is not None
+
+    @property
+    def is_running(self) -> bool:
+        """Whether a continuation is being generated."""
+        return self._running
+
+    @property
+    def has_pending(self) -> bool:
+        """Whether generated notes wait for Accept or Discard."""
+        return bool(self._document.generated_notes)
+
+    # ---- the user's commands --------------------------------------------------------------
+    def start(self) -> None:
+        """Continue from the playhead (or the region): generate, draw and sound it live."""
+        if self._running or self._closed:
+            return
+        if self._model_config is None:
+            self._report("The model is still loading; try again in a moment.")
+            return
+        self.discard()
+        document, score = self._document, self._document.score
+        settings = self.panel.settings()
+        config = self._model_config
+        step_ticks = step_ticks_for(config, score.ppq)
+        region = self._region()
+        playhead = int(self._window.playhead_tick)  # type: ignore[attr-defined]
+        if settings.accompany:
+            # The region (or the bars after the playhead) is the target; before it, the seed.
+            target_start = region[0] if region else playhead
+            start_tick = plan_start(config, score.ppq, target_start)
+            end_tick = region[1] if region else None
+            seed_start = 0
+        else:
+            # The region is the seed; without one, everything before the playhead (or the
+            # whole score when the playhead is at the start).
+            if region:
+                seed_start, start_request = region
+            else:
+                seed_start = 0
+                start_request = playhead if playhead > 0 else score.end_tick
+            start_tick = plan_start(config, score.ppq, start_request)
+            end_tick = None
+        if end_tick is not None:
+            n_steps = max(1, -(-(end_tick - start_tick) // step_ticks))
+        else:
+            bar_ticks = score.time_signature_at(start_tick).bar_ticks(score.ppq)
+            n_steps = max(1, -(-self.panel.length_bars * bar_ticks // step_ticks))
+        settings = replace(settings, n_steps=n_steps)
+        user_notes = tuple(n for n in score.notes if not n.generated)
+        self._start_tick, self._step_ticks = start_tick, step_ticks
+        self._velocity = seed_velocity(seed_notes(user_notes, seed_start, start_tick))
+        self._frames, self._probabilities, self._variations = [], [], {}
+        self._current_variation = 0
+        self.panel.set_variations(0)
+        # The player plays the user's notes from the start tick (the melody in accompany
+        # mode) together with the frames the worker appends.
+        along = Score(ppq=score.ppq, tempo_map=list(score.tempo_map),
+                      time_signatures=list(score.time_signatures))
+        along.add_many(n for n in user_notes if n.end_tick > start_tick)
+        self._playback.stop()
+        self._playback.start_stream(along, start_tick, step_ticks, velocity=self._velocity)
+        request = GenerationRequest(
+            notes=user_notes,
+            ppq=score.ppq,
+            start_tick=start_tick,
+            settings=settings,
+            seed_start_tick=seed_start,
+            n_variations=self.panel.n_variations,
+            stream=True,
+        )
+        self._set_running(True)
+        silent = self._playback.port is None
+        self._report(
+            "Generating silently (no MIDI output; choose one in Preferences)…"
+            if silent else "Generating…"
+        )
+        document.set_selection(())
+        self._generation.request_run(request)
+
+    def stop(self) -> None:
+        """Stop generating and sounding at once; what was generated stays pending."""
+        self._generation.worker.request_stop()
+        self._playback.stop()
+        self._playback.panic()
+
+    def accept(self) -> None:
+        """Keep the pending continuation as ordinary notes (one undo step)."""
+        if self._running:
+            return
+        count = self._document.accept_generated()
+        self._clear_pending_state()
+        if count:
+            self._report(f"Accepted {count} generated notes (Undo removes them).")
+
+    def discard(self) -> None:
+        """Remove the pending continuation."""
+        if self._running:
+            return
+        had = bool(self._document.generated_notes)
+        self._document.set_generated_notes([])
+        self._clear_pending_state()
+        if had:
+            self._report("Continuation discarded.")
+
+    def select_variation(self, index: int) -> None:
+        """Show and play variation ``index`` (0-based) of the last run."""
+        notes = self._variations.get(index)
+        if notes is None or self._running:
+            return
+        self._current_variation = index
+        self._document.set_generated_notes(notes)
+        score = self._document.score
+        self._playback.stop()
+        self._playback.play(score, self._start_tick)
+        self._report(f"Variation {index + 1} of {len(self._variations)}")
+
+    def abandon(self) -> None:
+        """Stop and forget any continuation (a new or opened document)."""
+        self.stop()
+        self._clear_pending_state()
+        self._editor.set_probabilities(0, 1, None)
+
+    def shutdown(self) -> None:
+        """Stop the worker and join its thread; keep the panel's settings."""
+        if self._closed:
+            return
+        self._closed = True
+        self.panel.save_settings(self._settings)
+        self._generation.worker.request_stop()
+        self._generation.shutdown()
+
+    def save_settings(self) -> None:
+        """Keep the panel's settings now."""
+        self.panel.save_settings(self._settings)
+
+    # ---- worker -> GUI ------------------------------------------------------------------
+    def _on_worker_model_loaded(self, name: str, config: Any) -> None:
+        self._model_name, self._model_config = name, config
+        self.panel.set_current_model(name)
+        beats = config.step_beats
+        step = {0.25: "sixteenth", 0.5: "eighth", 1.0: "quarter"}.get(beats, f"{beats:g}-beat")
+        self.panel.set_status(
+            f"Model {os.path.basename(name)} ready ({config.dataset or 'custom data'}, "
+            f"{step}-note steps)."
+        )
+        self._update_state()
+
+    def _on_worker_model_failed(self, message: str) -> None:
+        if self._model_name:
+            self.panel.set_current_model(self._model_name)
+            self.panel.set_status(f"Still using {os.path.basename(self._model_name)}.")
+        else:
+            self.panel.set_status("No model loaded.")
+        QMessageBox.warning(self._window, "Cannot load the model", message)
+
+    def _on_worker_continuation_started(self, start_tick: int, step_ticks: int, key: str) -> None:
+        self._key_name = key
+        self._report(f"Generating in {key}…" if key else "Generating…")
+
+    def _on_worker_step_generated(self, variation: int, index: int, frame: Any,
+                                  probabilities: Any) -> None:
+        if variation != 0 or not self._running:
+            return
+        self._frames.append(np.asarray(frame, dtype=bool))
+        self._probabilities.append(np.asarray(probabilities, dtype=np.float32))
+        self._document.set_generated_notes(self._frames_as_notes())
+        self._show_heat_map()
+
+    def _on_worker_variation_finished(self, variation: int, notes: Any) -> None:
+        self._variations[variation] = [n for n in notes]
+
+    def _on_worker_finished(self, completed: bool) -> None:
+        self._set_running(False)
+        if self._variations.get(0) is not None:
+            self._document.set_generated_notes(self._variations[0])
+        count = len(self._variations)
+        self.panel.set_variations(count)
+        done = "Done" if completed else "Stopped"
+        pending = len(self._document.generated_notes)
+        self._report(
+            f"{done}: {pending} generated notes"
+            + (f" in {self._key_name}" if self._key_name else "")
+            + (f", {count} variations" if count > 1 else "")
+            + ". Accept keeps them, Discard removes them."
+        )
+        self._update_state()
+
+    def _on_worker_failed(self, message: str) -> None:
+        self._playback.stop()
+        QMessageBox.warning(self._window, "Continuation failed", message)
+
+    # ---- panel -> controller ---------------------------------------------------------------
+    def _on_panel_model_selected(self, name: str) -> None:
+        self.load_model(name)
+
+    def _on_panel_open_checkpoint_requested(self) -> None:
+        directory = QFileDialog.getExistingDirectory(
+            self._window, "Open checkpoint folder (config.json + weights.safetensors)"
+        )
+        if directory:
+            self.load_model(directory)
+
+    # ---- helpers -----------------------------------------------------------------------------
+    def _region(self) -> tuple[int, int] | None:
+        """The ruler region, else the span of the selected notes, else None."""
+        region = self._editor.region()
+        if region is not None:
+            return region
+        selection = self._document.selection
+        if selection:
+            return min(n.start_tick for n in selection), max(n.end_tick for n in selection)
+        return None
+
+    def _frames_as_notes(self) -> list[Note]:
+        return roll_to_notes(
+            np.stack(self._frames),
+            self._step_ticks,
+            start_tick=self._start_tick,
+            pitch_low=self._model_config.pitch_low,
+            velocity=self._velocity,
+            generated=True,
+        )
+
+    def _show_heat_map(self) -> None:
+        if self.panel.heat_map_check.isChecked() and self._probabilities and self._running:
+            self._editor.set_probabilities(
+                self._start_tick, self._step_ticks, np.stack(self._probabilities)
+            )
+        else:
+            self._editor.set_probabilities(0, 1, None)
+
+    def _clear_pending_state(self) -> None:
+        self._variations = {}
+        self._frames, self._probabilities = [], []
+        self.panel.set_variations(0)
+        self._update_state()
+
+    def _set_running(self, running: bool) -> None:
+        if running != self._running:
+            self._running = running
+            self.running_changed.emit(running)
+        if not running:
+            QTimer.singleShot(0, self._show_heat_map)
+        self._update_state()
+
+    def _update_state(self) -> None:
+        pending = bool(self._document.generated_notes)
+        self.panel.set_state(running=self._running, pending=pending, model_ready=self.model_ready)
+        self.continue_action.setEnabled(self.model_ready and not self._running)
+        self.stop_action.setEnabled(self._running)
+        self.accept_action.setEnabled(pending and not self._running)
+        self.discard_action.setEnabled(pending and not self._running)
+
+    def _report(self, message: str) -> None:
+        self.panel.set_status(message)
+        self.status_reported.emit(message)
+
