@@ -52,6 +52,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from composer_app.core.note import Note
+from composer_app.core.pianoroll import PIANO_PITCH_HIGH, PIANO_PITCH_LOW
 from composer_app.core.score import (
     DEFAULT_TEMPO_US_PER_QUARTER,
     Score,
@@ -64,8 +65,6 @@ MAX_NOTES = 250_000  # a dense piano piece has ~30,000
 MAX_TEMPO_CHANGES = 65_536  # each of tempo and time-signature changes
 MAX_LENGTH_QUARTERS = 65_536  # 9 h at 120 BPM; an eighth-note roll of it is 131072 x 88
 DRUM_CHANNEL = 9  # "channel 10" counted from one
-PIANO_PITCH_LOW = 21
-PIANO_PITCH_HIGH = 108  # inclusive here: the highest piano key, C8
 
 _SMPTE_FPS = {24: (24, 24.0), 25: (25, 25.0), 29: (30, 29.97), 30: (30, 30.0)}
 _MAX_VLQ = 0x0FFF_FFFF
@@ -115,7 +114,7 @@ class ImportReport:
     @property
     def changed_anything(self) -> bool:
         """Whether import dropped, closed, resolved or skipped anything."""
-        return any(line for line in self.change_lines())
+        return bool(self.change_lines())
 
     def change_lines(self) -> list[str]:
         """One human-readable line per non-zero change (empty when the import was exact)."""
@@ -343,7 +342,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     )
     report.note_count = len(notes)
     report.out_of_piano_range = sum(
-        1 for n in notes if not PIANO_PITCH_LOW <= n.pitch <= PIANO_PITCH_HIGH
+        1 for n in notes if not PIANO_PITCH_LOW <= n.pitch < PIANO_PITCH_HIGH
     )
     return score, report
 
