@@ -104,3 +104,31 @@ def test_view_grid_cache_matches_uncached_paint(qtbot):
     editor.view.cull_notes = False
     uncached = editor.view.grab().toImage()
     assert cached == uncached
+
+
+def test_view_paints_thousands_of_visible_notes_as_one_image(qtbot):
+    from composer_app.gui.pianoroll.view import DENSE_NOTE_COUNT, note_fill
+
+    # 1000 user notes on pitch 60 and 1000 generated on pitch 70, 100 ticks apart
+    user = [Note(100 * i, 60, 60, 120) for i in range(1000)]
+    generated = [Note(100 * i, 70, 60, 120, generated=True) for i in range(1000)]
+    score = Score()
+    score.add_many(user + generated)
+    editor = PianoRollEditor(ScoreDocument(score))
+    qtbot.addWidget(editor)
+    editor.resize(900, 600)
+    editor.show()
+    qtbot.waitExposed(editor)
+    editor.zoom_to_fit()
+    view = editor.view
+    assert len(view._visible_indices()) > DENSE_NOTE_COUNT
+    image = view.grab().toImage()
+    geo = view.geometry
+    # note 500 of each kind: x from 50000 * ppt; sample its middle column (inside 60 ticks)
+    x = int(geo.tick_to_x(50_000 + 30))
+    user_px = QColor(image.pixel(x, round(geo.pitch_to_y(60) + geo.row_height_px / 2)))
+    generated_px = QColor(image.pixel(x, round(geo.pitch_to_y(70) + geo.row_height_px / 2)))
+    gap_px = QColor(image.pixel(x, round(geo.pitch_to_y(65) + geo.row_height_px / 2)))
+    assert user_px.rgb() in (note_fill(120, False).rgb(), note_fill(120, False).darker(170).rgb())
+    assert generated_px.red() > generated_px.blue() + 60
+    assert gap_px.saturation() < 30
