@@ -101,7 +101,7 @@ def test_rnnrbm_free_energy_matches_its_definition_by_summing_hiddens() -> None:
     hs = torch.tensor(list(itertools.product([0.0, 1.0], repeat=5)), dtype=v.dtype)
     energies = -(v @ bv) - hs @ bh - (v @ model.W.detach()) @ hs.T
     expected = -torch.logsumexp(-energies, dim=0)
-    assert float(model.free_energy(v, bv, bh)) == pytest.approx(float(expected), abs=1e-10)
+    assert float(model.free_energy(v, bv, bh).detach()) == pytest.approx(float(expected), abs=1e-10)
 
 
 def test_rnnrbm_cost_gradient_matches_finite_differences() -> None:
@@ -143,7 +143,7 @@ def test_rnnrbm_padding_contributes_nothing() -> None:
         model.zero_grad()
         cost = model.cost(v, mask, v_negative=v_neg)
         cost.backward()
-        return float(cost), [p.grad.clone() for p in model.parameters()]  # type: ignore[union-attr]
+        return float(cost.detach()), [p.grad.clone() for p in model.parameters()]  # type: ignore[union-attr]
 
     cost_zero, grads_zero = grads_and_cost(torch.zeros(3, 6, dtype=torch.float64),
                                            torch.zeros(3, 6, dtype=torch.float64))
@@ -153,8 +153,8 @@ def test_rnnrbm_padding_contributes_nothing() -> None:
     for g0, g1 in zip(grads_zero, grads_junk, strict=True):
         assert torch.equal(g0, g1)
     # and it is the frame-weighted mean of the two sequences' own costs: (7*c_a + 4*c_b) / 11
-    c_a = float(model.cost(a[None], torch.ones(1, 7, dtype=torch.float64), v_negative=neg_a[None]))
-    c_b = float(model.cost(b[None], torch.ones(1, 4, dtype=torch.float64), v_negative=neg_b[None]))
+    c_a = float(model.cost(a[None], torch.ones(1, 7, dtype=torch.float64), v_negative=neg_a[None]).detach())
+    c_b = float(model.cost(b[None], torch.ones(1, 4, dtype=torch.float64), v_negative=neg_b[None]).detach())
     assert cost_zero == pytest.approx((7 * c_a + 4 * c_b) / 11, rel=1e-12)
 
 
