@@ -132,3 +132,18 @@ def test_view_paints_thousands_of_visible_notes_as_one_image(qtbot):
     assert user_px.rgb() in (note_fill(120, False).rgb(), note_fill(120, False).darker(170).rgb())
     assert generated_px.red() > generated_px.blue() + 60
     assert gap_px.saturation() < 30
+
+
+def test_velocity_lane_bars_are_as_tall_as_the_velocity(qtbot):
+    editor = make_editor(qtbot)
+    lane = editor.velocity_lane
+    image = lane.grab().toImage()
+    x = round(editor.view.geometry.tick_to_x(GENERATED.start_tick)) + 2
+    # velocity 120: the bar reaches bar_top_y(120); just above it is background
+    inside = QColor(image.pixel(x, round(lane.bar_top_y(120)) + 2))
+    above = QColor(image.pixel(x, round(lane.bar_top_y(120)) - 3))
+    assert inside.red() > inside.blue() + 60  # a generated (amber) bar
+    assert above.saturation() < 30
+    # QUIET (velocity 10) and USER (120) share a start: the lane shows the taller bar's top
+    x_user = round(editor.view.geometry.tick_to_x(USER.start_tick)) + 2
+    assert QColor(image.pixel(x_user, round(lane.bar_top_y(120)) + 2)).saturation() > 60

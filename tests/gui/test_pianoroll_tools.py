@@ -195,6 +195,17 @@ def test_erase_tool_stroke_is_one_push():
     assert len(host.pushed) == 1
 
 
+def test_erase_tool_fast_stroke_erases_everything_it_crosses():
+    # four short notes on a diagonal; the pointer jumps from the first to past the last
+    notes = [Note(480 * i, 60 + i, 120) for i in range(4)]
+    host = PlainHost(notes + [Note(0, 70, 120)])
+    tool = EraseTool()
+    tool.press(host, *xy(8, 60), NONE)
+    tool.release(host, *xy(480 * 3 + 8, 63), NONE)
+    assert host.score.notes == (Note(0, 70, 120),)
+    assert len(host.pushed) == 1
+
+
 def test_make_tool_rejects_unknown_names():
     assert make_tool("erase").name == "erase"
     with pytest.raises(ValueError, match="unknown tool 'lasso'"):

@@ -333,21 +333,33 @@ class DrawTool(Tool):
 
 
 class EraseTool(Tool):
-    """Click or drag over notes to delete them; the whole stroke is one undo step."""
+    """Click or drag over notes to delete them; the whole stroke is one undo step.
+
+    The stroke is followed in steps of at most ``STROKE_STEP_PX`` between pointer events, so
+    a fast drag still erases every note it crosses.
+    """
 
     name = "erase"
     idle_cursor = "erase"
+    STROKE_STEP_PX = 2.0
 
     def __init__(self) -> None:
         self._erased: list[Note] | None = None
+        self._last: tuple[float, float] = (0.0, 0.0)
 
     def press(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
         self._erased = []
+        self._last = (x, y)
         self._erase_at(host, x, y)
 
     def move(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
-        if self._erased is not None:
-            self._erase_at(host, x, y)
+        if self._erased is None:
+            return
+        x0, y0 = self._last
+        steps = max(1, int(max(abs(x - x0), abs(y - y0)) / self.STROKE_STEP_PX))
+        for i in range(1, steps + 1):
+            self._erase_at(host, x0 + (x - x0) * i / steps, y0 + (y - y0) * i / steps)
+        self._last = (x, y)
 
     def _erase_at(self, host: ToolHost, x: float, y: float) -> None:
         assert self._erased is not None
@@ -361,7 +373,7 @@ class EraseTool(Tool):
     def release(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
         if self._erased is None:
             return
-        self._erase_at(host, x, y)
+        self.move(host, x, y, mods)
         erased, self._erased = self._erased, None
         host.set_overlay(None)
         if erased:

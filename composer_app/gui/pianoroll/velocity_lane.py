@@ -9,7 +9,12 @@ from PySide6.QtWidgets import QWidget
 from composer_app.core.edits import ReplaceNotes
 from composer_app.core.note import Note
 from composer_app.gui.pianoroll.geometry import height_to_velocity, velocity_to_height
-from composer_app.gui.pianoroll.view import SELECTED_BORDER, PianoRollView, note_fill
+from composer_app.gui.pianoroll.view import (
+    SELECTED_BORDER,
+    VELOCITY_BUCKETS,
+    PianoRollView,
+    note_fill,
+)
 
 LANE_HEIGHT_PX = 80
 BAR_WIDTH_PX = 5.0
@@ -72,14 +77,19 @@ class VelocityLane(QWidget):
         for velocity in (32, 64, 96, 127):
             y = round(self.bar_top_y(velocity)) + 0.5
             painter.drawLine(0, int(y), self.width(), int(y))
+        # Bars batched by colour (kind x velocity shade x selected): one draw call per batch.
+        batches: dict[tuple[bool, int, bool], list[QRectF]] = {}
+        height = self.height()
         for note in self._view.score.notes_in_range(start, end):
             velocity = pending.get(note, note.velocity)
-            selected = note in selection
-            x = geo.tick_to_x(note.start_tick)
             top = self.bar_top_y(velocity)
+            key = (note.generated, velocity * VELOCITY_BUCKETS // 128, note in selection)
+            rect = QRectF(geo.tick_to_x(note.start_tick), top, BAR_WIDTH_PX, height - top)
+            batches.setdefault(key, []).append(rect)
+        for (generated, bucket, selected), rects in sorted(batches.items()):
             painter.setPen(QPen(SELECTED_BORDER, 1) if selected else Qt.PenStyle.NoPen)
-            painter.setBrush(note_fill(velocity, note.generated, selected))
-            painter.drawRect(QRectF(x, top, BAR_WIDTH_PX, self.height() - top))
+            painter.setBrush(note_fill(bucket * 128 // VELOCITY_BUCKETS + 1, generated, selected))
+            painter.drawRects(rects)
         painter.setPen(QColor(150, 150, 160))
         painter.drawLine(0, 0, self.width(), 0)
         painter.end()
