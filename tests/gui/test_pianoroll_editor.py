@@ -401,6 +401,9 @@ def test_editor_ruler_click_requests_the_playhead(qtbot):
     drag(editor.ruler, [QPoint(15, 10), QPoint(60, 10), QPoint(240, 10)])
     # 15 px = 120 ticks; 240 px = 1920 ticks
     assert editor.region() == (120, 1920)
+    with qtbot.waitSignal(editor.region_changed):
+        QTest.mouseClick(editor.ruler, Qt.MouseButton.RightButton, NO_MOD, QPoint(100, 10))
+    assert editor.region() is None
 
 
 def test_editor_ruler_numbers_bars_from_the_meter(qtbot):

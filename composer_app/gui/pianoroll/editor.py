@@ -75,6 +75,7 @@ class PianoRollEditor(QWidget):
         self.view.tool_changed.connect(self.tool_changed)
         self.ruler.playhead_requested.connect(self._on_ruler_playhead_requested)
         self.ruler.region_requested.connect(self._on_ruler_region_requested)
+        self.ruler.region_clear_requested.connect(self.clear_region)
         self.view.geometry_changed.connect(self._on_view_geometry_changed)
         self._hbar.valueChanged.connect(self._on_hbar_value_changed)
         self._vbar.valueChanged.connect(self._on_vbar_value_changed)

@@ -17,11 +17,13 @@ class BarRuler(QWidget):
     """Bar numbers (from the score's time signatures) and beat ticks over the roll.
 
     A click sets the playhead (``playhead_requested(tick)``, snapped to the grid unless Alt
-    is held); a drag selects a time range (``region_requested(start_tick, end_tick)``).
+    is held); a drag selects a time range (``region_requested(start_tick, end_tick)``); a right
+    click clears it (``region_clear_requested()``).
     """
 
     playhead_requested = Signal(int)
     region_requested = Signal(int, int)
+    region_clear_requested = Signal()
 
     def __init__(self, view: PianoRollView, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -79,6 +81,8 @@ class BarRuler(QWidget):
         if event.button() == Qt.MouseButton.LeftButton:
             self._press_x = event.position().x()
             self._dragging = False
+        elif event.button() == Qt.MouseButton.RightButton:
+            self.region_clear_requested.emit()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
         if self._press_x is None:
