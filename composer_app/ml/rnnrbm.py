@@ -262,22 +262,24 @@ class RnnRbm(nn.Module):
         # Padded frames have weight 0; later frames never influence earlier ones (causal RNN).
         return (difference * weights).sum() / weights.sum().clamp_min(1.0)
 
-    def predict_frames(
+    def predict_probabilities(
         self,
-        v_start: Tensor,
         bv_t: Tensor,
         bh_t: Tensor,
         k: int,
         *,
         generator: torch.Generator | None = None,
     ) -> Tensor:
-        """Cheap frame prediction: ``k`` Gibbs steps from ``v_start``, then the mean field > 0.5.
+        """Probabilities of each pitch in a ``k``-step Gibbs sample of each frame's RBM.
 
-        Shapes: ``v_start (..., P)``, ``bv_t (..., P)``, ``bh_t (..., H)`` -> bool ``(..., P)``.
+        The chain starts from the all-off frame (as in generation); the last half-step is
+        kept in expectation, ``P(v | h)``, so the result is the probability that the
+        ``k``-th sample has each pitch on, given the chain's last hidden state.
+        Shapes: ``bv_t (N, P)``, ``bh_t (N, H)`` -> ``(N, P)`` in [0, 1].
         """
         with torch.no_grad():
-            v = self.gibbs(v_start, bv_t, bh_t, max(k - 1, 0), generator=generator)
-            # A last half-step in expectation: P(v | h) with h = its mean given v.
-            p_h = torch.sigmoid(v @ self.W + bh_t)
-            p_v = torch.sigmoid(p_h @ self.W.t() + bv_t)
-        return p_v > 0.5
+            v = torch.zeros_like(bv_t)
+            v = self.gibbs(v, bv_t, bh_t, max(k - 1, 0), generator=generator)
+            p_h = torch.sigmoid(torch.addmm(bh_t, v, self.W))
+            h = torch.empty_like(p_h).uniform_(generator=generator).lt_(p_h)
+            return torch.sigmoid(torch.addmm(bv_t, h, self.W.t()))
