@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     # Tests: start playback once shown, then quit while it is still playing.
     parser.add_argument("--test-play-then-quit", action="store_true", help=argparse.SUPPRESS)
+    # Tests: once the model is loaded, press Continue, then quit while it generates.
+    parser.add_argument("--test-continue-then-quit", action="store_true", help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,6 +55,22 @@ def run(args: argparse.Namespace) -> int:
             window.close()
 
         QTimer.singleShot(TEST_PLAY_MS, report_and_close)
+    elif args.test_continue_then_quit:
+        controller = window.continuation
+        controller.panel.set_length(64, "bars")
+
+        def continue_then_close(*_loaded: object) -> None:
+            controller.start()
+
+            def report_and_close() -> None:
+                print(f"quitting: generating={controller.is_running} "
+                      f"pending={len(window.document.generated_notes)}", flush=True)
+                window.close()
+
+            QTimer.singleShot(TEST_PLAY_MS, report_and_close)
+
+        controller.model_loaded.connect(continue_then_close)
+        QTimer.singleShot(60_000, window.close)  # never hang a test if no model loads
     else:
         QTimer.singleShot(0, window.offer_recovery)
     status = app.exec()

@@ -33,11 +33,15 @@ if TYPE_CHECKING:
 class ContinuationController(QObject):
     """Runs continuations for a window. See the module docstring.
 
-    Signals: ``status_reported(str)`` a line for the status bar; ``running_changed(bool)``.
+    Signals: ``status_reported(str)`` a line for the status bar; ``running_changed(bool)``;
+    ``model_loaded(str)`` a model is ready (its name); ``finished(bool)`` a run ended
+    (True: every step generated; False: stopped).
     """
 
     status_reported = Signal(str)
     running_changed = Signal(bool)
+    model_loaded = Signal(str)
+    finished = Signal(bool)
 
     def __init__(
         self,
@@ -173,11 +177,14 @@ class ContinuationController(QObject):
                 start_request = playhead if playhead > 0 else score.end_tick
             start_tick = plan_start(config, score.ppq, start_request)
             end_tick = None
-        if end_tick is not None:
+        count, unit = self.panel.length
+        if end_tick is not None and end_tick > start_tick:
             n_steps = max(1, -(-(end_tick - start_tick) // step_ticks))
+        elif unit == "steps":
+            n_steps = count
         else:
             bar_ticks = score.time_signature_at(start_tick).bar_ticks(score.ppq)
-            n_steps = max(1, -(-self.panel.length_bars * bar_ticks // step_ticks))
+            n_steps = max(1, -(-count * bar_ticks // step_ticks))
         settings = replace(settings, n_steps=n_steps)
         user_notes = tuple(n for n in score.notes if not n.generated)
         self._start_tick, self._step_ticks = start_tick, step_ticks
@@ -233,6 +240,9 @@ class ContinuationController(QObject):
         self._document.set_generated_notes([])
         self._clear_pending_state()
         if had:
+            # Back to where the continuation began, so Continue tries again from there.
+            self._playback.stop()
+            self._window.set_playhead(self._start_tick)  # type: ignore[attr-defined]
             self._report("Continuation discarded.")
 
     def select_variation(self, index: int) -> None:
@@ -277,6 +287,7 @@ class ContinuationController(QObject):
             f"{step}-note steps)."
         )
         self._update_state()
+        self.model_loaded.emit(name)
 
     def _on_worker_model_failed(self, message: str) -> None:
         if self._model_name:
@@ -317,6 +328,7 @@ class ContinuationController(QObject):
             + ". Accept keeps them, Discard removes them."
         )
         self._update_state()
+        self.finished.emit(completed)
 
     def _on_worker_failed(self, message: str) -> None:
         self._playback.stop()

@@ -6,6 +6,7 @@ the main window turns that into a :class:`~composer_app.workers.generation.Gener
 
 from __future__ import annotations
 
+import os
 import random
 
 from PySide6.QtCore import QSettings, Signal
@@ -82,11 +83,16 @@ class ContinuationPanel(QDockWidget):
         self.model_combo.setToolTip("The trained RNN-RBM that continues your melody")
         form.addRow("Model", self.model_combo)
 
-        self.bars_spin = QSpinBox()
-        self.bars_spin.setRange(1, 256)
-        self.bars_spin.setValue(4)
-        self.bars_spin.setSuffix(" bars")
-        form.addRow("Length", self.bars_spin)
+        length_row = QHBoxLayout()
+        self.length_spin = QSpinBox()
+        self.length_spin.setRange(1, 1024)
+        self.length_spin.setValue(4)
+        self.length_unit_combo = QComboBox()
+        self.length_unit_combo.addItems(["bars", "steps"])
+        self.length_unit_combo.setToolTip("A step is the model's time unit (an eighth note for Nottingham)")
+        length_row.addWidget(self.length_spin, 1)
+        length_row.addWidget(self.length_unit_combo)
+        form.addRow("Length", length_row)
 
         self.gibbs_spin = QSpinBox()
         self.gibbs_spin.setRange(1, 500)
@@ -243,9 +249,14 @@ class ContinuationPanel(QDockWidget):
         )
 
     @property
-    def length_bars(self) -> int:
-        """How many bars to generate."""
-        return self.bars_spin.value()
+    def length(self) -> tuple[int, str]:
+        """How much to generate: ``(count, "bars" | "steps")``."""
+        return self.length_spin.value(), self.length_unit_combo.currentText()
+
+    def set_length(self, count: int, unit: str = "bars") -> None:
+        """Set the length control (``unit`` is "bars" or "steps")."""
+        self.length_unit_combo.setCurrentText(unit)
+        self.length_spin.setValue(count)
 
     @property
     def n_variations(self) -> int:
@@ -257,7 +268,8 @@ class ContinuationPanel(QDockWidget):
         """Keep the controls between runs."""
         settings.beginGroup(_SETTINGS_GROUP)
         settings.setValue("model", self._current_model)
-        settings.setValue("bars", self.bars_spin.value())
+        settings.setValue("length", self.length_spin.value())
+        settings.setValue("length_unit", self.length_unit_combo.currentText())
         settings.setValue("gibbs", self.gibbs_spin.value())
         settings.setValue("temperature", self.temperature_spin.value())
         settings.setValue("seed", self.seed_spin.value())
@@ -284,10 +296,13 @@ class ContinuationPanel(QDockWidget):
         def flag(key: str) -> bool:
             return str(settings.value(key, "false")).lower() in ("true", "1")
 
-        model = settings.value("model", "")
-        if model and self.model_combo.findText(str(model)) >= 0:
-            self.set_current_model(str(model))
-        self.bars_spin.setValue(int(number("bars", self.bars_spin.value())))
+        model = str(settings.value("model", "") or "")
+        # a shipped model by name, or a checkpoint folder the user opened before
+        if model and (self.model_combo.findText(model) >= 0 or os.path.isdir(model)):
+            self.set_current_model(model)
+        unit = str(settings.value("length_unit", "bars"))
+        self.set_length(int(number("length", self.length_spin.value())),
+                        unit if unit in ("bars", "steps") else "bars")
         self.gibbs_spin.setValue(int(number("gibbs", self.gibbs_spin.value())))
         self.temperature_spin.setValue(number("temperature", self.temperature_spin.value()))
         self.seed_spin.setValue(int(number("seed", self.seed_spin.value())))

@@ -1,0 +1,255 @@
+"""Live continuation end to end: the real window, the shipped model, a real JACK port.
+
+The seed is a Nottingham tune (from ../shared when present, else a folk-like tune built
+here); the model continues it step by step; the notes are drawn in the roll and sounded
+through rtmidi's JACK API to a second JACK client, whose received messages must match the
+generated notes exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtTest import QTest
+
+from composer_app import paths
+from composer_app.core.keys import SCALES, estimate_key
+from composer_app.core.note import Note
+from composer_app.core.score import Score, TempoChange
+from composer_app.gui.main_window import MainWindow
+from composer_app.midi.files import read_mid, write_mid
+from composer_app.midi.ports import PortListing, open_output
+
+ROOT = Path(__file__).resolve().parents[2]
+NO_MIDI = PortListing([], "no MIDI system in the test")
+# COMPOSER_TEST_MODEL points these tests at another checkpoint folder (a fresh training run).
+MODEL_DIR = Path(os.environ.get("COMPOSER_TEST_MODEL", str(paths.model_dir())))
+pytestmark = pytest.mark.skipif(
+    not (MODEL_DIR / "config.json").is_file(),
+    reason=f"no trained model at {MODEL_DIR} (the shipped model is built by `composer-app train`)",
+)
+TUNE = paths.shared_data_dir() / "nottingham_midi" / "MIDI" / "melody" / "ashover1.mid"
+
+
+def seed_score(tempo_bpm: float) -> Score:
+    """A Nottingham tune (melody only), or a built D-major tune when ../shared is absent."""
+    if TUNE.is_file():
+        score = read_mid(TUNE)
+    else:
+        score = Score()
+        tune = [62, 66, 69, 74, 73, 71, 69, 66, 67, 69, 71, 69, 66, 64, 62, 62]
+        score.add_many(Note(i * 240, p, 240, 90) for i, p in enumerate(tune))
+    # fast playback keeps the test short; the notes are what matters
+    score.tempo_map = [TempoChange.from_bpm(0, tempo_bpm)]
+    return score
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # dialogs would block: fail loudly instead
+    monkeypatch.setattr("PySide6.QtWidgets.QMessageBox.warning",
+                        lambda *a, **k: pytest.fail(f"unexpected dialog: {a[1:3]}"))
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings=settings, autosave_dir=tmp_path / "autosave",
+                   list_ports=lambda: NO_MIDI, preload_model=False)
+    w.show()
+    qtbot.waitExposed(w)
+    with qtbot.waitSignal(w.continuation.model_loaded, timeout=60_000):
+        w.continuation.load_model(str(MODEL_DIR))
+    yield w
+    w.shutdown()
+    w.close()
+    w.deleteLater()
+
+
+def load_seed(window: MainWindow, tmp_path: Path, tempo_bpm: float = 600.0) -> Score:
+    path = tmp_path / "seed.mid"
+    write_mid(seed_score(tempo_bpm), path)
+    assert window.open_file(str(path), ask_to_save=False)
+    score = window.document.score
+    window.set_playhead(score.end_tick)
+    return score
+
+
+def run_continuation(qtbot, window: MainWindow, *, steps: int, seed_value: int = 1,
+                     timeout_ms: int = 60_000) -> bool:
+    panel = window.continuation.panel
+    panel.set_length(steps, "steps")
+    panel.seed_spin.setValue(seed_value)
+    with qtbot.waitSignal(window.continuation.finished, timeout=timeout_ms) as done:
+        window.activateWindow()
+        QTest.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    return bool(done.args[0])
+
+
+def test_continuation_32_steps_drawn_and_heard_over_jack(qtbot, window, tmp_path, jack_server):
+    from tests.midi.test_jack_integration import Receiver, hanging_notes
+
+    receiver = Receiver()
+    try:
+        port = open_output(receiver.open_input(), api="jack")
+        window.playback.set_port(port)
+        score = load_seed(window, tmp_path)
+        seed_notes = list(score.notes)
+        key = estimate_key(seed_notes)
+        panel = window.continuation.panel
+        # only the seed key's scale may sound
+        scale = "major" if key.mode == "major" else "natural minor"
+        panel.key_combo.setCurrentIndex(panel.key_combo.findData(key.tonic))
+        panel.scale_combo.setCurrentIndex(panel.scale_combo.findData(scale))
+        seed_end = score.end_tick
+        assert run_continuation(qtbot, window, steps=32)
+        generated = window.document.generated_notes
+        assert generated, "the model generated nothing in 32 steps"
+        # a step is an eighth note: PPQ / 2 ticks (the tune's PPQ is kept); generation
+        # starts at the first step boundary at or after the playhead (the seed's end)
+        step = score.ppq // 2
+        start_tick = -(-seed_end // step) * step
+        assert window.continuation._start_tick == start_tick
+        assert len(window.continuation._frames) == 32
+        assert all(start_tick <= n.start_tick and n.end_tick <= start_tick + 32 * step
+                   for n in generated)
+        allowed = {(key.tonic + s) % 12 for s in SCALES[scale]}
+        assert all(n.pitch % 12 in allowed for n in generated)
+        # the seed is untouched
+        assert [n for n in window.document.score.notes if not n.generated] == seed_notes
+        # the sound: wait for the stream to play out, then compare note by note
+        qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=30_000)
+        received = receiver.wait_for(2 * len(generated), timeout_s=5)
+        ons = [m[1] for m in received if m[0] & 0xF0 == 0x90 and m[2] > 0]
+        by_start: dict[int, list[int]] = {}
+        for n in generated:
+            by_start.setdefault(n.start_tick, []).append(n.pitch)
+        expected_groups = [sorted(by_start[t]) for t in sorted(by_start)]
+        got_groups, i = [], 0
+        for group in expected_groups:
+            got_groups.append(sorted(ons[i:i + len(group)]))
+            i += len(group)
+        assert got_groups == expected_groups and i == len(ons)
+        assert hanging_notes(received) == set()
+    finally:
+        window.playback.set_port(None)
+        receiver.close()
+
+
+def test_continuation_stop_halts_within_a_step_and_silences(qtbot, window, tmp_path,
+                                                           jack_server):
+    from tests.midi.test_jack_integration import Receiver, hanging_notes
+
+    receiver = Receiver()
+    try:
+        window.playback.set_port(open_output(receiver.open_input(), api="jack"))
+        load_seed(window, tmp_path, tempo_bpm=240.0)  # an eighth lasts 125 ms
+        panel = window.continuation.panel
+        panel.set_length(64, "bars")
+        window.continuation.start()
+        controller = window.continuation
+        qtbot.waitUntil(lambda: len(controller._frames) >= 4, timeout=20_000)
+        with qtbot.waitSignal(controller.finished, timeout=5_000) as done:
+            QTest.keyClick(window, Qt.Key.Key_Escape)  # Escape stops generating
+        assert done.args == [False]
+        frames_at_stop = len(controller._frames)
+        assert frames_at_stop < 64 * 8
+        assert not window.playback.is_playing
+        qtbot.wait(300)
+        assert len(controller._frames) == frames_at_stop  # nothing more after Stop
+        assert hanging_notes(receiver.wait_for(10**6, timeout_s=0.3)) == set()
+        assert window.document.generated_notes  # what was generated stays pending
+    finally:
+        window.playback.set_port(None)
+        receiver.close()
+
+
+def test_continuation_accept_is_one_undo_step(qtbot, window, tmp_path):
+    load_seed(window, tmp_path)
+    seed = list(window.document.score.notes)
+    assert run_continuation(qtbot, window, steps=16)
+    pending = window.document.generated_notes
+    assert pending
+    window.continuation.accept_action.trigger()
+    notes = window.document.score.notes
+    assert not window.document.generated_notes
+    assert len(notes) == len(seed) + len(pending)
+    window.document.undo_stack.undo()
+    assert list(window.document.score.notes) == seed  # the whole continuation is gone
+    window.document.undo_stack.redo()
+    assert len(window.document.score.notes) == len(seed) + len(pending)
+
+
+def test_continuation_discard_removes_it(qtbot, window, tmp_path):
+    load_seed(window, tmp_path)
+    seed = list(window.document.score.notes)
+    assert run_continuation(qtbot, window, steps=8)
+    window.continuation.discard_action.trigger()
+    assert list(window.document.score.notes) == seed
+    assert not window.document.is_dirty
+
+
+def test_continuation_same_seed_value_same_notes(qtbot, window, tmp_path):
+    load_seed(window, tmp_path)
+    assert run_continuation(qtbot, window, steps=24, seed_value=11)
+    first = window.document.generated_notes
+    window.continuation.discard()
+    assert run_continuation(qtbot, window, steps=24, seed_value=11)
+    assert window.document.generated_notes == first
+    window.continuation.discard()
+    assert run_continuation(qtbot, window, steps=24, seed_value=12)
+    assert window.document.generated_notes != first
+
+
+def test_continuation_accompany_keeps_every_clamped_note(qtbot, window, tmp_path):
+    score = load_seed(window, tmp_path)
+    step = 240 * score.ppq // 480
+    # a melody after the seed, in the region the model must accompany
+    start = -(-score.end_tick // step) * step
+    melody = [Note(start + i * 2 * step, p, 2 * step, 100)
+              for i, p in enumerate([74, 73, 71, 69, 67, 66, 64, 62])]
+    from composer_app.core.edits import add_notes
+
+    window.document.push(add_notes(melody))
+    window.editor.set_region(start, start + 16 * step)
+    window.continuation.panel.accompany_check.setChecked(True)
+    user_before = [n for n in window.document.score.notes if not n.generated]
+    assert run_continuation(qtbot, window, steps=16)
+    assert [n for n in window.document.score.notes if not n.generated] == user_before
+    generated = window.document.generated_notes
+    assert generated, "the model added nothing around the melody"
+    assert all(start <= n.start_tick < start + 16 * step for n in generated)
+    # the clamped melody is never re-generated on top of itself
+    melody_cells = {(n.pitch, t) for n in melody for t in range(n.start_tick, n.end_tick, step)}
+    generated_cells = {(n.pitch, t) for n in generated
+                       for t in range(n.start_tick, n.end_tick, step)}
+    assert not melody_cells & generated_cells
+
+
+def test_continuation_works_without_midi_output(qtbot, window, tmp_path):
+    window.playback.set_port(None)
+    load_seed(window, tmp_path)
+    assert run_continuation(qtbot, window, steps=8)
+    assert window.document.generated_notes
+    assert "silently" in window.continuation.panel.status_label.text() or \
+        window.continuation.panel.status_label.text().startswith("Done")
+
+
+def test_continuation_quit_during_generation_exits_cleanly(tmp_path):
+    seed = tmp_path / "seed.mid"
+    write_mid(seed_score(120.0), seed)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
+           "COMPOSER_SETTINGS_FILE": str(tmp_path / "settings.ini"),
+           "COMPOSER_AUTOSAVE_DIR": str(tmp_path / "autosave")}
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue("continuation/model", str(MODEL_DIR))
+    settings.sync()
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), str(seed), "--test-continue-then-quit"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    line = next(ln for ln in done.stdout.splitlines() if ln.startswith("quitting:"))
+    assert "generating=True" in line
+    assert "QThread" not in done.stderr and "Traceback" not in done.stderr
