@@ -12,6 +12,7 @@ machine's peak can be stated. Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -70,6 +71,7 @@ def main() -> None:
     parser.add_argument("--cd-steps", type=int, default=15)
     args = parser.parse_args()
 
+    load = os.getloadavg()
     data, source = sequences()
     config = RnnRbmConfig()
     peak = matmul_peak_gflops(args.threads)
@@ -77,7 +79,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} threads, data: {source}")
     print(f"model 88-{config.n_hidden}-{config.n_recurrent}, CD-{args.cd_steps}, "
           f"window {args.window}; {per_frame / 1e6:.2f} MFLOP per frame")
-    print(f"matmul peak (2048^3 float32): {peak:.1f} GFLOP/s")
+    print(f"matmul peak (2048^3 float32): {peak:.1f} GFLOP/s; load average before the run "
+          f"{load[0]:.2f} (other processes share these cores)")
     print(f"{'batch':>6} {'frames/batch':>13} {'frames/s':>10} {'GFLOP/s':>8} {'of peak':>8}")
     for batch_size in args.batch_sizes:
         settings = TrainSettings(
