@@ -22,19 +22,21 @@ _SUBCOMMANDS: dict[str, tuple[str, str, str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; only ``command``'s module is imported to add its arguments.
+
+    Importing a subcommand's module can be slow (``train`` pulls in torch), so ``info`` and
+    ``--help`` never pay for the others.
+    """
     parser = argparse.ArgumentParser(prog="composer-app", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     for name, (module_name, add_name, _run, help_text) in _SUBCOMMANDS.items():
         sp = sub.add_parser(name, help=help_text)
-        try:
+        if name == command:
             add_arguments: Callable[[argparse.ArgumentParser], None] = getattr(
                 import_module(module_name), add_name
             )
-        except (ImportError, AttributeError):
-            continue  # a subcommand whose module is unavailable still shows in --help
-        add_arguments(sp)
+            add_arguments(sp)
     return parser
 
 
@@ -43,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in _SUBCOMMANDS and argv[0] not in ("-h", "--help")):
         argv = ["gui", *argv]
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv[0]).parse_args(argv)
     module_name, _add, run_name, _help = _SUBCOMMANDS[args.command]
     run: Callable[[argparse.Namespace], int] = getattr(import_module(module_name), run_name)
     if args.command == "train":
