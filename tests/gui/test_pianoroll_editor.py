@@ -165,7 +165,7 @@ def test_editor_drag_moves_selection_as_one_step(qtbot):
     # mid-drag: the score is untouched, the view shows ghosts at the new place
     assert set(editor.document.score.notes) == {a, b}
     assert editor.document.undo_stack.count() == 0
-    assert set(editor.view._overlay.ghosts) == {Note(1200, 63, 240), Note(1680, 67, 240)}
+    assert set(editor.view.overlay.ghosts) == {Note(1200, 63, 240), Note(1680, 67, 240)}
     QTest.mouseRelease(editor.view, LEFT, NO_MOD, points[-1])
     # +240 ticks (anchor 960 + 240 on the grid) and +3 semitones, in ONE undo step
     assert_undo_redo(editor, [a, b], [Note(1200, 63, 240), Note(1680, 67, 240)])

@@ -280,7 +280,7 @@ class PianoRollEditor(QWidget):
         ctrl = bool(mods & Qt.KeyboardModifier.ControlModifier)
         K = Qt.Key
         if key == K.Key_Escape:
-            if self.view._pressed:
+            if self.view.gesture_in_progress:
                 self.view.cancel_gesture()
             else:
                 self.deselect()

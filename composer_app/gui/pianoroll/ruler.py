@@ -50,7 +50,7 @@ class BarRuler(QWidget):
             x0, x1 = geo.tick_to_x(region[0]), geo.tick_to_x(region[1])
             painter.fillRect(QRectF(x0, 0, x1 - x0, height), REGION_FILL.darker(150))
         painter.setPen(QColor(150, 150, 160))
-        for tick in self._view._beat_ticks(start, end):
+        for tick in self._view.beat_ticks_in(start, end):
             x = round(geo.tick_to_x(tick)) + 0.5
             painter.drawLine(QPointF(x, height * 0.7), QPointF(x, height))
         bars = score.bar_starts(end + 1)

@@ -80,12 +80,6 @@ def note_fill(velocity: int, generated: bool, selected: bool = False) -> QColor:
     return color.lighter(125) if selected else color
 
 
-def beat_ticks(score: Score, tick: int) -> int:
-    """The length of one beat of the meter in force at ``tick``. Units: ticks."""
-    sig = score.time_signature_at(tick)
-    return max(1, score.ppq * 4 // sig.denominator)
-
-
 @dataclass(frozen=True)
 class _NoteTable:
     """The score's notes as arrays for fast culling and batching (rebuilt after each edit).
@@ -160,7 +154,11 @@ class PianoRollView(QWidget):
     # ---- ToolHost ----------------------------------------------------------------------
     @property
     def geometry(self) -> RollGeometry:  # type: ignore[override]
-        """The current ticks/pitches <-> pixels transform."""
+        """The current ticks/pitches <-> pixels transform.
+
+        This shadows ``QWidget.geometry()`` for Python callers (the other widgets and the
+        window use it under this name); Qt's own C++ calls are unaffected.
+        """
         return self._geometry
 
     @property
@@ -189,6 +187,16 @@ class PianoRollView(QWidget):
     def preview_note(self, pitch: int, velocity: int) -> None:
         """Ask for a short sound of ``pitch``."""
         self.note_preview_requested.emit(pitch, velocity)
+
+    @property
+    def overlay(self) -> Overlay | None:
+        """The gesture in progress as shown (ghosts, hidden notes, rubber band), or None."""
+        return self._overlay
+
+    @property
+    def gesture_in_progress(self) -> bool:
+        """Whether the left button is down in the roll (a tool gesture is running)."""
+        return self._pressed
 
     def set_overlay(self, overlay: Overlay | None) -> None:
         """Show a gesture in progress."""
@@ -352,7 +360,7 @@ class PianoRollView(QWidget):
         start_tick, end_tick = geo.visible_tick_range()
         step = self._grid.step_ticks
         bars = set(score.bar_starts(end_tick + 1))
-        beats = set(self._beat_ticks(start_tick, end_tick))
+        beats = set(self.beat_ticks_in(start_tick, end_tick))
 
         def vertical(tick: int) -> QLineF:
             x = round(geo.tick_to_x(tick)) + 0.5
@@ -376,7 +384,7 @@ class PianoRollView(QWidget):
                 painter.setPen(pen)
                 painter.drawLines(lines)
 
-    def _beat_ticks(self, start_tick: int, end_tick: int) -> list[int]:
+    def beat_ticks_in(self, start_tick: int, end_tick: int) -> list[int]:
         """Beat positions in ``[start, end]`` (bars start on beats), if beats are 4+ px apart."""
         score = self.document.score
         sigs = score.time_signatures
