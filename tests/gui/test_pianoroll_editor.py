@@ -172,6 +172,21 @@ def test_editor_drag_moves_selection_as_one_step(qtbot):
     assert 63 in previews
 
 
+def test_editor_escape_cancels_a_drag(qtbot):
+    a = Note(960, 60, 240)
+    editor = make_editor(qtbot, [a])
+    QTest.mousePress(editor.view, LEFT, NO_MOD, at(editor, 1000, 60))
+    QTest.mouseMove(editor.view, at(editor, 1240, 60))
+    QTest.mouseMove(editor.view, at(editor, 1480, 62))
+    assert editor.view.overlay is not None
+    QTest.keyClick(editor.view, Qt.Key.Key_Escape)
+    QTest.mouseRelease(editor.view, LEFT, NO_MOD, at(editor, 1480, 62))
+    assert editor.document.score.notes == (a,)
+    assert editor.document.undo_stack.count() == 0
+    assert editor.view.overlay is None
+    assert editor.document.selection == {a}  # the selection survives a cancelled drag
+
+
 def test_editor_draw_tool_moves_existing_notes_too(qtbot):
     a = Note(960, 60, 240)
     editor = make_editor(qtbot, [a])
@@ -359,6 +374,17 @@ def test_editor_wheel_scrolls_and_scrollbars_follow(qtbot):
     assert editor.view.geometry.scroll_x_px == 80
     editor._hbar.setValue(200)
     assert editor.view.geometry.scroll_x_px == 200
+
+
+def test_editor_ctrl_wheel_on_ruler_zooms_time(qtbot):
+    editor = make_editor(qtbot)
+    editor.view.set_geometry(replace(editor.view.geometry, scroll_x_px=400.0))
+    pos = QPoint(200, 10)
+    tick_before = editor.view.geometry.x_to_tick(pos.x())
+    wheel(editor.ruler, pos, -120, CTRL)
+    geo = editor.view.geometry
+    assert geo.pixels_per_tick == pytest.approx(0.125 / 1.25)
+    assert geo.x_to_tick(pos.x()) == pytest.approx(tick_before)
 
 
 def test_editor_zoom_to_fit_shows_every_note(qtbot):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QWheelEvent
 from PySide6.QtWidgets import QWidget
 
 from composer_app.gui.pianoroll.geometry import is_black_key, pitch_name
@@ -79,5 +79,5 @@ class PianoKeyboard(QWidget):
         self._pressed_pitch = None
         self.update()
 
-    def wheelEvent(self, event) -> None:  # noqa: N802 (Qt override)
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt override)
         self._view.wheelEvent(event)

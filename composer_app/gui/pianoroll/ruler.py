@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPolygonF
+from PySide6.QtGui import (
+    QColor,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QPolygonF,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import QWidget
 
 from composer_app.gui.pianoroll.geometry import snap_nearest
@@ -76,6 +84,10 @@ class BarRuler(QWidget):
         painter.setPen(QColor(150, 150, 160))
         painter.drawLine(0, height - 1, self.width(), height - 1)
         painter.end()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt override)
+        # Same time axis as the roll: Ctrl+wheel zooms it, Shift+wheel scrolls it.
+        self._view.wheelEvent(event)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
         if event.button() == Qt.MouseButton.LeftButton:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QWheelEvent
 from PySide6.QtWidgets import QWidget
 
 from composer_app.core.edits import ReplaceNotes
@@ -93,6 +93,10 @@ class VelocityLane(QWidget):
         painter.setPen(QColor(150, 150, 160))
         painter.drawLine(0, 0, self.width(), 0)
         painter.end()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt override)
+        # Same time axis as the roll: Ctrl+wheel zooms it, Shift+wheel scrolls it.
+        self._view.wheelEvent(event)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
         if event.button() == Qt.MouseButton.LeftButton:
