@@ -387,6 +387,16 @@ def test_editor_ctrl_wheel_on_ruler_zooms_time(qtbot):
     assert geo.x_to_tick(pos.x()) == pytest.approx(tick_before)
 
 
+def test_editor_scrolling_stops_after_the_content(qtbot):
+    editor = make_editor(qtbot, [Note(0, 60, 480)])
+    # content: the score (480 ticks) + 4 bars, at least 16 bars = 30720 ticks = 3840 px
+    for _ in range(200):
+        wheel(editor.view, QPoint(300, 200), -120, SHIFT)
+    geo = editor.view.geometry
+    assert geo.scroll_x_px == 16 * 1920 * 0.125 - geo.width_px
+    assert editor._hbar.maximum() == round(geo.scroll_x_px)
+
+
 def test_editor_zoom_to_fit_shows_every_note(qtbot):
     notes = [Note(0, 40, 480), Note(30_000, 90, 480)]
     editor = make_editor(qtbot, notes)

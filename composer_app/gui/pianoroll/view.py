@@ -248,9 +248,9 @@ class PianoRollView(QWidget):
     def content_width_px(self, geometry: RollGeometry | None = None) -> float:
         """Width of the scrollable content at ``geometry``'s zoom. Units: px."""
         geo = geometry or self._geometry
-        # Enough to scroll to whatever is in view now, so zooming never jumps.
-        return max(self._content_ticks * geo.pixels_per_tick,
-                   geo.scroll_x_px + geo.width_px)
+        # The score plus room to write, and always room to show the playhead near the left.
+        ticks = max(self._content_ticks, self._playhead_tick + geo.width_px / geo.pixels_per_tick)
+        return ticks * geo.pixels_per_tick
 
     @property
     def playhead_tick(self) -> float:
