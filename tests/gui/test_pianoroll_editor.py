@@ -474,3 +474,8 @@ def test_editor_probabilities_shape_is_checked(qtbot):
     editor = make_editor(qtbot)
     with pytest.raises(ValueError, match=r"\(n, 88\)"):
         editor.set_probabilities(0, 120, np.zeros((4, 12)))
+    with pytest.raises(ValueError, match="step_ticks must be positive"):
+        editor.set_probabilities(0, 0, np.zeros((4, 88)))
+    # NaN from a diverged model shows as nothing rather than garbage
+    editor.set_probabilities(0, 120, np.full((4, 88), np.nan))
+    assert editor.view.grab().toImage().pixelColor(5, 5).saturation() < 30

@@ -290,7 +290,10 @@ class PianoRollView(QWidget):
         probs = np.asarray(probabilities, dtype=np.float32)
         if probs.ndim != 2 or probs.shape[1] != 88:
             raise ValueError(f"probabilities must have shape (n, 88), got {probs.shape}")
+        if step_ticks <= 0:
+            raise ValueError(f"step_ticks must be positive, got {step_ticks}")
         n = probs.shape[0]
+        probs = np.nan_to_num(probs, nan=0.0, posinf=1.0, neginf=0.0)
         alpha = (np.clip(probs, 0.0, 1.0) * HEAT_MAX_ALPHA).astype(np.uint32)
         # Image rows run top-down: row 0 is the highest pitch (108).
         alpha = alpha.T[::-1]
