@@ -142,6 +142,18 @@ def test_select_tool_click_without_drag_changes_nothing():
     assert host.pushed == []
 
 
+def test_select_tool_click_in_a_selection_keeps_it_for_a_drag_but_not_a_click():
+    a, b = Note(960, 60, 240), Note(1440, 64, 240)
+    host = PlainHost([a, b])
+    host.selection = frozenset({a, b})
+    tool = SelectTool()
+    tool.press(host, *xy(1000, 60), NONE)
+    assert host.selection == {a, b}  # still both: the press may start a group drag
+    tool.release(host, *xy(1000, 60), NONE)
+    assert host.selection == {a}  # a plain click selects just the clicked note
+    assert host.pushed == []
+
+
 def test_select_tool_resize_from_right_edge():
     a = Note(960, 60, 240)  # ends at x (1200 / 8) = 150 px
     host = PlainHost([a])

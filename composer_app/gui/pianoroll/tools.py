@@ -98,6 +98,8 @@ class _MoveDrag:
     started: bool = False
     delta_ticks: int = 0
     delta_pitch: int = 0
+    # A plain click (no drag) on a note of a larger selection selects just that note.
+    collapse_on_click: bool = False
 
     def update(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
         if not self.started and abs(x - self.press_x) + abs(y - self.press_y) < DRAG_THRESHOLD_PX:
@@ -126,6 +128,8 @@ class _MoveDrag:
         host.set_overlay(None)
         if self.started and (self.delta_ticks or self.delta_pitch):
             host.push(ReplaceNotes(self.notes, self.moved(), "Move notes"))
+        elif not self.started and self.collapse_on_click:
+            host.set_selection({self.anchor})
 
 
 @dataclass
@@ -160,6 +164,7 @@ def _start_note_drag(host: ToolHost, note: Note, part: HitPart, x: float, y: flo
                      mods: Modifiers) -> _MoveDrag | _ResizeDrag | None:
     """Select as a DAW does on pressing a note, then begin moving or resizing the selection."""
     selection = host.selection
+    collapse = not (mods.ctrl or mods.shift) and note in selection and len(selection) > 1
     if mods.ctrl:
         if note in selection:
             host.set_selection(selection - {note})
@@ -173,7 +178,7 @@ def _start_note_drag(host: ToolHost, note: Note, part: HitPart, x: float, y: flo
     notes = tuple(sorted(selection))
     if part is HitPart.RIGHT_EDGE:
         return _ResizeDrag(note, notes, x)
-    return _MoveDrag(note, notes, x, y)
+    return _MoveDrag(note, notes, x, y, collapse_on_click=collapse)
 
 
 class Tool:
