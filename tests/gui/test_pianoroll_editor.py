@@ -428,6 +428,16 @@ def test_editor_keyboard_click_sounds_the_key(qtbot):
     assert preview.args == [67, 100]
 
 
+def test_editor_keyboard_lights_the_row_under_the_pointer(qtbot):
+    editor = make_editor(qtbot)
+    y = round(editor.view.geometry.pitch_to_y(64) + 5)  # E4, a white key
+    before = editor.keyboard.grab().toImage().pixelColor(50, y)
+    QTest.mouseMove(editor.view, QPoint(300, y))
+    after = editor.keyboard.grab().toImage().pixelColor(50, y)
+    assert before.saturation() < 20
+    assert after.blue() > after.red() + 20
+
+
 def test_editor_ruler_click_requests_the_playhead(qtbot):
     editor = make_editor(qtbot)
     with qtbot.waitSignal(editor.playhead_requested) as request:

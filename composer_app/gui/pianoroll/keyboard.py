@@ -25,8 +25,15 @@ class PianoKeyboard(QWidget):
         super().__init__(parent)
         self._view = view
         self._pressed_pitch: int | None = None
+        self._hover_pitch = -1
         self.setFixedWidth(KEYBOARD_WIDTH_PX)
         view.geometry_changed.connect(self.update)
+        view.hover_pitch_changed.connect(self._on_view_hover_pitch_changed)
+
+    def _on_view_hover_pitch_changed(self, pitch: int) -> None:
+        # Light up the key of the row under the pointer in the roll.
+        self._hover_pitch = pitch
+        self.update()
 
     def pitch_at(self, y_px: float) -> int:
         """The key under ``y_px`` (the roll's pitch axis)."""
@@ -48,7 +55,10 @@ class PianoKeyboard(QWidget):
             if pitch == self._pressed_pitch:
                 painter.fillRect(rect, QColor(120, 170, 255))
             elif is_black_key(pitch):
-                painter.fillRect(QRectF(0, y, width * 0.62, row_h), QColor(40, 40, 45))
+                black = QColor(90, 110, 160) if pitch == self._hover_pitch else QColor(40, 40, 45)
+                painter.fillRect(QRectF(0, y, width * 0.62, row_h), black)
+            elif pitch == self._hover_pitch:
+                painter.fillRect(rect, QColor(205, 220, 250))
             painter.setPen(QColor(150, 150, 160) if pitch % 12 in (0, 5) else QColor(215, 215, 220))
             painter.drawLine(0, round(y + row_h), width, round(y + row_h))
             if pitch % 12 == 0 and row_h >= 5:

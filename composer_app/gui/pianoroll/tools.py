@@ -178,6 +178,7 @@ def _start_note_drag(host: ToolHost, note: Note, part: HitPart, x: float, y: flo
     notes = tuple(sorted(selection))
     if part is HitPart.RIGHT_EDGE:
         return _ResizeDrag(note, notes, x)
+    host.preview_note(note.pitch, note.velocity)  # grabbing a note sounds it, as in MidiEditor
     return _MoveDrag(note, notes, x, y, collapse_on_click=collapse)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
-from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QLineF, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QImage,
@@ -112,12 +112,14 @@ class PianoRollView(QWidget):
     """The note area. Implements the tools' ``ToolHost``.
 
     Signals: ``geometry_changed()`` after zoom, scroll or resize; ``note_preview_requested(
-    pitch, velocity)`` when a drawn or moved note should sound; ``tool_changed(str)``.
+    pitch, velocity)`` when a drawn or moved note should sound; ``tool_changed(str)``;
+    ``hover_pitch_changed(int)`` with the pitch row under the pointer (-1 when it leaves).
     """
 
     geometry_changed = Signal()
     note_preview_requested = Signal(int, int)
     tool_changed = Signal(str)
+    hover_pitch_changed = Signal(int)
 
     def __init__(self, document: ScoreDocument, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -139,6 +141,7 @@ class PianoRollView(QWidget):
         self._revision = 0
         self._content_ticks = 0
         self._pressed = False
+        self._hover_pitch = -1
         # The benchmark turns these off to measure what the caches and culling save.
         self.use_caches = True
         self.cull_notes = True
@@ -591,10 +594,19 @@ class PianoRollView(QWidget):
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
         pos = event.position()
+        pitch = self._geometry.y_to_pitch(pos.y())
+        if pitch != self._hover_pitch:
+            self._hover_pitch = pitch
+            self.hover_pitch_changed.emit(pitch)
         if self._pressed:
             self._tool.move(self, pos.x(), pos.y(), self._mods(event))
         else:
             self._tool.hover(self, pos.x(), pos.y(), self._mods(event))
+
+    def leaveEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
+        self._hover_pitch = -1
+        self.hover_pitch_changed.emit(-1)
+        super().leaveEvent(event)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
         if event.button() == Qt.MouseButton.LeftButton and self._pressed:
