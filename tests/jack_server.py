@@ -27,18 +27,23 @@ def jackd_path() -> str | None:
 
 
 class JackServer:
-    """A ``jackd -n <name> --no-realtime -d dummy`` process.
+    """A ``jackd -n <name> --no-realtime -d dummy`` process (``-R`` with ``realtime=True``).
 
     Units: ``sample_rate_hz`` in Hz; ``period_frames`` in frames (64 at 48 kHz = 1.33 ms).
     Use as a context manager, or call :meth:`start` and :meth:`stop`.
     """
 
     def __init__(
-        self, name: str | None = None, sample_rate_hz: int = 48_000, period_frames: int = 64
+        self,
+        name: str | None = None,
+        sample_rate_hz: int = 48_000,
+        period_frames: int = 64,
+        realtime: bool = False,
     ) -> None:
         self.name = name or f"composer-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.sample_rate_hz = sample_rate_hz
         self.period_frames = period_frames
+        self.realtime = realtime  # -R: SCHED_FIFO for the server and its clients' threads
         self._process: subprocess.Popen[bytes] | None = None
         self._log_path: Path | None = None
 
@@ -67,7 +72,7 @@ class JackServer:
         os.close(fd)
         self._log_path = Path(log_name)
         command = [
-            jackd, "-n", self.name, "--no-realtime",
+            jackd, "-n", self.name, "-R" if self.realtime else "--no-realtime",
             "-d", "dummy", "-r", str(self.sample_rate_hz), "-p", str(self.period_frames),
         ]  # fmt: skip
         with open(self._log_path, "wb") as log:

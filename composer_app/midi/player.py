@@ -10,7 +10,9 @@ Design (after Frescobaldi's pure player with a thin Qt adapter):
   turned into monotonic times through the tempo map and an *anchor* ``(time_s, tick)``.
   Re-anchoring makes tempo edits, seeks and stream stalls cheap.
 * The thread sleeps on the condition variable until shortly before the next event, then
-  sleeps the remainder and spins the last fraction of a millisecond (``spin_s``).
+  spins until it is due (``spin_s``; by default 1.5 interpreter switch intervals, within
+  0.3-2 ms). Waking costs one wait for the interpreter lock, up to one switch interval when
+  another thread computes in Python; spinning while holding the lock hides that wait.
 * Sounding notes are counted per ``(channel, pitch)``: a second note-on of a sounding pitch
   re-strikes it (note-off, then note-on) and only the last matching note-off ends it, so
   overlapping notes of one pitch can never leave it hanging.
@@ -23,19 +25,25 @@ Units: ticks in the score's PPQ; times in seconds of the injected monotonic cloc
 from __future__ import annotations
 
 import bisect
+import contextlib
 import heapq
 import logging
 import math
+import multiprocessing as mp
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from multiprocessing.connection import Connection
+from typing import Any, Protocol
 
 import numpy as np
 
 from composer_app.core.note import Note
 from composer_app.core.score import Score, TempoChange
+from composer_app.midi.ports import PortError, PortSpec, SafeOutputPort
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +57,8 @@ MIDI_CHANNELS = 16
 
 POSITION_INTERVAL_S = 1 / 60  # on_position is called at most this often
 LATE_DROP_S = 0.100  # note-ons later than this are dropped, not sent in a burst
-COARSE_MARGIN_S = 0.0015  # wake this long before an event, then wait precisely
-SPIN_S = 0.0003  # busy-wait the last fraction of a millisecond
+SPIN_MIN_S = 0.0003  # busy-wait at least the last fraction of a millisecond before an event
+SPIN_MAX_S = 0.002  # ... and at most this long
 _EPSILON_S = 1e-9  # "due" tolerance: float sums of waits may fall short by an ulp
 
 _OFF, _ON = 0, 1  # sort order at one instant: note-offs first
@@ -155,6 +163,9 @@ class Player:
 
     ``clock`` and ``sleep`` may be replaced (tests use a fake clock whose sleep advances it);
     with the defaults, waits are interruptible so commands take effect at once.
+    ``realtime_priority`` (1-99, Linux) asks for the SCHED_FIFO class for the player's thread,
+    so a busy machine delays it less; where that is not permitted the thread runs as usual
+    (``realtime_granted`` tells which).
     """
 
     def __init__(
@@ -167,7 +178,8 @@ class Player:
         on_error: Callable[[str], None] | None = None,
         on_finished: Callable[[], None] | None = None,
         late_drop_s: float = LATE_DROP_S,
-        spin_s: float = SPIN_S,
+        spin_s: float | None = None,
+        realtime_priority: int | None = None,
     ) -> None:
         self._port = port
         self._clock = clock
@@ -196,6 +208,7 @@ class Player:
         self._snapshot: tuple[Note, ...] = ()
         self._stream: _Stream | None = None
         self._events: list[_Event] = []
+        self._last_event_tick = 0
         self._timed_offs: list[_TimedOff] = []
         self._dropped_pairs: set[int] = set()  # note-ons dropped late: skip their note-offs
         self._cancelled_pairs: set[int] = set()  # note-ons that must not sound at all
@@ -206,6 +219,8 @@ class Player:
         self._pending_previews: list[tuple[int, int, float, int]] = []
         self._pending_callbacks: list[Callable[[], None]] = []
         self._stats = PlayerStats()
+        self._realtime_priority = realtime_priority
+        self.realtime_granted = False
 
         self._thread = threading.Thread(target=self._run, name="midi-player", daemon=False)
         self._thread.start()
@@ -469,6 +484,7 @@ class Player:
     def _rebuild(self, from_tick: int) -> None:
         """Schedule everything that sounds at or after ``from_tick``. Units: ticks."""
         self._events = []
+        self._last_event_tick = from_tick
         self._dropped_pairs.clear()
         self._cancelled_pairs.clear()
         self._push_notes(self._snapshot, from_tick)
@@ -667,7 +683,19 @@ class Player:
         self._wake.notify()
 
     # ---- the thread ----------------------------------------------------------------------
+    def _raise_priority(self) -> None:
+        """Best effort: SCHED_FIFO for this thread (Linux applies it to the calling thread)."""
+        if self._realtime_priority is None or not hasattr(os, "sched_setscheduler"):
+            return
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self._realtime_priority))
+        except (OSError, ValueError) as exc:
+            log.info("real-time priority not granted to the MIDI player: %s", exc)
+            return
+        self.realtime_granted = True
+
     def _run(self) -> None:
+        self._raise_priority()
         while True:
             with self._wake:
                 while True:
@@ -684,8 +712,9 @@ class Player:
                     if self._real_time and not precise:
                         self._wake.wait(wait_s)  # a position report: no precision needed
                         continue
-                    if self._real_time and wait_s > COARSE_MARGIN_S + self._spin_s:
-                        self._wake.wait(wait_s - COARSE_MARGIN_S)
+                    spin_s = self._spin_window_s()
+                    if self._real_time and wait_s > spin_s:
+                        self._wake.wait(wait_s - spin_s)
                         continue
                     callbacks = []
                     break
@@ -697,14 +726,20 @@ class Player:
             if not callbacks:
                 self._wait_precisely(now, wait_s or 0.0)
 
+    def _spin_window_s(self) -> float:
+        """How long before an event the thread stops sleeping and spins. Units: seconds."""
+        if self._spin_s is not None:
+            return self._spin_s
+        # waking costs one wait for the interpreter lock (about one switch interval when a
+        # thread computes in Python); 1.5 intervals leave half of one to spare
+        return min(SPIN_MAX_S, max(SPIN_MIN_S, 1.5 * sys.getswitchinterval()))
+
     def _wait_precisely(self, now: float, wait_s: float) -> None:
-        """Sleep until ``now + wait_s``, spinning the last ``spin_s`` when on real time."""
+        """Wait until ``now + wait_s``: spin on real time (holding the interpreter lock)."""
         if not self._real_time:
             self._sleep(wait_s)
             return
         due = now + wait_s
-        if wait_s > self._spin_s:
-            self._sleep(wait_s - self._spin_s)
         while self._clock() < due:
             pass
 
@@ -757,6 +792,7 @@ class Player:
         return (None if next_s is None else max(0.0, next_s)), precise
 
     def _dispatch(self, event: _Event, lateness_s: float) -> bool:
+        self._last_event_tick = event.tick
         if event.kind == _ON:
             if event.pair in self._cancelled_pairs:
                 self._cancelled_pairs.discard(event.pair)
@@ -804,7 +840,8 @@ class Player:
 
     def _finish(self) -> None:
         """The end is reached: report the final position, then ``on_finished``."""
-        end_tick = self._current_tick(self._clock())
+        # the playhead ends exactly at the last event (the clock is a little past it by now)
+        end_tick = max(self._anchor_tick, float(self._last_event_tick))
         self._halt_locked()
         self._position_tick = end_tick
         if self._on_position is not None:
@@ -812,3 +849,272 @@ class Player:
             self._pending_callbacks.append(lambda: callback(end_tick))
         if self._on_finished is not None:
             self._pending_callbacks.append(self._on_finished)
+
+
+# ---- the player in its own process -----------------------------------------------------------
+_PROCESS_COMMANDS = frozenset(
+    {
+        "play", "start_stream", "append_frames", "end_stream", "stream_frames_played",
+        "set_tempo_map", "stop", "seek", "panic", "preview_note", "time_of_tick",
+        "is_playing", "position_tick", "stats", "stream_frames_appended",
+    }
+)  # fmt: skip
+_PROPERTIES = frozenset({"is_playing", "position_tick", "stats", "stream_frames_appended"})
+_ERRORS: dict[str, type[Exception]] = {
+    "PortError": PortError,
+    "ValueError": ValueError,
+    "RuntimeError": RuntimeError,
+    "NoteError": ValueError,
+}
+
+
+def _serve_player(commands: Connection, events: Connection, realtime_priority: int | None) -> None:
+    """The player process: run a :class:`Player`, obey ``commands``, report on ``events``."""
+    send_lock = threading.Lock()
+
+    def emit(*item: object) -> None:
+        with send_lock:
+            try:
+                events.send(item)
+            except (BrokenPipeError, OSError):
+                pass  # the parent is gone; the command loop ends on EOF
+
+    player = Player(
+        None,
+        on_position=lambda tick: emit("position", tick),
+        on_error=lambda message: emit("error", message),
+        on_finished=lambda: emit("finished"),
+        realtime_priority=realtime_priority,
+    )
+    port: SafeOutputPort | None = None
+    try:
+        while True:
+            try:
+                name, args = commands.recv()
+            except (EOFError, OSError):
+                break
+            if name == "close":
+                break
+            try:
+                if name == "set_port":
+                    spec: PortSpec | None = args[0]
+                    new_port = spec.open() if spec is not None else None
+                    player.set_port(new_port)
+                    if port is not None:
+                        port.close()
+                    port, result = new_port, None
+                elif name == "realtime_granted":
+                    result = player.realtime_granted
+                elif name in _PROPERTIES:
+                    result = getattr(player, name)
+                elif name in _PROCESS_COMMANDS:
+                    result = getattr(player, name)(*args)
+                else:
+                    raise RuntimeError(f"unknown player command {name!r}")
+                commands.send(("ok", result))
+            except Exception as exc:
+                commands.send(("raise", type(exc).__name__, str(exc)))
+    finally:
+        player.close()
+        if port is not None:
+            port.close()
+        with contextlib.suppress(BrokenPipeError, OSError):
+            commands.send(("ok", None))
+
+
+class ProcessPlayer:
+    """The :class:`Player` in a process of its own, so no thread here can delay its sends.
+
+    Python threads share one interpreter lock: a thread computing in pure Python (a
+    generator) delays the player's thread by up to a switch interval. In its own process the
+    player keeps time whatever this process does (see docs/benchmarks/midi.md).
+
+    Same methods and callbacks as :class:`Player` (callbacks run on a listener thread of this
+    process), except that ports cannot cross processes: :meth:`set_port` takes a
+    :class:`~composer_app.midi.ports.PortSpec` that the player's process opens. Commands are
+    synchronous; errors raised there (PortError, ValueError, RuntimeError) are raised here.
+    """
+
+    def __init__(
+        self,
+        port: PortSpec | None = None,
+        *,
+        on_position: Callable[[float], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
+        on_finished: Callable[[], None] | None = None,
+        realtime_priority: int | None = None,
+        start_timeout_s: float = 60.0,
+    ) -> None:
+        self._on_position = on_position
+        self._on_error = on_error
+        self._on_finished = on_finished
+        self._lock = threading.Lock()
+        self._closed = False
+        context = mp.get_context("spawn")  # a fresh interpreter: no copied threads or locks
+        self._commands, child_commands = context.Pipe()
+        events_in, events_out = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_serve_player,
+            args=(child_commands, events_out, realtime_priority),
+            name="midi-player",
+            daemon=True,
+        )
+        self._process.start()
+        child_commands.close()
+        events_out.close()
+        self._events = events_in
+        self._listener = threading.Thread(target=self._listen, name="midi-player-events")
+        self._listener.start()
+        self._start_timeout_s = start_timeout_s
+        if port is not None:
+            self.set_port(port)
+
+    def _listen(self) -> None:
+        while True:
+            try:
+                item = self._events.recv()
+            except (EOFError, OSError):
+                if not self._closed and self._on_error is not None:
+                    self._on_error("The MIDI player process ended unexpectedly; restart playback")
+                return
+            kind = item[0]
+            try:
+                if kind == "position" and self._on_position is not None:
+                    self._on_position(item[1])
+                elif kind == "error" and self._on_error is not None:
+                    self._on_error(item[1])
+                elif kind == "finished" and self._on_finished is not None:
+                    self._on_finished()
+            except Exception:
+                log.exception("a player callback raised")
+
+    def _call(self, name: str, *args: object) -> Any:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the player is closed")
+            try:
+                self._commands.send((name, args))
+                if not self._commands.poll(self._start_timeout_s):
+                    raise RuntimeError("the MIDI player process does not answer")
+                reply = self._commands.recv()
+            except (EOFError, OSError) as exc:
+                raise RuntimeError("the MIDI player process has ended") from exc
+        if reply[0] == "raise":
+            raise _ERRORS.get(reply[1], RuntimeError)(reply[2])
+        return reply[1]
+
+    # state
+    @property
+    def is_playing(self) -> bool:
+        """Whether a score or stream is playing."""
+        return bool(self._call("is_playing"))
+
+    @property
+    def position_tick(self) -> float:
+        """The playhead. Units: ticks."""
+        return float(self._call("position_tick"))
+
+    @property
+    def stats(self) -> PlayerStats:
+        """The player's counts (see :class:`PlayerStats`)."""
+        return self._call("stats")
+
+    @property
+    def realtime_granted(self) -> bool:
+        """Whether the player's thread got SCHED_FIFO."""
+        return bool(self._call("realtime_granted"))
+
+    @property
+    def stream_frames_appended(self) -> int:
+        """How many frames the current stream holds."""
+        return int(self._call("stream_frames_appended"))
+
+    def time_of_tick(self, tick: float) -> float | None:
+        """As :meth:`Player.time_of_tick` (the monotonic clock is shared by processes)."""
+        return self._call("time_of_tick", tick)
+
+    # commands
+    def set_port(self, port: PortSpec | None) -> None:
+        """Open ``port`` in the player's process and send there (``None``: silent)."""
+        if port is not None and not isinstance(port, PortSpec):
+            raise TypeError(
+                f"ProcessPlayer.set_port takes a PortSpec (ports cannot cross processes), "
+                f"got {type(port).__name__}"
+            )
+        self._call("set_port", port)
+
+    def play(self, score: Score, start_tick: int = 0) -> None:
+        """As :meth:`Player.play`."""
+        self._call("play", score, start_tick)
+
+    def start_stream(
+        self,
+        score: Score,
+        start_tick: int,
+        step_ticks: int,
+        pitch_low: int = 21,
+        velocity: int = 90,
+        channel: int = 0,
+    ) -> None:
+        """As :meth:`Player.start_stream`."""
+        self._call("start_stream", score, start_tick, step_ticks, pitch_low, velocity, channel)
+
+    def append_frames(self, frames: np.ndarray) -> None:
+        """As :meth:`Player.append_frames`. Shapes: ``(n, P)`` or ``(P,)``."""
+        self._call("append_frames", np.asarray(frames))
+
+    def end_stream(self) -> None:
+        """As :meth:`Player.end_stream`."""
+        self._call("end_stream")
+
+    def stream_frames_played(self) -> int:
+        """As :meth:`Player.stream_frames_played`."""
+        return int(self._call("stream_frames_played"))
+
+    def set_tempo_map(self, tempo_map: Sequence[TempoChange]) -> None:
+        """As :meth:`Player.set_tempo_map`."""
+        self._call("set_tempo_map", list(tempo_map))
+
+    def stop(self) -> None:
+        """As :meth:`Player.stop`."""
+        if not self._closed:
+            self._call("stop")
+
+    def seek(self, tick: float) -> None:
+        """As :meth:`Player.seek`."""
+        self._call("seek", tick)
+
+    def panic(self) -> None:
+        """As :meth:`Player.panic`."""
+        if not self._closed:
+            self._call("panic")
+
+    def preview_note(
+        self, pitch: int, velocity: int = 100, duration_s: float = 0.25, channel: int = 0
+    ) -> None:
+        """As :meth:`Player.preview_note`."""
+        self._call("preview_note", pitch, velocity, duration_s, channel)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop and silence in the player's process, close its port, end it. Safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            with contextlib.suppress(EOFError, OSError):
+                self._commands.send(("close", ()))
+                if self._commands.poll(timeout_s):
+                    self._commands.recv()
+        self._process.join(timeout_s)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(timeout_s)
+        if threading.current_thread() is not self._listener:
+            self._listener.join(timeout_s)
+        self._commands.close()
+
+    def __enter__(self) -> ProcessPlayer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

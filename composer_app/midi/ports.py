@@ -217,6 +217,30 @@ def open_virtual_output(name: str = CLIENT_NAME, api: int | str | None = None) -
     return SafeOutputPort(midi_out, name)
 
 
+@dataclass(frozen=True)
+class PortSpec:
+    """Which output to open, as plain data (it can cross to another process; a port cannot).
+
+    ``name``: an existing output, matched as :func:`open_output` does; or ``virtual_name``:
+    a virtual output to create. ``api`` as for :func:`resolve_api`.
+    """
+
+    name: str | None = None
+    virtual_name: str | None = None
+    api: int | str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.name is None) == (self.virtual_name is None):
+            raise PortError("A port is given either by name or as a virtual port name")
+
+    def open(self) -> SafeOutputPort:
+        """Open the port this describes. Raises :class:`PortError`."""
+        if self.name is not None:
+            return open_output(self.name, api=self.api)
+        assert self.virtual_name is not None
+        return open_virtual_output(self.virtual_name, api=self.api)
+
+
 class SafeOutputPort:
     """An output port that many threads may use: one lock, and a ``closed`` flag.
 

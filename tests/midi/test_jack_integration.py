@@ -281,3 +281,32 @@ def test_jack_safe_port_close_racing_sends(receiver: Receiver) -> None:
         port.close()
         thread.join()
     assert failures == []
+
+
+def test_jack_process_player_delivers_every_message_in_order(receiver: Receiver) -> None:
+    from composer_app.midi.player import ProcessPlayer
+    from composer_app.midi.ports import PortSpec
+
+    name = receiver.open_input()
+    finished = threading.Event()
+    errors: list[str] = []
+    player = ProcessPlayer(on_finished=finished.set, on_error=errors.append)
+    try:
+        with pytest.raises(PortError, match="'Nowhere' is not available"):
+            player.set_port(PortSpec(name="Nowhere", api="jack"))
+        player.set_port(PortSpec(name=name, api="jack"))
+        score = Score()
+        score.set_tempo_bpm(480)
+        score.add_many([Note(i * 120, 60 + i % 7, 120, 70 + i) for i in range(16)])
+        player.play(score)
+        assert finished.wait(10.0)
+        stats = player.stats
+    finally:
+        player.close()
+    received = receiver.wait_for(2 * 16 + 48)
+    notes = [m for m in received if m[0] & 0xF0 in (0x80, 0x90)]
+    expected = []
+    for i in range(16):  # each note ends as the next begins: off first
+        expected += [(0x90, 60 + i % 7, 70 + i), (0x80, 60 + i % 7, 0)]
+    assert notes == expected[: len(notes)] and len(notes) == 32 - 2 * stats.dropped_late
+    assert hanging_notes(received) == set() and errors == []

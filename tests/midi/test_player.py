@@ -397,3 +397,51 @@ def test_player_append_frames_rejects_bad_shapes(rig: Rig) -> None:
         rig.player.append_frames(np.zeros((1, 87), dtype=bool))
     with pytest.raises(ValueError, match=r"\(n, P\)"):
         rig.player.append_frames(np.zeros((1, 2, 3), dtype=bool))
+
+
+def test_player_realtime_priority_falls_back_when_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_args: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr("composer_app.midi.player.os.sched_setscheduler", refuse, raising=False)
+    monkeypatch.setattr("composer_app.midi.player.os.SCHED_FIFO", 1, raising=False)
+    monkeypatch.setattr("composer_app.midi.player.os.sched_param", lambda p: p, raising=False)
+    clock = FakeClock()
+    port = FakePort(clock)
+    finished = threading.Event()
+    player = Player(
+        port, clock=clock, sleep=clock.sleep, on_finished=finished.set, realtime_priority=50
+    )
+    try:
+        player.play(score_of(Note(0, 60, 240)))
+        assert finished.wait(5.0)
+        assert not player.realtime_granted
+        assert [m for _, m in port.sent] == [(ON, 60, 100), (OFF, 60, 0)]
+    finally:
+        player.close()
+
+
+# ---- the player in its own process ---------------------------------------------------------
+def test_process_player_plays_silently_and_reports_back() -> None:
+    from composer_app.midi.player import ProcessPlayer
+
+    finished = threading.Event()
+    positions: list[float] = []
+    player = ProcessPlayer(on_position=positions.append, on_finished=finished.set)
+    try:
+        player.play(score_of(Note(0, 60, 96)))  # 0.1 s at 120 BPM
+        assert finished.wait(10.0)
+        assert not player.is_playing
+        assert player.position_tick == pytest.approx(96)
+        assert positions and positions[-1] == pytest.approx(96)
+        # errors raised in the player's process come back as the same type
+        with pytest.raises(RuntimeError, match="start_stream"):
+            player.append_frames(np.zeros((1, 88), dtype=bool))
+        with pytest.raises(TypeError, match="PortSpec"):
+            player.set_port(FakePort(FakeClock()))  # type: ignore[arg-type]
+    finally:
+        player.close()
+        player.close()
+    assert not player._process.is_alive()
+    with pytest.raises(RuntimeError, match="closed"):
+        player.play(Score())
