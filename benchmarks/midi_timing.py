@@ -11,6 +11,8 @@ Modes (each plays the same notes; ``--modes`` picks them):
 * ``loaded``: a second thread computes in pure Python without pause (as a generator would).
 * ``loaded-switch=<ms>``: the same, with ``sys.setswitchinterval`` lowered to <ms>.
 * ``process``: the player in its own process (multiprocessing), the load in this one.
+* ``process-player``: the same through :class:`ProcessPlayer`, the class the app can use
+  (its sends are not timed; only arrivals).
 
 Usage: ``python benchmarks/midi_timing.py`` (2 minutes per mode) or ``--seconds 30``.
 Prints, per mode: events, dropped, lateness of the player's sends and of the arrivals
@@ -20,6 +22,7 @@ Prints, per mode: events, dropped, lateness of the player's sends and of the arr
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing as mp
 import os
 import sys
@@ -157,6 +160,36 @@ def play_once(seconds: float, tempo_bpm: float, priority: int | None) -> dict[st
     }
 
 
+def play_with_process_player(
+    seconds: float, tempo_bpm: float, priority: int | None
+) -> dict[str, object]:
+    """Play through :class:`ProcessPlayer` (the app's design); only arrivals are timed."""
+    from composer_app.midi.player import ProcessPlayer
+    from composer_app.midi.ports import PortSpec
+
+    score = build_score(seconds, tempo_bpm)
+    finished = threading.Event()
+    player = ProcessPlayer(on_finished=finished.set, realtime_priority=priority)
+    try:
+        player.set_port(PortSpec(name=f"{RECEIVER_CLIENT}:in", api="jack"))
+        time.sleep(0.2)  # let JACK connect the ports before the first note
+        player.play(score)
+        start_s = player.time_of_tick(0)
+        s_per_tick = 60.0 / tempo_bpm / score.ppq  # one tempo throughout
+        schedule = [start_s + tick * s_per_tick for tick, _ in expected_events(score)]
+        finished.wait(seconds + 30)
+        stats = player.stats
+        realtime = player.realtime_granted
+    finally:
+        player.close()
+    return {
+        "schedule": schedule,
+        "sent_at": [],
+        "dropped": stats.dropped_late,
+        "realtime": realtime,
+    }
+
+
 def player_process_main(
     conn: Connection, seconds: float, tempo_bpm: float, priority: int | None
 ) -> None:
@@ -183,6 +216,8 @@ def run_mode(
             proc.start()
             result = parent.recv()
             proc.join()
+        elif mode == "process-player":
+            result = play_with_process_player(seconds, tempo_bpm, priority)
         else:
             result = play_once(seconds, tempo_bpm, priority)
     finally:
@@ -222,16 +257,17 @@ def run_mode(
     matched = len(arrive_late)
     send_late = np.array(result["sent_at"]) - schedule[: len(result["sent_at"])]
     arrive = np.array(arrive_late) * 1000
-    send = send_late * 1000 if result["dropped"] == 0 else np.array([np.nan])
+    timed = result["dropped"] == 0 and len(send_late) > 0
+    send = send_late * 1000 if timed else np.array([np.nan])
     return {
         "mode": mode,
         "events": len(expected),
         "received": matched,
         "realtime": "yes" if result["realtime"] else "no",
         "dropped": int(result["dropped"]),
-        "send_p50": float(np.nanpercentile(send, 50)),
-        "send_p99": float(np.nanpercentile(send, 99)),
-        "send_max": float(np.nanmax(send)),
+        "send_p50": float(np.percentile(send, 50)) if timed else math.nan,
+        "send_p99": float(np.percentile(send, 99)) if timed else math.nan,
+        "send_max": float(np.max(send)) if timed else math.nan,
         "p50": float(np.percentile(arrive, 50)),
         "p99": float(np.percentile(arrive, 99)),
         "max": float(np.max(arrive)),
@@ -251,8 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--period", type=int, default=64, help="JACK period in frames (64)")
     parser.add_argument(
         "--modes",
-        default="baseline,loaded,loaded-switch=1,loaded-switch=0.5,process",
-        help="comma-separated: baseline, loaded, loaded-switch=<ms>, process",
+        default="baseline,loaded,loaded-switch=1,loaded-switch=0.5,process,process-player",
+        help="comma-separated: baseline, loaded, loaded-switch=<ms>, process, process-player",
     )
     args = parser.parse_args(argv)
 
