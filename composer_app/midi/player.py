@@ -57,6 +57,7 @@ MIDI_CHANNELS = 16
 
 POSITION_INTERVAL_S = 1 / 60  # on_position is called at most this often
 LATE_DROP_S = 0.100  # note-ons later than this are dropped, not sent in a burst
+SWITCH_INTERVAL_S = 0.001  # the interpreter switch interval a player asks for (default 5 ms)
 SPIN_MIN_S = 0.0003  # busy-wait at least the last fraction of a millisecond before an event
 SPIN_MAX_S = 0.002  # ... and at most this long
 _EPSILON_S = 1e-9  # "due" tolerance: float sums of waits may fall short by an ulp
@@ -163,6 +164,9 @@ class Player:
 
     ``clock`` and ``sleep`` may be replaced (tests use a fake clock whose sleep advances it);
     with the defaults, waits are interruptible so commands take effect at once.
+    ``switch_interval_s`` lowers the interpreter's switch interval (for the whole process) to
+    at most this, so that a thread computing in pure Python delays the player's thread by at
+    most about that long; ``None`` leaves it alone.
     ``realtime_priority`` (1-99, Linux) asks for the SCHED_FIFO class for the player's thread,
     so a busy machine delays it less; where that is not permitted the thread runs as usual
     (``realtime_granted`` tells which).
@@ -180,7 +184,12 @@ class Player:
         late_drop_s: float = LATE_DROP_S,
         spin_s: float | None = None,
         realtime_priority: int | None = None,
+        switch_interval_s: float | None = SWITCH_INTERVAL_S,
     ) -> None:
+        if switch_interval_s is not None and sys.getswitchinterval() > switch_interval_s:
+            # process-wide: another thread computing in Python then holds the interpreter
+            # lock for at most this long when the player wakes (docs/benchmarks/midi.md)
+            sys.setswitchinterval(switch_interval_s)
         self._port = port
         self._clock = clock
         self._sleep = sleep

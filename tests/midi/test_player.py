@@ -445,3 +445,22 @@ def test_process_player_plays_silently_and_reports_back() -> None:
     assert not player._process.is_alive()
     with pytest.raises(RuntimeError, match="closed"):
         player.play(Score())
+
+
+def test_player_lowers_the_switch_interval_only() -> None:
+    import sys
+
+    saved = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)  # Python's default
+        clock = FakeClock()
+        Player(None, clock=clock, sleep=clock.sleep).close()
+        assert sys.getswitchinterval() == pytest.approx(0.001)
+        sys.setswitchinterval(0.0002)  # already lower: left alone
+        Player(None, clock=clock, sleep=clock.sleep, switch_interval_s=0.001).close()
+        assert sys.getswitchinterval() == pytest.approx(0.0002)
+        sys.setswitchinterval(0.005)
+        Player(None, clock=clock, sleep=clock.sleep, switch_interval_s=None).close()
+        assert sys.getswitchinterval() == pytest.approx(0.005)
+    finally:
+        sys.setswitchinterval(saved)
