@@ -32,7 +32,7 @@ from torch.nn import functional
 
 # Rows of chains processed at once: big enough for efficient matmuls, small enough for the
 # working set of the elementwise steps to stay in cache.
-DEFAULT_CHUNK_ROWS = 4096
+DEFAULT_CHUNK_ROWS = 1024
 
 
 class AisError(ValueError):

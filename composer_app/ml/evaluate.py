@@ -41,7 +41,7 @@ from composer_app.ml.ais import AisError, ais_log_partition, free_energy
 # Sequences per recurrence batch: padded to the longest of the batch, so sort by length.
 _SEQUENCES_PER_BATCH = 32
 # Rows (frames x samples) per Gibbs batch of the accuracy.
-_ACC_CHUNK_ROWS = 8192
+_ACC_CHUNK_ROWS = 2048
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,7 @@ def log_likelihood(
     biases: FrameBiases,
     *,
     n_temperatures: int = 200,
-    n_chains: int = 10,
+    n_chains: int = 5,
     n_runs: int = 3,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
@@ -273,7 +273,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--acc-samples", type=int, default=20, help="Gibbs samples per frame")
     parser.add_argument("--gibbs-steps", type=int, default=25, help="Gibbs steps per sample")
     parser.add_argument("--ais-temperatures", type=int, default=200, help="AIS temperatures")
-    parser.add_argument("--ais-chains", type=int, default=10, help="AIS chains per frame")
+    parser.add_argument("--ais-chains", type=int, default=5, help="AIS chains per frame")
     parser.add_argument("--ais-runs", type=int, default=3, help="independent AIS runs")
     parser.add_argument("--no-acc", action="store_true", help="skip the accuracy")
     parser.add_argument("--no-ll", action="store_true", help="skip the log-likelihood")
