@@ -1,6 +1,8 @@
 """Render the main window offscreen with a real melody and save docs/screenshot.png.
 
-Usage: ``QT_QPA_PLATFORM=offscreen python docs/make_screenshot.py [output.png]``
+Usage: ``QT_QPA_PLATFORM=offscreen python docs/make_screenshot.py [output.png]``, and
+``... docs/make_screenshot.py --continuation [output.png]`` for a continuation in progress
+with the shipped model (docs/screenshot_continuation.png).
 
 The melody is a Nottingham folk tune from ``../shared/data/nottingham_midi/MIDI/`` when that
 folder exists, else a short tune built here. Settings and autosaves go to a temporary folder.
@@ -41,7 +43,68 @@ def built_melody() -> Score:
     return score
 
 
+def continuation_shot(out: Path) -> int:
+    """The first bars of a melody as the seed, a continuation half generated, heat map on."""
+    import time
+
+    from composer_app.midi.files import read_mid
+
+    tune = shared_data_dir() / "nottingham_midi" / "MIDI" / TUNE  # melody and chords
+    with tempfile.TemporaryDirectory() as tmp:
+        app = QApplication.instance() or QApplication([])
+        window = MainWindow(
+            settings=QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat),
+            autosave_dir=Path(tmp) / "autosave",
+            list_ports=lambda: PortListing([], "No MIDI system here (offscreen screenshot)"),
+            preload_model=False,
+        )
+        window.resize(WIDTH_PX, HEIGHT_PX)
+        window.show()
+        loaded: list[str] = []
+        window.continuation.model_loaded.connect(loaded.append)
+        window.continuation.load_model("nottingham")
+        deadline = time.monotonic() + 60
+        while not loaded and time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.01)
+        if not loaded:
+            print("the shipped model did not load", file=sys.stderr)
+            return 1
+        source = read_mid(tune) if tune.is_file() else built_melody()
+        bar = source.time_signature_at(0).bar_ticks(source.ppq)
+        seed = source.copy()
+        seed.clear()
+        seed.add_many(n for n in source.notes if n.start_tick < 6 * bar)
+        path = Path(tmp) / "seed.mid"
+        write_mid(seed, path)
+        window.open_file(str(path), ask_to_save=False)
+        panel = window.continuation.panel
+        panel.set_length(8, "bars")
+        panel.heat_map_check.setChecked(True)
+        panel.seed_spin.setValue(7)
+        window.set_playhead(float(seed.end_tick))
+        window.continuation.start()
+        # wait until the playhead is a few bars into the continuation
+        target = seed.end_tick + 3 * bar
+        while window.playhead_tick < target and time.monotonic() < deadline + 60:
+            app.processEvents()
+            time.sleep(0.005)
+        for _ in range(5):
+            app.processEvents()
+        image = window.grab().toImage()
+        window.shutdown()
+        window.close()
+    if not image.save(str(out)):
+        print(f"could not write {out}", file=sys.stderr)
+        return 1
+    print(f"wrote {out} ({image.width()}x{image.height()})")
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) > 1 and argv[1] == "--continuation":
+        out = Path(argv[2]) if len(argv) > 2 else ROOT / "docs" / "screenshot_continuation.png"
+        return continuation_shot(out)
     out = Path(argv[1]) if len(argv) > 1 else ROOT / "docs" / "screenshot.png"
     tune = shared_data_dir() / "nottingham_midi" / "MIDI" / TUNE
     with tempfile.TemporaryDirectory() as tmp:

@@ -6,8 +6,11 @@ share. It is Qt-free and MIDI-free: notes in, frames and notes out.
 The model was trained on rolls sampled every ``config.step_beats`` quarter notes and
 transposed to C major or C minor. So the seed is quantized to that step, its key is
 estimated and it is transposed into C; every generated frame is transposed back, so a seed
-in D gets a continuation in D. Constraints the user gives (key and scale, range, clamped
-notes) are stated in the user's key and moved into the model's key the same way.
+in D gets a continuation in D. The seed is also moved by whole octaves into the register the
+model knows (a tune whose chords sit an octave below the training data's would otherwise be
+out of its experience), and the continuation moved back, so the music stays where the user
+wrote it. Constraints the user gives (key and scale, range, clamped notes) are stated in the
+user's key and moved into the model's key the same way.
 """
 
 from __future__ import annotations
@@ -71,11 +74,35 @@ class ContinuationStep:
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A model ready to generate: its config and numpy parameters."""
+    """A model ready to generate: its config and numpy parameters.
+
+    ``register_pitch`` is the mean MIDI pitch of the model's own free-running music (see
+    :func:`estimate_register`); None leaves octaves alone.
+    """
 
     name: str
     config: RnnRbmConfig
     params: RnnRbmParameters
+    register_pitch: float | None = None
+
+
+def estimate_register(params: RnnRbmParameters, pitch_low: int, n_steps: int = 256) -> float | None:
+    """The mean pitch of what the model plays unprompted (fixed seed, so repeatable).
+
+    Units: MIDI pitch. None when the model plays nothing.
+    """
+    generator = FrameGenerator(params, None, rng=0)
+    frames = np.array([next(generator).frame for _ in range(n_steps)])
+    counts = frames.sum(axis=0)
+    if counts.sum() == 0:
+        return None
+    return float((counts * np.arange(pitch_low, pitch_low + frames.shape[1])).sum() / counts.sum())
+
+
+def _mean_pitch(notes: Sequence[Note]) -> float | None:
+    """Duration-weighted mean pitch. Units: MIDI pitch."""
+    total = sum(n.duration_ticks for n in notes)
+    return sum(n.pitch * n.duration_ticks for n in notes) / total if total else None
 
 
 def load_model(directory: str, name: str | None = None) -> LoadedModel:
@@ -85,10 +112,12 @@ def load_model(directory: str, name: str | None = None) -> LoadedModel:
     from composer_app.ml.checkpoint import load_checkpoint
 
     config, model = load_checkpoint(directory)
+    params = RnnRbmParameters.from_model(model)
     return LoadedModel(
         name=name or Path(directory).name,
         config=config,
-        params=RnnRbmParameters.from_model(model),
+        params=params,
+        register_pitch=estimate_register(params, config.pitch_low),
     )
 
 
@@ -156,6 +185,11 @@ class Continuation:
         # Transpose into the training key (C major / C minor) if the model was trained so.
         normalized = config.key_normalization.lower() not in ("", "none")
         self.shift = self.key.semitones_to_c() if (self.key and normalized) else 0
+        heard = seed + (target_notes if self.settings.accompany else [])
+        seed_mean = _mean_pitch(heard)
+        if self.model.register_pitch is not None and seed_mean is not None:
+            # whole octaves only: the key and every interval stay as they are
+            self.shift += 12 * round((self.model.register_pitch - seed_mean - self.shift) / 12)
         seed_roll = notes_to_roll(
             seed,
             self.step_ticks,

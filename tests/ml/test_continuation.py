@@ -131,3 +131,30 @@ def test_continuation_settings_reject_nonsense() -> None:
         ContinuationSettings(n_steps=0)
     with pytest.raises(GenerationError, match="pitch range is empty"):
         ContinuationSettings(range_low=80, range_high=60)
+
+
+def test_estimate_register_is_the_mean_pitch_the_model_plays() -> None:
+    from composer_app.ml.continuation import estimate_register
+
+    model = _fixed_model([60, 67])
+    # it always plays C4 and G4: mean (60 + 67) / 2 = 63.5
+    assert estimate_register(model.params, 21) == pytest.approx(63.5, abs=0.01)
+    assert estimate_register(_fixed_model([]).params, 21) is None
+
+
+def test_continuation_moves_the_seed_into_the_model_register_and_back() -> None:
+    from dataclasses import replace
+
+    from composer_app.ml.continuation import estimate_register
+
+    model = _fixed_model([60, 67])
+    model = replace(model, register_pitch=estimate_register(model.params, 21))
+    # a C-major seed two octaves below the model's register (mean 274 / 7 = 39.1)
+    seed = [Note(i * EIGHTH, p, EIGHTH) for i, p in enumerate([36, 38, 40, 41, 43, 40, 36])]
+    cont = Continuation(model, seed, PPQ, start_tick=7 * EIGHTH,
+                        settings=ContinuationSettings(n_steps=2))
+    # key C (0) plus two octaves up: (63.5 - 39.1) / 12 = 2.03 -> 2 octaves
+    assert cont.shift == 24
+    list(cont)
+    # the model's C4 and G4 come back two octaves down, in the seed's register
+    assert _pitches(cont.generated_notes()) == {36, 43}
