@@ -341,7 +341,8 @@ class Trainer:
             batches = self._epoch_batches()
             t_epoch = time.perf_counter()
             frames_run = 0
-            for index in range(self.batch, len(batches)):
+            first_batch = self.batch
+            for index in range(first_batch, len(batches)):
                 v, mask = pad_batch(batches[index])
                 t0 = time.perf_counter()
                 value = self.train_step(v, mask)
@@ -354,11 +355,11 @@ class Trainer:
                 batches_this_call += 1
                 if progress is not None:
                     elapsed = time.perf_counter() - t_epoch
+                    per_batch_s = elapsed / (index + 1 - first_batch)
                     progress.batch(
                         self.epoch + 1, s.epochs, self.batch, len(batches),
                         frames_run / max(elapsed, 1e-9), self.epoch_cost_sum / self.epoch_frames,
-                        self.best_accuracy, elapsed / (index + 1 - 0) * (len(batches) - index - 1)
-                        if index + 1 else 0.0,
+                        self.best_accuracy, per_batch_s * (len(batches) - index - 1),
                     )  # fmt: skip
                 if self.stop_requested or (
                     s.stop_after_batches and batches_this_call >= s.stop_after_batches
