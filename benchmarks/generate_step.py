@@ -139,7 +139,11 @@ def main() -> int:
         f"torch {torch.__version__}, one thread; {source}; k = {k}"
     )
 
+    start = time.perf_counter()
     gen = FrameGenerator(prm, roll, gibbs_steps=k, rng=0)
+    next(gen)
+    first_ms = (time.perf_counter() - start) * 1e3
+    print(f"start-up: build, condition on {len(roll)} seed frames, first frame: {first_ms:.2f} ms")
     free = time_steps(lambda: next(gen), args.steps)
     print(summary("FrameGenerator (numpy), free", free))
 
