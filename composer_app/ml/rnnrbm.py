@@ -240,6 +240,7 @@ class RnnRbm(nn.Module):
         *,
         v_negative: Tensor | None = None,
         generator: torch.Generator | None = None,
+        chain_start: str = "data",
     ) -> Tensor:
         """CD-k training cost: the mean over unmasked frames of ``F(v_t) - F(v*_t)``.
 
@@ -247,6 +248,10 @@ class RnnRbm(nn.Module):
         log-likelihood gradient of eq. (13)-(15), back-propagated through the recurrence.
         ``v*`` is the end of a ``k``-step Gibbs chain started at the data (or ``v_negative``
         when given, e.g. to check gradients with a fixed sample) and is held constant.
+        ``chain_start="silence"`` starts the chain at the all-off frame instead, the start
+        that generation and the accuracy measure use: the gradient then also lowers the free
+        energy of the data relative to where short chains from silence end up (a variant of
+        CD, not the paper's).
 
         Shapes: ``v (B, T, P)`` float 0/1, ``mask (B, T)`` (1 = a real frame, 0 = padding).
         Units: nats per frame.
@@ -254,7 +259,10 @@ class RnnRbm(nn.Module):
         k = self.config.cd_steps if k is None else k
         bv_t, bh_t = self.recurrence(v)
         if v_negative is None:
-            v_negative = self.gibbs(v, bv_t, bh_t, k, generator=generator)
+            if chain_start not in ("data", "silence"):
+                raise ValueError(f"chain_start must be 'data' or 'silence', got {chain_start!r}")
+            start = v if chain_start == "data" else torch.zeros_like(v)
+            v_negative = self.gibbs(start, bv_t, bh_t, k, generator=generator)
         v_negative = v_negative.detach()  # held constant: CD ignores the chain's dependence
         weights = mask.to(v.dtype)
         # Free-energy difference per frame; its gradient is <dE/dθ>_data - <dE/dθ>_model.

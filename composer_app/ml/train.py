@@ -34,6 +34,8 @@ from composer_app.ml.checkpoint import (
     CheckpointError,
     atomic_write_bytes,
     check_state,
+    load_checkpoint,
+    read_config,
     save_checkpoint,
     tensors_from_bytes,
     tensors_to_bytes,
@@ -74,6 +76,8 @@ class TrainSettings:
     valid_gibbs_steps: int = 10
     seed: int = 0
     threads: int = 2
+    chain_start: str = "data"  # where CD chains start: "data" (the paper) or "silence"
+    init_from: str = ""  # a checkpoint folder whose weights start the run (fine-tuning)
     max_minutes: float = 0.0  # stop (as finished) after the epoch that passes this; 0 = no limit
     stop_after_batches: int = 0  # testing aid: stop as if interrupted after this many batches
 
@@ -186,6 +190,10 @@ class Trainer:
         torch.set_num_threads(settings.threads)
         self.torch_rng = torch.Generator().manual_seed(settings.seed)
         self.model = RnnRbm(config, generator=self.torch_rng)
+        if settings.init_from:
+            _, start = load_checkpoint(settings.init_from)
+            check_state(self.model, start.state_dict(), settings.init_from)
+            self.model.load_state_dict(start.state_dict())
         if settings.optimizer == "adam":
             self.optimizer: torch.optim.Optimizer = torch.optim.Adam(
                 self.model.parameters(), lr=settings.lr
@@ -311,7 +319,10 @@ class Trainer:
     def train_step(self, v: torch.Tensor, mask: torch.Tensor) -> float:
         """One CD-k update; raises :class:`TrainingError` on a non-finite cost or gradient."""
         self.optimizer.zero_grad(set_to_none=True)
-        cost = self.model.cost(v, mask, self.settings.cd_steps, generator=self.torch_rng)
+        cost = self.model.cost(
+            v, mask, self.settings.cd_steps, generator=self.torch_rng,
+            chain_start=self.settings.chain_start,
+        )  # fmt: skip
         value = float(cost.detach())
         where = f"epoch {self.epoch + 1}, batch {self.batch + 1}"
         if not math.isfinite(value):
@@ -497,6 +508,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--normalize-key", action="store_true",
                         help="MIDI folders: transpose every piece to C major / C minor")
     parser.add_argument("--valid-gibbs", type=int, default=d.valid_gibbs_steps)
+    parser.add_argument("--chain-start", choices=("data", "silence"), default=d.chain_start,
+                        help="where CD chains start (data: the paper)")
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="start from this checkpoint's weights (and sizes)")
     parser.add_argument("--max-minutes", type=float, default=0.0,
                         help="stop after the epoch that passes this wall time (0: no limit)")
     parser.add_argument("--seed", type=int, default=d.seed)
@@ -557,10 +572,15 @@ def run(args: argparse.Namespace) -> int:
                 batch_size=args.batch_size, window_steps=args.window, cd_steps=args.cd_steps,
                 clip_norm=args.clip, transpose=list(args.transpose),
                 valid_gibbs_steps=args.valid_gibbs, seed=args.seed, threads=args.threads,
-                max_minutes=args.max_minutes,
+                max_minutes=args.max_minutes, chain_start=args.chain_start,
+                init_from=str(args.init_from or ""),
             )  # fmt: skip
+            hidden, recurrent = args.hidden, args.recurrent
+            if args.init_from is not None:
+                start_config = read_config(args.init_from)
+                hidden, recurrent = start_config.n_hidden, start_config.n_recurrent
             config = RnnRbmConfig(
-                n_hidden=args.hidden, n_recurrent=args.recurrent, step_beats=step_beats,
+                n_hidden=hidden, n_recurrent=recurrent, step_beats=step_beats,
                 key_normalization=key_norm, dataset=name, cd_steps=args.cd_steps,
                 training={"data": str(args.data), "command": _command_line()},
             )  # fmt: skip

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import gzip
 import io
+import itertools
 import json
+import math
 import os
 import signal
 from pathlib import Path
@@ -233,3 +235,41 @@ def test_progress_draws_in_place_on_a_terminal() -> None:
     plain = io.StringIO()
     Progress(plain).batch(1, 10, 3, 3, 12345.0, -0.5, 0.7, 4.0)
     assert plain.getvalue() == ""  # not a terminal: only whole-epoch lines
+
+
+def test_train_init_from_starts_at_a_checkpoints_weights(tmp_path: Path) -> None:
+    train = toy_sequences(4, seed=12)
+    first = Trainer(tiny_config(), tiny_settings(epochs=1), train, train)
+    first.run(tmp_path / "first")
+    _, saved = load_checkpoint(tmp_path / "first")
+    second = Trainer(
+        tiny_config(), tiny_settings(init_from=str(tmp_path / "first"), seed=99), train, train
+    )
+    for name, tensor in saved.state_dict().items():
+        assert torch.equal(second.model.state_dict()[name], tensor), name
+
+
+def test_train_chains_from_silence_lower_the_exact_negative_log_likelihood(
+    tmp_path: Path,
+) -> None:
+    # toy frames: 8 pitches on with probability 0.3 each, so the best NLL is the entropy
+    # 8 * H(0.3) = 8 * 0.611 = 4.89 nats/frame, and the untrained model gives 8 ln 2 = 5.55
+    train = toy_sequences(6, seed=13)
+    settings = tiny_settings(epochs=10, chain_start="silence", lr=0.02)
+    trainer = Trainer(tiny_config(), settings, train, train)
+    v, mask = pad_batch(train)
+    frames = torch.tensor(list(itertools.product([0.0, 1.0], repeat=8)))  # all 256 frames
+
+    def nll_per_frame() -> float:
+        with torch.no_grad():
+            bv_t, bh_t = trainer.model.recurrence(v)
+            log_z = torch.logsumexp(-trainer.model.free_energy(frames[:, None, None], bv_t, bh_t), 0)
+            nll = trainer.model.free_energy(v, bv_t, bh_t) + log_z
+            return float((nll * mask).sum() / mask.sum())
+
+    before = nll_per_frame()
+    trainer.run(tmp_path)
+    assert before == pytest.approx(8 * math.log(2), abs=0.02)  # small random init
+    assert nll_per_frame() < before - 0.3
+    with pytest.raises(ValueError, match="chain_start"):
+        trainer.model.cost(v, mask, 1, chain_start="noise")
