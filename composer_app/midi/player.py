@@ -18,6 +18,9 @@ Design (after Frescobaldi's pure player with a thin Qt adapter):
   overlapping notes of one pitch can never leave it hanging.
 * A note-on more than ``late_drop_s`` late is dropped (with its note-off) and counted, rather
   than sent in a burst; note-offs are never dropped.
+* :class:`ProcessPlayer` runs a :class:`Player` in a process of its own, so that no thread of
+  the app's process (a generator computing in Python) can hold the interpreter lock when a
+  note is due; docs/benchmarks/midi.md has the measurements behind it.
 
 Units: ticks in the score's PPQ; times in seconds of the injected monotonic clock.
 """

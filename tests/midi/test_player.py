@@ -464,3 +464,26 @@ def test_player_lowers_the_switch_interval_only() -> None:
         assert sys.getswitchinterval() == pytest.approx(0.005)
     finally:
         sys.setswitchinterval(saved)
+
+
+def test_process_player_streams_frames_and_waits_for_more() -> None:
+    from composer_app.midi.player import ProcessPlayer
+
+    finished = threading.Event()
+    player = ProcessPlayer(on_finished=finished.set)
+    try:
+        score = Score()
+        score.set_tempo_bpm(960)  # a 120-tick step lasts 1/64 s
+        player.start_stream(score, start_tick=0, step_ticks=120, pitch_low=60)
+        player.append_frames(np.array([[1, 0], [1, 1], [0, 1]], dtype=bool))
+        assert player.stream_frames_appended == 3
+        wait_until(lambda: player.stream_frames_played() == 3)
+        # the playhead waits at the end of the frames (tick 360) for more
+        time.sleep(0.1)
+        assert player.is_playing and player.position_tick == 360
+        assert not finished.is_set()
+        player.end_stream()
+        assert finished.wait(10.0)
+        assert player.position_tick == 360
+    finally:
+        player.close()
