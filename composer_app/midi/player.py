@@ -68,6 +68,19 @@ _EPSILON_S = 1e-9  # "due" tolerance: float sums of waits may fall short by an u
 _OFF, _ON = 0, 1  # sort order at one instant: note-offs first
 
 
+def _silence_messages(sounding: Iterable[tuple[int, int]]) -> list[list[int]]:
+    """A note-off per sounding (channel, pitch), then sustain off, all-notes-off and
+    all-sound-off on each of the 16 channels."""
+    messages = [[NOTE_OFF | channel, pitch, 0] for channel, pitch in sounding]
+    for channel in range(MIDI_CHANNELS):
+        messages += [
+            [CONTROL_CHANGE | channel, CC_SUSTAIN, 0],
+            [CONTROL_CHANGE | channel, CC_ALL_NOTES_OFF, 0],
+            [CONTROL_CHANGE | channel, CC_ALL_SOUND_OFF, 0],
+        ]
+    return messages
+
+
 class OutputPort(Protocol):
     """What the player sends through (``composer_app.midi.ports.SafeOutputPort``)."""
 
@@ -638,14 +651,7 @@ class Player:
         port = self._port
         if port is None:
             return
-        messages = [[NOTE_OFF | ch, pitch, 0] for ch, pitch in sounding]
-        for ch in range(MIDI_CHANNELS):
-            messages += [
-                [CONTROL_CHANGE | ch, CC_SUSTAIN, 0],
-                [CONTROL_CHANGE | ch, CC_ALL_NOTES_OFF, 0],
-                [CONTROL_CHANGE | ch, CC_ALL_SOUND_OFF, 0],
-            ]
-        for message in messages:
+        for message in _silence_messages(sounding):
             try:
                 port.send(message)
             except Exception as exc:
@@ -679,9 +685,10 @@ class Player:
         self._sounding.clear()
         self._timed_offs.clear()
         self._pending_previews.clear()
-        for ch, pitch in sounding:  # best effort: the failure may have been momentary
+        # best effort (the failure may have been momentary): the same silence as stop()
+        for message in _silence_messages(sounding):
             try:
-                port.send([NOTE_OFF | ch, pitch, 0])
+                port.send(message)
             except Exception:
                 break
         message = str(exc) or exc.__class__.__name__

@@ -310,3 +310,15 @@ def test_jack_process_player_delivers_every_message_in_order(receiver: Receiver)
         expected += [(0x90, 60 + i % 7, 70 + i), (0x80, 60 + i % 7, 0)]
     assert notes == expected[: len(notes)] and len(notes) == 32 - 2 * stats.dropped_late
     assert hanging_notes(received) == set() and errors == []
+
+
+def test_jack_ports_command_lists_the_receiver(
+    receiver: Receiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from composer_app.midi.ports import run
+
+    name = receiver.open_input()
+    assert run(argparse.Namespace(api="jack")) == 0
+    assert name in capsys.readouterr().out.splitlines()

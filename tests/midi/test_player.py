@@ -487,3 +487,29 @@ def test_process_player_streams_frames_and_waits_for_more() -> None:
         assert player.position_tick == 360
     finally:
         player.close()
+
+
+def test_player_error_silences_what_it_can_after_a_momentary_failure() -> None:
+    r = Rig()
+
+    class HiccupPort(FakePort):
+        """Refuses exactly one message (the 3rd), then works again."""
+
+        def send(self, message: Sequence[int]) -> None:
+            self.calls = getattr(self, "calls", 0) + 1
+            if self.calls == 3:
+                raise PortError("MIDI port 'fake' refused a message")
+            super().send(message)
+
+    port = HiccupPort(r.clock)
+    r.player.set_port(port)
+    try:
+        r.player.play(score_of(Note(0, 60, 480), Note(0, 64, 480), Note(240, 67, 480)))
+        wait_until(lambda: bool(r.errors))
+        # 60 and 64 sounded; 67's note-on failed, but it may have reached the synth, so it is
+        # ended too; then the controllers on every channel
+        silence = panic_messages([(0, 60), (0, 64), (0, 67)])
+        assert [m for _, m in port.sent] == [(ON, 60, 100), (ON, 64, 100), *silence]
+        assert "refused" in r.errors[0] and not r.player.is_playing
+    finally:
+        r.player.close()
