@@ -1094,10 +1094,19 @@ class ProcessPlayer:
         """As :meth:`Player.set_tempo_map`."""
         self._call("set_tempo_map", list(tempo_map))
 
+    def _call_if_alive(self, name: str) -> None:
+        """A command that must not fail the caller when the player's process has ended."""
+        if self._closed:
+            return
+        try:
+            self._call(name)
+        except RuntimeError:
+            if self._process.is_alive():
+                raise
+
     def stop(self) -> None:
         """As :meth:`Player.stop`."""
-        if not self._closed:
-            self._call("stop")
+        self._call_if_alive("stop")
 
     def seek(self, tick: float) -> None:
         """As :meth:`Player.seek`."""
@@ -1105,8 +1114,7 @@ class ProcessPlayer:
 
     def panic(self) -> None:
         """As :meth:`Player.panic`."""
-        if not self._closed:
-            self._call("panic")
+        self._call_if_alive("panic")
 
     def preview_note(
         self, pitch: int, velocity: int = 100, duration_s: float = 0.25, channel: int = 0

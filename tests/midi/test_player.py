@@ -513,3 +513,26 @@ def test_player_error_silences_what_it_can_after_a_momentary_failure() -> None:
         assert "refused" in r.errors[0] and not r.player.is_playing
     finally:
         r.player.close()
+
+
+def test_process_player_reports_its_process_dying() -> None:
+    from composer_app.midi.player import ProcessPlayer
+
+    errors: list[str] = []
+    died = threading.Event()
+
+    def on_error(message: str) -> None:
+        errors.append(message)
+        died.set()
+
+    player = ProcessPlayer(on_error=on_error)
+    try:
+        player._process.kill()  # as if it crashed
+        assert died.wait(10.0)
+        assert "ended unexpectedly" in errors[0]
+        player.stop()  # nothing left to silence: no error for the caller
+        player.panic()
+        with pytest.raises(RuntimeError, match="ended"):
+            player.play(Score())
+    finally:
+        player.close()
