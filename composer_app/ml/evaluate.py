@@ -213,7 +213,7 @@ def log_likelihood(
     W: Tensor,
     biases: FrameBiases,
     *,
-    n_temperatures: int = 200,
+    n_temperatures: int = 400,
     n_chains: int = 5,
     n_runs: int = 3,
     seed: int = 0,
@@ -272,7 +272,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=("train", "valid", "test"), default="test")
     parser.add_argument("--acc-samples", type=int, default=20, help="Gibbs samples per frame")
     parser.add_argument("--gibbs-steps", type=int, default=25, help="Gibbs steps per sample")
-    parser.add_argument("--ais-temperatures", type=int, default=200, help="AIS temperatures")
+    parser.add_argument("--ais-temperatures", type=int, default=400, help="AIS temperatures")
     parser.add_argument("--ais-chains", type=int, default=5, help="AIS chains per frame")
     parser.add_argument("--ais-runs", type=int, default=3, help="independent AIS runs")
     parser.add_argument("--no-acc", action="store_true", help="skip the accuracy")
