@@ -2,4 +2,6 @@
 
 from composer_app.cli import main
 
-raise SystemExit(main())
+# Guarded: spawned child processes (the MIDI player) import the main module again.
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -501,15 +501,18 @@ class MainWindow(QMainWindow):
             reason = listing.reason or ""
             choice = MidiOutputChoice("port", listing.names[0]) if listing.names else NO_OUTPUT
         port = None
+        if choice.kind == "virtual":
+            port = ports.PortSpec(virtual_name=choice.name)
+        elif choice.kind == "port":
+            port = ports.PortSpec(name=choice.name)
         try:
-            if choice.kind == "virtual":
-                port = ports.open_virtual_output(choice.name)
-            elif choice.kind == "port":
-                port = ports.open_output(choice.name)
+            # the player opens it (in its own process, where it plays from)
+            self.playback.set_port(port)
         except ports.PortError as exc:
             reason = str(exc)
             choice = NO_OUTPUT
-        self.playback.set_port(port)
+            port = None
+            self.playback.set_port(None)
         if port is None:
             text = "MIDI: none (silent)"
             message = f"No MIDI output: {reason}" if reason else "No MIDI output chosen"

@@ -982,7 +982,11 @@ class ProcessPlayer:
         child_commands.close()
         events_out.close()
         self._events = events_in
-        self._listener = threading.Thread(target=self._listen, name="midi-player-events")
+        # daemon: a player nobody closed must not keep the interpreter from exiting (close()
+        # still joins it; the child process is a daemon too)
+        self._listener = threading.Thread(
+            target=self._listen, name="midi-player-events", daemon=True
+        )
         self._listener.start()
         self._start_timeout_s = start_timeout_s
         if port is not None:

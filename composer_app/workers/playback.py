@@ -1,18 +1,22 @@
-"""A thin Qt adapter around :class:`composer_app.midi.player.Player`.
+"""A thin Qt adapter around the MIDI player (:mod:`composer_app.midi.player`).
 
-The player runs its own scheduler thread and reports through plain callbacks called on that
-thread. This adapter re-emits them as Qt signals; because the adapter lives on the GUI thread,
+The app plays through a :class:`~composer_app.midi.player.ProcessPlayer` (the player in a
+process of its own) and falls back to a :class:`~composer_app.midi.player.Player` on a thread.
+Either reports through plain callbacks called on a thread of its own. This adapter re-emits them as Qt signals; because the adapter lives on the GUI thread,
 Qt queues each emission to the GUI thread, so slots never run on the player's thread.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Signal
 
 from composer_app.core.score import Score, TempoChange
+
+log = logging.getLogger(__name__)
 
 
 class PlayerLike(Protocol):
@@ -48,10 +52,29 @@ class PlayerLike(Protocol):
 PlayerFactory = Callable[..., PlayerLike]
 
 
-def _default_player_factory(**callbacks: Callable[..., None]) -> PlayerLike:
+def thread_player_factory(**callbacks: Callable[..., None]) -> PlayerLike:
+    """A player on a thread of this process (:class:`~composer_app.midi.player.Player`)."""
     from composer_app.midi.player import Player
 
     return Player(None, **callbacks)
+
+
+def process_player_factory(**callbacks: Callable[..., None]) -> PlayerLike:
+    """A player in its own process (:class:`~composer_app.midi.player.ProcessPlayer`)."""
+    from composer_app.midi.player import ProcessPlayer
+
+    return ProcessPlayer(None, **callbacks)  # type: ignore[return-value]
+
+
+def _default_player_factory(**callbacks: Callable[..., None]) -> PlayerLike:
+    """The app's player: in its own process, so the GUI and the generator (which share this
+    process's interpreter lock) cannot make notes late (docs/benchmarks.md: live MIDI and
+    continuation timing); on a thread here if that process cannot start."""
+    try:
+        return process_player_factory(**callbacks)
+    except (OSError, RuntimeError) as exc:
+        log.warning("MIDI player process unavailable (%s); playing from a thread", exc)
+        return thread_player_factory(**callbacks)
 
 
 class PlaybackController(QObject):
@@ -113,6 +136,11 @@ class PlaybackController(QObject):
         """The wrapped player."""
         return self._player
 
+    def _player_opens_specs(self) -> bool:
+        from composer_app.midi.player import ProcessPlayer
+
+        return isinstance(self._player, ProcessPlayer)
+
     @property
     def port(self) -> Any:
         """The output port in use, or ``None`` (silent playback)."""
@@ -129,8 +157,17 @@ class PlaybackController(QObject):
         return float(self._player.position_tick)
 
     def set_port(self, port: Any) -> None:
-        """Send to ``port`` from now on (``None``: play silently); the old port is closed."""
+        """Send to ``port`` from now on (``None``: play silently); the old port is closed.
+
+        ``port`` is an open port, or a :class:`~composer_app.midi.ports.PortSpec` saying which
+        port to open: a player in another process opens it there, one in this process here.
+        Raises :class:`~composer_app.midi.ports.PortError` when it cannot be opened.
+        """
+        from composer_app.midi.ports import PortSpec
+
         old = self._port
+        if isinstance(port, PortSpec) and not self._player_opens_specs():
+            port = port.open()
         self._player.set_port(port)
         self._port = port
         if old is not None and old is not port:

@@ -23,7 +23,7 @@ from composer_app.core.note import Note
 from composer_app.core.score import Score, TempoChange
 from composer_app.gui.main_window import MainWindow
 from composer_app.midi.files import read_mid, write_mid
-from composer_app.midi.ports import PortListing, open_output
+from composer_app.midi.ports import PortListing, PortSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 NO_MIDI = PortListing([], "no MIDI system in the test")
@@ -92,8 +92,7 @@ def test_continuation_32_steps_drawn_and_heard_over_jack(qtbot, window, tmp_path
 
     receiver = Receiver()
     try:
-        port = open_output(receiver.open_input(), api="jack")
-        window.playback.set_port(port)
+        window.playback.set_port(PortSpec(name=receiver.open_input(), api="jack"))
         score = load_seed(window, tmp_path)
         seed_notes = list(score.notes)
         key = estimate_key(seed_notes)
@@ -143,7 +142,7 @@ def test_continuation_stop_halts_within_a_step_and_silences(qtbot, window, tmp_p
 
     receiver = Receiver()
     try:
-        window.playback.set_port(open_output(receiver.open_input(), api="jack"))
+        window.playback.set_port(PortSpec(name=receiver.open_input(), api="jack"))
         load_seed(window, tmp_path, tempo_bpm=240.0)  # an eighth lasts 125 ms
         panel = window.continuation.panel
         panel.set_length(64, "bars")

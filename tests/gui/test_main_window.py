@@ -26,6 +26,7 @@ from composer_app.gui.main_window import MainWindow  # noqa: E402
 from composer_app.gui.preferences import PreferencesDialog  # noqa: E402
 from composer_app.midi.files import read_mid, write_mid  # noqa: E402
 from composer_app.midi.ports import PortError, PortListing  # noqa: E402
+from composer_app.workers.playback import thread_player_factory  # noqa: E402
 
 NO_MIDI = PortListing([], "No MIDI system: /dev/snd/seq is missing (test)")
 Btn = QMessageBox.StandardButton
@@ -89,6 +90,7 @@ def window(qtbot, tmp_path: Path, settings: QSettings, dialogs: Dialogs):
         settings=settings,
         autosave_dir=tmp_path / "autosave",
         list_ports=lambda: NO_MIDI,
+        player_factory=thread_player_factory,  # a test hands the player a fake failing port
     )
     w.show()
     qtbot.waitExposed(w)

@@ -15,7 +15,7 @@ from PySide6.QtCore import QCoreApplication, QThread  # noqa: E402
 from composer_app.core.note import Note  # noqa: E402
 from composer_app.core.score import Score, TempoChange  # noqa: E402
 from composer_app.midi.ports import PortError  # noqa: E402
-from composer_app.workers.playback import PlaybackController  # noqa: E402
+from composer_app.workers.playback import PlaybackController, thread_player_factory  # noqa: E402
 
 NOTE_ON, NOTE_OFF = 0x90, 0x80
 
@@ -60,7 +60,8 @@ def short_score(beats: int = 4, tempo_bpm: float = 600.0) -> Score:
 
 @pytest.fixture
 def controller(qapp):
-    c = PlaybackController()
+    # a player on a thread: these tests hand it fake ports, which cannot cross processes
+    c = PlaybackController(thread_player_factory)
     yield c
     c.close()
 
@@ -124,7 +125,7 @@ def test_playback_set_port_closes_the_old_port(controller) -> None:
 
 def test_playback_close_silences_closes_port_and_joins_thread(qtbot, qapp) -> None:
     before = player_threads()
-    controller = PlaybackController()
+    controller = PlaybackController(thread_player_factory)
     assert player_threads() == before + 1
     port = RecordingPort()
     controller.set_port(port)
@@ -138,3 +139,15 @@ def test_playback_close_silences_closes_port_and_joins_thread(qtbot, qapp) -> No
     assert player_threads() == before
     controller.play(score, 0)  # after close: ignored, no exception
     assert not controller.is_playing
+
+
+def test_playback_default_player_runs_in_its_own_process(qapp) -> None:
+    from composer_app.midi.player import ProcessPlayer
+
+    controller = PlaybackController()
+    try:
+        # the app's player: in a process of its own, away from the GUI's and the generator's
+        # interpreter lock (docs/benchmarks.md)
+        assert isinstance(controller.player, ProcessPlayer)
+    finally:
+        controller.close()
