@@ -225,3 +225,18 @@ def test_evaluate_command_reports_bad_model_and_data(
     )
     assert status == 2
     assert "--ais-chains must be at least 1" in capsys.readouterr().err
+
+
+def test_resolve_model_dir_prefers_folder_then_shipped_name(tmp_path: Path) -> None:
+    from composer_app.ml.evaluate import resolve_model_dir
+
+    def shipped(name: str) -> Path:
+        return tmp_path / "models" / name
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    assert resolve_model_dir(str(folder), shipped) == folder
+    assert resolve_model_dir("nottingham", shipped) == tmp_path / "models" / "nottingham"
+    # A path that is not a folder stays a path (and fails to load with its own name).
+    assert resolve_model_dir("runs/missing", shipped) == Path("runs/missing")
+    assert resolve_model_dir("nottingham", None) == Path("nottingham")
