@@ -66,7 +66,12 @@ def run(args: argparse.Namespace) -> int:
     from composer_app.core.keys import SCALES
     from composer_app.midi.files import MidiFileError, read_mid, write_mid
     from composer_app.ml.checkpoint import CheckpointError
-    from composer_app.ml.continuation import Continuation, ContinuationSettings, load_model
+    from composer_app.ml.continuation import (
+        Continuation,
+        ContinuationSettings,
+        load_model,
+        step_ticks_for,
+    )
     from composer_app.ml.generate import GenerationError
 
     def fail(message: str) -> int:
@@ -78,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
         key_tonic = _TONICS.get(args.key.strip().lower())
         if key_tonic is None:
             return fail(f"unknown key {args.key!r}; use a note name such as C, F#, Bb")
+    for flag, value in (("--bars", args.bars), ("--steps", args.steps),
+                        ("--max-notes", args.max_notes), ("--gibbs-steps", args.gibbs_steps)):
+        if value is not None and value < 1:
+            return fail(f"{flag} must be at least 1, got {value}")
     if args.scale is not None and args.scale not in SCALES:
         return fail(f"unknown scale {args.scale!r}; choose one of: {', '.join(SCALES)}")
     try:
@@ -89,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         model = load_model(str(model_dir), name=args.model)
     except CheckpointError as exc:
         return fail(f"cannot load the model {args.model!r} ({model_dir}): {exc}")
-    step_ticks = max(1, round(model.config.step_beats * score.ppq))
+    step_ticks = step_ticks_for(model.config, score.ppq)
     if args.start_bar is not None:
         if args.start_bar < 1:
             return fail("--start-bar counts from 1")
@@ -102,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
         n_steps = args.steps
     else:
         bar_ticks = score.time_signature_at(start_tick).bar_ticks(score.ppq)
-        n_steps = max(1, -(-(args.bars or 8) * bar_ticks // step_ticks))
+        bars = 8 if args.bars is None else args.bars
+        n_steps = max(1, -(-bars * bar_ticks // step_ticks))
     try:
         settings = ContinuationSettings(
             n_steps=n_steps,

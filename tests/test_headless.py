@@ -111,3 +111,14 @@ def test_headless_generate_with_the_shipped_model(tmp_path: Path) -> None:
     assert generated
     d_major = {2, 4, 6, 7, 9, 11, 1}
     assert all(n.pitch % 12 in d_major for n in generated)
+
+
+@pytest.mark.parametrize("flag", ["--bars", "--steps", "--max-notes"])
+def test_headless_generate_refuses_zero_lengths_and_caps(tmp_path: Path, capsys, flag) -> None:
+    model_dir = _tiny_checkpoint(tmp_path / "model")
+    _seed_file(tmp_path / "seed.mid")
+    status = main(["generate", "--seed", str(tmp_path / "seed.mid"), "--model", str(model_dir),
+                   flag, "0", "-o", str(tmp_path / "out.mid")])
+    assert status == 2
+    assert f"{flag} must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "out.mid").exists()

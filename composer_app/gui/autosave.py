@@ -1,15 +1,18 @@
 """Autosave: a copy of unsaved work written every minute to a folder the app owns.
 
-Each running app writes ``session-<pid>.mid`` plus ``session-<pid>.json`` (the path of the
-user's file, if any) into the autosave folder; it never writes over the user's own file. A
-clean exit deletes the pair. A pair left by a process that is no longer running means the app
-crashed, and the next start offers to recover it.
+Each running app writes ``session-<pid>-<launch token>.mid`` plus a ``.json`` beside it (the
+path of the user's file, if any) into the autosave folder; it never writes over the user's own
+file. A clean exit deletes the pair. A pair left by a process that is no longer running means
+the app crashed, and the next start offers to recover it. The launch token tells a crashed
+session from this one when the new process happens to get the same process id (common in
+containers and after a reboot).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +38,17 @@ def autosave_directory() -> Path:
     return Path(base or Path.home() / ".composer") / "autosave"
 
 
-def _process_alive(pid: int) -> bool:
+# Immutable, one per launch of the app (see the module docstring).
+_LAUNCH_TOKEN = uuid.uuid4().hex[:12]
+
+
+def _session_alive(pid: int, token: str | None) -> bool:
     if pid == os.getpid():
-        return True
+        return token == _LAUNCH_TOKEN  # same id, another launch: that one crashed
+    return _process_alive(pid)
+
+
+def _process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -73,11 +84,12 @@ def find_recoveries(directory: Path) -> list[Recovery]:
         return []
     found: list[tuple[float, Recovery]] = []
     for mid_path in directory.glob("session-*.mid"):
+        pid_text, _sep, token = mid_path.stem.removeprefix("session-").partition("-")
         try:
-            pid = int(mid_path.stem.removeprefix("session-"))
+            pid = int(pid_text)
         except ValueError:
             continue
-        if _process_alive(pid):
+        if _session_alive(pid, token or None):
             continue
         info_path = mid_path.with_suffix(".json")
         original: str | None = None
@@ -109,7 +121,7 @@ class Autosaver(QObject):
         super().__init__(parent)
         self._directory = Path(directory)
         self._snapshot = snapshot
-        self.mid_path = self._directory / f"session-{os.getpid()}.mid"
+        self.mid_path = self._directory / f"session-{os.getpid()}-{_LAUNCH_TOKEN}.mid"
         self.info_path = self.mid_path.with_suffix(".json")
         self._timer = QTimer(self)
         self._timer.setInterval(int(interval_ms))

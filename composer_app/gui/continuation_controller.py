@@ -73,6 +73,7 @@ class ContinuationController(QObject):
         self._current_variation = 0
         self._key_name = ""
         self._closed = False
+        self._abandoned = False  # the running continuation belongs to a closed document
 
         self.continue_action = QAction("&Continue", window)
         self.continue_action.setObjectName("continue")
@@ -105,6 +106,7 @@ class ContinuationController(QObject):
         self.panel.model_selected.connect(self._on_panel_model_selected)
         self.panel.open_checkpoint_requested.connect(self._on_panel_open_checkpoint_requested)
         self.panel.heat_map_toggled.connect(lambda _on: self._show_heat_map())
+        playback.player_replaced.connect(worker.set_player)
         worker.model_loaded.connect(self._on_worker_model_loaded)
         worker.model_failed.connect(self._on_worker_model_failed)
         worker.continuation_started.connect(self._on_worker_continuation_started)
@@ -154,13 +156,14 @@ class ContinuationController(QObject):
         if self._model_config is None:
             self._report("The model is still loading; try again in a moment.")
             return
-        self.discard()
+        # where the user put the playhead (or the region), before a pending continuation goes
+        region = self._region()
+        playhead = int(self._window.playhead_tick)  # type: ignore[attr-defined]
+        self._discard(return_playhead=False)
         document, score = self._document, self._document.score
         settings = self.panel.settings()
         config = self._model_config
         step_ticks = step_ticks_for(config, score.ppq)
-        region = self._region()
-        playhead = int(self._window.playhead_tick)  # type: ignore[attr-defined]
         if settings.accompany:
             # The region (or the bars after the playhead) is the target; before it, the seed.
             target_start = region[0] if region else playhead
@@ -233,16 +236,20 @@ class ContinuationController(QObject):
             self._report(f"Accepted {count} generated notes (Undo removes them).")
 
     def discard(self) -> None:
-        """Remove the pending continuation."""
+        """Remove the pending continuation and return the playhead to where it began."""
+        self._discard(return_playhead=True)
+
+    def _discard(self, return_playhead: bool) -> None:
         if self._running:
             return
         had = bool(self._document.generated_notes)
         self._document.set_generated_notes([])
         self._clear_pending_state()
         if had:
-            # Back to where the continuation began, so Continue tries again from there.
             self._playback.stop()
-            self._window.set_playhead(self._start_tick)  # type: ignore[attr-defined]
+            if return_playhead:
+                # back to where the continuation began, so Continue tries again from there
+                self._window.set_playhead(self._start_tick)  # type: ignore[attr-defined]
             self._report("Continuation discarded.")
 
     def select_variation(self, index: int) -> None:
@@ -258,7 +265,13 @@ class ContinuationController(QObject):
         self._report(f"Variation {index + 1} of {len(self._variations)}")
 
     def abandon(self) -> None:
-        """Stop and forget any continuation (a new or opened document)."""
+        """Stop and forget any continuation (a new or opened document).
+
+        A run still ending on the worker's thread may have steps in flight: they are ignored
+        until its ``finished`` arrives, so nothing of it reaches the next document.
+        """
+        if self._running:
+            self._abandoned = True
         self.stop()
         self._clear_pending_state()
         self._editor.set_probabilities(0, 1, None)
@@ -298,12 +311,14 @@ class ContinuationController(QObject):
         QMessageBox.warning(self._window, "Cannot load the model", message)
 
     def _on_worker_continuation_started(self, start_tick: int, step_ticks: int, key: str) -> None:
+        if self._abandoned:
+            return
         self._key_name = key
         self._report(f"Generating in {key}…" if key else "Generating…")
 
     def _on_worker_step_generated(self, variation: int, index: int, frame: Any,
                                   probabilities: Any) -> None:
-        if variation != 0 or not self._running:
+        if variation != 0 or not self._running or self._abandoned:
             return
         self._frames.append(np.asarray(frame, dtype=bool))
         self._probabilities.append(np.asarray(probabilities, dtype=np.float32))
@@ -311,10 +326,15 @@ class ContinuationController(QObject):
         self._show_heat_map()
 
     def _on_worker_variation_finished(self, variation: int, notes: Any) -> None:
-        self._variations[variation] = [n for n in notes]
+        if not self._abandoned:
+            self._variations[variation] = list(notes)
 
     def _on_worker_finished(self, completed: bool) -> None:
         self._set_running(False)
+        if self._abandoned:
+            self._abandoned = False
+            self._clear_pending_state()
+            return
         if self._variations.get(0) is not None:
             self._document.set_generated_notes(self._variations[0])
         count = len(self._variations)
@@ -331,6 +351,8 @@ class ContinuationController(QObject):
         self.finished.emit(completed)
 
     def _on_worker_failed(self, message: str) -> None:
+        if self._abandoned:
+            return
         self._playback.stop()
         QMessageBox.warning(self._window, "Continuation failed", message)
 

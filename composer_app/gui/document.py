@@ -111,6 +111,14 @@ class ScoreDocument(QObject):
         """The notes the model proposed and the user has not accepted (``generated=True``)."""
         return [n for n in self.score.notes if n.generated]
 
+    def saved_score(self) -> Score:
+        """What Save and autosave write: a copy of the score without the pending
+        (generated, not accepted) notes."""
+        copy = self.score.copy()
+        for note in self.generated_notes:
+            copy.remove(note)
+        return copy
+
     def set_generated_notes(self, notes: Iterable[Note]) -> None:
         """Show ``notes`` as the pending continuation, replacing the previous one.
 
@@ -147,8 +155,9 @@ class ScoreDocument(QObject):
         return self._selection
 
     def set_selection(self, notes: Iterable[Note]) -> None:
-        """Select exactly ``notes`` (notes not in the score are ignored)."""
-        new = frozenset(n for n in notes if n in self.score)
+        """Select exactly ``notes`` (notes not in the score, and generated notes, which only
+        Accept and Discard change, are ignored)."""
+        new = frozenset(n for n in notes if not n.generated and n in self.score)
         if new != self._selection:
             self._selection = new
             self.selection_changed.emit()

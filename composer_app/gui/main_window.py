@@ -280,7 +280,7 @@ class MainWindow(QMainWindow):
 
     def _write_to(self, path: str) -> bool:
         try:
-            write_mid(self.document.score, path)
+            write_mid(self.document.saved_score(), path)  # a pending continuation is not saved
         except (MidiFileError, OSError, ScoreError) as exc:
             self._show_file_error("Cannot save file", f"Could not save “{path}”.", exc)
             return False  # the document stays dirty
@@ -345,7 +345,7 @@ class MainWindow(QMainWindow):
 
     # ---- autosave and recovery --------------------------------------------------------------
     def _autosave_snapshot(self) -> tuple[Score, str | None, bool]:
-        return self.document.score.copy(), self.file_path, self.document.is_dirty
+        return self.document.saved_score(), self.file_path, self.document.is_dirty
 
     def offer_recovery(self) -> bool:
         """If an earlier session crashed and left an autosave, offer to recover it.

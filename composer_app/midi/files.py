@@ -21,6 +21,8 @@ Rules of import (each change is counted in the :class:`ImportReport`):
   and each note keeps its channel in ``Note.channel``. Drums (channel 10, index 9) are
   dropped and counted. A note-on while the same pitch is already sounding on the same
   channel of the same track ends the sounding note there (counted as an overlap resolved).
+  When a file re-strikes a pitch with the new note-on *before* the old note-off at the same
+  tick, that note-off belongs to the note just ended and is ignored, so the new note lives.
   A note-off with nothing sounding is ignored (counted). A note still sounding at the end of
   its track is closed there (counted). Notes of zero length are dropped (counted).
   Notes outside the 88 piano keys (MIDI 21-108) are kept in the score and counted, because
@@ -357,6 +359,8 @@ def _parse_track(
 ) -> None:
     """Append the notes, tempos and meters of one track chunk body. Units: ticks."""
     sounding: dict[int, tuple[int, int]] = {}  # channel << 7 | pitch -> (start tick, velocity)
+    restruck: set[int] = set()  # keys whose sounding note began by ending another, this tick
+    restruck_tick = -1
     append = notes.append
     tick = 0
     i = 0
@@ -443,6 +447,14 @@ def _parse_track(
                     drums += strike
                     continue
                 key = channel << 7 | pitch
+                if tick != restruck_tick:
+                    restruck.clear()
+                    restruck_tick = tick
+                if not strike and key in restruck:
+                    # the off of the note a same-tick re-strike already ended: the new one stays
+                    restruck.discard(key)
+                    strays += 1
+                    continue
                 held = sounding.pop(key, None)
                 if held is not None:
                     start = held[0]
@@ -451,6 +463,8 @@ def _parse_track(
                     else:
                         zero_length += 1
                     overlaps += strike
+                    if strike and tick > start:
+                        restruck.add(key)
                 elif not strike:
                     strays += 1
                 if strike:

@@ -1105,6 +1105,8 @@ class ProcessPlayer:
         try:
             self._call(name)
         except RuntimeError:
+            # the pipe reports the end before the child is reaped: give it a moment
+            self._process.join(0.5)
             if self._process.is_alive():
                 raise
 

@@ -226,4 +226,7 @@ class GenerationThread:
         """Stop any continuation, end the thread's event loop and wait for it."""
         self.worker.request_stop()
         self.thread.quit()
-        self.thread.wait(timeout_ms)
+        if not self.thread.wait(timeout_ms):
+            # A model load cannot be interrupted (importing torch takes seconds): wait it out
+            # rather than destroy a running thread, which aborts the process.
+            self.thread.wait()

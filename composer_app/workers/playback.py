@@ -82,31 +82,68 @@ class PlaybackController(QObject):
 
     Signals (always delivered on the GUI thread):
     ``position_changed(float)`` the playhead, in ticks; ``error_occurred(str)`` a readable
-    reason (the port failed, ...); ``finished()`` playback reached the end or was stopped;
-    ``playing_changed(bool)`` playback started or ended.
+    reason (the port failed, ...); ``finished()`` playback reached the end;
+    ``playing_changed(bool)`` playback started or ended; ``player_replaced(object)`` the
+    player process died and a new player took its place (with the same port).
     """
 
     position_changed = Signal(float)
     error_occurred = Signal(str)
     finished = Signal()
     playing_changed = Signal(bool)
+    player_replaced = Signal(object)
 
     def __init__(
         self, player_factory: PlayerFactory | None = None, parent: QObject | None = None
     ) -> None:
         super().__init__(parent)
-        factory = player_factory or _default_player_factory
-        # The callbacks run on the player's thread; emitting is thread-safe and queued.
-        self._player = factory(
-            on_position=self._on_player_position,
-            on_error=self._on_player_error,
-            on_finished=self._on_player_finished,
-        )
+        self._factory = player_factory or _default_player_factory
+        self._player = self._new_player()
         self._port: Any = None
         self._playing = False
         self._closed = False
         self.finished.connect(self._on_finished_delivered)
         self.error_occurred.connect(self._on_error_delivered)
+
+    def _new_player(self) -> PlayerLike:
+        # The callbacks run on the player's thread; emitting is thread-safe and queued.
+        return self._factory(
+            on_position=self._on_player_position,
+            on_error=self._on_player_error,
+            on_finished=self._on_player_finished,
+        )
+
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> bool:
+        """Call the player; if its process has died, start a new one, say so and try once more.
+
+        Returns whether the call was made.
+        """
+        for attempt in range(2):
+            try:
+                getattr(self._player, name)(*args, **kwargs)
+                return True
+            except RuntimeError as exc:
+                if self._closed or attempt:
+                    return False
+                self._replace_dead_player(str(exc))
+        return False
+
+    def _replace_dead_player(self, reason: str) -> None:
+        old = self._player
+        try:
+            old.close()
+        except Exception:  # already dead: nothing to close cleanly
+            log.debug("closing a dead player failed", exc_info=True)
+        self._player = self._new_player()
+        port, self._port = self._port, None
+        if port is not None and not hasattr(port, "send"):  # a PortSpec: reopen it
+            try:
+                self.set_port(port)
+            except Exception as exc:  # noqa: BLE001 - reported, playback goes on silently
+                self.error_occurred.emit(f"Could not reopen the MIDI output: {exc}")
+        self._set_playing(False)
+        self.error_occurred.emit(f"The MIDI player stopped ({reason}); it was restarted")
+        self.player_replaced.emit(self._player)
 
     # ---- player thread -> signals -----------------------------------------------------
     def _on_player_position(self, tick: float) -> None:
@@ -123,7 +160,11 @@ class PlaybackController(QObject):
         self._set_playing(False)
 
     def _on_error_delivered(self, _message: str) -> None:
-        if not self._player.is_playing:
+        try:
+            playing = self._player.is_playing
+        except RuntimeError:  # the player's process has ended
+            playing = False
+        if not playing:
             self._set_playing(False)
 
     def _set_playing(self, playing: bool) -> None:
@@ -154,7 +195,10 @@ class PlaybackController(QObject):
     @property
     def position_tick(self) -> float:
         """The player's current position. Units: ticks."""
-        return float(self._player.position_tick)
+        try:
+            return float(self._player.position_tick)
+        except RuntimeError:  # the player's process has ended; the next command restarts it
+            return 0.0
 
     def set_port(self, port: Any) -> None:
         """Send to ``port`` from now on (``None``: play silently); the old port is closed.
@@ -168,7 +212,12 @@ class PlaybackController(QObject):
         old = self._port
         if isinstance(port, PortSpec) and not self._player_opens_specs():
             port = port.open()
-        self._player.set_port(port)
+        try:
+            self._player.set_port(port)
+        except RuntimeError as exc:  # the player's process has ended: start a new one
+            self._port = None
+            self._replace_dead_player(str(exc))
+            self._player.set_port(port)
         self._port = port
         if old is not None and old is not port:
             close = getattr(old, "close", None)
@@ -179,8 +228,8 @@ class PlaybackController(QObject):
         """Play a snapshot of ``score`` from ``start_tick`` (ticks)."""
         if self._closed:
             return
-        self._player.play(score.copy(), int(start_tick))
-        self._set_playing(True)
+        if self._call("play", score.copy(), int(start_tick)):
+            self._set_playing(True)
 
     def start_stream(
         self, score: Score, start_tick: int, step_ticks: int, velocity: int = 90
@@ -189,35 +238,37 @@ class PlaybackController(QObject):
         (by the generation worker, from its thread). Units: ticks."""
         if self._closed:
             return
-        self._player.start_stream(score.copy(), int(start_tick), int(step_ticks), velocity=velocity)
-        self._set_playing(True)
+        if self._call(
+            "start_stream", score.copy(), int(start_tick), int(step_ticks), velocity=velocity
+        ):
+            self._set_playing(True)
 
     def stop(self) -> None:
         """Stop playback; every sounding note is ended."""
         if self._closed:
             return
-        self._player.stop()
+        self._call("stop")
         self._set_playing(False)
 
     def set_tempo_map(self, tempo_map: Sequence[TempoChange]) -> None:
         """Follow a new tempo map from the current position on (a tempo edit while playing)."""
         if not self._closed and self._playing:
-            self._player.set_tempo_map(list(tempo_map))
+            self._call("set_tempo_map", list(tempo_map))
 
     def seek(self, tick: float) -> None:
         """Move the play position (ticks), playing or not."""
         if not self._closed:
-            self._player.seek(tick)
+            self._call("seek", tick)
 
     def panic(self) -> None:
         """Silence everything on every channel."""
         if not self._closed:
-            self._player.panic()
+            self._call("panic")
 
     def preview_note(self, pitch: int, velocity: int = 100) -> None:
         """Sound one short note (a key click or a drawn note)."""
         if not self._closed:
-            self._player.preview_note(pitch, velocity)
+            self._call("preview_note", pitch, velocity)
 
     def close(self) -> None:
         """Stop, silence, close the port and join the player's thread. Safe to call twice."""
@@ -227,6 +278,8 @@ class PlaybackController(QObject):
         try:
             self._player.stop()
             self._player.panic()
+        except RuntimeError:  # the player's process has already ended
+            pass
         finally:
             self._player.close()
             port, self._port = self._port, None

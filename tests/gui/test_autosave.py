@@ -178,3 +178,19 @@ def test_autosave_clean_exit_deletes_it(make_window, dialogs) -> None:
     assert window.close()
     assert not window.autosaver.mid_path.exists()
     assert not window.autosaver.info_path.exists()
+
+
+def test_autosave_of_a_crashed_launch_with_our_pid_is_offered_not_hidden(tmp_path: Path) -> None:
+    # In a container a new launch often gets the crashed launch's process id: its autosave
+    # must still count as a crash leftover (and not be deleted as "ours").
+    score = Score()
+    score.add(Note(0, 64, 480))
+    saver = Autosaver(tmp_path / "auto", lambda: (score, None, True))
+    assert saver.autosave_now()
+    leftover = tmp_path / "auto" / f"session-{os.getpid()}-0123456789ab.mid"
+    shutil.copy(saver.mid_path, leftover)
+    shutil.copy(saver.info_path, leftover.with_suffix(".json"))
+    found = find_recoveries(tmp_path / "auto")
+    assert [r.mid_path for r in found] == [leftover]  # ours (alive) is not offered
+    saver.discard()
+    assert leftover.exists()  # discarding our own autosave leaves the crashed one alone

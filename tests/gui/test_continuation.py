@@ -252,3 +252,56 @@ def test_continuation_quit_during_generation_exits_cleanly(tmp_path):
     line = next(ln for ln in done.stdout.splitlines() if ln.startswith("quitting:"))
     assert "generating=True" in line
     assert "QThread" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_continuation_pending_notes_cannot_be_selected_or_edited(qtbot, window, tmp_path):
+    load_seed(window, tmp_path)
+    assert run_continuation(qtbot, window, steps=16)
+    pending = window.document.generated_notes
+    assert pending
+    window.editor.select_all()
+    # only the user's notes: the proposal changes only through Accept or Discard
+    assert window.document.selection and not any(n.generated for n in window.document.selection)
+    window.editor.delete_selection()
+    assert window.document.generated_notes == pending
+    window.document.undo_stack.undo()
+    window.continuation.accept_action.trigger()
+    window.document.undo_stack.undo()  # the whole continuation goes, nothing raises
+    assert not window.document.generated_notes
+    assert not any(n.generated for n in window.document.score.notes)
+
+
+def test_continuation_new_document_during_a_run_gets_nothing_of_it(qtbot, window, tmp_path):
+    load_seed(window, tmp_path, tempo_bpm=120.0)
+    controller = window.continuation
+    controller.panel.set_length(64, "bars")
+    controller.start()
+    qtbot.waitUntil(lambda: len(controller._frames) >= 2, timeout=20_000)
+    assert window.new_file()  # nothing unsaved: pending notes are not "changes"
+    qtbot.waitUntil(lambda: not controller.is_running, timeout=10_000)
+    qtbot.wait(200)  # anything still queued from the old run arrives now
+    assert list(window.document.score.notes) == []
+
+
+def test_continuation_again_starts_at_the_playhead_the_user_set(qtbot, window, tmp_path):
+    score = load_seed(window, tmp_path)
+    step = score.ppq // 2
+    assert run_continuation(qtbot, window, steps=8)
+    first_start = window.continuation._start_tick
+    window.set_playhead(first_start + 40 * step)  # the user moves on, the proposal pending
+    assert run_continuation(qtbot, window, steps=8)
+    assert window.continuation._start_tick == first_start + 40 * step
+
+
+def test_continuation_pending_notes_are_not_saved(qtbot, window, tmp_path, monkeypatch):
+    load_seed(window, tmp_path)
+    user_notes = list(window.document.score.notes)
+    assert run_continuation(qtbot, window, steps=8)
+    assert window.document.generated_notes
+    out = tmp_path / "saved.mid"
+    monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getSaveFileName",
+                        lambda *a, **k: (str(out), ""))
+    assert window.save_as()
+    saved = read_mid(out)
+    assert [(n.start_tick, n.pitch) for n in saved.notes] == \
+        [(n.start_tick, n.pitch) for n in user_notes]

@@ -212,6 +212,18 @@ def test_read_mid_restrike_ends_the_sounding_note_and_is_counted(tmp_path: Path)
     assert report.stray_note_offs_ignored == 1  # the second note-off at 720 ends nothing
 
 
+def test_read_mid_restrike_before_the_old_note_off_keeps_both_notes(tmp_path: Path) -> None:
+    # Two C4 quarters where the file sends the second note-on before the first note-off,
+    # both at tick 480: the off belongs to the first note, the second note still lives.
+    data = smf(track((0, on(60)), (480, on(60, 80)), (0, off(60)), (480, off(60))))
+    score, report = read_mid_report(write(tmp_path, data))
+    assert [(n.start_tick, n.duration_ticks, n.velocity) for n in score.notes] == [
+        (0, 480, 100),
+        (480, 480, 80),
+    ]
+    assert report.zero_length_notes_dropped == 0
+
+
 def test_read_mid_same_pitch_on_two_channels_is_not_an_overlap(tmp_path: Path) -> None:
     data = smf(
         track((0, on(60, channel=0)), (0, on(60, channel=1)), (480, off(60, 0)), (0, off(60, 1)))

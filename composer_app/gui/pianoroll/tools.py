@@ -75,10 +75,14 @@ class ToolHost(Protocol):
 
 
 def visible_notes(host: ToolHost) -> list[Note]:
-    """Notes of the score inside the visible area (what a hit test needs to look at)."""
+    """The user's notes inside the visible area (what a hit test needs to look at).
+
+    Generated (pending) notes are not editable: they are a proposal, kept or dropped as a
+    whole by Accept or Discard, and outside the undo history until then.
+    """
     start, end = host.geometry.visible_tick_range()
     low, high = host.geometry.visible_pitch_range()
-    return host.score.notes_in_range(start, end, low, high)
+    return [n for n in host.score.notes_in_range(start, end, low, high) if not n.generated]
 
 
 def _step(host: ToolHost, mods: Modifiers) -> int:

@@ -43,7 +43,8 @@ class VelocityLane(QWidget):
     def _candidates(self) -> list[Note]:
         geo = self._view.geometry
         start, end = geo.visible_tick_range()
-        notes = self._view.score.notes_in_range(start, end)
+        # generated (pending) notes are not editable until accepted
+        notes = [n for n in self._view.score.notes_in_range(start, end) if not n.generated]
         selection = self._view.selection
         return [n for n in notes if n in selection] if selection else notes
 
