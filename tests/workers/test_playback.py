@@ -151,3 +151,25 @@ def test_playback_default_player_runs_in_its_own_process(qapp) -> None:
         assert isinstance(controller.player, ProcessPlayer)
     finally:
         controller.close()
+
+
+def test_playback_restarts_a_player_process_that_died(qtbot, qapp) -> None:
+    controller = PlaybackController()
+    errors: list[str] = []
+    replaced: list[object] = []
+    states: list[bool] = []
+    controller.error_occurred.connect(errors.append)
+    controller.player_replaced.connect(replaced.append)
+    controller.playing_changed.connect(states.append)
+    try:
+        first = controller.player
+        first._process.kill()  # the player's process dies (a crash, an OOM kill)
+        first._process.join(5)
+        controller.play(short_score(), 0)  # the next command notices, restarts, plays
+        qtbot.waitUntil(lambda: bool(replaced), timeout=10_000)
+        assert controller.player is not first and replaced == [controller.player]
+        assert any("restarted" in e for e in errors)
+        assert states[-1] is True  # the retry on the new player started playing
+        qtbot.waitUntil(lambda: not controller.is_playing, timeout=10_000)  # it played out
+    finally:
+        controller.close()
