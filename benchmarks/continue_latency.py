@@ -101,8 +101,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(paths.model_dir()))
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--process-player", action="store_true",
-                        help="play through ProcessPlayer (the player in its own process)")
+    parser.add_argument("--thread-player", action="store_true",
+                        help="play from a thread of the app's process (default: the app's own "
+                             "choice, the player in its own process)")
     parser.add_argument("--verbose", action="store_true", help="print each run")
     args = parser.parse_args()
 
@@ -112,7 +113,7 @@ def main() -> int:
     from composer_app.gui.main_window import MainWindow
     from composer_app.midi.files import write_mid
     from composer_app.midi.ports import PortListing, PortSpec
-    from composer_app.workers.playback import process_player_factory
+    from composer_app.workers.playback import thread_player_factory
 
     print(f"engine alone: {engine_steps_per_s(args.model, 2000):,.0f} steps/s at k = 25")
 
@@ -125,7 +126,7 @@ def main() -> int:
         window = MainWindow(settings=QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat),
                             autosave_dir=tmp / "autosave",
                             list_ports=lambda: PortListing([], "benchmark"), preload_model=False,
-                            player_factory=process_player_factory if args.process_player else None)
+                            player_factory=thread_player_factory if args.thread_player else None)
         window.show()
         loaded: list[str] = []
         window.continuation.model_loaded.connect(loaded.append)
