@@ -53,6 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from composer_app.midi.files import read_mid
 
         args.read_score = read_mid
+    if args.command == "evaluate":
+        # ml never imports paths; shipped models are found by name through it
+        from composer_app.paths import model_dir
+
+        args.shipped_model_dir = model_dir
     try:
         return int(run(args) or 0)
     except KeyboardInterrupt:
