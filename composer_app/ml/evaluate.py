@@ -38,6 +38,9 @@ from torch import Tensor
 
 from composer_app.ml.ais import AisError, ais_log_partition, free_energy
 
+# float32 uniforms are multiples of 2**-24 in [0, 1); half a step more puts them in (0, 1).
+_HALF_ULP = np.float32(2.0**-25)
+
 # Sequences per recurrence batch: padded to the longest of the batch, so sort by length.
 _SEQUENCES_PER_BATCH = 32
 # Rows (frames x samples) per Gibbs batch of the accuracy.
@@ -189,9 +192,13 @@ def expected_accuracy(
                 # h_j on when u < p(h_j = 1 | v) = sigmoid(bh_t + v W), then v likewise.
                 torch.addmm(bh, v, W, out=a)
                 rng.random(out=noise_h_np[:n], dtype=np.float32)
+                # u in [0, 1) -> (0, 1): a u of exactly 0 would switch on a unit of
+                # probability ~0, one of 1 - 2**-24 could never fail a unit of probability 1
+                noise_h_np[:n] += _HALF_ULP
                 torch.lt(noise_h, a.sigmoid_(), out=h)
                 torch.addmm(bv, h, WT, out=x)
                 rng.random(out=noise_v_np[:n], dtype=np.float32)
+                noise_v_np[:n] += _HALF_ULP
                 torch.lt(noise_v, x.sigmoid_(), out=v)
             truth = biases.frames[start:stop].repeat_interleave(n_samples, dim=0)
             c_tp, c_fp, c_fn = accuracy_counts(v, truth)
