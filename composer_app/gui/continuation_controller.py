@@ -57,7 +57,9 @@ class ContinuationController(QObject):
         self._editor = editor
         self._playback = playback
         self._settings = settings
-        self.panel = ContinuationPanel(paths.shipped_model_names(), window)
+        self.panel = ContinuationPanel(
+            paths.shipped_model_names(), window, default_model=paths.DEFAULT_MODEL_NAME
+        )
         self.panel.load_settings(settings)
         self._generation = GenerationThread(playback.player)
         worker = self._generation.worker

@@ -69,7 +69,9 @@ class ContinuationPanel(QDockWidget):
     open_checkpoint_requested = Signal()
     heat_map_toggled = Signal(bool)
 
-    def __init__(self, model_names: list[str], parent: QWidget | None = None) -> None:
+    def __init__(
+        self, model_names: list[str], parent: QWidget | None = None, default_model: str = ""
+    ) -> None:
         super().__init__("Continue", parent)
         self.setObjectName("ContinuationPanel")
         body = QWidget(self)
@@ -193,7 +195,9 @@ class ContinuationPanel(QDockWidget):
         self.variation_combo.activated.connect(self.variation_selected)
         self.model_combo.activated.connect(self._on_model_combo_activated)
         self.heat_map_check.toggled.connect(self.heat_map_toggled)
-        self._current_model = model_names[0] if model_names else ""
+        self._current_model = ""
+        if model_names:
+            self.set_current_model(default_model if default_model in model_names else model_names[0])
         self.set_state(running=False, pending=False, model_ready=False)
 
     # ---- state ---------------------------------------------------------------------------

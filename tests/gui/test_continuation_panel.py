@@ -1,0 +1,48 @@
+"""The Continue dock: the default model, settings kept between runs, engine settings."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from composer_app.gui.continuation_panel import OPEN_CHECKPOINT, ContinuationPanel  # noqa: E402
+
+
+def test_continuation_panel_starts_on_the_default_model_not_the_first_name(qtbot) -> None:
+    panel = ContinuationPanel(["jsb_chorales", "musedata", "nottingham"], default_model="nottingham")
+    qtbot.addWidget(panel)
+    assert panel.current_model == "nottingham"
+    assert panel.model_combo.currentText() == "nottingham"
+    assert panel.model_combo.itemText(panel.model_combo.count() - 1) == OPEN_CHECKPOINT
+
+
+def test_continuation_panel_keeps_its_settings_between_runs(qtbot, tmp_path) -> None:
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    first = ContinuationPanel(["nottingham"], default_model="nottingham")
+    qtbot.addWidget(first)
+    first.set_length(24, "steps")
+    first.temperature_spin.setValue(0.8)
+    first.seed_spin.setValue(42)
+    first.key_combo.setCurrentIndex(first.key_combo.findData(2))  # D
+    first.scale_combo.setCurrentIndex(first.scale_combo.findData("major"))
+    first.polyphony_spin.setValue(4)
+    first.accompany_check.setChecked(True)
+    first.save_settings(settings)
+    second = ContinuationPanel(["nottingham"], default_model="nottingham")
+    qtbot.addWidget(second)
+    second.load_settings(settings)
+    assert second.length == (24, "steps")
+    engine = second.settings()
+    assert (engine.temperature, engine.random_seed, engine.key_tonic, engine.scale) == (
+        0.8, 42, 2, "major")
+    assert engine.max_polyphony == 4 and engine.accompany
+
+
+def test_continuation_panel_no_limit_means_no_polyphony_cap(qtbot) -> None:
+    panel = ContinuationPanel(["nottingham"])
+    qtbot.addWidget(panel)
+    assert panel.polyphony_spin.text() == "no limit"
+    assert panel.settings().max_polyphony is None
