@@ -43,6 +43,20 @@ def built_melody() -> Score:
     return score
 
 
+def grab_and_save(app: QApplication, window: MainWindow, out: Path, source: str = "") -> int:
+    """Let the window settle, save a picture of it to ``out`` and close it. Exit status."""
+    for _ in range(5):
+        app.processEvents()
+    image = window.grab().toImage()
+    window.shutdown()
+    window.close()
+    if not image.save(str(out)):
+        print(f"could not write {out}", file=sys.stderr)
+        return 1
+    print(f"wrote {out} ({image.width()}x{image.height()}){source}")
+    return 0
+
+
 def continuation_shot(out: Path) -> int:
     """The first bars of a melody as the seed, a continuation half generated, heat map on."""
     import time
@@ -89,16 +103,7 @@ def continuation_shot(out: Path) -> int:
         while window.playhead_tick < target and time.monotonic() < deadline + 60:
             app.processEvents()
             time.sleep(0.005)
-        for _ in range(5):
-            app.processEvents()
-        image = window.grab().toImage()
-        window.shutdown()
-        window.close()
-    if not image.save(str(out)):
-        print(f"could not write {out}", file=sys.stderr)
-        return 1
-    print(f"wrote {out} ({image.width()}x{image.height()})")
-    return 0
+        return grab_and_save(app, window, out)
 
 
 def main(argv: list[str]) -> int:
@@ -126,16 +131,7 @@ def main(argv: list[str]) -> int:
         notes = window.document.score.notes
         window.document.set_selection(notes[4:8])  # show a selection too
         window.set_playhead(float(notes[len(notes) // 3].start_tick))
-        for _ in range(5):
-            app.processEvents()
-        image = window.grab().toImage()
-        window.shutdown()
-        window.close()
-    if not image.save(str(out)):
-        print(f"could not write {out}", file=sys.stderr)
-        return 1
-    print(f"wrote {out} ({image.width()}x{image.height()}) from {tune.name}")
-    return 0
+        return grab_and_save(app, window, out, f" from {tune.name}")
 
 
 if __name__ == "__main__":
