@@ -31,3 +31,9 @@ def shipped_model_names() -> list[str]:
 def shared_data_dir() -> Path:
     """The benchmark data beside the project (``../shared/data``); it may be absent."""
     return PROJECT_DIR.parent / "shared" / "data"
+
+
+def seed_melodies() -> list[Path]:
+    """The example seed melodies shipped in ``resources/seeds`` (sorted by name)."""
+    folder = RESOURCES_DIR / "seeds"
+    return sorted(folder.glob("*.mid")) if folder.is_dir() else []

@@ -148,12 +148,17 @@ def build_actions(window: QMainWindow, undo: QAction, redo: QAction) -> WindowAc
     return a
 
 
-def build_menus(menu_bar: QMenuBar, a: WindowActions, recent_menu: QMenu) -> dict[str, QMenu]:
-    """Fill the menu bar; ``recent_menu`` (filled by the window on show) goes under File."""
+def build_menus(
+    menu_bar: QMenuBar, a: WindowActions, recent_menu: QMenu, examples_menu: QMenu | None = None
+) -> dict[str, QMenu]:
+    """Fill the menu bar; ``recent_menu`` (filled by the window on show) and
+    ``examples_menu`` go under File."""
     menus: dict[str, QMenu] = {}
     file_menu = menu_bar.addMenu("&File")
     file_menu.addActions([a.new, a.open])
     file_menu.addMenu(recent_menu)
+    if examples_menu is not None:
+        file_menu.addMenu(examples_menu)
     file_menu.addSeparator()
     file_menu.addActions([a.save, a.save_as])
     file_menu.addSeparator()

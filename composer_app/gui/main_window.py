@@ -11,6 +11,7 @@ from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeyEvent
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox, QWidget
 
+from composer_app import paths
 from composer_app.core.edits import SetTempoMap
 from composer_app.core.score import Score, ScoreError, TempoChange
 from composer_app.gui.actions import (
@@ -85,7 +86,16 @@ class MainWindow(QMainWindow):
         self.recent_menu = QMenu("Open &Recent", self)
         self.recent_menu.setObjectName("recent_menu")
         self.recent_menu.aboutToShow.connect(self._rebuild_recent_menu)
-        self.menus = build_menus(self.menuBar(), self.window_actions, self.recent_menu)
+        self.examples_menu = QMenu("Open &Example Seed", self)
+        self.examples_menu.setObjectName("examples_menu")
+        for path in paths.seed_melodies():
+            title = path.stem.replace("_", " ").capitalize()
+            action = self.examples_menu.addAction(title)
+            action.triggered.connect(lambda _checked=False, p=str(path): self.open_example(p))
+        self.examples_menu.setEnabled(bool(self.examples_menu.actions()))
+        self.menus = build_menus(
+            self.menuBar(), self.window_actions, self.recent_menu, self.examples_menu
+        )
         self.menus["file"].aboutToShow.connect(self._rebuild_recent_menu)
         self.edit_toolbar = build_edit_toolbar(self, self.window_actions)
         self.addToolBar(self.edit_toolbar)
@@ -257,6 +267,27 @@ class MainWindow(QMainWindow):
         self.editor.zoom_to_fit()
         self.statusBar().showMessage(
             f"Opened {os.path.basename(path)} ({len(score)} notes)", 5000
+        )
+        return True
+
+    def open_example(self, path: str) -> bool:
+        """Open a shipped seed melody as a new, untitled document (Save asks for a name, so
+        the example itself is never overwritten). True if it was loaded."""
+        try:
+            score = read_mid(path)
+        except (MidiFileError, OSError) as exc:
+            self._show_file_error("Cannot open example", f"Could not open “{path}”.", exc)
+            return False
+        if not self.maybe_save():
+            return False
+        self._stop_for_new_document()
+        self.document.replace_score(score, None)
+        self.autosaver.discard()
+        self._refresh_from_score()
+        self.editor.zoom_to_fit()
+        self.set_playhead(float(score.end_tick))  # ready to Continue after the melody
+        self.statusBar().showMessage(
+            f"Example “{os.path.basename(path)}”: press Continue (Ctrl+Enter) to extend it", 8000
         )
         return True
 

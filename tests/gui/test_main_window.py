@@ -536,3 +536,18 @@ def test_main_window_port_failure_stops_and_is_reported(qtbot, window: MainWindo
     qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=3000)
     assert "device gone" in window.statusBar().currentMessage()
     assert window.window_actions.play.text() == "Play"
+
+
+def test_main_window_opens_an_example_seed_untitled(window: MainWindow) -> None:
+    from composer_app import paths
+
+    examples = paths.seed_melodies()
+    assert examples, "resources/seeds ships example melodies"
+    actions = window.examples_menu.actions()
+    assert len(actions) == len(examples)
+    actions[0].trigger()
+    score = window.document.score
+    assert len(score) == len(read_mid(examples[0]))
+    # untitled: Save asks for a name, the shipped example is never overwritten
+    assert window.file_path is None and not window.document.is_dirty
+    assert window.playhead_tick == score.end_tick  # ready to continue after the melody
