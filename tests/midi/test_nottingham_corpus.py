@@ -16,6 +16,7 @@ import pytest
 from composer_app.core.note import Note
 from composer_app.midi.files import mid_bytes, parse_mid_bytes, read_mid, read_mid_report, write_mid
 from composer_app.paths import shared_data_dir
+from tests.midi.test_files import mido_notes
 
 CORPUS = shared_data_dir() / "nottingham_midi" / "MIDI"
 # folder -> (files, note-ons, lowest pitch, highest pitch), from the data README
@@ -67,23 +68,8 @@ def test_nottingham_every_file_imports_and_round_trips() -> None:
 
 
 def _mido_notes(path: Path) -> list[Note]:
-    """Notes as mido reads the file, paired per track like the reader (re-strike ends)."""
-    notes = []
-    for trk in mido.MidiFile(path).tracks:
-        tick = 0
-        sounding: dict[tuple[int, int], tuple[int, int]] = {}
-        for msg in trk:
-            tick += msg.time
-            if msg.type not in ("note_on", "note_off"):
-                continue
-            key = (msg.channel, msg.note)
-            if key in sounding:
-                start, velocity = sounding.pop(key)
-                if tick > start:
-                    notes.append(Note(start, msg.note, tick - start, velocity, msg.channel))
-            if msg.type == "note_on" and msg.velocity:
-                sounding[key] = (tick, msg.velocity)
-    return sorted(notes)
+    """Notes as mido reads the file (the oracle of test_files, on the file's bytes)."""
+    return mido_notes(path.read_bytes())
 
 
 def test_nottingham_sample_matches_mido_and_survives_a_real_save(tmp_path: Path) -> None:

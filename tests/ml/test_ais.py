@@ -17,14 +17,7 @@ from composer_app.ml.ais import (
     log_partition_exact,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """These tensors are tiny: one thread spares the OpenMP hand-offs that dominate them."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def small_rbms(n_rbms: int, n_visible: int, n_hidden: int, *, scale: float, seed: int = 0):

@@ -24,14 +24,7 @@ from composer_app.ml.evaluate import (
 from composer_app.ml.generate import FrameGenerator, RnnRbmParameters
 from composer_app.ml.rnnrbm import RnnRbm, RnnRbmConfig
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """These tensors are tiny: one thread spares the OpenMP hand-offs that dominate them."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_model(seed: int = 0, scale: float = 0.5) -> tuple[RnnRbmConfig, RnnRbm]:
