@@ -6,8 +6,15 @@ minibatches); windows are shuffled and ``batch_size`` of them are padded to a co
 with a mask, so padding contributes nothing. The CD-k Gibbs chains of all frames of a batch
 run together (see :mod:`composer_app.ml.rnnrbm`).
 
-Files in ``--out``: ``config.json`` + ``weights.safetensors`` (the best model by validation
-frame accuracy, loadable with :func:`~composer_app.ml.checkpoint.load_checkpoint`) and
+Validation after every epoch picks the best model and drives early stopping and the learning-rate
+decay. Two measures: ``acc`` (default), the expected frame accuracy of a short Gibbs sample per
+frame started at silence, as generation samples; ``ll``, the log-likelihood per step of the
+first ``valid_sequences`` validation tunes by a quick AIS (few temperatures, so it flatters every
+model a little, but the same seed each epoch makes epochs comparable), for runs that aim at
+the paper's LL.
+
+Files in ``--out``: ``config.json`` + ``weights.safetensors`` (the best model by the validation
+measure, loadable with :func:`~composer_app.ml.checkpoint.load_checkpoint`) and
 ``resume.safetensors`` (model, optimizer and RNG states plus the position in the run, one
 atomic file) from which ``--resume`` continues bit-exactly.
 """
@@ -74,6 +81,9 @@ class TrainSettings:
     clip_norm: float = 10.0  # max L2 norm of the whole gradient; 0 = no clipping
     transpose: list[int] = field(default_factory=lambda: [0])
     valid_gibbs_steps: int = 10
+    valid_measure: str = "acc"  # "acc": sampled frame accuracy; "ll": quick-AIS log-likelihood
+    valid_sequences: int = 0  # validate on the first N validation tunes (0: all)
+    valid_ais_temperatures: int = 100  # for valid_measure "ll" (2 chains, fixed seed)
     seed: int = 0
     threads: int = 2
     chain_start: str = "data"  # where CD chains start: "data" (the paper) or "silence"
@@ -89,11 +99,19 @@ class TrainSettings:
                 raise TrainingError(f"{name} must be at least 1")
         if not self.lr > 0:
             raise TrainingError("lr must be positive")
+        if self.valid_measure not in ("acc", "ll"):
+            raise TrainingError(f"valid_measure must be 'acc' or 'll', got {self.valid_measure!r}")
+        if self.valid_sequences < 0 or self.valid_ais_temperatures < 1:
+            raise TrainingError("valid_sequences must be >= 0 and valid_ais_temperatures >= 1")
 
 
 @dataclass
 class EpochResult:
-    """What one epoch did. Units: cost in nats per frame; accuracy 0..1; time in seconds."""
+    """What one epoch did. Units: cost and LL in nats per frame; accuracy 0..1; time in seconds.
+
+    ``valid_accuracy`` is the validation score: a frame accuracy (measure ``acc``) or a
+    log-likelihood per step (measure ``ll``), higher is better either way.
+    """
 
     epoch: int
     train_cost: float
@@ -173,6 +191,24 @@ def frame_accuracy(
     return tp / total if total else 1.0
 
 
+def validation_log_likelihood(
+    model: RnnRbm, sequences: Sequence[np.ndarray], n_temperatures: int, seed: int = 0
+) -> float:
+    """Quick LL per step (nats) of ``sequences``: AIS with ``n_temperatures`` and 2 chains.
+
+    Too few temperatures bias log Z low and so flatter the result; with the same ``seed``
+    every epoch the estimates of successive epochs are comparable, which is what early
+    stopping needs. :mod:`composer_app.ml.evaluate` reports the careful figure.
+    """
+    from composer_app.ml.evaluate import frame_biases, log_likelihood
+
+    biases = frame_biases(model, [s for s in sequences if len(s)])
+    result = log_likelihood(
+        model.W.detach(), biases, n_temperatures=n_temperatures, n_chains=2, n_runs=1, seed=seed
+    )
+    return result.mean
+
+
 class Trainer:
     """One training run: model, optimizer, RNG streams and the position in the run."""
 
@@ -187,6 +223,8 @@ class Trainer:
         self.config = config
         self.train = list(train)
         self.valid = list(valid)
+        if settings.valid_sequences:
+            self.valid = self.valid[: settings.valid_sequences]
         torch.set_num_threads(settings.threads)
         self.torch_rng = torch.Generator().manual_seed(settings.seed)
         self.model = RnnRbm(config, generator=self.torch_rng)
@@ -206,7 +244,7 @@ class Trainer:
         self.epoch_rng_state: dict[str, Any] = self.np_rng.bit_generator.state
         self.epoch_cost_sum = 0.0
         self.epoch_frames = 0
-        self.best_accuracy = -1.0
+        self.best_accuracy = -math.inf  # best validation score so far (acc or LL)
         self.best_epoch = 0
         self.bad_epochs = 0
         self.stale_epochs = 0  # since the last lr decay or improvement
@@ -378,7 +416,14 @@ class Trainer:
                     self.save_resume(out_dir)
                     return results
             # end of epoch: validate, keep the best, decay lr, maybe stop early
-            accuracy = frame_accuracy(self.model, self.valid, s.valid_gibbs_steps, self.torch_rng)
+            if s.valid_measure == "ll":
+                accuracy = validation_log_likelihood(
+                    self.model, self.valid, s.valid_ais_temperatures, seed=s.seed
+                )
+            else:
+                accuracy = frame_accuracy(
+                    self.model, self.valid, s.valid_gibbs_steps, self.torch_rng
+                )
             self.epoch += 1
             result = EpochResult(
                 self.epoch, self.epoch_cost_sum / max(self.epoch_frames, 1), accuracy, self.lr,
@@ -415,11 +460,26 @@ class Trainer:
 
     def _save_best(self, out_dir: Path) -> None:
         training = dict(asdict(self.settings))
+        s = self.settings
+        tunes = f"the first {s.valid_sequences}" if s.valid_sequences else "all"
+        if s.valid_measure == "ll":
+            measure = {
+                "valid_log_likelihood": round(self.best_accuracy, 6),
+                "valid_method": f"LL per step of {tunes} validation tunes, AIS with "
+                f"{s.valid_ais_temperatures} temperatures x 2 chains (seed {s.seed})",
+            }
+        else:
+            measure = {
+                "valid_frame_accuracy": round(self.best_accuracy, 6),
+                "valid_accuracy_method": f"expected TP/FP/FN of one {s.valid_gibbs_steps}"
+                f"-step Gibbs sample per frame, started at the all-off frame ({tunes} "
+                "validation tunes)",
+            }
+        training.pop("valid_frame_accuracy", None)
+        training.pop("valid_accuracy_method", None)
         training.update(
             best_epoch=self.best_epoch,
-            valid_frame_accuracy=round(self.best_accuracy, 6),
-            valid_accuracy_method=f"expected TP/FP/FN of one {self.settings.valid_gibbs_steps}"
-            "-step Gibbs sample per frame, started at the all-off frame",
+            **measure,
             train_time_s=round(self.train_time_s, 1),
             train_frames_per_epoch=count_frames(self.train),
         )
@@ -447,10 +507,10 @@ class Progress:
         if now - self._last < 0.2 and batch < batches:
             return
         self._last = now
-        acc = f"{best_accuracy:.1%}" if best_accuracy >= 0 else "-"
+        acc = _score(best_accuracy) if math.isfinite(best_accuracy) else "-"
         line = (
             f"epoch {epoch}/{epochs} batch {batch}/{batches} {frames_per_s:,.0f} frames/s "
-            f"cost {cost:.3f} best valid acc {acc} ETA {eta_s:.0f} s"
+            f"cost {cost:.3f} best valid {acc} ETA {eta_s:.0f} s"
         )
         self.stream.write("\r" + line[:150].ljust(100))
         self.stream.flush()
@@ -460,12 +520,17 @@ class Progress:
         if self.tty:
             self.stream.write("\r")
         self.stream.write(
-            f"epoch {result.epoch}: cost {result.train_cost:.4f} valid acc "
-            f"{result.valid_accuracy:.2%} (best {best_accuracy:.2%} @ {best_epoch}) "
+            f"epoch {result.epoch}: cost {result.train_cost:.4f} valid "
+            f"{_score(result.valid_accuracy)} (best {_score(best_accuracy)} @ {best_epoch}) "
             f"lr {result.lr:.2g} {result.frames / max(result.time_s, 1e-9):,.0f} frames/s "
             f"{result.time_s:.1f} s\n"
         )
         self.stream.flush()
+
+
+def _score(value: float) -> str:
+    """A validation score as text: an accuracy in 0..1 as a percentage, an LL in nats."""
+    return f"acc {value:.2%}" if value >= 0 else f"LL {value:.4f}"
 
 
 # --- command line ----------------------------------------------------------------------------
@@ -508,6 +573,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--normalize-key", action="store_true",
                         help="MIDI folders: transpose every piece to C major / C minor")
     parser.add_argument("--valid-gibbs", type=int, default=d.valid_gibbs_steps)
+    parser.add_argument("--valid-measure", choices=("acc", "ll"), default=d.valid_measure,
+                        help="validation score: sampled frame accuracy, or LL by a quick AIS")
+    parser.add_argument("--valid-sequences", type=int, default=d.valid_sequences,
+                        help="validate on the first N validation tunes (0: all)")
+    parser.add_argument("--valid-ais-temperatures", type=int,
+                        default=d.valid_ais_temperatures, help="AIS temperatures for --valid-measure ll")
     parser.add_argument("--chain-start", choices=("data", "silence"), default=d.chain_start,
                         help="where CD chains start (data: the paper)")
     parser.add_argument("--init-from", type=Path, default=None,
@@ -573,6 +644,8 @@ def run(args: argparse.Namespace) -> int:
                 clip_norm=args.clip, transpose=list(args.transpose),
                 valid_gibbs_steps=args.valid_gibbs, seed=args.seed, threads=args.threads,
                 max_minutes=args.max_minutes, chain_start=args.chain_start,
+                valid_measure=args.valid_measure, valid_sequences=args.valid_sequences,
+                valid_ais_temperatures=args.valid_ais_temperatures,
                 init_from=str(args.init_from or ""),
             )  # fmt: skip
             hidden, recurrent = args.hidden, args.recurrent
@@ -591,7 +664,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(
         f"training on {len(train)} sequences ({count_frames(train)} frames), validating on "
-        f"{len(splits['valid'])}; {trainer.config.n_params} parameters; writing to {out}",
+        f"{len(trainer.valid)}; {trainer.config.n_params} parameters; writing to {out}",
         file=sys.stderr,
     )
     previous_handler = None
@@ -621,7 +694,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
     if status == 0:
         print(
-            f"best valid frame accuracy {trainer.best_accuracy:.2%} at epoch "
+            f"best valid {_score(trainer.best_accuracy)} at epoch "
             f"{trainer.best_epoch}; model in {out}",
             file=sys.stderr,
         )

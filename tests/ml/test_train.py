@@ -188,7 +188,7 @@ def test_train_command_writes_a_loadable_checkpoint(
     assert config.step_beats == 0.5 and config.key_normalization == "C major/C minor"
     assert config.training["optimizer"] == "adam" and config.training["best_epoch"] >= 1
     err = capsys.readouterr().err
-    assert "epoch 1:" in err and "epoch 2:" in err and "best valid frame accuracy" in err
+    assert "epoch 1:" in err and "epoch 2:" in err and "best valid acc" in err
 
 
 def test_train_command_ctrl_c_stops_after_a_checkpoint_and_resumes(
@@ -231,7 +231,7 @@ def test_progress_draws_in_place_on_a_terminal() -> None:
     Progress(stream).batch(1, 10, 3, 3, 12345.0, -0.5, 0.7, 4.0)
     text = stream.getvalue()
     assert text.startswith("\r") and "epoch 1/10" in text and "12,345 frames/s" in text
-    assert "ETA 4 s" in text and "70.0%" in text
+    assert "ETA 4 s" in text and "best valid acc 70.00%" in text
     plain = io.StringIO()
     Progress(plain).batch(1, 10, 3, 3, 12345.0, -0.5, 0.7, 4.0)
     assert plain.getvalue() == ""  # not a terminal: only whole-epoch lines
@@ -273,3 +273,40 @@ def test_train_chains_from_silence_lower_the_exact_negative_log_likelihood(
     assert nll_per_frame() < before - 0.3
     with pytest.raises(ValueError, match="chain_start"):
         trainer.model.cost(v, mask, 1, chain_start="noise")
+
+
+def test_train_validation_by_log_likelihood_picks_the_best_epoch_by_exact_ll(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train, valid = toy_sequences(8, seed=14), toy_sequences(3, seed=15)
+    settings = tiny_settings(
+        epochs=6, lr=0.02, valid_measure="ll", valid_sequences=2, valid_ais_temperatures=200
+    )
+    trainer = Trainer(tiny_config(), settings, train, valid)
+    assert len(trainer.valid) == 2  # only the first valid_sequences tunes
+    results = trainer.run(tmp_path)
+    frames = torch.tensor(list(itertools.product([0.0, 1.0], repeat=8)))  # all 256 frames
+
+    def exact_ll(model: torch.nn.Module) -> float:
+        v, mask = pad_batch(valid[:2])
+        with torch.no_grad():
+            bv_t, bh_t = model.recurrence(v)
+            log_z = torch.logsumexp(-model.free_energy(frames[:, None, None], bv_t, bh_t), 0)
+            ll = -model.free_energy(v, bv_t, bh_t) - log_z
+        return float((ll * mask).sum() / mask.sum())
+
+    # each epoch's score is the AIS estimate of the validation LL (8 units: AIS is close)
+    assert exact_ll(trainer.model) == pytest.approx(results[-1].valid_accuracy, abs=0.02)
+    best = max(results, key=lambda r: r.valid_accuracy)
+    assert trainer.best_epoch == best.epoch
+    config, saved = load_checkpoint(tmp_path)
+    assert config.training["valid_log_likelihood"] == pytest.approx(best.valid_accuracy, abs=1e-5)
+    assert "valid_frame_accuracy" not in config.training
+    assert "200 temperatures" in config.training["valid_method"]
+    assert exact_ll(saved) == pytest.approx(best.valid_accuracy, abs=0.02)
+    # the command line takes the measure too, and prints LL in nats
+    data = _write_benchmark(tmp_path / "toy.json.gz")
+    assert run(_args(data, tmp_path / "cli", "--epochs", "1", "--valid-measure", "ll")) == 0
+    assert "valid LL -" in capsys.readouterr().err
+    with pytest.raises(TrainingError, match="valid_measure"):
+        tiny_settings(valid_measure="f1")
