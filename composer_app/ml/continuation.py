@@ -86,12 +86,14 @@ class LoadedModel:
     register_pitch: float | None = None
 
 
-def estimate_register(params: RnnRbmParameters, pitch_low: int, n_steps: int = 256) -> float | None:
+def estimate_register(
+    params: RnnRbmParameters, pitch_low: int, n_steps: int = 256, chain_start: str = "silence"
+) -> float | None:
     """The mean pitch of what the model plays unprompted (fixed seed, so repeatable).
 
     Units: MIDI pitch. None when the model plays nothing.
     """
-    generator = FrameGenerator(params, None, rng=0)
+    generator = FrameGenerator(params, None, rng=0, chain_start=chain_start)
     frames = np.array([next(generator).frame for _ in range(n_steps)])
     counts = frames.sum(axis=0)
     if counts.sum() == 0:
@@ -117,7 +119,7 @@ def load_model(directory: str, name: str | None = None) -> LoadedModel:
         name=name or Path(directory).name,
         config=config,
         params=params,
-        register_pitch=estimate_register(params, config.pitch_low),
+        register_pitch=estimate_register(params, config.pitch_low, chain_start=config.chain_start),
     )
 
 
@@ -208,6 +210,7 @@ class Continuation:
             rng=self.settings.random_seed,
             allowed_pitches=transpose_roll(self.allowed_pitches, self.shift),
             max_polyphony=self.settings.max_polyphony,
+            chain_start=config.chain_start,
         )
         self.clamped = np.zeros((self.settings.n_steps, self.n_pitches), dtype=bool)
         if self.settings.accompany and target_notes:

@@ -6,8 +6,9 @@ Both measures follow Boulanger-Lewandowski, Bengio & Vincent (2012), section 6:
   summed over every frame of the split. Each frame's prediction is a sample of the model
   given the *true* history (teacher forcing), so the counts are expectations over model
   samples: every frame is sampled ``acc_samples`` times (independent Gibbs chains of
-  ``gibbs_steps`` block-Gibbs steps each, started from the all-off frame as in generation)
-  and TP, FP, FN are averaged over the samples.
+  ``gibbs_steps`` block-Gibbs steps each, started where the model's generation starts them:
+  the all-off frame, or the true previous frame for a model whose ``chain_start`` is
+  ``"previous"``) and TP, FP, FN are averaged over the samples.
 * **LL**, the log-likelihood per time step in nats: for each frame
   ``log p(v_t | v_<t) = -F_t(v_t) - log Z_t`` with ``F_t`` the free energy of that frame's
   conditional RBM (exact) and ``log Z_t`` its partition function estimated by annealed
@@ -52,12 +53,14 @@ class FrameBiases:
     """Every frame of a split with its conditional RBM's biases under teacher forcing.
 
     Shapes: ``frames (N, P)`` float32 0/1, ``bv (N, P)``, ``bh (N, H)`` float32; N is the
-    total number of frames of all sequences.
+    total number of frames of all sequences. ``previous (N, P)``: the frame before each
+    frame in its sequence (all-off before a sequence's first frame).
     """
 
     frames: Tensor
     bv: Tensor
     bh: Tensor
+    previous: Tensor | None = None
 
     @property
     def n_frames(self) -> int:
@@ -77,6 +80,7 @@ class AccuracyResult:
     n_samples: int
     gibbs_steps: int
     seconds: float
+    chain_start: str = "silence"
 
 
 @dataclass(frozen=True)
@@ -126,10 +130,14 @@ def frame_biases(model: Any, sequences: Sequence[np.ndarray]) -> FrameBiases:
                 n = len(sequences[i])
                 frames[i], bvs[i], bhs[i] = v[row, :n], bv_t[row, :n], bh_t[row, :n]
     # Keep the split's order so results do not depend on the batching.
+    previous = [
+        torch.cat([torch.zeros_like(f[:1]), f[:-1]]) if len(f) else f for f in frames
+    ]
     return FrameBiases(
         frames=torch.cat(frames).contiguous(),
         bv=torch.cat(bvs).float().contiguous(),
         bh=torch.cat(bhs).float().contiguous(),
+        previous=torch.cat(previous).contiguous(),
     )
 
 
@@ -156,15 +164,22 @@ def expected_accuracy(
     n_samples: int = 20,
     gibbs_steps: int = 25,
     rng: np.random.Generator | int | None = None,
+    chain_start: str = "silence",
 ) -> AccuracyResult:
     """ACC with TP, FP, FN averaged over ``n_samples`` Gibbs samples of every frame.
 
     Each sample is an independent chain of ``gibbs_steps`` block-Gibbs steps (v -> h -> v)
-    in the frame's conditional RBM, started from the all-off frame. ``rng`` (numpy
-    Generator or seed) draws the uniforms. Shapes: ``W (P, H)``.
+    in the frame's conditional RBM, started from the all-off frame (``chain_start``
+    ``"silence"``) or from the true frame before (``"previous"``, as the generation of a
+    model with that setting does). ``rng`` (numpy Generator or seed) draws the uniforms.
+    Shapes: ``W (P, H)``.
     """
     if n_samples < 1 or gibbs_steps < 1:
         raise ValueError("accuracy needs at least one sample and one Gibbs step")
+    if chain_start not in ("silence", "previous"):
+        raise ValueError(f"chain_start must be 'silence' or 'previous', got {chain_start!r}")
+    if chain_start == "previous" and biases.previous is None:
+        raise ValueError("chain_start 'previous' needs the previous frames (see frame_biases)")
     started = time.perf_counter()
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     W = W.detach().float().contiguous()
@@ -187,7 +202,11 @@ def expected_accuracy(
             bh = biases.bh[start:stop].repeat_interleave(n_samples, dim=0)
             noise_h, noise_v = noise_h_all[:n], noise_v_all[:n]
             a, x, h, v = a_all[:n], x_all[:n], h_all[:n], v_all[:n]
-            v.zero_()
+            if chain_start == "previous":
+                assert biases.previous is not None
+                v.copy_(biases.previous[start:stop].repeat_interleave(n_samples, dim=0))
+            else:
+                v.zero_()
             for _ in range(gibbs_steps):
                 # h_j on when u < p(h_j = 1 | v) = sigmoid(bh_t + v W), then v likewise.
                 torch.addmm(bh, v, W, out=a)
@@ -213,6 +232,7 @@ def expected_accuracy(
         n_samples=n_samples,
         gibbs_steps=gibbs_steps,
         seconds=time.perf_counter() - started,
+        chain_start=chain_start,
     )
 
 
@@ -279,6 +299,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=("train", "valid", "test"), default="test")
     parser.add_argument("--acc-samples", type=int, default=20, help="Gibbs samples per frame")
     parser.add_argument("--gibbs-steps", type=int, default=25, help="Gibbs steps per sample")
+    parser.add_argument(
+        "--chain-start",
+        choices=("silence", "previous"),
+        default=None,
+        help="where each sample's chain starts (default: the model's own setting)",
+    )
     parser.add_argument("--ais-temperatures", type=int, default=400, help="AIS temperatures")
     parser.add_argument("--ais-chains", type=int, default=5, help="AIS chains per frame")
     parser.add_argument("--ais-runs", type=int, default=3, help="independent AIS runs")
@@ -354,11 +380,13 @@ def run(args: argparse.Namespace) -> int:
             n_samples=args.acc_samples,
             gibbs_steps=args.gibbs_steps,
             rng=np.random.default_rng(args.seed),
+            chain_start=args.chain_start or config.chain_start,
         )
         print(
             f"ACC {100 * acc.accuracy:.2f}%  (expected TP {acc.true_positives:.1f}, "
             f"FP {acc.false_positives:.1f}, FN {acc.false_negatives:.1f}; "
-            f"{acc.n_samples} samples/frame x {acc.gibbs_steps} Gibbs steps; "
+            f"{acc.n_samples} samples/frame x {acc.gibbs_steps} Gibbs steps from the "
+            f"{'previous frame' if acc.chain_start == 'previous' else 'all-off frame'}; "
             f"{acc.seconds:.1f} s)"
         )
         results["accuracy"] = asdict(acc)

@@ -159,6 +159,10 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
     * ``max_polyphony``: when a sample has more notes, the most probable are kept; clamped-on
       notes count towards it and are always kept.
 
+    ``chain_start``: each frame's Gibbs chain starts at the all-off frame (``"silence"``) or
+    at the frame before it in the history (``"previous"``; all-off before the first frame),
+    with masked pitches off and clamped units at their values either way.
+
     ``temperature`` divides the RBM energies; ``0`` gives the greedy (zero-temperature)
     chain. ``rng`` is a ``numpy.random.Generator`` or an int seed: the same seed gives the
     same frames.
@@ -176,7 +180,12 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         rng: np.random.Generator | int | None = None,
         allowed_pitches: np.ndarray | None = None,
         max_polyphony: int | None = None,
+        chain_start: str = "silence",
     ) -> None:
+        if chain_start not in ("silence", "previous"):
+            raise GenerationError(
+                f"chain_start must be 'silence' or 'previous', got {chain_start!r}"
+            )
         if gibbs_steps < 1:
             raise GenerationError(f"gibbs_steps must be at least 1, got {gibbs_steps}")
         if not np.isfinite(temperature) or temperature < 0:
@@ -187,6 +196,7 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         self.gibbs_steps = int(gibbs_steps)
         self.temperature = float(temperature)
         self.max_polyphony = max_polyphony
+        self.chain_start = chain_start
         self._rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         p, h = params.n_visible, params.n_hidden
         self._p, self._h = p, h
@@ -201,6 +211,7 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         self._b_cat = np.concatenate([params.bh, params.bv]).astype(np.float32)
         self._WT = np.ascontiguousarray(params.W.T)
         self._u = np.zeros(params.n_recurrent, dtype=np.float32)
+        self._last = np.zeros(p, dtype=np.float32)  # the last frame of the history
         self._biases = self._b_cat.copy()  # [bh_t | bv_t] for the next step
         # Preallocated chain buffers: thresholds for every Gibbs step, in [hidden | visible].
         k = self.gibbs_steps
@@ -279,6 +290,8 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         prm = self.params
         for frame in roll.astype(np.float32):
             self._u = np.tanh(prm.bu + self._u @ prm.Wuu + frame @ prm.Wvu)
+        if len(roll):
+            self._last[:] = roll[-1]
         self._biases = self._b_cat + self._u @ self._Wu_cat
 
     # ----------------------------------------------------------------- sampling
@@ -308,7 +321,12 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
             np.negative(eff, out=thr[0])
             thr[1:] = thr[0]
         v, hs, hx, vx, W, WT = self._v, self._hs, self._hx, self._vx, self.params.W, self._WT
-        np.isposinf(eff[h:], out=v)  # chain starts all-off, clamped-on units on
+        if self.chain_start == "previous":
+            np.copyto(v, self._last)  # the chain starts at the frame before...
+            v[np.isneginf(eff[h:])] = 0.0  # ...with masked and clamped-off units off
+            v[np.isposinf(eff[h:])] = 1.0  # and clamped-on units on
+        else:
+            np.isposinf(eff[h:], out=v)  # chain starts all-off, clamped-on units on
         thr_h, thr_v = self._thr_h, self._thr_v
         for i in range(k):
             np.dot(v, W, out=hx)
@@ -363,6 +381,7 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         u = self._u @ prm.Wuu
         u += prm.bu
         u += frame.astype(np.float32) @ prm.Wvu
+        self._last[:] = frame
         self._u = np.tanh(u, out=u)
         self._biases = self._b_cat + self._u @ self._Wu_cat
         self._step_index += 1

@@ -29,6 +29,8 @@ from torch import Tensor, nn
 from torch.nn import functional
 
 FORMAT_VERSION = 1
+# Where a frame's sampling chain starts (see RnnRbmConfig.chain_start).
+CHAIN_STARTS = ("silence", "previous")
 
 
 class ConfigError(ValueError):
@@ -53,6 +55,10 @@ class RnnRbmConfig:
     key_normalization: str = "C major/C minor"
     dataset: str = ""
     cd_steps: int = 15
+    # Where generation and the accuracy start each frame's Gibbs chain: "silence" (the
+    # all-off frame, as in the tutorial) or "previous" (the frame before, which suits a model
+    # trained with CD chains started at the data: its RBMs mix slowly away from the data).
+    chain_start: str = "silence"
     training: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
@@ -83,6 +89,11 @@ class RnnRbmConfig:
         for name in ("key_normalization", "dataset"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"config field {name!r} must be a string")
+        if self.chain_start not in CHAIN_STARTS:
+            raise ConfigError(
+                f"config field 'chain_start' must be one of {', '.join(CHAIN_STARTS)}, got "
+                f"{self.chain_start!r}"
+            )
         if not isinstance(self.training, dict):
             raise ConfigError("config field 'training' must be a JSON object")
         if not isinstance(self.format_version, int) or isinstance(self.format_version, bool):

@@ -114,6 +114,35 @@ def test_expected_accuracy_of_confident_true_model_is_one() -> None:
     assert result.accuracy == 1.0
 
 
+def test_expected_accuracy_chains_can_start_at_the_true_previous_frame() -> None:
+    # A bistable RBM: hidden unit 0 holds pitches 0 and 1 on, hidden unit 1 pitches 2 and 3;
+    # all-off is stable too (every switch has p ~ e^-10). A chain from the true previous
+    # frame stays in its mode; one from silence stays silent.
+    W = torch.zeros(88, 2)
+    W[[0, 1], 0] = 20.0
+    W[[2, 3], 1] = 20.0
+    rows = torch.tensor([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, 1]]).float()
+    frames = torch.zeros(4, 88)
+    frames[:, :4] = rows
+    previous = torch.zeros(4, 88)
+    previous[1:] = frames[:-1]  # frames 1 and 3 repeat the frame before; 0 and 2 do not
+    biases = FrameBiases(
+        frames=frames, bv=torch.full((4, 88), -10.0), bh=torch.full((4, 2), -30.0),
+        previous=previous,
+    )  # fmt: skip
+    silence = expected_accuracy(W, biases, n_samples=20, gibbs_steps=5, rng=0)
+    assert silence.chain_start == "silence" and silence.accuracy == 0.0
+    result = expected_accuracy(W, biases, n_samples=20, gibbs_steps=5, rng=0, chain_start="previous")
+    # frame 0 starts all-off (predicts nothing), frame 1 right, frame 2 starts in the wrong
+    # mode (2 FP, 2 FN), frame 3 right: TP 4, FP 2, FN 4
+    assert (result.true_positives, result.false_positives, result.false_negatives) == (4, 2, 4)
+    assert result.accuracy == pytest.approx(0.4) and result.chain_start == "previous"
+    with pytest.raises(ValueError, match="chain_start"):
+        expected_accuracy(W, biases, chain_start="noise")
+    with pytest.raises(ValueError, match="previous frames"):
+        expected_accuracy(W, FrameBiases(frames, biases.bv, biases.bh), chain_start="previous")
+
+
 def test_frame_biases_match_step_by_step_recurrence() -> None:
     _, model = tiny_model()
     rolls = random_rolls([7, 3, 12])
@@ -122,12 +151,15 @@ def test_frame_biases_match_step_by_step_recurrence() -> None:
     params = RnnRbmParameters.from_model(model)
     row = 0
     for roll in rolls:  # the split's order is kept
+        start = row
         gen = FrameGenerator(params)
         for frame in roll:
             bv_t, bh_t = gen.conditional_biases
             np.testing.assert_allclose(biases.bv[row].numpy(), bv_t, atol=1e-5)
             np.testing.assert_allclose(biases.bh[row].numpy(), bh_t, atol=1e-5)
             np.testing.assert_array_equal(biases.frames[row].numpy(), frame)
+            before = roll[row - start - 1] if row > start else np.zeros(88, dtype=bool)
+            np.testing.assert_array_equal(biases.previous[row].numpy(), before)
             gen.advance(frame)
             row += 1
 
@@ -189,6 +221,8 @@ def test_evaluate_command_on_tiny_checkpoint(tmp_path: Path, capsys: pytest.Capt
     assert results["frames"] == 50
     assert 0.0 < results["accuracy"]["accuracy"] < 1.0
     assert results["accuracy"]["n_samples"] == 20 and results["accuracy"]["gibbs_steps"] == 5
+    assert results["accuracy"]["chain_start"] == "silence"  # the model's setting
+    assert "from the all-off frame" in printed
     ll = results["log_likelihood"]
     assert len(ll["per_run"]) == 3
     exact = exact_log_likelihood(model, frame_biases(model, test_rolls))
@@ -233,3 +267,19 @@ def test_resolve_model_dir_prefers_folder_then_shipped_name(tmp_path: Path) -> N
     # A path that is not a folder stays a path (and fails to load with its own name).
     assert resolve_model_dir("runs/missing", shipped) == Path("runs/missing")
     assert resolve_model_dir("nottingham", None) == Path("nottingham")
+
+
+def test_evaluate_command_samples_from_where_the_model_starts_its_chains(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    config, model = tiny_model(seed=4)
+    config.chain_start = "previous"
+    save_checkpoint(tmp_path / "model", config, model)
+    data = tmp_path / "tiny.json.gz"
+    write_benchmark(data, {"train": [], "valid": [], "test": random_rolls([30], seed=6)})
+    args = ["evaluate", str(tmp_path / "model"), "--data", str(data), "--no-ll", "--json"]
+    assert cli.main([*args, str(tmp_path / "a.json")]) == 0
+    assert "from the previous frame" in capsys.readouterr().out
+    assert json.loads((tmp_path / "a.json").read_text())["accuracy"]["chain_start"] == "previous"
+    assert cli.main([*args, str(tmp_path / "b.json"), "--chain-start", "silence"]) == 0
+    assert json.loads((tmp_path / "b.json").read_text())["accuracy"]["chain_start"] == "silence"

@@ -357,3 +357,47 @@ def test_frame_generator_continues_pattern_learned_by_tiny_model(one_torch_threa
     before = np.array([next(untrained).frame for _ in range(16)])
     assert (generated == expected).all(1).mean() >= 0.9  # whole frames right
     assert (before == expected).all(1).mean() < 0.2
+
+
+def bistable_parameters() -> RnnRbmParameters:
+    """4 pitches, 2 hidden units: {0, 1} and {2, 3} each hold themselves on, nothing turns on.
+
+    Hidden unit 0 listens to pitches 0 and 1 and drives them (weights +20, visible biases
+    -10, hidden -15), hidden unit 1 likewise for pitches 2 and 3; no recurrence. A chain that
+    starts with pitch 0 or 1 on stays with both on; one that starts all-off stays off (a
+    switch has p ~ e^-5 or less).
+    """
+    W = np.zeros((4, 2))
+    W[[0, 1], 0] = 20.0
+    W[[2, 3], 1] = 20.0
+    return RnnRbmParameters(
+        W=W, bv=np.full(4, -10.0), bh=np.full(2, -15.0), Wuh=np.zeros((1, 2)),
+        Wuv=np.zeros((1, 4)), Wvu=np.zeros((4, 1)), Wuu=np.zeros((1, 1)), bu=np.zeros(1),
+    )  # fmt: skip
+
+
+def test_frame_generator_chain_can_start_at_the_previous_frame() -> None:
+    prm = bistable_parameters()
+    seed = np.array([[False, False, True, True], [True, True, False, False]])
+    from_silence = FrameGenerator(prm, seed, rng=0)
+    assert from_silence.chain_start == "silence"
+    assert not next(from_silence).frame.any()  # the all-off start never leaves silence
+    gen = FrameGenerator(prm, seed, rng=0, chain_start="previous")
+    # the chain starts at the seed's last frame and the mode holds, step after step
+    frames = [next(gen).frame.tolist() for _ in range(5)]
+    assert frames == [[True, True, False, False]] * 5
+    # a frame the caller puts into the history becomes the next chain's start
+    assert gen.send(np.array([False, False, True, True])).frame.tolist() == [
+        False, False, True, True,
+    ]  # fmt: skip
+    # masked pitches start off and never sound; clamped units start at their values
+    masked = FrameGenerator(
+        prm, seed, rng=0, chain_start="previous",
+        allowed_pitches=np.array([True, False, True, True]),
+    )  # fmt: skip
+    assert next(masked).frame.tolist() == [True, False, False, False]
+    clamped = FrameGenerator(prm, seed, rng=0, chain_start="previous")
+    clamped.clamp(np.array([[True, True, True, False]]), np.array([[False, False, True, False]]))
+    assert next(clamped).frame.tolist() == [False, False, True, True]
+    with pytest.raises(GenerationError, match="chain_start"):
+        FrameGenerator(prm, seed, chain_start="noise")

@@ -214,3 +214,10 @@ def test_rnnrbm_config_round_trips_and_rejects_bad_fields() -> None:
         RnnRbmConfig.from_dict({**config.to_dict(), "pitch_low": 30})  # 109 - 30 != 88
     with pytest.raises(ConfigError, match="step_beats"):
         RnnRbmConfig.from_dict({**config.to_dict(), "step_beats": 0})
+    assert config.chain_start == "silence"  # configs written before the field load as before
+    legacy = {k: v for k, v in config.to_dict().items() if k != "chain_start"}
+    assert RnnRbmConfig.from_dict(legacy).chain_start == "silence"
+    previous = RnnRbmConfig(chain_start="previous")
+    assert RnnRbmConfig.from_dict(previous.to_dict()).chain_start == "previous"
+    with pytest.raises(ConfigError, match="chain_start"):
+        RnnRbmConfig.from_dict({**config.to_dict(), "chain_start": "noise"})
