@@ -84,11 +84,15 @@ def ais_log_weights(
     n_chains: int,
     rng: np.random.Generator | int | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    visible_means: Tensor | None = None,
 ) -> Tensor:
     """Log importance weights ``log w`` of ``n_chains`` AIS chains per RBM (float64).
 
     ``mean_c w`` estimates ``Z / Z_0``; the spread of ``log w`` over chains measures how
-    well the schedule ``betas`` anneals (a zero spread would be exact).
+    well the schedule ``betas`` anneals (a zero spread would be exact). The chains' final
+    hidden states ``h_c`` with weights ``w_c`` are also importance samples of each RBM, so
+    ``sum_c w_c f(h_c) / sum_c w_c`` estimates an expectation under it: when
+    ``visible_means (N, n_chains, P)`` is given, it is filled with ``p(v = 1 | h_c)``.
     Shapes: ``W (P, H)``, ``bv (N, P)``, ``bh (N, H)``, ``betas (K,)`` -> ``(N, n_chains)``.
     """
     _check_arguments(W, bv, bh, betas, n_chains)
@@ -110,6 +114,7 @@ def ais_log_weights(
                 beta_list,
                 n_chains,
                 rng,
+                None if visible_means is None else visible_means[start:stop],
             )
     return result
 
@@ -170,8 +175,13 @@ def _ais_chunk(
     beta_list: list[float],
     n_chains: int,
     rng: np.random.Generator,
+    visible_means: Tensor | None = None,
 ) -> Tensor:
-    """Log importance weights of ``n_chains`` AIS chains per RBM. Shapes: -> ``(n, n_chains)``."""
+    """Log importance weights of ``n_chains`` AIS chains per RBM. Shapes: -> ``(n, n_chains)``.
+
+    ``visible_means (n, n_chains, P)``, when given, receives ``p(v = 1 | h)`` of each chain's
+    final hidden state in the target RBM (``beta = 1``).
+    """
     n, n_hidden = bh.shape
     n_visible = bv.shape[1]
     # One row per (RBM, chain): RBM-major so a row's biases are repeated n_chains times.
@@ -202,6 +212,8 @@ def _ais_chunk(
         # log p*_{beta_k}(h_{k-1}) - log p*_{beta_{k-1}}(h_{k-1}); the h.bh terms cancel.
         log_w += (functional.softplus(x) - functional.softplus(x_prev)).sum(-1)
         if k == last:
+            if visible_means is not None:  # x = bv + W h at beta = 1
+                visible_means.copy_(x.sigmoid_().view(n, n_chains, n_visible))
             break
         # Gibbs transition that leaves p_{beta_k} invariant: v | h, then h | v, each unit
         # on when its uniform falls below its probability.

@@ -16,6 +16,10 @@ Both measures follow Boulanger-Lewandowski, Bengio & Vincent (2012), section 6:
   divided by its number of frames, repeated over ``ais_runs`` independent AIS runs and
   reported as mean and spread. AIS that anneals too fast underestimates ``log Z`` and so
   flatters LL: check that doubling ``--ais-temperatures`` leaves the figure unchanged.
+* **ACC by AIS weights**, a cross-check of ACC that no sampler's mixing can bias: the AIS
+  chains of the LL, weighted by their importance weights, are samples of each frame's own
+  conditional RBM, so ``sum_c w_c E[counts | h_c] / sum_c w_c`` estimates the expected
+  TP, FP, FN under the model itself (consistent as chains and temperatures grow).
 
 The recurrence under teacher forcing gives every frame's ``bv_t``, ``bh_t`` at once, so
 both measures run batched over all frames (times samples or chains) in torch.
@@ -36,8 +40,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+from torch.nn import functional
 
-from composer_app.ml.ais import AisError, ais_log_partition, free_energy
+from composer_app.ml.ais import AisError, ais_log_weights, free_energy, linear_schedule
 
 # float32 uniforms are multiples of 2**-24 in [0, 1); half a step more puts them in (0, 1).
 _HALF_ULP = np.float32(2.0**-25)
@@ -94,6 +99,8 @@ class LogLikelihoodResult:
     seconds: float
     mean_free_energy: float = 0.0
     mean_log_partition: list[float] = field(default_factory=list)
+    # expected ACC under the model by the AIS chains' importance weights, per run
+    accuracy_per_run: list[float] = field(default_factory=list)
 
     @property
     def mean(self) -> float:
@@ -248,8 +255,9 @@ def log_likelihood(
 ) -> LogLikelihoodResult:
     """Mean ``log p(v_t | history)`` per frame in nats, ``-F_t(v_t) - log Z_t``, per AIS run.
 
-    Each run estimates every frame's ``log Z_t`` with fresh chains (seed ``seed + run``).
-    Shapes: ``W (P, H)``.
+    Each run estimates every frame's ``log Z_t`` with fresh chains (seed ``seed + run``),
+    and from the same weighted chains the model's expected frame accuracy (see the module
+    docstring). Shapes: ``W (P, H)``.
     """
     if n_runs < 1:
         raise ValueError(f"at least one AIS run is needed, got {n_runs}")
@@ -260,23 +268,38 @@ def log_likelihood(
         neg_free = -free_energy(
             biases.frames.double(), W.double(), biases.bv.double(), biases.bh.double()
         )
+        # exact log Z_0 of the independent units (beta = 0)
+        log_z0 = functional.softplus(biases.bv.double()).sum(-1) + functional.softplus(
+            biases.bh.double()
+        ).sum(-1)
     per_run: list[float] = []
     mean_log_z: list[float] = []
+    accuracy_per_run: list[float] = []
+    means = torch.empty(biases.n_frames, n_chains, biases.frames.shape[1])
+    truth = biases.frames[:, None, :]
     for run in range(n_runs):
-        log_z = ais_log_partition(
+        log_w = ais_log_weights(
             W,
             biases.bv,
             biases.bh,
-            n_temperatures=n_temperatures,
+            betas=linear_schedule(n_temperatures),
             n_chains=n_chains,
             rng=np.random.default_rng([seed, run]),
+            visible_means=means,
         )
+        log_z = log_z0 + torch.logsumexp(log_w, dim=1) - math.log(n_chains)
         per_run.append(float((neg_free - log_z).mean()))
         mean_log_z.append(float(log_z.mean()))
+        # self-normalised importance weights of each frame's chains: (N, C, 1)
+        weights = torch.softmax(log_w, dim=1).float()[:, :, None]
+        tp = float((weights * means * truth).sum())
+        fp = float((weights * means * (1 - truth)).sum())
+        fn = float((weights * (1 - means) * truth).sum())
+        accuracy_per_run.append(frame_accuracy(tp, fp, fn))
         if progress is not None:
             progress(
-                f"AIS run {run + 1}/{n_runs}: LL {per_run[-1]:.4f} nats/step "
-                f"({time.perf_counter() - started:.0f} s)"
+                f"AIS run {run + 1}/{n_runs}: LL {per_run[-1]:.4f} nats/step, ACC by AIS "
+                f"weights {100 * accuracy_per_run[-1]:.2f}% ({time.perf_counter() - started:.0f} s)"
             )
     return LogLikelihoodResult(
         per_run=per_run,
@@ -286,6 +309,7 @@ def log_likelihood(
         seconds=time.perf_counter() - started,
         mean_free_energy=float(-neg_free.mean()),
         mean_log_partition=mean_log_z,
+        accuracy_per_run=accuracy_per_run,
     )
 
 
@@ -409,6 +433,10 @@ def run(args: argparse.Namespace) -> int:
             f"LL {ll.mean:.4f} +- {ll.std:.4f} nats/step  (mean +- std over {len(ll.per_run)} "
             f"AIS runs of {ll.n_chains} chains x {ll.n_temperatures} temperatures; "
             f"{ll.seconds:.1f} s)"
+        )
+        print(
+            f"ACC of the model's own distribution by AIS weights "
+            f"{100 * float(np.mean(ll.accuracy_per_run)):.2f}% (a check on the sampled ACC)"
         )
         results["log_likelihood"] = {**asdict(ll), "mean": ll.mean, "std": ll.std}
     if args.json is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from composer_app import cli
-from composer_app.ml.ais import log_partition_exact
+from composer_app.ml.ais import ais_log_weights, linear_schedule, log_partition_exact
 from composer_app.ml.checkpoint import save_checkpoint
 from composer_app.ml.evaluate import (
     FrameBiases,
@@ -173,6 +174,62 @@ def test_log_likelihood_matches_exact_on_tiny_model() -> None:
     assert result.mean == pytest.approx(exact, abs=0.02)
     assert result.std < 0.02
     assert exact < -1.0  # a real, not a trivial, likelihood
+    # the same weighted chains give the model's own expected accuracy
+    expected = exact_expected_accuracy(model, biases)
+    assert len(result.accuracy_per_run) == 2
+    assert expected > 0.01  # random frames under a sparse model: low, but not nothing
+    for accuracy in result.accuracy_per_run:
+        assert accuracy == pytest.approx(expected, rel=0.05)
+
+
+def test_accuracy_by_ais_weights_corrects_chains_that_did_not_anneal() -> None:
+    # Strong weights and a single temperature (plain importance sampling from the
+    # independent units): the chains' final states are far from the RBMs' distributions,
+    # and only their importance weights (many chains) correct that.
+    g = torch.Generator().manual_seed(5)
+    W = torch.randn(88, 6, generator=g) * 1.5
+    W[12:] = 0.0  # 12 active pitches, the rest off (bias -30)
+    n = 4
+    bv = torch.full((n, 88), -30.0)
+    bv[:, :12] = torch.randn(n, 12, generator=g) - 1.0
+    bh = torch.randn(n, 6, generator=g)
+    frames = torch.zeros(n, 88)
+    frames[:, :12] = (torch.rand(n, 12, generator=g) < 0.4).float()
+    biases = FrameBiases(frames=frames, bv=bv, bh=bh)
+    model = RnnRbm(RnnRbmConfig(n_hidden=6, n_recurrent=2))
+    with torch.no_grad():
+        model.W.copy_(W)
+    expected = exact_expected_accuracy(model, biases)
+    result = log_likelihood(W, biases, n_temperatures=1, n_chains=4000, n_runs=1, seed=1)
+    assert result.accuracy_per_run[0] == pytest.approx(expected, abs=0.01)
+    # without the weights, the same chains' final states miss by far more
+    means = torch.empty(n, 4000, 88)
+    ais_log_weights(W, bv, bh, betas=linear_schedule(1), n_chains=4000, rng=1, visible_means=means)
+    unweighted = frame_accuracy(
+        float((means * frames[:, None]).sum()),
+        float((means * (1 - frames[:, None])).sum()),
+        float(((1 - means) * frames[:, None]).sum()),
+    )
+    assert abs(unweighted - expected) > 0.05
+
+
+def exact_expected_accuracy(model: RnnRbm, biases: FrameBiases) -> float:
+    """TP / (TP + FP + FN) of the counts expected under each frame's RBM, by enumerating h.
+
+    p(h) is proportional to exp(h.bh + sum_i softplus(bv_i + (W h)_i)); given h the visible
+    units are independent with p(v_i = 1 | h) = sigmoid(bv_i + (W h)_i).
+    """
+    W = model.W.detach().double()
+    states = torch.tensor(list(itertools.product([0.0, 1.0], repeat=W.shape[1])), dtype=W.dtype)
+    bv, bh, truth = biases.bv.double(), biases.bh.double(), biases.frames.double()
+    x = bv[:, None, :] + (states @ W.T)[None]  # (N, 2^H, P)
+    log_p = states @ bh.T + torch.nn.functional.softplus(x).sum(-1).T  # (2^H, N)
+    p_h = torch.softmax(log_p, dim=0).T[:, :, None]  # (N, 2^H, 1)
+    p_v = torch.sigmoid(x)
+    tp = float((p_h * p_v * truth[:, None]).sum())
+    fp = float((p_h * p_v * (1 - truth[:, None])).sum())
+    fn = float((p_h * (1 - p_v) * truth[:, None]).sum())
+    return tp / (tp + fp + fn)
 
 
 def write_benchmark(path: Path, splits: dict[str, list[np.ndarray]]) -> None:
