@@ -288,16 +288,18 @@ class RnnRbm(nn.Module):
         k: int,
         *,
         generator: torch.Generator | None = None,
+        start: Tensor | None = None,
     ) -> Tensor:
         """Probabilities of each pitch in a ``k``-step Gibbs sample of each frame's RBM.
 
-        The chain starts from the all-off frame (as in generation); the last half-step is
-        kept in expectation, ``P(v | h)``, so the result is the probability that the
-        ``k``-th sample has each pitch on, given the chain's last hidden state.
+        The chain starts from the all-off frame, or from ``start (N, P)`` when given (e.g.
+        the previous frames); the last half-step is kept in expectation, ``P(v | h)``, so the
+        result is the probability that the ``k``-th sample has each pitch on, given the
+        chain's last hidden state.
         Shapes: ``bv_t (N, P)``, ``bh_t (N, H)`` -> ``(N, P)`` in [0, 1].
         """
         with torch.no_grad():
-            v = torch.zeros_like(bv_t)
+            v = torch.zeros_like(bv_t) if start is None else start.to(bv_t.dtype)
             v = self.gibbs(v, bv_t, bh_t, max(k - 1, 0), generator=generator)
             p_h = torch.sigmoid(torch.addmm(bh_t, v, self.W))
             h = torch.empty_like(p_h).uniform_(generator=generator).lt_(p_h)

@@ -162,12 +162,14 @@ def frame_accuracy(
     gibbs_steps: int,
     generator: torch.Generator | None = None,
     batch_size: int = 256,
+    chain_start: str = "silence",
 ) -> float:
     """Cheap frame accuracy ``sum TP / sum (TP + FP + FN)`` (Bay et al. 2009).
 
     Each frame is predicted from the true history by a ``gibbs_steps`` Gibbs chain of its
-    conditional RBM started at the all-off frame, and TP, FP, FN are the expected counts of
-    that sample (the last half-step in expectation): one chain per frame, the measure of
+    conditional RBM started at the all-off frame (``chain_start="silence"``) or at the true
+    previous frame (``"previous"``), and TP, FP, FN are the expected counts of that sample
+    (the last half-step in expectation): one chain per frame, the measure of
     :mod:`composer_app.ml.evaluate` with fewer steps and samples.
     """
     tp = fp = fn = 0.0
@@ -180,8 +182,11 @@ def frame_accuracy(
             v, mask = pad_batch(chunk)
             bv_t, bh_t = model.recurrence(v)
             real = mask.bool()
+            start_frames = None
+            if chain_start == "previous":
+                start_frames = torch.cat([torch.zeros_like(v[:, :1]), v[:, :-1]], dim=1)[real]
             p = model.predict_probabilities(
-                bv_t[real], bh_t[real], gibbs_steps, generator=generator
+                bv_t[real], bh_t[real], gibbs_steps, generator=generator, start=start_frames
             )
             truth = v[real]
             tp += float((p * truth).sum())  # E[sample on and truth on]
@@ -422,8 +427,9 @@ class Trainer:
                 )
             else:
                 accuracy = frame_accuracy(
-                    self.model, self.valid, s.valid_gibbs_steps, self.torch_rng
-                )
+                    self.model, self.valid, s.valid_gibbs_steps, self.torch_rng,
+                    chain_start=self.config.chain_start,
+                )  # fmt: skip
             self.epoch += 1
             result = EpochResult(
                 self.epoch, self.epoch_cost_sum / max(self.epoch_frames, 1), accuracy, self.lr,
@@ -472,8 +478,9 @@ class Trainer:
             measure = {
                 "valid_frame_accuracy": round(self.best_accuracy, 6),
                 "valid_accuracy_method": f"expected TP/FP/FN of one {s.valid_gibbs_steps}"
-                f"-step Gibbs sample per frame, started at the all-off frame ({tunes} "
-                "validation tunes)",
+                "-step Gibbs sample per frame, started at the "
+                + ("true previous" if self.config.chain_start == "previous" else "all-off")
+                + f" frame ({tunes} validation tunes)",
             }
         training.pop("valid_frame_accuracy", None)
         training.pop("valid_accuracy_method", None)
@@ -655,6 +662,9 @@ def run(args: argparse.Namespace) -> int:
             config = RnnRbmConfig(
                 n_hidden=hidden, n_recurrent=recurrent, step_beats=step_beats,
                 key_normalization=key_norm, dataset=name, cd_steps=args.cd_steps,
+                # Sample where training taught the RBMs to mix: CD chains from the data
+                # leave them slow to leave silence, so chains start at the previous frame.
+                chain_start="silence" if args.chain_start == "silence" else "previous",
                 training={"data": str(args.data), "command": _command_line()},
             )  # fmt: skip
             trainer = Trainer(config, settings, train, splits["valid"])

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from composer_app.ml.checkpoint import load_checkpoint
-from composer_app.ml.rnnrbm import RnnRbmConfig
+from composer_app.ml.rnnrbm import RnnRbm, RnnRbmConfig
 from composer_app.ml.train import (
     RESUME_NAME,
     Progress,
@@ -25,6 +25,7 @@ from composer_app.ml.train import (
     TrainingError,
     TrainSettings,
     add_arguments,
+    frame_accuracy,
     make_windows,
     pad_batch,
     run,
@@ -187,6 +188,9 @@ def test_train_command_writes_a_loadable_checkpoint(
     assert config.n_hidden == 6 and config.dataset == "toy_set"
     assert config.step_beats == 0.5 and config.key_normalization == "C major/C minor"
     assert config.training["optimizer"] == "adam" and config.training["best_epoch"] >= 1
+    # trained with CD chains from the data: generation starts its chains at the frame before
+    assert config.chain_start == "previous"
+    assert "true previous frame" in config.training["valid_accuracy_method"]
     err = capsys.readouterr().err
     assert "epoch 1:" in err and "epoch 2:" in err and "best valid acc" in err
 
@@ -310,3 +314,31 @@ def test_train_validation_by_log_likelihood_picks_the_best_epoch_by_exact_ll(
     assert "valid LL -" in capsys.readouterr().err
     with pytest.raises(TrainingError, match="valid_measure"):
         tiny_settings(valid_measure="f1")
+
+
+def test_train_command_chains_from_silence_sample_from_silence(tmp_path: Path) -> None:
+    data = _write_benchmark(tmp_path / "toy.json.gz")
+    assert run(_args(data, tmp_path / "out", "--epochs", "1", "--chain-start", "silence")) == 0
+    config, _ = load_checkpoint(tmp_path / "out")
+    assert config.chain_start == "silence"
+    assert "all-off frame" in config.training["valid_accuracy_method"]
+
+
+def test_frame_accuracy_chains_can_start_at_the_true_previous_frame() -> None:
+    # A bistable RBM (hidden unit 0 holds pitches 0 and 1 on, all-off holds itself) and no
+    # recurrence; every tune holds pitches 0 and 1 for 10 frames.
+    model = RnnRbm(RnnRbmConfig(n_visible=4, n_hidden=2, n_recurrent=1, pitch_low=60,
+                                pitch_high=64))  # fmt: skip
+    with torch.no_grad():
+        for param in model.parameters():
+            param.zero_()
+        model.W[[0, 1], 0] = 20.0
+        model.bv.fill_(-10.0)
+        model.bh.fill_(-15.0)
+    tunes = [np.tile([True, True, False, False], (10, 1)) for _ in range(3)]
+    g = torch.Generator().manual_seed(0)
+    assert frame_accuracy(model, tunes, 3, g) == pytest.approx(0.0, abs=1e-3)
+    # from the previous frame every frame but each tune's first is right: 18 of 20 notes
+    # found in 9 of 10 frames, nothing extra
+    previous = frame_accuracy(model, tunes, 3, g, chain_start="previous")
+    assert previous == pytest.approx(0.9, abs=1e-3)
