@@ -32,14 +32,14 @@ from composer_app.ml.generate import FrameGenerator, RnnRbmParameters  # noqa: E
 from composer_app.paths import model_dir, shared_data_dir  # noqa: E402
 
 
-def load_parameters(path: Path | None) -> tuple[RnnRbmParameters, str]:
-    """The shipped model's parameters, or random ones when no checkpoint is there."""
+def load_parameters(path: Path | None) -> tuple[RnnRbmParameters, str, str]:
+    """The shipped model's parameters and chain start, or random ones when there is none."""
     folder = path or model_dir()
     if (folder / "config.json").is_file():
         from composer_app.ml.checkpoint import load_checkpoint
 
-        _, model = load_checkpoint(folder)
-        return RnnRbmParameters.from_model(model), f"checkpoint {folder}"
+        config, model = load_checkpoint(folder)
+        return RnnRbmParameters.from_model(model), f"checkpoint {folder}", config.chain_start
     rng = np.random.default_rng(0)
     p, h, r = 88, 150, 100
     prm = RnnRbmParameters(
@@ -52,7 +52,7 @@ def load_parameters(path: Path | None) -> tuple[RnnRbmParameters, str]:
         Wuu=rng.normal(0, 0.1, (r, r)),
         bu=np.zeros(r),
     )
-    return prm, "random weights (no checkpoint found)"
+    return prm, "random weights (no checkpoint found)", "silence"
 
 
 def seed_roll() -> np.ndarray:
@@ -131,16 +131,17 @@ def main() -> int:
     parser.add_argument("--model", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    prm, source = load_parameters(args.model)
+    prm, source, chain_start = load_parameters(args.model)
     roll = seed_roll()
     k = args.gibbs_steps
     print(
         f"{platform.processor() or platform.machine()}, numpy {np.__version__}, "
-        f"torch {torch.__version__}, one thread; {source}; k = {k}"
+        f"torch {torch.__version__}, one thread; {source}; k = {k}; chains start at "
+        f"{chain_start}"
     )
 
     start = time.perf_counter()
-    gen = FrameGenerator(prm, roll, gibbs_steps=k, rng=0)
+    gen = FrameGenerator(prm, roll, gibbs_steps=k, rng=0, chain_start=chain_start)
     next(gen)
     first_ms = (time.perf_counter() - start) * 1e3
     print(f"start-up: build, condition on {len(roll)} seed frames, first frame: {first_ms:.2f} ms")
@@ -149,7 +150,10 @@ def main() -> int:
 
     allowed = np.zeros(88, dtype=bool)
     allowed[[(p - 21) for p in range(21, 109) if p % 12 in (0, 2, 4, 5, 7, 9, 11)]] = True
-    gen = FrameGenerator(prm, roll, gibbs_steps=k, rng=0, allowed_pitches=allowed, max_polyphony=4)
+    gen = FrameGenerator(
+        prm, roll, gibbs_steps=k, rng=0, allowed_pitches=allowed, max_polyphony=4,
+        chain_start=chain_start,
+    )  # fmt: skip
     melody = np.zeros((args.steps + 200, 88), dtype=bool)
     melody[np.arange(len(melody)), 39 + 2 * (np.arange(len(melody)) % 4)] = True
     gen.clamp(melody, melody)
