@@ -83,7 +83,11 @@ class TrainSettings:
     valid_gibbs_steps: int = 10
     valid_measure: str = "acc"  # "acc": sampled frame accuracy; "ll": quick-AIS log-likelihood
     valid_sequences: int = 0  # validate on the first N validation tunes (0: all)
-    valid_ais_temperatures: int = 100  # for valid_measure "ll" (2 chains, fixed seed)
+    valid_ais_temperatures: int = 100  # for valid_measure "ll" (fixed seed)
+    valid_ais_chains: int = 2  # AIS chains per frame for valid_measure "ll"
+    # Decoupled weight decay (AdamW; plain L2 for SGD) on the five weight matrices, not the
+    # biases: w <- w - lr * weight_decay * w each update. 0 = none (the paper).
+    weight_decay: float = 0.0
     seed: int = 0
     threads: int = 2
     chain_start: str = "data"  # where CD chains start: "data" (the paper) or "silence"
@@ -103,6 +107,10 @@ class TrainSettings:
             raise TrainingError(f"valid_measure must be 'acc' or 'll', got {self.valid_measure!r}")
         if self.valid_sequences < 0 or self.valid_ais_temperatures < 1:
             raise TrainingError("valid_sequences must be >= 0 and valid_ais_temperatures >= 1")
+        if self.valid_ais_chains < 1:
+            raise TrainingError("valid_ais_chains must be at least 1")
+        if not self.weight_decay >= 0:
+            raise TrainingError("weight_decay must be >= 0")
 
 
 @dataclass
@@ -197,9 +205,13 @@ def frame_accuracy(
 
 
 def validation_log_likelihood(
-    model: RnnRbm, sequences: Sequence[np.ndarray], n_temperatures: int, seed: int = 0
+    model: RnnRbm,
+    sequences: Sequence[np.ndarray],
+    n_temperatures: int,
+    seed: int = 0,
+    n_chains: int = 2,
 ) -> float:
-    """Quick LL per step (nats) of ``sequences``: AIS with ``n_temperatures`` and 2 chains.
+    """Quick LL per step (nats) of ``sequences``: AIS with ``n_temperatures`` x ``n_chains``.
 
     Too few temperatures bias log Z low and so flatter the result; with the same ``seed``
     every epoch the estimates of successive epochs are comparable, which is what early
@@ -209,8 +221,9 @@ def validation_log_likelihood(
 
     biases = frame_biases(model, [s for s in sequences if len(s)])
     result = log_likelihood(
-        model.W.detach(), biases, n_temperatures=n_temperatures, n_chains=2, n_runs=1, seed=seed
-    )
+        model.W.detach(), biases, n_temperatures=n_temperatures, n_chains=n_chains, n_runs=1,
+        seed=seed,
+    )  # fmt: skip
     return result.mean
 
 
@@ -237,12 +250,16 @@ class Trainer:
             _, start = load_checkpoint(settings.init_from)
             check_state(self.model, start.state_dict(), settings.init_from)
             self.model.load_state_dict(start.state_dict())
+        weights = [p for name, p in self.model.named_parameters() if name.startswith("W")]
+        biases = [p for name, p in self.model.named_parameters() if not name.startswith("W")]
+        groups = [
+            {"params": weights, "weight_decay": settings.weight_decay},
+            {"params": biases, "weight_decay": 0.0},
+        ]
         if settings.optimizer == "adam":
-            self.optimizer: torch.optim.Optimizer = torch.optim.Adam(
-                self.model.parameters(), lr=settings.lr
-            )
+            self.optimizer: torch.optim.Optimizer = torch.optim.AdamW(groups, lr=settings.lr)
         else:
-            self.optimizer = torch.optim.SGD(self.model.parameters(), lr=settings.lr)
+            self.optimizer = torch.optim.SGD(groups, lr=settings.lr)
         self.np_rng = np.random.Generator(np.random.PCG64(settings.seed))
         self.epoch = 0  # epochs completed
         self.batch = 0  # batches completed within the current epoch
@@ -423,8 +440,9 @@ class Trainer:
             # end of epoch: validate, keep the best, decay lr, maybe stop early
             if s.valid_measure == "ll":
                 accuracy = validation_log_likelihood(
-                    self.model, self.valid, s.valid_ais_temperatures, seed=s.seed
-                )
+                    self.model, self.valid, s.valid_ais_temperatures, seed=s.seed,
+                    n_chains=s.valid_ais_chains,
+                )  # fmt: skip
             else:
                 accuracy = frame_accuracy(
                     self.model, self.valid, s.valid_gibbs_steps, self.torch_rng,
@@ -472,7 +490,8 @@ class Trainer:
             measure = {
                 "valid_log_likelihood": round(self.best_accuracy, 6),
                 "valid_method": f"LL per step of {tunes} validation tunes, AIS with "
-                f"{s.valid_ais_temperatures} temperatures x 2 chains (seed {s.seed})",
+                f"{s.valid_ais_temperatures} temperatures x {s.valid_ais_chains} chains "
+                f"(seed {s.seed})",
             }
         else:
             measure = {
@@ -586,6 +605,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="validate on the first N validation tunes (0: all)")
     parser.add_argument("--valid-ais-temperatures", type=int,
                         default=d.valid_ais_temperatures, help="AIS temperatures for --valid-measure ll")
+    parser.add_argument("--valid-ais-chains", type=int, default=d.valid_ais_chains,
+                        help="AIS chains per frame for --valid-measure ll")
+    parser.add_argument("--weight-decay", type=float, default=d.weight_decay,
+                        help="decoupled weight decay of the weight matrices (0: none)")
     parser.add_argument("--chain-start", choices=("data", "silence"), default=d.chain_start,
                         help="where CD chains start (data: the paper)")
     parser.add_argument("--init-from", type=Path, default=None,
@@ -653,6 +676,7 @@ def run(args: argparse.Namespace) -> int:
                 max_minutes=args.max_minutes, chain_start=args.chain_start,
                 valid_measure=args.valid_measure, valid_sequences=args.valid_sequences,
                 valid_ais_temperatures=args.valid_ais_temperatures,
+                valid_ais_chains=args.valid_ais_chains, weight_decay=args.weight_decay,
                 init_from=str(args.init_from or ""),
             )  # fmt: skip
             hidden, recurrent = args.hidden, args.recurrent

@@ -342,3 +342,29 @@ def test_frame_accuracy_chains_can_start_at_the_true_previous_frame() -> None:
     # found in 9 of 10 frames, nothing extra
     previous = frame_accuracy(model, tunes, 3, g, chain_start="previous")
     assert previous == pytest.approx(0.9, abs=1e-3)
+
+
+def test_train_weight_decay_shrinks_the_weights_and_leaves_the_biases(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    train = toy_sequences(4, seed=16)
+    trainer = Trainer(tiny_config(), tiny_settings(lr=0.1, weight_decay=0.5), train, train)
+    with torch.no_grad():
+        for param in trainer.model.parameters():
+            param.fill_(1.0)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+    def flat_cost(v: torch.Tensor, mask: torch.Tensor, *args: object, **kwargs: object):
+        # a cost whose gradient is zero: only the decay moves anything
+        return sum(0.0 * p.sum() for p in trainer.model.parameters())
+
+    monkeypatch.setattr(trainer.model, "cost", flat_cost)
+    v, mask = pad_batch(train)
+    trainer.train_step(v, mask)
+    for name, value in trainer.model.state_dict().items():
+        if name.startswith("W"):  # w <- w - lr * weight_decay * w
+            assert torch.allclose(value, before[name] * (1 - 0.1 * 0.5)), name
+        else:
+            assert torch.equal(value, before[name]), name
+    with pytest.raises(TrainingError, match="weight_decay"):
+        tiny_settings(weight_decay=-1.0)
