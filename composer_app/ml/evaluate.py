@@ -248,8 +248,8 @@ def log_likelihood(
     biases: FrameBiases,
     *,
     n_temperatures: int = 400,
-    n_chains: int = 5,
-    n_runs: int = 3,
+    n_chains: int = 16,
+    n_runs: int = 2,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> LogLikelihoodResult:
@@ -330,8 +330,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where each sample's chain starts (default: the model's own setting)",
     )
     parser.add_argument("--ais-temperatures", type=int, default=400, help="AIS temperatures")
-    parser.add_argument("--ais-chains", type=int, default=5, help="AIS chains per frame")
-    parser.add_argument("--ais-runs", type=int, default=3, help="independent AIS runs")
+    parser.add_argument("--ais-chains", type=int, default=16, help="AIS chains per frame")
+    parser.add_argument("--ais-runs", type=int, default=2, help="independent AIS runs")
     parser.add_argument("--no-acc", action="store_true", help="skip the accuracy")
     parser.add_argument("--no-ll", action="store_true", help="skip the log-likelihood")
     parser.add_argument("--max-sequences", type=int, default=None, help="first N sequences")
