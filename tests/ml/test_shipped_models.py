@@ -1,0 +1,43 @@
+"""Every shipped model loads, has its card, and continues a melody through the real engine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from composer_app import paths
+from composer_app.midi.files import read_mid
+from composer_app.ml.continuation import Continuation, ContinuationSettings, load_model
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.mark.skipif(not paths.shipped_model_names(), reason="no shipped models in models/")
+@pytest.mark.parametrize("name", paths.shipped_model_names())
+def test_shipped_model_loads_has_its_card_and_continues_a_melody(name: str) -> None:
+    folder = paths.model_dir(name)
+    card = (folder / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert card.splitlines()[0].startswith(f"# RNN-RBM — {name}")
+    model = load_model(str(folder), name)
+    assert model.config.dataset and name.startswith(model.config.dataset)
+    assert model.config.key_normalization == "C major/C minor"
+    # the first four bars of the example seed shipped in resources/seeds (melody and chords)
+    tune = read_mid(paths.resource_path("seeds", "morning_reel_D.mid"))
+    bar = tune.time_signature_at(0).bar_ticks(tune.ppq)
+    seed = [n for n in tune.notes if n.start_tick < 4 * bar]
+    start = 4 * bar
+    steps = 32
+    continuation = Continuation(
+        model, seed, tune.ppq, start, ContinuationSettings(n_steps=steps, random_seed=3)
+    )
+    notes_per_step = [int(step.frame.sum()) for step in continuation]
+    assert len(notes_per_step) == steps
+    # the model plays: notes on most steps, never an implausible cluster
+    assert sum(n > 0 for n in notes_per_step) >= steps // 2, notes_per_step
+    assert max(notes_per_step) <= 12, notes_per_step
+    # the notes it wrote start at or after the continuation's start, on the model's grid
+    generated = continuation.generated_notes()
+    assert generated and all(n.start_tick >= start for n in generated)
+    step_ticks = round(model.config.step_beats * tune.ppq)
+    assert all((n.start_tick - start) % step_ticks == 0 for n in generated)
+    assert np.isfinite(model.register_pitch or 60.0)
