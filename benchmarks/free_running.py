@@ -1,0 +1,81 @@
+"""How often a model thins out to silence when it continues real tunes freely.
+
+Continues the first ``--bars`` bars of ``--tunes`` Nottingham MIDI tunes (a fixed random
+choice from ``../shared/data/nottingham_midi/MIDI``, when present) and of the example seeds
+in ``resources/seeds`` for ``--steps`` steps with random seeds 0 .. ``--seeds`` - 1, through
+the app's own engine (:class:`composer_app.ml.continuation.Continuation`, default settings),
+and prints per model: the fraction of silent steps, the fraction of continuations silent for
+a fifth of their steps or more, the silent fraction in their second halves, and the mean
+notes per step. The first model named is the baseline (the app's default by default).
+
+Run: ``.venv/bin/python benchmarks/free_running.py [--models nottingham nottingham_ll]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from composer_app import paths  # noqa: E402
+from composer_app.midi.files import read_mid  # noqa: E402
+from composer_app.ml.continuation import (  # noqa: E402
+    Continuation,
+    ContinuationSettings,
+    load_model,
+)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["nottingham", "nottingham_ll"])
+    parser.add_argument("--tunes", type=int, default=25)
+    parser.add_argument("--bars", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=64)
+    parser.add_argument("--seeds", type=int, default=2)
+    args = parser.parse_args()
+    folder = paths.shared_data_dir() / "nottingham_midi" / "MIDI"
+    files = sorted(folder.glob("*.mid")) if folder.is_dir() else []
+    random.Random(0).shuffle(files)
+    files = files[: args.tunes] + sorted(paths.resource_path("seeds").glob("*.mid"))
+    models = {name: load_model(str(paths.model_dir(name)), name) for name in args.models}
+    stats: dict[str, list[tuple[float, float, float]]] = {name: [] for name in models}
+    started = time.perf_counter()
+    for path in files:
+        tune = read_mid(path)
+        bar = tune.time_signature_at(0).bar_ticks(tune.ppq)
+        seed = [n for n in tune.notes if n.start_tick < args.bars * bar]
+        if not seed:
+            continue
+        start = max(n.end_tick for n in seed)
+        for name, model in models.items():
+            for random_seed in range(args.seeds):
+                settings = ContinuationSettings(n_steps=args.steps, random_seed=random_seed)
+                continuation = Continuation(model, seed, tune.ppq, start, settings)
+                notes = np.array([int(step.frame.sum()) for step in continuation])
+                half = len(notes) // 2
+                stats[name].append(
+                    (float(np.mean(notes == 0)), float(notes.mean()), float(np.mean(notes[half:] == 0)))
+                )
+    print(
+        f"{len(files)} tunes x {args.seeds} random seeds, first {args.bars} bars as the seed, "
+        f"{args.steps} steps each ({time.perf_counter() - started:.0f} s)"
+    )
+    print("model              silent steps  >=20% silent  silent, 2nd half  notes/step")
+    for name, rows in stats.items():
+        a = np.array(rows)
+        print(
+            f"{name:18s} {a[:, 0].mean():12.3f} {np.mean(a[:, 0] >= 0.2):13.2f} "
+            f"{a[:, 2].mean():17.3f} {a[:, 1].mean():11.2f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
