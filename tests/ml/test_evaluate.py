@@ -107,12 +107,31 @@ def test_expected_accuracy_averages_counts_over_samples() -> None:
     assert result.accuracy == pytest.approx(0.4, abs=0.01)
 
 
+def test_thresholded_accuracy_predicts_the_notes_of_probability_one_half_or_more() -> None:
+    # W = 0: independent units, p(v_i = 1 | h) = sigmoid(bv_i) whatever h is. Every true
+    # frame holds units 0 and 1. Unit 0 (p 0.6) is predicted and right: TP; unit 1 (p 0.4)
+    # is not predicted: FN; unit 2 (p 0.7) is predicted and wrong: FP -> ACC 1/3.
+    n_frames = 1000
+    frames = torch.zeros(n_frames, 88)
+    frames[:, [0, 1]] = 1.0
+    bv = torch.full((n_frames, 88), -40.0)
+    bv[:, 0] = float(np.log(0.6 / 0.4))
+    bv[:, 1] = float(np.log(0.4 / 0.6))
+    bv[:, 2] = float(np.log(0.7 / 0.3))
+    biases = FrameBiases(frames=frames, bv=bv, bh=torch.zeros(n_frames, 4))
+    result = expected_accuracy(torch.zeros(88, 4), biases, n_samples=20, gibbs_steps=2, rng=0)
+    assert result.thresholded_accuracy == pytest.approx(1 / 3)
+    # sampled, per frame: E[TP] = 0.6 + 0.4, E[FN] = 0.4 + 0.6, E[FP] = 0.7
+    assert result.accuracy == pytest.approx(1.0 / 2.7, abs=0.01)
+
+
 def test_expected_accuracy_of_confident_true_model_is_one() -> None:
     truth = torch.from_numpy(random_rolls([300], seed=3)[0]).float()
     # Biases of +-20 on the true notes: every Gibbs sample reproduces the frame.
     biases = FrameBiases(frames=truth, bv=(truth * 2 - 1) * 20.0, bh=torch.zeros(300, 5))
     result = expected_accuracy(torch.zeros(88, 5), biases, n_samples=20, gibbs_steps=3)
     assert result.accuracy == 1.0
+    assert result.thresholded_accuracy == 1.0
 
 
 def test_expected_accuracy_chains_can_start_at_the_true_previous_frame() -> None:
@@ -274,9 +293,11 @@ def test_evaluate_command_on_tiny_checkpoint(tmp_path: Path, capsys: pytest.Capt
     assert status == 0
     printed = capsys.readouterr().out
     assert "ACC" in printed and "LL" in printed and "50 frames" in printed
+    assert "deterministic prediction" in printed
     results = json.loads(out.read_text())
     assert results["frames"] == 50
     assert 0.0 < results["accuracy"]["accuracy"] < 1.0
+    assert 0.0 < results["accuracy"]["thresholded_accuracy"] <= 1.0
     assert results["accuracy"]["n_samples"] == 20 and results["accuracy"]["gibbs_steps"] == 5
     assert results["accuracy"]["chain_start"] == "silence"  # the model's setting
     assert "from the all-off frame" in printed
