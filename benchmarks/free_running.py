@@ -5,8 +5,11 @@ choice from ``../shared/data/nottingham_midi/MIDI``, when present) and of the ex
 in ``resources/seeds`` for ``--steps`` steps with random seeds 0 .. ``--seeds`` - 1, through
 the app's own engine (:class:`composer_app.ml.continuation.Continuation`, default settings),
 and prints per model: the fraction of silent steps, the fraction of continuations silent for
-a fifth of their steps or more, the silent fraction in their second halves, and the mean
-notes per step. The first model named is the baseline (the app's default by default).
+a fifth of their steps or more, the silent fraction in their second halves, the mean
+notes per step, and how much it drones: the fraction of steps that repeat the step before
+exactly and the mean longest run of identical steps. The first model named is the baseline
+(the app's default by default); the same droning figures of the Nottingham test tunes
+(windows of ``--steps`` frames) are the reference from the data.
 
 Run: ``.venv/bin/python benchmarks/free_running.py [--models nottingham nottingham_ll]``
 """
@@ -30,6 +33,20 @@ from composer_app.ml.continuation import (  # noqa: E402
     ContinuationSettings,
     load_model,
 )
+from composer_app.ml.data import DataError, load_benchmark  # noqa: E402
+
+
+def repeats(frames: np.ndarray) -> tuple[float, int]:
+    """Fraction of steps equal to the step before, and the longest run of equal steps.
+
+    Shapes: ``frames (T, P)`` 0/1, ``T >= 2``.
+    """
+    same = np.all(frames[1:] == frames[:-1], axis=1)
+    longest = run = 1
+    for equal in same:
+        run = run + 1 if equal else 1
+        longest = max(longest, run)
+    return float(same.mean()), longest
 
 
 def main() -> int:
@@ -45,7 +62,7 @@ def main() -> int:
     random.Random(0).shuffle(files)
     files = files[: args.tunes] + sorted(paths.resource_path("seeds").glob("*.mid"))
     models = {name: load_model(str(paths.model_dir(name)), name) for name in args.models}
-    stats: dict[str, list[tuple[float, float, float]]] = {name: [] for name in models}
+    stats: dict[str, list[tuple[float, ...]]] = {name: [] for name in models}
     started = time.perf_counter()
     for path in files:
         tune = read_mid(path)
@@ -58,22 +75,44 @@ def main() -> int:
             for random_seed in range(args.seeds):
                 settings = ContinuationSettings(n_steps=args.steps, random_seed=random_seed)
                 continuation = Continuation(model, seed, tune.ppq, start, settings)
-                notes = np.array([int(step.frame.sum()) for step in continuation])
+                frames = np.array([step.frame for step in continuation]).astype(bool)
+                notes = frames.sum(axis=1)
                 half = len(notes) // 2
                 stats[name].append(
-                    (float(np.mean(notes == 0)), float(notes.mean()), float(np.mean(notes[half:] == 0)))
+                    (
+                        float(np.mean(notes == 0)),
+                        float(notes.mean()),
+                        float(np.mean(notes[half:] == 0)),
+                        *repeats(frames),
+                    )
                 )
     print(
         f"{len(files)} tunes x {args.seeds} random seeds, first {args.bars} bars as the seed, "
         f"{args.steps} steps each ({time.perf_counter() - started:.0f} s)"
     )
-    print("model              silent steps  >=20% silent  silent, 2nd half  notes/step")
+    print(
+        "model              silent steps  >=20% silent  silent, 2nd half  notes/step  "
+        "repeats  longest run"
+    )
     for name, rows in stats.items():
         a = np.array(rows)
         print(
             f"{name:18s} {a[:, 0].mean():12.3f} {np.mean(a[:, 0] >= 0.2):13.2f} "
-            f"{a[:, 2].mean():17.3f} {a[:, 1].mean():11.2f}"
+            f"{a[:, 2].mean():17.3f} {a[:, 1].mean():11.2f} {a[:, 3].mean():8.3f} "
+            f"{a[:, 4].mean():12.1f}"
         )
+    try:
+        tunes = load_benchmark(paths.shared_data_dir() / "nottingham.json.gz")["test"]
+    except (DataError, OSError):
+        return 0
+    # the data's own droning: windows of the same length after the same start, when long enough
+    skip = args.bars * 8  # 4/4 bars of eighth-note frames, the usual Nottingham bar
+    windows = [t[skip : skip + args.steps] for t in tunes if len(t) >= skip + args.steps]
+    data = np.array([repeats(w.astype(bool)) for w in windows])
+    print(
+        f"{'data (test tunes)':18s} {'':12s} {'':13s} {'':17s} {'':11s} "
+        f"{data[:, 0].mean():8.3f} {data[:, 1].mean():12.1f}   ({len(windows)} windows)"
+    )
     return 0
 
 
