@@ -37,6 +37,7 @@ from composer_app.ml.evaluate import (  # noqa: E402
     expected_accuracy,
     frame_accuracy,
     frame_biases,
+    resolve_model_dir,
 )
 
 
@@ -61,7 +62,7 @@ def main() -> int:
         return 2
     sequences = [s for s in load_benchmark(data)[args.split] if len(s)]
     for name in args.models:
-        config, model = load_checkpoint(paths.model_dir(name) if "/" not in name else Path(name))
+        config, model = load_checkpoint(resolve_model_dir(name, paths.model_dir))
         biases = frame_biases(model, sequences)
         assert biases.previous is not None
         W = model.W.detach()

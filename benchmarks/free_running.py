@@ -34,6 +34,7 @@ from composer_app.ml.continuation import (  # noqa: E402
     load_model,
 )
 from composer_app.ml.data import DataError, load_benchmark  # noqa: E402
+from composer_app.ml.evaluate import resolve_model_dir  # noqa: E402
 
 
 def repeats(frames: np.ndarray) -> tuple[float, int]:
@@ -61,7 +62,10 @@ def main() -> int:
     files = sorted(folder.glob("*.mid")) if folder.is_dir() else []
     random.Random(0).shuffle(files)
     files = files[: args.tunes] + sorted(paths.resource_path("seeds").glob("*.mid"))
-    models = {name: load_model(str(paths.model_dir(name)), name) for name in args.models}
+    models = {
+        name: load_model(str(resolve_model_dir(name, paths.model_dir)), name)
+        for name in args.models
+    }
     stats: dict[str, list[tuple[float, ...]]] = {name: [] for name in models}
     started = time.perf_counter()
     for path in files:
