@@ -151,6 +151,90 @@ def ais_log_partition(
     return log_z0 + torch.logsumexp(log_w, dim=1) - math.log(n_chains)
 
 
+def reverse_ais_log_weights(
+    W: Tensor,
+    bv: Tensor,
+    bh: Tensor,
+    v: Tensor,
+    *,
+    betas: Tensor,
+    n_chains: int,
+    rng: np.random.Generator | int | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> Tensor:
+    """Log weights ``-S_c`` of ``n_chains`` *reverse* AIS chains per RBM, started at ``v``.
+
+    Reverse annealing (RAISE; Burda, Grosse & Salakhutdinov 2015) runs the AIS chain
+    backwards: ``h_K ~ p(h | v)`` in the target RBM, then one Gibbs transition at each
+    ``beta_k`` from ``beta_K = 1`` down to ``beta_1``, each leaving ``p_{beta_k}`` invariant
+    (``h_{k-1}`` from ``h_k``). With ``S_c = sum_k log p*_{beta_k}(h_{k-1}) - log
+    p*_{beta_{k-1}}(h_{k-1})`` along the chain, ``exp(-F(v) - log Z_0 - S_c)`` is an unbiased
+    estimate of ``p_ann(v)``, the probability of ``v`` under the forward annealing run seen
+    as a generative model (``p_ann`` tends to the RBM as the temperatures grow). So
+    ``log Z_0 - log mean_c exp(-S_c)`` is an estimate of ``log Z`` biased *high* (Jensen
+    again, the other way round), and the log-likelihood it gives is conservative: a
+    stochastic lower bound of ``log p_ann(v)``, which is below the RBM's own on average over
+    the RBM's samples. Forward AIS gives the bound on the other side.
+
+    Shapes: ``W (P, H)``, ``bv (N, P)``, ``bh (N, H)``, ``v (N, P)`` 0/1, ``betas (K,)`` ->
+    ``(N, n_chains)`` float64.
+    """
+    _check_arguments(W, bv, bh, betas, n_chains)
+    if v.shape != bv.shape:
+        raise AisError(f"v must be {tuple(bv.shape)} like bv, got {tuple(v.shape)}")
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    W32 = W.detach().to(torch.float32).contiguous()
+    WT = W32.T.contiguous()
+    n_rbms = bv.shape[0]
+    beta_list = [0.0, *betas.to(torch.float64).tolist()]
+    result = torch.empty(n_rbms, n_chains, dtype=torch.float64)
+    rbms_per_chunk = max(1, chunk_rows // n_chains)
+    with torch.no_grad():
+        for start in range(0, n_rbms, rbms_per_chunk):
+            stop = min(start + rbms_per_chunk, n_rbms)
+            result[start:stop] = _reverse_ais_chunk(
+                WT,
+                W32,
+                bv[start:stop].detach().to(torch.float32),
+                bh[start:stop].detach().to(torch.float32),
+                v[start:stop].detach().to(torch.float32),
+                beta_list,
+                n_chains,
+                rng,
+            )
+    return result
+
+
+def reverse_ais_log_partition(
+    W: Tensor,
+    bv: Tensor,
+    bh: Tensor,
+    v: Tensor,
+    *,
+    n_temperatures: int,
+    n_chains: int,
+    rng: np.random.Generator | int | None = None,
+    betas: Tensor | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> Tensor:
+    """Reverse-AIS estimate of ``log Z`` seen from the visible state ``v``, biased high.
+
+    ``log Z_0 - log mean_c exp(-S_c)`` (see :func:`reverse_ais_log_weights`): with it,
+    ``-F(v) - log Z`` is a conservative log-likelihood of ``v``, the counterpart of
+    :func:`ais_log_partition`'s flattering one; with enough temperatures both meet.
+    Shapes: ``W (P, H)``, ``bv (N, P)``, ``bh (N, H)``, ``v (N, P)`` -> ``(N,)`` float64.
+    """
+    if betas is None:
+        betas = linear_schedule(n_temperatures)
+    log_w = reverse_ais_log_weights(
+        W, bv, bh, v, betas=betas, n_chains=n_chains, rng=rng, chunk_rows=chunk_rows
+    )
+    log_z0 = functional.softplus(bv.detach().double()).sum(-1) + functional.softplus(
+        bh.detach().double()
+    ).sum(-1)
+    return log_z0 - torch.logsumexp(log_w, dim=1) + math.log(n_chains)
+
+
 def _check_arguments(W: Tensor, bv: Tensor, bh: Tensor, betas: Tensor, n_chains: int) -> None:
     if n_chains < 1:
         raise AisError(f"AIS needs at least one chain, got {n_chains}")
@@ -223,3 +307,52 @@ def _ais_chunk(
         rng.random(out=noise_h_np, dtype=np.float32)
         torch.lt(noise_h, a.sigmoid_(), out=h)
     return log_w.view(n, n_chains)
+
+
+def _reverse_ais_chunk(
+    WT: Tensor,
+    W: Tensor,
+    bv: Tensor,
+    bh: Tensor,
+    v_start: Tensor,
+    beta_list: list[float],
+    n_chains: int,
+    rng: np.random.Generator,
+) -> Tensor:
+    """``-S_c`` of ``n_chains`` reverse chains per RBM. Shapes: -> ``(n, n_chains)``."""
+    n, n_hidden = bh.shape
+    n_visible = bv.shape[1]
+    bv_rows = bv.repeat_interleave(n_chains, dim=0)
+    bh_rows = bh.repeat_interleave(n_chains, dim=0)
+    rows = bv_rows.shape[0]
+    noise_h_np = np.empty((rows, n_hidden), dtype=np.float32)
+    noise_v_np = np.empty((rows, n_visible), dtype=np.float32)
+    noise_h, noise_v = torch.from_numpy(noise_h_np), torch.from_numpy(noise_v_np)
+    b = torch.empty(rows, n_visible)
+    x = torch.empty(rows, n_visible)
+    x_prev = torch.empty(rows, n_visible)
+    a = torch.empty(rows, n_hidden)
+    v = torch.empty(rows, n_visible)
+    h = torch.empty(rows, n_hidden)
+    # h_K ~ p(h | v) in the target RBM (beta = 1): the chain's state given the data.
+    torch.addmm(bh_rows, v_start.repeat_interleave(n_chains, dim=0), W, out=a)
+    rng.random(out=noise_h_np, dtype=np.float32)
+    torch.lt(noise_h, a.sigmoid_(), out=h)
+    torch.mm(h, WT, out=b)
+    torch.add(bv_rows, b, out=x)  # bv + beta_K W h_K with beta_K = 1
+    neg_s = torch.zeros(rows, dtype=torch.float64)
+    for k in range(len(beta_list) - 1, 0, -1):
+        beta, beta_prev = beta_list[k], beta_list[k - 1]
+        # Gibbs transition at beta_k (x = bv + beta_k W h_k): h_k -> v -> h_{k-1}
+        rng.random(out=noise_v_np, dtype=np.float32)
+        torch.lt(noise_v, x.sigmoid_(), out=v)
+        torch.addmm(bh_rows, v, W, alpha=beta, out=a)
+        rng.random(out=noise_h_np, dtype=np.float32)
+        torch.lt(noise_h, a.sigmoid_(), out=h)
+        torch.mm(h, WT, out=b)
+        torch.add(bv_rows, b, alpha=beta, out=x)
+        torch.add(bv_rows, b, alpha=beta_prev, out=x_prev)
+        # -(log p*_{beta_k}(h_{k-1}) - log p*_{beta_{k-1}}(h_{k-1})); the h.bh terms cancel
+        neg_s -= (functional.softplus(x) - functional.softplus(x_prev)).sum(-1)
+        x, x_prev = x_prev, x  # the next transition is at beta_{k-1}
+    return neg_s.view(n, n_chains)

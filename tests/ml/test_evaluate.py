@@ -193,12 +193,38 @@ def test_log_likelihood_matches_exact_on_tiny_model() -> None:
     assert result.mean == pytest.approx(exact, abs=0.02)
     assert result.std < 0.02
     assert exact < -1.0  # a real, not a trivial, likelihood
+    assert result.reverse_per_run == []  # only when asked for
     # the same weighted chains give the model's own expected accuracy
     expected = exact_expected_accuracy(model, biases)
     assert len(result.accuracy_per_run) == 2
     assert expected > 0.01  # random frames under a sparse model: low, but not nothing
     for accuracy in result.accuracy_per_run:
         assert accuracy == pytest.approx(expected, rel=0.05)
+
+
+def test_reverse_ais_bounds_the_log_likelihood_from_below() -> None:
+    # Frames drawn from each frame's own conditional RBM (exactly, by enumerating h): on
+    # the model's own samples reverse AIS is conservative in expectation.
+    _, model = tiny_model(seed=3)
+    teacher = frame_biases(model, random_rolls([40, 25], seed=2))
+    W = model.W.detach().double()
+    states = torch.tensor(list(itertools.product([0.0, 1.0], repeat=W.shape[1])), dtype=W.dtype)
+    x = teacher.bv.double()[:, None, :] + (states @ W.T)[None]  # (N, 2^H, P)
+    log_p_h = states @ teacher.bh.double().T + torch.nn.functional.softplus(x).sum(-1).T
+    g = torch.Generator().manual_seed(4)
+    h_index = torch.multinomial(torch.softmax(log_p_h, dim=0).T, 1, generator=g)[:, 0]
+    p_v = torch.sigmoid(x[torch.arange(len(h_index)), h_index])
+    frames = (torch.rand(p_v.shape, generator=g, dtype=p_v.dtype) < p_v).float()
+    biases = FrameBiases(frames=frames, bv=teacher.bv, bh=teacher.bh)
+    exact = exact_log_likelihood(model, biases)
+    fine = log_likelihood(model.W, biases, n_temperatures=300, n_chains=20, n_runs=2, reverse=True)
+    assert len(fine.reverse_per_run) == 2
+    assert fine.reverse_mean == pytest.approx(exact, abs=0.02)
+    assert fine.mean == pytest.approx(exact, abs=0.02)
+    # too few temperatures: forward AIS flatters, reverse AIS is conservative
+    coarse = log_likelihood(model.W, biases, n_temperatures=3, n_chains=2, n_runs=1, reverse=True)
+    assert coarse.mean > exact + 0.05
+    assert coarse.reverse_mean < exact - 0.05
 
 
 def test_accuracy_by_ais_weights_corrects_chains_that_did_not_anneal() -> None:
@@ -305,6 +331,28 @@ def test_evaluate_command_on_tiny_checkpoint(tmp_path: Path, capsys: pytest.Capt
     assert len(ll["per_run"]) == 3
     exact = exact_log_likelihood(model, frame_biases(model, test_rolls))
     assert ll["mean"] == pytest.approx(exact, abs=0.03)
+    assert ll["reverse_mean"] is None  # reverse AIS only with --reverse-ais
+
+
+def test_evaluate_command_brackets_ll_with_reverse_ais(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    config, model = tiny_model(seed=4)
+    save_checkpoint(tmp_path / "model", config, model)
+    test_rolls = random_rolls([30], seed=6)
+    data = tmp_path / "tiny.json.gz"
+    write_benchmark(data, {"train": [], "valid": [], "test": test_rolls})
+    out = tmp_path / "results.json"
+    arguments = ["evaluate", str(tmp_path / "model"), "--data", str(data), "--no-acc"]
+    arguments += ["--ais-temperatures", "200", "--ais-chains", "10", "--ais-runs", "2"]
+    status = cli.main([*arguments, "--reverse-ais", "--json", str(out)])
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "LL by reverse AIS" in printed and "lies between" in printed
+    ll = json.loads(out.read_text())["log_likelihood"]
+    assert len(ll["reverse_per_run"]) == 2
+    exact = exact_log_likelihood(model, frame_biases(model, test_rolls))
+    assert ll["reverse_mean"] == pytest.approx(exact, abs=0.03)
 
 
 def test_evaluate_command_reports_bad_model_and_data(
