@@ -171,10 +171,13 @@ def reverse_ais_log_weights(
     p*_{beta_{k-1}}(h_{k-1})`` along the chain, ``exp(-F(v) - log Z_0 - S_c)`` is an unbiased
     estimate of ``p_ann(v)``, the probability of ``v`` under the forward annealing run seen
     as a generative model (``p_ann`` tends to the RBM as the temperatures grow). So
-    ``log Z_0 - log mean_c exp(-S_c)`` is an estimate of ``log Z`` biased *high* (Jensen
-    again, the other way round), and the log-likelihood it gives is conservative: a
-    stochastic lower bound of ``log p_ann(v)``, which is below the RBM's own on average over
-    the RBM's samples. Forward AIS gives the bound on the other side.
+    ``log Z_0 - log mean_c exp(-S_c)`` is an estimate of ``log Z`` seen from ``v``, and the
+    log-likelihood it gives is a stochastic lower bound of ``log p_ann(v)`` (Jensen again,
+    the other way round). That is conservative for the RBM on average over the RBM's own
+    samples, and for data the RBM fits; for a ``v`` that a less annealed, smoother
+    distribution finds likelier than the RBM does, ``p_ann(v)`` exceeds ``p(v)`` until there
+    are enough temperatures. Forward AIS flatters in every case; when the two estimates
+    meet, the annealing has converged.
 
     Shapes: ``W (P, H)``, ``bv (N, P)``, ``bh (N, H)``, ``v (N, P)`` 0/1, ``betas (K,)`` ->
     ``(N, n_chains)`` float64.
@@ -217,11 +220,12 @@ def reverse_ais_log_partition(
     betas: Tensor | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> Tensor:
-    """Reverse-AIS estimate of ``log Z`` seen from the visible state ``v``, biased high.
+    """Reverse-AIS estimate of ``log Z`` seen from the visible state ``v``.
 
     ``log Z_0 - log mean_c exp(-S_c)`` (see :func:`reverse_ais_log_weights`): with it,
-    ``-F(v) - log Z`` is a conservative log-likelihood of ``v``, the counterpart of
-    :func:`ais_log_partition`'s flattering one; with enough temperatures both meet.
+    ``-F(v) - log Z`` is a conservative log-likelihood of ``v`` (for the annealing process),
+    the counterpart of :func:`ais_log_partition`'s flattering one; with enough temperatures
+    both meet.
     Shapes: ``W (P, H)``, ``bv (N, P)``, ``bh (N, H)``, ``v (N, P)`` -> ``(N,)`` float64.
     """
     if betas is None:

@@ -17,6 +17,7 @@ from composer_app.ml.checkpoint import save_checkpoint
 from composer_app.ml.evaluate import (
     FrameBiases,
     accuracy_counts,
+    bracket_verdict,
     expected_accuracy,
     frame_accuracy,
     frame_biases,
@@ -227,6 +228,13 @@ def test_reverse_ais_bounds_the_log_likelihood_from_below() -> None:
     assert coarse.reverse_mean < exact - 0.05
 
 
+def test_bracket_verdict_says_which_bound_holds() -> None:
+    inside = bracket_verdict(-2.31, -2.30)
+    assert "lies between -2.3100 and -2.3000" in inside and "0.0100" in inside
+    crossed = bracket_verdict(-2.60, -2.70)
+    assert "not conservative" in crossed and "LL <= -2.7000" in crossed and "0.1000" in crossed
+
+
 def test_accuracy_by_ais_weights_corrects_chains_that_did_not_anneal() -> None:
     # Strong weights and a single temperature (plain importance sampling from the
     # independent units): the chains' final states are far from the RBMs' distributions,
@@ -348,7 +356,8 @@ def test_evaluate_command_brackets_ll_with_reverse_ais(
     status = cli.main([*arguments, "--reverse-ais", "--json", str(out)])
     assert status == 0
     printed = capsys.readouterr().out
-    assert "LL by reverse AIS" in printed and "lies between" in printed
+    assert "LL by reverse AIS" in printed
+    assert ("lies between" in printed) != ("not conservative" in printed)  # one verdict
     ll = json.loads(out.read_text())["log_likelihood"]
     assert len(ll["reverse_per_run"]) == 2
     exact = exact_log_likelihood(model, frame_biases(model, test_rolls))
