@@ -38,7 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from composer_app import paths  # noqa: E402
 from composer_app.ml.ais import (  # noqa: E402
     ais_log_weights,
+    free_energy,
     linear_schedule,
+    log_partition_base,
     reverse_ais_log_weights,
 )
 from composer_app.ml.checkpoint import load_checkpoint  # noqa: E402
@@ -79,8 +81,8 @@ def main() -> int:
     with torch.no_grad():
         v = biases.frames.double()
         bv, bh = biases.bv.double(), biases.bh.double()
-        neg_free = (v * bv).sum(1) + torch.nn.functional.softplus(v @ W.double() + bh).sum(1)
-        log_z0 = torch.nn.functional.softplus(bv).sum(1) + torch.nn.functional.softplus(bh).sum(1)
+        neg_free = -free_energy(v, W.double(), bv, bh)
+        log_z0 = log_partition_base(bv, bh)
     print(
         f"{model_dir} (H = {config.n_hidden}) on {args.frames} random frames of "
         f"{args.data.name} [{args.split}] ({every.n_frames} frames), {args.chains} chains, "

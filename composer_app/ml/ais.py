@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -68,6 +69,16 @@ def log_partition_exact(W: Tensor, bv: Tensor, bh: Tensor) -> Tensor:
     return torch.logsumexp(neg_free, dim=0)
 
 
+def log_partition_base(bv: Tensor, bh: Tensor) -> Tensor:
+    """Exact ``log Z_0`` of the ``beta = 0`` RBMs, whose units are independent, float64.
+
+    ``sum_i softplus(bv_i) + sum_j softplus(bh_j)``. Shapes: ``(N, P)``, ``(N, H)`` -> ``(N,)``.
+    """
+    return functional.softplus(bv.detach().double()).sum(-1) + functional.softplus(
+        bh.detach().double()
+    ).sum(-1)
+
+
 def linear_schedule(n_temperatures: int) -> Tensor:
     """``beta_1..beta_K`` evenly spaced in ``(0, 1]`` (``beta_0 = 0`` is implied). Shapes: ``(K,)``."""
     if n_temperatures < 1:
@@ -96,27 +107,7 @@ def ais_log_weights(
     Shapes: ``W (P, H)``, ``bv (N, P)``, ``bh (N, H)``, ``betas (K,)`` -> ``(N, n_chains)``.
     """
     _check_arguments(W, bv, bh, betas, n_chains)
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    W32 = W.detach().to(torch.float32).contiguous()
-    WT = W32.T.contiguous()
-    n_rbms = bv.shape[0]
-    beta_list = [0.0, *betas.to(torch.float64).tolist()]
-    result = torch.empty(n_rbms, n_chains, dtype=torch.float64)
-    rbms_per_chunk = max(1, chunk_rows // n_chains)
-    with torch.no_grad():
-        for start in range(0, n_rbms, rbms_per_chunk):
-            stop = min(start + rbms_per_chunk, n_rbms)
-            result[start:stop] = _ais_chunk(
-                WT,
-                W32,
-                bv[start:stop].detach().to(torch.float32),
-                bh[start:stop].detach().to(torch.float32),
-                beta_list,
-                n_chains,
-                rng,
-                None if visible_means is None else visible_means[start:stop],
-            )
-    return result
+    return _in_chunks(_ais_chunk, W, bv, bh, betas, n_chains, rng, chunk_rows, visible_means)
 
 
 def ais_log_partition(
@@ -144,11 +135,7 @@ def ais_log_partition(
     log_w = ais_log_weights(
         W, bv, bh, betas=betas, n_chains=n_chains, rng=rng, chunk_rows=chunk_rows
     )
-    # exact log Z_0 of the independent units (beta = 0)
-    log_z0 = functional.softplus(bv.detach().double()).sum(-1) + functional.softplus(
-        bh.detach().double()
-    ).sum(-1)
-    return log_z0 + torch.logsumexp(log_w, dim=1) - math.log(n_chains)
+    return log_partition_base(bv, bh) + torch.logsumexp(log_w, dim=1) - math.log(n_chains)
 
 
 def reverse_ais_log_weights(
@@ -185,27 +172,8 @@ def reverse_ais_log_weights(
     _check_arguments(W, bv, bh, betas, n_chains)
     if v.shape != bv.shape:
         raise AisError(f"v must be {tuple(bv.shape)} like bv, got {tuple(v.shape)}")
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    W32 = W.detach().to(torch.float32).contiguous()
-    WT = W32.T.contiguous()
-    n_rbms = bv.shape[0]
-    beta_list = [0.0, *betas.to(torch.float64).tolist()]
-    result = torch.empty(n_rbms, n_chains, dtype=torch.float64)
-    rbms_per_chunk = max(1, chunk_rows // n_chains)
-    with torch.no_grad():
-        for start in range(0, n_rbms, rbms_per_chunk):
-            stop = min(start + rbms_per_chunk, n_rbms)
-            result[start:stop] = _reverse_ais_chunk(
-                WT,
-                W32,
-                bv[start:stop].detach().to(torch.float32),
-                bh[start:stop].detach().to(torch.float32),
-                v[start:stop].detach().to(torch.float32),
-                beta_list,
-                n_chains,
-                rng,
-            )
-    return result
+    v32 = v.detach().to(torch.float32)
+    return _in_chunks(_reverse_ais_chunk, W, bv, bh, betas, n_chains, rng, chunk_rows, v32)
 
 
 def reverse_ais_log_partition(
@@ -233,10 +201,47 @@ def reverse_ais_log_partition(
     log_w = reverse_ais_log_weights(
         W, bv, bh, v, betas=betas, n_chains=n_chains, rng=rng, chunk_rows=chunk_rows
     )
-    log_z0 = functional.softplus(bv.detach().double()).sum(-1) + functional.softplus(
-        bh.detach().double()
-    ).sum(-1)
-    return log_z0 - torch.logsumexp(log_w, dim=1) + math.log(n_chains)
+    return log_partition_base(bv, bh) - torch.logsumexp(log_w, dim=1) + math.log(n_chains)
+
+
+def _in_chunks(
+    chunk: Callable[..., Tensor],
+    W: Tensor,
+    bv: Tensor,
+    bh: Tensor,
+    betas: Tensor,
+    n_chains: int,
+    rng: np.random.Generator | int | None,
+    chunk_rows: int,
+    per_rbm: Tensor | None,
+) -> Tensor:
+    """Run ``chunk(WT, W, bv, bh, beta_list, n_chains, rng, per_rbm)`` over row-bounded chunks.
+
+    Each call gets a chunk's rows of ``bv``, ``bh`` (float32) and of ``per_rbm`` (a view, or
+    None), ``beta_list = [0, *betas]`` and ``W`` in float32 with its transpose, and returns
+    those RBMs' ``(rows, n_chains)`` log-weights. -> ``(N, n_chains)`` float64.
+    """
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    W32 = W.detach().to(torch.float32).contiguous()
+    WT = W32.T.contiguous()
+    beta_list = [0.0, *betas.to(torch.float64).tolist()]
+    n_rbms = bv.shape[0]
+    result = torch.empty(n_rbms, n_chains, dtype=torch.float64)
+    rbms_per_chunk = max(1, chunk_rows // n_chains)
+    with torch.no_grad():
+        for start in range(0, n_rbms, rbms_per_chunk):
+            rows = slice(start, min(start + rbms_per_chunk, n_rbms))
+            result[rows] = chunk(
+                WT,
+                W32,
+                bv[rows].detach().to(torch.float32),
+                bh[rows].detach().to(torch.float32),
+                beta_list,
+                n_chains,
+                rng,
+                None if per_rbm is None else per_rbm[rows],
+            )
+    return result
 
 
 def _check_arguments(W: Tensor, bv: Tensor, bh: Tensor, betas: Tensor, n_chains: int) -> None:
@@ -318,12 +323,15 @@ def _reverse_ais_chunk(
     W: Tensor,
     bv: Tensor,
     bh: Tensor,
-    v_start: Tensor,
     beta_list: list[float],
     n_chains: int,
     rng: np.random.Generator,
+    v_start: Tensor,
 ) -> Tensor:
-    """``-S_c`` of ``n_chains`` reverse chains per RBM. Shapes: -> ``(n, n_chains)``."""
+    """``-S_c`` of ``n_chains`` reverse chains per RBM started at ``v_start (n, P)``.
+
+    Shapes: -> ``(n, n_chains)``.
+    """
     n, n_hidden = bh.shape
     n_visible = bv.shape[1]
     bv_rows = bv.repeat_interleave(n_chains, dim=0)

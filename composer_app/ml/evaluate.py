@@ -48,13 +48,13 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torch.nn import functional
 
 from composer_app.ml.ais import (
     AisError,
     ais_log_weights,
     free_energy,
     linear_schedule,
+    log_partition_base,
     reverse_ais_log_weights,
 )
 
@@ -310,10 +310,7 @@ def log_likelihood(
         neg_free = -free_energy(
             biases.frames.double(), W.double(), biases.bv.double(), biases.bh.double()
         )
-        # exact log Z_0 of the independent units (beta = 0)
-        log_z0 = functional.softplus(biases.bv.double()).sum(-1) + functional.softplus(
-            biases.bh.double()
-        ).sum(-1)
+        log_z0 = log_partition_base(biases.bv, biases.bh)  # exact, beta = 0
     per_run: list[float] = []
     mean_log_z: list[float] = []
     accuracy_per_run: list[float] = []
