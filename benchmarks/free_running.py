@@ -4,10 +4,13 @@ Continues the first ``--bars`` bars of ``--tunes`` Nottingham MIDI tunes (a fixe
 choice from ``../shared/data/nottingham_midi/MIDI``, when present) and of the example seeds
 in ``resources/seeds`` for ``--steps`` steps with random seeds 0 .. ``--seeds`` - 1, through
 the app's own engine (:class:`composer_app.ml.continuation.Continuation`, default settings),
-and prints per model: the fraction of silent steps, the fraction of continuations silent for
+and prints per model: the fraction of silent steps (``--allow-rests`` lets them stand, as
+the app does only when asked), the fraction of continuations silent for
 a fifth of their steps or more, the silent fraction in their second halves, the mean
 notes per step, and how much it drones: the fraction of steps that repeat the step before
-exactly and the mean longest run of identical steps. The first model named is the baseline
+exactly and the mean longest run of identical steps. ``--rest-bars N`` puts N silent bars
+between the seed and the continuation (a melody that stops, then the user continues). The
+first model named is the baseline
 (the app's default by default); the same droning figures of the Nottingham test tunes
 (windows of ``--steps`` frames) are the reference from the data.
 
@@ -55,8 +58,20 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", default=["nottingham", "nottingham_ll"])
     parser.add_argument("--tunes", type=int, default=25)
     parser.add_argument("--bars", type=int, default=4)
+    parser.add_argument(
+        "--rest-bars",
+        type=int,
+        default=0,
+        help="bars of silence after the seed's bars, before the continuation starts",
+    )
     parser.add_argument("--steps", type=int, default=64)
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--gibbs-steps", type=int, default=25)
+    parser.add_argument(
+        "--allow-rests",
+        action="store_true",
+        help="let silent steps stand (the app draws them again by default)",
+    )
     args = parser.parse_args()
     folder = paths.shared_data_dir() / "nottingham_midi" / "MIDI"
     files = sorted(folder.glob("*.mid")) if folder.is_dir() else []
@@ -75,9 +90,16 @@ def main() -> int:
         if not seed:
             continue
         start = max(n.end_tick for n in seed)
+        if args.rest_bars:
+            start = -(-start // bar) * bar + args.rest_bars * bar  # whole bars of rest
         for name, model in models.items():
             for random_seed in range(args.seeds):
-                settings = ContinuationSettings(n_steps=args.steps, random_seed=random_seed)
+                settings = ContinuationSettings(
+                    n_steps=args.steps,
+                    random_seed=random_seed,
+                    gibbs_steps=args.gibbs_steps,
+                    allow_rests=args.allow_rests,
+                )
                 continuation = Continuation(model, seed, tune.ppq, start, settings)
                 frames = np.array([step.frame for step in continuation]).astype(bool)
                 notes = frames.sum(axis=1)
@@ -91,8 +113,11 @@ def main() -> int:
                     )
                 )
     print(
-        f"{len(files)} tunes x {args.seeds} random seeds, first {args.bars} bars as the seed, "
-        f"{args.steps} steps each ({time.perf_counter() - started:.0f} s)"
+        f"{len(files)} tunes x {args.seeds} random seeds, first {args.bars} bars as the seed"
+        f"{f' then {args.rest_bars} bars of rest' if args.rest_bars else ''}, "
+        f"{args.steps} steps each, {args.gibbs_steps} Gibbs steps, "
+        f"{'silent steps allowed' if args.allow_rests else 'silent steps drawn again'} "
+        f"({time.perf_counter() - started:.0f} s)"
     )
     print(
         "model              silent steps  >=20% silent  silent, 2nd half  notes/step  "
@@ -113,8 +138,11 @@ def main() -> int:
     skip = args.bars * 8  # 4/4 bars of eighth-note frames, the usual Nottingham bar
     windows = [t[skip : skip + args.steps] for t in tunes if len(t) >= skip + args.steps]
     data = np.array([repeats(w.astype(bool)) for w in windows])
+    silent = np.array([np.mean(w.sum(axis=1) == 0) for w in windows])
+    notes = np.array([w.sum(axis=1).mean() for w in windows])
     print(
-        f"{'data (test tunes)':18s} {'':12s} {'':13s} {'':17s} {'':11s} "
+        f"{'data (test tunes)':18s} {silent.mean():12.3f} {np.mean(silent >= 0.2):13.2f} "
+        f"{'':17s} {notes.mean():11.2f} "
         f"{data[:, 0].mean():8.3f} {data[:, 1].mean():12.1f}   ({len(windows)} windows)"
     )
     return 0

@@ -46,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="clamp the file's notes after --start and fill in around them",
     )
     parser.add_argument(
+        "--allow-rests",
+        action="store_true",
+        help="let steps with no note at all stand (default: such a step is drawn again)",
+    )
+    parser.add_argument(
         "--start-bar",
         type=int,
         default=None,
@@ -125,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
             range_high=args.high,
             max_polyphony=args.max_notes,
             accompany=args.accompany,
+            allow_rests=args.allow_rests,
         )
         continuation = Continuation(model, score.notes, score.ppq, start_tick, settings)
         for _ in continuation:

@@ -122,3 +122,31 @@ def test_headless_generate_refuses_zero_lengths_and_caps(tmp_path: Path, capsys,
     assert status == 2
     assert f"{flag} must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "out.mid").exists()
+
+
+def test_headless_generate_draws_silent_steps_again_unless_rests_are_allowed(
+    tmp_path: Path,
+) -> None:
+    # A model that is silent on most steps: only C4 may sound, with p = sigmoid(-0.5) = 0.38
+    # (silent after 21 draws: 0.62^21 = 4e-5).
+    config = RnnRbmConfig(n_hidden=16, n_recurrent=8, dataset="test")
+    model = RnnRbm(config, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        model.bv.fill_(-12.0)
+        model.bv[60 - 21] = -0.5
+    save_checkpoint(tmp_path / "model", config, model)
+    seed = _seed_file(tmp_path / "seed.mid")
+
+    def sounding_steps(*extra: str) -> set[int]:
+        out = tmp_path / "out.mid"
+        assert main(["generate", "--seed", str(tmp_path / "seed.mid"), "--steps", "32",
+                     "--model", str(tmp_path / "model"), "-o", str(out), *extra]) == 0
+        steps = set()
+        for n in read_mid(out).notes:
+            if n.start_tick >= seed.end_tick:
+                first = (n.start_tick - seed.end_tick) // EIGHTH
+                steps.update(range(first, first + n.duration_ticks // EIGHTH))
+        return steps
+
+    assert sounding_steps() == set(range(32))
+    assert len(sounding_steps("--allow-rests")) < 24

@@ -149,6 +149,13 @@ class ContinuationPanel(QDockWidget):
         self.polyphony_spin.setSpecialValueText("no limit")
         form.addRow("Max notes / step", self.polyphony_spin)
 
+        self.rests_check = QCheckBox("Allow silent steps")
+        self.rests_check.setToolTip(
+            "Off: a step in which nothing would sound is drawn again, so the music never "
+            "falls silent (your folk tunes almost never do)"
+        )
+        form.addRow("", self.rests_check)
+
         self.accompany_check = QCheckBox("Accompany my melody")
         self.accompany_check.setToolTip(
             "Keep your notes in the target region and let the model fill in around them"
@@ -250,6 +257,7 @@ class ContinuationPanel(QDockWidget):
             range_high=high,
             max_polyphony=self.polyphony_spin.value() or None,
             accompany=self.accompany_check.isChecked(),
+            allow_rests=self.rests_check.isChecked(),
         )
 
     @property
@@ -283,6 +291,7 @@ class ContinuationPanel(QDockWidget):
         settings.setValue("high", self.high_spin.value())
         settings.setValue("polyphony", self.polyphony_spin.value())
         settings.setValue("accompany", self.accompany_check.isChecked())
+        settings.setValue("allow_rests", self.rests_check.isChecked())
         settings.setValue("variations", self.variations_spin.value())
         settings.setValue("heat_map", self.heat_map_check.isChecked())
         settings.endGroup()
@@ -316,6 +325,7 @@ class ContinuationPanel(QDockWidget):
         self.high_spin.setValue(int(number("high", self.high_spin.value())))
         self.polyphony_spin.setValue(int(number("polyphony", 0)))
         self.accompany_check.setChecked(flag("accompany"))
+        self.rests_check.setChecked(flag("allow_rests"))
         self.variations_spin.setValue(int(number("variations", 1)))
         self.heat_map_check.setChecked(flag("heat_map"))
         settings.endGroup()

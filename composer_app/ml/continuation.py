@@ -48,6 +48,7 @@ class ContinuationSettings:
     range_high: int = 108
     max_polyphony: int | None = None
     accompany: bool = False
+    allow_rests: bool = False  # False: a step with no note at all is drawn again
 
     def __post_init__(self) -> None:
         if self.n_steps < 1:
@@ -211,6 +212,7 @@ class Continuation:
             allowed_pitches=transpose_roll(self.allowed_pitches, self.shift),
             max_polyphony=self.settings.max_polyphony,
             chain_start=config.chain_start,
+            min_notes=0 if self.settings.allow_rests or self.settings.max_polyphony == 0 else 1,
         )
         self.clamped = np.zeros((self.settings.n_steps, self.n_pitches), dtype=bool)
         if self.settings.accompany and target_notes:

@@ -31,6 +31,9 @@ import numpy as np
 
 PARAMETER_NAMES = ("W", "bv", "bh", "Wuh", "Wuv", "Wvu", "Wuu", "bu")
 
+# How often a frame with fewer than ``min_notes`` notes is redrawn before it stands.
+MAX_REDRAWS = 20
+
 # float32 uniforms from Generator.random are multiples of 2**-24 in [0, 1); adding half a
 # step makes them symmetric in (0, 1) so logit(u) is always finite.
 _HALF_ULP = np.float32(2.0**-25)
@@ -127,12 +130,14 @@ class GeneratedFrame:
     ``probabilities`` is the mean-field ``p(v_i = 1 | h)`` of the last Gibbs step, at the
     generator's temperature, given the hidden state that the returned frame was drawn from
     (before the polyphony cap): masked pitches read 0, clamped ones their clamped value.
-    ``step_index`` counts steps after the seed, from 0.
+    ``step_index`` counts steps after the seed, from 0. ``redraws``: how many times the
+    frame was drawn again for having fewer than ``min_notes`` notes.
     """
 
     step_index: int
     frame: np.ndarray
     probabilities: np.ndarray
+    redraws: int = 0
 
 
 class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
@@ -158,6 +163,13 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
       the allowed pitches.
     * ``max_polyphony``: when a sample has more notes, the most probable are kept; clamped-on
       notes count towards it and are always kept.
+    * ``min_notes``: a sample with fewer sounding notes (clamped-on ones included) is
+      redrawn, the chain restarting where it started with fresh random numbers, up to
+      :data:`MAX_REDRAWS` times; then the last draw stands. ``min_notes=1`` samples the
+      chain's distribution given that the step is not silent (the benchmark tunes almost
+      never fall silent; a model that gives silence too much mass would thin out). No
+      redraw is tried when fewer units than ``min_notes`` may sound at all, nor at zero
+      temperature (the greedy chain would draw the same frame again).
 
     ``chain_start``: each frame's Gibbs chain starts at the all-off frame (``"silence"``) or
     at the frame before it in the history (``"previous"``; all-off before the first frame),
@@ -181,6 +193,7 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         allowed_pitches: np.ndarray | None = None,
         max_polyphony: int | None = None,
         chain_start: str = "silence",
+        min_notes: int = 0,
     ) -> None:
         if chain_start not in ("silence", "previous"):
             raise GenerationError(
@@ -192,10 +205,17 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
             raise GenerationError(f"temperature must be >= 0, got {temperature}")
         if max_polyphony is not None and max_polyphony < 0:
             raise GenerationError(f"max_polyphony must be >= 0, got {max_polyphony}")
+        if min_notes < 0:
+            raise GenerationError(f"min_notes must be >= 0, got {min_notes}")
+        if max_polyphony is not None and min_notes > max_polyphony:
+            raise GenerationError(
+                f"min_notes ({min_notes}) is more than max_polyphony ({max_polyphony})"
+            )
         self.params = params
         self.gibbs_steps = int(gibbs_steps)
         self.temperature = float(temperature)
         self.max_polyphony = max_polyphony
+        self.min_notes = int(min_notes)
         self.chain_start = chain_start
         self._rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         p, h = params.n_visible, params.n_hidden
@@ -300,44 +320,25 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
 
         Shapes: ``frame (P,)`` bool, ``probabilities (P,)`` float32.
         """
-        h, k, temp = self._h, self.gibbs_steps, self.temperature
+        h = self._h
         eff = self._effective_biases()  # [bh_t | bv_t with +-inf for clamps and mask]
-        thr = self._thr
-        if temp > 0.0:
-            # Threshold of each unit at each Gibbs step: sigmoid((x + b) / T) > u  <=>
-            # x > T * logit(u) - b, with logit(u) = log(u / (1 - u)).
-            tmp = self._tmp
-            self._rng.random(out=thr, dtype=np.float32)
-            np.subtract(1.0, thr, out=tmp)  # exact: 1 - u >= 2**-24
-            np.subtract(tmp, _HALF_ULP, out=tmp)  # 1 - u' > 0, u' = u + 2**-25
-            np.add(thr, _HALF_ULP, out=thr)  # u' > 0 (may round up near 1; harmless)
-            np.divide(thr, tmp, out=thr)
-            np.log(thr, out=thr)
-            if temp != 1.0:
-                np.multiply(thr, np.float32(temp), out=thr)
-            np.subtract(thr, eff, out=thr)
-        else:
-            # Zero temperature: each unit takes its more probable value (ties: off).
-            np.negative(eff, out=thr[0])
-            thr[1:] = thr[0]
-        v, hs, hx, vx, W, WT = self._v, self._hs, self._hx, self._vx, self.params.W, self._WT
-        if self.chain_start == "previous":
-            np.copyto(v, self._last)  # the chain starts at the frame before...
-            v[np.isneginf(eff[h:])] = 0.0  # ...with masked and clamped-off units off
-            v[np.isposinf(eff[h:])] = 1.0  # and clamped-on units on
-        else:
-            np.isposinf(eff[h:], out=v)  # chain starts all-off, clamped-on units on
-        thr_h, thr_v = self._thr_h, self._thr_v
-        for i in range(k):
-            np.dot(v, W, out=hx)
-            np.greater(hx, thr_h[i], out=hs)
-            np.dot(hs, WT, out=vx)
-            np.greater(vx, thr_v[i], out=v)
+        self._run_chain(eff)
+        redraws = 0
+        if self.min_notes and self.temperature > 0.0:  # the greedy chain would repeat itself
+            can_sound = int(np.count_nonzero(eff[h:] > -np.inf))
+            while (
+                np.count_nonzero(self._v) < self.min_notes
+                and redraws < MAX_REDRAWS
+                and can_sound >= self.min_notes
+            ):
+                self._run_chain(eff)
+                redraws += 1
+        v, vx = self._v, self._vx
         frame = v > 0.5
         probabilities = self._probabilities(vx, eff[h:])
         if self.max_polyphony is not None:
             frame = self._cap_polyphony(frame, probabilities, eff[h:])
-        return GeneratedFrame(self._step_index, frame, probabilities)
+        return GeneratedFrame(self._step_index, frame, probabilities, redraws)
 
     def advance(self, frame: np.ndarray) -> None:
         """Put ``frame`` into the history as the next step (discarding a pending frame).
@@ -388,6 +389,45 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         if self._clamp_masks:
             del self._clamp_masks[0]
             del self._clamp_values[0]
+
+    def _run_chain(self, eff: np.ndarray) -> None:
+        """One k-step block-Gibbs chain in the step's RBM; leaves the sample in ``self._v``
+        and the last visible pre-activation in ``self._vx``.
+
+        Shapes: ``eff (H + P,)`` the effective ``[bh_t | bv_t]``.
+        """
+        h, k, temp = self._h, self.gibbs_steps, self.temperature
+        thr = self._thr
+        if temp > 0.0:
+            # Threshold of each unit at each Gibbs step: sigmoid((x + b) / T) > u  <=>
+            # x > T * logit(u) - b, with logit(u) = log(u / (1 - u)).
+            tmp = self._tmp
+            self._rng.random(out=thr, dtype=np.float32)
+            np.subtract(1.0, thr, out=tmp)  # exact: 1 - u >= 2**-24
+            np.subtract(tmp, _HALF_ULP, out=tmp)  # 1 - u' > 0, u' = u + 2**-25
+            np.add(thr, _HALF_ULP, out=thr)  # u' > 0 (may round up near 1; harmless)
+            np.divide(thr, tmp, out=thr)
+            np.log(thr, out=thr)
+            if temp != 1.0:
+                np.multiply(thr, np.float32(temp), out=thr)
+            np.subtract(thr, eff, out=thr)
+        else:
+            # Zero temperature: each unit takes its more probable value (ties: off).
+            np.negative(eff, out=thr[0])
+            thr[1:] = thr[0]
+        v, hs, hx, vx, W, WT = self._v, self._hs, self._hx, self._vx, self.params.W, self._WT
+        if self.chain_start == "previous":
+            np.copyto(v, self._last)  # the chain starts at the frame before...
+            v[np.isneginf(eff[h:])] = 0.0  # ...with masked and clamped-off units off
+            v[np.isposinf(eff[h:])] = 1.0  # and clamped-on units on
+        else:
+            np.isposinf(eff[h:], out=v)  # chain starts all-off, clamped-on units on
+        thr_h, thr_v = self._thr_h, self._thr_v
+        for i in range(k):
+            np.dot(v, W, out=hx)
+            np.greater(hx, thr_h[i], out=hs)
+            np.dot(hs, WT, out=vx)
+            np.greater(vx, thr_v[i], out=v)
 
     def _effective_biases(self) -> np.ndarray:
         """``[bh_t | bv_t]`` with masked pitches at -inf, clamped-on +inf, clamped-off -inf."""

@@ -30,6 +30,7 @@ def test_continuation_panel_keeps_its_settings_between_runs(qtbot, tmp_path) -> 
     first.scale_combo.setCurrentIndex(first.scale_combo.findData("major"))
     first.polyphony_spin.setValue(4)
     first.accompany_check.setChecked(True)
+    first.rests_check.setChecked(True)
     first.save_settings(settings)
     second = ContinuationPanel(["nottingham"], default_model="nottingham")
     qtbot.addWidget(second)
@@ -38,7 +39,7 @@ def test_continuation_panel_keeps_its_settings_between_runs(qtbot, tmp_path) -> 
     engine = second.settings()
     assert (engine.temperature, engine.random_seed, engine.key_tonic, engine.scale) == (
         0.8, 42, 2, "major")
-    assert engine.max_polyphony == 4 and engine.accompany
+    assert engine.max_polyphony == 4 and engine.accompany and engine.allow_rests
 
 
 def test_continuation_panel_no_limit_means_no_polyphony_cap(qtbot) -> None:
@@ -46,3 +47,11 @@ def test_continuation_panel_no_limit_means_no_polyphony_cap(qtbot) -> None:
     qtbot.addWidget(panel)
     assert panel.polyphony_spin.text() == "no limit"
     assert panel.settings().max_polyphony is None
+
+
+def test_continuation_panel_draws_silent_steps_again_unless_rests_are_allowed(qtbot) -> None:
+    panel = ContinuationPanel(["nottingham"])
+    qtbot.addWidget(panel)
+    assert not panel.rests_check.isChecked() and not panel.settings().allow_rests
+    panel.rests_check.setChecked(True)
+    assert panel.settings().allow_rests

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from composer_app.ml.generate import (
+    MAX_REDRAWS,
     FrameGenerator,
     GeneratedFrame,
     GenerationError,
@@ -401,3 +402,98 @@ def test_frame_generator_chain_can_start_at_the_previous_frame() -> None:
     assert next(clamped).frame.tolist() == [False, False, True, True]
     with pytest.raises(GenerationError, match="chain_start"):
         FrameGenerator(prm, seed, chain_start="noise")
+
+
+def _independent_units(bv: np.ndarray, n_hidden: int = 3, n_recurrent: int = 2) -> RnnRbmParameters:
+    """An RNN-RBM with W = 0 and no memory: units are independent Bernoulli(sigmoid(bv)),
+    so a single Gibbs step samples the RBM exactly."""
+    p, h, r = len(bv), n_hidden, n_recurrent
+    return RnnRbmParameters(
+        W=np.zeros((p, h)), bv=bv, bh=np.zeros(h), Wuh=np.zeros((r, h)), Wuv=np.zeros((r, p)),
+        Wvu=np.zeros((p, r)), Wuu=np.zeros((r, r)), bu=np.zeros(r),
+    )
+
+
+def test_min_notes_samples_the_distribution_given_a_sounding_step() -> None:
+    # Four independent units with p = sigmoid(-2) = 0.119: the step is silent with
+    # probability q = (1 - p)^4 = 0.60. Given that it is not, each unit sounds with
+    # p / (1 - q) = 0.297, one note alone with 4 p (1 - p)^3 / (1 - q) = 0.814, and a draw
+    # needs q / (1 - q) = 1.50 redraws on average.
+    p = 1.0 / (1.0 + np.exp(2.0))
+    q = (1.0 - p) ** 4
+    gen = FrameGenerator(_independent_units(np.full(4, -2.0)), None, gibbs_steps=1,
+                         min_notes=1, rng=11)
+    draws = [gen.sample() for _ in range(20000)]
+    frames = np.array([d.frame for d in draws])
+    redraws = np.array([d.redraws for d in draws])
+    # silent only after MAX_REDRAWS silent redraws (chance 0.6^21 = 2e-5 a step)
+    silent = ~frames.any(axis=1)
+    assert (redraws[silent] == MAX_REDRAWS).all() and silent.sum() <= 3
+    n = len(frames)
+
+    def close(observed: float, expected: float) -> bool:
+        return abs(observed - expected) < 4.0 * np.sqrt(expected * (1 - expected) / n)
+
+    for unit in range(4):
+        assert close(frames[:, unit].mean(), p / (1 - q))
+    assert close(np.mean(frames.sum(axis=1) == 1), 4 * p * (1 - p) ** 3 / (1 - q))
+    assert abs(redraws.mean() - q / (1 - q)) < 0.1
+    # Without the constraint the same units are silent 60 % of the time.
+    plain = FrameGenerator(_independent_units(np.full(4, -2.0)), None, gibbs_steps=1, rng=11)
+    silent = np.mean([not plain.sample().frame.any() for _ in range(5000)])
+    assert abs(silent - q) < 0.03
+
+
+def test_min_notes_gives_up_when_nothing_may_sound_or_the_chain_is_greedy() -> None:
+    prm = _independent_units(np.full(88, -6.0))
+    # every pitch masked: one draw, silent, no endless loop
+    gen = FrameGenerator(prm, None, min_notes=1, allowed_pitches=np.zeros(88, dtype=bool), rng=0)
+    drawn = next(gen)
+    assert not drawn.frame.any() and drawn.redraws == 0
+    # zero temperature: the greedy chain would draw the same silent frame again
+    drawn = next(FrameGenerator(prm, None, min_notes=1, temperature=0.0, rng=0))
+    assert not drawn.frame.any() and drawn.redraws == 0
+    # the silent draw stands after MAX_REDRAWS tries (p(sound) = 88 * 0.0025 per draw: bv -12)
+    hopeless = FrameGenerator(_independent_units(np.full(88, -12.0)), None, min_notes=1, rng=0)
+    drawn = next(hopeless)
+    assert not drawn.frame.any() and drawn.redraws == MAX_REDRAWS
+
+
+def test_min_notes_counts_clamped_notes_and_checks_its_settings() -> None:
+    prm = _independent_units(np.full(88, -12.0))
+    gen = FrameGenerator(prm, None, min_notes=1, rng=0)
+    mask = np.zeros((3, 88), dtype=bool)
+    mask[:, 40] = True
+    gen.clamp(mask, mask.copy())
+    for _ in range(3):
+        drawn = next(gen)
+        assert np.flatnonzero(drawn.frame).tolist() == [40] and drawn.redraws == 0
+    with pytest.raises(GenerationError, match="min_notes must be >= 0"):
+        FrameGenerator(prm, None, min_notes=-1)
+    with pytest.raises(GenerationError, match="more than max_polyphony"):
+        FrameGenerator(prm, None, min_notes=3, max_polyphony=2)
+
+
+def test_min_notes_keeps_a_real_trained_model_sounding() -> None:
+    # The shipped default model, with its own chain start, after two bars of silence (a
+    # score whose melody starts late): unconstrained it falls silent on many steps; with
+    # min_notes=1 every step sounds, for a handful of redraws.
+    from composer_app import paths
+    from composer_app.ml.checkpoint import load_checkpoint
+
+    folder = paths.model_dir()
+    if not (folder / "config.json").is_file():
+        pytest.skip("the shipped model is not built yet")
+    config, model = load_checkpoint(folder)
+    prm = RnnRbmParameters.from_model(model)
+
+    def run(min_notes: int) -> list[GeneratedFrame]:
+        gen = FrameGenerator(prm, np.zeros((16, 88), dtype=bool), min_notes=min_notes, rng=0,
+                             chain_start=config.chain_start)
+        return [next(gen) for _ in range(64)]
+
+    plain = np.array([d.frame.any() for d in run(0)])
+    assert (~plain).sum() >= 8
+    constrained = run(1)
+    assert all(d.frame.any() for d in constrained)
+    assert 0 < sum(d.redraws for d in constrained) < 64 * MAX_REDRAWS
