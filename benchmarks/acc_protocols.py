@@ -14,7 +14,7 @@ is made. This prints, per model, on the Nottingham test split by default:
   because short chains from the data are what a training loop's sampler produces, and its
   figure can be compared with a published ACC.
 
-Run: ``.venv/bin/python benchmarks/acc_protocols.py [--models nottingham nottingham_ll]``
+Run: ``.venv/bin/python benchmarks/acc_protocols.py [--models nottingham_ll nottingham]``
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def show(label: str, accuracy: float, note: str = "") -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["nottingham", "nottingham_ll"])
+    parser.add_argument("--models", nargs="+", default=["nottingham_ll", "nottingham"])
     parser.add_argument("--data", type=Path, default=None, help="default: shared Nottingham")
     parser.add_argument("--split", default="test")
     parser.add_argument("--samples", type=int, default=20)

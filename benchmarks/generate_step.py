@@ -1,8 +1,9 @@
 """Time one generation step of the RNN-RBM at k = 25 Gibbs steps, on one core.
 
 Prints ms/step (mean, median, p99 over >= 2000 steps) of :class:`FrameGenerator`, free, free
-with silent steps drawn again (``min_notes=1``, the app's default) and with constraints
-(scale mask, clamped melody, polyphony cap), and of a same-run baseline:
+with silent steps drawn again (``min_notes=1``, the app's default), with constraints
+(scale mask, clamped melody, polyphony cap) and by the annealed sampler (the default
+model's: ``--annealed-steps`` temperatures x 8 chains), and of a same-run baseline:
 a straightforward torch implementation of the same step (sigmoid + bernoulli per half-step,
 then the recurrence). Uses the shipped Nottingham model when present, else random weights of
 the trained model's scale.
@@ -29,7 +30,11 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from composer_app.ml.generate import FrameGenerator, RnnRbmParameters  # noqa: E402
+from composer_app.ml.generate import (  # noqa: E402
+    DEFAULT_ANNEAL_CHAINS,
+    FrameGenerator,
+    RnnRbmParameters,
+)
 from composer_app.paths import model_dir, shared_data_dir  # noqa: E402
 
 
@@ -130,6 +135,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--gibbs-steps", type=int, default=25)
     parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--annealed-steps", type=int, default=100,
+                        help="temperatures of the annealed sampler's timing")
     args = parser.parse_args()
     torch.set_num_threads(1)
     prm, source, chain_start = load_parameters(args.model)
@@ -167,6 +174,13 @@ def main() -> int:
     gen.clamp(melody, melody)
     constrained = time_steps(lambda: next(gen), args.steps)
     print(summary("FrameGenerator, C major mask + melody + cap 4", constrained))
+
+    # The annealed sampler (RnnRbmConfig.sampler "annealed", the default model's): one Gibbs
+    # sweep per temperature for each chain, so about temperatures x chains / k times the work.
+    temps, chains = args.annealed_steps, DEFAULT_ANNEAL_CHAINS
+    gen = FrameGenerator(prm, roll, gibbs_steps=temps, rng=0, sampler="annealed", min_notes=1)
+    annealed = time_steps(lambda: next(gen), max(200, args.steps // 10), warmup=10)
+    print(summary(f"FrameGenerator, annealed: {temps} temperatures x {chains} chains", annealed))
 
     baseline = TorchBaseline(prm, roll, k, seed=0)
     base = time_steps(baseline.step, args.steps)

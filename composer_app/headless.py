@@ -31,7 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a shipped model name or a checkpoint folder (default: %(default)s)",
     )
     parser.add_argument("--seed-value", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--gibbs-steps", type=int, default=25, help="Gibbs steps per frame")
+    parser.add_argument(
+        "--gibbs-steps",
+        type=int,
+        default=None,
+        help="sampling steps per frame: Gibbs steps, or annealing temperatures for a model that "
+        "anneals (default: the model's own, from its config)",
+    )
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--key", default=None, help="tonic of the scale constraint, e.g. D or Bb")
     parser.add_argument(

@@ -8,7 +8,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
 RESOURCES_DIR = PROJECT_DIR / "resources"
 MODELS_DIR = PROJECT_DIR / "models"
-DEFAULT_MODEL_NAME = "nottingham"
+DEFAULT_MODEL_NAME = "nottingham_ll"
 
 
 def resource_path(*parts: str) -> Path:

@@ -97,9 +97,14 @@ class ContinuationPanel(QDockWidget):
         form.addRow("Length", length_row)
 
         self.gibbs_spin = QSpinBox()
-        self.gibbs_spin.setRange(1, 500)
-        self.gibbs_spin.setValue(25)
-        self.gibbs_spin.setToolTip("Gibbs sampling steps per generated step (more = closer to the model)")
+        self.gibbs_spin.setRange(0, 2000)
+        self.gibbs_spin.setSpecialValueText("model's own")
+        self.gibbs_spin.setValue(0)
+        self.gibbs_spin.setToolTip(
+            "Sampling steps per generated step (more = closer to the model): Gibbs steps, or "
+            "annealing temperatures for a model that anneals; \"model's own\" is what its "
+            "card recommends"
+        )
         form.addRow("Gibbs steps", self.gibbs_spin)
 
         self.temperature_spin = QDoubleSpinBox()
@@ -248,7 +253,7 @@ class ContinuationPanel(QDockWidget):
         low, high = sorted((self.low_spin.value(), self.high_spin.value()))
         return ContinuationSettings(
             n_steps=1,
-            gibbs_steps=self.gibbs_spin.value(),
+            gibbs_steps=self.gibbs_spin.value() or None,
             temperature=self.temperature_spin.value(),
             random_seed=self.seed_spin.value(),
             key_tonic=self.key_combo.currentData(),
@@ -282,7 +287,7 @@ class ContinuationPanel(QDockWidget):
         settings.setValue("model", self._current_model)
         settings.setValue("length", self.length_spin.value())
         settings.setValue("length_unit", self.length_unit_combo.currentText())
-        settings.setValue("gibbs", self.gibbs_spin.value())
+        settings.setValue("sampling_steps", self.gibbs_spin.value())
         settings.setValue("temperature", self.temperature_spin.value())
         settings.setValue("seed", self.seed_spin.value())
         settings.setValue("key", self.key_combo.currentIndex())
@@ -316,7 +321,8 @@ class ContinuationPanel(QDockWidget):
         unit = str(settings.value("length_unit", "bars"))
         self.set_length(int(number("length", self.length_spin.value())),
                         unit if unit in ("bars", "steps") else "bars")
-        self.gibbs_spin.setValue(int(number("gibbs", self.gibbs_spin.value())))
+        # "gibbs" held 25, the old fixed default; the model's own is now the default
+        self.gibbs_spin.setValue(int(number("sampling_steps", self.gibbs_spin.value())))
         self.temperature_spin.setValue(number("temperature", self.temperature_spin.value()))
         self.seed_spin.setValue(int(number("seed", self.seed_spin.value())))
         self.key_combo.setCurrentIndex(int(number("key", 0)))

@@ -34,9 +34,20 @@ PARAMETER_NAMES = ("W", "bv", "bh", "Wuh", "Wuv", "Wvu", "Wuu", "bu")
 # How often a frame with fewer than ``min_notes`` notes is redrawn before it stands.
 MAX_REDRAWS = 20
 
+# How a frame is drawn from its step's RBM (see FrameGenerator): a k-step block-Gibbs chain,
+# or annealed importance sampling from independent units, one chain resampled by its weight.
+SAMPLERS = ("gibbs", "annealed")
+DEFAULT_ANNEAL_CHAINS = 8
+
 # float32 uniforms from Generator.random are multiples of 2**-24 in [0, 1); adding half a
 # step makes them symmetric in (0, 1) so logit(u) is always finite.
 _HALF_ULP = np.float32(2.0**-25)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function, float32 in, float32 out, without overflow warnings."""
+    with np.errstate(over="ignore"):
+        return (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
 
 
 class GenerationError(ValueError):
@@ -194,11 +205,17 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         max_polyphony: int | None = None,
         chain_start: str = "silence",
         min_notes: int = 0,
+        sampler: str = "gibbs",
+        anneal_chains: int = DEFAULT_ANNEAL_CHAINS,
     ) -> None:
         if chain_start not in ("silence", "previous"):
             raise GenerationError(
                 f"chain_start must be 'silence' or 'previous', got {chain_start!r}"
             )
+        if sampler not in SAMPLERS:
+            raise GenerationError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+        if anneal_chains < 1:
+            raise GenerationError(f"anneal_chains must be at least 1, got {anneal_chains}")
         if gibbs_steps < 1:
             raise GenerationError(f"gibbs_steps must be at least 1, got {gibbs_steps}")
         if not np.isfinite(temperature) or temperature < 0:
@@ -217,6 +234,8 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         self.max_polyphony = max_polyphony
         self.min_notes = int(min_notes)
         self.chain_start = chain_start
+        self.sampler = sampler
+        self.anneal_chains = int(anneal_chains)
         self._rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         p, h = params.n_visible, params.n_hidden
         self._p, self._h = p, h
@@ -322,7 +341,12 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         """
         h = self._h
         eff = self._effective_biases()  # [bh_t | bv_t with +-inf for clamps and mask]
-        self._run_chain(eff)
+        draw = (
+            self._annealed_draw
+            if self.sampler == "annealed" and self.temperature > 0.0
+            else self._gibbs_draw
+        )
+        probabilities = draw(eff)
         redraws = 0
         if self.min_notes and self.temperature > 0.0:  # the greedy chain would repeat itself
             can_sound = int(np.count_nonzero(eff[h:] > -np.inf))
@@ -331,11 +355,9 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
                 and redraws < MAX_REDRAWS
                 and can_sound >= self.min_notes
             ):
-                self._run_chain(eff)
+                probabilities = draw(eff)
                 redraws += 1
-        v, vx = self._v, self._vx
-        frame = v > 0.5
-        probabilities = self._probabilities(vx, eff[h:])
+        frame = self._v > 0.5
         if self.max_polyphony is not None:
             frame = self._cap_polyphony(frame, probabilities, eff[h:])
         return GeneratedFrame(self._step_index, frame, probabilities, redraws)
@@ -390,11 +412,11 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
             del self._clamp_masks[0]
             del self._clamp_values[0]
 
-    def _run_chain(self, eff: np.ndarray) -> None:
+    def _gibbs_draw(self, eff: np.ndarray) -> np.ndarray:
         """One k-step block-Gibbs chain in the step's RBM; leaves the sample in ``self._v``
-        and the last visible pre-activation in ``self._vx``.
+        and returns the mean-field ``p(v = 1 | h)`` of its last step.
 
-        Shapes: ``eff (H + P,)`` the effective ``[bh_t | bv_t]``.
+        Shapes: ``eff (H + P,)`` the effective ``[bh_t | bv_t]`` -> ``(P,)`` float32.
         """
         h, k, temp = self._h, self.gibbs_steps, self.temperature
         thr = self._thr
@@ -428,6 +450,65 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
             np.greater(hx, thr_h[i], out=hs)
             np.dot(hs, WT, out=vx)
             np.greater(vx, thr_v[i], out=v)
+        return self._probabilities(vx, eff[h:])
+
+    def _annealed_draw(self, eff: np.ndarray) -> np.ndarray:
+        """Annealed importance sampling of the step's RBM; leaves the sample in ``self._v``.
+
+        ``anneal_chains`` chains start with the hidden units drawn from their biases alone
+        (``beta = 0``: visible and hidden units independent) and anneal to the RBM in
+        ``gibbs_steps`` equal steps of ``beta`` (each one Gibbs sweep at ``beta``, as in
+        :func:`composer_app.ml.ais.ais_log_weights`). One chain is then drawn with
+        probability proportional to its importance weight, and the frame from ``p(v | h)``
+        of its last hidden state: sampling-importance-resampling, which approaches an exact
+        draw of the RBM as temperatures and chains grow, wherever the frame before was.
+        Clamped-on units feed the hidden layer as a bias; masked and clamped-off units stay
+        off. Returns the weighted mean over the chains of ``p(v = 1 | h)``, the model's own
+        note probabilities at this step (clamped units at their values, masked ones 0).
+
+        Shapes: ``eff (H + P,)`` the effective ``[bh_t | bv_t]`` -> ``(P,)`` float32.
+        """
+        h, rng = self._h, self._rng
+        bv_eff = eff[h:]
+        inv_t = np.float32(1.0 / self.temperature)
+        free = np.isfinite(bv_eff)
+        on = np.isposinf(bv_eff)
+        W = self.params.W
+        w_free = np.ascontiguousarray(W[free] * inv_t)  # (F, H)
+        w_free_t = np.ascontiguousarray(w_free.T)  # (H, F)
+        bv = bv_eff[free] * inv_t
+        bh = (eff[:h] + W[on].sum(axis=0)) * inv_t
+        chains, k = self.anneal_chains, self.gibbs_steps
+        hs = (rng.random((chains, h), dtype=np.float32) < _sigmoid(bh)).astype(np.float32)
+        log_w = np.zeros(chains)
+        x = np.empty((chains, len(bv)), dtype=np.float32)
+        x_prev = np.empty_like(x)
+        wh = hs @ w_free_t  # (W h) of every chain
+        for i in range(1, k + 1):
+            beta_prev, beta = np.float32((i - 1) / k), np.float32(i / k)
+            np.multiply(wh, beta, out=x)
+            x += bv
+            np.multiply(wh, beta_prev, out=x_prev)
+            x_prev += bv
+            # log p*_beta_i(h) - log p*_beta_(i-1)(h) at the chain's h; the h.bh terms cancel
+            log_w += (np.logaddexp(0.0, x) - np.logaddexp(0.0, x_prev)).sum(axis=1)
+            if i == k:
+                break
+            # the transition that leaves p_beta_i invariant: v | h, then h | v
+            v = (rng.random(x.shape, dtype=np.float32) < _sigmoid(x)).astype(np.float32)
+            a = bh + beta * (v @ w_free)
+            hs = (rng.random(hs.shape, dtype=np.float32) < _sigmoid(a)).astype(np.float32)
+            wh = hs @ w_free_t
+        p_chains = _sigmoid(x)  # p(v = 1 | h) of each chain at beta = 1
+        weights = np.exp(log_w - log_w.max())
+        weights /= weights.sum()
+        chosen = min(int(np.searchsorted(np.cumsum(weights), rng.random())), chains - 1)
+        v_free = rng.random(len(bv), dtype=np.float32) < p_chains[chosen]
+        self._v[:] = on
+        self._v[free] = v_free
+        probabilities = on.astype(np.float32)
+        probabilities[free] = weights.astype(np.float32) @ p_chains
+        return probabilities
 
     def _effective_biases(self) -> np.ndarray:
         """``[bh_t | bv_t]`` with masked pitches at -inf, clamped-on +inf, clamped-off -inf."""

@@ -28,9 +28,12 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
+from composer_app.ml.generate import SAMPLERS
+
 FORMAT_VERSION = 1
 # Where a frame's sampling chain starts (see RnnRbmConfig.chain_start).
 CHAIN_STARTS = ("silence", "previous")
+
 
 
 class ConfigError(ValueError):
@@ -59,11 +62,18 @@ class RnnRbmConfig:
     # all-off frame, as in the tutorial) or "previous" (the frame before, which suits a model
     # trained with CD chains started at the data: its RBMs mix slowly away from the data).
     chain_start: str = "silence"
+    # How generation (the app, ``generate``, the register estimate) draws each frame: "gibbs"
+    # (a chain of ``sampling_steps`` block-Gibbs steps from ``chain_start``) or "annealed"
+    # (annealed importance sampling over ``sampling_steps`` temperatures, one chain resampled
+    # by its weight: close to the RBM's own distribution, for models whose Gibbs chains mix
+    # slowly). ``sampling_steps`` is what the app uses unless the user sets another number.
+    sampler: str = "gibbs"
+    sampling_steps: int = 25
     training: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
-        for name in ("n_visible", "n_hidden", "n_recurrent", "cd_steps"):
+        for name in ("n_visible", "n_hidden", "n_recurrent", "cd_steps", "sampling_steps"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"config field {name!r} must be a positive integer, got {value!r}")
@@ -93,6 +103,11 @@ class RnnRbmConfig:
             raise ConfigError(
                 f"config field 'chain_start' must be one of {', '.join(CHAIN_STARTS)}, got "
                 f"{self.chain_start!r}"
+            )
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(
+                f"config field 'sampler' must be one of {', '.join(SAMPLERS)}, got "
+                f"{self.sampler!r}"
             )
         if not isinstance(self.training, dict):
             raise ConfigError("config field 'training' must be a JSON object")

@@ -25,6 +25,7 @@ def test_continuation_panel_keeps_its_settings_between_runs(qtbot, tmp_path) -> 
     qtbot.addWidget(first)
     first.set_length(24, "steps")
     first.temperature_spin.setValue(0.8)
+    first.gibbs_spin.setValue(40)
     first.seed_spin.setValue(42)
     first.key_combo.setCurrentIndex(first.key_combo.findData(2))  # D
     first.scale_combo.setCurrentIndex(first.scale_combo.findData("major"))
@@ -40,6 +41,7 @@ def test_continuation_panel_keeps_its_settings_between_runs(qtbot, tmp_path) -> 
     assert (engine.temperature, engine.random_seed, engine.key_tonic, engine.scale) == (
         0.8, 42, 2, "major")
     assert engine.max_polyphony == 4 and engine.accompany and engine.allow_rests
+    assert engine.gibbs_steps == 40
 
 
 def test_continuation_panel_no_limit_means_no_polyphony_cap(qtbot) -> None:
@@ -55,3 +57,11 @@ def test_continuation_panel_draws_silent_steps_again_unless_rests_are_allowed(qt
     assert not panel.rests_check.isChecked() and not panel.settings().allow_rests
     panel.rests_check.setChecked(True)
     assert panel.settings().allow_rests
+
+
+def test_continuation_panel_samples_as_the_model_does_unless_told(qtbot) -> None:
+    panel = ContinuationPanel(["nottingham"])
+    qtbot.addWidget(panel)
+    assert panel.gibbs_spin.text() == "model's own" and panel.settings().gibbs_steps is None
+    panel.gibbs_spin.setValue(25)
+    assert panel.settings().gibbs_steps == 25

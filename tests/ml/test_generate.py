@@ -497,3 +497,75 @@ def test_min_notes_keeps_a_real_trained_model_sounding() -> None:
     constrained = run(1)
     assert all(d.frame.any() for d in constrained)
     assert 0 < sum(d.redraws for d in constrained) < 64 * MAX_REDRAWS
+
+
+def _bistable(n_recurrent: int = 2) -> RnnRbmParameters:
+    """8 visible, 2 hidden units, no memory: hidden unit 0 holds units 0-3 on and 4-7 off,
+    hidden unit 1 the other way round. The two modes are equally likely (0.49 each), and a
+    Gibbs chain started in one practically never reaches the other (it would have to pass
+    through h = 0)."""
+    W = np.full((8, 2), -6.0)
+    W[:4, 0] = W[4:, 1] = 6.0
+    r = n_recurrent
+    return RnnRbmParameters(
+        W=W, bv=np.full(8, -2.0), bh=np.full(2, -12.0), Wuh=np.zeros((r, 2)),
+        Wuv=np.zeros((r, 8)), Wvu=np.zeros((8, r)), Wuu=np.zeros((r, r)), bu=np.zeros(r),
+    )
+
+
+def test_annealed_sampler_matches_exact_marginals_where_gibbs_chains_stick() -> None:
+    prm = _bistable()
+    expected = exact_marginals(prm.W.astype(np.float64), prm.bv.astype(np.float64),
+                               prm.bh.astype(np.float64))
+    mode_a = np.array([1, 1, 1, 1, 0, 0, 0, 0], dtype=bool)
+    gibbs = FrameGenerator(prm, mode_a[None], gibbs_steps=25, chain_start="previous", rng=0)
+    stuck = np.array([gibbs.sample().frame for _ in range(2000)])
+    assert stuck[:, :4].mean() > 0.9 and stuck[:, 4:].mean() < 0.2  # never leaves mode A
+    annealed = FrameGenerator(prm, mode_a[None], gibbs_steps=50, sampler="annealed",
+                              anneal_chains=16, rng=1)
+    draws = [annealed.sample() for _ in range(3000)]
+    frames = np.array([d.frame for d in draws])
+    # both modes, as often as the RBM has them (standard error <= 0.009; 0.05 is 5.5 of them)
+    np.testing.assert_allclose(frames.mean(0), expected, atol=0.05)
+    assert abs(frames[:, :4].all(1).mean() - frames[:, 4:].all(1).mean()) < 0.06
+    # its probabilities are the RBM's own marginals, whatever the frame before was
+    np.testing.assert_allclose(np.mean([d.probabilities for d in draws], 0), expected, atol=0.05)
+
+
+def test_annealed_sampler_honours_temperature_clamps_mask_and_seed() -> None:
+    prm = random_parameters(8, 6, 5, scale=2.0, seed=6)
+    seed_roll = np.random.default_rng(2).random((3, 8)) < 0.4
+    bv_t, bh_t = reference_biases(prm, seed_roll)
+    mask = np.zeros((1, 8), dtype=bool)
+    mask[0, [0, 1]] = True
+    values = np.zeros((1, 8), dtype=bool)
+    values[0, 0] = True  # unit 0 held on, unit 1 held off
+    allowed = np.ones(8, dtype=bool)
+    allowed[7] = False
+    gen = FrameGenerator(prm, seed_roll, gibbs_steps=50, temperature=2.0, sampler="annealed",
+                         anneal_chains=8, allowed_pitches=allowed, rng=8)
+    gen.clamp(mask, values)
+    frames = np.array([gen.sample().frame for _ in range(3000)])
+    assert frames[:, 0].all() and not frames[:, 1].any() and not frames[:, 7].any()
+    # pitch 7 masked off is the RBM conditioned on v_7 = 0 as well
+    expected = exact_marginals(prm.W.astype(np.float64), bv_t, bh_t, temperature=2.0,
+                               clamp={0: True, 1: False, 7: False})
+    np.testing.assert_allclose(frames.mean(0), expected, atol=0.05)
+    again = FrameGenerator(prm, seed_roll, gibbs_steps=50, temperature=2.0, sampler="annealed",
+                           anneal_chains=8, allowed_pitches=allowed, rng=8)
+    again.clamp(mask, values)
+    np.testing.assert_array_equal(np.array([again.sample().frame for _ in range(200)]),
+                                  frames[:200])  # the same seed, the same frames
+    with pytest.raises(GenerationError, match="sampler must be one of gibbs, annealed"):
+        FrameGenerator(prm, None, sampler="exact")
+    with pytest.raises(GenerationError, match="anneal_chains"):
+        FrameGenerator(prm, None, sampler="annealed", anneal_chains=0)
+
+
+def test_annealed_sampler_redraws_silent_steps_too() -> None:
+    # independent units, p = sigmoid(-2) each: silent 60 % of the time unless drawn again
+    gen = FrameGenerator(_independent_units(np.full(4, -2.0)), None, gibbs_steps=5,
+                         sampler="annealed", min_notes=1, rng=4)
+    draws = [gen.sample() for _ in range(2000)]
+    assert all(d.frame.any() for d in draws if d.redraws < MAX_REDRAWS)
+    assert np.mean([d.redraws for d in draws]) > 1.0

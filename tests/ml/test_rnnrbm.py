@@ -221,3 +221,13 @@ def test_rnnrbm_config_round_trips_and_rejects_bad_fields() -> None:
     assert RnnRbmConfig.from_dict(previous.to_dict()).chain_start == "previous"
     with pytest.raises(ConfigError, match="chain_start"):
         RnnRbmConfig.from_dict({**config.to_dict(), "chain_start": "noise"})
+    # the sampler fields: configs written before them load as Gibbs with 25 steps
+    legacy = {k: v for k, v in config.to_dict().items() if k not in ("sampler", "sampling_steps")}
+    assert (RnnRbmConfig.from_dict(legacy).sampler, RnnRbmConfig.from_dict(legacy).sampling_steps) == (
+        "gibbs", 25)
+    annealed = RnnRbmConfig(sampler="annealed", sampling_steps=100)
+    assert RnnRbmConfig.from_dict(annealed.to_dict()) == annealed
+    with pytest.raises(ConfigError, match="'sampler' must be one of gibbs, annealed"):
+        RnnRbmConfig.from_dict({**config.to_dict(), "sampler": "exact"})
+    with pytest.raises(ConfigError, match="sampling_steps"):
+        RnnRbmConfig.from_dict({**config.to_dict(), "sampling_steps": 0})
