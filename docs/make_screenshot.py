@@ -2,7 +2,7 @@
 
 Usage: ``QT_QPA_PLATFORM=offscreen python docs/make_screenshot.py [output.png]``, and
 ``... docs/make_screenshot.py --continuation [output.png]`` for a continuation in progress
-with the shipped model (docs/screenshot_continuation.png).
+with the default shipped model (docs/screenshot_continuation.png).
 
 The melody is a Nottingham folk tune from ``../shared/data/nottingham_midi/MIDI/`` when that
 folder exists, else a short tune built here. Settings and autosaves go to a temporary folder.
@@ -27,7 +27,7 @@ from composer_app.core.score import Score, TempoChange  # noqa: E402
 from composer_app.gui.main_window import MainWindow  # noqa: E402
 from composer_app.midi.files import write_mid  # noqa: E402
 from composer_app.midi.ports import PortListing  # noqa: E402
-from composer_app.paths import shared_data_dir  # noqa: E402
+from composer_app.paths import DEFAULT_MODEL_NAME, shared_data_dir  # noqa: E402
 
 TUNE = "ashover1.mid"
 WIDTH_PX, HEIGHT_PX = 1400, 850
@@ -76,7 +76,7 @@ def continuation_shot(out: Path) -> int:
         window.show()
         loaded: list[str] = []
         window.continuation.model_loaded.connect(loaded.append)
-        window.continuation.load_model("nottingham")
+        window.continuation.load_model(DEFAULT_MODEL_NAME)
         deadline = time.monotonic() + 60
         while not loaded and time.monotonic() < deadline:
             app.processEvents()
