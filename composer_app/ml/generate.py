@@ -9,7 +9,9 @@ the history through an RNN. Row-vector convention, as in :mod:`composer_app.ml.r
 
 Frame ``v_t`` is drawn by block Gibbs sampling in the conditional RBM with weights ``W`` and
 biases ``(bv_t, bh_t)``, starting from the all-off frame as the reference implementation
-does. :class:`FrameGenerator` is stateful: it conditions on a seed roll, then yields one
+does (or from the frame before), or, with ``sampler="annealed"``, by annealed importance
+sampling with one chain resampled by its weight, which comes close to an exact draw of the
+RBM where short Gibbs chains mix too slowly. :class:`FrameGenerator` is stateful: it conditions on a seed roll, then yields one
 :class:`GeneratedFrame` per step, so a live caller pulls frames one by one and may put its
 own frame into the history instead (``send(frame)``).
 
@@ -140,7 +142,9 @@ class GeneratedFrame:
 
     ``probabilities`` is the mean-field ``p(v_i = 1 | h)`` of the last Gibbs step, at the
     generator's temperature, given the hidden state that the returned frame was drawn from
-    (before the polyphony cap): masked pitches read 0, clamped ones their clamped value.
+    (before the polyphony cap); with the annealed sampler, the importance-weighted mean of
+    it over the chains (the model's own note probabilities). Masked pitches read 0, clamped
+    ones their clamped value.
     ``step_index`` counts steps after the seed, from 0. ``redraws``: how many times the
     frame was drawn again for having fewer than ``min_notes`` notes.
     """
@@ -181,6 +185,12 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
       never fall silent; a model that gives silence too much mass would thin out). No
       redraw is tried when fewer units than ``min_notes`` may sound at all, nor at zero
       temperature (the greedy chain would draw the same frame again).
+
+    ``sampler``: ``"gibbs"`` draws each frame with a ``gibbs_steps``-step block-Gibbs chain;
+    ``"annealed"`` anneals ``anneal_chains`` chains from independent units to the step's RBM
+    over ``gibbs_steps`` temperatures and keeps one by its importance weight (see
+    :meth:`_annealed_draw`; about ``anneal_chains`` times the work of a Gibbs chain of that
+    length; at zero temperature the greedy Gibbs chain is used either way).
 
     ``chain_start``: each frame's Gibbs chain starts at the all-off frame (``"silence"``) or
     at the frame before it in the history (``"previous"``; all-off before the first frame),
