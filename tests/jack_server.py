@@ -92,6 +92,16 @@ class JackServer:
         self.stop()
         raise JackServerError(f"jackd did not come up within {timeout_s} s:\n{self.log()}")
 
+    def _wait_for_clients_to_leave(self, deadline: float) -> None:
+        jack_lsp = shutil.which("jack_lsp")
+        env = {**os.environ, **self.env}
+        while jack_lsp is not None and time.monotonic() < deadline:
+            done = subprocess.run([jack_lsp], env=env, capture_output=True, timeout=5, check=False)
+            ports = done.stdout.decode(errors="replace").split()
+            if done.returncode != 0 or all(p.startswith("system:") for p in ports):
+                return
+            time.sleep(0.05)
+
     def _is_up(self, jack_lsp: str | None, env: dict[str, str]) -> bool:
         if jack_lsp is not None:
             done = subprocess.run([jack_lsp], env=env, capture_output=True, timeout=5, check=False)
@@ -100,9 +110,16 @@ class JackServer:
         return "dummy" in self.log().lower() and self._process is not None
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop the server with SIGINT (its clean shutdown), killing it if it lingers."""
+        """Stop the server with SIGINT (its clean shutdown), killing it if it lingers.
+
+        Waits (up to a second) until only the server's own ports are left: a SIGINT that
+        arrives while clients that have just closed are being removed can leave jackd hung,
+        and the kill then leaves its entry in JACK's shared-memory registry (after eight
+        such entries no server starts on the machine: "Too many servers already active").
+        """
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
+            self._wait_for_clients_to_leave(deadline=time.monotonic() + 1.0)
             process.send_signal(signal.SIGINT)
             try:
                 process.wait(timeout=timeout_s)
