@@ -295,6 +295,7 @@ class ContinuationController(QObject):
     def _on_worker_model_loaded(self, name: str, config: Any) -> None:
         self._model_name, self._model_config = name, config
         self.panel.set_current_model(name)
+        self.panel.set_model_sampling(config.sampler, config.sampling_steps)
         beats = config.step_beats
         step = {0.25: "sixteenth", 0.5: "eighth", 1.0: "quarter"}.get(beats, f"{beats:g}-beat")
         self.panel.set_status(

@@ -222,6 +222,11 @@ class ContinuationPanel(QDockWidget):
         self.discard_button.setEnabled(pending and not running)
         self.variation_combo.setEnabled(pending and not running and self.variation_combo.count() > 1)
 
+    def set_model_sampling(self, sampler: str, steps: int) -> None:
+        """Show what "model's own" means for the loaded model (its sampler and steps)."""
+        what = "temperatures" if sampler == "annealed" else "steps"
+        self.gibbs_spin.setSpecialValueText(f"model's own ({steps} {what})")
+
     def set_status(self, text: str) -> None:
         """A line under the buttons (model state, key, progress)."""
         self.status_label.setText(text)

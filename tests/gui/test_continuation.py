@@ -226,6 +226,14 @@ def test_continuation_accompany_keeps_every_clamped_note(qtbot, window, tmp_path
     assert not melody_cells & generated_cells
 
 
+def test_continuation_panel_says_how_the_loaded_model_samples(window):
+    config = window.continuation._model_config
+    what = "temperatures" if config.sampler == "annealed" else "steps"
+    spin = window.continuation.panel.gibbs_spin
+    assert spin.text() == f"model's own ({config.sampling_steps} {what})"
+    assert window.continuation.panel.settings().gibbs_steps is None
+
+
 def test_continuation_works_without_midi_output(qtbot, window, tmp_path):
     window.playback.set_port(None)
     load_seed(window, tmp_path)
