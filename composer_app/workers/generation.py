@@ -10,6 +10,7 @@ ahead of playback. ``request_stop`` is thread-safe and takes effect within one s
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -19,6 +20,9 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from composer_app.core.note import Note
+
+# The generation thread's nice value (Linux; see _lower_this_threads_priority).
+WORKER_NICENESS = 10
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,7 @@ class GenerationWorker(QObject):
     @Slot(object)
     def run(self, request: GenerationRequest) -> None:
         """Generate ``request.n_variations`` continuations; the first one live."""
+        _lower_this_threads_priority()
         self._stop.clear()
         self._busy.set()
         completed = False
@@ -188,6 +193,22 @@ class GenerationWorker(QObject):
                         pass  # the player was closed meanwhile (quitting)
             self.variation_finished.emit(variation, continuation.generated_notes())
         return True
+
+
+def _lower_this_threads_priority(niceness: int = WORKER_NICENESS) -> None:
+    """Make the calling thread yield the CPU to the GUI, the MIDI player and the sound server.
+
+    Generation is bursty (it runs up to the lookahead as fast as it can; an annealing model's
+    step is about 5 ms of arithmetic), and on a busy two-core machine a burst can starve a
+    JACK server that is not real-time: it then drops a period's MIDI. On Linux the nice value
+    is per thread; elsewhere, or when it cannot be changed, nothing happens.
+    """
+    try:
+        tid = threading.get_native_id()
+        if os.getpriority(os.PRIO_PROCESS, tid) < niceness:
+            os.setpriority(os.PRIO_PROCESS, tid, niceness)
+    except (AttributeError, OSError):
+        pass
 
 
 class _Dispatcher(QObject):

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np
+import pytest
 import torch
+from PySide6.QtCore import Qt
 
 from composer_app.core.note import Note
 from composer_app.core.score import Score
 from composer_app.ml.checkpoint import save_checkpoint
 from composer_app.ml.continuation import ContinuationSettings
 from composer_app.ml.rnnrbm import RnnRbm, RnnRbmConfig
-from composer_app.workers.generation import GenerationRequest, GenerationThread
+from composer_app.workers.generation import (
+    WORKER_NICENESS,
+    GenerationRequest,
+    GenerationThread,
+)
 
 EIGHTH = 240
 
@@ -92,6 +99,27 @@ def test_generation_worker_streams_every_step_to_the_player(qtbot, tmp_path) -> 
         assert len(player.frames) == 24 and player.ended
         assert player.stream_start == 5 * EIGHTH
         assert all(f.shape == (88,) and f.dtype == bool for f in player.frames)
+    finally:
+        gen.shutdown()
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority") or not sys.platform.startswith("linux"),
+                    reason="per-thread nice values are Linux's")
+def test_generation_worker_runs_at_a_lower_priority_than_the_gui(qtbot, tmp_path) -> None:
+    # The worker's thread is niced (the GUI's and the player's are not), so a burst of
+    # generation cannot starve the sound server or the event loop.
+    player = _ClockPlayer(ticks_per_s=1e7)
+    gen = _loaded(qtbot, tmp_path, player)
+    seen: list[int] = []
+    gen.worker.continuation_started.connect(
+        lambda *a: seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id())),
+        type=Qt.ConnectionType.DirectConnection,  # runs on the worker's thread
+    )
+    try:
+        with qtbot.waitSignal(gen.worker.finished, timeout=20000):
+            gen.request_run(_request(4))
+        main_thread = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert seen and seen[0] >= max(WORKER_NICENESS, main_thread)
     finally:
         gen.shutdown()
 
