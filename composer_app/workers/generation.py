@@ -198,10 +198,10 @@ class GenerationWorker(QObject):
 def _lower_this_threads_priority(niceness: int = WORKER_NICENESS) -> None:
     """Make the calling thread yield the CPU to the GUI, the MIDI player and the sound server.
 
-    Generation is bursty (it runs up to the lookahead as fast as it can; an annealing model's
-    step is about 5 ms of arithmetic), and on a busy two-core machine a burst can starve a
-    JACK server that is not real-time: it then drops a period's MIDI. On Linux the nice value
-    is per thread; elsewhere, or when it cannot be changed, nothing happens.
+    Generation is background work and bursty (it runs up to the lookahead as fast as it can;
+    an annealing model's step is about 5 ms of arithmetic); on a loaded machine it should
+    not take the CPU from the event loop or a synth. On Linux the nice value is per thread;
+    elsewhere, or when it cannot be changed, nothing happens.
     """
     try:
         tid = threading.get_native_id()
