@@ -33,13 +33,20 @@ import numpy as np
 
 PARAMETER_NAMES = ("W", "bv", "bh", "Wuh", "Wuv", "Wvu", "Wuu", "bu")
 
-# How often a frame with fewer than ``min_notes`` notes is redrawn before it stands.
+# How often a frame with fewer than ``min_notes`` notes is redrawn before it stands, and the
+# expected number of free notes of a draw (its returned probabilities summed) below which a
+# redraw is not tried: silent draws of the Nottingham models after two bars of rest expect
+# 0.007-0.5 notes, draws in a pitch range they never play (MIDI 21-26) about 1e-6.
 MAX_REDRAWS = 20
+HOPELESS_EXPECTED_NOTES = 1e-4
 
 # How a frame is drawn from its step's RBM (see FrameGenerator): a k-step block-Gibbs chain,
 # or annealed importance sampling from independent units, one chain resampled by its weight.
 SAMPLERS = ("gibbs", "annealed")
 DEFAULT_ANNEAL_CHAINS = 8
+# Below this temperature the annealed sampler hands over to the (near-greedy) Gibbs chain:
+# the distribution is then all but its mode, and 1 / T would overflow float32 near 1e-38.
+MIN_ANNEAL_TEMPERATURE = 1e-3
 
 # float32 uniforms from Generator.random are multiples of 2**-24 in [0, 1); adding half a
 # step makes them symmetric in (0, 1) so logit(u) is always finite.
@@ -183,14 +190,15 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
       :data:`MAX_REDRAWS` times; then the last draw stands. ``min_notes=1`` samples the
       chain's distribution given that the step is not silent (the benchmark tunes almost
       never fall silent; a model that gives silence too much mass would thin out). No
-      redraw is tried when fewer units than ``min_notes`` may sound at all, nor at zero
-      temperature (the greedy chain would draw the same frame again).
+      redraw is tried when fewer units than ``min_notes`` may sound at all, when the draw
+      expects almost no note (its probabilities sum below :data:`HOPELESS_EXPECTED_NOTES`),
+      nor at zero temperature (the greedy chain would draw the same frame again).
 
     ``sampler``: ``"gibbs"`` draws each frame with a ``gibbs_steps``-step block-Gibbs chain;
     ``"annealed"`` anneals ``anneal_chains`` chains from independent units to the step's RBM
     over ``gibbs_steps`` temperatures and keeps one by its importance weight (see
     :meth:`_annealed_draw`; about ``anneal_chains`` times the work of a Gibbs chain of that
-    length; at zero temperature the greedy Gibbs chain is used either way).
+    length; below :data:`MIN_ANNEAL_TEMPERATURE` the Gibbs chain is used either way).
 
     ``chain_start``: each frame's Gibbs chain starts at the all-off frame (``"silence"``) or
     at the frame before it in the history (``"previous"``; all-off before the first frame),
@@ -353,17 +361,21 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         eff = self._effective_biases()  # [bh_t | bv_t with +-inf for clamps and mask]
         draw = (
             self._annealed_draw
-            if self.sampler == "annealed" and self.temperature > 0.0
+            if self.sampler == "annealed" and self.temperature >= MIN_ANNEAL_TEMPERATURE
             else self._gibbs_draw
         )
         probabilities = draw(eff)
         redraws = 0
         if self.min_notes and self.temperature > 0.0:  # the greedy chain would repeat itself
+            free = np.isfinite(eff[h:])
             can_sound = int(np.count_nonzero(eff[h:] > -np.inf))
             while (
                 np.count_nonzero(self._v) < self.min_notes
                 and redraws < MAX_REDRAWS
                 and can_sound >= self.min_notes
+                # hopeless: the draw expects (almost) no free note, e.g. a pitch range the
+                # model never plays; 20 more draws would only cost time
+                and float(probabilities[free].sum()) >= HOPELESS_EXPECTED_NOTES
             ):
                 probabilities = draw(eff)
                 redraws += 1

@@ -11,6 +11,7 @@ ahead of playback. ``request_stop`` is thread-safe and takes effect within one s
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -203,6 +204,8 @@ def _lower_this_threads_priority(niceness: int = WORKER_NICENESS) -> None:
     not take the CPU from the event loop or a synth. On Linux the nice value is per thread;
     elsewhere, or when it cannot be changed, nothing happens.
     """
+    if not sys.platform.startswith("linux"):
+        return  # elsewhere setpriority takes a process id, not a thread's
     try:
         tid = threading.get_native_id()
         if os.getpriority(os.PRIO_PROCESS, tid) < niceness:

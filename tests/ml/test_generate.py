@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from composer_app.ml.generate import (
+    HOPELESS_EXPECTED_NOTES,
     MAX_REDRAWS,
     FrameGenerator,
     GeneratedFrame,
@@ -457,6 +458,11 @@ def test_min_notes_gives_up_when_nothing_may_sound_or_the_chain_is_greedy() -> N
     hopeless = FrameGenerator(_independent_units(np.full(88, -12.0)), None, min_notes=1, rng=0)
     drawn = next(hopeless)
     assert not drawn.frame.any() and drawn.redraws == MAX_REDRAWS
+    # a draw that expects almost no note (88 * sigmoid(-16) = 1e-5 < HOPELESS_EXPECTED_NOTES)
+    # is not redrawn at all: 20 more draws would only cost time
+    drawn = next(FrameGenerator(_independent_units(np.full(88, -16.0)), None, min_notes=1, rng=0))
+    assert not drawn.frame.any() and drawn.redraws == 0
+    assert drawn.probabilities.sum() < HOPELESS_EXPECTED_NOTES
 
 
 def test_min_notes_counts_clamped_notes_and_checks_its_settings() -> None:
@@ -527,7 +533,15 @@ def test_annealed_sampler_matches_exact_marginals_where_gibbs_chains_stick() -> 
     frames = np.array([d.frame for d in draws])
     # both modes, as often as the RBM has them (standard error <= 0.009; 0.05 is 5.5 of them)
     np.testing.assert_allclose(frames.mean(0), expected, atol=0.05)
-    assert abs(frames[:, :4].all(1).mean() - frames[:, 4:].all(1).mean()) < 0.06
+    states = np.array(list(itertools.product([0, 1], repeat=8)), dtype=np.float64)
+    log_p = states @ prm.bv + np.logaddexp(0, prm.bh + states @ prm.W).sum(1)
+    p_states = np.exp(log_p - log_p.max())
+    p_states /= p_states.sum()
+    # each whole mode as often as the RBM has it (0.45; units drawn independently with the
+    # right marginals would give 0.004); 16 chains resampled leave a bias of a few hundredths
+    for mode in (mode_a, ~mode_a):
+        exact = p_states[(states == mode).all(1)].sum()
+        assert exact > 0.4 and abs((frames == mode).all(1).mean() - exact) < 0.08
     # its probabilities are the RBM's own marginals, whatever the frame before was
     np.testing.assert_allclose(np.mean([d.probabilities for d in draws], 0), expected, atol=0.05)
 
@@ -551,11 +565,17 @@ def test_annealed_sampler_honours_temperature_clamps_mask_and_seed() -> None:
     expected = exact_marginals(prm.W.astype(np.float64), bv_t, bh_t, temperature=2.0,
                                clamp={0: True, 1: False, 7: False})
     np.testing.assert_allclose(frames.mean(0), expected, atol=0.05)
+    probs = gen.sample().probabilities  # the clamps' values, 0 where masked, the RBM elsewhere
+    assert (probs[0], probs[1], probs[7]) == (1.0, 0.0, 0.0)
+    np.testing.assert_allclose(probs, expected, atol=0.15)  # one step's 8-chain estimate
     again = FrameGenerator(prm, seed_roll, gibbs_steps=50, temperature=2.0, sampler="annealed",
                            anneal_chains=8, allowed_pitches=allowed, rng=8)
     again.clamp(mask, values)
     np.testing.assert_array_equal(np.array([again.sample().frame for _ in range(200)]),
                                   frames[:200])  # the same seed, the same frames
+    # a temperature too small to anneal at (1 / T overflows) hands over to the Gibbs chain
+    tiny = FrameGenerator(prm, seed_roll, temperature=1e-40, sampler="annealed", rng=0).sample()
+    assert np.isfinite(tiny.probabilities).all()
     with pytest.raises(GenerationError, match="sampler must be one of gibbs, annealed"):
         FrameGenerator(prm, None, sampler="exact")
     with pytest.raises(GenerationError, match="anneal_chains"):
