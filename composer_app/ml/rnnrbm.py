@@ -35,7 +35,6 @@ FORMAT_VERSION = 1
 CHAIN_STARTS = ("silence", "previous")
 
 
-
 class ConfigError(ValueError):
     """A model configuration is malformed; the message names the field."""
 
