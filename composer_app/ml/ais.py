@@ -260,6 +260,47 @@ def _check_arguments(W: Tensor, bv: Tensor, bh: Tensor, betas: Tensor, n_chains:
         raise AisError(f"W must be {(bv.shape[1], bh.shape[1])}, got {tuple(W.shape)}")
 
 
+class _Chains:
+    """Buffers of ``n_chains`` chains per RBM for one chunk, one row per (RBM, chain).
+
+    Rows are RBM-major, so a row's biases are each RBM's repeated ``n_chains`` times. The
+    uniforms come from numpy's PCG64 (float32), several times faster than torch's CPU
+    generator, and torch sees the same memory.
+    """
+
+    def __init__(self, W: Tensor, bv: Tensor, bh: Tensor, n_chains: int) -> None:
+        n_hidden, n_visible = bh.shape[1], bv.shape[1]
+        self.W = W
+        self.bv_rows = bv.repeat_interleave(n_chains, dim=0)
+        self.bh_rows = bh.repeat_interleave(n_chains, dim=0)
+        rows = self.bv_rows.shape[0]
+        self.noise_h_np = np.empty((rows, n_hidden), dtype=np.float32)
+        self.noise_v_np = np.empty((rows, n_visible), dtype=np.float32)
+        self.noise_h = torch.from_numpy(self.noise_h_np)
+        self.noise_v = torch.from_numpy(self.noise_v_np)
+        self.b = torch.empty(rows, n_visible)  # W h
+        self.x = torch.empty(rows, n_visible)
+        self.x_prev = torch.empty(rows, n_visible)
+        self.a = torch.empty(rows, n_hidden)
+        self.v = torch.empty(rows, n_visible)
+        self.h = torch.empty(rows, n_hidden)
+        self.rows = rows
+
+    def draw_hidden(self, rng: np.random.Generator, a: Tensor) -> None:
+        """``h`` on where its uniform falls below ``sigmoid(a)`` (``a`` is overwritten)."""
+        rng.random(out=self.noise_h_np, dtype=np.float32)
+        torch.lt(self.noise_h, a.sigmoid_(), out=self.h)
+
+    def gibbs_transition(self, rng: np.random.Generator, x: Tensor, beta: float) -> None:
+        """One sweep that leaves ``p_beta`` invariant, given ``x = bv + beta W h``: v | h, then
+        h | v, each unit on when its uniform falls below its probability (``x`` is overwritten).
+        """
+        rng.random(out=self.noise_v_np, dtype=np.float32)
+        torch.lt(self.noise_v, x.sigmoid_(), out=self.v)
+        torch.addmm(self.bh_rows, self.v, self.W, alpha=beta, out=self.a)
+        self.draw_hidden(rng, self.a)
+
+
 def _ais_chunk(
     WT: Tensor,
     W: Tensor,
@@ -275,46 +316,24 @@ def _ais_chunk(
     ``visible_means (n, n_chains, P)``, when given, receives ``p(v = 1 | h)`` of each chain's
     final hidden state in the target RBM (``beta = 1``).
     """
-    n, n_hidden = bh.shape
-    n_visible = bv.shape[1]
-    # One row per (RBM, chain): RBM-major so a row's biases are repeated n_chains times.
-    bv_rows = bv.repeat_interleave(n_chains, dim=0)
-    bh_rows = bh.repeat_interleave(n_chains, dim=0)
-    rows = bv_rows.shape[0]
-    # Preallocated buffers; the uniforms come from numpy's PCG64 (float32), several times
-    # faster than torch's CPU generator, and torch sees the same memory.
-    noise_h_np = np.empty((rows, n_hidden), dtype=np.float32)
-    noise_v_np = np.empty((rows, n_visible), dtype=np.float32)
-    noise_h, noise_v = torch.from_numpy(noise_h_np), torch.from_numpy(noise_v_np)
-    b = torch.empty(rows, n_visible)
-    x_prev = torch.empty(rows, n_visible)
-    x = torch.empty(rows, n_visible)
-    a = torch.empty(rows, n_hidden)
-    v = torch.empty(rows, n_visible)
-    h = torch.empty(rows, n_hidden)
+    n, n_visible = bv.shape
+    c = _Chains(W, bv, bh, n_chains)
     # h_0 from the beta = 0 distribution: independent units with p = sigmoid(bh).
-    rng.random(out=noise_h_np, dtype=np.float32)
-    torch.lt(noise_h, torch.sigmoid(bh_rows), out=h)
-    log_w = torch.zeros(rows, dtype=torch.float64)
+    c.draw_hidden(rng, c.bh_rows.clone())
+    log_w = torch.zeros(c.rows, dtype=torch.float64)
     last = len(beta_list) - 1
     for k in range(1, last + 1):
         beta_prev, beta = beta_list[k - 1], beta_list[k]
-        torch.mm(h, WT, out=b)  # (W h) for every chain, shared by both terms and the transition
-        torch.add(bv_rows, b, alpha=beta_prev, out=x_prev)
-        torch.add(bv_rows, b, alpha=beta, out=x)
+        torch.mm(c.h, WT, out=c.b)  # (W h) for every chain, shared by both terms and the move
+        torch.add(c.bv_rows, c.b, alpha=beta_prev, out=c.x_prev)
+        torch.add(c.bv_rows, c.b, alpha=beta, out=c.x)
         # log p*_{beta_k}(h_{k-1}) - log p*_{beta_{k-1}}(h_{k-1}); the h.bh terms cancel.
-        log_w += (functional.softplus(x) - functional.softplus(x_prev)).sum(-1)
+        log_w += (functional.softplus(c.x) - functional.softplus(c.x_prev)).sum(-1)
         if k == last:
             if visible_means is not None:  # x = bv + W h at beta = 1
-                visible_means.copy_(x.sigmoid_().view(n, n_chains, n_visible))
+                visible_means.copy_(c.x.sigmoid_().view(n, n_chains, n_visible))
             break
-        # Gibbs transition that leaves p_{beta_k} invariant: v | h, then h | v, each unit
-        # on when its uniform falls below its probability.
-        rng.random(out=noise_v_np, dtype=np.float32)
-        torch.lt(noise_v, x.sigmoid_(), out=v)
-        torch.addmm(bh_rows, v, W, alpha=beta, out=a)
-        rng.random(out=noise_h_np, dtype=np.float32)
-        torch.lt(noise_h, a.sigmoid_(), out=h)
+        c.gibbs_transition(rng, c.x, beta)
     return log_w.view(n, n_chains)
 
 
@@ -332,38 +351,22 @@ def _reverse_ais_chunk(
 
     Shapes: -> ``(n, n_chains)``.
     """
-    n, n_hidden = bh.shape
-    n_visible = bv.shape[1]
-    bv_rows = bv.repeat_interleave(n_chains, dim=0)
-    bh_rows = bh.repeat_interleave(n_chains, dim=0)
-    rows = bv_rows.shape[0]
-    noise_h_np = np.empty((rows, n_hidden), dtype=np.float32)
-    noise_v_np = np.empty((rows, n_visible), dtype=np.float32)
-    noise_h, noise_v = torch.from_numpy(noise_h_np), torch.from_numpy(noise_v_np)
-    b = torch.empty(rows, n_visible)
-    x = torch.empty(rows, n_visible)
-    x_prev = torch.empty(rows, n_visible)
-    a = torch.empty(rows, n_hidden)
-    v = torch.empty(rows, n_visible)
-    h = torch.empty(rows, n_hidden)
+    n = bv.shape[0]
+    c = _Chains(W, bv, bh, n_chains)
     # h_K ~ p(h | v) in the target RBM (beta = 1): the chain's state given the data.
-    torch.addmm(bh_rows, v_start.repeat_interleave(n_chains, dim=0), W, out=a)
-    rng.random(out=noise_h_np, dtype=np.float32)
-    torch.lt(noise_h, a.sigmoid_(), out=h)
-    torch.mm(h, WT, out=b)
-    torch.add(bv_rows, b, out=x)  # bv + beta_K W h_K with beta_K = 1
-    neg_s = torch.zeros(rows, dtype=torch.float64)
+    torch.addmm(c.bh_rows, v_start.repeat_interleave(n_chains, dim=0), W, out=c.a)
+    c.draw_hidden(rng, c.a)
+    torch.mm(c.h, WT, out=c.b)
+    x, x_prev = c.x, c.x_prev
+    torch.add(c.bv_rows, c.b, out=x)  # bv + beta_K W h_K with beta_K = 1
+    neg_s = torch.zeros(c.rows, dtype=torch.float64)
     for k in range(len(beta_list) - 1, 0, -1):
         beta, beta_prev = beta_list[k], beta_list[k - 1]
         # Gibbs transition at beta_k (x = bv + beta_k W h_k): h_k -> v -> h_{k-1}
-        rng.random(out=noise_v_np, dtype=np.float32)
-        torch.lt(noise_v, x.sigmoid_(), out=v)
-        torch.addmm(bh_rows, v, W, alpha=beta, out=a)
-        rng.random(out=noise_h_np, dtype=np.float32)
-        torch.lt(noise_h, a.sigmoid_(), out=h)
-        torch.mm(h, WT, out=b)
-        torch.add(bv_rows, b, alpha=beta, out=x)
-        torch.add(bv_rows, b, alpha=beta_prev, out=x_prev)
+        c.gibbs_transition(rng, x, beta)
+        torch.mm(c.h, WT, out=c.b)
+        torch.add(c.bv_rows, c.b, alpha=beta, out=x)
+        torch.add(c.bv_rows, c.b, alpha=beta_prev, out=x_prev)
         # -(log p*_{beta_k}(h_{k-1}) - log p*_{beta_{k-1}}(h_{k-1})); the h.bh terms cancel
         neg_s -= (functional.softplus(x) - functional.softplus(x_prev)).sum(-1)
         x, x_prev = x_prev, x  # the next transition is at beta_{k-1}
