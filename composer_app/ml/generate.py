@@ -59,6 +59,39 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
         return (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
 
 
+# softplus(x) = log(1 + exp(x)) is computed as log1p(exp(min(x, c))) + max(x - c, 0): past c
+# the two differ by log1p(exp(-c)) < 1e-13, and exp stays finite in float32.
+_SOFTPLUS_LINEAR = np.float32(30.0)
+
+
+def _softplus(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``log(1 + exp(x))`` into ``out`` (float32): numpy's vectorised exp and log1p, several
+    times faster than ``np.logaddexp(0, x)`` on float32. Shapes: ``out`` like ``x``."""
+    np.minimum(x, _SOFTPLUS_LINEAR, out=out)
+    np.exp(out, out=out)
+    np.log1p(out, out=out)
+    if x.max() > _SOFTPLUS_LINEAR:
+        out += np.maximum(x - _SOFTPLUS_LINEAR, 0.0)
+    return out
+
+
+def _logit_uniforms(
+    rng: np.random.Generator, out: np.ndarray, tmp: np.ndarray | None = None
+) -> np.ndarray:
+    """Fill ``out`` with ``logit(u)`` of fresh float32 uniforms ``u``, made symmetric in
+    (0, 1) so that all are finite: ``sigmoid(x) > u`` exactly when ``x > logit(u)``.
+    ``tmp``: a scratch buffer like ``out`` (allocated when not given). Returns ``out``.
+    """
+    if tmp is None:
+        tmp = np.empty_like(out)
+    rng.random(out=out, dtype=np.float32)
+    np.subtract(1.0, out, out=tmp)  # exact: 1 - u >= 2**-24
+    np.subtract(tmp, _HALF_ULP, out=tmp)  # 1 - u' > 0, u' = u + 2**-25
+    np.add(out, _HALF_ULP, out=out)  # u' > 0 (may round up near 1; harmless)
+    np.divide(out, tmp, out=out)
+    return np.log(out, out=out)
+
+
 class GenerationError(ValueError):
     """Bad input to the generator: wrong shapes, an unknown parameter, a bad setting."""
 
@@ -445,13 +478,7 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         if temp > 0.0:
             # Threshold of each unit at each Gibbs step: sigmoid((x + b) / T) > u  <=>
             # x > T * logit(u) - b, with logit(u) = log(u / (1 - u)).
-            tmp = self._tmp
-            self._rng.random(out=thr, dtype=np.float32)
-            np.subtract(1.0, thr, out=tmp)  # exact: 1 - u >= 2**-24
-            np.subtract(tmp, _HALF_ULP, out=tmp)  # 1 - u' > 0, u' = u + 2**-25
-            np.add(thr, _HALF_ULP, out=thr)  # u' > 0 (may round up near 1; harmless)
-            np.divide(thr, tmp, out=thr)
-            np.log(thr, out=thr)
+            _logit_uniforms(self._rng, thr, self._tmp)
             if temp != 1.0:
                 np.multiply(thr, np.float32(temp), out=thr)
             np.subtract(thr, eff, out=thr)
@@ -500,32 +527,43 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         w_free_t = np.ascontiguousarray(w_free.T)  # (H, F)
         bv = bv_eff[free] * inv_t
         bh = (eff[:h] + W[on].sum(axis=0)) * inv_t
-        chains, k = self.anneal_chains, self.gibbs_steps
-        hs = (rng.random((chains, h), dtype=np.float32) < _sigmoid(bh)).astype(np.float32)
-        log_w = np.zeros(chains)
-        x = np.empty((chains, len(bv)), dtype=np.float32)
-        x_prev = np.empty_like(x)
+        chains, k, n_free = self.anneal_chains, self.gibbs_steps, len(bv)
+        # Every uniform of the draw at once, as thresholds: a unit with input x is on when
+        # sigmoid(x) > u, i.e. x > logit(u). Row 0's hidden part starts the chains; row i
+        # (1 <= i < k) holds the transition at beta_i, visible units then hidden ones, the
+        # hidden thresholds less bh so that the transition compares beta_i (v W) alone.
+        thr = _logit_uniforms(rng, np.empty((k, chains, n_free + h), dtype=np.float32))
+        thr_v, thr_h = thr[:, :, :n_free], thr[:, :, n_free:]
+        thr_h -= bh
+        hs = np.greater(0.0, thr_h[0]).astype(np.float32)  # p = sigmoid(bh): beta = 0
         wh = hs @ w_free_t  # (W h) of every chain
+        va = np.empty((chains, n_free), dtype=np.float32)
+        a = np.empty((chains, h), dtype=np.float32)
+        # x at beta_(i-1) and beta_i for every chain, and their softplus
+        x = np.empty((2, chains, n_free), dtype=np.float32)
+        sp = np.empty_like(x)
+        pair = np.empty((2, 1, 1), dtype=np.float32)
+        log_w = np.zeros(chains)
         for i in range(1, k + 1):
-            beta_prev, beta = np.float32((i - 1) / k), np.float32(i / k)
-            np.multiply(wh, beta, out=x)
+            pair[0], pair[1] = (i - 1) / k, i / k
+            np.multiply(wh, pair, out=x)
             x += bv
-            np.multiply(wh, beta_prev, out=x_prev)
-            x_prev += bv
+            _softplus(x, out=sp)
             # log p*_beta_i(h) - log p*_beta_(i-1)(h) at the chain's h; the h.bh terms cancel
-            log_w += (np.logaddexp(0.0, x) - np.logaddexp(0.0, x_prev)).sum(axis=1)
+            log_w += (sp[1] - sp[0]).sum(axis=1)
             if i == k:
                 break
             # the transition that leaves p_beta_i invariant: v | h, then h | v
-            v = (rng.random(x.shape, dtype=np.float32) < _sigmoid(x)).astype(np.float32)
-            a = bh + beta * (v @ w_free)
-            hs = (rng.random(hs.shape, dtype=np.float32) < _sigmoid(a)).astype(np.float32)
-            wh = hs @ w_free_t
-        p_chains = _sigmoid(x)  # p(v = 1 | h) of each chain at beta = 1
+            np.greater(x[1], thr_v[i], out=va)
+            np.dot(va, w_free, out=a)
+            a *= pair[1, 0, 0]
+            np.greater(a, thr_h[i], out=hs)
+            np.dot(hs, w_free_t, out=wh)
+        p_chains = np.exp(x[1] - sp[1])  # p(v = 1 | h) of each chain at beta = 1: sigmoid(x)
         weights = np.exp(log_w - log_w.max())
         weights /= weights.sum()
         chosen = min(int(np.searchsorted(np.cumsum(weights), rng.random())), chains - 1)
-        v_free = rng.random(len(bv), dtype=np.float32) < p_chains[chosen]
+        v_free = rng.random(n_free, dtype=np.float32) < p_chains[chosen]
         self._v[:] = on
         self._v[free] = v_free
         probabilities = on.astype(np.float32)
