@@ -210,6 +210,20 @@ def transpose_sequences(
     return result
 
 
+def mean_pitch(sequences: Iterable[np.ndarray], pitch_low: int = PIANO_PITCH_LOW) -> float | None:
+    """The mean MIDI pitch of every sounding key of every frame (so weighted by duration):
+    the register of the music. None when nothing sounds. Shapes: ``(T, P)`` bool each.
+    """
+    counts: np.ndarray | None = None
+    for roll in sequences:
+        column_sums = np.asarray(roll, dtype=bool).sum(axis=0, dtype=np.int64)
+        counts = column_sums if counts is None else counts + column_sums
+    if counts is None or counts.sum() == 0:
+        return None
+    pitches = np.arange(pitch_low, pitch_low + len(counts))
+    return float((counts * pitches).sum() / counts.sum())
+
+
 def count_frames(sequences: Iterable[np.ndarray]) -> int:
     """Total number of time steps."""
     return sum(len(s) for s in sequences)

@@ -68,6 +68,10 @@ class RnnRbmConfig:
     # slowly). ``sampling_steps`` is what the app uses unless the user sets another number.
     sampler: str = "gibbs"
     sampling_steps: int = 25
+    # The mean MIDI pitch of the training music (every sounding key of every frame): the
+    # register the app moves a seed into by whole octaves. None (checkpoints written before
+    # it existed): the app estimates it at load by sampling the model.
+    register_pitch: float | None = None
     training: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
@@ -108,6 +112,18 @@ class RnnRbmConfig:
                 f"config field 'sampler' must be one of {', '.join(SAMPLERS)}, got "
                 f"{self.sampler!r}"
             )
+        if self.register_pitch is not None:
+            value = self.register_pitch
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not self.pitch_low <= value < self.pitch_high
+            ):
+                raise ConfigError(
+                    f"config field 'register_pitch' must be null or a pitch in "
+                    f"[{self.pitch_low}, {self.pitch_high}), got {value!r}"
+                )
+            self.register_pitch = float(value)
         if not isinstance(self.training, dict):
             raise ConfigError("config field 'training' must be a JSON object")
         if not isinstance(self.format_version, int) or isinstance(self.format_version, bool):

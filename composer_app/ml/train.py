@@ -53,6 +53,7 @@ from composer_app.ml.data import (
     load_benchmark,
     load_midi_folder,
     load_pickle_safely,
+    mean_pitch,
     transpose_sequences,
 )
 from composer_app.ml.rnnrbm import RnnRbm, RnnRbmConfig
@@ -689,6 +690,7 @@ def run(args: argparse.Namespace) -> int:
                 # Sample where training taught the RBMs to mix: CD chains from the data
                 # leave them slow to leave silence, so chains start at the previous frame.
                 chain_start="silence" if args.chain_start == "silence" else "previous",
+                register_pitch=_register_of(splits["train"]),
                 training={"data": str(args.data), "command": _command_line()},
             )  # fmt: skip
             trainer = Trainer(config, settings, train, splits["valid"])
@@ -733,6 +735,12 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return status
+
+
+def _register_of(sequences: list[np.ndarray]) -> float | None:
+    """The training music's mean pitch (before augmentation), to 0.01 of a semitone."""
+    pitch = mean_pitch(sequences)
+    return None if pitch is None else round(pitch, 2)
 
 
 def _command_line() -> str:

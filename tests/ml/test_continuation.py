@@ -142,6 +142,34 @@ def test_estimate_register_is_the_mean_pitch_the_model_plays() -> None:
     assert estimate_register(_fixed_model([]).params, 21) is None
 
 
+def test_load_model_takes_the_register_from_the_config_else_samples_it(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from composer_app.ml import continuation
+    from composer_app.ml.checkpoint import save_checkpoint
+    from composer_app.ml.rnnrbm import RnnRbm
+
+    config = RnnRbmConfig(n_hidden=6, n_recurrent=5, register_pitch=70.25)
+    model = RnnRbm(config, generator=torch.Generator().manual_seed(0))
+    save_checkpoint(tmp_path / "placed", config, model)
+    save_checkpoint(tmp_path / "older", RnnRbmConfig(n_hidden=6, n_recurrent=5), model)
+    sampled: list[str] = []
+
+    def estimate(params: RnnRbmParameters, pitch_low: int, **kwargs: object) -> float:
+        sampled.append(str(kwargs["sampler"]))
+        return 58.5
+
+    monkeypatch.setattr(continuation, "estimate_register", estimate)
+    # the training music's register, as the config states it: nothing sampled at load
+    assert continuation.load_model(str(tmp_path / "placed")).register_pitch == 70.25
+    assert sampled == []
+    # a checkpoint from before configs carried it: the model is sampled as it samples
+    assert continuation.load_model(str(tmp_path / "older")).register_pitch == 58.5
+    assert sampled == ["gibbs"]
+
+
 def test_continuation_moves_the_seed_into_the_model_register_and_back() -> None:
     from dataclasses import replace
 

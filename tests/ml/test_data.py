@@ -18,6 +18,7 @@ from composer_app.ml.data import (
     load_benchmark,
     load_midi_folder,
     load_pickle_safely,
+    mean_pitch,
     transpose_sequences,
 )
 from composer_app.paths import shared_data_dir
@@ -167,6 +168,19 @@ def test_load_midi_folder_can_move_each_piece_to_c(tmp_path: Path) -> None:
     (tmp_path / "d.mid").write_text("0 62 1920\n1920 66 480\n2400 69 480\n2880 74 960\n")
     (sequence,), _ = load_midi_folder(tmp_path, _read_text_score, 1.0, normalize_key=True)
     assert np.flatnonzero(sequence[0]).tolist() == [60 - 21]
+
+
+def test_mean_pitch_weighs_every_sounding_key_of_every_frame(tmp_path: Path) -> None:
+    splits = load_benchmark(write_gz(tmp_path / "toy.json.gz", SPLITS_DOC))
+    # train: 60, 64, 67, 21, 108 and 62 sound once each (the empty frame counts nothing)
+    assert mean_pitch(splits["train"]) == pytest.approx((60 + 64 + 67 + 21 + 108 + 62) / 6)
+    held = np.zeros((4, 88), dtype=bool)
+    held[:3, 60 - 21] = True  # C4 for three frames, E4 for one: the longer note weighs more
+    held[3, 64 - 21] = True
+    assert mean_pitch([held]) == pytest.approx(61.0)
+    assert mean_pitch([held], pitch_low=0) == pytest.approx(61.0 - 21)
+    assert mean_pitch([np.zeros((5, 88), dtype=bool)]) is None
+    assert mean_pitch([]) is None
 
 
 def test_transpose_sequences_shifts_and_never_drops_notes() -> None:

@@ -231,3 +231,12 @@ def test_rnnrbm_config_round_trips_and_rejects_bad_fields() -> None:
         RnnRbmConfig.from_dict({**config.to_dict(), "sampler": "exact"})
     with pytest.raises(ConfigError, match="sampling_steps"):
         RnnRbmConfig.from_dict({**config.to_dict(), "sampling_steps": 0})
+    # the register: configs written before it load without one (the app then estimates it)
+    legacy = {k: v for k, v in config.to_dict().items() if k != "register_pitch"}
+    assert RnnRbmConfig.from_dict(legacy).register_pitch is None
+    placed = RnnRbmConfig(register_pitch=62.49)
+    assert RnnRbmConfig.from_dict(placed.to_dict()).register_pitch == 62.49
+    assert RnnRbmConfig(register_pitch=60).register_pitch == 60.0  # an int is a pitch too
+    for bad in (20.9, 109, "C4", True, float("nan")):
+        with pytest.raises(ConfigError, match=r"'register_pitch' must be null or a pitch in \[21, 109\)"):
+            RnnRbmConfig.from_dict({**config.to_dict(), "register_pitch": bad})

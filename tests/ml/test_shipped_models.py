@@ -43,6 +43,20 @@ def test_shipped_model_loads_has_its_card_and_continues_a_melody(name: str) -> N
     assert np.isfinite(model.register_pitch or 60.0)
 
 
+@pytest.mark.skipif(not paths.shipped_model_names(), reason="no shipped models in models/")
+@pytest.mark.parametrize("name", paths.shipped_model_names())
+def test_shipped_model_register_is_its_training_music_mean_pitch(name: str) -> None:
+    from composer_app.ml.data import load_benchmark, mean_pitch
+
+    model = load_model(str(paths.model_dir(name)), name)
+    data = paths.shared_data_dir() / f"{model.config.dataset}.json.gz"
+    if not data.is_file():
+        pytest.skip(f"{data} is absent (the shared benchmark data are not beside the project)")
+    expected = mean_pitch(load_benchmark(data)["train"])
+    assert model.register_pitch == model.config.register_pitch
+    assert model.register_pitch == pytest.approx(expected, abs=0.005)
+
+
 @pytest.mark.skipif(
     not (paths.model_dir() / "config.json").is_file(), reason="the default model is not shipped"
 )

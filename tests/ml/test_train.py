@@ -191,6 +191,10 @@ def test_train_command_writes_a_loadable_checkpoint(
     # trained with CD chains from the data: generation starts its chains at the frame before
     assert config.chain_start == "previous"
     assert "true previous frame" in config.training["valid_accuracy_method"]
+    # the register the app moves seeds into: the training tunes' mean pitch, counted here
+    train = json.loads(gzip.decompress(data.read_bytes()))["train"]
+    pitches = [p for tune in train for frame in tune for p in frame]
+    assert config.register_pitch == pytest.approx(sum(pitches) / len(pitches), abs=0.005)
     err = capsys.readouterr().err
     assert "epoch 1:" in err and "epoch 2:" in err and "best valid acc" in err
 
