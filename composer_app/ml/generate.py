@@ -70,7 +70,7 @@ def _softplus(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     np.minimum(x, _SOFTPLUS_LINEAR, out=out)
     np.exp(out, out=out)
     np.log1p(out, out=out)
-    if x.max() > _SOFTPLUS_LINEAR:
+    if x.size and x.max() > _SOFTPLUS_LINEAR:
         out += np.maximum(x - _SOFTPLUS_LINEAR, 0.0)
     return out
 

@@ -578,6 +578,15 @@ def test_annealed_sampler_honours_temperature_clamps_mask_and_seed() -> None:
     # a temperature too small to anneal at (1 / T overflows) hands over to the Gibbs chain
     tiny = FrameGenerator(prm, seed_roll, temperature=1e-40, sampler="annealed", rng=0).sample()
     assert np.isfinite(tiny.probabilities).all()
+    # nothing left to draw: every pitch masked, or every pitch clamped
+    silent = FrameGenerator(prm, seed_roll, sampler="annealed", min_notes=1, rng=0,
+                            allowed_pitches=np.zeros(8, dtype=bool)).sample()
+    assert not silent.frame.any() and not silent.probabilities.any() and silent.redraws == 0
+    held = FrameGenerator(prm, seed_roll, sampler="annealed", rng=0)
+    held.clamp(np.ones((1, 8), dtype=bool), np.arange(8)[None] % 3 == 0)
+    step = held.sample()
+    np.testing.assert_array_equal(step.frame, np.arange(8) % 3 == 0)
+    np.testing.assert_array_equal(step.probabilities, (np.arange(8) % 3 == 0).astype(np.float32))
     with pytest.raises(GenerationError, match="sampler must be one of gibbs, annealed"):
         FrameGenerator(prm, None, sampler="exact")
     with pytest.raises(GenerationError, match="anneal_chains"):
