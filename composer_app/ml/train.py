@@ -667,6 +667,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.resume:
             trainer = Trainer.from_resume(out, train, splits["valid"])
+            if trainer.config.register_pitch is None:  # a run begun before configs had it
+                trainer.config.register_pitch = _register_of(splits["train"])
         else:
             settings = TrainSettings(
                 optimizer=args.optimizer, lr=args.lr, lr_decay=args.lr_decay,

@@ -593,6 +593,33 @@ def test_annealed_sampler_honours_temperature_clamps_mask_and_seed() -> None:
         FrameGenerator(prm, None, sampler="annealed", anneal_chains=0)
 
 
+@pytest.mark.parametrize("temperatures", [1, 2, 3])
+def test_annealed_sampler_with_many_chains_is_exact_even_on_a_short_schedule(
+    temperatures: int,
+) -> None:
+    # Resampling one of many importance-weighted chains draws the RBM itself however short
+    # the anneal: a wrong start, schedule, transition or final p(v | h) shows at k = 1-3,
+    # where 50 temperatures would hide it inside the tolerances.
+    prm = random_parameters(8, 6, 5, scale=2.0, seed=6)
+    seed_roll = np.random.default_rng(2).random((3, 8)) < 0.4
+    bv_t, bh_t = reference_biases(prm, seed_roll)
+    gen = FrameGenerator(prm, seed_roll, gibbs_steps=temperatures, sampler="annealed",
+                         anneal_chains=512, rng=0)
+    draws = [gen.sample() for _ in range(1500)]
+    expected = exact_marginals(prm.W.astype(np.float64), bv_t, bh_t)
+    np.testing.assert_allclose(np.mean([d.probabilities for d in draws], 0), expected, atol=0.02)
+    np.testing.assert_allclose(np.mean([d.frame for d in draws], 0), expected, atol=0.05)
+
+
+def test_softplus_matches_logaddexp_far_into_both_tails() -> None:
+    from composer_app.ml.generate import _softplus
+
+    x = np.linspace(-120, 120, 100001, dtype=np.float32)
+    np.testing.assert_allclose(_softplus(x, np.empty_like(x)),
+                               np.logaddexp(0, x.astype(np.float64)), atol=1e-5, rtol=1e-6)
+    assert _softplus(np.empty(0, dtype=np.float32), np.empty(0, dtype=np.float32)).size == 0
+
+
 def test_annealed_sampler_redraws_silent_steps_too() -> None:
     # independent units, p = sigmoid(-2) each: silent 60 % of the time unless drawn again
     gen = FrameGenerator(_independent_units(np.full(4, -2.0)), None, gibbs_steps=5,

@@ -183,7 +183,7 @@ def test_train_command_writes_a_loadable_checkpoint(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = _write_benchmark(tmp_path / "toy_set.json.gz")
-    assert run(_args(data, tmp_path / "out", "--epochs", "2")) == 0
+    assert run(_args(data, tmp_path / "out", "--epochs", "2", "--transpose=0..2")) == 0
     config, model = load_checkpoint(tmp_path / "out")
     assert config.n_hidden == 6 and config.dataset == "toy_set"
     assert config.step_beats == 0.5 and config.key_normalization == "C major/C minor"
@@ -192,6 +192,7 @@ def test_train_command_writes_a_loadable_checkpoint(
     assert config.chain_start == "previous"
     assert "true previous frame" in config.training["valid_accuracy_method"]
     # the register the app moves seeds into: the training tunes' mean pitch, counted here
+    # before the augmentation (shifted 0 to 2 semitones up, its mean pitch is 1 higher)
     train = json.loads(gzip.decompress(data.read_bytes()))["train"]
     pitches = [p for tune in train for frame in tune for p in frame]
     assert config.register_pitch == pytest.approx(sum(pitches) / len(pitches), abs=0.005)
@@ -219,8 +220,19 @@ def test_train_command_ctrl_c_stops_after_a_checkpoint_and_resumes(
     assert (tmp_path / "out" / RESUME_NAME).exists()
     # the handler was removed again: Python's default one is back
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # as if the run had begun before configs carried the register: resuming fills it in
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    resume = tmp_path / "out" / RESUME_NAME
+    with safe_open(str(resume), framework="pt") as handle:
+        metadata = handle.metadata()
+    state = json.loads(metadata["state"])
+    registered = state["config"].pop("register_pitch")
+    save_file(load_file(str(resume)), str(resume), metadata={**metadata, "state": json.dumps(state)})
     assert run(_args(data, tmp_path / "out", "--resume")) == 0
-    load_checkpoint(tmp_path / "out")
+    config, _ = load_checkpoint(tmp_path / "out")
+    assert config.register_pitch == registered is not None
 
 
 def test_train_command_reports_bad_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
