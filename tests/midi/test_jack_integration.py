@@ -188,11 +188,20 @@ def _player_attempt(receiver: Receiver, make_player: Callable[..., Player]) -> s
             score.add(Note(i * 120, 48, 360, 80, channel=1))
     player.play(score)
     assert finished.wait(10.0)
+    assert len(score) == 32
+    return _delivery_failure(receiver, port, player, expected_note_ons=len(score))
+
+
+def _delivery_failure(
+    receiver: Receiver, port: RecordingPort, player: Player, expected_note_ons: int
+) -> str:
+    """"" if ``receiver`` got exactly what ``port`` sent, in order, with every expected
+    note-on (less those the player dropped for being > 100 ms late, which it counts) and
+    nothing left hanging; else what went wrong. Closes the port."""
     received = receiver.wait_for(len(port.sent))
     port.port.close()
-    # every note-on went out, unless the machine held the player up > 100 ms (then counted)
     note_ons = sum(1 for m in received if m[0] & 0xF0 == 0x90)
-    if received == port.sent and note_ons + player.stats.dropped_late == len(score) == 32:
+    if received == port.sent and note_ons + player.stats.dropped_late == expected_note_ons:
         if hanging_notes(received) == set():
             return ""
     return f"sent {port.sent}, received {received}, dropped late {player.stats.dropped_late}"
@@ -243,15 +252,9 @@ def _stream_attempt(receiver: Receiver, make_player: Callable[..., Player]) -> s
     feeder.start()
     assert finished.wait(15.0)
     feeder.join()
-    received = receiver.wait_for(len(port.sent))
-    port.port.close()
-    ons = sum(1 for m in received if m[0] == 0x90)
     # one note-on per run of consecutive active frames of a pitch
     runs = int(np.sum(frames[0]) + np.sum(frames[1:] & ~frames[:-1]))
-    if received == port.sent and ons + player.stats.dropped_late == runs:
-        if hanging_notes(received) == set():
-            return ""
-    return f"sent {port.sent}, received {received}, dropped late {player.stats.dropped_late}"
+    return _delivery_failure(receiver, port, player, expected_note_ons=runs)
 
 
 def test_jack_player_plays_a_stream_fed_from_another_thread(
