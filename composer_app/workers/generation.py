@@ -196,14 +196,17 @@ class GenerationWorker(QObject):
         return True
 
 
-def _lower_this_threads_priority(niceness: int = WORKER_NICENESS) -> None:
+def _lower_this_threads_priority(niceness: int | None = None) -> None:
     """Make the calling thread yield the CPU to the GUI, the MIDI player and the sound server.
 
     Generation is background work and bursty (it runs up to the lookahead as fast as it can;
     an annealing model's step is about 5 ms of arithmetic); on a loaded machine it should
     not take the CPU from the event loop or a synth. On Linux the nice value is per thread;
-    elsewhere, or when it cannot be changed, nothing happens.
+    elsewhere, or when it cannot be changed, nothing happens. ``niceness``: the nice value
+    to reach (default ``WORKER_NICENESS``, read at call time); a thread already nicer stays.
     """
+    if niceness is None:
+        niceness = WORKER_NICENESS
     if not sys.platform.startswith("linux"):
         return  # elsewhere setpriority takes a process id, not a thread's
     try:
