@@ -52,6 +52,9 @@ MIN_ANNEAL_TEMPERATURE = 1e-3
 # step makes them symmetric in (0, 1) so logit(u) is always finite.
 _HALF_ULP = np.float32(2.0**-25)
 
+# The annealed draw makes its thresholds this many temperatures at a time (8 chains: 1 MB).
+_ANNEAL_BLOCK_ROWS = 128
+
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     """Logistic function, float32 in, float32 out, without overflow warnings."""
@@ -528,13 +531,22 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         bv = bv_eff[free] * inv_t
         bh = (eff[:h] + W[on].sum(axis=0)) * inv_t
         chains, k, n_free = self.anneal_chains, self.gibbs_steps, len(bv)
-        # Every uniform of the draw at once, as thresholds: a unit with input x is on when
-        # sigmoid(x) > u, i.e. x > logit(u). Row 0's hidden part starts the chains; row i
-        # (1 <= i < k) holds the transition at beta_i, visible units then hidden ones, the
-        # hidden thresholds less bh so that the transition compares beta_i (v W) alone.
-        thr = _logit_uniforms(rng, np.empty((k, chains, n_free + h), dtype=np.float32))
-        thr_v, thr_h = thr[:, :, :n_free], thr[:, :, n_free:]
-        thr_h -= bh
+        # The draw's uniforms as thresholds: a unit with input x is on when sigmoid(x) > u,
+        # i.e. x > logit(u). Row 0's hidden part starts the chains; row i (1 <= i < k) holds
+        # the transition at beta_i, visible units then hidden ones, the hidden thresholds
+        # less bh so that the transition compares beta_i (v W) alone. Drawn a block of rows
+        # at a time (the same stream as all at once), so memory stays small at any k.
+        block = np.empty((min(k, _ANNEAL_BLOCK_ROWS), chains, n_free + h), dtype=np.float32)
+        scratch = np.empty_like(block)
+
+        def thresholds(start: int) -> tuple[np.ndarray, np.ndarray]:
+            """Rows ``start, start + 1, ...`` (a block's worth), visible and hidden parts."""
+            rows = min(len(block), k - start)
+            thr = _logit_uniforms(rng, block[:rows], scratch[:rows])
+            thr[:, :, n_free:] -= bh
+            return thr[:, :, :n_free], thr[:, :, n_free:]
+
+        thr_v, thr_h = thresholds(0)
         hs = np.greater(0.0, thr_h[0]).astype(np.float32)  # p = sigmoid(bh): beta = 0
         wh = hs @ w_free_t  # (W h) of every chain
         va = np.empty((chains, n_free), dtype=np.float32)
@@ -554,10 +566,13 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
             if i == k:
                 break
             # the transition that leaves p_beta_i invariant: v | h, then h | v
-            np.greater(x[1], thr_v[i], out=va)
+            row = i % len(block)
+            if row == 0:
+                thr_v, thr_h = thresholds(i)
+            np.greater(x[1], thr_v[row], out=va)
             np.dot(va, w_free, out=a)
             a *= pair[1, 0, 0]
-            np.greater(a, thr_h[i], out=hs)
+            np.greater(a, thr_h[row], out=hs)
             np.dot(hs, w_free_t, out=wh)
         p_chains = np.exp(x[1] - sp[1])  # p(v = 1 | h) of each chain at beta = 1: sigmoid(x)
         weights = np.exp(log_w - log_w.max())

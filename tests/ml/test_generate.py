@@ -611,6 +611,30 @@ def test_annealed_sampler_with_many_chains_is_exact_even_on_a_short_schedule(
     np.testing.assert_allclose(np.mean([d.frame for d in draws], 0), expected, atol=0.05)
 
 
+@pytest.mark.parametrize("block_rows", [1, 3, 7])
+def test_annealed_draw_makes_the_same_frames_whatever_its_threshold_block(
+    block_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The thresholds are drawn a block of temperatures at a time to bound memory; the blocks
+    # take the same uniforms from the stream as one draw of all of them, so any block size
+    # (dividing the 20 temperatures or not) must give the same frames and probabilities.
+    import composer_app.ml.generate as generate_module
+
+    prm = random_parameters(8, 6, 5, scale=2.0, seed=6)
+    seed_roll = np.random.default_rng(2).random((3, 8)) < 0.4
+
+    def run() -> list:
+        gen = FrameGenerator(prm, seed_roll, gibbs_steps=20, sampler="annealed", rng=3)
+        return [gen.sample() for _ in range(30)]
+
+    whole = run()  # the default block holds all 20 temperatures
+    monkeypatch.setattr(generate_module, "_ANNEAL_BLOCK_ROWS", block_rows)
+    for a, b in zip(whole, run(), strict=True):
+        np.testing.assert_array_equal(a.frame, b.frame)
+        np.testing.assert_array_equal(a.probabilities, b.probabilities)
+    assert len({d.frame.tobytes() for d in whole}) > 5  # the frames do vary
+
+
 def test_softplus_matches_logaddexp_far_into_both_tails() -> None:
     from composer_app.ml.generate import _softplus
 
