@@ -28,8 +28,10 @@ Rules of import (each change is counted in the :class:`ImportReport`):
   Notes outside the 88 piano keys (MIDI 21-108) are kept in the score and counted, because
   the piano roll will drop them.
 * Events that do not fit a score (controllers, program changes, pitch bend, sysex, other meta
-  events) are skipped. Meta events the score uses (tempo, time signature) must have their
-  standard length; a wrong length is an error.
+  events) are skipped and counted by kind (meta events without content are not counted).
+  Meta events the score uses (tempo, time signature) must have their standard length; a
+  wrong length is an error. :meth:`ImportReport.dropped_content_lines` names what a save
+  over the file would therefore lose.
 
 Limits that keep import time and memory bounded: files over :data:`MAX_FILE_BYTES` are
 refused before they are read, a song may hold at most :data:`MAX_NOTES` notes and
@@ -90,6 +92,17 @@ class MidiFileError(ValueError):
         return (type(self), (self.path, self.reason, self.action))
 
 
+_DROPPED_CONTENT_LABELS = {
+    "drum_notes_dropped": "drum notes dropped (channel 10)",
+    "controller_events_skipped": "controller events skipped (sustain pedal, volume, ...)",
+    "program_changes_skipped": "program (instrument) changes skipped",
+    "other_channel_events_skipped": "pitch-bend and aftertouch events skipped",
+    "sysex_messages_skipped": "system-exclusive messages skipped",
+    "meta_events_skipped": "meta events skipped (track names, text, key signatures, ...)",
+    "unknown_chunks_skipped": "unknown chunks skipped",
+}
+
+
 @dataclass
 class ImportReport:
     """What reading a file dropped or changed, with the file's own layout.
@@ -112,23 +125,39 @@ class ImportReport:
     smpte_tempo_events_ignored: int = 0
     unknown_chunks_skipped: int = 0
     trailing_bytes_ignored: int = 0
+    controller_events_skipped: int = 0  # sustain pedal, volume, modulation, ...
+    program_changes_skipped: int = 0
+    other_channel_events_skipped: int = 0  # pitch bend, aftertouch, channel pressure
+    sysex_messages_skipped: int = 0
+    meta_events_skipped: int = 0  # with content: track names, text, lyrics, key signatures, ...
 
     @property
     def changed_anything(self) -> bool:
         """Whether import dropped, closed, resolved or skipped anything."""
         return bool(self.change_lines())
 
+    def dropped_content_lines(self) -> list[str]:
+        """One line per kind of content of the file that the score does not hold, so that
+        saving the score over the file would lose it (empty when there is none): drum
+        notes, controllers, program changes, other channel events, system-exclusive
+        messages, meta events with content, unknown chunks. Repairs (notes closed, overlaps
+        cut) and notes outside the piano's keys (kept) are not among them."""
+        return [
+            f"{getattr(self, name)} {label}"
+            for name, label in _DROPPED_CONTENT_LABELS.items()
+            if getattr(self, name)
+        ]
+
     def change_lines(self) -> list[str]:
         """One human-readable line per non-zero change (empty when the import was exact)."""
         labels = {
-            "drum_notes_dropped": "drum notes dropped (channel 10)",
+            **_DROPPED_CONTENT_LABELS,
             "unterminated_notes_closed": "notes never turned off, closed at end of track",
             "overlapping_notes_resolved": "overlapping same-pitch notes cut at the re-strike",
             "stray_note_offs_ignored": "note-offs without a sounding note ignored",
             "zero_length_notes_dropped": "zero-length notes dropped",
             "out_of_piano_range": "notes outside the 88 piano keys (kept; not in the roll)",
             "smpte_tempo_events_ignored": "tempo events ignored (SMPTE timing)",
-            "unknown_chunks_skipped": "unknown chunks skipped",
             "trailing_bytes_ignored": "bytes after the last track ignored",
         }
         lines = [
@@ -367,6 +396,7 @@ def _parse_track(
     end = len(trk)
     status = 0
     drums = overlaps = strays = zero_length = 0
+    controllers = programs = others = sysex = metas = 0
     try:
         # The hot loop of import: plain local ints and early exits for the common cases.
         while i < end:
@@ -417,6 +447,8 @@ def _parse_track(
                         _tempo_event(trk, i, length, tick, track_no, tempos)
                     elif meta_type == 0x58:
                         _meter_event(trk, i, length, tick, track_no, meters)
+                    elif length:  # an empty one (a writer's filler) holds nothing to lose
+                        metas += 1
                     i += length
                 elif b == 0xF0 or b == 0xF7:  # sysex, or its continuation/escape
                     length = trk[i]
@@ -428,6 +460,7 @@ def _parse_track(
                             f"track {track_no}: a system-exclusive message runs past the end "
                             "of the track"
                         )
+                    sysex += 1
                     i += length
                 else:
                     raise _Malformed(
@@ -475,10 +508,18 @@ def _parse_track(
                 if trk[i] > 127:
                     raise _Malformed(f"track {track_no}: a data byte above 127 at byte {i}")
                 i += 1
+                if kind == 12:
+                    programs += 1
+                else:
+                    others += 1
             else:  # aftertouch, controller, pitch bend: two data bytes
                 if trk[i] > 127 or trk[i + 1] > 127:
                     raise _Malformed(f"track {track_no}: a data byte above 127 at byte {i}")
                 i += 2
+                if kind == 11:
+                    controllers += 1
+                else:
+                    others += 1
     except IndexError:
         raise _Malformed(f"track {track_no} ends in the middle of an event") from None
     # Notes still sounding at the end of the track are closed there.
@@ -492,6 +533,11 @@ def _parse_track(
     report.overlapping_notes_resolved += overlaps
     report.stray_note_offs_ignored += strays
     report.zero_length_notes_dropped += zero_length
+    report.controller_events_skipped += controllers
+    report.program_changes_skipped += programs
+    report.other_channel_events_skipped += others
+    report.sysex_messages_skipped += sysex
+    report.meta_events_skipped += metas
 
 
 def _read_vlq(trk: bytes, i: int, track_no: int) -> tuple[int, int]:

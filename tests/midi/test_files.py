@@ -280,7 +280,46 @@ def test_read_mid_skips_controllers_sysex_and_other_meta_events(tmp_path: Path) 
     )
     score, report = read_mid_report(write(tmp_path, data))
     assert score.notes == (Note(0, 60, 480),)
-    assert not report.changed_anything
+    # skipped, and counted by kind, so that a save over the file can warn of the loss
+    counts = {k: v for k, v in report.as_dict().items() if k.endswith("_skipped")}
+    assert counts == {
+        "unknown_chunks_skipped": 0,
+        "controller_events_skipped": 1,
+        "program_changes_skipped": 1,
+        "other_channel_events_skipped": 3,
+        "sysex_messages_skipped": 1,
+        "meta_events_skipped": 1,
+    }
+    assert report.dropped_content_lines() == [
+        "1 controller events skipped (sustain pedal, volume, ...)",
+        "1 program (instrument) changes skipped",
+        "3 pitch-bend and aftertouch events skipped",
+        "1 system-exclusive messages skipped",
+        "1 meta events skipped (track names, text, key signatures, ...)",
+    ]
+    assert report.change_lines() == report.dropped_content_lines()
+
+
+def test_read_mid_counts_running_status_controllers_and_not_empty_meta_events(
+    tmp_path: Path,
+) -> None:
+    # a pedal down and up in running status; an empty text event (this app's writer puts
+    # one where a delta time is too long for one event) carries nothing and is not counted
+    data = smf(
+        track(
+            (0, b"\xb0\x40\x7f"),
+            (0, b"\x40\x00"),  # running status: the same controller message again
+            (0, b"\xff\x01\x00"),
+            (0, on(60)),
+            (480, off(60)),
+        )
+    )
+    score, report = read_mid_report(write(tmp_path, data))
+    assert score.notes == (Note(0, 60, 480),)
+    assert report.controller_events_skipped == 2 and report.meta_events_skipped == 0
+    assert report.dropped_content_lines() == [
+        "2 controller events skipped (sustain pedal, volume, ...)"
+    ]
 
 
 def test_read_mid_unwraps_riff_rmid(tmp_path: Path) -> None:
