@@ -396,7 +396,8 @@ def _parse_track(
     end = len(trk)
     status = 0
     drums = overlaps = strays = zero_length = 0
-    controllers = programs = others = sysex = metas = 0
+    sysex = metas = 0
+    skipped = [0] * 16  # channel events skipped, by the status byte's high nibble
     try:
         # The hot loop of import: plain local ints and early exits for the common cases.
         while i < end:
@@ -508,18 +509,12 @@ def _parse_track(
                 if trk[i] > 127:
                     raise _Malformed(f"track {track_no}: a data byte above 127 at byte {i}")
                 i += 1
-                if kind == 12:
-                    programs += 1
-                else:
-                    others += 1
+                skipped[kind] += 1
             else:  # aftertouch, controller, pitch bend: two data bytes
                 if trk[i] > 127 or trk[i + 1] > 127:
                     raise _Malformed(f"track {track_no}: a data byte above 127 at byte {i}")
                 i += 2
-                if kind == 11:
-                    controllers += 1
-                else:
-                    others += 1
+                skipped[kind] += 1
     except IndexError:
         raise _Malformed(f"track {track_no} ends in the middle of an event") from None
     # Notes still sounding at the end of the track are closed there.
@@ -533,9 +528,9 @@ def _parse_track(
     report.overlapping_notes_resolved += overlaps
     report.stray_note_offs_ignored += strays
     report.zero_length_notes_dropped += zero_length
-    report.controller_events_skipped += controllers
-    report.program_changes_skipped += programs
-    report.other_channel_events_skipped += others
+    report.controller_events_skipped += skipped[11]
+    report.program_changes_skipped += skipped[12]
+    report.other_channel_events_skipped += skipped[10] + skipped[13] + skipped[14]
     report.sysex_messages_skipped += sysex
     report.meta_events_skipped += metas
 
