@@ -39,7 +39,7 @@ from composer_app.gui.preferences import (
 )
 from composer_app.gui.transport import TransportBar
 from composer_app.midi import ports
-from composer_app.midi.files import MidiFileError, read_mid, write_mid
+from composer_app.midi.files import MidiFileError, read_mid, read_mid_report, write_mid
 from composer_app.workers.playback import PlaybackController, PlayerFactory
 
 APP_NAME = "Composer"
@@ -74,6 +74,9 @@ class MainWindow(QMainWindow):
         self._list_ports = list_ports
         self._playhead_tick = 0.0
         self._shut_down = False
+        # The opened file's content that the score does not hold (drums, controllers, ...):
+        # (its path, one line per kind). Saving over that file asks first.
+        self._dropped_content: tuple[str, list[str]] | None = None
 
         self.document = ScoreDocument()
         self.editor = PianoRollEditor(self.document)
@@ -231,6 +234,7 @@ class MainWindow(QMainWindow):
             return False
         self._stop_for_new_document()
         self.document.replace_score(Score(), None)
+        self._dropped_content = None
         self.autosaver.discard()
         self._refresh_from_score()
         self.statusBar().showMessage("New score", 3000)
@@ -240,7 +244,9 @@ class MainWindow(QMainWindow):
         """Open a MIDI file (asking for one when ``path`` is None). True if it was loaded.
 
         A file that cannot be read gets a dialog naming it and the reason; the current
-        document stays as it was.
+        document stays as it was (and a file that no longer exists leaves Open Recent). What
+        the score cannot hold (drum notes, controllers, program changes, ...) is named in the
+        status bar, and saving over the file later asks first.
         """
         if path is None:
             path, _filter = QFileDialog.getOpenFileName(
@@ -250,24 +256,27 @@ class MainWindow(QMainWindow):
                 return False
         path = os.path.abspath(path)
         try:
-            score = read_mid(path)
+            score, report = read_mid_report(path)
         except (MidiFileError, OSError, ScoreError) as exc:
             self._show_file_error("Cannot open file", f"Could not open “{path}”.", exc)
-            if isinstance(exc, FileNotFoundError):
-                self.prefs.remove_recent_file(path)
+            if not os.path.lexists(path):
+                self.prefs.remove_recent_file(path)  # the menu is rebuilt when next shown
             return False
         if ask_to_save and not self.maybe_save():
             return False
         self._stop_for_new_document()
         self.document.replace_score(score, path)
+        dropped = report.dropped_content_lines()
+        self._dropped_content = (path, dropped) if dropped else None
         self.autosaver.discard()
         self.prefs.add_recent_file(path)
         self.prefs.set_last_directory(os.path.dirname(path))
         self._refresh_from_score()
         self.editor.zoom_to_fit()
-        self.statusBar().showMessage(
-            f"Opened {os.path.basename(path)} ({len(score)} notes)", 5000
-        )
+        message = f"Opened {os.path.basename(path)} ({len(score)} notes)"
+        if dropped:
+            message += "; not kept: " + "; ".join(dropped)
+        self.statusBar().showMessage(message, 15_000 if dropped else 5000)
         return True
 
     def open_example(self, path: str) -> bool:
@@ -282,6 +291,7 @@ class MainWindow(QMainWindow):
             return False
         self._stop_for_new_document()
         self.document.replace_score(score, None)
+        self._dropped_content = None
         self.autosaver.discard()
         self._refresh_from_score()
         self.editor.zoom_to_fit()
@@ -292,13 +302,26 @@ class MainWindow(QMainWindow):
         return True
 
     def save(self) -> bool:
-        """Save to the document's file (asking for one while untitled). True if saved."""
+        """Save to the document's file (asking for one while untitled). True if saved.
+
+        Over an opened file that held what the score does not (drum notes, controllers,
+        ...), asks first: replace it and lose them, save under another name, or cancel.
+        """
         if not self.file_path:
             return self.save_as()
+        answer = self._ask_before_losing_content(self.file_path, offer_save_as=True)
+        if answer == QMessageBox.StandardButton.No:
+            return self.save_as()
+        if answer == QMessageBox.StandardButton.Cancel:
+            return False
         return self._write_to(self.file_path)
 
     def save_as(self) -> bool:
-        """Ask for a file name and save (export) there. True if saved."""
+        """Ask for a file name and save (export) there. True if saved.
+
+        A name typed without a MIDI suffix gets ".mid"; if that file exists, asks before
+        replacing it (the file dialog asked about the name as typed).
+        """
         suggested = self.file_path or os.path.join(self.prefs.last_directory(), "Untitled.mid")
         path, _filter = QFileDialog.getSaveFileName(
             self, "Save MIDI file", suggested, MIDI_FILE_FILTER
@@ -307,7 +330,46 @@ class MainWindow(QMainWindow):
             return False
         if not path.lower().endswith(MIDI_SUFFIXES):
             path += ".mid"
-        return self._write_to(os.path.abspath(path))
+            if os.path.lexists(path) and not self._confirm_replace(path):
+                return False
+        path = os.path.abspath(path)
+        if self._ask_before_losing_content(path) == QMessageBox.StandardButton.Cancel:
+            return False
+        return self._write_to(path)
+
+    def _confirm_replace(self, path: str) -> bool:
+        answer = QMessageBox.question(
+            self,
+            "Replace file?",
+            f"“{os.path.basename(path)}” already exists in “{os.path.dirname(path)}”. "
+            "Replace it?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _ask_before_losing_content(
+        self, path: str, offer_save_as: bool = False
+    ) -> QMessageBox.StandardButton:
+        """Yes when ``path`` may be written: it is not the opened file whose content the
+        score does not hold, or the user chose to replace it. Otherwise Cancel, or No: save
+        under another name (offered when ``offer_save_as``)."""
+        if self._dropped_content is None or self._dropped_content[0] != path:
+            return QMessageBox.StandardButton.Yes
+        lines = "\n".join(f"  • {line}" for line in self._dropped_content[1])
+        buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel
+        hint = ""
+        if offer_save_as:
+            buttons |= QMessageBox.StandardButton.No
+            hint = "\n\nYes replaces it; No saves under another name."
+        return QMessageBox.question(
+            self,
+            "Replace the original file?",
+            f"“{os.path.basename(path)}” holds what Composer does not keep:\n{lines}\n\n"
+            f"Saving over it loses them. Replace it anyway?{hint}",
+            buttons,
+            QMessageBox.StandardButton.No if offer_save_as else QMessageBox.StandardButton.Cancel,
+        )
 
     def _write_to(self, path: str) -> bool:
         try:
@@ -317,6 +379,7 @@ class MainWindow(QMainWindow):
             return False  # the document stays dirty
         self.document.file_path = path
         self.document.mark_clean()
+        self._dropped_content = None  # the file now holds what the score holds
         self.autosaver.discard()
         self.prefs.add_recent_file(path)
         self.prefs.set_last_directory(os.path.dirname(path))
@@ -408,6 +471,7 @@ class MainWindow(QMainWindow):
             return False
         self._stop_for_new_document()
         self.document.replace_score(score, recovery.original_path)
+        self._dropped_content = _dropped_content_of(recovery.original_path)
         self.document.undo_stack.resetClean()  # recovered work is unsaved work
         self._refresh_from_score()
         self.autosaver.autosave_now()  # our own copy first, then the old one can go
@@ -583,3 +647,16 @@ class MainWindow(QMainWindow):
             event.accept()
             return
         super().keyPressEvent(event)
+
+
+def _dropped_content_of(path: str | None) -> tuple[str, list[str]] | None:
+    """(``path``, what its file holds that a score does not), or None when it holds nothing
+    more, or when there is no such file or it cannot be read (nothing there to lose)."""
+    if not path:
+        return None
+    try:
+        _score, report = read_mid_report(path)
+    except (MidiFileError, OSError, ScoreError):
+        return None
+    dropped = report.dropped_content_lines()
+    return (path, dropped) if dropped else None

@@ -12,6 +12,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import mido  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
@@ -153,6 +154,33 @@ def test_autosave_timer_writes_then_recovery_is_offered_and_loads(
     assert second.windowTitle() == "mine.mid* - Composer"
     assert not leftover.exists()  # taken over by the second session's own autosave
     assert second.autosaver.mid_path.exists()
+
+
+def test_recovered_work_of_a_file_with_drums_still_asks_before_saving_over_it(
+    make_window, dialogs, tmp_path: Path
+) -> None:
+    answers, shown = dialogs
+    user_file = tmp_path / "band.mid"
+    mid = mido.MidiFile(type=0, ticks_per_beat=480)
+    mid.tracks.append(mido.MidiTrack([
+        mido.Message("note_on", note=36, velocity=100, channel=9, time=0),  # a kick drum
+        mido.Message("note_on", note=60, velocity=80, time=0),
+        mido.Message("note_off", note=60, time=480),
+        mido.Message("note_off", note=36, channel=9, time=0),
+    ]))
+    mid.save(str(user_file))
+    user_bytes = user_file.read_bytes()
+    first = make_window()
+    assert first.open_file(str(user_file))
+    first.document.push(add_notes([Note(480, 62, 480)]))
+    assert first.autosaver.autosave_now()
+    crash_leftover(first.autosaver, tmp_path / "autosave")
+
+    second = make_window()
+    answers.extend([Btn.Yes, Btn.Cancel])  # recover it; then do not replace the original
+    assert second.offer_recovery()
+    assert not second.save()
+    assert "1 drum notes dropped" in shown[1] and user_file.read_bytes() == user_bytes
 
 
 def test_autosave_recovery_declined_deletes_it(make_window, dialogs, tmp_path: Path) -> None:

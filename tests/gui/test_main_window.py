@@ -13,6 +13,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from pathlib import Path  # noqa: E402
 
+import mido  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
@@ -400,6 +401,125 @@ def test_main_window_recent_files_menu_opens_file(
     assert len(entries) == 1
     entries[0].trigger()
     assert window.file_path == str(melody_file) and len(window.document.score) == 4
+
+
+def test_main_window_open_recent_forgets_a_file_that_is_gone(
+    window: MainWindow, dialogs: Dialogs, melody_file: Path
+) -> None:
+    assert window.open_file(str(melody_file))
+    window.new_file()
+    melody_file.unlink()
+    window.recent_menu.aboutToShow.emit()
+    [entry] = [a for a in window.recent_menu.actions() if a.text() == "melody.mid"]
+    entry.trigger()
+    assert dialogs.kinds() == ["critical"] and "no such file" in dialogs.shown[0][2]
+    assert str(melody_file) not in window.prefs.recent_files()
+    window.recent_menu.aboutToShow.emit()
+    assert not [a for a in window.recent_menu.actions() if a.text() == "melody.mid"]
+
+
+def test_main_window_open_recent_keeps_a_file_that_is_there_but_unreadable(
+    window: MainWindow, dialogs: Dialogs, melody_file: Path
+) -> None:
+    assert window.open_file(str(melody_file))
+    melody_file.write_bytes(b"MThd")  # truncated: the user may mend it, so it stays listed
+    assert not window.open_file(str(melody_file))
+    assert dialogs.kinds() == ["critical"]
+    assert window.prefs.recent_files()[0] == str(melody_file)
+
+
+def _file_with_drums_pedal_and_names(path: Path) -> bytes:
+    """A type 1 file (mido) with a melody, drums, a sustain pedal, a program change and
+    track names: what a sequencer's song holds besides the notes Composer keeps."""
+    mid = mido.MidiFile(type=1, ticks_per_beat=480)
+    piano = mido.MidiTrack([
+        mido.MetaMessage("track_name", name="Piano", time=0),
+        mido.Message("program_change", program=4, time=0),
+        mido.Message("control_change", control=64, value=127, time=0),
+        mido.Message("note_on", note=60, velocity=80, time=0),
+        mido.Message("note_off", note=60, time=480),
+        mido.Message("control_change", control=64, value=0, time=0),
+    ])
+    drums = mido.MidiTrack([mido.MetaMessage("track_name", name="Drums", time=0)])
+    for _ in range(4):
+        drums.append(mido.Message("note_on", note=36, velocity=100, channel=9, time=0))
+        drums.append(mido.Message("note_off", note=36, channel=9, time=120))
+    mid.tracks.extend([piano, drums])
+    mid.save(str(path))
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("answer", [Btn.Cancel, Btn.No, Btn.Yes])
+def test_main_window_save_over_a_file_with_drums_and_controllers_asks_first(
+    window: MainWindow, dialogs: Dialogs, tmp_path: Path, answer: QMessageBox.StandardButton
+) -> None:
+    song = tmp_path / "song.mid"
+    original = _file_with_drums_pedal_and_names(song)
+    assert window.open_file(str(song))
+    # the status bar says at once what the score does not hold
+    status = window.statusBar().currentMessage()
+    assert "not kept: 4 drum notes dropped" in status and "2 controller events" in status
+    make_dirty(window)
+    dialogs.answers.append(answer)
+    copy = tmp_path / "copy.mid"
+    if answer == Btn.No:
+        dialogs.save_paths.append(str(copy))
+    saved = window.save()
+    [(kind, title, text)] = dialogs.shown
+    assert kind == "question" and title == "Replace the original file?"
+    for lost in ("4 drum notes", "2 controller events", "1 program (instrument) changes",
+                 "2 meta events"):
+        assert lost in text
+    if answer == Btn.Yes:  # replaced, knowingly; the file now holds what the score holds
+        assert saved and [n.pitch for n in read_mid(song).notes] == [60, 62]
+        make_dirty(window)
+        assert window.save() and len(dialogs.shown) == 1  # nothing left to lose: no question
+    else:
+        assert song.read_bytes() == original  # the original is untouched
+        if answer == Btn.No:  # saved under another name instead
+            assert saved and window.file_path == str(copy)
+            assert [n.pitch for n in read_mid(copy).notes] == [60, 62]
+        else:
+            assert not saved and window.document.is_dirty
+
+
+def test_main_window_save_as_onto_the_original_with_drums_asks_too(
+    window: MainWindow, dialogs: Dialogs, tmp_path: Path
+) -> None:
+    song = tmp_path / "song.mid"
+    original = _file_with_drums_pedal_and_names(song)
+    assert window.open_file(str(song))
+    dialogs.save_paths.append(str(song))
+    dialogs.answers.append(Btn.Cancel)
+    assert not window.save_as()
+    assert dialogs.shown[0][1] == "Replace the original file?" and song.read_bytes() == original
+    # a file of only what the score holds (this app's own) opens and saves without a question
+    plain = tmp_path / "plain.mid"
+    write_mid(melody_score(), plain)
+    assert window.open_file(str(plain))
+    make_dirty(window)
+    assert window.save() and len(dialogs.shown) == 1
+
+
+@pytest.mark.parametrize("answer", [Btn.Yes, Btn.Cancel])
+def test_main_window_save_as_asks_before_replacing_the_file_its_suffix_names(
+    window: MainWindow, dialogs: Dialogs, tmp_path: Path, answer: QMessageBox.StandardButton
+) -> None:
+    # The file dialog asked about "take" (no such file); ".mid" is added afterwards, and
+    # "take.mid" exists: replacing it needs its own question.
+    existing = tmp_path / "take.mid"
+    write_mid(melody_score(), existing)
+    before = existing.read_bytes()
+    make_dirty(window)
+    dialogs.save_paths.append(str(tmp_path / "take"))
+    dialogs.answers.append(answer)
+    saved = window.save_as()
+    assert [(k, t) for k, t, _ in dialogs.shown] == [("question", "Replace file?")]
+    assert "take.mid" in dialogs.shown[0][2]
+    if answer == Btn.Yes:
+        assert saved and [n.pitch for n in read_mid(existing).notes] == [62]
+    else:
+        assert not saved and existing.read_bytes() == before and window.file_path is None
 
 
 def _drag_events(path: Path, mime: QMimeData) -> tuple[QDragEnterEvent, QDropEvent]:
