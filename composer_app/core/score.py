@@ -10,7 +10,8 @@ from composer_app.core.note import Note
 
 DEFAULT_PPQ = 480
 DEFAULT_TEMPO_US_PER_QUARTER = 500_000  # 120 BPM
-MIN_TEMPO_BPM = 1.0
+# The slowest tempo a MIDI file can hold is 0xFFFFFF microseconds per quarter (3.58 BPM).
+MIN_TEMPO_BPM = 4.0
 MAX_TEMPO_BPM = 1000.0
 
 

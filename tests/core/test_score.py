@@ -132,8 +132,8 @@ def test_score_tempo_at_and_set_tempo_bpm() -> None:
 
 def test_score_set_tempo_bpm_rejects_out_of_range() -> None:
     score = Score()
-    with pytest.raises(ScoreError, match="1-1000 BPM"):
-        score.set_tempo_bpm(0.5)
+    with pytest.raises(ScoreError, match="4-1000 BPM"):
+        score.set_tempo_bpm(3.9)  # the minimum is 4 BPM: a MIDI file holds no slower than 3.58
     with pytest.raises(ScoreError):
         score.set_tempo_bpm(1001)
     assert score.tempo_map == [TempoChange(0, 500_000)]  # unchanged

@@ -12,12 +12,20 @@ from PySide6.QtGui import QAction  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QMainWindow  # noqa: E402
 
-from composer_app.core.score import Score, TempoChange, TimeSignature  # noqa: E402
+from composer_app.core.score import (  # noqa: E402
+    MAX_TEMPO_BPM,
+    MIN_TEMPO_BPM,
+    Score,
+    ScoreError,
+    TempoChange,
+    TimeSignature,
+)
 from composer_app.gui.transport import (  # noqa: E402
     TransportBar,
     format_bar_beat_tick,
     format_clock,
 )
+from composer_app.midi.files import read_mid, write_mid  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -90,6 +98,42 @@ def test_transport_set_tempo_is_not_an_edit(bar: TransportBar) -> None:
     assert bar.tempo_spin.value() == 72.0
     type_tempo(bar, "72")
     assert edits == []
+
+
+def test_transport_clamped_file_tempo_is_no_edit_until_the_user_changes_it(
+    qtbot, bar: TransportBar
+) -> None:
+    # A file at 1500 BPM shows as the box's maximum; clicking into the box and out again
+    # (focus out finishes editing) must not turn that into a tempo edit.
+    edits: list[float] = []
+    bar.tempo_edited.connect(edits.append)
+    bar.set_tempo_bpm(1500.0)
+    assert bar.tempo_spin.value() == MAX_TEMPO_BPM
+    bar.tempo_spin.setFocus()
+    qtbot.waitUntil(bar.tempo_spin.hasFocus, timeout=2000)
+    bar.tempo_spin.clearFocus()
+    bar.tempo_spin.editingFinished.emit()  # what focus-out emits, whatever the platform
+    assert edits == []
+    type_tempo(bar, "999")  # a change the user makes is an edit, even back to the maximum
+    type_tempo(bar, "1000")
+    assert edits == [999.0, 1000.0]
+
+
+def test_transport_tempo_box_goes_no_slower_than_a_midi_file_can_hold(
+    bar: TransportBar, tmp_path
+) -> None:
+    # The slowest tempo a file can hold is 0xFFFFFF microseconds per quarter (3.58 BPM): a
+    # slower tempo typed in would make every save (and autosave) fail.
+    edits: list[float] = []
+    bar.tempo_edited.connect(edits.append)
+    bar.tempo_spin.setValue(2.0)  # as the arrow keys or wheel would, past the minimum
+    bar.tempo_spin.editingFinished.emit()
+    assert edits == [MIN_TEMPO_BPM]  # clamped to the box's minimum
+    path = tmp_path / "slow.mid"
+    write_mid(Score(tempo_map=[TempoChange.from_bpm(0, edits[0])]), path)
+    assert read_mid(path).initial_tempo_bpm == pytest.approx(MIN_TEMPO_BPM)
+    with pytest.raises(ScoreError):
+        TempoChange.from_bpm(0, 3.5)
 
 
 def test_transport_shows_position(bar: TransportBar) -> None:
