@@ -6,6 +6,7 @@ the main window turns that into a :class:`~composer_app.workers.generation.Gener
 
 from __future__ import annotations
 
+import math
 import os
 import random
 
@@ -307,14 +308,33 @@ class ContinuationPanel(QDockWidget):
         settings.endGroup()
 
     def load_settings(self, settings: QSettings) -> None:
-        """Restore the controls saved by :meth:`save_settings` (bad values are ignored)."""
+        """Restore the controls saved by :meth:`save_settings` (bad values are ignored).
+
+        A value that is not a finite number, or a list index the list does not have, leaves
+        its control as it is; a number beyond a control's range is clamped to it.
+        """
         settings.beginGroup(_SETTINGS_GROUP)
 
-        def number(key: str, default: float) -> float:
+        def number(key: str) -> float | None:
             try:
-                return float(settings.value(key, default))
+                value = float(settings.value(key, ""))
             except (TypeError, ValueError):
-                return default
+                return None
+            # nan and inf come from a hand-edited file; int() of them raises
+            return value if math.isfinite(value) else None
+
+        def restore_spin(spin: QSpinBox | QDoubleSpinBox, key: str) -> None:
+            value = number(key)
+            if value is None:
+                return
+            # clamp here: a number beyond a C int overflows in setValue before Qt can clamp
+            value = min(max(value, spin.minimum()), spin.maximum())
+            spin.setValue(value if isinstance(spin, QDoubleSpinBox) else int(value))
+
+        def restore_index(combo: QComboBox, key: str) -> None:
+            value = number(key)
+            if value is not None and 0 <= value < combo.count():
+                combo.setCurrentIndex(int(value))
 
         def flag(key: str) -> bool:
             return str(settings.value(key, "false")).lower() in ("true", "1")
@@ -324,20 +344,20 @@ class ContinuationPanel(QDockWidget):
         if model and (self.model_combo.findText(model) >= 0 or os.path.isdir(model)):
             self.set_current_model(model)
         unit = str(settings.value("length_unit", "bars"))
-        self.set_length(int(number("length", self.length_spin.value())),
-                        unit if unit in ("bars", "steps") else "bars")
+        self.length_unit_combo.setCurrentText(unit if unit in ("bars", "steps") else "bars")
+        restore_spin(self.length_spin, "length")
         # "gibbs" held 25, the old fixed default; the model's own is now the default
-        self.gibbs_spin.setValue(int(number("sampling_steps", self.gibbs_spin.value())))
-        self.temperature_spin.setValue(number("temperature", self.temperature_spin.value()))
-        self.seed_spin.setValue(int(number("seed", self.seed_spin.value())))
-        self.key_combo.setCurrentIndex(int(number("key", 0)))
-        self.scale_combo.setCurrentIndex(int(number("scale", 0)))
-        self.low_spin.setValue(int(number("low", self.low_spin.value())))
-        self.high_spin.setValue(int(number("high", self.high_spin.value())))
-        self.polyphony_spin.setValue(int(number("polyphony", 0)))
+        restore_spin(self.gibbs_spin, "sampling_steps")
+        restore_spin(self.temperature_spin, "temperature")
+        restore_spin(self.seed_spin, "seed")
+        restore_index(self.key_combo, "key")
+        restore_index(self.scale_combo, "scale")
+        restore_spin(self.low_spin, "low")
+        restore_spin(self.high_spin, "high")
+        restore_spin(self.polyphony_spin, "polyphony")
         self.accompany_check.setChecked(flag("accompany"))
         self.rests_check.setChecked(flag("allow_rests"))
-        self.variations_spin.setValue(int(number("variations", 1)))
+        restore_spin(self.variations_spin, "variations")
         self.heat_map_check.setChecked(flag("heat_map"))
         settings.endGroup()
 

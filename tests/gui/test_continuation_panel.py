@@ -44,6 +44,27 @@ def test_continuation_panel_keeps_its_settings_between_runs(qtbot, tmp_path) -> 
     assert engine.gibbs_steps == 40
 
 
+def test_continuation_panel_ignores_bad_numbers_in_the_settings_file(qtbot, tmp_path) -> None:
+    # a hand-edited file: int(nan) and int(inf) raise, and 1e12 overflows Qt's C int
+    path = tmp_path / "s.ini"
+    path.write_text(
+        "[continuation]\nlength=inf\nlength_unit=steps\nsampling_steps=nan\ntemperature=nan\n"
+        "seed=1e12\nkey=1e30\nscale=-3\nlow=-inf\nhigh=1e30\npolyphony=nan\n"
+        "variations=1e30\n"
+    )
+    panel = ContinuationPanel(["nottingham"], default_model="nottingham")
+    qtbot.addWidget(panel)
+    panel.load_settings(QSettings(str(path), QSettings.Format.IniFormat))
+    # non-finite values and unknown list indexes leave the defaults
+    assert panel.length == (4, "steps")
+    assert panel.gibbs_spin.value() == 0 and panel.temperature_spin.value() == 1.0
+    assert panel.low_spin.value() == 21 and panel.polyphony_spin.value() == 0
+    assert panel.key_combo.currentIndex() == 0 and panel.scale_combo.currentIndex() == 0
+    # finite numbers beyond a control's range are clamped to it
+    assert panel.seed_spin.value() == 2**31 - 1
+    assert panel.high_spin.value() == 108 and panel.variations_spin.value() == 8
+
+
 def test_continuation_panel_no_limit_means_no_polyphony_cap(qtbot) -> None:
     panel = ContinuationPanel(["nottingham"])
     qtbot.addWidget(panel)
