@@ -75,7 +75,7 @@ def resolve_model_dir(model: str) -> Path:
 def run(args: argparse.Namespace) -> int:
     """Continue ``--seed`` and write ``--output``. Exit status 0, or 2 on bad input."""
     from composer_app.core.keys import SCALES
-    from composer_app.midi.files import MidiFileError, read_mid, write_mid
+    from composer_app.midi.files import MAX_LENGTH_QUARTERS, MidiFileError, read_mid, write_mid
     from composer_app.ml.checkpoint import CheckpointError
     from composer_app.ml.continuation import (
         Continuation,
@@ -109,13 +109,23 @@ def run(args: argparse.Namespace) -> int:
         model = load_model(str(model_dir), name=args.model)
     except CheckpointError as exc:
         return fail(f"cannot load the model {args.model!r} ({model_dir}): {exc}")
+    except Exception as exc:  # a checkpoint is outside input: a message, never a traceback
+        return fail(
+            f"cannot load the model {args.model!r} ({model_dir}): {type(exc).__name__}: {exc}"
+        )
     step_ticks = step_ticks_for(model.config, score.ppq)
     if args.start_bar is not None:
         if args.start_bar < 1:
             return fail("--start-bar counts from 1")
-        # long enough for start_bar bars even at 16/4
-        bars = score.bar_starts(score.end_tick + (args.start_bar + 1) * 16 * score.ppq)
-        start_tick = bars[args.start_bar - 1]
+        # No bar is longer than the longest meter's, so bar N starts before N of them.
+        longest_bar_ticks = max(sig.bar_ticks(score.ppq) for sig in score.time_signatures)
+        horizon = args.start_bar * longest_bar_ticks
+        if horizon > MAX_LENGTH_QUARTERS * score.ppq:
+            return fail(
+                f"--start-bar {args.start_bar} lies past the longest song a MIDI file here "
+                f"may hold ({MAX_LENGTH_QUARTERS} quarter notes)"
+            )
+        start_tick = score.bar_starts(horizon)[args.start_bar - 1]
     else:
         start_tick = score.end_tick
     if args.steps is not None:

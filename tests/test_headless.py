@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import torch
 from composer_app import paths
 from composer_app.cli import main
 from composer_app.core.note import Note
-from composer_app.core.score import Score
+from composer_app.core.score import Score, TimeSignature
 from composer_app.midi.files import read_mid, write_mid
 from composer_app.ml.checkpoint import save_checkpoint
 from composer_app.ml.rnnrbm import RnnRbm, RnnRbmConfig
@@ -150,3 +151,98 @@ def test_headless_generate_draws_silent_steps_again_unless_rests_are_allowed(
 
     assert sounding_steps() == set(range(32))
     assert len(sounding_steps("--allow-rests")) < 24
+
+
+def _long_meter_seed(path: Path, numerator: int) -> Score:
+    # eight quarter notes: the first of the long bars, far from full
+    score = Score(time_signatures=[TimeSignature(0, numerator, 4)])
+    score.add_many([Note(i * 480, 60 + i % 5, 480) for i in range(8)])
+    write_mid(score, path)
+    return score
+
+
+@pytest.mark.parametrize("numerator", [32, 64])
+def test_headless_generate_start_bar_in_a_meter_longer_than_16_quarters(
+    tmp_path: Path, numerator: int
+) -> None:
+    model_dir = _tiny_checkpoint(tmp_path / "model")
+    seed = _long_meter_seed(tmp_path / "seed.mid", numerator)
+    out = tmp_path / "out.mid"
+    status = main(["generate", "--seed", str(tmp_path / "seed.mid"), "--start-bar", "2",
+                   "--steps", "4", "--model", str(model_dir), "-o", str(out)])
+    assert status == 0
+    seed_notes = set(seed.notes)
+    generated = [n for n in read_mid(out).notes if n not in seed_notes]
+    assert generated
+    # bar 2 starts after one bar of numerator quarters: 64 * 480 = 30720; 4 steps of 240 ticks
+    bar_2 = numerator * 480
+    assert all(bar_2 <= n.start_tick < bar_2 + 4 * EIGHTH for n in generated)
+
+
+def test_headless_generate_start_bar_after_the_seed_leaves_bars_of_rest(tmp_path: Path) -> None:
+    model_dir = _tiny_checkpoint(tmp_path / "model")
+    seed = _long_meter_seed(tmp_path / "seed.mid", 32)  # the seed lies in bar 1
+    out = tmp_path / "out.mid"
+    status = main(["generate", "--seed", str(tmp_path / "seed.mid"), "--start-bar", "5",
+                   "--steps", "4", "--model", str(model_dir), "-o", str(out)])
+    assert status == 0
+    generated = [n for n in read_mid(out).notes if n not in set(seed.notes)]
+    bar_5 = 4 * 32 * 480  # four bars of 32 quarters
+    assert generated and all(bar_5 <= n.start_tick < bar_5 + 4 * EIGHTH for n in generated)
+
+
+def test_headless_generate_start_bar_past_any_song_is_a_clear_error(
+    tmp_path: Path, capsys
+) -> None:
+    model_dir = _tiny_checkpoint(tmp_path / "model")
+    _long_meter_seed(tmp_path / "seed.mid", 32)
+    status = main(["generate", "--seed", str(tmp_path / "seed.mid"), "--start-bar", "10000",
+                   "--steps", "4", "--model", str(model_dir), "-o", str(tmp_path / "out.mid")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "--start-bar 10000 lies past the longest song" in err and "Traceback" not in err
+    assert not (tmp_path / "out.mid").exists()
+
+
+@pytest.mark.parametrize(
+    ("document", "reason"),
+    [
+        ({"n_hidden": 10**12}, "'n_hidden' (1000000000000)"),  # W alone would need 352 TB
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),  # json.loads: RecursionError
+    ],
+    ids=["absurd-size", "deeply-nested"],
+)
+def test_headless_generate_corrupt_model_is_a_clear_error(
+    tmp_path: Path, capsys, document: dict | str, reason: str
+) -> None:
+    model_dir = _tiny_checkpoint(tmp_path / "model")
+    _seed_file(tmp_path / "seed.mid")
+    config_path = model_dir / "config.json"
+    if isinstance(document, dict):
+        config_path.write_text(json.dumps({**json.loads(config_path.read_text()), **document}))
+    else:
+        config_path.write_text(document)
+    status = main(["generate", "--seed", str(tmp_path / "seed.mid"), "--model", str(model_dir),
+                   "-o", str(tmp_path / "out.mid")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "cannot load the model" in err and reason in err and "Traceback" not in err
+    assert not (tmp_path / "out.mid").exists()
+
+
+def test_headless_generate_unexpected_model_error_is_a_clear_error(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model_dir = _tiny_checkpoint(tmp_path / "model")
+    _seed_file(tmp_path / "seed.mid")
+
+    def load_model(directory: str, name: str | None = None) -> None:
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr("composer_app.ml.continuation.load_model", load_model)
+    status = main(["generate", "--seed", str(tmp_path / "seed.mid"), "--model", str(model_dir),
+                   "-o", str(tmp_path / "out.mid")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "cannot load the model" in err and "can't allocate memory" in err
+    assert not (tmp_path / "out.mid").exists()

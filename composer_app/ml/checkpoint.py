@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,8 @@ def _read_config_document(directory: Path) -> dict[str, Any]:
         document = json.loads(text)
     except ValueError as exc:
         raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # not a ValueError: thousands of nested brackets
+        raise CheckpointError(f"{path} is not a checkpoint config: it is nested too deeply") from exc
     if not isinstance(document, dict):
         raise CheckpointError(f"{path} must hold a JSON object")
     return document
@@ -146,15 +148,48 @@ def read_extra(directory: str | Path) -> dict[str, Any]:
     return extra if isinstance(extra, dict) else {}
 
 
-def check_state(model: RnnRbm, tensors: Mapping[str, torch.Tensor], source: str) -> None:
-    """Raise :class:`CheckpointError` unless ``tensors`` match the model's exactly."""
-    expected = dict(model.state_dict())
+def _check_names(expected: Collection[str], tensors: Mapping[str, torch.Tensor], source: str) -> None:
     missing = sorted(set(expected) - set(tensors))
     if missing:
         raise CheckpointError(f"{source} lacks tensor(s) {', '.join(missing)}")
     unexpected = sorted(set(tensors) - set(expected))
     if unexpected:
         raise CheckpointError(f"{source} has unexpected tensor(s) {', '.join(unexpected)}")
+
+
+def _parameter_dims(config: RnnRbmConfig) -> dict[str, tuple[tuple[str, int], ...]]:
+    """The shapes :class:`RnnRbm` builds from ``config``, each size with its config field."""
+    p = ("n_visible", config.n_visible)
+    h = ("n_hidden", config.n_hidden)
+    r = ("n_recurrent", config.n_recurrent)
+    return {"W": (p, h), "bv": (p,), "bh": (h,), "Wuh": (r, h), "Wuv": (r, p), "Wvu": (p, r),
+            "Wuu": (r, r), "bu": (r,)}
+
+
+def check_sizes(config: RnnRbmConfig, tensors: Mapping[str, torch.Tensor], source: str) -> None:
+    """Raise :class:`CheckpointError`, naming the config field, unless the sizes fit ``tensors``.
+
+    Checked before the model is built, so that a corrupt size (``n_hidden`` of 10**12) is
+    reported instead of allocating the model it describes.
+    """
+    dims = _parameter_dims(config)
+    _check_names(dims, tensors, source)
+    for name, named_sizes in dims.items():
+        got = tuple(tensors[name].shape)
+        want = tuple(size for _, size in named_sizes)
+        if got == want:
+            continue
+        message = f"{source}: tensor {name!r} has shape {got}, the config needs {want}"
+        if len(got) == len(want):  # the first size that differs names the field
+            field, size = next((f, s) for (f, s), g in zip(named_sizes, got, strict=True) if s != g)
+            message += f": the config field {field!r} ({size}) does not match the weights"
+        raise CheckpointError(message)
+
+
+def check_state(model: RnnRbm, tensors: Mapping[str, torch.Tensor], source: str) -> None:
+    """Raise :class:`CheckpointError` unless ``tensors`` match the model's exactly."""
+    expected = dict(model.state_dict())
+    _check_names(expected, tensors, source)
     for name, want in expected.items():
         got = tensors[name]
         if tuple(got.shape) != tuple(want.shape):
@@ -172,7 +207,8 @@ def load_checkpoint(directory: str | Path) -> tuple[RnnRbmConfig, RnnRbm]:
     """Build the model from ``config.json`` and load ``weights.safetensors`` strictly.
 
     Raises :class:`CheckpointError` for a missing file, a malformed or newer config, corrupt
-    or truncated weights, missing or extra tensors, a shape mismatch or non-finite values.
+    or truncated weights, missing or extra tensors, a shape mismatch (checked before the model
+    is built, naming the config field) or non-finite values.
     """
     directory = Path(directory)
     config = read_config(directory)
@@ -184,6 +220,7 @@ def load_checkpoint(directory: str | Path) -> tuple[RnnRbmConfig, RnnRbm]:
     except OSError as exc:
         raise CheckpointError(f"cannot read {weights_path}: {exc}") from exc
     tensors = tensors_from_bytes(data, str(weights_path))
+    check_sizes(config, tensors, str(weights_path))
     model = RnnRbm(config)
     check_state(model, tensors, str(weights_path))
     model.load_state_dict(tensors, strict=True)

@@ -112,6 +112,9 @@ class GenerationWorker(QObject):
         except OSError as exc:
             self.model_failed.emit(f"Cannot read the model '{name}': {exc}")
             return
+        except Exception as exc:  # a bug must not leave the GUI waiting for ever; report it
+            self.model_failed.emit(f"Cannot load the model '{name}': {type(exc).__name__}: {exc}")
+            return
         self._model = model
         self.model_loaded.emit(name, model.config)
 

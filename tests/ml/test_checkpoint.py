@@ -10,6 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from composer_app.ml import checkpoint as checkpoint_module
 from composer_app.ml.checkpoint import (
     CONFIG_NAME,
     WEIGHTS_NAME,
@@ -89,6 +90,30 @@ def test_checkpoint_wrong_shape_names_the_tensor_and_both_shapes(tmp_path: Path)
     document["n_hidden"] = 9  # the weights were saved with 7 hidden units
     (directory / CONFIG_NAME).write_text(json.dumps(document))
     with pytest.raises(CheckpointError, match=r"'W' has shape \(88, 7\), the config needs \(88, 9\)"):
+        load_checkpoint(directory)
+
+
+def test_checkpoint_absurd_size_is_named_before_the_model_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory, _, _ = saved(tmp_path)
+    document = json.loads((directory / CONFIG_NAME).read_text())
+    document["n_hidden"] = 10**12  # W alone would need 88 * 10**12 * 4 bytes = 352 TB
+    (directory / CONFIG_NAME).write_text(json.dumps(document))
+
+    def build(config: RnnRbmConfig) -> RnnRbm:
+        raise AssertionError("the model was built before its sizes were checked")
+
+    monkeypatch.setattr(checkpoint_module, "RnnRbm", build)
+    with pytest.raises(CheckpointError, match=r"'n_hidden' \(1000000000000\)"):
+        load_checkpoint(directory)
+
+
+def test_checkpoint_deeply_nested_config_is_refused(tmp_path: Path) -> None:
+    directory, _, _ = saved(tmp_path)
+    # json.loads raises RecursionError, not ValueError, this deep
+    (directory / CONFIG_NAME).write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CheckpointError, match="config.json.*nested too deeply"):
         load_checkpoint(directory)
 
 

@@ -188,3 +188,20 @@ def test_generation_worker_bad_checkpoint_keeps_current_model(qtbot, tmp_path) -
         assert gen.worker.has_model
     finally:
         gen.shutdown()
+
+
+def test_generation_worker_unexpected_load_error_is_reported(qtbot, tmp_path, monkeypatch) -> None:
+    gen = _loaded(qtbot, tmp_path, None)
+
+    def load_model(directory: str, name: str | None = None) -> None:
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory")
+
+    # not a CheckpointError or OSError: the slot must still answer, or the dock waits for ever
+    monkeypatch.setattr("composer_app.ml.continuation.load_model", load_model)
+    try:
+        with qtbot.waitSignal(gen.worker.model_failed, timeout=5000) as failed:
+            gen.request_load(_checkpoint(tmp_path), "odd")
+        assert "'odd'" in failed.args[0] and "can't allocate memory" in failed.args[0]
+        assert gen.worker.has_model
+    finally:
+        gen.shutdown()
