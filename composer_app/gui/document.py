@@ -76,6 +76,7 @@ class ScoreDocument(QObject):
         self.file_path: str | None = file_path
         self.undo_stack = QUndoStack(self)
         self._selection: frozenset[Note] = frozenset()
+        self._edit_count = 0  # edits, undos, redos and replaced scores so far
         self.undo_stack.cleanChanged.connect(self._on_undo_stack_clean_changed)
 
     # ---- editing ---------------------------------------------------------------------
@@ -88,6 +89,13 @@ class ScoreDocument(QObject):
         self._check_applicable(op)
         self.undo_stack.push(_EditCommand(self, op))
 
+    @property
+    def edit_state(self) -> int:
+        """Changes with every edit, undo, redo and replaced score (already when ``changed``
+        is emitted for it), but not with a pending continuation: a mouse gesture begun in
+        one state must not push its edit in another (the notes it holds may be gone)."""
+        return self._edit_count
+
     def _check_applicable(self, op: EditOperation) -> None:
         """Refuse an operation that would fail half-way (so the score is never left torn)."""
         _added, removed = _added_and_removed(op)
@@ -98,6 +106,7 @@ class ScoreDocument(QObject):
 
     def _after_edit(self, touched: Iterable[Note]) -> None:
         """Emit ``changed`` and select what the edit just put into the score."""
+        self._edit_count += 1
         self.changed.emit()
         touched = frozenset(n for n in touched if n in self.score)
         if touched:
@@ -167,6 +176,7 @@ class ScoreDocument(QObject):
         """Start over with ``score`` (new or opened file): empty undo history, clean."""
         self.score = score
         self.file_path = file_path
+        self._edit_count += 1
         self._selection = frozenset()
         self.undo_stack.clear()
         self.undo_stack.setClean()

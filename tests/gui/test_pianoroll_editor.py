@@ -19,6 +19,7 @@ from PySide6.QtGui import QColor, QWheelEvent  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from composer_app.core.edits import add_notes  # noqa: E402
 from composer_app.core.note import Note  # noqa: E402
 from composer_app.core.score import Score, TimeSignature  # noqa: E402
 from composer_app.gui.document import ScoreDocument  # noqa: E402
@@ -185,6 +186,54 @@ def test_editor_escape_cancels_a_drag(qtbot):
     assert editor.document.undo_stack.count() == 0
     assert editor.view.overlay is None
     assert editor.document.selection == {a}  # the selection survives a cancelled drag
+
+
+def test_editor_undo_during_a_drag_cancels_it(qtbot):
+    # Ctrl+Z with the button still down: the drag's note is gone, so its release must not
+    # push a move of it (it raised ScoreError out of mouseReleaseEvent), and nothing is lost.
+    a = Note(960, 60, 240)
+    editor = make_editor(qtbot, [])
+    editor.document.push(add_notes([a], "Draw note"))
+    editor.set_tool("select")
+    QTest.mousePress(editor.view, LEFT, NO_MOD, at(editor, 1000, 60))
+    QTest.mouseMove(editor.view, at(editor, 1240, 60))
+    QTest.mouseMove(editor.view, at(editor, 1480, 62))
+    assert editor.view.overlay is not None
+    editor.document.undo_stack.undo()  # what Ctrl+Z does mid-drag
+    assert editor.view.overlay is None and not editor.view.gesture_in_progress
+    QTest.mouseRelease(editor.view, LEFT, NO_MOD, at(editor, 1480, 62))
+    assert editor.document.score.notes == ()
+    editor.document.undo_stack.redo()  # the undone note comes back where it was
+    assert editor.document.score.notes == (a,)
+    assert editor.document.undo_stack.count() == 1
+
+
+def test_editor_a_pending_continuation_does_not_cancel_a_drag(qtbot):
+    # the live continuation updates the document during a drag; the drag goes on
+    a = Note(960, 60, 240)
+    editor = make_editor(qtbot, [a])
+    editor.set_tool("select")
+    QTest.mousePress(editor.view, LEFT, NO_MOD, at(editor, 1000, 60))
+    QTest.mouseMove(editor.view, at(editor, 1240, 60))
+    editor.document.set_generated_notes([Note(1920, 67, 240, generated=True)])
+    QTest.mouseMove(editor.view, at(editor, 1480, 62))
+    QTest.mouseRelease(editor.view, LEFT, NO_MOD, at(editor, 1480, 62))
+    assert Note(1440, 62, 240) in editor.document.score.notes
+    assert a not in editor.document.score.notes
+
+
+def test_editor_undo_during_a_velocity_drag_cancels_it(qtbot):
+    a = Note(0, 60, 240, 100)
+    editor = make_editor(qtbot, [])
+    editor.document.push(add_notes([a], "Draw note"))
+    lane = editor.velocity_lane
+    x = round(editor.view.geometry.tick_to_x(0)) + 2
+    QTest.mousePress(lane, LEFT, NO_MOD, QPoint(x, round(lane.bar_top_y(127))))
+    editor.document.undo_stack.undo()
+    QTest.mouseRelease(lane, LEFT, NO_MOD, QPoint(x, round(lane.bar_top_y(20))))
+    assert editor.document.score.notes == ()
+    editor.document.undo_stack.redo()
+    assert editor.document.score.notes == (a,) and editor.document.undo_stack.count() == 1
 
 
 def test_editor_draw_tool_moves_existing_notes_too(qtbot):

@@ -32,9 +32,10 @@ class VelocityLane(QWidget):
         super().__init__(parent)
         self._view = view
         self._pending: dict[Note, int] | None = None
+        self._pending_state = 0  # the document's edit_state when the drag began
         self.setFixedHeight(LANE_HEIGHT_PX)
         view.geometry_changed.connect(self.update)
-        view.document.changed.connect(self.update)
+        view.document.changed.connect(self._on_document_changed)
         view.document.selection_changed.connect(self.update)
 
     def _bar_height_px(self) -> float:
@@ -102,7 +103,13 @@ class VelocityLane(QWidget):
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
         if event.button() == Qt.MouseButton.LeftButton:
             self._pending = {}
+            self._pending_state = self._view.document.edit_state
             self._paint_at(event.position().x(), event.position().y())
+
+    def _on_document_changed(self) -> None:
+        if self._pending is not None and self._view.document.edit_state != self._pending_state:
+            self._pending = None  # undo (or another edit) mid-drag: its notes are stale
+        self.update()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
         if self._pending is not None:

@@ -141,6 +141,7 @@ class PianoRollView(QWidget):
         self._revision = 0
         self._content_ticks = 0
         self._pressed = False
+        self._gesture_state = 0  # the document's edit_state when the gesture began
         self._hover_pitch = -1
         # The benchmark turns these off to measure what the caches and culling save.
         self.use_caches = True
@@ -584,6 +585,7 @@ class PianoRollView(QWidget):
         pos = event.position()
         if event.button() == Qt.MouseButton.LeftButton:
             self._pressed = True
+            self._gesture_state = self.document.edit_state
             self._tool.press(self, pos.x(), pos.y(), self._mods(event))
         elif event.button() == Qt.MouseButton.RightButton and not self._pressed:
             # As in LMMS and many DAWs: a right click deletes the note under the pointer.
@@ -646,6 +648,8 @@ class PianoRollView(QWidget):
         self._tool.cancel(self)
 
     def _on_document_changed(self) -> None:
+        if self._pressed and self.document.edit_state != self._gesture_state:
+            self.cancel_gesture()  # undo (or another edit) mid-drag: the drag's notes are stale
         self._revision += 1
         score = self.document.score
         bar = score.time_signatures[-1].bar_ticks(score.ppq)
