@@ -77,6 +77,15 @@ class Recovery:
         for path in (self.mid_path, self.info_path):
             path.unlink(missing_ok=True)
 
+    def set_aside(self) -> Path:
+        """Keep an autosave that cannot be read (it may be the only copy of the work) under a
+        name that is no longer offered: ``unreadable-session-....mid`` beside it. Returns the
+        new path. Raises :class:`OSError` if it cannot be renamed."""
+        kept = self.mid_path.with_name(f"unreadable-{self.mid_path.name}")
+        os.replace(self.mid_path, kept)
+        self.info_path.unlink(missing_ok=True)
+        return kept
+
 
 def find_recoveries(directory: Path) -> list[Recovery]:
     """Autosaves in ``directory`` whose process is gone, newest first."""

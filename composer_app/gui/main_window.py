@@ -466,8 +466,14 @@ class MainWindow(QMainWindow):
         try:
             score = recovery.load()
         except (MidiFileError, OSError) as exc:
-            self._show_file_error("Cannot recover", "The autosaved work could not be read.", exc)
-            recovery.discard()
+            # not deleted: it may be the only copy of the work (another version might read it)
+            try:
+                where = f" It is kept as “{recovery.set_aside()}”."
+            except OSError:
+                where = f" It stays as “{recovery.mid_path}”."
+            self._show_file_error(
+                "Cannot recover", f"The autosaved work could not be read.{where}", exc
+            )
             return False
         self._stop_for_new_document()
         self.document.replace_score(score, recovery.original_path)

@@ -183,6 +183,25 @@ def test_recovered_work_of_a_file_with_drums_still_asks_before_saving_over_it(
     assert "1 drum notes dropped" in shown[1] and user_file.read_bytes() == user_bytes
 
 
+def test_autosave_that_cannot_be_read_is_kept_aside_not_deleted(
+    make_window, dialogs, tmp_path: Path
+) -> None:
+    answers, shown = dialogs
+    first = make_window()
+    first.document.push(add_notes([Note(0, 60, 480)]))
+    assert first.autosaver.autosave_now()
+    leftover = crash_leftover(first.autosaver, tmp_path / "autosave")
+    leftover.write_bytes(leftover.read_bytes()[:20])  # truncated (a crash mid-write elsewhere)
+    damaged = leftover.read_bytes()
+    second = make_window()
+    answers.append(Btn.Yes)
+    assert not second.offer_recovery()
+    kept = leftover.with_name(f"unreadable-{leftover.name}")
+    assert kept.read_bytes() == damaged  # the only copy of the work survives
+    assert str(kept) in shown[1] and "could not be read" in shown[1]
+    assert not second.offer_recovery()  # and it is not offered again at every start
+
+
 def test_autosave_recovery_declined_deletes_it(make_window, dialogs, tmp_path: Path) -> None:
     answers, _shown = dialogs
     first = make_window()
