@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Open the main window and run the event loop. Returns the exit status."""
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtWidgets import QApplication, QMessageBox
 
     from composer_app.gui.main_window import MainWindow
 
@@ -65,7 +65,15 @@ def run(args: argparse.Namespace) -> int:
             def report_and_close() -> None:
                 print(f"quitting: generating={controller.is_running} "
                       f"pending={len(window.document.generated_notes)}", flush=True)
+                QTimer.singleShot(200, discard_in_question)  # runs inside the question's loop
                 window.close()
+
+            def discard_in_question() -> None:
+                # the real question about the unaccepted continuation, answered by its button
+                box = QApplication.activeModalWidget()
+                if isinstance(box, QMessageBox):
+                    print(f"asked: {box.text()}", flush=True)
+                    box.button(QMessageBox.StandardButton.Discard).click()
 
             QTimer.singleShot(TEST_PLAY_MS, report_and_close)
 

@@ -7,9 +7,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeyEvent
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QWidget,
+)
 
 from composer_app import paths
 from composer_app.core.edits import SetTempoMap
@@ -212,21 +220,46 @@ class MainWindow(QMainWindow):
 
     # ---- files ------------------------------------------------------------------------------
     def maybe_save(self) -> bool:
-        """Ask Save / Discard / Cancel when there are unsaved changes. True: go ahead."""
-        if not self.document.is_dirty:
+        """Ask Save / Discard / Cancel when there are unsaved changes or a generated
+        continuation not yet accepted (Save accepts it first). True: go ahead."""
+        pending = self.continuation.has_pending
+        if not self.document.is_dirty and not pending:
             return True
+        if pending:
+            self.continuation.stop()  # silence it while the question waits
+            what = "unsaved changes and a" if self.document.is_dirty else "a"
+            text = (
+                f"“{self.display_name()}” has {what} generated continuation you have not "
+                "accepted. Accept it and save?"
+            )
+        else:
+            text = f"“{self.display_name()}” has unsaved changes. Save them first?"
         answer = QMessageBox.question(
             self,
             "Unsaved changes",
-            f"“{self.display_name()}” has unsaved changes. Save them first?",
+            text,
             QMessageBox.StandardButton.Save
             | QMessageBox.StandardButton.Discard
             | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Save,
         )
         if answer == QMessageBox.StandardButton.Save:
+            if pending and not self._accept_pending_continuation():
+                return False
             return self.save()
         return answer == QMessageBox.StandardButton.Discard
+
+    def _accept_pending_continuation(self) -> bool:
+        """Accept the generated notes as ordinary ones (waiting up to 2 s for a run still
+        stopping). False, with a message, if the run did not stop."""
+        deadline = time.monotonic() + 2.0
+        while self.continuation.is_running and time.monotonic() < deadline:
+            QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        if self.continuation.is_running:
+            self.statusBar().showMessage("The continuation is still stopping; try again.", 5000)
+            return False
+        self.continuation.accept()
+        return True
 
     def new_file(self) -> bool:
         """Start an empty 4/4 score at 120 BPM (asking first about unsaved changes)."""

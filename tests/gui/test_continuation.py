@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QMessageBox
 
 from composer_app import paths
 from composer_app.core.keys import SCALES, estimate_key
@@ -49,11 +50,25 @@ def seed_score(tempo_bpm: float) -> Score:
     return score
 
 
+QUESTIONS_ASKED: list[str] = []  # the texts of the questions the window asked
+QUESTIONS_ANSWERED: list[object] = []  # the answers to give them, in order
+
+
 @pytest.fixture
 def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    # dialogs would block: fail loudly instead
+    # dialogs would block: fail loudly instead, or answer a question a test expects
     monkeypatch.setattr("PySide6.QtWidgets.QMessageBox.warning",
                         lambda *a, **k: pytest.fail(f"unexpected dialog: {a[1:3]}"))
+
+    def question(_parent, title, text, *_args, **_kwargs):
+        if not QUESTIONS_ANSWERED:
+            pytest.fail(f"unexpected question: {title}: {text}")
+        QUESTIONS_ASKED.append(text)
+        return QUESTIONS_ANSWERED.pop(0)
+
+    QUESTIONS_ASKED.clear()
+    QUESTIONS_ANSWERED.clear()
+    monkeypatch.setattr("PySide6.QtWidgets.QMessageBox.question", question)
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     w = MainWindow(settings=settings, autosave_dir=tmp_path / "autosave",
                    list_ports=lambda: NO_MIDI, preload_model=False)
@@ -280,6 +295,9 @@ def test_continuation_quit_during_generation_exits_cleanly(tmp_path):
     assert done.returncode == 0, done.stderr
     line = next(ln for ln in done.stdout.splitlines() if ln.startswith("quitting:"))
     assert "generating=True" in line
+    # quitting asked about the continuation not yet accepted; Discard let it quit
+    asked = next(ln for ln in done.stdout.splitlines() if ln.startswith("asked:"))
+    assert "generated continuation you have not accepted" in asked
     assert "QThread" not in done.stderr and "Traceback" not in done.stderr
 
 
@@ -306,7 +324,10 @@ def test_continuation_new_document_during_a_run_gets_nothing_of_it(qtbot, window
     controller.panel.set_length(64, "bars")
     controller.start()
     qtbot.waitUntil(lambda: len(controller._frames) >= 2, timeout=20_000)
-    assert window.new_file()  # nothing unsaved: pending notes are not "changes"
+    # the notes generated so far are unaccepted work: New asks (Discard goes on)
+    QUESTIONS_ANSWERED.append(QMessageBox.StandardButton.Discard)
+    assert window.new_file()
+    assert "continuation you have not accepted" in QUESTIONS_ASKED[0]
     qtbot.waitUntil(lambda: not controller.is_running, timeout=10_000)
     qtbot.wait(200)  # anything still queued from the old run arrives now
     assert list(window.document.score.notes) == []
@@ -334,3 +355,29 @@ def test_continuation_pending_notes_are_not_saved(qtbot, window, tmp_path, monke
     saved = read_mid(out)
     assert [(n.start_tick, n.pitch) for n in saved.notes] == \
         [(n.start_tick, n.pitch) for n in user_notes]
+
+
+@pytest.mark.parametrize("answer", ["Save", "Cancel"])
+def test_continuation_not_accepted_is_offered_before_the_document_goes(
+    qtbot, window, tmp_path, answer
+):
+    # A continuation the user has not accepted is work that New, Open or Quit would lose:
+    # they ask first; Save accepts it and saves, Cancel keeps everything as it was.
+    load_seed(window, tmp_path)
+    seed_path = tmp_path / "seed.mid"
+    user_notes = list(window.document.score.notes)
+    assert run_continuation(qtbot, window, steps=8)
+    pending = list(window.document.generated_notes)
+    assert pending and not window.document.is_dirty
+    QUESTIONS_ANSWERED.append(getattr(QMessageBox.StandardButton, answer))
+    went_on = window.new_file()
+    assert "Accept it and save?" in QUESTIONS_ASKED[0]
+    if answer == "Save":
+        assert went_on and window.file_path is None  # a new, empty document now
+        saved = {(n.start_tick, n.pitch) for n in read_mid(seed_path).notes}
+        assert saved == {(n.start_tick, n.pitch) for n in user_notes + pending}
+    else:
+        assert not went_on and window.file_path == str(seed_path)
+        assert window.document.generated_notes == pending
+        assert [(n.start_tick, n.pitch) for n in read_mid(seed_path).notes] == \
+            [(n.start_tick, n.pitch) for n in user_notes]
