@@ -75,12 +75,14 @@ def resolve_model_dir(model: str) -> Path:
 def run(args: argparse.Namespace) -> int:
     """Continue ``--seed`` and write ``--output``. Exit status 0, or 2 on bad input."""
     from composer_app.core.keys import SCALES
+    from composer_app.core.score import ScoreError
     from composer_app.midi.files import MAX_LENGTH_QUARTERS, MidiFileError, read_mid, write_mid
     from composer_app.ml.checkpoint import CheckpointError
     from composer_app.ml.continuation import (
         Continuation,
         ContinuationSettings,
         load_model,
+        plan_start,
         step_ticks_for,
     )
     from composer_app.ml.generate import GenerationError
@@ -117,15 +119,10 @@ def run(args: argparse.Namespace) -> int:
     if args.start_bar is not None:
         if args.start_bar < 1:
             return fail("--start-bar counts from 1")
-        # No bar is longer than the longest meter's, so bar N starts before N of them.
-        longest_bar_ticks = max(sig.bar_ticks(score.ppq) for sig in score.time_signatures)
-        horizon = args.start_bar * longest_bar_ticks
-        if horizon > MAX_LENGTH_QUARTERS * score.ppq:
-            return fail(
-                f"--start-bar {args.start_bar} lies past the longest song a MIDI file here "
-                f"may hold ({MAX_LENGTH_QUARTERS} quarter notes)"
-            )
-        start_tick = score.bar_starts(horizon)[args.start_bar - 1]
+        try:
+            start_tick = score.bar_start(args.start_bar)
+        except ScoreError as exc:
+            return fail(f"--start-bar {args.start_bar}: {exc}")
     else:
         start_tick = score.end_tick
     if args.steps is not None:
@@ -134,6 +131,13 @@ def run(args: argparse.Namespace) -> int:
         bar_ticks = score.time_signature_at(start_tick).bar_ticks(score.ppq)
         bars = 8 if args.bars is None else args.bars
         n_steps = max(1, -(-bars * bar_ticks // step_ticks))
+    # Refused before generating: a longer song could be written but not read back.
+    end_tick = plan_start(model.config, score.ppq, start_tick) + n_steps * step_ticks
+    if end_tick > MAX_LENGTH_QUARTERS * score.ppq:
+        return fail(
+            f"the continuation would end at quarter note {end_tick // score.ppq}, past the "
+            f"longest song a MIDI file may hold here ({MAX_LENGTH_QUARTERS} quarter notes)"
+        )
     try:
         settings = ContinuationSettings(
             n_steps=n_steps,

@@ -191,16 +191,50 @@ def test_headless_generate_start_bar_after_the_seed_leaves_bars_of_rest(tmp_path
     assert generated and all(bar_5 <= n.start_tick < bar_5 + 4 * EIGHTH for n in generated)
 
 
-def test_headless_generate_start_bar_past_any_song_is_a_clear_error(
-    tmp_path: Path, capsys
+def test_headless_generate_start_bar_after_a_very_long_bar_later_in_the_song(
+    tmp_path: Path,
+) -> None:
+    # 100 bars of 4/4, then one bar of 255 whole notes: bar 65 is early in the song, although
+    # 65 of the longest bars would not fit in any song
+    model_dir = _tiny_checkpoint(tmp_path / "model")
+    bar = 4 * 480
+    seed = Score(time_signatures=[TimeSignature(0, 4, 4), TimeSignature(100 * bar, 255, 1)])
+    seed.add_many([Note(i * 480, 60 + i % 5, 480) for i in range(8)])
+    write_mid(seed, tmp_path / "seed.mid")
+    out = tmp_path / "out.mid"
+    status = main(["generate", "--seed", str(tmp_path / "seed.mid"), "--start-bar", "65",
+                   "--steps", "4", "--model", str(model_dir), "-o", str(out)])
+    assert status == 0
+    generated = [n for n in read_mid(out).notes if n not in set(seed.notes)]
+    assert generated and all(64 * bar <= n.start_tick < 64 * bar + 4 * EIGHTH
+                             for n in generated)
+
+
+@pytest.mark.parametrize(
+    ("meter", "ppq", "args", "message"),
+    [
+        # bar 10,000 of 32/4 lies 1.28 million quarter notes in
+        ((32, 4), 480, ["--start-bar", "10000", "--steps", "4"], "would end at quarter note"),
+        # the start is within the limit, the end 12 quarter notes past it
+        ((4, 4), 480, ["--start-bar", "16384", "--steps", "32"], "would end at quarter note 65548"),
+        ((4, 4), 480, ["--steps", "1000000"], "would end at quarter note"),
+        # at 8 ticks per quarter a 1/64 bar is half a tick: bars cannot be counted
+        ((1, 64), 8, ["--start-bar", "2", "--steps", "4"], "shorter than a tick"),
+    ],
+    ids=["start-past-any-song", "end-past-any-song", "steps-past-any-song", "zero-tick-bars"],
+)
+def test_headless_generate_past_the_longest_song_is_a_clear_error(
+    tmp_path: Path, capsys, meter: tuple[int, int], ppq: int, args: list[str], message: str
 ) -> None:
     model_dir = _tiny_checkpoint(tmp_path / "model")
-    _long_meter_seed(tmp_path / "seed.mid", 32)
-    status = main(["generate", "--seed", str(tmp_path / "seed.mid"), "--start-bar", "10000",
-                   "--steps", "4", "--model", str(model_dir), "-o", str(tmp_path / "out.mid")])
+    seed = Score(ppq=ppq, time_signatures=[TimeSignature(0, *meter)])
+    seed.add_many([Note(i * ppq, 60 + i % 5, ppq) for i in range(8)])
+    write_mid(seed, tmp_path / "seed.mid")
+    status = main(["generate", "--seed", str(tmp_path / "seed.mid"), *args,
+                   "--model", str(model_dir), "-o", str(tmp_path / "out.mid")])
     err = capsys.readouterr().err
     assert status == 2
-    assert "--start-bar 10000 lies past the longest song" in err and "Traceback" not in err
+    assert message in err and "Traceback" not in err
     assert not (tmp_path / "out.mid").exists()
 
 

@@ -212,6 +212,32 @@ class Score:
                 tick += step
         return starts
 
+    def bar_start(self, bar: int) -> int:
+        """The tick at which bar ``bar`` (counted from 1) starts, as :meth:`bar_starts`
+        counts bars (a meter change starts a new bar). Units: ticks.
+
+        Raises :class:`ScoreError` for ``bar < 1`` or a meter whose bars are shorter than a
+        tick at this resolution (they cannot be counted).
+        """
+        if bar < 1:
+            raise ScoreError(f"bars count from 1, got {bar}")
+        remaining = bar - 1  # bars to skip
+        signatures = self.time_signatures
+        for i, sig in enumerate(signatures):
+            step = sig.bar_ticks(self.ppq)
+            if step <= 0:
+                raise ScoreError(
+                    f"a {sig.numerator}/{sig.denominator} bar is shorter than a tick at "
+                    f"{self.ppq} ticks per quarter"
+                )
+            if i + 1 == len(signatures):
+                return sig.tick + remaining * step
+            in_section = -(-(signatures[i + 1].tick - sig.tick) // step)
+            if remaining < in_section:
+                return sig.tick + remaining * step
+            remaining -= in_section
+        raise AssertionError("unreachable: a score has at least one time signature")
+
     def copy(self) -> Score:
         """An independent copy (notes are immutable, so a shallow copy of the lists)."""
         return Score(

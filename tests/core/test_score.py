@@ -175,3 +175,19 @@ def test_score_time_signature_at_and_bar_starts_across_a_meter_change() -> None:
     # two 4/4 bars (1920 each), then 3/4 bars of 1440 up to 7000
     assert score.bar_starts(7000) == [0, 1920, 3840, 5280, 6720]
     assert score.bar_starts(0) == []
+
+
+def test_score_bar_start_counts_bars_as_bar_starts_does() -> None:
+    # 4/4, a 3/4 change in the middle of bar 3 (a short bar), then 7/8
+    score = Score(time_signatures=[TimeSignature(0, 4, 4), TimeSignature(4800, 3, 4),
+                                   TimeSignature(4800 + 5 * 1440, 7, 8)])
+    listed = score.bar_starts(40_000)
+    assert listed[:4] == [0, 1920, 3840, 4800]  # bar 3 is cut short by the change
+    assert [score.bar_start(n) for n in range(1, len(listed) + 1)] == listed
+    # past the last change, bars go on forever without listing them
+    last = score.time_signatures[-1]
+    assert score.bar_start(10**6) == last.tick + (10**6 - 9) * last.bar_ticks(480)  # 8 before
+    with pytest.raises(ScoreError, match="count from 1"):
+        score.bar_start(0)
+    with pytest.raises(ScoreError, match="shorter than a tick"):
+        Score(ppq=8, time_signatures=[TimeSignature(0, 1, 64)]).bar_start(2)
