@@ -52,7 +52,8 @@ MIN_ANNEAL_TEMPERATURE = 1e-3
 # step makes them symmetric in (0, 1) so logit(u) is always finite.
 _HALF_ULP = np.float32(2.0**-25)
 
-# The annealed draw makes its thresholds this many temperatures at a time (8 chains: 1 MB).
+# The annealed draw makes its thresholds this many temperatures at a time (8 chains of the
+# default 88-256 RBM: 1.4 MB, and a scratch array as large).
 _ANNEAL_BLOCK_ROWS = 128
 
 
