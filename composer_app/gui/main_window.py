@@ -83,7 +83,8 @@ class MainWindow(QMainWindow):
         self._playhead_tick = 0.0
         self._shut_down = False
         # The opened file's content that the score does not hold (drums, controllers, ...):
-        # (its path, one line per kind). Saving over that file asks first.
+        # (its real path, one line per kind). Saving over that file asks first, whatever
+        # name the document has meanwhile, until that file itself has been written.
         self._dropped_content: tuple[str, list[str]] | None = None
 
         self.document = ScoreDocument()
@@ -226,7 +227,6 @@ class MainWindow(QMainWindow):
         if not self.document.is_dirty and not pending:
             return True
         if pending:
-            self.continuation.stop()  # silence it while the question waits
             what = "unsaved changes and a" if self.document.is_dirty else "a"
             text = (
                 f"“{self.display_name()}” has {what} generated continuation you have not "
@@ -244,14 +244,17 @@ class MainWindow(QMainWindow):
             QMessageBox.StandardButton.Save,
         )
         if answer == QMessageBox.StandardButton.Save:
+            # (Discard: the caller abandons the continuation; Cancel leaves it running)
             if pending and not self._accept_pending_continuation():
                 return False
             return self.save()
         return answer == QMessageBox.StandardButton.Discard
 
     def _accept_pending_continuation(self) -> bool:
-        """Accept the generated notes as ordinary ones (waiting up to 2 s for a run still
-        stopping). False, with a message, if the run did not stop."""
+        """Stop a run, then accept the generated notes as ordinary ones (waiting up to 2 s
+        for the run to stop). False, with a message, if it did not stop."""
+        if self.continuation.is_running:
+            self.continuation.stop()
         deadline = time.monotonic() + 2.0
         while self.continuation.is_running and time.monotonic() < deadline:
             QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
@@ -292,7 +295,8 @@ class MainWindow(QMainWindow):
             score, report = read_mid_report(path)
         except (MidiFileError, OSError, ScoreError) as exc:
             self._show_file_error("Cannot open file", f"Could not open “{path}”.", exc)
-            if not os.path.lexists(path):
+            if not os.path.lexists(path) and os.path.isdir(os.path.dirname(path)):
+                # gone from a folder that is there (not on a drive that is not mounted)
                 self.prefs.remove_recent_file(path)  # the menu is rebuilt when next shown
             return False
         if ask_to_save and not self.maybe_save():
@@ -300,7 +304,7 @@ class MainWindow(QMainWindow):
         self._stop_for_new_document()
         self.document.replace_score(score, path)
         dropped = report.dropped_content_lines()
-        self._dropped_content = (path, dropped) if dropped else None
+        self._dropped_content = (os.path.realpath(path), dropped) if dropped else None
         self.autosaver.discard()
         self.prefs.add_recent_file(path)
         self.prefs.set_last_directory(os.path.dirname(path))
@@ -363,7 +367,11 @@ class MainWindow(QMainWindow):
             return False
         if not path.lower().endswith(MIDI_SUFFIXES):
             path += ".mid"
-            if os.path.lexists(path) and not self._confirm_replace(path):
+            if (
+                os.path.lexists(path)
+                and not self._holds_dropped_content(path)  # that question comes next
+                and not self._confirm_replace(path)
+            ):
                 return False
         path = os.path.abspath(path)
         if self._ask_before_losing_content(path) == QMessageBox.StandardButton.Cancel:
@@ -381,13 +389,21 @@ class MainWindow(QMainWindow):
         )
         return answer == QMessageBox.StandardButton.Yes
 
+    def _holds_dropped_content(self, path: str) -> bool:
+        """Whether ``path`` (by any name) is the opened file that holds what the score does
+        not."""
+        return (
+            self._dropped_content is not None
+            and os.path.realpath(path) == self._dropped_content[0]
+        )
+
     def _ask_before_losing_content(
         self, path: str, offer_save_as: bool = False
     ) -> QMessageBox.StandardButton:
         """Yes when ``path`` may be written: it is not the opened file whose content the
         score does not hold, or the user chose to replace it. Otherwise Cancel, or No: save
         under another name (offered when ``offer_save_as``)."""
-        if self._dropped_content is None or self._dropped_content[0] != path:
+        if not self._holds_dropped_content(path):
             return QMessageBox.StandardButton.Yes
         lines = "\n".join(f"  • {line}" for line in self._dropped_content[1])
         buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel
@@ -412,7 +428,8 @@ class MainWindow(QMainWindow):
             return False  # the document stays dirty
         self.document.file_path = path
         self.document.mark_clean()
-        self._dropped_content = None  # the file now holds what the score holds
+        if self._holds_dropped_content(path):
+            self._dropped_content = None  # that file now holds only what the score holds
         self.autosaver.discard()
         self.prefs.add_recent_file(path)
         self.prefs.set_last_directory(os.path.dirname(path))
@@ -689,8 +706,9 @@ class MainWindow(QMainWindow):
 
 
 def _dropped_content_of(path: str | None) -> tuple[str, list[str]] | None:
-    """(``path``, what its file holds that a score does not), or None when it holds nothing
-    more, or when there is no such file or it cannot be read (nothing there to lose)."""
+    """(``path``'s real path, what its file holds that a score does not), or None when it
+    holds nothing more, or when there is no such file or it cannot be read (nothing there to
+    lose)."""
     if not path:
         return None
     try:
@@ -698,4 +716,4 @@ def _dropped_content_of(path: str | None) -> tuple[str, list[str]] | None:
     except (MidiFileError, OSError, ScoreError):
         return None
     dropped = report.dropped_content_lines()
-    return (path, dropped) if dropped else None
+    return (os.path.realpath(path), dropped) if dropped else None

@@ -418,6 +418,20 @@ def test_main_window_open_recent_forgets_a_file_that_is_gone(
     assert not [a for a in window.recent_menu.actions() if a.text() == "melody.mid"]
 
 
+def test_main_window_open_recent_keeps_a_file_whose_folder_is_missing(
+    window: MainWindow, dialogs: Dialogs, tmp_path: Path
+) -> None:
+    # a drive that is not mounted looks the same: the file may come back
+    away = tmp_path / "usb" / "melody.mid"
+    away.parent.mkdir()
+    write_mid(melody_score(), away)
+    assert window.open_file(str(away))
+    away.unlink()
+    away.parent.rmdir()
+    assert not window.open_file(str(away))
+    assert window.prefs.recent_files()[0] == str(away)
+
+
 def test_main_window_open_recent_keeps_a_file_that_is_there_but_unreadable(
     window: MainWindow, dialogs: Dialogs, melody_file: Path
 ) -> None:
@@ -499,6 +513,30 @@ def test_main_window_save_as_onto_the_original_with_drums_asks_too(
     assert window.open_file(str(plain))
     make_dirty(window)
     assert window.save() and len(dialogs.shown) == 1
+
+
+def test_main_window_the_original_with_drums_is_guarded_by_any_name_until_written(
+    window: MainWindow, dialogs: Dialogs, tmp_path: Path
+) -> None:
+    song = tmp_path / "song.mid"
+    original = _file_with_drums_pedal_and_names(song)
+    link = tmp_path / "link.mid"
+    link.symlink_to(song)
+    assert window.open_file(str(link))  # opened through a link...
+    make_dirty(window)
+    dialogs.save_paths.append(str(song))  # ...saved to the file's real name: still asks
+    dialogs.answers.append(Btn.Cancel)
+    assert not window.save_as() and song.read_bytes() == original
+    # saved elsewhere first (Save, then No): the original stays guarded
+    dialogs.answers.append(Btn.No)
+    dialogs.save_paths.append(str(tmp_path / "copy.mid"))
+    assert window.save() and window.file_path == str(tmp_path / "copy.mid")
+    make_dirty(window)
+    assert window.save() and len(dialogs.shown) == 2  # the copy is ours: no question
+    dialogs.save_paths.append(str(tmp_path / "song"))  # ".mid" is added: ONE question
+    dialogs.answers.append(Btn.Cancel)
+    assert not window.save_as() and song.read_bytes() == original
+    assert [t for _k, t, _x in dialogs.shown] == ["Replace the original file?"] * 3
 
 
 @pytest.mark.parametrize("answer", [Btn.Yes, Btn.Cancel])
