@@ -299,6 +299,16 @@ def test_editor_erase_tool_drag_is_one_step(qtbot):
     assert_undo_redo(editor, notes, [Note(960, 60, 120)])
 
 
+def test_editor_erase_removes_identical_stacked_copies_at_once(qtbot):
+    twice, other = Note(240, 60, 120), Note(960, 60, 120)
+    editor = make_editor(qtbot, [twice, twice, other])  # pasted twice at one place
+    editor.set_tool("erase")
+    click(editor.view, at(editor, 280, 60))
+    assert editor.document.score.notes == (other,)
+    editor.document.undo_stack.undo()  # one step brings both copies back
+    assert editor.document.score.notes == (twice, twice, other)
+
+
 def test_editor_delete_and_backspace_remove_the_selection(qtbot):
     a, b = Note(0, 60, 240), Note(480, 62, 240)
     editor = make_editor(qtbot, [a, b])

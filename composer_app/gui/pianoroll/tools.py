@@ -377,7 +377,9 @@ class EraseTool(Tool):
         remaining = [n for n in visible_notes(host) if n not in hidden]
         hit = host.geometry.hit_test(remaining, x, y, edge_px=0.0)
         if hit is not None:
-            self._erased.append(hit.note)
+            # identical copies stacked on one another (pasted twice) look like one note and
+            # are hidden as one: erase them all, or one would come back on release
+            self._erased.extend(n for n in remaining if n == hit.note)
             host.set_overlay(Overlay(hidden=frozenset(self._erased)))
 
     def release(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
