@@ -72,13 +72,25 @@ class GenerationWorker(QObject):
         super().__init__()
         self._player = player
         self._model: Any = None
-        self._stop = threading.Event()
+        # Runs are numbered as they are requested; a stop applies to every run requested
+        # before it, so a stop that comes before the worker has begun the run still holds.
+        self._requested = 0  # the number of the last run requested
+        self._stopped_through = 0  # runs numbered up to this one are to stop
         self._busy = threading.Event()
 
     # ---- thread-safe controls -------------------------------------------------------
     def request_stop(self) -> None:
-        """Ask the running continuation to stop (within one step). Any thread."""
-        self._stop.set()
+        """Ask the running continuation, and any requested and not yet begun, to stop
+        (within one step). Any thread."""
+        self._stopped_through = self._requested
+
+    def number_run(self) -> int:
+        """Number a run about to be requested (the thread that requests runs calls this)."""
+        self._requested += 1
+        return self._requested
+
+    def _stop_requested(self, number: int) -> bool:
+        return number <= self._stopped_through
 
     @property
     def is_busy(self) -> bool:
@@ -118,22 +130,27 @@ class GenerationWorker(QObject):
         self._model = model
         self.model_loaded.emit(name, model.config)
 
-    @Slot(object)
-    def run(self, request: GenerationRequest) -> None:
-        """Generate ``request.n_variations`` continuations; the first one live."""
+    @Slot(object, int)
+    def run(self, request: GenerationRequest, number: int = 0) -> None:
+        """Generate ``request.n_variations`` continuations; the first one live.
+
+        ``number``: the run's number from :meth:`number_run` (0: number it now); a stop
+        requested after that numbering ends the run, even before it begins.
+        """
         _lower_this_threads_priority()
-        self._stop.clear()
+        if number <= 0:
+            number = self.number_run()
         self._busy.set()
         completed = False
         try:
-            completed = self._run(request)
+            completed = self._run(request, number)
         except Exception as exc:  # a bug must not kill the thread silently; report it
             self.failed.emit(f"Generation failed: {type(exc).__name__}: {exc}")
         finally:
             self._busy.clear()
             self.finished.emit(completed)
 
-    def _run(self, request: GenerationRequest) -> bool:
+    def _run(self, request: GenerationRequest, number: int) -> bool:
         from composer_app.ml.continuation import Continuation
         from composer_app.ml.generate import GenerationError
 
@@ -142,6 +159,8 @@ class GenerationWorker(QObject):
             return False
         player = self._player
         for variation in range(max(1, request.n_variations)):
+            if self._stop_requested(number):
+                return False
             base_seed = request.settings.random_seed
             settings = replace(
                 request.settings,
@@ -169,7 +188,7 @@ class GenerationWorker(QObject):
             lookahead_ticks = request.lookahead_bars * 4 * request.ppq
             try:
                 for step in continuation:
-                    if self._stop.is_set():
+                    if self._stop_requested(number):
                         return False
                     if streaming:
                         try:
@@ -185,7 +204,7 @@ class GenerationWorker(QObject):
                         # drawn notes lead the sound by a bar or two and Stop is immediate.
                         while (
                             step.start_tick - player.position_tick > lookahead_ticks
-                            and not self._stop.is_set()
+                            and not self._stop_requested(number)
                             and player.is_playing
                         ):
                             time.sleep(0.005)
@@ -224,7 +243,7 @@ class _Dispatcher(QObject):
     """Lives on the caller's thread; its signals reach the worker's slots queued."""
 
     load_requested = Signal(str, str)
-    run_requested = Signal(object)
+    run_requested = Signal(object, int)
 
 
 class GenerationThread:
@@ -250,7 +269,7 @@ class GenerationThread:
     def request_run(self, request: GenerationRequest) -> None:
         """Start a continuation on the worker's thread."""
         self.worker.request_stop()  # a previous run, if any, ends at its next step
-        self._dispatcher.run_requested.emit(request)
+        self._dispatcher.run_requested.emit(request, self.worker.number_run())
 
     def shutdown(self, timeout_ms: int = 5000) -> None:
         """Stop any continuation, end the thread's event loop and wait for it."""

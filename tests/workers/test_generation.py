@@ -205,3 +205,35 @@ def test_generation_worker_unexpected_load_error_is_reported(qtbot, tmp_path, mo
         assert gen.worker.has_model
     finally:
         gen.shutdown()
+
+
+def test_generation_worker_stop_before_the_run_begins_still_holds(
+    qtbot, tmp_path, monkeypatch
+) -> None:
+    # Escape pressed while the worker's thread is still busy (here: loading another model)
+    # must stop the run it has not begun yet; the run used to clear the stop as it began.
+    player = _ClockPlayer(ticks_per_s=1e7)
+    gen = _loaded(qtbot, tmp_path, player)
+    from composer_app.ml import continuation as continuation_module
+
+    real_load = continuation_module.load_model
+
+    def slow_load(directory: str, name: str | None = None):
+        time.sleep(0.5)
+        return real_load(directory, name=name)
+
+    monkeypatch.setattr(continuation_module, "load_model", slow_load)
+    steps: list[int] = []
+    gen.worker.step_generated.connect(lambda v, i, frame, probs: steps.append(i))
+    try:
+        gen.request_load(_checkpoint(tmp_path), "slow")  # the thread is busy for 0.5 s
+        with qtbot.waitSignal(gen.worker.finished, timeout=20000) as finished:
+            gen.request_run(_request(64))
+            gen.worker.request_stop()  # before the worker has begun the run
+        assert finished.args == [False] and steps == []
+        # and the next run is not stopped by that old request
+        with qtbot.waitSignal(gen.worker.finished, timeout=20000) as finished:
+            gen.request_run(_request(8))
+        assert finished.args == [True] and len(steps) == 8
+    finally:
+        gen.shutdown()
