@@ -65,6 +65,7 @@ class ContinuationController(QObject):
         worker = self._generation.worker
         self._model_name = ""
         self._model_config: Any = None
+        self._loads_pending = 0  # model loads asked of the worker and not yet answered
         self._running = False
         self._start_tick = 0
         self._step_ticks = 0
@@ -133,12 +134,15 @@ class ContinuationController(QObject):
             self.stop()
         directory = name_or_dir if os.path.isdir(name_or_dir) else str(paths.model_dir(name_or_dir))
         self.panel.set_status(f"Loading model {os.path.basename(name_or_dir)}…")
+        self._loads_pending += 1
+        self._update_state()  # no Continue until it has loaded (or failed)
         self._generation.request_load(directory, name_or_dir)
 
     @property
     def model_ready(self) -> bool:
-        """Whether a model is loaded."""
-        return self._model_config is not None
+        """Whether a model is loaded and no other is being loaded (Continue must not start
+        with one model's settings while the worker switches to another's)."""
+        return self._model_config is not None and self._loads_pending == 0
 
     @property
     def is_running(self) -> bool:
@@ -155,7 +159,7 @@ class ContinuationController(QObject):
         """Continue from the playhead (or the region): generate, draw and sound it live."""
         if self._running or self._closed:
             return
-        if self._model_config is None:
+        if not self.model_ready:
             self._report("The model is still loading; try again in a moment.")
             return
         # where the user put the playhead (or the region), before a pending continuation goes
@@ -293,6 +297,7 @@ class ContinuationController(QObject):
 
     # ---- worker -> GUI ------------------------------------------------------------------
     def _on_worker_model_loaded(self, name: str, config: Any) -> None:
+        self._loads_pending = max(0, self._loads_pending - 1)
         self._model_name, self._model_config = name, config
         self.panel.set_current_model(name)
         self.panel.set_model_sampling(config.sampler, config.sampling_steps)
@@ -306,6 +311,8 @@ class ContinuationController(QObject):
         self.model_loaded.emit(name)
 
     def _on_worker_model_failed(self, message: str) -> None:
+        self._loads_pending = max(0, self._loads_pending - 1)
+        self._update_state()  # the model before it is still there
         if self._model_name:
             self.panel.set_current_model(self._model_name)
             self.panel.set_status(f"Still using {os.path.basename(self._model_name)}.")

@@ -560,7 +560,10 @@ class MainWindow(QMainWindow):
         return self._playhead_tick
 
     def toggle_play(self) -> None:
-        """Play from the playhead, or stop if playing."""
+        """Play from the playhead, or stop if playing (a live continuation too, as Escape)."""
+        if self.continuation.is_running:
+            self.continuation.stop()  # the sound and the generation: nothing races on unheard
+            return
         if self.playback.is_playing:
             self.playback.stop()
             return
@@ -578,7 +581,9 @@ class MainWindow(QMainWindow):
         self.set_playhead(0.0)
 
     def panic(self) -> None:
-        """Stop and silence every note on every channel."""
+        """Stop (a live continuation too) and silence every note on every channel."""
+        if self.continuation.is_running:
+            self.continuation.stop()
         self.playback.stop()
         self.playback.panic()
         self.statusBar().showMessage("All notes off", 3000)

@@ -414,3 +414,33 @@ def test_continuation_save_in_the_question_stops_a_live_run_and_keeps_its_notes(
     assert len(saved) >= len(user_notes) + 2  # the seed and what was generated before Save
     assert {(n.start_tick, n.pitch) for n in user_notes} <= {(n.start_tick, n.pitch)
                                                              for n in saved}
+
+
+def test_continuation_waits_for_a_model_being_loaded(qtbot, window, tmp_path):
+    # Continue pressed while another model loads would start with the old model's step size
+    # while the worker generates with the new one's: it waits for the load instead.
+    load_seed(window, tmp_path)
+    controller = window.continuation
+    with qtbot.waitSignal(controller.model_loaded, timeout=60_000):
+        controller.load_model(str(MODEL_DIR))
+        assert not controller.model_ready and not controller.continue_action.isEnabled()
+        controller.start()
+        assert not controller.is_running
+        assert "still loading" in controller.panel.status_label.text()
+    assert controller.model_ready and controller.continue_action.isEnabled()
+
+
+@pytest.mark.parametrize("command", ["toggle_play", "panic"])
+def test_continuation_space_or_panic_stops_the_generation_too(qtbot, window, tmp_path, command):
+    # Space (Play/Stop) and Panic during a live continuation stop it as Escape does; they
+    # used to silence it while the generation raced on, unheard
+    load_seed(window, tmp_path, tempo_bpm=120.0)
+    controller = window.continuation
+    controller.panel.set_length(64, "bars")
+    with qtbot.waitSignal(controller.finished, timeout=20_000) as finished:
+        controller.start()
+        qtbot.waitUntil(lambda: len(controller._frames) >= 2, timeout=20_000)
+        getattr(window, command)()
+    assert finished.args == [False]
+    assert len(controller._frames) < 64 * 8  # stopped, not run to the end
+    assert not window.playback.is_playing
