@@ -157,9 +157,14 @@ class PlaybackController(QObject):
 
     # ---- GUI thread ---------------------------------------------------------------------
     def _on_finished_delivered(self) -> None:
-        self._set_playing(False)
+        # Queued from the player's thread: a Play pressed meanwhile may have started the
+        # player again, and this "finished" of the run before must not mark it stopped.
+        self._stopped_unless_playing()
 
     def _on_error_delivered(self, _message: str) -> None:
+        self._stopped_unless_playing()
+
+    def _stopped_unless_playing(self) -> None:
         try:
             playing = self._player.is_playing
         except RuntimeError:  # the player's process has ended

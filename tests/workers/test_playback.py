@@ -173,3 +173,23 @@ def test_playback_restarts_a_player_process_that_died(qtbot, qapp) -> None:
         qtbot.waitUntil(lambda: not controller.is_playing, timeout=10_000)  # it played out
     finally:
         controller.close()
+
+
+def test_playback_a_late_finished_of_the_run_before_does_not_stop_the_next(
+    qtbot, controller
+) -> None:
+    # The player's "finished" reaches the GUI thread queued; when Play was pressed again
+    # before it was delivered, it belongs to the run before and must not mark this one done.
+    import time
+
+    port = RecordingPort()
+    controller.set_port(port)
+    controller.play(short_score(beats=1), 0)  # 0.1 s
+    time.sleep(0.4)  # it ends; its "finished" waits in the queue (no events processed)
+    long = Score()
+    long.add_many([Note(0, 60, 480 * 16)])  # 8 s at 120 BPM
+    controller.play(long, 0)
+    qtbot.wait(100)  # the stale "finished" is delivered now
+    assert controller.is_playing
+    controller.stop()
+    assert not controller.is_playing and port.sounding() == set()
