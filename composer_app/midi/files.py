@@ -687,7 +687,8 @@ def write_mid(score: Score, path: str | os.PathLike[str]) -> None:
     """Save ``score`` as a format-1 MIDI file, atomically.
 
     The file is serialized in memory, written to a temporary file in the same folder, flushed
-    to disk and then renamed over ``path``. If anything fails, the previous file at ``path`` is
+    to disk and then renamed over ``path``; an existing ``path`` that is not a regular file (a
+    folder, a device, a pipe) is refused, never replaced. If anything fails, the previous file at ``path`` is
     left byte-identical and no temporary file remains; the failure is a
     :class:`MidiFileError` naming the file and the reason (e.g. "No space left on device").
     """
@@ -695,6 +696,14 @@ def write_mid(score: Score, path: str | os.PathLike[str]) -> None:
     # saving through a symbolic link updates the file it points to, not the link
     target = Path(os.path.realpath(path))
     folder = target.parent
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        mode = None  # no such file yet (or unreadable: the write below says why)
+    if mode is not None and not stat.S_ISREG(mode):
+        # renaming over it would replace a device or a pipe (/dev/null, a FIFO) with a file
+        reason = "it is a folder, not a file" if stat.S_ISDIR(mode) else "it is not a regular file"
+        raise MidiFileError(path, reason, "save")
     tmp = folder / f".{target.name}.{secrets.token_hex(4)}.tmp"
     fd = -1
     try:

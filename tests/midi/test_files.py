@@ -626,6 +626,25 @@ def test_write_mid_onto_a_folder_raises_midi_file_error(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["taken.mid"]
 
 
+def test_write_mid_never_replaces_a_pipe_or_a_device(tmp_path: Path) -> None:
+    # os.replace would swap a FIFO (or, as root, /dev/null) for a regular file
+    fifo = tmp_path / "pipe.mid"
+    os.mkfifo(fifo)
+    with pytest.raises(MidiFileError, match="Cannot save 'pipe.mid': it is not a regular file"):
+        write_mid(_rich_score(), fifo)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    link = tmp_path / "link.mid"  # through a link too
+    link.symlink_to(fifo)
+    with pytest.raises(MidiFileError, match="not a regular file"):
+        write_mid(_rich_score(), link)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.mid", "pipe.mid"]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    if os.path.exists("/dev/null"):
+        with pytest.raises(MidiFileError, match="not a regular file"):
+            write_mid(_rich_score(), "/dev/null")
+        assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
 @pytest.mark.parametrize(
     ("score", "reason_part"),
     [
