@@ -10,7 +10,10 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import pickle
+import stat
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -76,6 +79,34 @@ def _splits_from_object(obj: Any, source: str) -> dict[str, list[np.ndarray]]:
     return result
 
 
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of ``path``, refusing anything but a regular file.
+
+    The file is opened without blocking and checked with ``fstat`` before any read: a FIFO
+    would otherwise wait forever for a writer, and a device such as /dev/zero never ends.
+    Raises :class:`DataError` naming the file.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise DataError(f"cannot read {path}: it is a folder, not a data file")
+        if not stat.S_ISREG(mode):
+            raise DataError(
+                f"cannot read {path}: it is not a regular file (a pipe, socket or device)"
+            )
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read()
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+
+
 def load_benchmark(path: str | Path) -> dict[str, list[np.ndarray]]:
     """Read a benchmark file (gzipped JSON ``{"train": [seq...], "valid": ..., "test": ...}``).
 
@@ -83,15 +114,16 @@ def load_benchmark(path: str | Path) -> dict[str, list[np.ndarray]]:
     Raises :class:`DataError` for a missing, unreadable or malformed file.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    raw = _read_regular_file(path)
     try:
         text = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
         obj = json.loads(text)
-    except (OSError, EOFError, ValueError) as exc:
+    # BadGzipFile is an OSError; a corrupt deflate stream raises zlib.error, a cut one
+    # EOFError; JSON nested deeper than the interpreter's stack raises RecursionError.
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
         raise DataError(f"{path} is not valid (gzipped) JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise DataError(f"{path} is not valid benchmark JSON: it is nested too deeply") from exc
     return _splits_from_object(obj, str(path))
 
 
@@ -127,10 +159,7 @@ def load_pickle_safely(path: str | Path) -> dict[str, list[np.ndarray]]:
     Raises :class:`DataError` naming the file and the refused global or the problem.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    raw = _read_regular_file(path)
     try:
         obj = _RestrictedUnpickler(io.BytesIO(raw), encoding="latin1").load()
     except DataError as exc:

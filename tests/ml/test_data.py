@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import pickle
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,67 @@ def test_load_benchmark_refuses_a_missing_or_garbled_file(tmp_path: Path) -> Non
     with pytest.raises(DataError, match="not valid"):
         load_benchmark(tmp_path / "garbled.json.gz")
 
+
+
+def _gzip_variants() -> dict[str, bytes]:
+    good = gzip.compress(json.dumps(SPLITS_DOC).encode())
+    crc = bytearray(good)
+    crc[-8] ^= 0xFF  # the CRC-32 in the trailer no longer matches
+    return {
+        # header intact, deflate block type 3 (reserved): zlib.error "invalid block type"
+        "corrupt body": good[:10] + b"\xff" * 8 + good[18:],
+        "bad checksum": bytes(crc),  # gzip.BadGzipFile
+        "cut short": good[: len(good) // 2],  # EOFError
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_gzip_variants()))
+def test_load_benchmark_refuses_a_corrupt_gzip(tmp_path: Path, case: str) -> None:
+    path = tmp_path / "corrupt.json.gz"
+    path.write_bytes(_gzip_variants()[case])
+    with pytest.raises(DataError, match="corrupt.json.gz is not valid"):
+        load_benchmark(path)
+
+
+def test_load_benchmark_refuses_json_nested_too_deeply(tmp_path: Path) -> None:
+    # 100000 nested lists: far past the interpreter's recursion limit (1000 by default)
+    path = tmp_path / "deep.json.gz"
+    path.write_bytes(gzip.compress(b"[" * 100_000 + b"]" * 100_000))
+    with pytest.raises(DataError, match="nested too deeply"):
+        load_benchmark(path)
+
+
+@pytest.mark.parametrize("loader", [load_benchmark, load_pickle_safely])
+def test_loaders_refuse_a_fifo_without_waiting_for_a_writer(tmp_path: Path, loader) -> None:
+    fifo = tmp_path / "data.json.gz"
+    os.mkfifo(fifo)
+    outcome: list[BaseException | None] = []
+
+    def load() -> None:
+        try:
+            loader(fifo)
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    if worker.is_alive():  # it waits for a writer: release it, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(timeout=10)
+        pytest.fail(f"{loader.__name__} blocked on a FIFO")
+    assert isinstance(outcome[0], DataError)
+    assert "not a regular file" in str(outcome[0])
+
+
+@pytest.mark.skipif(not Path(os.devnull).exists(), reason="no null device")
+def test_loaders_refuse_a_device_and_a_folder(tmp_path: Path) -> None:
+    for loader in (load_benchmark, load_pickle_safely):
+        with pytest.raises(DataError, match="not a regular file"):
+            loader(os.devnull)
+        with pytest.raises(DataError, match="is a folder"):
+            loader(tmp_path)
 
 def test_load_benchmark_reads_the_shared_nottingham_splits() -> None:
     path = shared_data_dir() / "nottingham.json.gz"
