@@ -38,6 +38,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import stat
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -375,22 +377,57 @@ def log_likelihood(
 # ------------------------------------------------------------------------------ command
 
 
+# Upper bounds of the numeric options: far above any useful setting, low enough that the
+# buffers they size (samples or chains x frames x units) and the thread pool stay possible.
+MAX_SAMPLES = 10_000
+MAX_STEPS = 100_000
+MAX_RUNS = 1_000
+MAX_THREADS = 256
+
+
+def _int_in(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number in ``[low, high]`` (no upper bound when None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, got {value}")
+        return value
+
+    return parse
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``composer-app evaluate``."""
     parser.add_argument("model", help="checkpoint folder, or the name of a shipped model")
     parser.add_argument("--data", required=True, type=Path, help="benchmark .json.gz file")
     parser.add_argument("--split", choices=("train", "valid", "test"), default="test")
-    parser.add_argument("--acc-samples", type=int, default=20, help="Gibbs samples per frame")
-    parser.add_argument("--gibbs-steps", type=int, default=25, help="Gibbs steps per sample")
+    parser.add_argument(
+        "--acc-samples", type=_int_in(1, MAX_SAMPLES), default=20, help="Gibbs samples per frame"
+    )
+    parser.add_argument(
+        "--gibbs-steps", type=_int_in(1, MAX_STEPS), default=25, help="Gibbs steps per sample"
+    )
     parser.add_argument(
         "--chain-start",
         choices=("silence", "previous"),
         default=None,
         help="where each sample's chain starts (default: the model's own setting)",
     )
-    parser.add_argument("--ais-temperatures", type=int, default=400, help="AIS temperatures")
-    parser.add_argument("--ais-chains", type=int, default=16, help="AIS chains per frame")
-    parser.add_argument("--ais-runs", type=int, default=2, help="independent AIS runs")
+    parser.add_argument(
+        "--ais-temperatures", type=_int_in(1, MAX_STEPS), default=400, help="AIS temperatures"
+    )
+    parser.add_argument(
+        "--ais-chains", type=_int_in(1, MAX_SAMPLES), default=16, help="AIS chains per frame"
+    )
+    parser.add_argument(
+        "--ais-runs", type=_int_in(1, MAX_RUNS), default=2, help="independent AIS runs"
+    )
     parser.add_argument(
         "--reverse-ais",
         action="store_true",
@@ -399,9 +436,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-acc", action="store_true", help="skip the accuracy")
     parser.add_argument("--no-ll", action="store_true", help="skip the log-likelihood")
-    parser.add_argument("--max-sequences", type=int, default=None, help="first N sequences")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument(
+        "--max-sequences", type=_int_in(1), default=None, help="first N sequences"
+    )
+    parser.add_argument("--seed", type=_int_in(0), default=0)
+    parser.add_argument(
+        "--threads", type=_int_in(1, MAX_THREADS), default=None, help="torch threads"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
 
 
@@ -438,18 +479,93 @@ def resolve_model_dir(model: str, shipped_dir: Callable[[str], Path] | None) -> 
     return path
 
 
+_MEMORY_HINT = (
+    "not enough memory for this evaluation; use fewer --acc-samples or --ais-chains, or "
+    "fewer sequences with --max-sequences"
+)
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failed allocation (numpy's MemoryError or torch's RuntimeError)."""
+    return isinstance(exc, MemoryError) or "can't allocate memory" in str(exc)
+
+
+def json_target_problem(path: Path) -> str | None:
+    """Why the results file cannot be written at ``path`` (one phrase), or None if it can.
+
+    The target must be a regular file or not exist yet (a device or a pipe is refused, never
+    replaced), and its nearest existing folder must be a folder the user may write in.
+    """
+    target = Path(os.path.realpath(path))
+    target_error: OSError | None = None
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        pass
+    except OSError as exc:  # a path under a file, a folder without search permission
+        target_error = exc
+    else:
+        if stat.S_ISDIR(mode):
+            return "it is a folder"
+        if not stat.S_ISREG(mode):
+            return "it is not a regular file (a device, pipe or socket)"
+    folder = target.parent
+    while True:
+        try:
+            mode = os.stat(folder).st_mode
+        except FileNotFoundError:
+            if folder.parent == folder:
+                return f"{folder} does not exist"
+            folder = folder.parent  # created on writing, like any missing folder above it
+            continue
+        except OSError as exc:
+            return f"{folder}: {exc.strerror or exc}"
+        break
+    if not stat.S_ISDIR(mode):
+        return f"{folder} is a file, not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"no permission to write in {folder}"
+    if target_error is not None:
+        return target_error.strerror or str(target_error)
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     """Evaluate a model on a split; prints ACC and LL. Returns the exit status."""
-    from composer_app.ml.checkpoint import CheckpointError, load_checkpoint
+    from composer_app.ml.checkpoint import (
+        CheckpointError,
+        atomic_write_bytes,
+        load_checkpoint,
+    )
     from composer_app.ml.data import DataError, load_benchmark
 
     def fail(message: str) -> int:
         print(f"composer-app evaluate: {message}", file=sys.stderr)
         return 2
 
-    for name in ("acc_samples", "gibbs_steps", "ais_temperatures", "ais_chains", "ais_runs"):
-        if getattr(args, name) < 1:
-            return fail(f"--{name.replace('_', '-')} must be at least 1")
+    # The parser checks these too; a caller that builds its own Namespace gets the same.
+    for name, low, high in (
+        ("acc_samples", 1, MAX_SAMPLES),
+        ("gibbs_steps", 1, MAX_STEPS),
+        ("ais_temperatures", 1, MAX_STEPS),
+        ("ais_chains", 1, MAX_SAMPLES),
+        ("ais_runs", 1, MAX_RUNS),
+        ("max_sequences", 1, None),
+        ("seed", 0, None),
+        ("threads", 1, MAX_THREADS),
+    ):
+        value = getattr(args, name)
+        if value is None and name in ("max_sequences", "threads"):
+            continue
+        if value < low:
+            return fail(f"--{name.replace('_', '-')} must be at least {low}, got {value}")
+        if high is not None and value > high:
+            return fail(f"--{name.replace('_', '-')} must be at most {high}, got {value}")
+    if args.json is not None:
+        # checked now, not after an evaluation that can take hours
+        problem = json_target_problem(args.json)
+        if problem is not None:
+            return fail(f"cannot write the results to {args.json}: {problem}")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     model_dir = resolve_model_dir(args.model, getattr(args, "shipped_model_dir", None))
@@ -486,14 +602,19 @@ def run(args: argparse.Namespace) -> int:
     }
     W = model.W.detach()
     if not args.no_acc:
-        acc = expected_accuracy(
-            W,
-            biases,
-            n_samples=args.acc_samples,
-            gibbs_steps=args.gibbs_steps,
-            rng=np.random.default_rng(args.seed),
-            chain_start=args.chain_start or config.chain_start,
-        )
+        try:
+            acc = expected_accuracy(
+                W,
+                biases,
+                n_samples=args.acc_samples,
+                gibbs_steps=args.gibbs_steps,
+                rng=np.random.default_rng(args.seed),
+                chain_start=args.chain_start or config.chain_start,
+            )
+        except (MemoryError, RuntimeError) as exc:
+            if not _out_of_memory(exc):
+                raise
+            return fail(_MEMORY_HINT)
         print(
             f"ACC {100 * acc.accuracy:.2f}%  (expected TP {acc.true_positives:.1f}, "
             f"FP {acc.false_positives:.1f}, FN {acc.false_negatives:.1f}; "
@@ -521,6 +642,10 @@ def run(args: argparse.Namespace) -> int:
             )
         except AisError as exc:
             return fail(str(exc))
+        except (MemoryError, RuntimeError) as exc:
+            if not _out_of_memory(exc):
+                raise
+            return fail(_MEMORY_HINT)
         if not all(math.isfinite(x) for x in ll.per_run + ll.reverse_per_run):
             return fail("the log-likelihood is not finite (the model's weights overflow)")
         print(
@@ -546,6 +671,13 @@ def run(args: argparse.Namespace) -> int:
             "reverse_std": ll.reverse_std if ll.reverse_per_run else None,
         }
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        # atomic: a full disk leaves the previous results file whole and no partial one
+        text = json.dumps(results, indent=2) + "\n"
+        problem = json_target_problem(args.json)
+        if problem is not None:
+            return fail(f"cannot write the results to {args.json}: {problem}")
+        try:
+            atomic_write_bytes(os.path.realpath(args.json), text.encode("utf-8"))
+        except OSError as exc:
+            return fail(f"cannot write the results to {args.json}: {exc.strerror or exc}")
     return 0

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import itertools
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -382,11 +385,10 @@ def test_evaluate_command_reports_bad_model_and_data(
     )
     assert status == 2
     assert "has no frames" in capsys.readouterr().err
-    status = cli.main(
-        ["evaluate", str(tmp_path / "model"), "--data", str(data), "--ais-chains", "0"]
-    )
-    assert status == 2
-    assert "--ais-chains must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:  # refused by the parser
+        cli.main(["evaluate", str(tmp_path / "model"), "--data", str(data), "--ais-chains", "0"])
+    assert stopped.value.code == 2
+    assert "--ais-chains: must be at least 1, got 0" in capsys.readouterr().err
 
 
 def test_resolve_model_dir_prefers_folder_then_shipped_name(tmp_path: Path) -> None:
@@ -418,3 +420,121 @@ def test_evaluate_command_samples_from_where_the_model_starts_its_chains(
     assert json.loads((tmp_path / "a.json").read_text())["accuracy"]["chain_start"] == "previous"
     assert cli.main([*args, str(tmp_path / "b.json"), "--chain-start", "silence"]) == 0
     assert json.loads((tmp_path / "b.json").read_text())["accuracy"]["chain_start"] == "silence"
+
+
+def _tiny_evaluation(tmp_path: Path) -> list[str]:
+    """Arguments of a quick evaluation of a tiny model on one short sequence."""
+    config, model = tiny_model()
+    save_checkpoint(tmp_path / "model", config, model)
+    data = tmp_path / "tiny.json.gz"
+    write_benchmark(data, {"train": [], "valid": [], "test": random_rolls([6, 4])})
+    return ["evaluate", str(tmp_path / "model"), "--data", str(data), "--acc-samples", "1",
+            "--gibbs-steps", "1", "--ais-temperatures", "2", "--ais-chains", "2",
+            "--ais-runs", "1"]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--threads", "0", "must be at least 1, got 0"),
+        ("--threads", "-1", "must be at least 1, got -1"),
+        ("--threads", "257", "must be at most 256"),  # 100000 crashed torch
+        ("--seed", "-1", "must be at least 0, got -1"),
+        ("--ais-chains", "99999999999", "must be at most"),
+        ("--acc-samples", "99999999999", "must be at most"),
+        ("--ais-temperatures", "99999999999", "must be at most"),
+        ("--max-sequences", "-2", "must be at least 1, got -2"),
+        ("--max-sequences", "0", "must be at least 1, got 0"),
+        ("--threads", "two", "expected a whole number"),
+    ],
+)
+def test_evaluate_command_refuses_numbers_out_of_range_before_starting(
+    tmp_path: Path, capsys: pytest.CaptureFixture, flag: str, value: str, message: str
+) -> None:
+    arguments = _tiny_evaluation(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        cli.main([*arguments, flag, value])
+    assert stopped.value.code == 2
+    captured = capsys.readouterr()
+    assert f"argument {flag}: {message}" in captured.err
+    assert "frames" not in captured.out  # nothing was evaluated
+
+
+@pytest.mark.parametrize("case", ["folder", "under a file", "device"])
+def test_evaluate_command_checks_the_json_target_before_evaluating(
+    tmp_path: Path, capsys: pytest.CaptureFixture, case: str
+) -> None:
+    arguments = _tiny_evaluation(tmp_path)
+    (tmp_path / "afile").write_text("keep me\n")
+    (tmp_path / "results").mkdir()
+    target = {
+        "folder": tmp_path / "results",
+        "under a file": tmp_path / "afile" / "x.json",
+        "device": Path(os.devnull),
+    }[case]
+    status = cli.main([*arguments, "--json", str(target)])
+    captured = capsys.readouterr()
+    assert status == 2
+    assert f"cannot write the results to {target}" in captured.err
+    assert "frames" not in captured.out  # refused before the model was even loaded
+    assert (tmp_path / "afile").read_text() == "keep me\n"
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)  # the device is still a device
+
+
+def test_evaluate_command_refuses_a_json_folder_it_may_not_write_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arguments = _tiny_evaluation(tmp_path)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    real_access = os.access
+
+    def access(path: object, mode: int, **kwargs: object) -> bool:
+        # root may write anywhere: answer for the locked folder as for any other user
+        if Path(os.fspath(path)) == locked and mode & os.W_OK:  # type: ignore[arg-type]
+            return False
+        return real_access(path, mode, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "access", access)
+    status = cli.main([*arguments, "--json", str(locked / "sub" / "x.json")])
+    captured = capsys.readouterr()
+    assert status == 2
+    assert f"no permission to write in {locked}" in captured.err
+    assert "frames" not in captured.out
+
+
+def test_evaluate_command_keeps_the_previous_json_when_the_disk_is_full(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arguments = _tiny_evaluation(tmp_path)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    previous = folder / "results.json"
+    previous.write_text('{"previous": "results the user wanted to keep"}\n')
+
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    status = cli.main([*arguments, "--json", str(previous)])
+    captured = capsys.readouterr()
+    assert status == 2
+    assert "frames" in captured.out  # this failure comes only at the end
+    assert f"cannot write the results to {previous}: No space left on device" in captured.err
+    assert previous.read_text() == '{"previous": "results the user wanted to keep"}\n'
+    assert sorted(p.name for p in folder.iterdir()) == ["results.json"]  # no temp file left
+
+
+def test_evaluate_command_reports_running_out_of_memory(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from composer_app.ml import evaluate
+
+    def no_memory(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate")
+
+    monkeypatch.setattr(evaluate, "log_likelihood", no_memory)
+    status = cli.main([*_tiny_evaluation(tmp_path), "--no-acc"])
+    assert status == 2
+    assert "not enough memory" in capsys.readouterr().err
