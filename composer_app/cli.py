@@ -59,13 +59,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         from composer_app.paths import model_dir
 
         args.shipped_model_dir = model_dir
+    status = 0
     try:
-        return int(run(args) or 0)
+        status = int(run(args) or 0)
+        # a full or closed stdout fails here, where it is caught, not in the flush at exit
+        sys.stdout.flush()
+        return status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # the reader went away (`composer-app info x.mid | head`): not an error worth a traceback
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
+        _silence_broken_streams()
+        return status  # 0, unless the command had already failed
+    except OSError as exc:
+        # e.g. stdout on a full disk or /dev/full: one line, if stderr still takes it
+        broken = _silence_broken_streams()
+        if exc.filename is None:  # a write to a stream: stdout, or stderr itself
+            message = f"cannot write the output: {exc.strerror or exc}"
+        else:
+            message = f"{exc.filename}: {exc.strerror or exc}"
+        if "stderr" not in broken:
+            try:
+                print(f"composer-app {args.command}: {message}", file=sys.stderr, flush=True)
+            except (OSError, ValueError):
+                _silence_broken_streams()
+        return 2
+
+
+def _silence_broken_streams() -> set[str]:
+    """Point stdout and stderr at the null device where they can no longer be written.
+
+    Returns the names of the broken streams. Output still in their buffers then goes
+    nowhere, so the flush at interpreter exit cannot fail a second time with a traceback.
+    """
+    broken: set[str] = set()
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            broken.add(name)
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                try:
+                    os.dup2(devnull, stream.fileno())
+                finally:
+                    os.close(devnull)
+            except (OSError, ValueError):
+                pass  # not a real file descriptor (a test's capture): nothing to redirect
+    return broken

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
+import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +40,65 @@ def test_cli_help_and_info_do_not_import_torch(tmp_path: Path) -> None:
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+SEED_MID = ROOT / "resources" / "seeds" / "morning_reel_D.mid"
+
+
+def _composer(
+    *arguments: str, buffered: bool = True, **streams: object
+) -> subprocess.CompletedProcess:
+    """Run the CLI. Buffered, a write error comes only in the flush at exit; unbuffered,
+    in the ``print`` itself."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    return subprocess.run([sys.executable, "-m", "composer_app", *arguments], cwd=ROOT,
+                          env=env, timeout=60, **streams)  # type: ignore[call-overload]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full to write to")
+@pytest.mark.parametrize("buffered", [True, False])
+def test_cli_stdout_on_a_full_device_is_one_line_and_status_2(buffered: bool) -> None:
+    with open("/dev/full", "w") as full:
+        done = _composer("info", str(SEED_MID), buffered=buffered, stdout=full,
+                         stderr=subprocess.PIPE, text=True)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
+    assert done.stderr.strip() == "composer-app info: cannot write the output: No space left on device"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full to write to")
+@pytest.mark.parametrize("buffered", [True, False])
+def test_cli_stderr_on_a_full_device_still_exits_with_the_status(buffered: bool) -> None:
+    with open("/dev/full", "w") as full:
+        done = _composer("info", "/no/such/file.mid", buffered=buffered,
+                         stdout=subprocess.PIPE, stderr=full)
+    assert done.returncode == 2  # the message could not be written, the status still says so
+    assert done.stdout == b""
+
+
+@pytest.mark.parametrize("buffered", [True, False])
+def test_cli_stdout_closed_by_the_reader_exits_quietly(buffered: bool) -> None:
+    # the reader closes the pipe before the command writes a byte: every write fails (EPIPE)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = _composer("info", str(SEED_MID), buffered=buffered, stdout=write_end,
+                         stderr=subprocess.PIPE, text=True)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0  # the reader went away: nothing left to report
+    assert done.stderr == ""
+
+
+def test_cli_an_output_error_in_process_is_a_message_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    class FullStream(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(sys, "stdout", FullStream())
+    assert main(["info", str(SEED_MID)]) == 2
+    assert "cannot write the output: No space left on device" in capsys.readouterr().err

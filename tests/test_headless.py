@@ -280,3 +280,54 @@ def test_headless_generate_unexpected_model_error_is_a_clear_error(
     assert status == 2
     assert "cannot load the model" in err and "can't allocate memory" in err
     assert not (tmp_path / "out.mid").exists()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--seed-value", "-1", "must be at least 0, got -1"),
+        ("--gibbs-steps", "99999999999999999999", "must be at most 10000"),
+        ("--gibbs-steps", "0", "must be at least 1, got 0"),
+        ("--temperature", "inf", "must be a finite number, got 'inf'"),
+        ("--temperature", "nan", "must be a finite number, got 'nan'"),
+        ("--temperature", "-0.5", "must be at least 0, got -0.5"),
+    ],
+)
+def test_headless_generate_refuses_numbers_out_of_range_when_parsing(
+    tmp_path: Path, capsys, flag: str, value: str, message: str
+) -> None:
+    model_dir = _tiny_checkpoint(tmp_path / "model")
+    _seed_file(tmp_path / "seed.mid")
+    with pytest.raises(SystemExit) as stopped:
+        main(["generate", "--seed", str(tmp_path / "seed.mid"), "--model", str(model_dir),
+              "-o", str(tmp_path / "out.mid"), flag, value])
+    assert stopped.value.code == 2
+    assert f"argument {flag}: {message}" in capsys.readouterr().err
+    assert not (tmp_path / "out.mid").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("seed_value", -1, "the random seed must be >= 0, got -1"),
+        ("gibbs_steps", 10**20, "gibbs_steps must be between 1 and 10000"),
+        ("temperature", float("inf"), "temperature must be a finite number >= 0, got inf"),
+    ],
+)
+def test_headless_generate_run_refuses_bad_numbers_the_parser_did_not_see(
+    tmp_path: Path, capsys, name: str, value: object, message: str
+) -> None:
+    # a caller that builds its own arguments gets the generator's own check: a message, status 2
+    from composer_app.cli import build_parser
+    from composer_app.headless import run
+
+    model_dir = _tiny_checkpoint(tmp_path / "model")
+    _seed_file(tmp_path / "seed.mid")
+    args = build_parser("generate").parse_args(
+        ["generate", "--seed", str(tmp_path / "seed.mid"), "--model", str(model_dir),
+         "-o", str(tmp_path / "out.mid"), "--steps", "2"]
+    )
+    setattr(args, name, value)
+    assert run(args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out.mid").exists()

@@ -43,6 +43,9 @@ HOPELESS_EXPECTED_NOTES = 1e-4
 # How a frame is drawn from its step's RBM (see FrameGenerator): a k-step block-Gibbs chain,
 # or annealed importance sampling from independent units, one chain resampled by its weight.
 SAMPLERS = ("gibbs", "annealed")
+# The most sampling steps per frame: each step holds a (hidden + visible) float32 row of
+# thresholds, so 10 000 steps of a 150 + 88 unit model take about 19 MB.
+MAX_GIBBS_STEPS = 10_000
 DEFAULT_ANNEAL_CHAINS = 8
 # Below this temperature the annealed sampler hands over to the (near-greedy) Gibbs chain:
 # the distribution is then all but its mode, and 1 / T would overflow float32 near 1e-38.
@@ -271,10 +274,16 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
             raise GenerationError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
         if anneal_chains < 1:
             raise GenerationError(f"anneal_chains must be at least 1, got {anneal_chains}")
-        if gibbs_steps < 1:
-            raise GenerationError(f"gibbs_steps must be at least 1, got {gibbs_steps}")
+        if not 1 <= gibbs_steps <= MAX_GIBBS_STEPS:
+            raise GenerationError(
+                f"gibbs_steps must be between 1 and {MAX_GIBBS_STEPS}, got {gibbs_steps}"
+            )
         if not np.isfinite(temperature) or temperature < 0:
-            raise GenerationError(f"temperature must be >= 0, got {temperature}")
+            raise GenerationError(
+                f"temperature must be a finite number >= 0, got {temperature}"
+            )
+        if isinstance(rng, int | np.integer) and rng < 0:  # numpy's seeds are >= 0
+            raise GenerationError(f"the random seed must be >= 0, got {rng}")
         if max_polyphony is not None and max_polyphony < 0:
             raise GenerationError(f"max_polyphony must be >= 0, got {max_polyphony}")
         if min_notes < 0:
