@@ -24,13 +24,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shlex
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -38,8 +40,11 @@ import numpy as np
 import torch
 
 from composer_app.ml.checkpoint import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
     CheckpointError,
     atomic_write_bytes,
+    check_sizes,
     check_state,
     load_checkpoint,
     read_config,
@@ -56,9 +61,42 @@ from composer_app.ml.data import (
     mean_pitch,
     transpose_sequences,
 )
-from composer_app.ml.rnnrbm import RnnRbm, RnnRbmConfig
+from composer_app.ml.rnnrbm import ConfigError, RnnRbm, RnnRbmConfig
 
 RESUME_NAME = "resume.safetensors"
+RUN_FILES = (CONFIG_NAME, WEIGHTS_NAME, RESUME_NAME)  # a folder holding any of these holds a run
+
+MAX_COUNT = 100_000  # the largest size or count an option takes (units, windows, steps, epochs)
+MAX_THREADS = 256  # more threads than any CPU offers; far more crash torch
+MAX_SHIFT = 127  # semitones: a larger transposition leaves the MIDI range
+MAX_PARAMETERS = 1_000_000_000  # 4 GB of float32 weights, 16 GB with gradients and Adam's moments
+
+# Ranges of the numeric settings, checked on the command line and in TrainSettings (which a
+# resume file also goes through): whole numbers low..high ...
+_INT_RANGES: dict[str, tuple[int, int]] = {
+    "epochs": (1, MAX_COUNT),
+    "decay_patience": (1, MAX_COUNT),
+    "patience": (1, MAX_COUNT),
+    "batch_size": (1, MAX_COUNT),
+    "window_steps": (1, MAX_COUNT),
+    "cd_steps": (1, MAX_COUNT),
+    "valid_gibbs_steps": (1, MAX_COUNT),
+    "valid_sequences": (0, MAX_COUNT),
+    "valid_ais_temperatures": (1, MAX_COUNT),
+    "valid_ais_chains": (1, 1000),
+    "seed": (0, 2**63 - 1),
+    "threads": (1, MAX_THREADS),
+    "stop_after_batches": (0, 2**63 - 1),
+}
+# ... and finite numbers low..high (low itself excluded where the flag says so).
+_FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {
+    "lr": (0.0, 10.0, True),
+    "lr_decay": (0.0, 1.0, True),  # 1: no decay
+    "min_lr": (0.0, 10.0, False),
+    "clip_norm": (0.0, 1e6, False),  # 0: no clipping
+    "weight_decay": (0.0, 10.0, False),
+    "max_minutes": (0.0, 1e7, False),  # 0: no limit
+}
 
 
 class TrainingError(RuntimeError):
@@ -99,19 +137,70 @@ class TrainSettings:
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "sgd"):
             raise TrainingError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
-        for name in ("epochs", "batch_size", "window_steps", "cd_steps", "threads"):
-            if int(getattr(self, name)) < 1:
-                raise TrainingError(f"{name} must be at least 1")
-        if not self.lr > 0:
-            raise TrainingError("lr must be positive")
+        for name, (low, high) in _INT_RANGES.items():
+            value = getattr(self, name)
+            if not _is_int(value) or not low <= value <= high:
+                raise TrainingError(f"{name} must be a whole number in {low}..{high}, got {value!r}")
+        for name, (low, high, low_open) in _FLOAT_RANGES.items():
+            value = getattr(self, name)
+            if not _is_number(value) or not _in_range(float(value), low, high, low_open):
+                raise TrainingError(
+                    f"{name} must be a number {_range_text(low, high, low_open)}, got {value!r}"
+                )
         if self.valid_measure not in ("acc", "ll"):
             raise TrainingError(f"valid_measure must be 'acc' or 'll', got {self.valid_measure!r}")
-        if self.valid_sequences < 0 or self.valid_ais_temperatures < 1:
-            raise TrainingError("valid_sequences must be >= 0 and valid_ais_temperatures >= 1")
-        if self.valid_ais_chains < 1:
-            raise TrainingError("valid_ais_chains must be at least 1")
-        if not self.weight_decay >= 0:
-            raise TrainingError("weight_decay must be >= 0")
+        if self.chain_start not in ("data", "silence"):
+            raise TrainingError(f"chain_start must be 'data' or 'silence', got {self.chain_start!r}")
+        if (
+            not isinstance(self.transpose, list)
+            or not self.transpose
+            or not all(_is_int(x) and abs(x) <= MAX_SHIFT for x in self.transpose)
+        ):
+            raise TrainingError(
+                f"transpose must be a list of shifts in -{MAX_SHIFT}..{MAX_SHIFT}, got {self.transpose!r}"
+            )
+        if not isinstance(self.init_from, str):
+            raise TrainingError(f"init_from must be a folder name, got {self.init_from!r}")
+
+
+# The run state a resume file holds besides the tensors; from the fifth on, Trainer attributes.
+_RESUME_KEYS = (
+    "config", "settings", "param_groups", "opt_scalars",
+    "epoch", "batch", "epoch_rng_state", "epoch_cost_sum", "epoch_frames", "best_accuracy",
+    "best_epoch", "bad_epochs", "stale_epochs", "history", "train_time_s", "finished",
+)  # fmt: skip
+
+
+def _same_kind(saved: object, want: object) -> bool:
+    """Whether an optimizer hyperparameter read back has the kind of the one this torch uses."""
+    if want is None or isinstance(want, bool):
+        return saved is None or isinstance(saved, bool)
+    if isinstance(want, int | float):
+        return _is_number(saved)
+    if isinstance(want, list | tuple):
+        return (
+            isinstance(saved, list | tuple)
+            and len(saved) == len(want)
+            and all(_is_number(x) for x in saved)
+        )
+    return True
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    """A finite int or float (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _in_range(value: float, low: float, high: float, low_open: bool) -> bool:
+    return (low < value if low_open else low <= value) and value <= high
+
+
+def _range_text(low: float, high: float, low_open: bool) -> str:
+    return f"{'>' if low_open else '>='} {low:g} and <= {high:g}"
 
 
 @dataclass
@@ -246,9 +335,21 @@ class Trainer:
             self.valid = self.valid[: settings.valid_sequences]
         torch.set_num_threads(settings.threads)
         self.torch_rng = torch.Generator().manual_seed(settings.seed)
-        self.model = RnnRbm(config, generator=self.torch_rng)
-        if settings.init_from:
+        start = None
+        if settings.init_from:  # loaded first: it checks its sizes before it builds a model
             _, start = load_checkpoint(settings.init_from)
+        if config.n_params > MAX_PARAMETERS:
+            raise TrainingError(
+                f"a model of {config.n_params:,} parameters (n_hidden {config.n_hidden}, "
+                f"n_recurrent {config.n_recurrent}) is too large; at most {MAX_PARAMETERS:,}"
+            )
+        try:
+            self.model = RnnRbm(config, generator=self.torch_rng)
+        except (RuntimeError, MemoryError) as exc:  # allocation failed
+            raise TrainingError(
+                f"cannot build a model of {config.n_params:,} parameters: {exc}"
+            ) from exc
+        if start is not None:
             check_state(self.model, start.state_dict(), settings.init_from)
             self.model.load_state_dict(start.state_dict())
         weights = [p for name, p in self.model.named_parameters() if name.startswith("W")]
@@ -317,8 +418,20 @@ class Trainer:
         return tensors_to_bytes(tensors, {"state": json.dumps(meta)})
 
     def save_resume(self, directory: Path) -> None:
-        """Write ``resume.safetensors`` atomically."""
-        atomic_write_bytes(directory / RESUME_NAME, self.state_bytes())
+        """Write ``resume.safetensors`` atomically; raises :class:`CheckpointError` if it fails.
+
+        A failed write (a full disk, no permission) leaves no partial file and keeps the
+        resume file written before it.
+        """
+        path = directory / RESUME_NAME
+        data = self.state_bytes()
+        try:
+            atomic_write_bytes(path, data)
+        except OSError as exc:
+            raise CheckpointError(
+                f"cannot write {path}: {exc.strerror or exc}; the file there before (if any) "
+                "is unchanged"
+            ) from exc
 
     @classmethod
     def from_resume(
@@ -328,12 +441,18 @@ class Trainer:
         valid: Sequence[np.ndarray],
         settings_override: dict[str, Any] | None = None,
     ) -> Trainer:
-        """Rebuild a run from ``resume.safetensors``; raises :class:`CheckpointError`."""
+        """Rebuild a run from ``resume.safetensors``; raises :class:`CheckpointError`.
+
+        Every part of the state is checked (keys, types, sizes before anything is allocated,
+        optimizer and RNG states), so a damaged or edited file is named, not run.
+        """
         path = directory / RESUME_NAME
         try:
             data = path.read_bytes()
         except FileNotFoundError as exc:
             raise CheckpointError(f"nothing to resume: missing file {path}") from exc
+        except OSError as exc:  # a folder in its place, no permission
+            raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from exc
         tensors = tensors_from_bytes(data, str(path))
         try:
             from safetensors import safe_open
@@ -342,31 +461,147 @@ class Trainer:
                 meta = json.loads(handle.metadata()["state"])
         except Exception as exc:  # noqa: BLE001 - any problem with the header
             raise CheckpointError(f"{path} has no readable run state: {exc}") from exc
+        try:
+            return cls._restore(path, tensors, meta, train, valid, settings_override or {})
+        except CheckpointError:
+            raise
+        except (TrainingError, ConfigError) as exc:
+            raise CheckpointError(f"{path}: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - an edited state can fail anywhere
+            raise CheckpointError(
+                f"{path} holds a damaged run state: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    @classmethod
+    def _restore(
+        cls,
+        path: Path,
+        tensors: dict[str, torch.Tensor],
+        meta: Any,
+        train: Sequence[np.ndarray],
+        valid: Sequence[np.ndarray],
+        settings_override: dict[str, Any],
+    ) -> Trainer:
+        """The body of :meth:`from_resume`, once the file is parsed."""
+
+        def bad(what: str) -> CheckpointError:
+            return CheckpointError(f"{path}: {what}; the run state is damaged or was edited")
+
+        if not isinstance(meta, dict):
+            raise bad("the run state is not a JSON object")
+        missing = [key for key in _RESUME_KEYS if key not in meta]
+        if missing:
+            raise bad(f"the run state lacks {', '.join(missing)}")
         config = RnnRbmConfig.from_dict(meta["config"])
-        settings_dict = dict(meta["settings"])
-        settings_dict.update(settings_override or {})
-        trainer = cls(config, TrainSettings(**settings_dict), train, valid)
+        if not isinstance(meta["settings"], dict):
+            raise bad("'settings' is not a JSON object")
+        unknown = sorted(set(meta["settings"]) - {f.name for f in fields(TrainSettings)})
+        if unknown:
+            raise bad(f"unknown setting(s) {', '.join(map(repr, unknown))}")
+        settings = TrainSettings(**{**meta["settings"], **settings_override})
+        unexpected = sorted(
+            key for key in tensors
+            if not (key.startswith(("model.", "opt.")) or key == "rng.torch")
+        )  # fmt: skip
+        if unexpected:
+            raise bad(f"unexpected tensor(s) {', '.join(unexpected)}")
         model_tensors = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+        check_sizes(config, model_tensors, str(path))  # before the model is built
+        trainer = cls(config, settings, train, valid)
         check_state(trainer.model, model_tensors, str(path))
         trainer.model.load_state_dict(model_tensors, strict=True)
-        opt_state: dict[str, Any] = {"state": {}, "param_groups": meta["param_groups"]}
-        for key, value in tensors.items():
-            if key.startswith("opt."):
-                _, index, name = key.split(".", 2)
-                opt_state["state"].setdefault(int(index), {})[name] = value
-        for index, scalars in meta["opt_scalars"].items():
-            opt_state["state"].setdefault(int(index), {}).update(scalars)
-        trainer.optimizer.load_state_dict(opt_state)
-        trainer.torch_rng.set_state(tensors["rng.torch"])
-        for name in (
-            "epoch", "batch", "epoch_rng_state", "epoch_cost_sum", "epoch_frames",
-            "best_accuracy", "best_epoch", "bad_epochs", "stale_epochs", "history",
-            "train_time_s", "finished",
-        ):  # fmt: skip
+        trainer._restore_optimizer(tensors, meta, bad)
+        rng = tensors.get("rng.torch")
+        want = trainer.torch_rng.get_state()
+        if rng is None or rng.dtype != want.dtype or rng.shape != want.shape:
+            raise bad("the tensor 'rng.torch' is missing or is not a torch RNG state")
+        trainer.torch_rng.set_state(rng)
+        for name in ("epoch", "batch", "epoch_frames", "best_epoch", "bad_epochs", "stale_epochs"):
+            if not _is_int(meta[name]) or not 0 <= meta[name] < 2**63:
+                raise bad(f"{name!r} is {meta[name]!r}, not a whole number >= 0")
+        for name in ("epoch_cost_sum", "train_time_s"):
+            if not _is_number(meta[name]):
+                raise bad(f"{name!r} is {meta[name]!r}, not a finite number")
+        best = meta["best_accuracy"]
+        if not isinstance(best, int | float) or isinstance(best, bool) or math.isnan(best):
+            raise bad(f"'best_accuracy' is {best!r}, not a number")
+        if not isinstance(meta["finished"], bool):
+            raise bad(f"'finished' is {meta['finished']!r}, not true or false")
+        history = meta["history"]
+        if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+            raise bad("'history' is not a list of epochs")
+        if not isinstance(meta["epoch_rng_state"], dict):
+            raise bad("'epoch_rng_state' is not a JSON object")
+        try:  # _epoch_batches sets it again before drawing anything
+            trainer.np_rng.bit_generator.state = meta["epoch_rng_state"]
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
+            raise bad(f"'epoch_rng_state' is not a PCG64 state ({exc})") from exc
+        for name in _RESUME_KEYS[4:]:
             setattr(trainer, name, meta[name])
         for group in trainer.optimizer.param_groups:
             group["lr"] = meta["param_groups"][0]["lr"]
         return trainer
+
+    def _restore_optimizer(
+        self,
+        tensors: dict[str, torch.Tensor],
+        meta: dict[str, Any],
+        bad: Callable[[str], CheckpointError],
+    ) -> None:
+        """Load the optimizer's hyperparameters and state after checking them against it."""
+        fresh = self.optimizer.state_dict()["param_groups"]
+        groups = meta["param_groups"]
+        if not isinstance(groups, list) or len(groups) != len(fresh):
+            raise bad(f"'param_groups' does not describe this {self.settings.optimizer} optimizer")
+        index_to_param: dict[int, torch.nn.Parameter] = {}
+        for saved, want, group in zip(groups, fresh, self.optimizer.param_groups, strict=True):
+            if not isinstance(saved, dict) or saved.get("params") != want["params"]:
+                raise bad(f"'param_groups' does not describe this {self.settings.optimizer} optimizer")
+            for key, value in want.items():
+                if key != "params" and key in saved and not _same_kind(saved[key], value):
+                    raise bad(f"the optimizer setting {key!r} is {saved[key]!r}")
+            index_to_param.update(zip(want["params"], group["params"], strict=True))
+        lr = groups[0].get("lr")
+        if not _is_number(lr) or not lr > 0:
+            raise bad(f"the learning rate is {lr!r}, not a positive number")
+        state: dict[int, dict[str, Any]] = {}
+        for key, value in tensors.items():
+            if not key.startswith("opt."):
+                continue
+            _, index_text, name = (key.split(".", 2) + ["", ""])[:3]
+            index = int(index_text) if index_text.isdigit() else -1
+            if index not in index_to_param:
+                raise bad(f"the tensor {key!r} belongs to no parameter")
+            param = index_to_param[index]
+            if name == "step":
+                ok = value.numel() == 1 and value.is_floating_point() and float(value) >= 0
+            else:
+                ok = value.shape == param.shape and value.dtype == param.dtype
+            if not ok:
+                raise bad(f"the optimizer tensor {key!r} does not fit its parameter")
+            if not bool(torch.isfinite(value).all()):
+                raise bad(f"the optimizer tensor {key!r} holds NaN or infinity")
+            state.setdefault(index, {})[name] = value
+        scalars = meta["opt_scalars"]
+        if not isinstance(scalars, dict):
+            raise bad("'opt_scalars' is not a JSON object")
+        for index_text, entry in scalars.items():
+            index = int(index_text) if index_text.isdigit() else -1
+            if index not in index_to_param or not isinstance(entry, dict):
+                raise bad(f"'opt_scalars' entry {index_text!r} belongs to no parameter")
+            for name, value in entry.items():
+                if name in state.get(index, {}) or not (value is None or _is_number(value)):
+                    raise bad(f"'opt_scalars' entry {index_text!r} has a bad {name!r}")
+            state.setdefault(index, {}).update(entry)
+        if self.settings.optimizer == "adam":  # AdamW reads all three once a state exists
+            needed = {"step", "exp_avg", "exp_avg_sq"}
+            if any(g.get("amsgrad") for g in groups):
+                needed.add("max_exp_avg_sq")
+            for index, entry in state.items():
+                if not needed <= set(entry):
+                    raise bad(f"the optimizer state of parameter {index} lacks "
+                              f"{', '.join(sorted(needed - set(entry)))}")  # fmt: skip
+        self.optimizer.load_state_dict({"state": state, "param_groups": groups})
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -564,60 +799,138 @@ def _score(value: float) -> str:
 
 
 def _parse_transpose(text: str) -> list[int]:
-    """``"0"``, ``"-3,0,2"`` or ``"-5..6"`` -> a list of semitone shifts."""
+    """``"0"``, ``"-3,0,2"`` or ``"-5..6"`` -> a list of semitone shifts, each within ±127."""
     try:
         if ".." in text:
             low, high = (int(x) for x in text.split(".."))
-            return list(range(low, high + 1))
-        return [int(x) for x in text.split(",") if x.strip()]
+            if low > high:
+                raise argparse.ArgumentTypeError(
+                    f"the range {text!r} is empty (write the lower shift first, e.g. -5..5)"
+                )
+            ends = [low, high]
+        else:
+            ends = [int(x) for x in text.split(",") if x.strip()]
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"bad transposition list {text!r}") from exc
+    if not ends:
+        raise argparse.ArgumentTypeError("no shift given (0: no transposition)")
+    far = [x for x in ends if abs(x) > MAX_SHIFT]
+    if far:
+        raise argparse.ArgumentTypeError(
+            f"a shift of {far[0]} semitones leaves the MIDI range; shifts must be in "
+            f"-{MAX_SHIFT}..{MAX_SHIFT}"
+        )
+    return list(range(ends[0], ends[1] + 1)) if ".." in text else ends
+
+
+def _whole_number(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in ``low..high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in {low}..{high}, got {value}")
+        return value
+
+    return parse
+
+
+def _number(low: float, high: float, low_open: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number from ``low`` (excluded if ``low_open``) to ``high``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or not _in_range(value, low, high, low_open):
+            raise argparse.ArgumentTypeError(
+                f"must be a finite number {_range_text(low, high, low_open)}, got {text}"
+            )
+        return value
+
+    return parse
+
+
+def _int_option(name: str) -> Callable[[str], int]:
+    return _whole_number(*_INT_RANGES[name])
+
+
+def _float_option(name: str) -> Callable[[str], float]:
+    return _number(*_FLOAT_RANGES[name])
+
+
+_EPILOG = (
+    "Exit status: 0 when the run finished; 1 when training failed (a non-finite cost or "
+    "gradient); 2 for bad options, data, checkpoints or --out, or a file that could not be "
+    "written (nothing is left half-written); 130 when stopped by Ctrl+C (continue with --resume)."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``composer-app train``."""
     d = TrainSettings()
+    parser.epilog = _EPILOG
+    count = _whole_number(1, MAX_COUNT)
     parser.add_argument("--data", required=True, type=Path,
                         help="benchmark .json.gz, a paper .pickle, or a folder of MIDI files")
-    parser.add_argument("--out", required=True, type=Path, help="checkpoint folder")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="checkpoint folder (new or empty, unless --resume or --force)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
-    parser.add_argument("--epochs", type=int, default=d.epochs)
+    parser.add_argument("--force", action="store_true",
+                        help="start a new run in an --out folder that already holds a run or a "
+                        "model, overwriting its config.json, weights.safetensors and "
+                        "resume.safetensors")
+    parser.add_argument("--epochs", type=_int_option("epochs"), default=d.epochs)
     parser.add_argument("--optimizer", choices=("adam", "sgd"), default=d.optimizer)
-    parser.add_argument("--lr", type=float, default=d.lr)
-    parser.add_argument("--lr-decay", type=float, default=d.lr_decay)
-    parser.add_argument("--decay-patience", type=int, default=d.decay_patience)
-    parser.add_argument("--patience", type=int, default=d.patience, help="early stopping")
-    parser.add_argument("--batch-size", type=int, default=d.batch_size, help="windows per batch")
-    parser.add_argument("--window", type=int, default=d.window_steps, help="frames per window")
-    parser.add_argument("--cd-steps", type=int, default=d.cd_steps)
-    parser.add_argument("--clip", type=float, default=d.clip_norm, help="gradient norm clip")
-    parser.add_argument("--hidden", type=int, default=150)
-    parser.add_argument("--recurrent", type=int, default=100)
-    parser.add_argument("--step-beats", type=float, default=None,
+    parser.add_argument("--lr", type=_float_option("lr"), default=d.lr)
+    parser.add_argument("--lr-decay", type=_float_option("lr_decay"), default=d.lr_decay,
+                        help="multiply lr by this after --decay-patience bad epochs (1: never)")
+    parser.add_argument("--decay-patience", type=_int_option("decay_patience"),
+                        default=d.decay_patience)
+    parser.add_argument("--patience", type=_int_option("patience"), default=d.patience,
+                        help="early stopping")
+    parser.add_argument("--batch-size", type=_int_option("batch_size"), default=d.batch_size,
+                        help="windows per batch")
+    parser.add_argument("--window", type=_int_option("window_steps"), default=d.window_steps,
+                        help="frames per window")
+    parser.add_argument("--cd-steps", type=_int_option("cd_steps"), default=d.cd_steps)
+    parser.add_argument("--clip", type=_float_option("clip_norm"), default=d.clip_norm,
+                        help="gradient norm clip (0: none)")
+    parser.add_argument("--hidden", type=count, default=150)
+    parser.add_argument("--recurrent", type=count, default=100)
+    parser.add_argument("--step-beats", type=_number(0.0, 64.0, low_open=True), default=None,
                         help="frame length in beats (default 1.0 for JSB, else 0.5)")
     parser.add_argument("--transpose", type=_parse_transpose, default=d.transpose,
                         help="augmentation shifts, e.g. -5..6 (default 0: none)")
     parser.add_argument("--normalize-key", action="store_true",
                         help="MIDI folders: transpose every piece to C major / C minor")
-    parser.add_argument("--valid-gibbs", type=int, default=d.valid_gibbs_steps)
+    parser.add_argument("--valid-gibbs", type=_int_option("valid_gibbs_steps"),
+                        default=d.valid_gibbs_steps)
     parser.add_argument("--valid-measure", choices=("acc", "ll"), default=d.valid_measure,
                         help="validation score: sampled frame accuracy, or LL by a quick AIS")
-    parser.add_argument("--valid-sequences", type=int, default=d.valid_sequences,
+    parser.add_argument("--valid-sequences", type=_int_option("valid_sequences"),
+                        default=d.valid_sequences,
                         help="validate on the first N validation tunes (0: all)")
-    parser.add_argument("--valid-ais-temperatures", type=int,
+    parser.add_argument("--valid-ais-temperatures", type=_int_option("valid_ais_temperatures"),
                         default=d.valid_ais_temperatures, help="AIS temperatures for --valid-measure ll")
-    parser.add_argument("--valid-ais-chains", type=int, default=d.valid_ais_chains,
-                        help="AIS chains per frame for --valid-measure ll")
-    parser.add_argument("--weight-decay", type=float, default=d.weight_decay,
+    parser.add_argument("--valid-ais-chains", type=_int_option("valid_ais_chains"),
+                        default=d.valid_ais_chains, help="AIS chains per frame for --valid-measure ll")
+    parser.add_argument("--weight-decay", type=_float_option("weight_decay"),
+                        default=d.weight_decay,
                         help="decoupled weight decay of the weight matrices (0: none)")
     parser.add_argument("--chain-start", choices=("data", "silence"), default=d.chain_start,
                         help="where CD chains start (data: the paper)")
     parser.add_argument("--init-from", type=Path, default=None,
                         help="start from this checkpoint's weights (and sizes)")
-    parser.add_argument("--max-minutes", type=float, default=0.0,
+    parser.add_argument("--max-minutes", type=_float_option("max_minutes"), default=0.0,
                         help="stop after the epoch that passes this wall time (0: no limit)")
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--threads", type=int, default=d.threads)
+    parser.add_argument("--seed", type=_int_option("seed"), default=d.seed)
+    parser.add_argument("--threads", type=_int_option("threads"), default=d.threads,
+                        help=f"CPU threads (1..{MAX_THREADS})")
 
 
 def load_training_data(
@@ -649,21 +962,72 @@ def load_training_data(
     return load_benchmark(path), [], "C major/C minor"
 
 
+def out_problem(out: Path, resume: bool, force: bool) -> str | None:
+    """Why ``out`` cannot take a run (checked before any data is read), or None.
+
+    A file, a device or a path under a file is refused; so is a folder that already holds a
+    run or a model, unless the run is resumed or ``force`` is given.
+    """
+    try:
+        if out.exists() or out.is_symlink():
+            if not out.is_dir():
+                return f"--out {out} is not a folder"
+            held = [name for name in RUN_FILES if (out / name).exists()]
+            if held and not resume and not force:
+                return (
+                    f"--out {out} already holds a run or a model ({', '.join(held)}); continue "
+                    "it with --resume, or give --force to start a new run there and overwrite it"
+                )
+            return None
+        for parent in out.parents:
+            if parent.exists():
+                return None if parent.is_dir() else f"--out {out}: {parent} is not a folder"
+    except OSError as exc:  # a folder above without search permission
+        return f"cannot use --out {out}: {exc.strerror or exc}"
+    return None
+
+
+def prepare_out(out: Path) -> None:
+    """Create ``out`` and check that files can be made in it; raises OSError if not."""
+    out.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=out)
+    os.close(fd)
+    os.unlink(probe)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run ``composer-app train``; returns the exit status."""
+    """Run ``composer-app train``; returns the exit status (see ``_EPILOG``)."""
     out: Path = args.out
+
+    def fail(message: str) -> int:
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+    problem = out_problem(out, args.resume, getattr(args, "force", False))
+    if problem:
+        return fail(problem)
     name = args.data.name.split(".")[0]
-    step_beats = args.step_beats or (1.0 if "jsb" in name.lower() else 0.5)
+    if args.step_beats is not None:
+        step_beats = args.step_beats
+    else:
+        step_beats = 1.0 if "jsb" in name.lower() else 0.5
     try:
         splits, skipped, key_norm = load_training_data(
             args.data, step_beats, getattr(args, "read_score", None), args.normalize_key, args.seed
         )
     except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(str(exc))
     train = splits["train"]
+    if not any(np.any(s) for s in train):
+        return fail(f"{args.data}: the train split holds no notes; there is nothing to train on")
     if args.transpose != [0]:
         train = transpose_sequences(train, args.transpose)
+        if not any(np.any(s) for s in train):
+            shifts = ",".join(map(str, args.transpose))
+            return fail(
+                f"--transpose {shifts} moves every tune's notes off the keyboard; no training "
+                "data is left"
+            )
     try:
         if args.resume:
             trainer = Trainer.from_resume(out, train, splits["valid"])
@@ -696,10 +1060,19 @@ def run(args: argparse.Namespace) -> int:
                 training={"data": str(args.data), "command": _command_line()},
             )  # fmt: skip
             trainer = Trainer(config, settings, train, splits["valid"])
-            out.mkdir(parents=True, exist_ok=True)
     except (CheckpointError, TrainingError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(str(exc))
+    if count_frames(trainer.valid) == 0:  # frame_accuracy would score it 100 %
+        chosen = trainer.settings.valid_sequences
+        which = f"the first {chosen} tunes of the valid split" if chosen else "the valid split"
+        return fail(
+            f"{args.data}: no validation frames ({which}: {len(trainer.valid)} tunes, 0 frames); "
+            "validation picks the best model and stops early, so training needs some"
+        )
+    try:
+        prepare_out(out)
+    except OSError as exc:
+        return fail(f"cannot write in --out {out}: {exc.strerror or exc}")
     print(
         f"training on {len(train)} sequences ({count_frames(train)} frames), validating on "
         f"{len(trainer.valid)}; {trainer.config.n_params} parameters; writing to {out}",
@@ -721,21 +1094,24 @@ def run(args: argparse.Namespace) -> int:
         status = 1
     except CheckpointError as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
-        status = 1
+        # a file that could not be written is status 2, as everywhere in the app; a model
+        # that cannot be saved (non-finite weights) is a failed run
+        status = 2 if isinstance(exc.__cause__, OSError) else 1
     finally:
         if previous_handler is not None:
             signal.signal(signal.SIGINT, previous_handler)
     for path, reason in skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
+    if status != 0:
+        return status
     if trainer.stop_requested and not trainer.finished:
         print(f"stopped; continue with --resume --out {out}", file=sys.stderr)
         return 130
-    if status == 0:
-        print(
-            f"best valid {_score(trainer.best_accuracy)} at epoch "
-            f"{trainer.best_epoch}; model in {out}",
-            file=sys.stderr,
-        )
+    print(
+        f"best valid {_score(trainer.best_accuracy)} at epoch "
+        f"{trainer.best_epoch}; model in {out}",
+        file=sys.stderr,
+    )
     return status
 
 

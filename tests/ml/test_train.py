@@ -384,3 +384,276 @@ def test_train_weight_decay_shrinks_the_weights_and_leaves_the_biases(
             assert torch.equal(value, before[name]), name
     with pytest.raises(TrainingError, match="weight_decay"):
         tiny_settings(weight_decay=-1.0)
+
+
+# --- the command's checks of its input and output (each bad input: a message, status 2) ---
+
+
+def _stop_after_first_batch(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Make every run stop after its first batch, as after a Ctrl+C; counts the batches."""
+    original = Trainer.train_step
+    calls = {"n": 0}
+
+    def step_then_stop(self: Trainer, v: torch.Tensor, mask: torch.Tensor) -> float:
+        calls["n"] += 1
+        value = original(self, v, mask)
+        self.stop_requested = True
+        return value
+
+    monkeypatch.setattr(Trainer, "train_step", step_then_stop)
+    return calls
+
+
+def _count_batches(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    original = Trainer.train_step
+    calls = {"n": 0}
+
+    def counted(self: Trainer, v: torch.Tensor, mask: torch.Tensor) -> float:
+        calls["n"] += 1
+        return original(self, v, mask)
+
+    monkeypatch.setattr(Trainer, "train_step", counted)
+    return calls
+
+
+@pytest.mark.parametrize("case", ["file", "under_a_file", "device"])
+def test_train_command_refuses_an_unusable_out_before_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    data = _write_benchmark(tmp_path / "toy.json.gz")
+    (tmp_path / "afile").write_text("the user's file")
+    out = {"file": tmp_path / "afile", "under_a_file": tmp_path / "afile" / "run",
+           "device": Path(os.devnull)}[case]  # fmt: skip
+    batches = _count_batches(monkeypatch)
+    assert run(_args(data, out, "--epochs", "1")) == 2
+    assert "error:" in capsys.readouterr().err and batches["n"] == 0
+    assert (tmp_path / "afile").read_text() == "the user's file"
+
+
+def test_train_command_refuses_an_unwritable_out_before_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tempfile
+
+    data = _write_benchmark(tmp_path / "toy.json.gz")
+    out = tmp_path / "rootonly"
+    out.mkdir()
+    original = tempfile.mkstemp
+
+    def no_permission(*args: object, **kwargs: object) -> tuple[int, str]:
+        if Path(str(kwargs.get("dir"))) == out:  # as a folder the user may not write in
+            raise PermissionError(13, "Permission denied")
+        return original(*args, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+    monkeypatch.setattr(tempfile, "mkstemp", no_permission)
+    batches = _count_batches(monkeypatch)
+    assert run(_args(data, out, "--epochs", "1")) == 2
+    err = capsys.readouterr().err
+    assert "cannot write in --out" in err and "Permission denied" in err
+    assert batches["n"] == 0  # refused before a whole epoch of training, not after
+
+
+def test_train_command_keeps_an_existing_run_unless_forced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _write_benchmark(tmp_path / "toy.json.gz")
+    out = tmp_path / "run"
+    out.mkdir()  # an existing empty folder is fine
+    assert run(_args(data, out, "--epochs", "1")) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert set(before) == {"config.json", "weights.safetensors", RESUME_NAME}
+    capsys.readouterr()
+    assert run(_args(data, out, "--epochs", "1", "--seed", "5")) == 2
+    err = capsys.readouterr().err
+    assert "already holds a run" in err and "--resume" in err and "--force" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing lost
+    # a folder holding only the resume file of an interrupted run is a run too
+    (out / "config.json").unlink()
+    (out / "weights.safetensors").unlink()
+    assert run(_args(data, out, "--epochs", "1", "--seed", "5")) == 2
+    assert (out / RESUME_NAME).read_bytes() == before[RESUME_NAME]
+    assert run(_args(data, out, "--epochs", "1", "--seed", "5", "--force")) == 0
+    assert (out / RESUME_NAME).read_bytes() != before[RESUME_NAME]
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert "--force" in parser.format_help() and "Exit status" in parser.format_help()
+
+
+@pytest.mark.parametrize("when", ["ctrl_c", "epoch_end"])
+def test_train_command_reports_a_full_disk_and_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], when: str
+) -> None:
+    import errno
+
+    data = _write_benchmark(tmp_path / "toy.json.gz")
+    out = tmp_path / "run"
+    kept = b""
+    if when == "ctrl_c":  # an interrupted run, resumed and interrupted again on a full disk
+        with monkeypatch.context() as m:
+            _stop_after_first_batch(m)
+            assert run(_args(data, out, "--epochs", "2")) == 130
+        kept = (out / RESUME_NAME).read_bytes()
+        _stop_after_first_batch(monkeypatch)
+
+    def disk_full(_fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    capsys.readouterr()
+    extra = ("--resume",) if when == "ctrl_c" else ("--epochs", "1")
+    assert run(_args(data, out, *extra)) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "continue with --resume" not in err
+    # no temporary or half-written file; the resume file written before is unchanged
+    names = sorted(p.name for p in out.iterdir())
+    if when == "ctrl_c":
+        assert names == [RESUME_NAME] and (out / RESUME_NAME).read_bytes() == kept
+    else:
+        assert names == []
+
+
+def _tamper(out: Path, change: str) -> None:
+    """Edit the resume file in ``out`` the way a damaged or hand-edited one could be."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    path = out / RESUME_NAME
+    tensors = load_file(str(path))
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+    state = json.loads(metadata["state"])
+    if change == "resume_is_dir":
+        path.unlink()
+        path.mkdir()
+        return
+    edits = {
+        "no_rng": lambda: tensors.pop("rng.torch"),
+        "rng_short": lambda: tensors.update({"rng.torch": tensors["rng.torch"][:100].clone()}),
+        "nokey_epoch": lambda: state.pop("epoch"),
+        "epoch_str": lambda: state.update(epoch="1"),
+        "settings_extra": lambda: state["settings"].update(bogus=1),
+        "settings_clip_str": lambda: state["settings"].update(clip_norm="x"),
+        "rngstate_bad": lambda: state.update(epoch_rng_state={"bit_generator": "PCG64", "state": 5}),
+        "opt_shape": lambda: tensors.update({"opt.0.exp_avg": torch.zeros(3)}),
+        "lr_str": lambda: state["param_groups"][0].update(lr="fast"),
+        "history_str": lambda: state.update(history="none"),
+        "config_huge": lambda: state["config"].update(n_hidden=10**12),
+    }
+    edits[change]()
+    save_file(tensors, str(path), metadata={**metadata, "state": json.dumps(state)})
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["no_rng", "rng_short", "nokey_epoch", "epoch_str", "settings_extra", "settings_clip_str",
+     "rngstate_bad", "opt_shape", "lr_str", "history_str", "config_huge", "resume_is_dir"],
+)  # fmt: skip
+def test_train_command_resume_names_a_damaged_run_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], change: str
+) -> None:
+    data = _write_benchmark(tmp_path / "toy.json.gz")
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        _stop_after_first_batch(m)
+        assert run(_args(data, out, "--epochs", "2")) == 130  # stopped in epoch 1
+    _tamper(out, change)
+    capsys.readouterr()
+    batches = _count_batches(monkeypatch)
+    assert run(_args(data, out, "--resume")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and RESUME_NAME in err
+    assert batches["n"] == 0  # refused while loading, not halfway through the loop
+
+
+def test_train_command_init_from_names_an_absurd_size_before_building(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _write_benchmark(tmp_path / "toy.json.gz")
+    assert run(_args(data, tmp_path / "first", "--epochs", "1")) == 0
+    config_path = tmp_path / "first" / "config.json"
+    document = json.loads(config_path.read_text())
+    document["n_hidden"] = 10**12  # 10**12 x 88 float32 weights: 352 TB
+    config_path.write_text(json.dumps(document))
+    capsys.readouterr()
+    assert run(_args(data, tmp_path / "second", "--init-from", str(tmp_path / "first"))) == 2
+    err = capsys.readouterr().err
+    assert "'n_hidden'" in err and "weights.safetensors" in err
+    assert not (tmp_path / "second").exists()
+
+
+def test_trainer_refuses_a_model_too_large_before_allocating_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import composer_app.ml.train as train_module
+
+    monkeypatch.setattr(train_module, "MAX_PARAMETERS", 100)  # the tiny model has 8*6+... > 100
+    train = toy_sequences(2, seed=17)
+    with pytest.raises(TrainingError, match="too large"):
+        Trainer(tiny_config(), tiny_settings(), train, train)
+
+
+def _write_splits(path: Path, train: list[list[list[int]]], valid: list[list[list[int]]]) -> Path:
+    document = {"train": train, "valid": valid, "test": []}
+    path.write_bytes(gzip.compress(json.dumps(document).encode()))
+    return path
+
+
+@pytest.mark.parametrize("case", ["no_train", "empty_tunes", "transposed_off", "no_valid",
+                                  "empty_valid_tunes"])  # fmt: skip
+def test_train_command_refuses_data_with_nothing_to_train_or_validate_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    tune = [[60, 64], [62], [64, 67], [65]] * 5  # 20 frames
+    splits = {
+        "no_train": ([], [tune]),
+        "empty_tunes": ([[], []], [tune]),
+        "transposed_off": ([tune, tune], [tune]),
+        "no_valid": ([tune, tune], []),
+        "empty_valid_tunes": ([tune, tune], [[]]),
+    }[case]
+    data = _write_splits(tmp_path / "toy.json.gz", *splits)
+    # +80 semitones moves MIDI 60..67 above the 88 keys: every tune would be dropped
+    extra = ("--transpose", "80") if case == "transposed_off" else ()
+    batches = _count_batches(monkeypatch)
+    assert run(_args(data, tmp_path / "out", "--epochs", "1", *extra)) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "100.00%" not in err and batches["n"] == 0
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--lr", "nan"), ("--lr", "inf"), ("--lr", "1e308"), ("--lr", "-1"),
+        ("--lr-decay", "nan"), ("--lr-decay", "inf"), ("--lr-decay", "-1"), ("--lr-decay", "2"),
+        ("--clip", "nan"), ("--clip", "inf"), ("--clip", "-1"),
+        ("--weight-decay", "nan"), ("--weight-decay", "inf"), ("--weight-decay", "-1"),
+        ("--max-minutes", "nan"), ("--max-minutes", "-1"),
+        ("--step-beats", "0"), ("--step-beats", "nan"), ("--step-beats", "-1"),
+        ("--valid-gibbs", "0"), ("--valid-gibbs", "-3"),
+        ("--patience", "0"), ("--patience", "-5"), ("--decay-patience", "-1"),
+        ("--threads", "100000"), ("--threads", "0"),
+        ("--hidden", "99999999999"), ("--recurrent", "100001"), ("--batch-size", "100001"),
+        ("--window", "0"), ("--epochs", "0"), ("--seed", "-1"), ("--valid-sequences", "-1"),
+        ("--valid-ais-chains", "0"), ("--transpose", "5..-5"), ("--transpose", "1000"),
+        ("--transpose", "-200..0"), ("--transpose", ","),
+    ],
+)  # fmt: skip
+def test_train_options_are_checked_when_parsed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        _args(tmp_path / "toy.json.gz", tmp_path / "out", f"{option}={value}")
+    assert exit_info.value.code == 2
+    assert f"argument {option}:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [{"patience": 0}, {"decay_patience": -1}, {"threads": 100000}, {"lr": math.inf},
+     {"lr_decay": math.inf}, {"clip_norm": -1.0}, {"max_minutes": math.nan},
+     {"valid_gibbs_steps": 0}, {"epochs": "3"}, {"transpose": []}, {"chain_start": "noise"}],
+)  # fmt: skip
+def test_train_settings_refuse_values_outside_their_range(setting: dict[str, object]) -> None:
+    with pytest.raises(TrainingError, match=next(iter(setting))):
+        tiny_settings(**setting)
