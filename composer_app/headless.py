@@ -8,50 +8,18 @@ handling and constraints) and writes seed + continuation atomically with :func:`
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from composer_app import paths
+from composer_app.ml.options import finite_number, whole_number
 
 _TONICS = {name.lower(): i for i, name in enumerate(
     ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"))}
 _TONICS.update({"db": 1, "d#": 3, "gb": 6, "g#": 8, "a#": 10})
 
 
-def _int_in(low: int, high: int | None = None) -> Callable[[str], int]:
-    """An argparse type: a whole number in ``[low, high]`` (no upper bound when None)."""
 
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
-        if high is not None and value > high:
-            raise argparse.ArgumentTypeError(f"must be at most {high}, got {value}")
-        return value
-
-    return parse
-
-
-def _finite_float_at_least(low: float) -> Callable[[str], float]:
-    """An argparse type: a finite number >= ``low`` (inf and nan are refused by name)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low:g}, got {value:g}")
-        return value
-
-    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,18 +37,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from composer_app.ml.generate import MAX_GIBBS_STEPS
 
     parser.add_argument(
-        "--seed-value", type=_int_in(0), default=0, help="random seed, 0 or more (default 0)"
+        "--seed-value", type=whole_number(0), default=0, help="random seed, 0 or more (default 0)"
     )
     parser.add_argument(
         "--gibbs-steps",
-        type=_int_in(1, MAX_GIBBS_STEPS),
+        type=whole_number(1, MAX_GIBBS_STEPS),
         default=None,
         help="sampling steps per frame: Gibbs steps, or annealing temperatures for a model that "
         "anneals (default: the model's own, from its config)",
     )
     parser.add_argument(
         "--temperature",
-        type=_finite_float_at_least(0.0),
+        type=finite_number(0.0),
         default=1.0,
         help="sampling temperature, a finite number >= 0 (default 1)",
     )

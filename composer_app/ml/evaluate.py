@@ -59,6 +59,7 @@ from composer_app.ml.ais import (
     log_partition_base,
     reverse_ais_log_weights,
 )
+from composer_app.ml.options import whole_number
 
 # float32 uniforms are multiples of 2**-24 in [0, 1); half a step more puts them in (0, 1).
 _HALF_ULP = np.float32(2.0**-25)
@@ -385,33 +386,16 @@ MAX_RUNS = 1_000
 MAX_THREADS = 256
 
 
-def _int_in(low: int, high: int | None = None) -> Callable[[str], int]:
-    """An argparse type: a whole number in ``[low, high]`` (no upper bound when None)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
-        if high is not None and value > high:
-            raise argparse.ArgumentTypeError(f"must be at most {high}, got {value}")
-        return value
-
-    return parse
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``composer-app evaluate``."""
     parser.add_argument("model", help="checkpoint folder, or the name of a shipped model")
     parser.add_argument("--data", required=True, type=Path, help="benchmark .json.gz file")
     parser.add_argument("--split", choices=("train", "valid", "test"), default="test")
     parser.add_argument(
-        "--acc-samples", type=_int_in(1, MAX_SAMPLES), default=20, help="Gibbs samples per frame"
+        "--acc-samples", type=whole_number(1, MAX_SAMPLES), default=20, help="Gibbs samples per frame"
     )
     parser.add_argument(
-        "--gibbs-steps", type=_int_in(1, MAX_STEPS), default=25, help="Gibbs steps per sample"
+        "--gibbs-steps", type=whole_number(1, MAX_STEPS), default=25, help="Gibbs steps per sample"
     )
     parser.add_argument(
         "--chain-start",
@@ -420,13 +404,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where each sample's chain starts (default: the model's own setting)",
     )
     parser.add_argument(
-        "--ais-temperatures", type=_int_in(1, MAX_STEPS), default=400, help="AIS temperatures"
+        "--ais-temperatures", type=whole_number(1, MAX_STEPS), default=400, help="AIS temperatures"
     )
     parser.add_argument(
-        "--ais-chains", type=_int_in(1, MAX_SAMPLES), default=16, help="AIS chains per frame"
+        "--ais-chains", type=whole_number(1, MAX_SAMPLES), default=16, help="AIS chains per frame"
     )
     parser.add_argument(
-        "--ais-runs", type=_int_in(1, MAX_RUNS), default=2, help="independent AIS runs"
+        "--ais-runs", type=whole_number(1, MAX_RUNS), default=2, help="independent AIS runs"
     )
     parser.add_argument(
         "--reverse-ais",
@@ -437,11 +421,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-acc", action="store_true", help="skip the accuracy")
     parser.add_argument("--no-ll", action="store_true", help="skip the log-likelihood")
     parser.add_argument(
-        "--max-sequences", type=_int_in(1), default=None, help="first N sequences"
+        "--max-sequences", type=whole_number(1), default=None, help="first N sequences"
     )
-    parser.add_argument("--seed", type=_int_in(0), default=0)
+    parser.add_argument("--seed", type=whole_number(0), default=0)
     parser.add_argument(
-        "--threads", type=_int_in(1, MAX_THREADS), default=None, help="torch threads"
+        "--threads", type=whole_number(1, MAX_THREADS), default=None, help="torch threads"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
 

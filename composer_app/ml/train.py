@@ -61,6 +61,7 @@ from composer_app.ml.data import (
     mean_pitch,
     transpose_sequences,
 )
+from composer_app.ml.options import finite_number, whole_number
 from composer_app.ml.rnnrbm import ConfigError, RnnRbm, RnnRbmConfig
 
 RESUME_NAME = "resume.safetensors"
@@ -823,44 +824,12 @@ def _parse_transpose(text: str) -> list[int]:
     return list(range(ends[0], ends[1] + 1)) if ".." in text else ends
 
 
-def _whole_number(low: int, high: int) -> Callable[[str], int]:
-    """An argparse type: a whole number in ``low..high``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be in {low}..{high}, got {value}")
-        return value
-
-    return parse
-
-
-def _number(low: float, high: float, low_open: bool = False) -> Callable[[str], float]:
-    """An argparse type: a finite number from ``low`` (excluded if ``low_open``) to ``high``."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(value) or not _in_range(value, low, high, low_open):
-            raise argparse.ArgumentTypeError(
-                f"must be a finite number {_range_text(low, high, low_open)}, got {text}"
-            )
-        return value
-
-    return parse
-
-
 def _int_option(name: str) -> Callable[[str], int]:
-    return _whole_number(*_INT_RANGES[name])
+    return whole_number(*_INT_RANGES[name])
 
 
 def _float_option(name: str) -> Callable[[str], float]:
-    return _number(*_FLOAT_RANGES[name])
+    return finite_number(*_FLOAT_RANGES[name])
 
 
 _EPILOG = (
@@ -874,7 +843,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``composer-app train``."""
     d = TrainSettings()
     parser.epilog = _EPILOG
-    count = _whole_number(1, MAX_COUNT)
+    count = whole_number(1, MAX_COUNT)
     parser.add_argument("--data", required=True, type=Path,
                         help="benchmark .json.gz, a paper .pickle, or a folder of MIDI files")
     parser.add_argument("--out", required=True, type=Path,
@@ -902,7 +871,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="gradient norm clip (0: none)")
     parser.add_argument("--hidden", type=count, default=150)
     parser.add_argument("--recurrent", type=count, default=100)
-    parser.add_argument("--step-beats", type=_number(0.0, 64.0, low_open=True), default=None,
+    parser.add_argument("--step-beats", type=finite_number(0.0, 64.0, low_open=True), default=None,
                         help="frame length in beats (default 1.0 for JSB, else 0.5)")
     parser.add_argument("--transpose", type=_parse_transpose, default=d.transpose,
                         help="augmentation shifts, e.g. -5..6 (default 0: none)")
