@@ -318,6 +318,15 @@ def validation_log_likelihood(
     return result.mean
 
 
+def _read_resume_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"nothing to resume: missing file {path}") from exc
+    except OSError as exc:  # a folder in its place, no permission
+        raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
 class Trainer:
     """One training run: model, optimizer, RNG streams and the position in the run."""
 
@@ -448,20 +457,9 @@ class Trainer:
         optimizer and RNG states), so a damaged or edited file is named, not run.
         """
         path = directory / RESUME_NAME
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError as exc:
-            raise CheckpointError(f"nothing to resume: missing file {path}") from exc
-        except OSError as exc:  # a folder in its place, no permission
-            raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        data = _read_resume_bytes(path)
         tensors = tensors_from_bytes(data, str(path))
-        try:
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt") as handle:
-                meta = json.loads(handle.metadata()["state"])
-        except Exception as exc:  # noqa: BLE001 - any problem with the header
-            raise CheckpointError(f"{path} has no readable run state: {exc}") from exc
+        meta = cls.resume_state(directory)
         try:
             return cls._restore(path, tensors, meta, train, valid, settings_override or {})
         except CheckpointError:
@@ -472,6 +470,20 @@ class Trainer:
             raise CheckpointError(
                 f"{path} holds a damaged run state: {type(exc).__name__}: {exc}"
             ) from exc
+
+    @staticmethod
+    def resume_state(directory: Path) -> Any:
+        """The run state saved in ``directory``'s resume file (its JSON: settings, config,
+        counters), unchecked; raises :class:`CheckpointError` if there is none to read."""
+        path = directory / RESUME_NAME
+        _read_resume_bytes(path)  # the clear messages for a missing or unreadable file
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as handle:
+                return json.loads(handle.metadata()["state"])
+        except Exception as exc:  # noqa: BLE001 - any problem with the header
+            raise CheckpointError(f"{path} has no readable run state: {exc}") from exc
 
     @classmethod
     def _restore(
@@ -552,6 +564,12 @@ class Trainer:
         """Load the optimizer's hyperparameters and state after checking them against it."""
         fresh = self.optimizer.state_dict()["param_groups"]
         groups = meta["param_groups"]
+        if isinstance(groups, list) and len(groups) == 1 and len(fresh) == 2:
+            raise CheckpointError(
+                f"{RESUME_NAME} in this folder was written by an older version of the app (one "
+                "optimizer group, before weight decay of the weights only); it cannot be "
+                "resumed: start a new run with --init-from this folder's model instead"
+            )
         if not isinstance(groups, list) or len(groups) != len(fresh):
             raise bad(f"'param_groups' does not describe this {self.settings.optimizer} optimizer")
         index_to_param: dict[int, torch.nn.Parameter] = {}
@@ -851,8 +869,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--force", action="store_true",
                         help="start a new run in an --out folder that already holds a run or a "
-                        "model, overwriting its config.json, weights.safetensors and "
-                        "resume.safetensors")
+                        "model: its config.json, weights.safetensors and resume.safetensors "
+                        "are deleted when the new run starts")
     parser.add_argument("--epochs", type=_int_option("epochs"), default=d.epochs)
     parser.add_argument("--optimizer", choices=("adam", "sgd"), default=d.optimizer)
     parser.add_argument("--lr", type=_float_option("lr"), default=d.lr)
@@ -980,19 +998,38 @@ def run(args: argparse.Namespace) -> int:
         step_beats = args.step_beats
     else:
         step_beats = 1.0 if "jsb" in name.lower() else 0.5
+    transpose, seed = list(args.transpose), args.seed
+    if args.resume:
+        # The data are prepared as the run began (step, transposition, seed), whatever this
+        # command line says: otherwise the resumed run trains on other data.
+        try:
+            state = Trainer.resume_state(out)
+            saved = state["settings"]
+            step_beats = float(state["config"].get("step_beats", step_beats))
+            transpose, seed = list(saved.get("transpose", transpose)), saved.get("seed", seed)
+        except CheckpointError as exc:
+            return fail(str(exc))
+        except (KeyError, TypeError, AttributeError, ValueError):
+            pass  # a damaged state: Trainer.from_resume below names what is wrong
+        if transpose != list(args.transpose) or seed != args.seed:
+            print(
+                f"resuming with the run's own settings: --transpose "
+                f"{','.join(map(str, transpose))}, --seed {seed}",
+                file=sys.stderr,
+            )
     try:
         splits, skipped, key_norm = load_training_data(
-            args.data, step_beats, getattr(args, "read_score", None), args.normalize_key, args.seed
+            args.data, step_beats, getattr(args, "read_score", None), args.normalize_key, seed
         )
     except DataError as exc:
         return fail(str(exc))
     train = splits["train"]
     if not any(np.any(s) for s in train):
         return fail(f"{args.data}: the train split holds no notes; there is nothing to train on")
-    if args.transpose != [0]:
-        train = transpose_sequences(train, args.transpose)
+    if transpose != [0]:
+        train = transpose_sequences(train, transpose)
         if not any(np.any(s) for s in train):
-            shifts = ",".join(map(str, args.transpose))
+            shifts = ",".join(map(str, transpose))
             return fail(
                 f"--transpose {shifts} moves every tune's notes off the keyboard; no training "
                 "data is left"
@@ -1040,6 +1077,11 @@ def run(args: argparse.Namespace) -> int:
         )
     try:
         prepare_out(out)
+        if getattr(args, "force", False) and not args.resume:
+            # the old run goes now, not file by file as the new one saves: a new run stopped
+            # early must not leave the old model beside its own resume file
+            for file_name in RUN_FILES:
+                (out / file_name).unlink(missing_ok=True)
     except OSError as exc:
         return fail(f"cannot write in --out {out}: {exc.strerror or exc}")
     print(

@@ -235,6 +235,38 @@ def test_train_command_ctrl_c_stops_after_a_checkpoint_and_resumes(
     assert config.register_pitch == registered is not None
 
 
+def test_train_command_resume_prepares_the_data_as_the_run_began(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "continue with --resume --out X" leaves --transpose and --seed out: the resumed run
+    # must still train on the transposed tunes, or it trains on other data than it began with
+    data = _write_benchmark(tmp_path / "toy.json.gz")
+    begun = ("--epochs", "2", "--transpose=-1..1", "--seed", "3")
+    assert run(_args(data, tmp_path / "whole", *begun)) == 0
+    original = Trainer.train_step
+    calls = {"n": 0}
+
+    def step_then_interrupt(self: Trainer, v: torch.Tensor, mask: torch.Tensor) -> float:
+        calls["n"] += 1
+        value = original(self, v, mask)
+        if calls["n"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return value
+
+    monkeypatch.setattr(Trainer, "train_step", step_then_interrupt)
+    assert run(_args(data, tmp_path / "parts", *begun)) == 130
+    monkeypatch.setattr(Trainer, "train_step", original)
+    capsys.readouterr()
+    assert run(_args(data, tmp_path / "parts", "--resume")) == 0
+    err = capsys.readouterr().err
+    assert "resuming with the run's own settings: --transpose -1,0,1, --seed 3" in err
+    assert "training on 18 sequences" in err  # 6 tunes x 3 shifts
+    _, whole = load_checkpoint(tmp_path / "whole")
+    _, parts = load_checkpoint(tmp_path / "parts")
+    for name, tensor in whole.state_dict().items():
+        assert torch.equal(tensor, parts.state_dict()[name]), name
+
+
 def test_train_command_reports_bad_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "bad.json.gz").write_bytes(b"nonsense")
     assert run(_args(tmp_path / "bad.json.gz", tmp_path / "out")) == 2
@@ -477,6 +509,55 @@ def test_train_command_keeps_an_existing_run_unless_forced(
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     assert "--force" in parser.format_help() and "Exit status" in parser.format_help()
+
+
+def test_train_command_force_removes_the_old_model_before_the_new_run_saves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A forced run stopped before its first epoch ends must not leave the old model's
+    # config.json and weights beside its own resume file (evaluate would score the old one).
+    data = _write_benchmark(tmp_path / "toy.json.gz")
+    out = tmp_path / "run"
+    assert run(_args(data, out, "--epochs", "1")) == 0
+    original = Trainer.train_step
+
+    def step_then_interrupt(self: Trainer, v: torch.Tensor, mask: torch.Tensor) -> float:
+        value = original(self, v, mask)
+        os.kill(os.getpid(), signal.SIGINT)
+        return value
+
+    monkeypatch.setattr(Trainer, "train_step", step_then_interrupt)
+    assert run(_args(data, out, "--epochs", "1", "--force", "--hidden", "7")) == 130
+    assert sorted(p.name for p in out.iterdir()) == [RESUME_NAME]
+    monkeypatch.setattr(Trainer, "train_step", original)
+    assert run(_args(data, out, "--resume")) == 0
+    config, _ = load_checkpoint(out)
+    assert config.n_hidden == 7  # the new run's model, not the old one
+
+
+def test_train_command_names_a_resume_file_of_the_older_one_group_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    data = _write_benchmark(tmp_path / "toy.json.gz")
+    out = tmp_path / "run"
+    assert run(_args(data, out, "--epochs", "1")) == 0
+    resume = out / RESUME_NAME
+    with safe_open(str(resume), framework="pt") as handle:
+        metadata = handle.metadata()
+    state = json.loads(metadata["state"])
+    assert len(state["param_groups"]) == 2
+    first, second = state["param_groups"]
+    # before weight decay of the weights only, one group held every parameter
+    state["param_groups"] = [{**first, "params": first["params"] + second["params"]}]
+    save_file(load_file(str(resume)), str(resume), metadata={**metadata, "state": json.dumps(state)})
+    capsys.readouterr()
+    assert run(_args(data, out, "--resume")) == 2
+    err = capsys.readouterr().err
+    assert "written by an older version of the app" in err and "--init-from" in err
+    assert "damaged" not in err
 
 
 @pytest.mark.parametrize("when", ["ctrl_c", "epoch_end"])
