@@ -79,12 +79,17 @@ def _splits_from_object(obj: Any, source: str) -> dict[str, list[np.ndarray]]:
     return result
 
 
-def _read_regular_file(path: Path) -> bytes:
-    """The bytes of ``path``, refusing anything but a regular file.
+# The most bytes read from a pipe (a file's size is known; a pipe's is not).
+MAX_PIPE_BYTES = 1 << 30
 
-    The file is opened without blocking and checked with ``fstat`` before any read: a FIFO
-    would otherwise wait forever for a writer, and a device such as /dev/zero never ends.
-    Raises :class:`DataError` naming the file.
+
+def _read_data_file(path: Path) -> bytes:
+    """The bytes of ``path``: a regular file, or a pipe (``<(zcat ...)``, /dev/stdin).
+
+    The file is opened without blocking and checked with ``fstat`` before any read: a named
+    pipe nobody writes to reads as empty at once instead of waiting for a writer for ever,
+    and a device such as /dev/zero, which never ends, is refused. Raises :class:`DataError`
+    naming the file.
     """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
@@ -95,10 +100,19 @@ def _read_regular_file(path: Path) -> bytes:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
             raise DataError(f"cannot read {path}: it is a folder, not a data file")
+        if stat.S_ISFIFO(mode):
+            os.set_blocking(fd, True)  # a writer that is there is waited for, chunk by chunk
+            chunks, size = [], 0
+            while chunk := os.read(fd, 1 << 20):
+                size += len(chunk)
+                if size > MAX_PIPE_BYTES:
+                    raise DataError(f"cannot read {path}: the pipe gave more than 1 GB")
+                chunks.append(chunk)
+            if not size:
+                raise DataError(f"cannot read {path}: the pipe gave no data (nothing wrote to it)")
+            return b"".join(chunks)
         if not stat.S_ISREG(mode):
-            raise DataError(
-                f"cannot read {path}: it is not a regular file (a pipe, socket or device)"
-            )
+            raise DataError(f"cannot read {path}: it is not a regular file or a pipe (a device?)")
         with os.fdopen(fd, "rb", closefd=False) as handle:
             return handle.read()
     except OSError as exc:
@@ -114,7 +128,7 @@ def load_benchmark(path: str | Path) -> dict[str, list[np.ndarray]]:
     Raises :class:`DataError` for a missing, unreadable or malformed file.
     """
     path = Path(path)
-    raw = _read_regular_file(path)
+    raw = _read_data_file(path)
     try:
         text = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
         obj = json.loads(text)
@@ -159,7 +173,7 @@ def load_pickle_safely(path: str | Path) -> dict[str, list[np.ndarray]]:
     Raises :class:`DataError` naming the file and the refused global or the problem.
     """
     path = Path(path)
-    raw = _read_regular_file(path)
+    raw = _read_data_file(path)
     try:
         obj = _RestrictedUnpickler(io.BytesIO(raw), encoding="latin1").load()
     except DataError as exc:

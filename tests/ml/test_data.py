@@ -119,13 +119,29 @@ def test_loaders_refuse_a_fifo_without_waiting_for_a_writer(tmp_path: Path, load
         worker.join(timeout=10)
         pytest.fail(f"{loader.__name__} blocked on a FIFO")
     assert isinstance(outcome[0], DataError)
-    assert "not a regular file" in str(outcome[0])
+    assert "the pipe gave no data" in str(outcome[0])
+
+
+def test_load_benchmark_reads_a_pipe_someone_writes_to(tmp_path: Path) -> None:
+    # as `--data <(zcat ...)` or /dev/stdin hand it over
+    document = {"train": [[[60], [62, 64]]], "valid": [[[60]]], "test": [[[67]]]}
+    payload = gzip.compress(json.dumps(document).encode())
+    read, write = os.pipe()
+    writer = threading.Thread(target=lambda: (os.write(write, payload), os.close(write)))
+    writer.start()
+    try:
+        splits = load_benchmark(f"/dev/fd/{read}")
+    finally:
+        writer.join(timeout=10)
+        os.close(read)
+    assert [s.shape for s in splits["train"]] == [(2, 88)]
+    assert splits["train"][0][1].sum() == 2
 
 
 @pytest.mark.skipif(not Path(os.devnull).exists(), reason="no null device")
 def test_loaders_refuse_a_device_and_a_folder(tmp_path: Path) -> None:
     for loader in (load_benchmark, load_pickle_safely):
-        with pytest.raises(DataError, match="not a regular file"):
+        with pytest.raises(DataError, match="not a regular file or a pipe"):
             loader(os.devnull)
         with pytest.raises(DataError, match="is a folder"):
             loader(tmp_path)
