@@ -19,9 +19,6 @@ _TONICS = {name.lower(): i for i, name in enumerate(
 _TONICS.update({"db": 1, "d#": 3, "gb": 6, "g#": 8, "a#": 10})
 
 
-
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of the ``generate`` subcommand."""
     parser.add_argument("--seed", required=True, metavar="FILE.mid", help="the melody to continue")
