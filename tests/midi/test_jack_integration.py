@@ -93,16 +93,24 @@ def hanging_notes(messages: Sequence[tuple[int, ...]]) -> set[tuple[int, int]]:
     return sounding
 
 
-def assert_within_three_attempts(receiver: Receiver, attempt: Callable[[Receiver], str]) -> None:
-    """Pass if one of three runs of ``attempt`` returns "" (each later run: a fresh receiver).
+# Attempts at an exact-order JACK delivery. Measured here: about 1 attempt in 12 loses a
+# period's MIDI on an idle machine (2 of 24 with retries made errors), and a clean clone's CI
+# run once needed all of three, so five keep a flake rare while a player that loses or
+# reorders messages still fails every one.
+DELIVERY_ATTEMPTS = 5
+
+
+def assert_within_attempts(receiver: Receiver, attempt: Callable[[Receiver], str]) -> None:
+    """Pass if one of ``DELIVERY_ATTEMPTS`` runs of ``attempt`` returns "" (each later run: a
+    fresh receiver).
 
     The dummy JACK server without real-time scheduling now and then loses a period's MIDI on
     this machine (docs/benchmarks/midi.md): a hiccup fails one attempt, a player that loses
-    or reorders messages fails all three. A pass after a failed attempt warns (pytest's
+    or reorders messages fails all of them. A pass after a failed attempt warns (pytest's
     warnings summary names the failures), so that retries stay visible.
     """
     failures = []
-    for index in range(3):
+    for index in range(DELIVERY_ATTEMPTS):
         current = receiver if index == 0 else Receiver()
         try:
             failure = attempt(current)
@@ -112,7 +120,8 @@ def assert_within_three_attempts(receiver: Receiver, attempt: Callable[[Receiver
         if not failure:
             if failures:
                 warnings.warn(
-                    f"JACK delivery passed on attempt {index + 1} of 3; before: {failures}",
+                    f"JACK delivery passed on attempt {index + 1} of {DELIVERY_ATTEMPTS}; "
+                    f"before: {failures}",
                     stacklevel=2,
                 )
             return
@@ -217,7 +226,7 @@ def _delivery_failure(
 def test_jack_player_delivers_every_message_in_order(
     receiver: Receiver, make_player: Callable[..., Player]
 ) -> None:
-    assert_within_three_attempts(receiver, lambda r: _player_attempt(r, make_player))
+    assert_within_attempts(receiver, lambda r: _player_attempt(r, make_player))
 
 
 def test_jack_player_stop_leaves_nothing_hanging(
@@ -267,7 +276,7 @@ def _stream_attempt(receiver: Receiver, make_player: Callable[..., Player]) -> s
 def test_jack_player_plays_a_stream_fed_from_another_thread(
     receiver: Receiver, make_player: Callable[..., Player]
 ) -> None:
-    assert_within_three_attempts(receiver, lambda r: _stream_attempt(r, make_player))
+    assert_within_attempts(receiver, lambda r: _stream_attempt(r, make_player))
 
 
 def test_jack_player_survives_its_port_closing_mid_play(
@@ -358,7 +367,7 @@ def _process_player_attempt(receiver: Receiver) -> str:
 
 
 def test_jack_process_player_delivers_every_message_in_order(receiver: Receiver) -> None:
-    assert_within_three_attempts(receiver, _process_player_attempt)
+    assert_within_attempts(receiver, _process_player_attempt)
 
 
 def test_jack_ports_command_lists_the_receiver(
