@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
-from composer_app.ml.generate import SAMPLERS
+from composer_app.ml.generate import MAX_GIBBS_STEPS, SAMPLERS
 
 FORMAT_VERSION = 1
 # Where a frame's sampling chain starts (see RnnRbmConfig.chain_start).
@@ -80,6 +80,11 @@ class RnnRbmConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"config field {name!r} must be a positive integer, got {value!r}")
+        if self.sampling_steps > MAX_GIBBS_STEPS:  # the generator would refuse it at once
+            raise ConfigError(
+                f"config field 'sampling_steps' must be at most {MAX_GIBBS_STEPS}, "
+                f"got {self.sampling_steps}"
+            )
         for name in ("pitch_low", "pitch_high"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 128:

@@ -227,6 +227,10 @@ def test_rnnrbm_config_round_trips_and_rejects_bad_fields() -> None:
         "gibbs", 25)
     annealed = RnnRbmConfig(sampler="annealed", sampling_steps=100)
     assert RnnRbmConfig.from_dict(annealed.to_dict()) == annealed
+    # more steps than the generator takes: refused when the model loads, not at its first step
+    assert RnnRbmConfig(sampling_steps=10_000).sampling_steps == 10_000
+    with pytest.raises(ConfigError, match="'sampling_steps' must be at most 10000"):
+        RnnRbmConfig.from_dict({**config.to_dict(), "sampling_steps": 10_001})
     with pytest.raises(ConfigError, match="'sampler' must be one of gibbs, annealed"):
         RnnRbmConfig.from_dict({**config.to_dict(), "sampler": "exact"})
     with pytest.raises(ConfigError, match="sampling_steps"):
