@@ -324,7 +324,10 @@ class ContinuationController(QObject):
         if self._abandoned:
             return
         self._key_name = key
-        self._report(f"Generating in {key}…" if key else "Generating…")
+        self._report(
+            f"Generating in {key}…" if key
+            else "Generating from silence: the seed has no notes to continue…"
+        )
 
     def _on_worker_step_generated(self, variation: int, index: int, frame: Any,
                                   probabilities: Any) -> None:

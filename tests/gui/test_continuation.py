@@ -444,3 +444,13 @@ def test_continuation_space_or_panic_stops_the_generation_too(qtbot, window, tmp
     assert finished.args == [False]
     assert len(controller._frames) < 64 * 8  # stopped, not run to the end
     assert not window.playback.is_playing
+
+
+def test_continuation_of_no_notes_says_it_starts_from_silence(qtbot, window):
+    controller = window.continuation
+    controller.panel.set_length(64, "bars")
+    with qtbot.waitSignal(controller.finished, timeout=20_000):
+        controller.start()  # an empty score: nothing to continue
+        qtbot.waitUntil(lambda: "from silence" in controller.panel.status_label.text(),
+                        timeout=10_000)
+        controller.stop()
