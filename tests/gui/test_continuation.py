@@ -102,6 +102,16 @@ def run_continuation(qtbot, window: MainWindow, *, steps: int, seed_value: int =
     return bool(done.args[0])
 
 
+def start_long_run(qtbot, window: MainWindow):
+    """Press Continue for 64 bars (far longer than a test) and wait for its first 2 steps;
+    returns the controller, its run still going."""
+    controller = window.continuation
+    controller.panel.set_length(64, "bars")
+    controller.start()
+    qtbot.waitUntil(lambda: len(controller._frames) >= 2, timeout=20_000)
+    return controller
+
+
 def test_continuation_32_steps_drawn_and_heard_over_jack(qtbot, window, tmp_path, jack_server):
     from tests.midi.test_jack_integration import (
         Receiver,
@@ -320,10 +330,7 @@ def test_continuation_pending_notes_cannot_be_selected_or_edited(qtbot, window, 
 
 def test_continuation_new_document_during_a_run_gets_nothing_of_it(qtbot, window, tmp_path):
     load_seed(window, tmp_path, tempo_bpm=120.0)
-    controller = window.continuation
-    controller.panel.set_length(64, "bars")
-    controller.start()
-    qtbot.waitUntil(lambda: len(controller._frames) >= 2, timeout=20_000)
+    controller = start_long_run(qtbot, window)
     # the notes generated so far are unaccepted work: New asks (Discard goes on)
     QUESTIONS_ANSWERED.append(QMessageBox.StandardButton.Discard)
     assert window.new_file()
@@ -385,10 +392,7 @@ def test_continuation_not_accepted_is_offered_before_the_document_goes(
 
 def test_continuation_cancel_in_the_question_leaves_a_live_run_going(qtbot, window, tmp_path):
     load_seed(window, tmp_path, tempo_bpm=120.0)
-    controller = window.continuation
-    controller.panel.set_length(64, "bars")
-    controller.start()
-    qtbot.waitUntil(lambda: len(controller._frames) >= 2, timeout=20_000)
+    controller = start_long_run(qtbot, window)
     QUESTIONS_ANSWERED.append(QMessageBox.StandardButton.Cancel)
     assert not window.new_file()
     assert controller.is_running  # nothing was stopped: Cancel means as you were
@@ -436,10 +440,8 @@ def test_continuation_space_or_panic_stops_the_generation_too(qtbot, window, tmp
     # used to silence it while the generation raced on, unheard
     load_seed(window, tmp_path, tempo_bpm=120.0)
     controller = window.continuation
-    controller.panel.set_length(64, "bars")
     with qtbot.waitSignal(controller.finished, timeout=20_000) as finished:
-        controller.start()
-        qtbot.waitUntil(lambda: len(controller._frames) >= 2, timeout=20_000)
+        start_long_run(qtbot, window)
         getattr(window, command)()
     assert finished.args == [False]
     assert len(controller._frames) < 64 * 8  # stopped, not run to the end

@@ -10,6 +10,7 @@ import json
 import math
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -200,21 +201,28 @@ def test_train_command_writes_a_loadable_checkpoint(
     assert "epoch 1:" in err and "epoch 2:" in err and "best valid acc" in err
 
 
-def test_train_command_ctrl_c_stops_after_a_checkpoint_and_resumes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    data = _write_benchmark(tmp_path / "toy.json.gz")
+def _ctrl_c_after_batch(monkeypatch: pytest.MonkeyPatch, batch: int) -> Callable[..., float]:
+    """Make training send itself a real Ctrl+C (SIGINT, delivered to the command's handler)
+    after its ``batch``-th batch. Returns the real ``Trainer.train_step``, to put back."""
     original = Trainer.train_step
     calls = {"n": 0}
 
     def step_then_interrupt(self: Trainer, v: torch.Tensor, mask: torch.Tensor) -> float:
         calls["n"] += 1
         value = original(self, v, mask)
-        if calls["n"] == 1:
-            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl+C, delivered to our handler
+        if calls["n"] == batch:
+            os.kill(os.getpid(), signal.SIGINT)
         return value
 
     monkeypatch.setattr(Trainer, "train_step", step_then_interrupt)
+    return original
+
+
+def test_train_command_ctrl_c_stops_after_a_checkpoint_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _write_benchmark(tmp_path / "toy.json.gz")
+    _ctrl_c_after_batch(monkeypatch, 1)
     assert run(_args(data, tmp_path / "out", "--epochs", "2")) == 130
     assert "continue with --resume" in capsys.readouterr().err
     assert (tmp_path / "out" / RESUME_NAME).exists()
@@ -243,17 +251,7 @@ def test_train_command_resume_prepares_the_data_as_the_run_began(
     data = _write_benchmark(tmp_path / "toy.json.gz")
     begun = ("--epochs", "2", "--transpose=-1..1", "--seed", "3")
     assert run(_args(data, tmp_path / "whole", *begun)) == 0
-    original = Trainer.train_step
-    calls = {"n": 0}
-
-    def step_then_interrupt(self: Trainer, v: torch.Tensor, mask: torch.Tensor) -> float:
-        calls["n"] += 1
-        value = original(self, v, mask)
-        if calls["n"] == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-        return value
-
-    monkeypatch.setattr(Trainer, "train_step", step_then_interrupt)
+    original = _ctrl_c_after_batch(monkeypatch, 2)
     assert run(_args(data, tmp_path / "parts", *begun)) == 130
     monkeypatch.setattr(Trainer, "train_step", original)
     capsys.readouterr()
@@ -519,14 +517,7 @@ def test_train_command_force_removes_the_old_model_before_the_new_run_saves(
     data = _write_benchmark(tmp_path / "toy.json.gz")
     out = tmp_path / "run"
     assert run(_args(data, out, "--epochs", "1")) == 0
-    original = Trainer.train_step
-
-    def step_then_interrupt(self: Trainer, v: torch.Tensor, mask: torch.Tensor) -> float:
-        value = original(self, v, mask)
-        os.kill(os.getpid(), signal.SIGINT)
-        return value
-
-    monkeypatch.setattr(Trainer, "train_step", step_then_interrupt)
+    original = _ctrl_c_after_batch(monkeypatch, 1)
     assert run(_args(data, out, "--epochs", "1", "--force", "--hidden", "7")) == 130
     assert sorted(p.name for p in out.iterdir()) == [RESUME_NAME]
     monkeypatch.setattr(Trainer, "train_step", original)
