@@ -22,6 +22,7 @@ atomic file) from which ``--resume`` continues bit-exactly.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -336,7 +337,10 @@ class Trainer:
         settings: TrainSettings,
         train: Sequence[np.ndarray],
         valid: Sequence[np.ndarray],
+        load_start: bool = True,
     ) -> None:
+        """``load_start``: load ``settings.init_from``'s weights (False when a resume file
+        brings the weights: the starting model may be gone by then)."""
         self.settings = settings
         self.config = config
         self.train = list(train)
@@ -346,7 +350,7 @@ class Trainer:
         torch.set_num_threads(settings.threads)
         self.torch_rng = torch.Generator().manual_seed(settings.seed)
         start = None
-        if settings.init_from:  # loaded first: it checks its sizes before it builds a model
+        if settings.init_from and load_start:  # first: it checks sizes before building
             _, start = load_checkpoint(settings.init_from)
         if config.n_params > MAX_PARAMETERS:
             raise TrainingError(
@@ -386,6 +390,7 @@ class Trainer:
         self.train_time_s = 0.0
         self.stop_requested = False
         self.finished = False
+        self.data_digest = ""  # of the data the run began with (see data_digest); "" unknown
 
     # --- state ---------------------------------------------------------------------------
 
@@ -424,6 +429,7 @@ class Trainer:
             "history": self.history,
             "train_time_s": self.train_time_s,
             "finished": self.finished,
+            "data_digest": self.data_digest,
         }
         return tensors_to_bytes(tensors, {"state": json.dumps(meta)})
 
@@ -520,7 +526,7 @@ class Trainer:
             raise bad(f"unexpected tensor(s) {', '.join(unexpected)}")
         model_tensors = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
         check_sizes(config, model_tensors, str(path))  # before the model is built
-        trainer = cls(config, settings, train, valid)
+        trainer = cls(config, settings, train, valid, load_start=False)
         check_state(trainer.model, model_tensors, str(path))
         trainer.model.load_state_dict(model_tensors, strict=True)
         trainer._restore_optimizer(tensors, meta, bad)
@@ -857,16 +863,59 @@ _EPILOG = (
 )
 
 
+class _StoreGiven(argparse.Action):
+    """Store an option's value and note in ``given_options`` that the command line gave it
+    (a resumed run tells an option left out, which keeps the run's own value, from one given)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.given_options = {*getattr(namespace, "given_options", ()), self.dest}
+
+
+# On --resume: options a run may change as it goes on (how long and on how many threads it
+# trains), by argument name -> TrainSettings field; every other training option is the run's
+# own, and giving it with another value is refused.
+_RESUME_CHANGEABLE = {"epochs": "epochs", "patience": "patience", "max_minutes": "max_minutes",
+                      "threads": "threads"}  # fmt: skip
+# argument name -> where a run keeps it: ("settings" | "config", field)
+_RESUME_FIXED: dict[str, tuple[str, str]] = {
+    "optimizer": ("settings", "optimizer"), "lr": ("settings", "lr"),
+    "lr_decay": ("settings", "lr_decay"), "decay_patience": ("settings", "decay_patience"),
+    "batch_size": ("settings", "batch_size"), "window": ("settings", "window_steps"),
+    "cd_steps": ("settings", "cd_steps"), "clip": ("settings", "clip_norm"),
+    "transpose": ("settings", "transpose"), "valid_gibbs": ("settings", "valid_gibbs_steps"),
+    "valid_measure": ("settings", "valid_measure"),
+    "valid_sequences": ("settings", "valid_sequences"),
+    "valid_ais_temperatures": ("settings", "valid_ais_temperatures"),
+    "valid_ais_chains": ("settings", "valid_ais_chains"),
+    "weight_decay": ("settings", "weight_decay"), "chain_start": ("settings", "chain_start"),
+    "init_from": ("settings", "init_from"), "seed": ("settings", "seed"),
+    "hidden": ("config", "n_hidden"), "recurrent": ("config", "n_recurrent"),
+    "step_beats": ("config", "step_beats"),
+}  # fmt: skip
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``composer-app train``."""
     d = TrainSettings()
     parser.epilog = _EPILOG
+    # every option that takes a value records that it was given (see _StoreGiven)
+    parser.register("action", None, _StoreGiven)
     count = whole_number(1, MAX_COUNT)
     parser.add_argument("--data", required=True, type=Path,
                         help="benchmark .json.gz, a paper .pickle, or a folder of MIDI files")
     parser.add_argument("--out", required=True, type=Path,
                         help="checkpoint folder (new or empty, unless --resume or --force)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out with its own settings and data (other "
+                        "data or other values of its options are refused, except --epochs, "
+                        "--patience, --max-minutes and --threads)")
     parser.add_argument("--force", action="store_true",
                         help="start a new run in an --out folder that already holds a run or a "
                         "model: its config.json, weights.safetensors and resume.safetensors "
@@ -998,31 +1047,60 @@ def run(args: argparse.Namespace) -> int:
         step_beats = args.step_beats
     else:
         step_beats = 1.0 if "jsb" in name.lower() else 0.5
-    transpose, seed = list(args.transpose), args.seed
+    given = set(getattr(args, "given_options", ()))
+    transpose, seed, normalize_key = list(args.transpose), args.seed, args.normalize_key
+    state: Any = None
+    overrides: dict[str, Any] = {}
     if args.resume:
-        # The data are prepared as the run began (step, transposition, seed), whatever this
-        # command line says: otherwise the resumed run trains on other data.
+        # The run goes on with its own settings, and its data are prepared as it began (step,
+        # transposition, seed, key normalisation), whatever this command line leaves out.
         try:
             state = Trainer.resume_state(out)
-            saved = state["settings"]
-            step_beats = float(state["config"].get("step_beats", step_beats))
-            transpose, seed = list(saved.get("transpose", transpose)), saved.get("seed", seed)
         except CheckpointError as exc:
             return fail(str(exc))
+        try:
+            saved, saved_config = state["settings"], state["config"]
+            step_beats = float(saved_config.get("step_beats", step_beats))
+            transpose, seed = list(saved.get("transpose", transpose)), saved.get("seed", seed)
+            normalize_key = saved_config.get("key_normalization", "none") != "none"
+            overrides = {
+                field_name: getattr(args, name)
+                for name, field_name in _RESUME_CHANGEABLE.items()
+                # --max-minutes given again means that long again, even the same number
+                if name in given
+                and (getattr(args, name) != saved.get(field_name) or name == "max_minutes")
+            }
+            changes = [
+                f"{_option(name)} {_shown(getattr(args, name))} (the run's: "
+                f"{_shown(saved.get(field_name))})"
+                for name, field_name in _RESUME_CHANGEABLE.items()
+                if field_name in overrides and overrides[field_name] != saved.get(field_name)
+            ]
         except (KeyError, TypeError, AttributeError, ValueError):
-            pass  # a damaged state: Trainer.from_resume below names what is wrong
+            changes = []  # a damaged state: Trainer.from_resume below names what is wrong
         if transpose != list(args.transpose) or seed != args.seed:
-            print(
-                f"resuming with the run's own settings: --transpose "
-                f"{','.join(map(str, transpose))}, --seed {seed}",
-                file=sys.stderr,
+            changes.append(
+                f"the run's own --transpose {','.join(map(str, transpose))}, --seed {seed}"
             )
+        if changes:
+            print(f"resuming with {', '.join(changes)}", file=sys.stderr)
     try:
         splits, skipped, key_norm = load_training_data(
-            args.data, step_beats, getattr(args, "read_score", None), args.normalize_key, seed
+            args.data, step_beats, getattr(args, "read_score", None), normalize_key, seed
         )
     except DataError as exc:
         return fail(str(exc))
+    digest = data_digest(splits)
+    began = state.get("data_digest") if isinstance(state, dict) else None
+    if isinstance(began, str) and began and began != digest:
+        began_config = state.get("config")
+        training = began_config.get("training") if isinstance(began_config, dict) else None
+        source = training.get("data", "?") if isinstance(training, dict) else "?"
+        return fail(
+            f"--data {args.data} is not the data this run began with ({source}, as read then): "
+            "resume it with those data, or start a new run from this one's model with "
+            f"--init-from {out} --out NEW_FOLDER"
+        )
     train = splits["train"]
     if not any(np.any(s) for s in train):
         return fail(f"{args.data}: the train split holds no notes; there is nothing to train on")
@@ -1036,9 +1114,22 @@ def run(args: argparse.Namespace) -> int:
             )
     try:
         if args.resume:
-            trainer = Trainer.from_resume(out, train, splits["valid"])
+            trainer = Trainer.from_resume(out, train, splits["valid"], overrides)
+            conflicts = _resume_conflicts(trainer, args, given)  # against the checked state
+            if conflicts:
+                return fail(
+                    f"--resume goes on with the run's own settings, and these differ from "
+                    f"them: {'; '.join(conflicts)}. Leave them out, or start a new run from this "
+                    f"one's model with --init-from {out} --out NEW_FOLDER"
+                )
             if trainer.config.register_pitch is None:  # a run begun before configs had it
                 trainer.config.register_pitch = _register_of(splits["train"])
+            if overrides.keys() & {"epochs", "patience", "max_minutes"}:
+                # a run that had finished goes on if the new limits let it
+                limits = trainer.settings
+                trainer.finished = (
+                    trainer.epoch >= limits.epochs or trainer.bad_epochs >= limits.patience
+                )
         else:
             settings = TrainSettings(
                 optimizer=args.optimizer, lr=args.lr, lr_decay=args.lr_decay,
@@ -1068,6 +1159,25 @@ def run(args: argparse.Namespace) -> int:
             trainer = Trainer(config, settings, train, splits["valid"])
     except (CheckpointError, TrainingError, ValueError) as exc:
         return fail(str(exc))
+    trainer.data_digest = digest
+    if trainer.finished:
+        limits = trainer.settings
+        if trainer.epoch >= limits.epochs:
+            why = f"it trained its --epochs {limits.epochs}; resume with a larger --epochs"
+        elif trainer.bad_epochs >= limits.patience:
+            why = (
+                f"it stopped early, {trainer.bad_epochs} epochs without a better validation "
+                f"score (--patience {limits.patience}); resume with a larger --patience"
+            )
+        else:
+            why = f"it ran for its --max-minutes {limits.max_minutes:g}; resume with --max-minutes"
+        print(f"the run in {out} had finished: {why} to train on", file=sys.stderr)
+        print(
+            f"best valid {_score(trainer.best_accuracy)} at epoch {trainer.best_epoch}; "
+            f"model in {out}",
+            file=sys.stderr,
+        )
+        return 0
     if count_frames(trainer.valid) == 0:  # frame_accuracy would score it 100 %
         chosen = trainer.settings.valid_sequences
         which = f"the first {chosen} tunes of the valid split" if chosen else "the valid split"
@@ -1124,6 +1234,52 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return status
+
+
+def _resume_conflicts(trainer: Trainer, args: argparse.Namespace, given: set[str]) -> list[str]:
+    """The options this command line gives that a resumed run cannot take: each named with
+    the run's own value, e.g. ``--lr 0.01 (the run's: 0.001)``."""
+    conflicts = []
+    for name, (where, field_name) in _RESUME_FIXED.items():
+        if name not in given:
+            continue
+        value = getattr(args, name)
+        own = getattr(trainer.settings if where == "settings" else trainer.config, field_name)
+        if name == "init_from":
+            value = str(value or "")
+        if value != own:
+            conflicts.append(f"{_option(name)} {_shown(value)} (the run's: {_shown(own)})")
+    if args.normalize_key and trainer.config.key_normalization == "none":
+        conflicts.append("--normalize-key (the run did not normalize keys)")
+    return conflicts
+
+
+def _option(name: str) -> str:
+    """The command-line option of an argument name: ``valid_gibbs`` -> ``--valid-gibbs``."""
+    return "--" + name.replace("_", "-")
+
+
+def _shown(value: Any) -> str:
+    """An option's value as the command line writes it."""
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value) if value != "" else "(none)"
+
+
+def data_digest(splits: dict[str, list[np.ndarray]]) -> str:
+    """A fingerprint of the train and valid splits as read (before augmentation), so that a
+    resumed run can tell other data from its own. Shapes: each sequence ``(T, P)``."""
+    digest = hashlib.sha256()
+    for name in ("train", "valid"):
+        sequences = splits.get(name, [])
+        digest.update(f"{name}:{len(sequences)};".encode())
+        for seq in sequences:
+            roll = np.asarray(seq) != 0
+            digest.update(f"{roll.shape};".encode())
+            digest.update(np.packbits(roll).tobytes())
+    return digest.hexdigest()
 
 
 def _register_of(sequences: list[np.ndarray]) -> float | None:

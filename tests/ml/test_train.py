@@ -9,6 +9,7 @@ import itertools
 import json
 import math
 import os
+import shutil
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -257,12 +258,113 @@ def test_train_command_resume_prepares_the_data_as_the_run_began(
     capsys.readouterr()
     assert run(_args(data, tmp_path / "parts", "--resume")) == 0
     err = capsys.readouterr().err
-    assert "resuming with the run's own settings: --transpose -1,0,1, --seed 3" in err
+    assert "resuming with the run's own --transpose -1,0,1, --seed 3" in err
     assert "training on 18 sequences" in err  # 6 tunes x 3 shifts
     _, whole = load_checkpoint(tmp_path / "whole")
     _, parts = load_checkpoint(tmp_path / "parts")
     for name, tensor in whole.state_dict().items():
         assert torch.equal(tensor, parts.state_dict()[name]), name
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(folder)[1].state_dict()
+
+
+def test_train_command_resume_refuses_other_settings_and_takes_longer_limits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _write_benchmark(tmp_path / "toy.json.gz")
+    assert run(_args(data, tmp_path / "whole", "--epochs", "2")) == 0
+    out = tmp_path / "run"
+    assert run(_args(data, out, "--epochs", "1")) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    # a finished run: nothing to train, and the way on named
+    assert run(_args(data, out, "--resume")) == 0
+    assert "had finished: it trained its --epochs 1; resume with a larger --epochs" in (
+        capsys.readouterr().err
+    )
+    # settings that change the training are the run's own: giving others is refused, by name
+    assert run(_args(data, out, "--resume", "--epochs", "2", "--lr", "0.01", "--window", "7")) == 2
+    err = capsys.readouterr().err
+    assert "--lr 0.01 (the run's: 0.001); --window 7 (the run's: 10)" in err
+    assert f"--init-from {out}" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    # the same values given again are no conflict; a larger --epochs trains on, and ends
+    # where a run of two epochs from the start ends
+    assert run(_args(data, out, "--resume", "--epochs", "2", "--lr", "0.001")) == 0
+    assert "resuming with --epochs 2 (the run's: 1)" in capsys.readouterr().err
+    whole, resumed = _weights(tmp_path / "whole"), _weights(out)
+    for name, tensor in whole.items():
+        assert torch.equal(tensor, resumed[name]), name
+    assert load_checkpoint(out)[0].training["epochs"] == 2
+
+
+def test_train_command_resume_goes_on_after_early_stopping_with_a_larger_patience(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _write_benchmark(tmp_path / "toy.json.gz")
+    out = tmp_path / "run"
+    # patience 1: the run stops at its first epoch without a better validation score
+    assert run(_args(data, out, "--epochs", "30", "--patience", "1")) == 0
+    state = Trainer.resume_state(out)
+    assert state["finished"] and state["epoch"] < 30 and state["bad_epochs"] == 1
+    capsys.readouterr()
+    assert run(_args(data, out, "--resume")) == 0
+    assert "stopped early" in capsys.readouterr().err
+    assert Trainer.resume_state(out)["epoch"] == state["epoch"]
+    assert run(_args(data, out, "--resume", "--patience", "3")) == 0
+    assert Trainer.resume_state(out)["epoch"] > state["epoch"]
+
+
+def test_train_command_resume_refuses_other_data_than_the_run_began_with(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _write_benchmark(tmp_path / "toy.json.gz")
+    other = tmp_path / "other.json.gz"
+    document = json.loads(gzip.decompress(data.read_bytes()))
+    document["train"][0][0] = [61]  # one frame differs
+    other.write_bytes(gzip.compress(json.dumps(document).encode()))
+    out = tmp_path / "run"
+    assert run(_args(data, out, "--epochs", "1")) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert run(_args(other, out, "--resume", "--epochs", "2")) == 2
+    err = capsys.readouterr().err
+    assert f"--data {other} is not the data this run began with ({data}" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    # the same data under another name are the same data
+    copy = tmp_path / "copy.json.gz"
+    copy.write_bytes(data.read_bytes())
+    assert run(_args(copy, out, "--resume", "--epochs", "2")) == 0
+    # a resume file from before runs recorded their data resumes on any data
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    resume = out / RESUME_NAME
+    with safe_open(str(resume), framework="pt") as handle:
+        metadata = handle.metadata()
+    state = json.loads(metadata["state"])
+    del state["data_digest"]
+    save_file(load_file(str(resume)), str(resume), metadata={**metadata, "state": json.dumps(state)})
+    assert run(_args(other, out, "--resume", "--epochs", "3")) == 0
+
+
+def test_train_command_resumes_a_fine_tune_whose_starting_model_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _write_benchmark(tmp_path / "toy.json.gz")
+    assert run(_args(data, tmp_path / "start", "--epochs", "1")) == 0
+    original = _ctrl_c_after_batch(monkeypatch, 1)
+    begun = ("--epochs", "2", "--init-from", str(tmp_path / "start"))
+    assert run(_args(data, tmp_path / "tune", *begun)) == 130
+    monkeypatch.setattr(Trainer, "train_step", original)
+    assert run(_args(data, tmp_path / "whole", *begun)) == 0
+    shutil.rmtree(tmp_path / "start")  # the resume file holds every weight it needs
+    assert run(_args(data, tmp_path / "tune", "--resume")) == 0
+    whole, resumed = _weights(tmp_path / "whole"), _weights(tmp_path / "tune")
+    for name, tensor in whole.items():
+        assert torch.equal(tensor, resumed[name]), name
 
 
 def test_train_command_reports_bad_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -521,7 +623,7 @@ def test_train_command_force_removes_the_old_model_before_the_new_run_saves(
     assert run(_args(data, out, "--epochs", "1", "--force", "--hidden", "7")) == 130
     assert sorted(p.name for p in out.iterdir()) == [RESUME_NAME]
     monkeypatch.setattr(Trainer, "train_step", original)
-    assert run(_args(data, out, "--resume")) == 0
+    assert run(_args(data, out, "--resume", "--hidden", "7")) == 0
     config, _ = load_checkpoint(out)
     assert config.n_hidden == 7  # the new run's model, not the old one
 
