@@ -79,8 +79,11 @@ def _splits_from_object(obj: Any, source: str) -> dict[str, list[np.ndarray]]:
     return result
 
 
-# The most bytes read from a pipe (a file's size is known; a pipe's is not).
-MAX_PIPE_BYTES = 1 << 30
+# The most bytes a data file may hold, read from a file or a pipe or decompressed (50 times
+# the largest benchmark, MuseData's 4.9 MB of JSON): more is no benchmark, and a gzip bomb
+# or an endless pipe must not fill the memory.
+MAX_DATA_BYTES = 256 << 20
+_MAX_DATA_TEXT = "256 MB"
 
 
 def _read_data_file(path: Path) -> bytes:
@@ -105,20 +108,29 @@ def _read_data_file(path: Path) -> bytes:
             chunks, size = [], 0
             while chunk := os.read(fd, 1 << 20):
                 size += len(chunk)
-                if size > MAX_PIPE_BYTES:
-                    raise DataError(f"cannot read {path}: the pipe gave more than 1 GB")
+                if size > MAX_DATA_BYTES:
+                    raise DataError(f"cannot read {path}: the pipe gave more than {_MAX_DATA_TEXT}")
                 chunks.append(chunk)
             if not size:
                 raise DataError(f"cannot read {path}: the pipe gave no data (nothing wrote to it)")
             return b"".join(chunks)
         if not stat.S_ISREG(mode):
             raise DataError(f"cannot read {path}: it is not a regular file or a pipe (a device?)")
+        if os.fstat(fd).st_size > MAX_DATA_BYTES:
+            raise DataError(f"{path} is larger than {_MAX_DATA_TEXT}: too large for a data file")
         with os.fdopen(fd, "rb", closefd=False) as handle:
             return handle.read()
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror or exc}") from exc
     finally:
         os.close(fd)
+
+
+def _decompressed(raw: bytes) -> bytes:
+    """The gzip stream ``raw`` decompressed, stopping one byte past ``MAX_DATA_BYTES`` (so a
+    bomb costs no more memory than that)."""
+    with gzip.GzipFile(fileobj=io.BytesIO(raw)) as handle:
+        return handle.read(MAX_DATA_BYTES + 1)
 
 
 def load_benchmark(path: str | Path) -> dict[str, list[np.ndarray]]:
@@ -130,7 +142,12 @@ def load_benchmark(path: str | Path) -> dict[str, list[np.ndarray]]:
     path = Path(path)
     raw = _read_data_file(path)
     try:
-        text = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+        text = _decompressed(raw) if raw[:2] == b"\x1f\x8b" else raw
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path} is not valid (gzipped) JSON: {exc}") from exc
+    if len(text) > MAX_DATA_BYTES:
+        raise DataError(f"{path} decompresses to more than {_MAX_DATA_TEXT}: too large for a data file")
+    try:
         obj = json.loads(text)
     # BadGzipFile is an OSError; a corrupt deflate stream raises zlib.error, a cut one
     # EOFError; JSON nested deeper than the interpreter's stack raises RecursionError.

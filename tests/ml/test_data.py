@@ -90,6 +90,36 @@ def test_load_benchmark_refuses_a_corrupt_gzip(tmp_path: Path, case: str) -> Non
         load_benchmark(path)
 
 
+def test_load_benchmark_refuses_a_gzip_bomb_without_filling_the_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tracemalloc
+
+    from composer_app.ml import data
+
+    monkeypatch.setattr(data, "MAX_DATA_BYTES", 1 << 20)
+    path = tmp_path / "bomb.json.gz"
+    path.write_bytes(gzip.compress(b" " * (100 << 20), compresslevel=1))  # 100 MB of spaces
+    assert path.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match="bomb.json.gz decompresses to more than"):
+            load_benchmark(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20  # decompression stopped at the limit, not after 100 MB
+    # a plain file larger than the limit is refused before it is read
+    big = tmp_path / "big.json"
+    big.write_bytes(b" " * ((1 << 20) + 1))
+    with pytest.raises(DataError, match="big.json is larger than"):
+        load_benchmark(big)
+    # a benchmark within the limit still loads
+    ok = tmp_path / "ok.json.gz"
+    ok.write_bytes(gzip.compress(json.dumps(SPLITS_DOC).encode()))
+    assert len(load_benchmark(ok)["train"]) == len(SPLITS_DOC["train"])
+
+
 def test_load_benchmark_refuses_json_nested_too_deeply(tmp_path: Path) -> None:
     # 100000 nested lists: far past the interpreter's recursion limit (1000 by default)
     path = tmp_path / "deep.json.gz"
