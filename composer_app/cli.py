@@ -7,6 +7,7 @@ dispatches, so importing it pulls in neither Qt nor torch.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -75,16 +76,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         # e.g. stdout on a full disk or /dev/full: one line, if stderr still takes it
         broken = _silence_broken_streams()
-        if exc.filename is None:  # a write to a stream: stdout, or stderr itself
-            message = f"cannot write the output: {exc.strerror or exc}"
-        else:
+        if exc.filename is not None:
             message = f"{exc.filename}: {exc.strerror or exc}"
+        elif exc.errno in _OUTPUT_ERRNOS:  # a write to a stream: stdout, or stderr itself
+            message = f"cannot write the output: {exc.strerror or exc}"
+        else:  # a failure of some other kind: named as the system names it
+            message = f"system error: {exc.strerror or exc}"
         if "stderr" not in broken:
             try:
                 print(f"composer-app {args.command}: {message}", file=sys.stderr, flush=True)
             except (OSError, ValueError):
                 _silence_broken_streams()
         return 2
+
+
+# errno values of a failed write to a stream (a full disk or quota, a closed or bad descriptor,
+# an I/O error, a file too large); any other OSError without a file name is not "the output"
+_OUTPUT_ERRNOS = frozenset(
+    getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EPIPE", "EBADF", "EIO", "EFBIG")
+    if hasattr(errno, name)
+)
 
 
 def _silence_broken_streams() -> set[str]:

@@ -102,3 +102,17 @@ def test_cli_an_output_error_in_process_is_a_message_not_a_traceback(
     monkeypatch.setattr(sys, "stdout", FullStream())
     assert main(["info", str(SEED_MID)]) == 2
     assert "cannot write the output: No space left on device" in capsys.readouterr().err
+
+
+def test_cli_names_another_system_error_as_itself_not_as_the_output(
+    monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import composer_app.midi.info as info
+
+    def out_of_memory(_args: object) -> int:
+        raise OSError(errno.ENOMEM, os.strerror(errno.ENOMEM))
+
+    monkeypatch.setattr(info, "run", out_of_memory)
+    assert main(["info", str(SEED_MID)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"composer-app info: system error: {os.strerror(errno.ENOMEM)}\n"
