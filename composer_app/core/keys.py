@@ -67,10 +67,18 @@ def pitch_class_histogram(notes: Iterable[Note]) -> np.ndarray:
 
 
 def estimate_key(notes: Iterable[Note]) -> Key | None:
-    """The most likely key of ``notes``, or None when there are no notes to judge by."""
+    """The most likely key of ``notes``, or None when there is nothing to judge by (no notes,
+    or every pitch class held equally long, as in a chromatic scale).
+
+    The tonic is the Krumhansl-Schmuckler estimate's. Its mode too, unless the music says
+    otherwise plainly: the profiles weigh the tonic and the fifth far above the third, so a
+    piece whose tonic chords are open fifths (A-E) can come out in the wrong mode; a third
+    (then a sixth) of one mode heard where the other's is never heard decides
+    (see :func:`_mode_by_degrees`).
+    """
     histogram = pitch_class_histogram(notes)
-    if histogram.sum() <= 0:
-        return None
+    if histogram.sum() <= 0 or np.ptp(histogram) == 0:
+        return None  # (a flat histogram correlates with nothing: every r would be NaN)
     best: tuple[float, Key] | None = None
     for tonic in range(12):
         for mode, profile in (("major", _MAJOR_PROFILE), ("minor", _MINOR_PROFILE)):
@@ -80,7 +88,26 @@ def estimate_key(notes: Iterable[Note]) -> Key | None:
             if best is None or r > best[0]:
                 best = (r, Key(tonic, mode))
     assert best is not None
-    return best[1]
+    key = best[1]
+    mode = _mode_by_degrees(histogram, key.tonic)
+    return Key(key.tonic, mode) if mode else key
+
+
+def _mode_by_degrees(histogram: np.ndarray, tonic: int) -> str | None:
+    """"major" or "minor" when the music above ``tonic`` shows one mode's third (or, with no
+    third at all, its sixth) and never the other's; None when both or neither are heard.
+
+    Shapes: ``histogram (12,)``, time per pitch class. The seventh decides nothing: minor
+    music raises it as often as not (harmonic minor).
+    """
+    for major, minor in ((4, 3), (9, 8)):  # thirds, then sixths, in semitones above the tonic
+        major_heard = histogram[(tonic + major) % 12] > 0
+        minor_heard = histogram[(tonic + minor) % 12] > 0
+        if major_heard != minor_heard:
+            return "major" if major_heard else "minor"
+        if major_heard:  # both thirds heard: the profiles judge
+            return None
+    return None
 
 
 def transpose_roll(roll: np.ndarray, semitones: int) -> np.ndarray:

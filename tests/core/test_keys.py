@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -32,6 +34,43 @@ def test_estimate_key_is_transposition_invariant() -> None:
 
 def test_estimate_key_of_nothing_is_none() -> None:
     assert estimate_key([]) is None
+
+
+def test_estimate_key_of_a_chromatic_scale_is_none_without_warnings() -> None:
+    # every pitch class as long as every other: no key to find (and no NaN correlations)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert estimate_key(_melody(list(range(60, 72)))) is None
+        assert estimate_key(_melody(list(range(60, 84)))) is None
+
+
+def _open_fifths_tune(third: int) -> list[Note]:
+    """Tonic chords of open fifths (A-E-A, long), a dominant with its leading tone, and a
+    melody whose only third above A is ``third`` semitones (3: C, 4: C#), heard briefly."""
+    notes = []
+    for bar in range(4):
+        t = bar * 1440
+        if bar != 2:  # A2 E3 A3
+            notes += [Note(t, 45, 1440), Note(t, 52, 1440), Note(t, 57, 1440)]
+        else:  # E2 B2 G#3
+            notes += [Note(t, 40, 1440), Note(t, 47, 1440), Note(t, 56, 1440)]
+    melody = [(69, 960), (69 + third, 480), (71, 960), (69, 480), (68, 960), (71, 480),
+              (76, 1440)]  # fmt: skip
+    t = 0
+    for pitch, length in melody:
+        notes.append(Note(t, pitch, length))
+        t += length
+    return notes
+
+
+def test_estimate_key_takes_the_mode_from_the_third_over_open_fifths() -> None:
+    # The profiles alone call both A major: the tonic and fifth outweigh a short third.
+    assert estimate_key(_open_fifths_tune(3)) == Key(9, "minor")
+    assert estimate_key(_open_fifths_tune(4)) == Key(9, "major")
+    # with no third at all, the sixth decides: F (minor) against F# (major)
+    no_third = [n for n in _open_fifths_tune(3) if n.pitch != 72]
+    assert estimate_key(no_third + [Note(5760, 65, 240)]) == Key(9, "minor")
+    assert estimate_key(no_third + [Note(5760, 66, 240)]) == Key(9, "major")
 
 
 def test_key_semitones_to_c_takes_the_short_way() -> None:

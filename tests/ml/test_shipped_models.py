@@ -84,3 +84,18 @@ def test_default_model_samples_as_its_config_says_and_lively() -> None:
     gibbs = replace(model, config=replace(model.config, sampler="gibbs", sampling_steps=25))
     annealed, chained = new_notes_per_step(model), new_notes_per_step(gibbs)
     assert annealed > chained + 0.1, (annealed, chained)
+
+
+@pytest.mark.skipif(
+    not (paths.model_dir() / "config.json").is_file(), reason="the default model is not shipped"
+)
+def test_the_a_minor_example_seed_is_continued_as_a_minor() -> None:
+    # Its A chords are open fifths and its only third above A is C: the key profiles alone
+    # call it A major, which the app then showed ("Generating in A major") and used as the
+    # tonic's mode. (The model's move into C, the shift, is the same for both modes.)
+    model = load_model(str(paths.model_dir()), paths.DEFAULT_MODEL_NAME)
+    tune = read_mid(paths.resource_path("seeds", "evening_waltz_Am.mid"))
+    settings = ContinuationSettings(n_steps=8, random_seed=0)
+    continuation = Continuation(model, tune.notes, tune.ppq, tune.end_tick, settings)
+    assert continuation.key is not None and continuation.key.name == "A minor"
+    assert continuation.shift % 12 == 3  # A -> C
