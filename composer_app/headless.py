@@ -135,14 +135,20 @@ def run(args: argparse.Namespace) -> int:
             return fail(f"--start-bar {args.start_bar}: {exc}")
     else:
         start_tick = score.end_tick
+    # the model's steps are counted from the bar line, so they fall on its beats
+    grid_origin = score.bar_start_at(start_tick)
+    planned_start = plan_start(model.config, score.ppq, start_tick, grid_origin)
     if args.steps is not None:
         n_steps = args.steps
-    else:
-        bar_ticks = score.time_signature_at(start_tick).bar_ticks(score.ppq)
+    else:  # bars of the meters in force, however they change
         bars = 8 if args.bars is None else args.bars
-        n_steps = max(1, -(-bars * bar_ticks // step_ticks))
+        try:
+            bars_end = score.bars_later(planned_start, bars)
+        except ScoreError as exc:
+            return fail(f"--bars {bars}: {exc}")
+        n_steps = max(1, -(-(bars_end - planned_start) // step_ticks))
     # Refused before generating: a longer song could be written but not read back.
-    end_tick = plan_start(model.config, score.ppq, start_tick) + n_steps * step_ticks
+    end_tick = planned_start + n_steps * step_ticks
     if end_tick > MAX_LENGTH_QUARTERS * score.ppq:
         return fail(
             f"the continuation would end at quarter note {end_tick // score.ppq}, past the "
@@ -162,7 +168,9 @@ def run(args: argparse.Namespace) -> int:
             accompany=args.accompany,
             allow_rests=args.allow_rests,
         )
-        continuation = Continuation(model, score.notes, score.ppq, start_tick, settings)
+        continuation = Continuation(
+            model, score.notes, score.ppq, start_tick, settings, grid_origin_tick=grid_origin
+        )
         for _ in continuation:
             pass
     except GenerationError as exc:

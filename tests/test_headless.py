@@ -114,6 +114,41 @@ def test_headless_generate_with_the_shipped_model(tmp_path: Path) -> None:
     assert all(n.pitch % 12 in d_major for n in generated)
 
 
+def test_headless_generate_steps_on_the_beats_after_a_pickup_in_the_seeds_channel(
+    tmp_path: Path, capsys
+) -> None:
+    # A pickup of one sixteenth (a 1/16 bar), then a bar of 4/4 in eighths, all on channel 4:
+    # the continuation starts on bar 3's downbeat (tick 2040), steps on its eighths, and goes
+    # on in channel 4 (it was written on channel 1 and after the next eighth from tick 0).
+    model_dir = _tiny_checkpoint(tmp_path / "model")
+    score = Score(time_signatures=[TimeSignature(0, 1, 16), TimeSignature(120, 4, 4)])
+    score.add(Note(0, 60, 120, channel=4))
+    for i, pitch in enumerate([62, 64, 66, 67, 69, 71, 73, 74]):
+        score.add(Note(120 + i * EIGHTH, pitch, EIGHTH, channel=4))
+    write_mid(score, tmp_path / "pickup.mid")
+    out = tmp_path / "out.mid"
+    assert main(["generate", "--seed", str(tmp_path / "pickup.mid"), "--bars", "1",
+                 "--model", str(model_dir), "-o", str(out)]) == 0
+    assert "8 steps of 240 ticks from tick 2040" in capsys.readouterr().out
+    generated = [n for n in read_mid(out).notes if n.start_tick >= 2040]
+    assert generated
+    assert all((n.start_tick - 2040) % EIGHTH == 0 and n.end_tick <= 2040 + 1920 for n in generated)
+    assert {n.channel for n in generated} == {4}
+
+
+def test_headless_generate_bars_follow_a_meter_change(tmp_path: Path, capsys) -> None:
+    # a bar of 4/4 of seed; 3/4 from bar 3: two bars from bar 2 are 4/4 + 3/4 = 14 eighths
+    model_dir = _tiny_checkpoint(tmp_path / "model")
+    score = _seed_file(tmp_path / "seed.mid")
+    score.time_signatures = [TimeSignature(0, 4, 4), TimeSignature(3840, 3, 4)]
+    write_mid(score, tmp_path / "seed.mid")
+    out = tmp_path / "out.mid"
+    assert main(["generate", "--seed", str(tmp_path / "seed.mid"), "--bars", "2",
+                 "--model", str(model_dir), "-o", str(out)]) == 0
+    assert "14 steps of 240 ticks from tick 1920" in capsys.readouterr().out
+    assert max(n.end_tick for n in read_mid(out).notes) <= 3840 + 1440
+
+
 @pytest.mark.parametrize("flag", ["--bars", "--steps", "--max-notes"])
 def test_headless_generate_refuses_zero_lengths_and_caps(tmp_path: Path, capsys, flag) -> None:
     model_dir = _tiny_checkpoint(tmp_path / "model")

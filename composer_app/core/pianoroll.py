@@ -149,10 +149,12 @@ def roll_to_notes(
     pitch_low: int = PIANO_PITCH_LOW,
     velocity: int = 100,
     generated: bool = False,
+    channel: int = 0,
 ) -> list[Note]:
     """Turn a roll back into notes: each run of consecutive active frames of a pitch is one note.
 
-    Shapes: ``roll`` is ``(T, P)``, truthy where a pitch sounds. Units: ticks.
+    Shapes: ``roll`` is ``(T, P)``, truthy where a pitch sounds. Units: ticks. Every note gets
+    ``velocity`` and MIDI ``channel`` (0-15).
     """
     roll = np.asarray(roll, dtype=bool)
     if roll.ndim != 2:
@@ -173,6 +175,7 @@ def roll_to_notes(
                     pitch=pitch_low + int(col),
                     duration_ticks=int(stop - first) * step_ticks,
                     velocity=velocity,
+                    channel=channel,
                     generated=generated,
                 )
             )

@@ -238,6 +238,30 @@ class Score:
             remaining -= in_section
         raise AssertionError("unreachable: a score has at least one time signature")
 
+    def bar_start_at(self, tick: int) -> int:
+        """The tick at which the bar holding ``tick`` starts (bars as :meth:`bar_starts`
+        counts them; ticks before 0 count as in the first bar). Units: ticks."""
+        sig = self.time_signature_at(tick)
+        step = sig.bar_ticks(self.ppq)
+        if step <= 0 or tick <= sig.tick:
+            return sig.tick if tick >= sig.tick else 0
+        return sig.tick + (int(tick) - sig.tick) // step * step
+
+    def bars_later(self, tick: int, bars: int) -> int:
+        """The tick ``bars`` bars after ``tick``, at the same place in its bar, with each bar
+        as long as the meter in force makes it (a meter change starts a new bar; a place
+        past the end of a shorter bar is that bar's end). Units: ticks.
+
+        Raises :class:`ScoreError` as :meth:`bar_start` does.
+        """
+        if bars < 0:
+            raise ScoreError(f"bars must be >= 0, got {bars}")
+        tick = max(0, int(tick))
+        bar_tick = self.bar_start_at(tick)
+        number = len(self.bar_starts(bar_tick + 1))  # counted from 1
+        target = self.bar_start(number + bars)
+        return min(target + (tick - bar_tick), self.bar_start(number + bars + 1))
+
     def copy(self) -> Score:
         """An independent copy (notes are immutable, so a shallow copy of the lists)."""
         return Score(

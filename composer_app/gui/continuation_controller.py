@@ -19,9 +19,15 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 from composer_app import paths
 from composer_app.core.note import Note
 from composer_app.core.pianoroll import roll_to_notes
-from composer_app.core.score import Score
+from composer_app.core.score import Score, ScoreError
 from composer_app.gui.continuation_panel import ContinuationPanel
-from composer_app.ml.continuation import plan_start, seed_notes, seed_velocity, step_ticks_for
+from composer_app.ml.continuation import (
+    plan_start,
+    seed_channel,
+    seed_notes,
+    seed_velocity,
+    step_ticks_for,
+)
 from composer_app.workers.generation import GenerationRequest, GenerationThread
 
 if TYPE_CHECKING:
@@ -70,6 +76,7 @@ class ContinuationController(QObject):
         self._start_tick = 0
         self._step_ticks = 0
         self._velocity = 90
+        self._channel = 0  # MIDI channel of the generated notes (the seed's)
         self._frames: list[np.ndarray] = []
         self._probabilities: list[np.ndarray] = []
         self._variations: dict[int, list[Note]] = {}
@@ -172,8 +179,7 @@ class ContinuationController(QObject):
         step_ticks = step_ticks_for(config, score.ppq)
         if settings.accompany:
             # The region (or the bars after the playhead) is the target; before it, the seed.
-            target_start = region[0] if region else playhead
-            start_tick = plan_start(config, score.ppq, target_start)
+            start_request = region[0] if region else playhead
             end_tick = region[1] if region else None
             seed_start = 0
         else:
@@ -184,20 +190,28 @@ class ContinuationController(QObject):
             else:
                 seed_start = 0
                 start_request = playhead if playhead > 0 else score.end_tick
-            start_tick = plan_start(config, score.ppq, start_request)
             end_tick = None
+        # the model's steps are counted from the bar line, so they fall on its beats
+        grid_origin = score.bar_start_at(start_request)
+        start_tick = plan_start(config, score.ppq, start_request, grid_origin)
         count, unit = self.panel.length
         if end_tick is not None and end_tick > start_tick:
             n_steps = max(1, -(-(end_tick - start_tick) // step_ticks))
         elif unit == "steps":
             n_steps = count
-        else:
-            bar_ticks = score.time_signature_at(start_tick).bar_ticks(score.ppq)
-            n_steps = max(1, -(-count * bar_ticks // step_ticks))
+        else:  # bars of the meters in force, however they change
+            try:
+                end = score.bars_later(start_tick, count)
+            except ScoreError:  # bars shorter than a tick cannot be counted: the bar's length
+                end = start_tick + count * score.time_signature_at(start_tick).bar_ticks(score.ppq)
+            n_steps = max(1, -(-(end - start_tick) // step_ticks))
         settings = replace(settings, n_steps=n_steps)
         user_notes = tuple(n for n in score.notes if not n.generated)
         self._start_tick, self._step_ticks = start_tick, step_ticks
-        self._velocity = seed_velocity(seed_notes(user_notes, seed_start, start_tick))
+        seed = seed_notes(user_notes, seed_start, start_tick)
+        self._velocity = seed_velocity(seed)
+        targets = seed_notes(user_notes, start_tick, start_tick + n_steps * step_ticks)
+        self._channel = seed_channel(seed, targets if settings.accompany else ())
         self._frames, self._probabilities, self._variations = [], [], {}
         self._current_variation = 0
         self.panel.set_variations(0)
@@ -207,13 +221,16 @@ class ContinuationController(QObject):
                       time_signatures=list(score.time_signatures))
         along.add_many(n for n in user_notes if n.end_tick > start_tick)
         self._playback.stop()
-        self._playback.start_stream(along, start_tick, step_ticks, velocity=self._velocity)
+        self._playback.start_stream(
+            along, start_tick, step_ticks, velocity=self._velocity, channel=self._channel
+        )
         request = GenerationRequest(
             notes=user_notes,
             ppq=score.ppq,
             start_tick=start_tick,
             settings=settings,
             seed_start_tick=seed_start,
+            grid_origin_tick=grid_origin,
             n_variations=self.panel.n_variations,
             stream=True,
         )
@@ -399,6 +416,7 @@ class ContinuationController(QObject):
             pitch_low=self._model_config.pitch_low,
             velocity=self._velocity,
             generated=True,
+            channel=self._channel,
         )
 
     def _show_heat_map(self) -> None:

@@ -166,10 +166,13 @@ def step_ticks_for(config: RnnRbmConfig, ppq: int) -> int:
     return max(1, round(config.step_beats * ppq))
 
 
-def plan_start(config: RnnRbmConfig, ppq: int, tick: int) -> int:
-    """Where a continuation asked for at ``tick`` starts: the next model step boundary."""
+def plan_start(config: RnnRbmConfig, ppq: int, tick: int, grid_origin_tick: int = 0) -> int:
+    """Where a continuation asked for at ``tick`` starts: the next boundary of the model's
+    steps counted from ``grid_origin_tick`` (the bar line before ``tick``, so that steps fall
+    on the beats after a pickup bar or an odd meter). Units: ticks."""
     step = step_ticks_for(config, ppq)
-    return -(-int(tick) // step) * step
+    origin = int(grid_origin_tick)
+    return origin + -(-(int(tick) - origin) // step) * step
 
 
 def seed_notes(notes: Sequence[Note], seed_start_tick: int, start_tick: int) -> list[Note]:
@@ -186,15 +189,29 @@ def seed_velocity(notes: Sequence[Note]) -> int:
     return int(np.median([n.velocity for n in notes])) if notes else 90
 
 
+def seed_channel(seed: Sequence[Note], targets: Sequence[Note] = ()) -> int:
+    """The MIDI channel (0-15) generated notes get: the one most of the seed's notes use (the
+    lowest on a tie), else the target notes' in accompany mode, else 0; so a continuation goes
+    on in the part it continues."""
+    notes = seed or targets
+    if not notes:
+        return 0
+    counts = np.bincount([n.channel for n in notes], minlength=16)
+    return int(np.argmax(counts))
+
+
 @dataclass
 class Continuation:
     """One continuation in progress: iterate it to get one :class:`ContinuationStep` per step.
 
     ``notes`` is everything the seed and the clamps are read from (the user's score);
-    generation starts at ``start_tick`` (rounded to the model's step); the seed is the part of
-    ``notes`` in ``[seed_start_tick, start_tick)``. In accompany mode the user's notes in the
-    target region ``[start_tick, start_tick + n_steps * step)`` are clamped on and the model
-    fills in around them.
+    generation starts at ``start_tick`` (rounded up to the model's step, counted from
+    ``grid_origin_tick``: the bar line at or before it); the seed is the part of ``notes`` in
+    ``[seed_start_tick, start_tick)``. The user's notes in the target region
+    ``[start_tick, start_tick + n_steps * step)`` stay as they are: in accompany mode all of
+    them are clamped on and the model fills in around them; otherwise only those still
+    sounding at the start (held over it), which the model hears go on. No generated note
+    sounds a pitch while a user's note of that pitch sounds (:attr:`occupied`).
     """
 
     model: LoadedModel
@@ -203,22 +220,25 @@ class Continuation:
     start_tick: int
     settings: ContinuationSettings = field(default_factory=ContinuationSettings)
     seed_start_tick: int = 0
+    grid_origin_tick: int = 0
 
     def __post_init__(self) -> None:
         config = self.model.config
         self.pitch_low = config.pitch_low
         self.n_pitches = config.pitch_high - config.pitch_low
         self.step_ticks = step_ticks_for(config, self.ppq)
-        self.start_tick = plan_start(config, self.ppq, self.start_tick)
+        origin = int(self.grid_origin_tick)
+        self.start_tick = plan_start(config, self.ppq, self.start_tick, origin)
         self.seed_start_tick = min(
-            (int(self.seed_start_tick) // self.step_ticks) * self.step_ticks, self.start_tick
+            origin + (int(self.seed_start_tick) - origin) // self.step_ticks * self.step_ticks,
+            self.start_tick,
         )
         user_notes = [n for n in self.notes if not n.generated]
         seed = seed_notes(user_notes, self.seed_start_tick, self.start_tick)
         end_tick = self.start_tick + self.settings.n_steps * self.step_ticks
-        target_notes = [
-            n for n in user_notes if n.start_tick < end_tick and n.end_tick > self.start_tick
-        ]
+        target_notes = seed_notes(user_notes, self.start_tick, end_tick)
+        held_notes = [n for n in target_notes if n.start_tick < self.start_tick]
+        self.channel = seed_channel(seed, target_notes if self.settings.accompany else ())
         self.key: Key | None = estimate_key(
             seed + (target_notes if self.settings.accompany else [])
         )
@@ -252,19 +272,36 @@ class Continuation:
             sampler=config.sampler,
             min_notes=0 if self.settings.allow_rests or self.settings.max_polyphony == 0 else 1,
         )
-        self.clamped = np.zeros((self.settings.n_steps, self.n_pitches), dtype=bool)
-        if self.settings.accompany and target_notes:
-            self.clamped = notes_to_roll(
-                target_notes,
-                self.step_ticks,
-                start_tick=self.start_tick,
-                end_tick=end_tick,
-                pitch_low=self.pitch_low,
-                pitch_high=config.pitch_high,
-            ).roll
-            model_clamp = transpose_roll(self.clamped, self.shift)
-            self._generator.clamp(model_clamp, model_clamp)
+        # Clamped on: what the model hears of the user's notes in the target region.
+        clamped_notes = target_notes if self.settings.accompany else held_notes
+        self.clamped = notes_to_roll(
+            clamped_notes,
+            self.step_ticks,
+            start_tick=self.start_tick,
+            end_tick=end_tick,
+            pitch_low=self.pitch_low,
+            pitch_high=config.pitch_high,
+        ).roll
+        # Held off: a pitch in every step where a user's note of it sounds at all (the clamp
+        # above rounds a note off the grid into one step; it may sound in the next too).
+        self.occupied = self._occupied(target_notes, end_tick) & ~self.clamped
+        if self.clamped.any() or self.occupied.any():
+            held = transpose_roll(self.clamped | self.occupied, self.shift)
+            self._generator.clamp(held, transpose_roll(self.clamped, self.shift))
         self.frames: list[np.ndarray] = []
+
+    def _occupied(self, notes: Sequence[Note], end_tick: int) -> np.ndarray:
+        """Where ``notes`` sound: ``(n_steps, P)`` bool, a cell set when a note of that pitch
+        sounds for any part of that step."""
+        occupied = np.zeros((self.settings.n_steps, self.n_pitches), dtype=bool)
+        for note in notes:
+            column = note.pitch - self.pitch_low
+            if not 0 <= column < self.n_pitches:
+                continue
+            first = (max(note.start_tick, self.start_tick) - self.start_tick) // self.step_ticks
+            stop = -(-(min(note.end_tick, end_tick) - self.start_tick) // self.step_ticks)
+            occupied[first:stop, column] = True
+        return occupied
 
     def _allowed_pitches(self) -> np.ndarray:
         """Pitches that may sound, in the user's key. Shapes: ``(P,)`` bool."""
@@ -293,7 +330,10 @@ class Continuation:
         if index >= self.settings.n_steps:
             raise StopIteration
         generated = next(self._generator)
-        frame = transpose_roll(generated.frame, -self.shift) & ~self.clamped[index]
+        # the user's notes are theirs: neither drawn again nor doubled
+        frame = transpose_roll(generated.frame, -self.shift) & ~(
+            self.clamped[index] | self.occupied[index]
+        )
         probabilities = transpose_roll(generated.probabilities, -self.shift)
         self.frames.append(frame)
         return ContinuationStep(
@@ -320,4 +360,5 @@ class Continuation:
             pitch_low=self.pitch_low,
             velocity=self.velocity,
             generated=True,
+            channel=self.channel,
         )

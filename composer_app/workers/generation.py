@@ -42,6 +42,7 @@ class GenerationRequest:
     start_tick: int
     settings: Any
     seed_start_tick: int = 0
+    grid_origin_tick: int = 0  # where the model's steps are counted from (a bar line)
     n_variations: int = 1
     stream: bool = False
     lookahead_bars: float = 2.0
@@ -174,6 +175,7 @@ class GenerationWorker(QObject):
                     request.start_tick,
                     settings,
                     seed_start_tick=request.seed_start_tick,
+                    grid_origin_tick=request.grid_origin_tick,
                 )
             except GenerationError as exc:
                 self.failed.emit(str(exc))

@@ -33,7 +33,8 @@ class PlayerLike(Protocol):
     def play(self, score: Score, start_tick: int = 0) -> None: ...
 
     def start_stream(
-        self, score: Score, start_tick: int, step_ticks: int, velocity: int = 90
+        self, score: Score, start_tick: int, step_ticks: int, velocity: int = 90,
+        channel: int = 0,
     ) -> None: ...
 
     def stop(self) -> None: ...
@@ -237,14 +238,16 @@ class PlaybackController(QObject):
             self._set_playing(True)
 
     def start_stream(
-        self, score: Score, start_tick: int, step_ticks: int, velocity: int = 90
+        self, score: Score, start_tick: int, step_ticks: int, velocity: int = 90,
+        channel: int = 0,
     ) -> None:
         """Play ``score`` from ``start_tick`` plus frames appended to the player later
-        (by the generation worker, from its thread). Units: ticks."""
+        (by the generation worker, from its thread), on MIDI ``channel``. Units: ticks."""
         if self._closed:
             return
         if self._call(
-            "start_stream", score.copy(), int(start_tick), int(step_ticks), velocity=velocity
+            "start_stream", score.copy(), int(start_tick), int(step_ticks), velocity=velocity,
+            channel=channel,
         ):
             self._set_playing(True)
 

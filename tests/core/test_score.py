@@ -191,3 +191,21 @@ def test_score_bar_start_counts_bars_as_bar_starts_does() -> None:
         score.bar_start(0)
     with pytest.raises(ScoreError, match="shorter than a tick"):
         Score(ppq=8, time_signatures=[TimeSignature(0, 1, 64)]).bar_start(2)
+
+
+def test_score_bar_start_at_and_bars_later_follow_meter_changes() -> None:
+    # a pickup bar of one eighth (1/8), three bars of 4/4, then 3/4
+    score = Score(time_signatures=[TimeSignature(0, 1, 8), TimeSignature(240, 4, 4),
+                                   TimeSignature(240 + 3 * 1920, 3, 4)])
+    assert [score.bar_start_at(t) for t in (0, 239, 240, 2159, 2160, 6000, 6001)] == [
+        0, 0, 240, 240, 2160, 6000, 6000]  # fmt: skip
+    # four bars from bar 2's downbeat: bars 2-4 (4/4) and bar 5 (3/4) -> bar 6's downbeat
+    assert score.bars_later(240, 4) == 6000 + 1440
+    # from a beat inside a bar: the same beat, that many bars on (each bar its own length)
+    assert score.bars_later(240 + 480, 1) == 2160 + 480
+    assert score.bars_later(4080 + 480, 1) == 6000 + 480  # into the 3/4 bar
+    # the last beat of a 4/4 bar, one bar on in 3/4, is that shorter bar's end
+    assert score.bars_later(4080 + 1440 + 100, 1) == 6000 + 1440
+    assert score.bars_later(240, 0) == 240
+    with pytest.raises(ScoreError, match=">= 0"):
+        score.bars_later(0, -1)

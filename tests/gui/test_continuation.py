@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QMessageBox
 from composer_app import paths
 from composer_app.core.keys import SCALES, estimate_key
 from composer_app.core.note import Note
-from composer_app.core.score import Score, TempoChange
+from composer_app.core.score import Score, TempoChange, TimeSignature
 from composer_app.gui.main_window import MainWindow
 from composer_app.midi.files import read_mid, write_mid
 from composer_app.midi.ports import PortListing, PortSpec
@@ -270,6 +270,38 @@ def test_continuation_accompany_keeps_every_clamped_note(qtbot, window, tmp_path
     generated_cells = {(n.pitch, t) for n in generated
                        for t in range(n.start_tick, n.end_tick, step)}
     assert not melody_cells & generated_cells
+
+
+def test_continuation_after_a_pickup_keeps_the_beat_the_channel_and_a_held_note(
+    qtbot, window, tmp_path
+):
+    # A one-sixteenth pickup, then a bar of 4/4 on channel 4 whose last note is held two
+    # eighths over the next bar line; the playhead on that bar line (inside the held note).
+    score = Score(time_signatures=[TimeSignature(0, 1, 16), TimeSignature(120, 4, 4)])
+    score.tempo_map = [TempoChange.from_bpm(0, 600.0)]
+    score.add(Note(0, 60, 120, 90, channel=4))
+    tune = [62, 66, 69, 74, 73, 71, 69]
+    score.add_many(Note(120 + i * 240, p, 240, 90, channel=4) for i, p in enumerate(tune))
+    held = Note(120 + 7 * 240, 74, 3 * 240, 90, channel=4)  # to 2040 + 480
+    score.add(held)
+    write_mid(score, tmp_path / "pickup.mid")
+    assert window.open_file(str(tmp_path / "pickup.mid"), ask_to_save=False)
+    window.set_playhead(2040)
+    panel = window.continuation.panel
+    panel.set_length(1, "bars")
+    with qtbot.waitSignal(window.continuation.finished, timeout=60_000):
+        window.continuation.start()
+    generated = window.document.generated_notes
+    assert generated
+    # on the eighths of bar 3 (from its bar line, not from tick 0), one bar long
+    assert all((n.start_tick - 2040) % 240 == 0 for n in generated)
+    assert 2040 <= min(n.start_tick for n in generated)
+    assert max(n.end_tick for n in generated) <= 2040 + 1920
+    # in the part it continues, and never striking the held D5 again while it sounds
+    assert {n.channel for n in generated} == {4}
+    assert not [n for n in generated if n.pitch == held.pitch and n.start_tick < held.end_tick]
+    window.continuation.accept()
+    assert held in window.document.score.notes
 
 
 def test_continuation_panel_says_how_the_loaded_model_samples(window):

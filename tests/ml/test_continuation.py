@@ -106,6 +106,73 @@ def test_continuation_accompany_keeps_clamped_notes_out_of_the_output() -> None:
     assert _pitches(cont.generated_notes()) == {60}
 
 
+def _overlaps_of_one_pitch(user: list[Note], generated: list[Note]) -> list[tuple[Note, Note]]:
+    return [
+        (u, g) for u in user for g in generated
+        if u.pitch == g.pitch and g.start_tick < u.end_tick and u.start_tick < g.end_tick
+    ]  # fmt: skip
+
+
+def test_continuation_accompany_never_doubles_a_melody_note_off_the_grid() -> None:
+    # The model always plays E4 and G4. The melody's E4 sounds from half-way through step 0
+    # to half-way through step 2, and its G4 from half-way through step 3 into step 4:
+    # rounded into steps 1-2 and 4 for the clamp, they also sound in steps 0 and 3, where
+    # the model must not strike E4 or G4 again.
+    model = _fixed_model([64, 67], key_normalization="none")
+    sixteenth = EIGHTH // 2
+    start = 4 * EIGHTH
+    melody = [Note(start + sixteenth, 64, 2 * EIGHTH), Note(start + 3 * EIGHTH + sixteenth, 67, EIGHTH)]
+    settings = ContinuationSettings(n_steps=6, accompany=True)
+    cont = Continuation(model, [Note(0, 60, start), *melody], PPQ, start, settings=settings)
+    list(cont)
+    generated = cont.generated_notes()
+    assert generated and _overlaps_of_one_pitch(melody, generated) == []
+    assert cont.clamped[:, 64 - 21].tolist() == [False, True, True, False, False, False]
+    assert cont.occupied[:, 64 - 21].tolist() == [True, False, False, False, False, False]
+    assert cont.occupied[:, 67 - 21].tolist() == [False, False, False, True, False, False]
+    # and where the melody is silent, the model still plays its pitches
+    assert {(n.pitch, n.start_tick) for n in generated} >= {(64, start + 3 * EIGHTH)}
+
+
+def test_continuation_hears_a_note_held_over_its_start_and_does_not_strike_it_again() -> None:
+    # The seed ends on a D4 held three steps past where the continuation starts (the
+    # playhead clicked inside it). The model, which always plays D4 and A4, must leave D4
+    # to the held note while it sounds, and hears it as going on (clamped on).
+    model = _fixed_model([62, 69], key_normalization="none")
+    held = Note(2 * EIGHTH, 62, 5 * EIGHTH)
+    seed = [Note(0, 60, 2 * EIGHTH), held]
+    start = 4 * EIGHTH
+    cont = Continuation(model, seed, PPQ, start, settings=ContinuationSettings(n_steps=6))
+    assert cont.clamped[:, 62 - 21].tolist() == [True, True, True, False, False, False]
+    list(cont)
+    generated = cont.generated_notes()
+    assert _overlaps_of_one_pitch([held], generated) == []
+    assert (62, start + 3 * EIGHTH) in {(n.pitch, n.start_tick) for n in generated}
+
+
+def test_continuation_counts_its_steps_from_the_bar_line() -> None:
+    # After a pickup of one eighth (bar 2 starts at tick 240), a model of quarter-note steps
+    # must step on the beats of bar 2, not on multiples of a quarter from tick 0.
+    model = _fixed_model([60], key_normalization="none")
+    model.config.step_beats = 1.0
+    seed = [Note(0, 55, EIGHTH), Note(EIGHTH, 60, PPQ), Note(EIGHTH + PPQ, 62, PPQ)]
+    cont = Continuation(model, seed, PPQ, start_tick=EIGHTH + 2 * PPQ - 10,
+                        settings=ContinuationSettings(n_steps=3), grid_origin_tick=EIGHTH)
+    assert cont.start_tick == EIGHTH + 2 * PPQ  # rounded up to a beat of bar 2
+    assert [s.start_tick for s in cont] == [EIGHTH + k * PPQ for k in (2, 3, 4)]
+    assert (cont.seed_start_tick - EIGHTH) % PPQ == 0
+
+
+def test_continuation_goes_on_in_the_seeds_channel() -> None:
+    model = _fixed_model([60, 64], key_normalization="none")
+    seed = [Note(i * EIGHTH, 60 + i, EIGHTH, channel=4) for i in range(4)] + [
+        Note(0, 48, 4 * EIGHTH, channel=2)
+    ]
+    cont = Continuation(model, seed, PPQ, 4 * EIGHTH, settings=ContinuationSettings(n_steps=2))
+    list(cont)
+    assert cont.generated_notes() and {n.channel for n in cont.generated_notes()} == {4}
+
+
 def test_continuation_same_random_seed_gives_same_notes() -> None:
     rng = np.random.default_rng(5)
     p, h, r = 88, 20, 10
