@@ -5,11 +5,14 @@ from __future__ import annotations
 import pytest
 
 from composer_app.core.note import Note
+from composer_app.core.score import Score, TimeSignature
 from composer_app.gui.pianoroll.geometry import (
     Grid,
     HitPart,
     RollGeometry,
+    bar_at,
     follow_scroll_x,
+    grid_lines_in_bar,
     height_to_velocity,
     is_black_key,
     pitch_name,
@@ -115,6 +118,16 @@ def test_geometry_hit_test_prefers_the_last_note():
     assert GEO.hit_test([under, over], 140, 15).note == over
 
 
+def test_geometry_nothing_is_hit_below_the_lowest_row():
+    # 128 rows of 3 px = 384 px in a 600 px view: pitch 0's row is y 381..384
+    geo = RollGeometry(pixels_per_tick=0.125, row_height_px=3.0, width_px=800, height_px=600)
+    low = Note(0, 0, 1920)
+    assert not geo.is_below_rows(383.9)
+    assert geo.hit_test([low], 100, 382).note == low
+    assert geo.is_below_rows(384)
+    assert geo.hit_test([low], 100, 450) is None  # y_to_pitch would clamp this to pitch 0
+
+
 def test_geometry_notes_in_rect():
     a = Note(1600, 76, 480)  # x 100..160, y 10..20
     b = Note(3200, 70, 480)  # x 300..360, y 70..80
@@ -141,6 +154,52 @@ def test_snap_functions():
     assert snap_ceil(121, 120) == 240
     assert snap_ceil(240, 120) == 240
     assert snap_floor(170, 160) == 160  # triplet grid
+
+
+def test_bar_at_follows_the_meter_map():
+    # a one-beat pickup, 4/4 from 480, and 3/4 from 2880 (cutting the 4/4 bar at 2400 short)
+    score = Score(time_signatures=[TimeSignature(0, 1, 4), TimeSignature(480, 4, 4),
+                                   TimeSignature(2880, 3, 4)])
+    assert score.bar_starts(5000) == [0, 480, 2400, 2880, 4320]
+    assert bar_at(score, 0) == (0, 480)
+    assert bar_at(score, 479.9) == (0, 480)
+    assert bar_at(score, 480) == (480, 2400)
+    assert bar_at(score, 2500) == (2400, 2880)  # ends at the meter change
+    assert bar_at(score, 4400) == (4320, 5760)
+    assert bar_at(score, -10) == (-480, 0)  # before the start: the first meter continued
+
+
+def test_snap_functions_count_from_the_bar_start():
+    bar = (1440, 2880)  # a 3/4 bar, 4.5 quarter triplets (320 ticks) long
+    assert snap_floor(1500, 320, bar) == 1440
+    assert snap_floor(2870, 320, bar) == 2720  # 1440 + 4 * 320, the last line in the bar
+    assert snap_nearest(1590, 320, bar) == 1440
+    assert snap_nearest(1600, 320, bar) == 1760  # half way rounds up
+    # the next downbeat is a line: 2870 is 150 after 2720 and 10 before 2880
+    assert snap_nearest(2870, 320, bar) == 2880
+    assert snap_nearest(2790, 320, bar) == 2720
+    assert snap_ceil(2730, 320, bar) == 2880  # not 3040
+    assert snap_ceil(1760, 320, bar) == 1760
+    assert list(grid_lines_in_bar(bar, 320, 1500, 10_000)) == [1440, 1760, 2080, 2400, 2720]
+    assert list(grid_lines_in_bar(bar, 320, 2100, 2500)) == [2080, 2400]
+
+
+def test_snap_in_whole_bars_is_the_same_as_from_tick_zero():
+    # 4/4 at 480 PPQ: every grid that divides the bar gives the lines it gave from tick 0
+    score = Score()
+    for step in (60, 120, 160, 240, 320, 480, 960, 1920):
+        for tick in [t / 4 for t in range(0, 4 * 8000, 29)]:
+            bar = bar_at(score, tick)
+            assert snap_floor(tick, step, bar) == snap_floor(tick, step)
+            assert snap_nearest(tick, step, bar) == snap_nearest(tick, step)
+            assert snap_ceil(tick, step, bar) == snap_ceil(tick, step)
+
+
+def test_quantized_snaps_the_start_to_the_grid_of_its_bar():
+    bar = (480, 2400)  # a 4/4 bar after a one-beat pickup
+    # on the 1/2 grid (960) the lines are 480 and 1440, not 0 and 960
+    assert quantized(Note(480, 60, 960), 960, bar).start_tick == 480
+    assert quantized(Note(2300, 60, 900), 960, bar) == Note(2400, 60, 960)
 
 
 def test_quantized_moves_start_and_length_to_grid():

@@ -288,6 +288,26 @@ def test_editor_resize_from_right_edge_with_cursor_hint(qtbot):
     assert_undo_redo(editor, [a], [Note(960, 60, 600)])
 
 
+def test_editor_click_on_a_right_edge_selects_without_resizing(qtbot):
+    a = Note(960, 60, 100)  # ends off the grid at 1060: x 120..132.5
+    editor = make_editor(qtbot, [a])
+    edge = at(editor, 1056, 60)  # x 132, in the edge zone
+    for tool in ("select", "draw"):
+        editor.set_tool(tool)
+        editor.deselect()
+        QTest.mouseMove(editor.view, at(editor, 2000, 60))
+        QTest.mouseMove(editor.view, edge)
+        assert editor.view.cursor().shape() == Qt.CursorShape.SizeHorCursor
+        click(editor.view, edge)
+        assert editor.document.selection == {a}
+        # a wobble of 1 px (under the 3 px drag threshold) is still a click
+        drag(editor.view, [edge, edge + QPoint(1, 0)])
+        # the end would have snapped to the grid line 1080 had the click resized the note
+        assert editor.document.score.notes == (a,)
+        assert editor.document.undo_stack.count() == 0
+        assert not editor.document.undo_stack.canUndo()
+
+
 # ---- erase -----------------------------------------------------------------------------------
 def test_editor_erase_tool_drag_is_one_step(qtbot):
     notes = [Note(t, 60, 120) for t in (0, 240, 480, 960)]
@@ -326,6 +346,19 @@ def test_editor_right_click_deletes_a_note(qtbot):
     editor = make_editor(qtbot, [a])
     QTest.mouseClick(editor.view, Qt.MouseButton.RightButton, NO_MOD, at(editor, 80, 60))
     assert_undo_redo(editor, [a], [])
+
+
+def test_editor_right_click_leaves_a_pending_continuation_alone(qtbot):
+    a = Note(0, 60, 240)
+    pending = Note(960, 64, 240, generated=True)
+    editor = make_editor(qtbot, [a])
+    editor.document.set_generated_notes([pending])
+    QTest.mouseClick(editor.view, Qt.MouseButton.RightButton, NO_MOD, at(editor, 1000, 64))
+    # the proposal is kept or dropped as a whole (Accept, Discard), not note by note
+    assert set(editor.document.score.notes) == {a, pending}
+    assert editor.document.undo_stack.count() == 0
+    QTest.mouseClick(editor.view, Qt.MouseButton.RightButton, NO_MOD, at(editor, 80, 60))
+    assert editor.document.score.notes == (pending,)  # the user's note still goes
 
 
 # ---- commands --------------------------------------------------------------------------------
@@ -368,6 +401,26 @@ def test_editor_cut_removes_and_keeps_for_paste(qtbot):
     assert editor.document.score.notes == (Note(960, 60, 240),)
 
 
+def test_editor_paste_into_a_score_of_another_ppq_keeps_the_note_values(qtbot):
+    # at 480 PPQ: two quarters, an eighth and a one-tick note
+    notes = [Note(0, 60, 480), Note(480, 62, 480), Note(960, 64, 240), Note(1203, 65, 1)]
+    editor = make_editor(qtbot, notes)
+    QTest.keyClick(editor.view, Qt.Key.Key_A, CTRL)
+    QTest.keyClick(editor.view, Qt.Key.Key_C, CTRL)
+    editor.document.replace_score(Score(ppq=96))  # File > Open of a 96-PPQ file
+    editor.paste(192)  # Edit > Paste at the playhead, beat 3
+    # ticks * 96 / 480: quarters of 96, an eighth of 48; 1203 -> 240.6 -> 241; the one-tick
+    # note would round to 0 ticks and stays 1 tick long
+    assert set(editor.document.score.notes) == {
+        Note(192, 60, 96), Note(288, 62, 96), Note(384, 64, 48), Note(192 + 241, 65, 1)}
+    editor.document.replace_score(Score(ppq=960))
+    editor.set_playhead_tick(0)
+    QTest.keyClick(editor.view, Qt.Key.Key_V, CTRL)
+    # copied at 480 PPQ, pasted at 960: every time doubles
+    assert set(editor.document.score.notes) == {
+        Note(0, 60, 960), Note(960, 62, 960), Note(1920, 64, 480), Note(2406, 65, 2)}
+
+
 # ---- velocity lane ---------------------------------------------------------------------------
 def test_editor_velocity_drag_is_one_step(qtbot):
     a, b, c = Note(0, 60, 240, 100), Note(480, 62, 240, 100), Note(960, 64, 240, 100)
@@ -395,6 +448,26 @@ def test_editor_velocity_drag_only_touches_the_selection(qtbot):
     point = QPoint(round(editor.view.geometry.tick_to_x(0)) + 2, round(lane.bar_top_y(20)))
     click(lane, point)
     assert set(editor.document.score.notes) == {a, b.with_velocity(lane.velocity_at_y(point.y()))}
+
+
+def test_editor_velocity_fast_stroke_sets_every_bar_it_passes(qtbot):
+    notes = [Note(t, 60 + i, 120, 100) for i, t in enumerate(range(0, 1920, 240))]  # 30 px apart
+    editor = make_editor(qtbot, notes)
+    lane = editor.velocity_lane
+    xs = [round(editor.view.geometry.tick_to_x(n.start_tick)) + 2 for n in notes]
+    top, low = round(lane.bar_top_y(127)), round(lane.bar_top_y(20))
+    # one quick flick from the first bar to the last: a single move event
+    drag(lane, [QPoint(xs[0], top), QPoint(xs[-1], low)])
+    velocities = [v for _p, v in sorted((n.pitch, n.velocity) for n in editor.document.score.notes)]
+    assert velocities[0] == 127 and velocities[-1] == lane.velocity_at_y(low)
+    # the bars in between follow the line from 127 down to about 20
+    assert all(v1 > v2 for v1, v2 in zip(velocities, velocities[1:], strict=False))
+    assert editor.document.undo_stack.count() == 1
+    # a level flick sets every bar to the same velocity
+    y = round(lane.bar_top_y(50))
+    drag(lane, [QPoint(xs[-1], y), QPoint(xs[0], y)])
+    assert {n.velocity for n in editor.document.score.notes} == {lane.velocity_at_y(y)}
+    assert editor.document.undo_stack.count() == 2
 
 
 # ---- zoom, scroll, fit -----------------------------------------------------------------------
@@ -476,6 +549,34 @@ def test_editor_follow_playhead(qtbot):
     editor.follow_playhead = True
     editor.set_playhead_tick(far)
     assert 0 <= editor.view.geometry.tick_to_x(far) <= editor.view.width()
+
+
+def test_editor_click_below_the_lowest_key_does_nothing(qtbot):
+    low = Note(0, 0, 1920)  # pitch 0, x 0..240
+    editor = make_editor(qtbot, [low])
+    geo = editor.view.geometry
+    # rows at their 3 px minimum: the 128 rows (384 px) end well above the view's bottom
+    editor.view.set_geometry(replace(geo, row_height_px=3.0, scroll_y_px=0.0))
+    rows_end = editor.view.geometry.content_height_px
+    assert rows_end == 384 and editor.view.height() > rows_end + 40
+    below = QPoint(100, round(rows_end) + 30)
+    for tool in ("draw", "select", "erase"):
+        editor.set_tool(tool)
+        click(editor.view, below)
+        QTest.mouseClick(editor.view, Qt.MouseButton.RightButton, NO_MOD, below)
+    assert editor.document.score.notes == (low,)  # no C-1 drawn, the pitch-0 note kept
+    assert editor.document.undo_stack.count() == 0
+    with qtbot.waitSignal(editor.view.hover_pitch_changed) as hover:
+        QTest.mouseMove(editor.view, QPoint(100, round(rows_end) - 1))  # pitch 0's row
+    assert hover.args == [0]
+    with qtbot.waitSignal(editor.view.hover_pitch_changed) as hover:
+        QTest.mouseMove(editor.view, below)
+    assert hover.args == [-1]  # no key to light
+    with qtbot.assertNotEmitted(editor.keyboard.note_preview_requested):
+        click(editor.keyboard, QPoint(20, below.y()))
+    with qtbot.waitSignal(editor.keyboard.note_preview_requested) as preview:
+        click(editor.keyboard, QPoint(20, round(rows_end) - 1))
+    assert preview.args == [0, 100]
 
 
 # ---- keyboard and ruler ----------------------------------------------------------------------

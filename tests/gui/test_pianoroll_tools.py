@@ -232,6 +232,20 @@ def test_clip_round_trip_and_placement():
     assert placed(clip, 4000) == (Note(4000, 60, 100), Note(4200, 64, 300))
 
 
+def test_clip_placed_in_a_score_of_another_ppq_is_rescaled():
+    clip = make_clip([Note(1000, 60, 480), Note(1002, 62, 3), Note(1003, 64, 1)], ppq=480)
+    assert clip.ppq == 480
+    # relative starts 0, 2, 3 and lengths 480, 3, 1, times 96 / 480 rounded half up:
+    # starts 0, 0.4 -> 0, 0.6 -> 1; lengths 96, 0.6 -> 1, 0.2 -> 0 -> kept at 1 tick
+    assert placed(clip, 100, ppq=96) == (Note(100, 60, 96), Note(100, 62, 1), Note(101, 64, 1))
+    # the same resolution (or none given) places the ticks as they are
+    assert placed(clip, 100, ppq=480) == placed(clip, 100) == (
+        Note(100, 60, 480), Note(102, 62, 3), Note(103, 64, 1))
+    # 96 -> 480: every time five times longer
+    up = make_clip([Note(0, 60, 24), Note(12, 62, 1)], ppq=96)
+    assert placed(up, 0, ppq=480) == (Note(0, 60, 120), Note(60, 62, 5))
+
+
 def test_selection_deltas_are_clamped():
     notes = [Note(100, 120, 10), Note(300, 5, 10)]
     assert transpose_delta(notes, 12) == 7

@@ -12,7 +12,13 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QScrollBar, QWidget
 from composer_app.core.edits import ReplaceNotes, add_notes, remove_notes
 from composer_app.core.note import Note
 from composer_app.gui.document import ScoreDocument
-from composer_app.gui.pianoroll.geometry import Grid, follow_scroll_x, quantized
+from composer_app.gui.pianoroll.geometry import (
+    Grid,
+    bar_at,
+    follow_scroll_x,
+    quantized,
+    snap_floor,
+)
 from composer_app.gui.pianoroll.keyboard import PianoKeyboard
 from composer_app.gui.pianoroll.ruler import BarRuler
 from composer_app.gui.pianoroll.tools import (
@@ -212,23 +218,28 @@ class PianoRollEditor(QWidget):
         """Copy the selected notes to the editor's clipboard."""
         notes = self._selected()
         if notes:
-            self._clip = make_clip(notes)
+            self._clip = make_clip(notes, self.document.score.ppq)
 
     def cut(self) -> None:
         """Copy the selection, then delete it."""
         notes = self._selected()
         if notes:
-            self._clip = make_clip(notes)
+            self._clip = make_clip(notes, self.document.score.ppq)
             self.document.push(remove_notes(notes, "Cut"))
 
     def paste(self, at_tick: int | None = None) -> None:
-        """Paste the clipboard at ``at_tick`` (the playhead, snapped down to the grid, if None)."""
+        """Paste the clipboard at ``at_tick`` (the playhead, snapped down to the grid, if None).
+
+        Units: ticks. A clip copied from a score of another resolution is rescaled to this
+        score's ticks per quarter note.
+        """
         if not self._clip.notes:
             return
+        score = self.document.score
         if at_tick is None:
-            step = self.snap_step_ticks
-            at_tick = int(self.playhead_tick) // step * step
-        self.document.push(add_notes(placed(self._clip, at_tick), "Paste"))
+            playhead = int(self.playhead_tick)
+            at_tick = snap_floor(playhead, self.snap_step_ticks, bar_at(score, playhead))
+        self.document.push(add_notes(placed(self._clip, at_tick, score.ppq), "Paste"))
 
     def has_clipboard(self) -> bool:
         """Whether there is something to paste."""
@@ -246,7 +257,9 @@ class PianoRollEditor(QWidget):
         """Move the selected notes' starts and lengths to the grid (one undo step)."""
         notes = self._selected()
         step = self.snap_step_ticks
-        moved = [quantized(n, step) for n in notes]
+        score = self.document.score
+        # Each start snaps to the grid of its own bar, so downbeats stay on the grid.
+        moved = [quantized(n, step, bar_at(score, n.start_tick)) for n in notes]
         if moved != notes:
             self.document.push(ReplaceNotes(tuple(notes), tuple(moved), "Quantize"))
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from composer_app.core.note import MIDI_PITCH_MAX, Note
+from composer_app.core.score import Score
 
 PITCH_COUNT = MIDI_PITCH_MAX + 1
 MIN_PIXELS_PER_TICK = 0.002
@@ -65,26 +66,70 @@ class Grid:
 GRID_DENOMINATORS = (1, 2, 4, 8, 16, 32)
 
 
-def snap_floor(tick: float, step_ticks: int) -> int:
-    """The grid line at or before ``tick``. Units: ticks."""
-    return int(math.floor(tick / step_ticks)) * step_ticks
+def bar_at(score: Score, tick: float) -> tuple[int, int]:
+    """The bar containing ``tick`` as ``(start_tick, end_tick)``. Units: ticks.
+
+    Bars are counted as :meth:`Score.bar_starts` counts them: each time signature starts a
+    new bar, so a bar cut short by a meter change ends at that change. Ticks before 0 fall in
+    the first meter's bars continued backwards.
+    """
+    t = math.floor(tick)
+    sig = score.time_signature_at(t)
+    bar_ticks = max(1, sig.bar_ticks(score.ppq))  # a bar shorter than a tick counts as one
+    start = sig.tick + (t - sig.tick) // bar_ticks * bar_ticks
+    next_sig = next((s.tick for s in score.time_signatures if s.tick > t), None)
+    end = start + bar_ticks if next_sig is None else min(start + bar_ticks, next_sig)
+    return start, end
 
 
-def snap_nearest(tick: float, step_ticks: int) -> int:
-    """The grid line nearest to ``tick`` (halves round up). Units: ticks."""
-    return int(math.floor(tick / step_ticks + 0.5)) * step_ticks
+def snap_floor(tick: float, step_ticks: int, bar: tuple[int, int] | None = None) -> int:
+    """The grid line at or before ``tick``. Units: ticks.
+
+    Grid lines run every ``step_ticks`` from the start of ``bar`` (``(start_tick, end_tick)``
+    containing ``tick``, see :func:`bar_at`), or from tick 0 when ``bar`` is None.
+    """
+    origin = 0 if bar is None else bar[0]
+    return origin + int(math.floor((tick - origin) / step_ticks)) * step_ticks
 
 
-def snap_ceil(tick: float, step_ticks: int) -> int:
-    """The grid line at or after ``tick``. Units: ticks."""
-    return int(math.ceil(tick / step_ticks)) * step_ticks
+def snap_nearest(tick: float, step_ticks: int, bar: tuple[int, int] | None = None) -> int:
+    """The grid line nearest to ``tick`` (halves round up). Units: ticks.
+
+    With ``bar``, the next bar's downbeat (``bar[1]``) is a grid line too, even where the bar
+    is not a whole number of steps long.
+    """
+    below = snap_floor(tick, step_ticks, bar)
+    # The line after ``below``: one step on, but never past the next downbeat.
+    above = below + step_ticks if bar is None else min(below + step_ticks, bar[1])
+    return above if tick - below >= above - tick else below
 
 
-def quantized(note: Note, step_ticks: int) -> Note:
-    """``note`` with start and length moved to the nearest grid lines (length >= one step)."""
-    start = max(0, snap_nearest(note.start_tick, step_ticks))
+def snap_ceil(tick: float, step_ticks: int, bar: tuple[int, int] | None = None) -> int:
+    """The grid line at or after ``tick`` (with ``bar``, at most its end). Units: ticks."""
+    below = snap_floor(tick, step_ticks, bar)
+    if below == tick:
+        return below
+    return below + step_ticks if bar is None else min(below + step_ticks, bar[1])
+
+
+def quantized(note: Note, step_ticks: int, bar: tuple[int, int] | None = None) -> Note:
+    """``note`` with start and length moved to the nearest grid lines (length >= one step).
+
+    ``bar`` is the bar containing the note's start (see :func:`bar_at`): its start is moved
+    to the nearest line of that bar's grid. The length is a span, rounded to whole steps.
+    """
+    start = max(0, snap_nearest(note.start_tick, step_ticks, bar))
     duration = max(step_ticks, snap_nearest(note.duration_ticks, step_ticks))
     return replace(note, start_tick=start, duration_ticks=duration)
+
+
+def grid_lines_in_bar(bar: tuple[int, int], step_ticks: int, start_tick: int,
+                      end_tick: int) -> range:
+    """The grid lines of ``bar`` from the last one at or before ``start_tick`` up to
+    ``end_tick`` (inclusive) and before the bar's end. Units: ticks."""
+    bar_start, bar_end = bar
+    first = max(bar_start, snap_floor(start_tick, step_ticks, bar))
+    return range(first, min(bar_end, end_tick + 1), step_ticks)
 
 
 # ---- the view transform ------------------------------------------------------------------
@@ -135,6 +180,14 @@ class RollGeometry:
         """The pitch whose row contains y, clamped to 0-127."""
         row = math.floor((y_px + self.scroll_y_px) / self.row_height_px)
         return min(MIDI_PITCH_MAX, max(0, MIDI_PITCH_MAX - row))
+
+    def is_below_rows(self, y_px: float) -> bool:
+        """Whether y lies in the blank strip under the lowest row (pitch 0).
+
+        The strip shows when the 128 rows are shorter than the widget (zoomed far out); no
+        pitch is there, so a click there must not land on pitch 0.
+        """
+        return y_px >= self.content_height_px - self.scroll_y_px
 
     def note_rect(self, note: Note) -> tuple[float, float, float, float]:
         """The note's rectangle as ``(x, y, width, height)``. Units: px."""
@@ -207,8 +260,11 @@ class RollGeometry:
         """The note under ``(x, y)`` and whether the pointer is on its right edge.
 
         The topmost (latest drawn, i.e. last in ``notes``) note wins. The edge zone is
-        ``edge_px`` wide but never more than a third of a short note.
+        ``edge_px`` wide but never more than a third of a short note. Nothing is hit in the
+        blank strip under the lowest row.
         """
+        if self.is_below_rows(y_px):
+            return None
         pitch = self.y_to_pitch(y_px)
         found: Hit | None = None
         for note in notes:

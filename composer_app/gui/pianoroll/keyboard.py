@@ -35,9 +35,10 @@ class PianoKeyboard(QWidget):
         self._hover_pitch = pitch
         self.update()
 
-    def pitch_at(self, y_px: float) -> int:
-        """The key under ``y_px`` (the roll's pitch axis)."""
-        return self._view.geometry.y_to_pitch(y_px)
+    def pitch_at(self, y_px: float) -> int | None:
+        """The key under ``y_px`` (the roll's pitch axis); None below the lowest key."""
+        geo = self._view.geometry
+        return None if geo.is_below_rows(y_px) else geo.y_to_pitch(y_px)
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
         painter = QPainter(self)
@@ -73,14 +74,15 @@ class PianoKeyboard(QWidget):
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
         if event.button() == Qt.MouseButton.LeftButton:
             self._pressed_pitch = self.pitch_at(event.position().y())
-            self.note_preview_requested.emit(self._pressed_pitch, PREVIEW_VELOCITY)
+            if self._pressed_pitch is not None:
+                self.note_preview_requested.emit(self._pressed_pitch, PREVIEW_VELOCITY)
             self.update()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
         # Gliding over the keys plays each new key, as on a real keyboard widget.
         if self._pressed_pitch is not None:
             pitch = self.pitch_at(event.position().y())
-            if pitch != self._pressed_pitch:
+            if pitch is not None and pitch != self._pressed_pitch:
                 self._pressed_pitch = pitch
                 self.note_preview_requested.emit(pitch, PREVIEW_VELOCITY)
                 self.update()

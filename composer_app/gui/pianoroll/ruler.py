@@ -14,7 +14,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QWidget
 
-from composer_app.gui.pianoroll.geometry import snap_nearest
+from composer_app.gui.pianoroll.geometry import bar_at, snap_nearest
 from composer_app.gui.pianoroll.tools import DRAG_THRESHOLD_PX
 from composer_app.gui.pianoroll.view import PLAYHEAD, REGION_FILL, PianoRollView
 
@@ -42,9 +42,12 @@ class BarRuler(QWidget):
         view.geometry_changed.connect(self.update)
 
     def tick_at(self, x_px: float, alt: bool = False) -> int:
-        """The (snapped) tick under ``x_px``."""
+        """The tick under ``x_px``, snapped to the grid of its bar unless ``alt``. Units: ticks."""
         tick = self._view.geometry.x_to_tick(x_px)
-        return max(0, round(tick) if alt else snap_nearest(tick, self._view.snap_step_ticks))
+        if alt:
+            return max(0, round(tick))
+        bar = bar_at(self._view.score, tick)
+        return max(0, snap_nearest(tick, self._view.snap_step_ticks, bar))
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
         painter = QPainter(self)

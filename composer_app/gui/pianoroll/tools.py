@@ -14,10 +14,11 @@ from typing import Protocol
 
 from composer_app.core.edits import EditOperation, ReplaceNotes, add_notes, remove_notes
 from composer_app.core.note import MIDI_PITCH_MAX, Note
-from composer_app.core.score import Score
+from composer_app.core.score import DEFAULT_PPQ, Score
 from composer_app.gui.pianoroll.geometry import (
     HitPart,
     RollGeometry,
+    bar_at,
     snap_ceil,
     snap_floor,
     snap_nearest,
@@ -113,7 +114,8 @@ class _MoveDrag:
         raw_ticks = geo.x_to_tick(x) - geo.x_to_tick(self.press_x)
         # Snap the anchor's new start to the grid, not the raw distance, so off-grid notes
         # land on the grid (as DAWs do); Alt moves freely.
-        new_start = snap_nearest(self.anchor.start_tick + raw_ticks, _step(host, mods))
+        target = self.anchor.start_tick + raw_ticks
+        new_start = snap_nearest(target, _step(host, mods), bar_at(host.score, target))
         delta_ticks = new_start - self.anchor.start_tick
         delta_pitch = geo.y_to_pitch(y) - geo.y_to_pitch(self.press_y)
         # Keep the whole group's shape: clamp the deltas so no note leaves the legal range.
@@ -138,18 +140,28 @@ class _MoveDrag:
 
 @dataclass
 class _ResizeDrag:
-    """Dragging the right edge of ``anchor``; every selected note changes by the same amount."""
+    """Dragging the right edge of ``anchor``; every selected note changes by the same amount.
+
+    As with a move, nothing changes until the pointer has moved ``DRAG_THRESHOLD_PX``: a plain
+    click on the edge only selects (it would otherwise snap an off-grid end to the grid).
+    """
 
     anchor: Note
     notes: tuple[Note, ...]
     press_x: float
+    press_y: float
+    started: bool = False
     delta_ticks: int = 0
 
     def update(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
+        if not self.started and abs(x - self.press_x) + abs(y - self.press_y) < DRAG_THRESHOLD_PX:
+            return
+        self.started = True
         geo = host.geometry
         step = _step(host, mods)
         raw_end = self.anchor.end_tick + geo.x_to_tick(x) - geo.x_to_tick(self.press_x)
-        new_end = max(self.anchor.start_tick + step, snap_nearest(raw_end, step))
+        new_end = max(self.anchor.start_tick + step,
+                      snap_nearest(raw_end, step, bar_at(host.score, raw_end)))
         delta = new_end - self.anchor.end_tick
         # No note may shrink below one tick.
         self.delta_ticks = max(delta, 1 - min(n.duration_ticks for n in self.notes))
@@ -160,7 +172,7 @@ class _ResizeDrag:
 
     def finish(self, host: ToolHost) -> None:
         host.set_overlay(None)
-        if self.delta_ticks:
+        if self.started and self.delta_ticks:
             host.push(ReplaceNotes(self.notes, self.resized(), "Resize notes"))
 
 
@@ -181,7 +193,7 @@ def _start_note_drag(host: ToolHost, note: Note, part: HitPart, x: float, y: flo
     host.set_selection(selection)
     notes = tuple(sorted(selection))
     if part is HitPart.RIGHT_EDGE:
-        return _ResizeDrag(note, notes, x)
+        return _ResizeDrag(note, notes, x, y)
     host.preview_note(note.pitch, note.velocity)  # grabbing a note sounds it, as in MidiEditor
     return _MoveDrag(note, notes, x, y, collapse_on_click=collapse)
 
@@ -306,7 +318,8 @@ class DrawTool(Tool):
             return
         step = host.snap_step_ticks
         tick = geo.x_to_tick(x)
-        start = max(0, round(tick) if mods.alt else snap_floor(tick, step))
+        start = max(0, round(tick) if mods.alt
+                    else snap_floor(tick, step, bar_at(host.score, tick)))
         note = Note(start, geo.y_to_pitch(y), step, self.velocity)
         self._drag = _NewNoteDrag(note, tick)
         host.set_overlay(Overlay(ghosts=(note,)))
@@ -317,7 +330,8 @@ class DrawTool(Tool):
             note = self._drag.note
             step = host.snap_step_ticks
             end_tick = host.geometry.x_to_tick(x)
-            end = round(end_tick) if mods.alt else snap_ceil(end_tick, step)
+            end = round(end_tick) if mods.alt \
+                else snap_ceil(end_tick, step, bar_at(host.score, end_tick))
             self._drag.note = note.with_duration(max(end - note.start_tick, 1 if mods.alt else step))
             host.set_overlay(Overlay(ghosts=(self._drag.note,)))
         elif self._drag is not None:
@@ -413,26 +427,49 @@ def make_tool(name: str) -> Tool:
 # ---- selection edits (keyboard and menu commands) ----------------------------------------
 @dataclass(frozen=True)
 class Clip:
-    """Copied notes, stored relative to the earliest start. Units: ticks."""
+    """Copied notes, stored relative to the earliest start.
+
+    Units: ticks at ``ppq`` ticks per quarter note (the copied score's resolution).
+    """
 
     notes: tuple[Note, ...] = field(default_factory=tuple)
     span_ticks: int = 0
+    ppq: int = DEFAULT_PPQ
 
 
-def make_clip(notes: Iterable[Note]) -> Clip:
-    """A clip of ``notes`` with starts relative to the earliest one (generated flag kept off)."""
+def make_clip(notes: Iterable[Note], ppq: int = DEFAULT_PPQ) -> Clip:
+    """A clip of ``notes`` with starts relative to the earliest one (generated flag kept off).
+
+    Units: ticks; ``ppq`` is the resolution of the score the notes come from.
+    """
     notes = sorted(notes)
     if not notes:
-        return Clip()
+        return Clip(ppq=ppq)
     origin = min(n.start_tick for n in notes)
     span = max(n.end_tick for n in notes) - origin
     return Clip(tuple(replace(n, start_tick=n.start_tick - origin, generated=False)
-                      for n in notes), span)
+                      for n in notes), span, ppq)
 
 
-def placed(clip: Clip, at_tick: int) -> tuple[Note, ...]:
-    """The clip's notes starting at ``at_tick``."""
-    return tuple(n.moved(max(0, at_tick), 0) for n in clip.notes)
+def _rescaled_ticks(ticks: int, to_ppq: int, from_ppq: int) -> int:
+    """``ticks`` at ``from_ppq`` expressed at ``to_ppq``, rounded half up. Units: ticks."""
+    # Integer arithmetic: ticks * to / from, plus half a tick before flooring.
+    return (2 * ticks * to_ppq + from_ppq) // (2 * from_ppq)
+
+
+def placed(clip: Clip, at_tick: int, ppq: int | None = None) -> tuple[Note, ...]:
+    """The clip's notes starting at ``at_tick`` in a score of ``ppq`` ticks per quarter.
+
+    Units: ticks. When ``ppq`` differs from the clip's, starts and lengths are rescaled by
+    ``ppq / clip.ppq`` so the music keeps its note values (each note stays >= 1 tick long);
+    None means the clip's own resolution.
+    """
+    at_tick = max(0, at_tick)
+    if ppq is None or ppq == clip.ppq:
+        return tuple(n.moved(at_tick, 0) for n in clip.notes)
+    return tuple(replace(n, start_tick=at_tick + _rescaled_ticks(n.start_tick, ppq, clip.ppq),
+                         duration_ticks=max(1, _rescaled_ticks(n.duration_ticks, ppq, clip.ppq)))
+                 for n in clip.notes)
 
 
 def transpose_delta(notes: Iterable[Note], semitones: int) -> int:

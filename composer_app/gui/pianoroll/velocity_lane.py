@@ -26,6 +26,8 @@ class VelocityLane(QWidget):
 
     Pressing and dragging sets the velocity of every bar the pointer crosses to the pointer's
     height (only selected notes when there is a selection); the whole drag is one undo step.
+    The stroke is followed as a straight line between pointer events, so a fast drag sets
+    every bar it passes, each to the line's height at the bar.
     """
 
     def __init__(self, view: PianoRollView, parent: QWidget | None = None) -> None:
@@ -33,6 +35,7 @@ class VelocityLane(QWidget):
         self._view = view
         self._pending: dict[Note, int] | None = None
         self._pending_state = 0  # the document's edit_state when the drag began
+        self._last = (0.0, 0.0)  # the stroke's previous pointer position (x, y) in px
         self.setFixedHeight(LANE_HEIGHT_PX)
         view.geometry_changed.connect(self.update)
         view.document.changed.connect(self._on_document_changed)
@@ -51,11 +54,17 @@ class VelocityLane(QWidget):
 
     def notes_at_x(self, x_px: float) -> list[Note]:
         """Notes whose velocity bar is under ``x_px``."""
+        return self.notes_between(x_px, x_px)
+
+    def notes_between(self, x0_px: float, x1_px: float) -> list[Note]:
+        """Notes whose velocity bar (give or take ``BAR_GRAB_PX``) meets the span from
+        ``x0_px`` to ``x1_px`` (in either order). Units: px."""
         geo = self._view.geometry
+        left, right = min(x0_px, x1_px), max(x0_px, x1_px)
         hits = []
         for note in self._candidates():
             x = geo.tick_to_x(note.start_tick)
-            if x - BAR_GRAB_PX <= x_px <= x + BAR_WIDTH_PX + BAR_GRAB_PX:
+            if x - BAR_GRAB_PX <= right and left <= x + BAR_WIDTH_PX + BAR_GRAB_PX:
                 hits.append(note)
         return hits
 
@@ -104,7 +113,8 @@ class VelocityLane(QWidget):
         if event.button() == Qt.MouseButton.LeftButton:
             self._pending = {}
             self._pending_state = self._view.document.edit_state
-            self._paint_at(event.position().x(), event.position().y())
+            self._last = (event.position().x(), event.position().y())
+            self._stroke_to(event.position().x(), event.position().y())
 
     def _on_document_changed(self) -> None:
         if self._pending is not None and self._view.document.edit_state != self._pending_state:
@@ -113,19 +123,26 @@ class VelocityLane(QWidget):
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
         if self._pending is not None:
-            self._paint_at(event.position().x(), event.position().y())
+            self._stroke_to(event.position().x(), event.position().y())
 
-    def _paint_at(self, x_px: float, y_px: float) -> None:
+    def _stroke_to(self, x_px: float, y_px: float) -> None:
+        """Paint the stroke's line from the previous pointer position to ``(x_px, y_px)``."""
         assert self._pending is not None
-        velocity = self.velocity_at_y(y_px)
-        for note in self.notes_at_x(x_px):
-            self._pending[note] = velocity
+        geo = self._view.geometry
+        x0, y0 = self._last
+        for note in self.notes_between(x0, x_px):
+            # The line's height where it passes the bar's x (the note's start), clamped to
+            # the segment for bars only reached through the grab margin: y0 + (y - y0) * t.
+            bar_x = min(max(x0, x_px), max(min(x0, x_px), geo.tick_to_x(note.start_tick)))
+            t = (bar_x - x0) / (x_px - x0) if x_px != x0 else 1.0
+            self._pending[note] = self.velocity_at_y(y0 + (y_px - y0) * t)
+        self._last = (x_px, y_px)
         self.update()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
         if event.button() != Qt.MouseButton.LeftButton or self._pending is None:
             return
-        self._paint_at(event.position().x(), event.position().y())
+        self._stroke_to(event.position().x(), event.position().y())
         pending, self._pending = self._pending, None
         changed = {n: v for n, v in pending.items() if v != n.velocity}
         if changed:

@@ -7,6 +7,7 @@ change.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -35,9 +36,11 @@ from composer_app.gui.pianoroll.geometry import (
     MIN_PIXELS_PER_TICK,
     Grid,
     RollGeometry,
+    bar_at,
+    grid_lines_in_bar,
     is_black_key,
 )
-from composer_app.gui.pianoroll.tools import Modifiers, Overlay, Tool, make_tool
+from composer_app.gui.pianoroll.tools import Modifiers, Overlay, Tool, make_tool, visible_notes
 
 PITCH_LOW_88 = 21
 VELOCITY_BUCKETS = 8
@@ -366,7 +369,8 @@ class PianoRollView(QWidget):
         score = self.document.score
         start_tick, end_tick = geo.visible_tick_range()
         step = self._grid.step_ticks
-        bars = set(score.bar_starts(end_tick + 1))
+        bar_list = score.bar_starts(end_tick + 1)
+        bars = set(bar_list)
         beats = set(self.beat_ticks_in(start_tick, end_tick))
 
         def vertical(tick: int) -> QLineF:
@@ -375,11 +379,15 @@ class PianoRollView(QWidget):
 
         step_lines: list[QLineF] = []
         if step * geo.pixels_per_tick >= 5:
-            tick = (start_tick // step) * step
-            while tick <= end_tick:
-                if tick not in beats and tick not in bars:
-                    step_lines.append(vertical(tick))
-                tick += step
+            # The grid restarts at every bar line (as snapping does), so bars that are not a
+            # whole number of steps long (a pickup, 3/4 in quarter triplets) keep their
+            # downbeats on the grid.
+            first_bar = max(0, bisect.bisect_right(bar_list, start_tick) - 1)
+            for bar_start in bar_list[first_bar:]:
+                bar = bar_at(score, bar_start)
+                step_lines.extend(vertical(tick)
+                                  for tick in grid_lines_in_bar(bar, step, start_tick, end_tick)
+                                  if tick not in beats and tick not in bars)
         for pen, lines in (
             (ROW_LINE, row_lines),
             (OCTAVE_LINE, octave_lines),
@@ -583,20 +591,26 @@ class PianoRollView(QWidget):
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
         pos = event.position()
+        if self._geometry.is_below_rows(pos.y()):
+            # The blank strip under the lowest key (zoomed far out) holds no pitch.
+            event.accept()
+            return
         if event.button() == Qt.MouseButton.LeftButton:
             self._pressed = True
             self._gesture_state = self.document.edit_state
             self._tool.press(self, pos.x(), pos.y(), self._mods(event))
         elif event.button() == Qt.MouseButton.RightButton and not self._pressed:
-            # As in LMMS and many DAWs: a right click deletes the note under the pointer.
-            hit = self._geometry.hit_test(self._visible_notes(), pos.x(), pos.y())
+            # As in LMMS and many DAWs: a right click deletes the note under the pointer;
+            # only the user's notes (a pending continuation is kept or dropped as a whole).
+            hit = self._geometry.hit_test(visible_notes(self), pos.x(), pos.y())
             if hit is not None:
                 self.push(remove_notes([hit.note], "Delete note"))
         event.accept()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
         pos = event.position()
-        pitch = self._geometry.y_to_pitch(pos.y())
+        # -1 (no key to light) over the blank strip under the lowest key
+        pitch = -1 if self._geometry.is_below_rows(pos.y()) else self._geometry.y_to_pitch(pos.y())
         if pitch != self._hover_pitch:
             self._hover_pitch = pitch
             self.hover_pitch_changed.emit(pitch)
@@ -636,11 +650,6 @@ class PianoRollView(QWidget):
             self.set_geometry(geo.scrolled_to(geo.scroll_x_px,
                                               geo.scroll_y_px - steps * WHEEL_SCROLL_PX))
         event.accept()
-
-    def _visible_notes(self) -> list[Note]:
-        start, end = self._geometry.visible_tick_range()
-        low, high = self._geometry.visible_pitch_range()
-        return self.document.score.notes_in_range(start, end, low, high)
 
     def cancel_gesture(self) -> None:
         """Abandon a drag in progress."""
