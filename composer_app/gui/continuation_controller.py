@@ -96,7 +96,9 @@ class ContinuationController(QObject):
         self.stop_action.setShortcut(QKeySequence("Esc"))
         self.accept_action = QAction("&Accept Continuation", window)
         self.accept_action.setObjectName("accept_continuation")
-        self.accept_action.setShortcut(QKeySequence("Ctrl+Shift+Return"))
+        self.accept_action.setShortcuts(
+            [QKeySequence("Ctrl+Shift+Return"), QKeySequence("Ctrl+Shift+Enter")]
+        )
         self.discard_action = QAction("&Discard Continuation", window)
         self.discard_action.setObjectName("discard_continuation")
         self.discard_action.setShortcut(QKeySequence("Ctrl+Shift+Backspace"))

@@ -6,13 +6,20 @@ Every edit goes through :meth:`ScoreDocument.push`, which wraps one core edit op
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import replace
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from composer_app.core.edits import CompositeEdit, EditOperation, ReplaceNotes, add_notes
+from composer_app.core.edits import (
+    CompositeEdit,
+    EditOperation,
+    ReplaceNotes,
+    SetTempoMap,
+    add_notes,
+)
 from composer_app.core.note import Note
 from composer_app.core.score import Score
 
@@ -38,6 +45,12 @@ def _added_and_removed(op: EditOperation) -> tuple[tuple[Note, ...], tuple[Note,
     return (), ()
 
 
+# Tempo edits this close together (seconds) are one undo step: a burst of arrow clicks or a
+# turn of the wheel in the tempo box.
+TEMPO_MERGE_WINDOW_S = 1.0
+_TEMPO_COMMAND_ID = 1
+
+
 class _EditCommand(QUndoCommand):
     """One edit operation as one undo step: redo applies it, undo reverts it."""
 
@@ -45,6 +58,29 @@ class _EditCommand(QUndoCommand):
         super().__init__(op.label)
         self._document = document
         self._op = op
+        self._last_push_s = time.monotonic()
+
+    def id(self) -> int:  # noqa: A003 (Qt override)
+        """Tempo edits may merge (see :meth:`mergeWith`); others never."""
+        return _TEMPO_COMMAND_ID if isinstance(self._op, SetTempoMap) else -1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 (Qt override)
+        """Take a tempo edit pushed within ``TEMPO_MERGE_WINDOW_S`` of this one into it: one
+        step from the first tempo to the last (none at all if they are the same)."""
+        if not (
+            isinstance(other, _EditCommand)
+            and isinstance(self._op, SetTempoMap)
+            and isinstance(other._op, SetTempoMap)
+            and other._last_push_s - self._last_push_s <= TEMPO_MERGE_WINDOW_S
+        ):
+            return False
+        old, new = self._op.old, other._op.new
+        label = f"Tempo {old[0].tempo_bpm:g} → {new[0].tempo_bpm:g} BPM"
+        self._op = SetTempoMap(old, new, label=label)
+        self.setText(label)
+        self._last_push_s = other._last_push_s
+        self.setObsolete(old == new)  # back where it began: the stack drops the step
+        return True
 
     def redo(self) -> None:
         self._op.apply(self._document.score)

@@ -593,6 +593,7 @@ class MainWindow(QMainWindow):
         if self.playback.is_playing:
             self.playback.stop()
         self.set_playhead(0.0)
+        self.editor.clear_region()  # a range of the old document means nothing in the new
 
     def set_playhead(self, tick: float) -> None:
         """Put the playhead at ``tick`` (ticks) when not playing; the view and clock follow."""

@@ -71,9 +71,13 @@ class TransportBar(QToolBar):
         self.tempo_spin.setSuffix(" BPM")
         self.tempo_spin.setKeyboardTracking(False)
         self.tempo_spin.setValue(120.0)
-        self.tempo_spin.setToolTip("Tempo in quarter notes per minute (Enter to apply)")
+        self.tempo_spin.setToolTip(
+            "Tempo in quarter notes per minute (arrows or wheel apply at once; type and press "
+            "Enter)"
+        )
+        # Without keyboard tracking, valueChanged fires for each arrow step, wheel turn or
+        # Page key, and for typed text once it is committed (Enter, or the focus leaving).
         self.tempo_spin.valueChanged.connect(self._on_tempo_spin_value_changed)
-        self.tempo_spin.editingFinished.connect(self._on_tempo_spin_editing_finished)
         self.addWidget(self.tempo_spin)
         self.addSeparator()
         self.position_label = QLabel()
@@ -89,7 +93,6 @@ class TransportBar(QToolBar):
         self.addAction(follow_action)
         self.addAction(panic_action)
         self._shown_tempo_bpm = 120.0  # the document's tempo (the box may show it clamped)
-        self._tempo_changed_by_user = False
         self.set_position(0, Score())
 
     def set_tempo_bpm(self, tempo_bpm: float) -> None:
@@ -99,7 +102,6 @@ class TransportBar(QToolBar):
         the nearest end, and stays the document's tempo until the user changes the box.
         """
         self._shown_tempo_bpm = round(float(tempo_bpm), 1)
-        self._tempo_changed_by_user = False
         blocked = self.tempo_spin.blockSignals(True)
         self.tempo_spin.setValue(self._shown_tempo_bpm)
         self.tempo_spin.blockSignals(blocked)
@@ -110,16 +112,10 @@ class TransportBar(QToolBar):
             f"{format_bar_beat_tick(tick, score)}   {format_clock(tick, score)}"
         )
 
-    def _on_tempo_spin_value_changed(self, _value: float) -> None:
-        self._tempo_changed_by_user = True  # programmatic changes have signals blocked
-
-    def _on_tempo_spin_editing_finished(self) -> None:
-        # Focus leaving the box also finishes editing: only a value the user changed is an
-        # edit (a clamped file tempo, merely clicked into and out of, is not).
-        if not self._tempo_changed_by_user:
-            return
-        self._tempo_changed_by_user = False
-        value = round(self.tempo_spin.value(), 1)
+    def _on_tempo_spin_value_changed(self, value: float) -> None:
+        # Programmatic changes have signals blocked: this is the user's change, applied at
+        # once (a value the box only shows clamped, never changed, is no edit).
+        value = round(value, 1)
         if value != self._shown_tempo_bpm:
             self._shown_tempo_bpm = value
             self.tempo_edited.emit(value)

@@ -226,6 +226,18 @@ def test_continuation_accept_is_one_undo_step(qtbot, window, tmp_path):
     assert len(window.document.score.notes) == len(seed) + len(pending)
 
 
+@pytest.mark.parametrize("enter", [Qt.Key.Key_Return, Qt.Key.Key_Enter])
+def test_continuation_accept_by_either_enter_key(qtbot, window, tmp_path, enter):
+    # the guide says Ctrl+Shift+Enter: the keypad's Enter as well as Return
+    load_seed(window, tmp_path)
+    assert run_continuation(qtbot, window, steps=4)
+    assert window.document.generated_notes
+    window.activateWindow()
+    QTest.keyClick(window, enter, Qt.KeyboardModifier.ControlModifier
+                   | Qt.KeyboardModifier.ShiftModifier)
+    assert not window.document.generated_notes
+
+
 def test_continuation_discard_removes_it(qtbot, window, tmp_path):
     load_seed(window, tmp_path)
     seed = list(window.document.score.notes)

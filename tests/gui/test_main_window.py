@@ -310,6 +310,21 @@ def test_main_window_save_writes_file_and_clears_mark(
     assert not window.document.is_dirty
 
 
+def test_main_window_new_and_open_clear_the_ruler_region(
+    window: MainWindow, tmp_path: Path
+) -> None:
+    # a range dragged on the ruler of one document was kept for the next, where Continue
+    # took it as its seed or target
+    window.editor.set_region(1920, 3840)
+    assert window.new_file()
+    assert window.editor.region() is None
+    path = tmp_path / "other.mid"
+    write_mid(Score(), path)
+    window.editor.set_region(960, 1920)
+    assert window.open_file(str(path), ask_to_save=False)
+    assert window.editor.region() is None
+
+
 @pytest.mark.parametrize("answer", [Btn.Save, Btn.Discard, Btn.Cancel])
 def test_main_window_new_asks_before_discarding(
     window: MainWindow, dialogs: Dialogs, tmp_path: Path, answer: QMessageBox.StandardButton
@@ -604,6 +619,45 @@ def test_main_window_tempo_edit_is_undoable(qtbot, window: MainWindow) -> None:
     assert spin.value() == 120.0
     window.window_actions.redo.trigger()
     assert spin.value() == 90.0
+
+
+def test_main_window_tempo_arrows_apply_at_once_and_a_burst_is_one_step(
+    qtbot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The box's arrows changed only what it showed: Save wrote the old tempo, and closing
+    # asked nothing. Now each click applies, and a burst of them is one undo step.
+    from composer_app.gui import document as document_module
+
+    clock = {"s": 100.0}
+    monkeypatch.setattr(document_module.time, "monotonic", lambda: clock["s"])
+    path = tmp_path / "t.mid"
+    write_mid(window.document.score, path)
+    assert window.open_file(str(path), ask_to_save=False)
+    spin = window.transport.tempo_spin
+    spin.setFocus()
+    for _ in range(3):
+        QTest.keyClick(spin, Qt.Key.Key_Up)
+        clock["s"] += 0.3
+    assert window.document.score.initial_tempo_bpm == pytest.approx(123.0, abs=0.01)
+    assert window.windowTitle() == "t.mid* - Composer"
+    assert window.document.undo_stack.count() == 1
+    assert window.document.undo_stack.text(0) == "Tempo 120 → 123 BPM"
+    window.window_actions.save.trigger()  # the toolbar and Ctrl+S take no focus from the box
+    assert read_mid(path).initial_tempo_bpm == pytest.approx(123.0, abs=0.01)
+    # a later click is a step of its own; up and back down at once leaves no step at all
+    clock["s"] += 5.0
+    QTest.keyClick(spin, Qt.Key.Key_Up)
+    assert window.document.undo_stack.count() == 2
+    clock["s"] += 5.0
+    QTest.keyClick(spin, Qt.Key.Key_Down)
+    clock["s"] += 0.2
+    QTest.keyClick(spin, Qt.Key.Key_Up)
+    assert window.document.undo_stack.count() == 2
+    window.window_actions.undo.trigger()
+    assert window.document.score.initial_tempo_bpm == pytest.approx(123.0, abs=0.01)
+    assert spin.value() == 123.0 and window.windowTitle() == "t.mid - Composer"
+    window.window_actions.undo.trigger()
+    assert window.document.score.initial_tempo_bpm == pytest.approx(120.0, abs=0.01)
 
 
 def test_main_window_tempo_edit_keeps_later_tempo_changes(window: MainWindow) -> None:
