@@ -245,6 +245,27 @@ def test_headless_generate_start_bar_after_a_very_long_bar_later_in_the_song(
                              for n in generated)
 
 
+@pytest.mark.parametrize("ppq", [1, 8, 25])
+def test_headless_generate_continues_a_low_resolution_file_at_the_right_speed(
+    tmp_path: Path, capsys, ppq: int
+) -> None:
+    # At 1 tick per quarter an eighth-note step was rounded to a whole quarter (half speed);
+    # the file is read at a resolution that holds a sixteenth, its timing unchanged.
+    model_dir = _tiny_checkpoint(tmp_path / "model")
+    seed = Score(ppq=ppq)
+    seed.add_many([Note(i * ppq, 60 + i % 5, ppq) for i in range(8)])  # 8 quarter notes
+    write_mid(seed, tmp_path / "seed.mid")
+    out = tmp_path / "out.mid"
+    assert main(["generate", "--seed", str(tmp_path / "seed.mid"), "--steps", "8",
+                 "--model", str(model_dir), "-o", str(out)]) == 0
+    result = read_mid(out)
+    assert result.ppq % 4 == 0 and result.ppq >= 96
+    eighth = result.ppq // 2
+    assert f"8 steps of {eighth} ticks from tick {8 * result.ppq}" in capsys.readouterr().out
+    generated = [n for n in result.notes if n.start_tick >= 8 * result.ppq]
+    assert generated and max(n.end_tick for n in generated) <= 12 * result.ppq  # 8 eighths
+
+
 @pytest.mark.parametrize(
     ("meter", "ppq", "args", "message"),
     [
@@ -253,10 +274,8 @@ def test_headless_generate_start_bar_after_a_very_long_bar_later_in_the_song(
         # the start is within the limit, the end 12 quarter notes past it
         ((4, 4), 480, ["--start-bar", "16384", "--steps", "32"], "would end at quarter note 65548"),
         ((4, 4), 480, ["--steps", "1000000"], "would end at quarter note"),
-        # at 8 ticks per quarter a 1/64 bar is half a tick: bars cannot be counted
-        ((1, 64), 8, ["--start-bar", "2", "--steps", "4"], "shorter than a tick"),
     ],
-    ids=["start-past-any-song", "end-past-any-song", "steps-past-any-song", "zero-tick-bars"],
+    ids=["start-past-any-song", "end-past-any-song", "steps-past-any-song"],
 )
 def test_headless_generate_past_the_longest_song_is_a_clear_error(
     tmp_path: Path, capsys, meter: tuple[int, int], ppq: int, args: list[str], message: str

@@ -14,34 +14,51 @@ Rules of import (each change is counted in the :class:`ImportReport`):
   tempo of ``1e6 * nominal_fps / real_fps`` microseconds per quarter (one second per quarter,
   1.001 s for 29.97 drop-frame); the file's own tempo events are then ignored (and counted),
   since SMPTE time does not follow them.
+* A resolution that cannot hold a sixteenth note exactly (ticks per quarter not a multiple of
+  4, or under 24) is raised: every tick (notes, tempo changes, time signatures) is multiplied
+  by the smallest whole factor that makes the PPQ a multiple of 4 and at least 96, so times in
+  beats and seconds stay exactly the same (counted). Without this, a model step (an eighth or
+  a sixteenth note) would be rounded to whole ticks and a continuation would run at the wrong
+  speed (at PPQ 1, half speed). A PPQ that the factor would push past what a MIDI file holds
+  (32767; only odd PPQs above 8191) is kept: a tick is then too short for the rounding to
+  matter.
 * Before the first tempo event the tempo is 120 BPM, and before the first time signature the
   meter is 4/4, as the MIDI standard says. Of several tempo (or meter) events at one tick,
-  the last one read wins.
+  the last one read wins. A time signature whose note value is shorter than a 64th (e.g.
+  3/128) cannot be held by the score: it is skipped and counted, and the meter before it goes
+  on.
 * Notes: a note-on with velocity 0 is a note-off. Every channel except drums becomes notes,
   and each note keeps its channel in ``Note.channel``. Drums (channel 10, index 9) are
   dropped and counted. A note-on while the same pitch is already sounding on the same
-  channel of the same track ends the sounding note there (counted as an overlap resolved).
-  When a file re-strikes a pitch with the new note-on *before* the old note-off at the same
-  tick, that note-off belongs to the note just ended and is ignored, so the new note lives.
-  A note-off with nothing sounding is ignored (counted). A note still sounding at the end of
-  its track is closed there (counted). Notes of zero length are dropped (counted).
+  channel of the same track (a re-strike) ends the sounding note there, and the new note
+  owes the file one extra note-off: the next note-off of that pitch belongs to the note just
+  ended and is ignored, so the new note lasts until the note-off after it (counted as an
+  overlap resolved). That pairs a legato overlap (``on, on, off, off``) as well as a re-strike
+  whose note-on comes just before the old note-off at one tick.
+  A note-off with nothing sounding (and nothing owed) is ignored (counted). A note never
+  turned off is closed at the end of the song, the end of its longest track, as other MIDI
+  software sounds it (counted); one struck at that very end has no length and is dropped
+  (counted apart). Notes of zero length are dropped (counted).
   Notes outside the 88 piano keys (MIDI 21-108) are kept in the score and counted, because
   the piano roll will drop them.
 * Events that do not fit a score (controllers, program changes, pitch bend, sysex, other meta
   events) are skipped and counted by kind (meta events without content are not counted).
   Meta events the score uses (tempo, time signature) must have their standard length; a
   wrong length is an error. :meth:`ImportReport.dropped_content_lines` names what a save
-  over the file would therefore lose.
+  over the file would therefore lose, including tracks that share a channel (the writer lays
+  notes out by channel, so such tracks are saved merged into one; their notes are kept).
 
 Limits that keep import time and memory bounded: files over :data:`MAX_FILE_BYTES` are
 refused before they are read, a song may hold at most :data:`MAX_NOTES` notes and
 :data:`MAX_TEMPO_CHANGES` tempo (and as many meter) changes at distinct ticks, and nothing it
 keeps may lie past :data:`MAX_LENGTH_QUARTERS` quarter notes (a corrupt delta time could
-otherwise make a song years long, and a piano roll of it would not fit in memory).
+otherwise make a song years long, and a piano roll of it would not fit in memory). The
+limits count quarter notes, not ticks, so raising the resolution cannot break them.
 
 Writing always produces format 1: track 0 holds tempo and meter, then one track per channel
 (a channel whose notes overlap on one pitch gets extra tracks, so that reading the file back
-gives the very same notes).
+gives the very same notes). A score beyond the reader's limits is refused before anything is
+written, so every saved file opens again.
 """
 
 from __future__ import annotations
@@ -51,8 +68,11 @@ import heapq
 import os
 import secrets
 import stat
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
+from itertools import repeat
+from operator import attrgetter
 from pathlib import Path
 
 from composer_app.core.note import Note
@@ -72,6 +92,9 @@ DRUM_CHANNEL = 9  # "channel 10" counted from one
 
 _SMPTE_FPS = {24: (24, 24.0), 25: (25, 25.0), 29: (30, 29.97), 30: (30, 30.0)}
 _MAX_VLQ = 0x0FFF_FFFF
+_MAX_PPQ = 0x7FFF  # the header's division holds 15 bits of ticks per quarter
+_CHANNEL_OF = attrgetter("channel")  # of a Note
+_MAX_METER_POWER = 6  # TimeSignature's finest note value is 1/64 = 1/2**6
 _MAX_US_PER_QUARTER = 0xFF_FFFF
 
 
@@ -100,6 +123,8 @@ _DROPPED_CONTENT_LABELS = {
     "sysex_messages_skipped": "system-exclusive messages skipped",
     "meta_events_skipped": "meta events skipped (track names, text, key signatures, ...)",
     "unknown_chunks_skipped": "unknown chunks skipped",
+    "time_signatures_skipped": "time signatures finer than 1/64 skipped (e.g. 3/128)",
+    "tracks_merged": "tracks merged on saving into another track of their channel (notes kept)",
 }
 
 
@@ -112,12 +137,14 @@ class ImportReport:
 
     file_format: int = 1
     ppq: int = 0  # ticks per quarter of the resulting score
+    resolution_raised_from: int = 0  # the PPQ before it was raised (file's or SMPTE's; 0: kept)
     smpte: bool = False  # the file used an SMPTE time division (converted, see module doc)
     riff_unwrapped: bool = False
     track_count: int = 0
     note_count: int = 0
     drum_notes_dropped: int = 0
-    unterminated_notes_closed: int = 0
+    unterminated_notes_closed: int = 0  # closed at the end of the song
+    unterminated_notes_dropped: int = 0  # struck at the song's very end: no length to keep
     overlapping_notes_resolved: int = 0
     stray_note_offs_ignored: int = 0
     zero_length_notes_dropped: int = 0
@@ -130,6 +157,8 @@ class ImportReport:
     other_channel_events_skipped: int = 0  # pitch bend, aftertouch, channel pressure
     sysex_messages_skipped: int = 0
     meta_events_skipped: int = 0  # with content: track names, text, lyrics, key signatures, ...
+    time_signatures_skipped: int = 0  # a note value the score cannot hold (3/128)
+    tracks_merged: int = 0  # note tracks a save puts into another track's channel lane
 
     @property
     def changed_anything(self) -> bool:
@@ -140,8 +169,10 @@ class ImportReport:
         """One line per kind of content of the file that the score does not hold, so that
         saving the score over the file would lose it (empty when there is none): drum
         notes, controllers, program changes, other channel events, system-exclusive
-        messages, meta events with content, unknown chunks. Repairs (notes closed, overlaps
-        cut) and notes outside the piano's keys (kept) are not among them."""
+        messages, meta events with content, unknown chunks, time signatures the score
+        cannot hold, and tracks that a save merges with another on their channel. Repairs
+        (notes closed, overlaps cut), a raised resolution and notes outside the piano's keys
+        (kept) are not among them."""
         return [
             f"{getattr(self, name)} {label}"
             for name, label in _DROPPED_CONTENT_LABELS.items()
@@ -152,8 +183,14 @@ class ImportReport:
         """One human-readable line per non-zero change (empty when the import was exact)."""
         labels = {
             **_DROPPED_CONTENT_LABELS,
-            "unterminated_notes_closed": "notes never turned off, closed at end of track",
-            "overlapping_notes_resolved": "overlapping same-pitch notes cut at the re-strike",
+            "unterminated_notes_closed": "notes never turned off, closed at the end of the song",
+            "unterminated_notes_dropped": (
+                "notes never turned off, struck at the very end of the song (dropped)"
+            ),
+            "overlapping_notes_resolved": (
+                "same-pitch notes struck again while sounding (each cut at the re-strike; "
+                "the last one lasts to the final note-off)"
+            ),
             "stray_note_offs_ignored": "note-offs without a sounding note ignored",
             "zero_length_notes_dropped": "zero-length notes dropped",
             "out_of_piano_range": "notes outside the 88 piano keys (kept; not in the roll)",
@@ -169,6 +206,11 @@ class ImportReport:
             lines.append("RIFF (RMID) wrapper removed")
         if self.smpte:
             lines.append(f"SMPTE time division converted to {self.ppq} ticks per quarter")
+        elif self.resolution_raised_from:
+            lines.append(
+                f"resolution raised from {self.resolution_raised_from} to {self.ppq} ticks "
+                "per quarter (timing unchanged)"
+            )
         return lines
 
     def as_dict(self) -> dict[str, int | bool]:
@@ -321,11 +363,13 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
         ppq = division
         if ppq == 0:
             raise _Malformed("the time division is 0 ticks per quarter note")
-    report.ppq = ppq
-
     notes: list[Note] = []
     tempos: dict[int, int] = {}
     meters: dict[int, tuple[int, int]] = {}
+    runs: list[tuple[int, int, int]] = []  # (track number, first, stop): its notes in `notes`
+    # notes never turned off: (track number, its end tick, channel << 7 | pitch, start, velocity)
+    unreleased: list[tuple[int, int, int, int, int]] = []
+    song_end = 0  # the end of the longest track. Units: ticks
     pos = 8 + header_len
     n_tracks = 0
     while n_tracks < declared_tracks:
@@ -346,25 +390,71 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
             )
         if chunk_id == b"MTrk":
             n_tracks += 1
-            _parse_track(data[body_start:body_end], n_tracks, notes, tempos, meters, report)
+            first = len(notes)
+            track_end, sounding = _parse_track(
+                data[body_start:body_end],
+                n_tracks,
+                notes,
+                tempos,
+                meters,
+                report,
+                MAX_NOTES - len(unreleased),  # notes waiting to be closed count too
+            )
+            if len(notes) > first:
+                runs.append((n_tracks, first, len(notes)))
+            for key, (start, velocity) in sounding.items():
+                unreleased.append((n_tracks, track_end, key, start, velocity))
+            song_end = max(song_end, track_end)
         else:
             report.unknown_chunks_skipped += 1
         pos = body_end
     report.trailing_bytes_ignored = len(data) - pos
     report.track_count = n_tracks
 
+    # Notes never turned off sound on to the end of the song, as other MIDI software plays
+    # them. An end past the length limit comes from a corrupt delta time on some track's end:
+    # then each such note ends with its own track instead, as the file's notes never go there.
+    close_at_song_end = song_end <= MAX_LENGTH_QUARTERS * ppq
+    closed = dropped = 0
+    for track_no, track_end, key, start, velocity in unreleased:
+        end_tick = song_end if close_at_song_end else track_end
+        if end_tick > start:
+            first = len(notes)
+            notes.append(Note(start, key & 0x7F, end_tick - start, velocity, key >> 7))
+            if runs and runs[-1][0] == track_no and runs[-1][2] == first:
+                runs[-1] = (track_no, runs[-1][1], first + 1)
+            else:
+                runs.append((track_no, first, first + 1))
+            closed += 1
+        else:
+            dropped += 1
+    report.unterminated_notes_closed = closed
+    report.unterminated_notes_dropped = dropped
+
     if fixed_tempo is not None:
         report.smpte_tempo_events_ignored = len(tempos)
         tempos = {0: fixed_tempo}
     tempos.setdefault(0, DEFAULT_TEMPO_US_PER_QUARTER)
     meters.setdefault(0, (4, 4))
-    limit_ticks = MAX_LENGTH_QUARTERS * ppq
     last_tick = max(max(tempos), max(meters), max((n.end_tick for n in notes), default=0))
-    if last_tick > limit_ticks:
-        raise _Malformed(
-            f"the song would last {last_tick // ppq} quarter notes, more than the "
-            f"{MAX_LENGTH_QUARTERS} allowed (probably a corrupt delta time)"
-        )
+    too_big = _limit_reason(ppq, len(notes), len(tempos), len(meters), last_tick)
+    if too_big is not None:
+        if last_tick > MAX_LENGTH_QUARTERS * ppq:
+            too_big += " (probably a corrupt delta time)"
+        raise _Malformed(too_big)
+
+    factor = _resolution_factor(ppq)
+    if factor > 1:
+        # every time scales alike and a quarter keeps its microseconds: seconds are unchanged
+        report.resolution_raised_from = ppq
+        ppq *= factor
+        notes = [
+            Note(n.start_tick * factor, n.pitch, n.duration_ticks * factor, n.velocity, n.channel)
+            for n in notes
+        ]
+        tempos = {tick * factor: us for tick, us in tempos.items()}
+        meters = {tick * factor: meter for tick, meter in meters.items()}
+    report.ppq = ppq
     score = Score(
         ppq=ppq,
         tempo_map=[TempoChange(t, us) for t, us in sorted(tempos.items())],
@@ -375,7 +465,112 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     report.out_of_piano_range = sum(
         1 for n in notes if not PIANO_PITCH_LOW <= n.pitch < PIANO_PITCH_HIGH
     )
+    report.tracks_merged = _tracks_merged_on_save(score, notes, runs)
     return score, report
+
+
+def _resolution_factor(ppq: int) -> int:
+    """The smallest whole factor that makes ``ppq`` a multiple of 4 and at least 96.
+
+    1 when ``ppq`` already holds a sixteenth note exactly (a multiple of 4, at least 24), or
+    when the raised PPQ would not fit a MIDI file's header (then a tick is so short that
+    rounding a step to whole ticks changes nothing audible).
+    """
+    if ppq % 4 == 0 and ppq >= 24:
+        return 1
+    factor = 1
+    while (ppq * factor) % 4 or ppq * factor < 96:
+        factor += 1
+    return factor if ppq * factor <= _MAX_PPQ else 1
+
+
+def _limit_reason(
+    ppq: int, n_notes: int, n_tempo_changes: int, n_meter_changes: int, last_tick: int
+) -> str | None:
+    """Why a song is beyond what :func:`read_mid` accepts, or None when it is within.
+
+    The one check of the limits, shared by reading and saving, so that every saved file can
+    be opened again. Units: ``last_tick`` (the latest tick of anything kept) in ticks of
+    ``ppq``; the length limit counts quarter notes, so it does not depend on the resolution.
+    """
+    if n_notes > MAX_NOTES:
+        return f"the song holds {n_notes} notes, more than the {MAX_NOTES} allowed"
+    if n_tempo_changes > MAX_TEMPO_CHANGES:
+        return (
+            f"the song holds {n_tempo_changes} tempo changes, more than the "
+            f"{MAX_TEMPO_CHANGES} allowed"
+        )
+    if n_meter_changes > MAX_TEMPO_CHANGES:
+        return (
+            f"the song holds {n_meter_changes} time signature changes, more than the "
+            f"{MAX_TEMPO_CHANGES} allowed"
+        )
+    if last_tick > MAX_LENGTH_QUARTERS * ppq:
+        quarters = -(-last_tick // ppq)  # rounded up: a note into quarter 65537 needs it all
+        return (
+            f"the song would last {quarters} quarter notes, more than the "
+            f"{MAX_LENGTH_QUARTERS} allowed"
+        )
+    return None
+
+
+def _tracks_merged_on_save(
+    score: Score, notes: list[Note], runs: list[tuple[int, int, int]]
+) -> int:
+    """How many of the file's note tracks a save would put into an output track that holds
+    another file track's notes (the writer lays notes out by channel, see :func:`_note_lanes`).
+
+    ``notes`` are the score's note objects in the order read and ``runs`` says which track
+    each stretch of them came from. Tracks joined through shared output tracks count once
+    each but one (three tracks on one channel: 2). A file this app wrote (one track per
+    channel and overlap layer) counts 0. Cheap when no two tracks share a channel, and it
+    stops as soon as every track that could be merged is.
+    """
+    if len(runs) < 2:
+        return 0
+    on_track: set[tuple[int, int]] = set()  # (channel, track number) of every note
+    for track_no, first, stop in runs:
+        if stop - first == 1:  # many tracks of one note each: skip building a map
+            on_track.add((notes[first].channel, track_no))
+        else:
+            on_track.update(zip(map(_CHANNEL_OF, notes[first:stop]), repeat(track_no)))
+    tracks_on = Counter(channel for channel, _track_no in on_track)  # tracks per channel
+    # at most (tracks on it - 1) merges can happen on each channel
+    most = sum(count - 1 for count in tracks_on.values())
+    if not most:
+        return 0
+    shared = {channel for channel, count in tracks_on.items() if count > 1}
+    track_of = {
+        id(n): track_no
+        for track_no, first, stop in runs
+        for n in notes[first:stop]
+        if n.channel in shared
+    }
+    candidates = score.notes  # lanes of one channel do not depend on other channels' notes
+    if len(shared) < len(tracks_on):
+        candidates = tuple(n for n in candidates if n.channel in shared)
+    parent: dict[int, int] = {}  # union-find over track numbers
+
+    def root(track_no: int) -> int:
+        while track_no in parent:  # with path halving: chains stay short
+            up = parent[track_no]
+            parent[track_no] = parent.get(up, up)
+            track_no = parent[track_no]
+        return track_no
+
+    lane_track: dict[tuple[int, int], int] = {}  # output track -> a file track in it
+    merged = 0
+    for note, lane in _note_lane_keys(candidates):
+        track_no = track_of[id(note)]
+        other = lane_track.setdefault(lane, track_no)
+        if other != track_no:
+            a, b = root(other), root(track_no)
+            if a != b:
+                parent[b] = a
+                merged += 1
+                if merged == most:
+                    break
+    return merged
 
 
 def _parse_track(
@@ -385,11 +580,16 @@ def _parse_track(
     tempos: dict[int, int],
     meters: dict[int, tuple[int, int]],
     report: ImportReport,
-) -> None:
-    """Append the notes, tempos and meters of one track chunk body. Units: ticks."""
+    max_notes: int,
+) -> tuple[int, dict[int, tuple[int, int]]]:
+    """Append the notes, tempos and meters of one track chunk body. Units: ticks.
+
+    Returns the track's end tick and the notes still sounding there (``channel << 7 | pitch``
+    -> (start tick, velocity)), which the caller closes at the end of the song. Refuses a
+    song of more than ``max_notes`` notes (those of earlier tracks included).
+    """
     sounding: dict[int, tuple[int, int]] = {}  # channel << 7 | pitch -> (start tick, velocity)
-    restruck: set[int] = set()  # keys whose sounding note began by ending another, this tick
-    restruck_tick = -1
+    owed: dict[int, int] = {}  # key -> note-offs the notes cut by re-strikes have yet to come
     append = notes.append
     tick = 0
     i = 0
@@ -447,7 +647,7 @@ def _parse_track(
                     if meta_type == 0x51:
                         _tempo_event(trk, i, length, tick, track_no, tempos)
                     elif meta_type == 0x58:
-                        _meter_event(trk, i, length, tick, track_no, meters)
+                        _meter_event(trk, i, length, tick, track_no, meters, report)
                     elif length:  # an empty one (a writer's filler) holds nothing to lose
                         metas += 1
                     i += length
@@ -481,13 +681,13 @@ def _parse_track(
                     drums += strike
                     continue
                 key = channel << 7 | pitch
-                if tick != restruck_tick:
-                    restruck.clear()
-                    restruck_tick = tick
-                if not strike and key in restruck:
-                    # the off of the note a same-tick re-strike already ended: the new one stays
-                    restruck.discard(key)
-                    strays += 1
+                if owed and not strike and key in owed:
+                    # the off of a note a re-strike already ended: the new note sounds on
+                    left = owed[key] - 1
+                    if left:
+                        owed[key] = left
+                    else:
+                        del owed[key]
                     continue
                 held = sounding.pop(key, None)
                 if held is not None:
@@ -496,14 +696,14 @@ def _parse_track(
                         append(Note(start, pitch, tick - start, held[1], channel))
                     else:
                         zero_length += 1
-                    overlaps += strike
-                    if strike and tick > start:
-                        restruck.add(key)
+                    if strike:  # a re-strike: the note it ended still owes its note-off
+                        overlaps += 1
+                        owed[key] = owed.get(key, 0) + 1
                 elif not strike:
                     strays += 1
                 if strike:
                     sounding[key] = (tick, velocity)
-                    if len(notes) + len(sounding) > MAX_NOTES:
+                    if len(notes) + len(sounding) > max_notes:
                         raise _Malformed(f"the song holds more than {MAX_NOTES} notes")
             elif kind == 12 or kind == 13:  # program change, channel pressure: one data byte
                 if trk[i] > 127:
@@ -517,13 +717,6 @@ def _parse_track(
                 skipped[kind] += 1
     except IndexError:
         raise _Malformed(f"track {track_no} ends in the middle of an event") from None
-    # Notes still sounding at the end of the track are closed there.
-    for key, (start, vel) in sounding.items():
-        if tick > start:
-            append(Note(start, key & 0x7F, tick - start, vel, key >> 7))
-            report.unterminated_notes_closed += 1
-        else:
-            zero_length += 1
     report.drum_notes_dropped += drums
     report.overlapping_notes_resolved += overlaps
     report.stray_note_offs_ignored += strays
@@ -533,6 +726,7 @@ def _parse_track(
     report.other_channel_events_skipped += skipped[10] + skipped[13] + skipped[14]
     report.sysex_messages_skipped += sysex
     report.meta_events_skipped += metas
+    return tick, sounding
 
 
 def _read_vlq(trk: bytes, i: int, track_no: int) -> tuple[int, int]:
@@ -571,15 +765,21 @@ def _meter_event(
     tick: int,
     track_no: int,
     meters: dict[int, tuple[int, int]],
+    report: ImportReport,
 ) -> None:
     if length != 4:
         raise _Malformed(
             f"track {track_no}: a time signature event of {length} bytes (4 expected) at tick {tick}"
         )
     numerator, power = trk[i], trk[i + 1]
-    if numerator == 0 or power > 6:
-        shown = f"{numerator}/2^{power}" if power > 6 else f"{numerator}/{2**power}"
+    if numerator == 0:
+        shown = f"0/2^{power}" if power > _MAX_METER_POWER else f"0/{2**power}"
         raise _Malformed(f"track {track_no}: an impossible time signature {shown} at tick {tick}")
+    if power > _MAX_METER_POWER:
+        # a real meter (3/128), but a score's time signatures end at 1/64: the meter before
+        # it goes on (counted, so saving over the file asks first)
+        report.time_signatures_skipped += 1
+        return
     if len(meters) >= MAX_TEMPO_CHANGES and tick not in meters:
         raise _Malformed(f"the song holds more than {MAX_TEMPO_CHANGES} time signature changes")
     meters[tick] = (numerator, 2**power)
@@ -590,12 +790,23 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
     """The bytes of a format-1 MIDI file holding ``score`` (see the module doc for layout).
 
     Raises :class:`MidiFileError` (action "save") when the score cannot be stored in a MIDI
-    file (a PPQ or tempo out of the format's range).
+    file (a PPQ or tempo out of the format's range), or when :func:`read_mid` would refuse the
+    file (too many notes, tempo or meter changes, or too long: see the module doc).
     """
-    if not 1 <= score.ppq <= 0x7FFF:
+    if not 1 <= score.ppq <= _MAX_PPQ:
         raise MidiFileError(
-            path, f"{score.ppq} ticks per quarter does not fit a MIDI file (1-32767)", "save"
+            path, f"{score.ppq} ticks per quarter does not fit a MIDI file (1-{_MAX_PPQ})", "save"
         )
+    last_tick = max(
+        max(t.tick for t in score.tempo_map),
+        max(s.tick for s in score.time_signatures),
+        score.end_tick,
+    )
+    too_big = _limit_reason(
+        score.ppq, len(score), len(score.tempo_map), len(score.time_signatures), last_tick
+    )
+    if too_big is not None:
+        raise MidiFileError(path, f"{too_big}, so the saved file could not be opened again", "save")
     conductor: list[tuple[int, int, bytes]] = []
     for sig in score.time_signatures:
         power = sig.denominator.bit_length() - 1
@@ -622,34 +833,47 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
 
 
 def _note_lanes(notes: Iterable[Note], path: str | os.PathLike[str]) -> list[list[Note]]:
-    """Split notes into tracks: one per channel, plus one per extra layer of same-pitch overlap.
+    """Split notes into tracks: one per channel, plus one per extra layer of same-pitch overlap
+    (see :func:`_note_lane_keys`)."""
+    lanes: dict[tuple[int, int], list[Note]] = {}  # (channel, layer) -> notes
+    for n, lane in _note_lane_keys(notes):
+        if lane not in lanes:
+            if len(lanes) >= 0xFFFF - 1:  # one track is the conductor
+                raise MidiFileError(path, "the score needs more than 65535 tracks", "save")
+            lanes[lane] = []
+        lanes[lane].append(n)
+    return [lanes[k] for k in sorted(lanes)]
+
+
+def _note_lane_keys(notes: Iterable[Note]) -> Iterator[tuple[Note, tuple[int, int]]]:
+    """Each note (sorted by start) with the output track it is written to: ``(channel, layer)``.
 
     Within a lane no two notes of one pitch overlap, so reading the file back pairs every
     note-off with the right note-on. Each note takes the lowest layer of its channel that is
-    free on its pitch (heaps keep this O(n log n) even for pathological overlap).
+    free on its pitch (heaps keep this O(n log n) even for pathological overlap). Lanes of one
+    channel are independent of other channels' notes.
     """
-    busy: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (ch, pitch) -> [(end, layer)]
-    free: dict[tuple[int, int], list[int]] = {}  # (ch, pitch) -> free layers below `used`
-    used: dict[tuple[int, int], int] = {}  # (ch, pitch) -> layers ever used on it
-    lanes: dict[tuple[int, int], list[Note]] = {}  # (channel, layer) -> notes
-    for n in notes:  # sorted by start
-        key = (n.channel, n.pitch)
-        ends = busy.setdefault(key, [])
-        spare = free.setdefault(key, [])
-        while ends and ends[0][0] <= n.start_tick:
-            heapq.heappush(spare, heapq.heappop(ends)[1])
+    heappush, heappop = heapq.heappush, heapq.heappop
+    # channel << 7 | pitch -> (busy [(end, layer)], free layers below `used`, [layers used])
+    keys: dict[int, tuple[list[tuple[int, int]], list[int], list[int]]] = {}
+    for n in notes:
+        channel = n.channel
+        start = n.start_tick
+        state = keys.get(channel << 7 | n.pitch)
+        if state is None:  # the first note of its key: layer 0
+            keys[channel << 7 | n.pitch] = ([(start + n.duration_ticks, 0)], [], [1])
+            yield n, (channel, 0)
+            continue
+        ends, spare, used = state
+        while ends and ends[0][0] <= start:
+            heappush(spare, heappop(ends)[1])
         if spare:
-            layer = heapq.heappop(spare)
+            layer = heappop(spare)
         else:
-            layer = used.get(key, 0)
-            used[key] = layer + 1
-        heapq.heappush(ends, (n.end_tick, layer))
-        if (n.channel, layer) not in lanes:
-            if len(lanes) >= 0xFFFF - 1:  # one track is the conductor
-                raise MidiFileError(path, "the score needs more than 65535 tracks", "save")
-            lanes[(n.channel, layer)] = []
-        lanes[(n.channel, layer)].append(n)
-    return [lanes[k] for k in sorted(lanes)]
+            layer = used[0]
+            used[0] = layer + 1
+        heappush(ends, (start + n.duration_ticks, layer))
+        yield n, (channel, layer)
 
 
 def _track_bytes(events: list[tuple[int, int, bytes]]) -> bytes:
@@ -663,6 +887,7 @@ def _track_bytes(events: list[tuple[int, int, bytes]]) -> bytes:
             # a delta time holds 28 bits; bridge a longer gap with empty text events
             out += _vlq(_MAX_VLQ) + b"\xff\x01\x00"
             delta -= _MAX_VLQ
+            running = 0  # a meta event cancels running status (SMF 1.0)
         out += _vlq(delta)
         last_tick = tick
         if message[0] < 0xF0 and message[0] == running:

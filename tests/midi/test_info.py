@@ -134,8 +134,11 @@ def test_info_reads_what_write_mid_saved(tmp_path: Path, capsys) -> None:
     write_mid(score, tmp_path / "tiny.mid")
     assert main(["info", str(tmp_path / "tiny.mid")]) == 0
     out = capsys.readouterr().out
-    # PPQ 1: the eighth-note step cannot be half a tick, so it is one tick
-    assert "Piano roll at one step per eighth note (1 ticks), 88 keys:" in out
+    # PPQ 1 cannot hold an eighth note: import raises it to 96 (every tick x 96), so the
+    # eighth-note step is 96 / 2 = 48 ticks and lasts exactly an eighth
+    assert "(format 1, 2 tracks, 96 ticks per quarter)" in out
+    assert "Piano roll at one step per eighth note (48 ticks), 88 keys:" in out
+    assert "  resolution raised from 1 to 96 ticks per quarter (timing unchanged)" in out
 
 
 def test_pitch_name_uses_scientific_octaves() -> None:

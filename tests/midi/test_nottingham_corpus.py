@@ -16,7 +16,7 @@ import pytest
 from composer_app.core.note import Note
 from composer_app.midi.files import mid_bytes, parse_mid_bytes, read_mid, read_mid_report, write_mid
 from composer_app.paths import shared_data_dir
-from tests.midi.test_files import mido_notes
+from tests.midi.test_files import mido_notes, mido_notes_of
 
 CORPUS = shared_data_dir() / "nottingham_midi" / "MIDI"
 # folder -> (files, note-ons, lowest pitch, highest pitch), from the data README
@@ -86,3 +86,42 @@ def test_nottingham_sample_matches_mido_and_survives_a_real_save(tmp_path: Path)
         # and mido reads what we wrote as the same notes
         assert _mido_notes(out) == list(score.notes)
         assert mido.MidiFile(file=io.BytesIO(out.read_bytes())).ticks_per_beat == 1024
+
+
+def test_nottingham_every_file_pairs_notes_as_mido_and_counts_merged_tracks() -> None:
+    # Every file, read by mido and paired by the oracle's rules (a re-strike owes the note-off
+    # of the note it cut), gives the very notes of the score. The two-part files hold melody and
+    # chords as two tracks on one channel: a save merges them into one, and import says so.
+    mismatched: list[str] = []
+    merged_wrong: list[str] = []
+    n_files = n_two_part = 0
+    for paths in _files().values():
+        for path in paths:
+            data = path.read_bytes()
+            score, report = parse_mid_bytes(data, path)
+            mid = mido.MidiFile(file=io.BytesIO(data))
+            if list(score.notes) != mido_notes_of(mid):
+                mismatched.append(path.name)
+            note_tracks = [t for t in mid.tracks if any(m.type == "note_on" for m in t)]
+            channels = {m.channel for t in note_tracks for m in t if m.type == "note_on"}
+            assert len(channels) == 1, path.name  # the corpus plays everything on channel 1
+            if report.tracks_merged != len(note_tracks) - 1:
+                merged_wrong.append(path.name)
+            n_files += 1
+            n_two_part += len(note_tracks) == 2
+    assert n_files == sum(n for n, *_ in EXPECTED.values())
+    assert n_two_part == EXPECTED["chords"][0]  # each chord part also lies in a two-part file
+    assert mismatched == []
+    assert merged_wrong == []
+
+
+def test_nottingham_jigs311_restruck_note_keeps_its_length() -> None:
+    # The audit's real case: G4 (67) struck at 2731 and again at 2901, one tick before the
+    # 2731 note's own note-off at 2902; the second note's note-off is at 3072. The second
+    # note lasts 3072 - 2901 = 171 ticks (not 1), like its neighbours.
+    path = CORPUS / "jigs311.mid"
+    score, report = read_mid_report(path)
+    g4 = {n.start_tick: n.duration_ticks for n in score.notes if n.pitch == 67}
+    assert (g4[2731], g4[2901]) == (2901 - 2731, 3072 - 2901)
+    assert min(n.duration_ticks for n in score.notes) > 1
+    assert report.overlapping_notes_resolved == 2 and report.stray_note_offs_ignored == 0

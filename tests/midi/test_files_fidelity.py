@@ -1,0 +1,490 @@
+"""MIDI file fidelity: what a file means is what the score holds, and what a save writes opens
+again (the S8 audit's findings: runs/S8/reviewB/REPORT.md, D1, D3, D5, D6, D8, D9 and the
+low-PPQ note).
+
+Files are written with mido (an independent writer) wherever it can express the case; an SMPTE
+time division, which mido does not write, is built byte by byte. The Nottingham corpus cases
+are in test_nottingham_corpus.py.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import mido
+import pytest
+
+from composer_app.core.note import Note
+from composer_app.core.score import Score, TempoChange, TimeSignature
+from composer_app.core.timing import ticks_to_seconds
+from composer_app.midi import files
+from composer_app.midi.files import (
+    MAX_LENGTH_QUARTERS,
+    MAX_NOTES,
+    MidiFileError,
+    mid_bytes,
+    parse_mid_bytes,
+    read_mid,
+    read_mid_report,
+    write_mid,
+)
+from tests.midi.test_files import mido_bytes, off, on, smf, track, write
+
+RESTRIKE_LINE = (
+    "same-pitch notes struck again while sounding (each cut at the re-strike; the last one "
+    "lasts to the final note-off)"
+)
+MERGED_LINE = "tracks merged on saving into another track of their channel (notes kept)"
+
+
+# ---- helpers -----------------------------------------------------------------------------
+def note_on(pitch: int, velocity: int = 100, channel: int = 0) -> mido.Message:
+    return mido.Message("note_on", note=pitch, velocity=velocity, channel=channel)
+
+
+def note_off(pitch: int, channel: int = 0) -> mido.Message:
+    return mido.Message("note_off", note=pitch, velocity=64, channel=channel)
+
+
+def end_of_track() -> mido.MetaMessage:
+    return mido.MetaMessage("end_of_track")
+
+
+def mido_song(*tracks: list[tuple[int, mido.Message]], ppq: int = 480, file_type: int = 1) -> bytes:
+    """The bytes mido writes for ``tracks``, each a list of (absolute tick, message)."""
+    mid = mido.MidiFile(type=file_type, ticks_per_beat=ppq)
+    for events in tracks:
+        trk = mido.MidiTrack()
+        last = 0
+        for tick, msg in events:
+            trk.append(msg.copy(time=tick - last))
+            last = tick
+        mid.tracks.append(trk)
+    return mido_bytes(mid)
+
+
+def note_tracks(data: bytes) -> list[list[int]]:
+    """The pitches of each track that holds notes, as mido reads the file."""
+    mid = mido.MidiFile(file=io.BytesIO(data))
+    tracks = [[m.note for m in trk if m.type == "note_on" and m.velocity] for trk in mid.tracks]
+    return [t for t in tracks if t]
+
+
+def track_bodies(data: bytes) -> list[bytes]:
+    """The bodies of the ``MTrk`` chunks of a file."""
+    bodies = []
+    pos = 8 + int.from_bytes(data[4:8], "big")
+    while pos < len(data):
+        length = int.from_bytes(data[pos + 4 : pos + 8], "big")
+        bodies.append(data[pos + 8 : pos + 8 + length])
+        pos += 8 + length
+    return bodies
+
+
+def strict_events(body: bytes) -> list[tuple[int, bytes]]:
+    """(tick, event bytes) of a track, read as SMF 1.0 says: running status may only follow a
+    channel event, since a meta or system-exclusive event cancels it. Raises AssertionError
+    where a data byte follows a meta/sysex event without a status byte."""
+    events = []
+    tick = i = 0
+    status = 0
+    while i < len(body):
+        delta = 0
+        while True:
+            b = body[i]
+            i += 1
+            delta = delta << 7 | (b & 0x7F)
+            if b < 0x80:
+                break
+        tick += delta
+        if body[i] < 0x80:
+            assert status, f"running status with no status byte at byte {i}"
+            size = 1 if status >> 4 in (0xC, 0xD) else 2
+            events.append((tick, bytes((status,)) + body[i : i + size]))
+            i += size
+        elif body[i] == 0xFF:
+            length = body[i + 2]  # every meta event here is short
+            events.append((tick, body[i : i + 3 + length]))
+            i += 3 + length
+            status = 0
+        else:
+            status = body[i]
+            size = 1 if status >> 4 in (0xC, 0xD) else 2
+            events.append((tick, body[i : i + 1 + size]))
+            i += 1 + size
+    return events
+
+
+# ---- D1: a re-strike before the old note-off -----------------------------------------------
+@pytest.mark.parametrize(
+    ("events", "expected"),
+    [
+        # the audit's case: the second C4 struck one tick before the first one's note-off
+        (
+            [(0, note_on(60, 90)), (480, note_on(60, 80)), (481, note_off(60)),
+             (960, note_off(60))],
+            [(0, 480, 90), (480, 480, 80)],
+        ),
+        # struck again halfway through, note-offs in order: 0-240 cut, 240-720 to the last off
+        (
+            [(0, note_on(60, 90)), (240, note_on(60, 80)), (480, note_off(60)),
+             (720, note_off(60))],
+            [(0, 240, 90), (240, 480, 80)],
+        ),
+        # three strikes before any note-off: each cut at the next, the last to the final off
+        (
+            [(0, note_on(60, 90)), (100, note_on(60, 80)), (200, note_on(60, 70)),
+             (300, note_off(60)), (400, note_off(60)), (500, note_off(60))],
+            [(0, 100, 90), (100, 100, 80), (200, 300, 70)],
+        ),
+    ],
+)  # fmt: skip
+def test_read_mid_restrike_before_the_old_note_off_holds_the_new_note_to_the_last_off(
+    tmp_path: Path, events: list[tuple[int, mido.Message]], expected: list[tuple[int, int, int]]
+) -> None:
+    score, report = read_mid_report(write(tmp_path, mido_song(events)))
+    assert [(n.start_tick, n.duration_ticks, n.velocity) for n in score.notes] == expected
+    # the file sounds until its last note-off, and so does the score
+    assert score.end_tick == events[-1][0]
+    restrikes = len(expected) - 1
+    assert report.overlapping_notes_resolved == restrikes
+    assert report.stray_note_offs_ignored == 0  # each note-off belonged to a note
+    assert report.change_lines() == [f"{restrikes} {RESTRIKE_LINE}"]
+    # a save keeps the notes as read
+    assert parse_mid_bytes(mid_bytes(score))[0].notes == score.notes
+
+
+def test_read_mid_restrike_owes_only_its_own_note_offs(tmp_path: Path) -> None:
+    # struck at 0 and 100; offs at 200 (owed by the cut note), 300 (ends the second note) and
+    # 400, which ends nothing: a stray, counted as before
+    events = [
+        (0, note_on(62)), (100, note_on(62)), (200, note_off(62)), (300, note_off(62)),
+        (400, note_off(62)),
+    ]  # fmt: skip
+    score, report = read_mid_report(write(tmp_path, mido_song(events)))
+    assert [(n.start_tick, n.duration_ticks) for n in score.notes] == [(0, 100), (100, 200)]
+    assert report.overlapping_notes_resolved == 1
+    assert report.stray_note_offs_ignored == 1
+
+
+# ---- D3: a save that read_mid would refuse ------------------------------------------------
+def test_write_mid_refuses_more_notes_than_read_mid_opens(tmp_path: Path, monkeypatch) -> None:
+    # the audit's case at the real limit: one note more than a file may hold
+    path = write(tmp_path, b"old")
+    crowded = Score(_notes=[Note(i, 60, 1) for i in range(MAX_NOTES + 1)])
+    with pytest.raises(MidiFileError) as caught:
+        write_mid(crowded, path)
+    assert caught.value.action == "save"
+    assert str(caught.value) == (
+        f"Cannot save 'song.mid': the song holds {MAX_NOTES + 1} notes, more than the "
+        f"{MAX_NOTES} allowed, so the saved file could not be opened again"
+    )
+    assert path.read_bytes() == b"old"  # nothing written
+    assert [p.name for p in tmp_path.iterdir()] == ["song.mid"]
+    # with a small limit: exactly the limit saves and opens; one more is refused on save,
+    # and the reader does refuse that file (written here by mido)
+    monkeypatch.setattr(files, "MAX_NOTES", 4)
+    four = Score(_notes=[Note(i * 480, 60 + i, 480) for i in range(4)])
+    write_mid(four, tmp_path / "four.mid")
+    assert read_mid(tmp_path / "four.mid").notes == four.notes
+    five = [(t, m) for i in range(5) for t, m in ((i * 480, note_on(60)), (i * 480 + 240, note_off(60)))]
+    with pytest.raises(MidiFileError, match="more than 4 notes"):
+        parse_mid_bytes(mido_song(five))
+    with pytest.raises(MidiFileError, match="5 notes, more than the 4 allowed"):
+        write_mid(Score(_notes=[Note(i * 480, 60, 240) for i in range(5)]), path)
+    assert path.read_bytes() == b"old"
+
+
+def test_write_mid_refuses_a_song_longer_than_read_mid_opens(tmp_path: Path) -> None:
+    ppq = 96
+    limit_tick = MAX_LENGTH_QUARTERS * ppq
+    # a note ending exactly at the limit saves and opens again
+    fits = Score(ppq=ppq, _notes=[Note(limit_tick - 48, 60, 48)])
+    write_mid(fits, tmp_path / "fits.mid")
+    assert read_mid(tmp_path / "fits.mid").end_tick == limit_tick
+    path = write(tmp_path, b"old")
+    past = limit_tick + 1  # one tick into quarter 65537
+    too_long = [
+        Score(ppq=ppq, _notes=[Note(limit_tick - 48, 60, 49)]),
+        Score(ppq=ppq, tempo_map=[TempoChange(0, 500_000), TempoChange(past, 400_000)]),
+        Score(ppq=ppq, time_signatures=[TimeSignature(0), TimeSignature(past, 3, 4)]),
+    ]
+    for score in too_long:
+        with pytest.raises(MidiFileError) as caught:
+            write_mid(score, path)
+        assert caught.value.reason == (
+            f"the song would last {MAX_LENGTH_QUARTERS + 1} quarter notes, more than the "
+            f"{MAX_LENGTH_QUARTERS} allowed, so the saved file could not be opened again"
+        )
+        assert path.read_bytes() == b"old"
+
+
+def test_write_mid_refuses_more_tempo_or_meter_changes_than_read_mid_opens(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(files, "MAX_TEMPO_CHANGES", 2)
+    path = write(tmp_path, b"old")
+    tempos = [TempoChange(0, 500_000), TempoChange(480, 400_000), TempoChange(960, 300_000)]
+    meters = [TimeSignature(0), TimeSignature(480, 3, 4), TimeSignature(960, 2, 4)]
+    with pytest.raises(MidiFileError, match="3 tempo changes, more than the 2 allowed"):
+        write_mid(Score(tempo_map=tempos), path)
+    with pytest.raises(MidiFileError, match="3 time signature changes, more than the 2 allowed"):
+        write_mid(Score(time_signatures=meters), path)
+    assert path.read_bytes() == b"old"
+    write_mid(Score(tempo_map=tempos[:2], time_signatures=meters[:2]), path)
+    assert read_mid(path).tempo_map == tempos[:2]
+
+
+# ---- D5: tracks that share a channel ---------------------------------------------------------
+def test_read_mid_counts_tracks_a_save_merges_into_one_channel_track(tmp_path: Path) -> None:
+    conductor = [(0, mido.MetaMessage("set_tempo", tempo=500_000))]
+    melody = [(0, note_on(72)), (480, note_off(72)), (480, note_on(74)), (960, note_off(74))]
+    chords = [(0, note_on(48)), (0, note_on(52)), (960, note_off(48)), (960, note_off(52))]
+    bass = [(0, note_on(36, channel=1)), (960, note_off(36, channel=1))]
+    # melody and chords on channel 1: a save writes one track for both
+    data = mido_song(conductor, melody, chords)
+    score, report = read_mid_report(write(tmp_path, data))
+    assert report.tracks_merged == 1
+    assert report.dropped_content_lines() == [f"1 {MERGED_LINE}"]
+    saved = mid_bytes(score)
+    assert len(note_tracks(data)) - len(note_tracks(saved)) == report.tracks_merged
+    # reading the saved file back: one track per channel, nothing more to merge
+    again = parse_mid_bytes(saved)[1]
+    assert again.tracks_merged == 0 and again.dropped_content_lines() == []
+    # three tracks on channel 1 and one on channel 2: two merged
+    data = mido_song(conductor, melody, chords, [(t + 1920, m) for t, m in melody], bass)
+    score, report = read_mid_report(write(tmp_path, data))
+    assert report.tracks_merged == 2
+    assert len(note_tracks(data)) - len(note_tracks(mid_bytes(score))) == 2
+    # tracks on channels of their own are kept apart: nothing to say
+    data = mido_song(conductor, melody, bass)
+    assert read_mid_report(write(tmp_path, data))[1].tracks_merged == 0
+
+
+def test_read_mid_does_not_count_the_overlap_tracks_a_save_writes(tmp_path: Path) -> None:
+    # a score with C4 overlapping itself on channel 1 is saved as two channel-1 tracks (one per
+    # overlap layer); reopening and saving again writes the same two tracks: nothing merged
+    score = Score(_notes=[Note(0, 60, 960), Note(480, 60, 960), Note(480, 64, 480)])
+    write_mid(score, tmp_path / "layers.mid")
+    data = (tmp_path / "layers.mid").read_bytes()
+    assert len(note_tracks(data)) == 2
+    again, report = read_mid_report(tmp_path / "layers.mid")
+    assert again.notes == score.notes
+    assert report.tracks_merged == 0 and not report.changed_anything
+    # the same notes written by another program with E4 in the second track: a save puts E4
+    # in the lowest track free on its pitch, the first one, so the two tracks are merged
+    first = [(0, note_on(60)), (960, note_off(60))]
+    second = [(480, note_on(60)), (480, note_on(64)), (960, note_off(64)), (1440, note_off(60))]
+    data = mido_song(first, second)
+    score, report = read_mid_report(write(tmp_path, data))
+    assert score.notes == again.notes
+    assert report.tracks_merged == 1
+    assert note_tracks(mid_bytes(score)) == [[60, 64], [60]]
+
+
+# ---- D6: running status after the long-gap filler ------------------------------------------
+def test_write_mid_gives_a_status_byte_after_a_long_gap_filler() -> None:
+    # At PPQ 30000 a delta time (at most 2^28 - 1 ticks) spans under 8948 quarters. The D4
+    # note-off comes 2^28 + 5 ticks after the C4 note-off, so an empty text event bridges the
+    # gap; both are note-offs on channel 1 (status 0x80), but a meta event cancels running
+    # status, so the second must repeat its status byte.
+    score = Score(ppq=30_000, _notes=[Note(0, 60, 10), Note(5, 62, 0x1000_0000 + 10)])
+    data = mid_bytes(score)
+    body = track_bodies(data)[1]
+    assert b"\xff\x01\x00" in body  # the filler
+    events = strict_events(body)
+    assert [e for _tick, e in events] == [
+        bytes((0x90, 60, 100)),
+        bytes((0x90, 62, 100)),
+        bytes((0x80, 60, 64)),
+        b"\xff\x01\x00",
+        bytes((0x80, 62, 64)),
+        b"\xff\x2f\x00",
+    ]
+    assert parse_mid_bytes(data)[0].notes == score.notes
+
+
+# ---- D8: a time signature finer than the score holds -----------------------------------------
+def test_read_mid_skips_a_time_signature_finer_than_1_64_and_counts_it(tmp_path: Path) -> None:
+    def meter(numerator: int, denominator: int) -> mido.MetaMessage:
+        return mido.MetaMessage("time_signature", numerator=numerator, denominator=denominator)
+
+    conductor = [(0, meter(6, 8)), (960, meter(3, 128)), (1920, meter(2, 4)), (2400, meter(5, 512))]
+    notes = [(0, note_on(60)), (960, note_off(60)), (960, note_on(62)), (2880, note_off(62))]
+    score, report = read_mid_report(write(tmp_path, mido_song(conductor, notes)))
+    assert [(n.start_tick, n.pitch, n.duration_ticks) for n in score.notes] == [
+        (0, 60, 960),
+        (960, 62, 1920),
+    ]
+    # 6/8 goes on where 3/128 stood; 2/4 is kept and goes on past 5/512
+    assert score.time_signatures == [TimeSignature(0, 6, 8), TimeSignature(1920, 2, 4)]
+    assert report.time_signatures_skipped == 2
+    # a save writes no such meter, so saving over the file asks first
+    assert report.dropped_content_lines() == [
+        "2 time signatures finer than 1/64 skipped (e.g. 3/128)"
+    ]
+
+
+# ---- D9: a note never released -------------------------------------------------------------
+def test_read_mid_note_never_released_sounds_to_the_end_of_the_song(tmp_path: Path) -> None:
+    # The notes track ends at 960 with a G4 struck there and never released; the conductor
+    # track runs to 1920, the end of the song: G4 sounds from 960 to 1920.
+    conductor = [(0, mido.MetaMessage("set_tempo", tempo=500_000)), (1920, end_of_track())]
+    notes = [(0, note_on(60)), (960, note_off(60)), (960, note_on(67, 90)), (960, end_of_track())]
+    score, report = read_mid_report(write(tmp_path, mido_song(conductor, notes)))
+    assert score.notes == (Note(0, 60, 960), Note(960, 67, 960, 90))
+    assert report.unterminated_notes_closed == 1 and report.zero_length_notes_dropped == 0
+    assert report.change_lines() == ["1 notes never turned off, closed at the end of the song"]
+    # in a type 0 file the song ends with its one track
+    single = [(0, note_on(64)), (240, note_on(60)), (480, note_off(60)), (960, end_of_track())]
+    score, report = read_mid_report(write(tmp_path, mido_song(single, file_type=0)))
+    assert score.notes == (Note(0, 64, 960), Note(240, 60, 240))
+    assert report.unterminated_notes_closed == 1
+    # an end past the length limit is a corrupt delta time on an end of track: a note never
+    # released then ends with its own track, and the file still opens
+    corrupt_end = smf(
+        track((0, b"\xff\x51\x03\x07\xa1\x20"), (0x0FFF_FFFF, b"\xff\x01\x01x")),
+        track((0, on(60)), (960, b"\xff\x01\x01x")),
+        division=96,
+    )
+    score, report = read_mid_report(write(tmp_path, corrupt_end))
+    assert score.notes == (Note(0, 60, 960),)
+    assert report.unterminated_notes_closed == 1
+
+
+def test_read_mid_note_struck_at_the_very_end_is_reported_as_never_released(
+    tmp_path: Path,
+) -> None:
+    # every track ends at 960, where G4 is struck and never released: no time is left for it
+    conductor = [(0, mido.MetaMessage("set_tempo", tempo=500_000)), (960, end_of_track())]
+    notes = [(0, note_on(60)), (960, note_off(60)), (960, note_on(67)), (960, end_of_track())]
+    score, report = read_mid_report(write(tmp_path, mido_song(conductor, notes)))
+    assert score.notes == (Note(0, 60, 960),)
+    assert report.unterminated_notes_dropped == 1 and report.zero_length_notes_dropped == 0
+    assert report.change_lines() == [
+        "1 notes never turned off, struck at the very end of the song (dropped)"
+    ]
+
+
+# ---- a resolution that cannot hold a sixteenth note ----------------------------------------
+def _song_at(ppq: int) -> tuple[bytes, list[tuple[float, int]]]:
+    """A type 1 file at ``ppq`` (by mido): 3/4 then 6/8, 100 BPM then 80 BPM, notes on whole
+    quarters and one on an odd tick; and the (beat, pitch) of each note start."""
+    q = ppq
+    conductor = [
+        (0, mido.MetaMessage("time_signature", numerator=3, denominator=4)),
+        (0, mido.MetaMessage("set_tempo", tempo=600_000)),
+        (3 * q, mido.MetaMessage("set_tempo", tempo=750_000)),
+        (6 * q, mido.MetaMessage("time_signature", numerator=6, denominator=8)),
+    ]
+    notes = [
+        (0, note_on(60)), (q, note_off(60)), (q, note_on(62)), (3 * q, note_off(62)),
+        (3 * q + 1, note_on(64)), (7 * q, note_off(64)),
+    ]  # fmt: skip
+    starts = [(0.0, 60), (1.0, 62), (3 + 1 / q, 64)]
+    return mido_song(conductor, notes, ppq=ppq), starts
+
+
+def _mido_note_seconds(data: bytes) -> list[tuple[float, str, int]]:
+    """(seconds, 'on' or 'off', pitch) of every note event, as mido times the file."""
+    out = []
+    now = 0.0
+    for msg in mido.MidiFile(file=io.BytesIO(data)):  # merged tracks, times in seconds
+        now += msg.time
+        if msg.type in ("note_on", "note_off"):
+            out.append((now, "on" if msg.type == "note_on" and msg.velocity else "off", msg.note))
+    return sorted(out)
+
+
+@pytest.mark.parametrize(
+    ("file_ppq", "score_ppq"),
+    [(1, 96), (3, 96), (20, 100), (25, 100), (30, 120), (50, 100), (8191, 32764)],
+)
+def test_read_mid_raises_a_resolution_that_cannot_hold_a_sixteenth_keeping_timing(
+    tmp_path: Path, file_ppq: int, score_ppq: int
+) -> None:
+    # e.g. 25 ticks per quarter: a sixteenth would be 6.25 ticks; x4 gives 100, one of 25
+    data, starts = _song_at(file_ppq)
+    score, report = read_mid_report(write(tmp_path, data))
+    assert score.ppq == score_ppq and score.ppq % 4 == 0
+    factor = score_ppq // file_ppq
+    # beats are unchanged: every tick of the file times the factor
+    assert [(n.start_tick / score.ppq, n.pitch) for n in score.notes] == starts
+    assert [(t.tick // factor, t.us_per_quarter) for t in score.tempo_map] == [
+        (0, 600_000),
+        (3 * file_ppq, 750_000),
+    ]
+    assert [(s.tick / score.ppq, s.numerator, s.denominator) for s in score.time_signatures] == [
+        (0.0, 3, 4),
+        (6.0, 6, 8),
+    ]
+    # and so are seconds, as mido times the original file
+    seconds = sorted(
+        [(ticks_to_seconds(n.start_tick, score.tempo_map, score.ppq), "on", n.pitch) for n in score.notes]
+        + [(ticks_to_seconds(n.end_tick, score.tempo_map, score.ppq), "off", n.pitch) for n in score.notes]
+    )
+    expected = _mido_note_seconds(data)
+    assert [(kind, pitch) for _s, kind, pitch in seconds] == [(k, p) for _s, k, p in expected]
+    assert [s for s, _k, _p in seconds] == pytest.approx([s for s, _k, _p in expected], abs=1e-9)
+    assert report.resolution_raised_from == file_ppq
+    assert report.change_lines() == [
+        f"resolution raised from {file_ppq} to {score_ppq} ticks per quarter (timing unchanged)"
+    ]
+    assert report.dropped_content_lines() == []  # nothing is lost
+    # saved and opened again: the same score, nothing more to raise
+    again, again_report = parse_mid_bytes(mid_bytes(score))
+    assert (again.ppq, again.notes, again.tempo_map) == (score.ppq, score.notes, score.tempo_map)
+    assert again.time_signatures == score.time_signatures
+    assert not again_report.changed_anything
+
+
+def test_read_mid_raises_the_resolution_only_where_a_sixteenth_does_not_fit(tmp_path: Path) -> None:
+    # PPQ: raised when not a multiple of 4 or under 24, to a multiple of 4 of at least 96;
+    # kept where the factor would pass 32767 (8193 x 4 = 32772), where a tick is too short
+    # for rounding a step to matter
+    expected = {
+        1: 96, 2: 96, 3: 96, 12: 96, 20: 100, 24: 24, 25: 100, 30: 120, 96: 96, 100: 100,
+        480: 480, 1023: 4092, 1024: 1024, 8191: 32764, 8193: 8193, 16382: 32764,
+        16386: 16386, 32767: 32767,
+    }  # fmt: skip
+    got = {}
+    for file_ppq in expected:
+        data = mido_song([(0, note_on(60)), (file_ppq, note_off(60))], ppq=file_ppq)
+        score = read_mid(write(tmp_path, data))
+        assert score.notes == (Note(0, 60, score.ppq),)  # one quarter, whatever the PPQ
+        got[file_ppq] = score.ppq
+    assert got == expected
+    # SMPTE: fps x ticks per frame ticks per quarter (one second per quarter), then the same
+    # rule: 25 x 1 = 25 -> x4 = 100; 29.97 fps counts 30: 30 x 3 = 90 -> x2 = 180
+    smpte_expected = {(24, 1): 24, (25, 1): 100, (25, 4): 100, (25, 40): 1000, (30, 1): 120,
+                      (30, 2): 60, (29, 3): 180, (25, 255): 25500, (30, 255): 15300}
+    smpte_got = {}
+    for fps, ticks_per_frame in smpte_expected:
+        division = (256 - fps) << 8 | ticks_per_frame
+        data = smf(track((0, on(60)), (ticks_per_frame, off(60))), division=division)
+        score = read_mid(write(tmp_path, data))
+        smpte_got[fps, ticks_per_frame] = score.ppq
+    assert smpte_got == smpte_expected
+
+
+@pytest.mark.parametrize(
+    ("fps", "ticks_per_frame", "ppq"),
+    [(25, 1, 100), (30, 1, 120), (29, 1, 120), (25, 3, 300)],
+)
+def test_read_mid_smpte_resolution_holds_a_sixteenth(
+    tmp_path: Path, fps: int, ticks_per_frame: int, ppq: int
+) -> None:
+    # frames of `ticks_per_frame` ticks: a note from frame 5 to frame 30 lasts 25 frames
+    division = (256 - fps) << 8 | ticks_per_frame
+    data = smf(
+        track((5 * ticks_per_frame, on(60)), (25 * ticks_per_frame, off(60))), division=division
+    )
+    score, report = read_mid_report(write(tmp_path, data))
+    assert score.ppq == ppq and score.ppq % 4 == 0
+    (note,) = score.notes
+    real_fps = 29.97 if fps == 29 else fps
+    start_s = ticks_to_seconds(note.start_tick, score.tempo_map, score.ppq)
+    end_s = ticks_to_seconds(note.end_tick, score.tempo_map, score.ppq)
+    assert start_s == pytest.approx(5 / real_fps) and end_s == pytest.approx(30 / real_fps)
+    assert report.change_lines() == [f"SMPTE time division converted to {ppq} ticks per quarter"]
