@@ -83,10 +83,15 @@ class Score:
     )
     time_signatures: list[TimeSignature] = field(default_factory=lambda: [TimeSignature(0, 4, 4)])
     _notes: list[Note] = field(default_factory=list, repr=False)
+    # Where the song ends when its file says so (its end of track): a closing rest after the
+    # last note is part of the song, and a save keeps it. 0: the song ends with its last note.
+    song_end_tick: int = 0
 
     def __post_init__(self) -> None:
         if self.ppq <= 0:
             raise ScoreError(f"ppq must be positive, got {self.ppq}")
+        if self.song_end_tick < 0:
+            raise ScoreError(f"song_end_tick must be >= 0, got {self.song_end_tick}")
         self.tempo_map = sorted(self.tempo_map) or [TempoChange(0, DEFAULT_TEMPO_US_PER_QUARTER)]
         if self.tempo_map[0].tick != 0:
             self.tempo_map.insert(0, TempoChange(0, self.tempo_map[0].us_per_quarter))
@@ -177,6 +182,12 @@ class Score:
     def end_tick(self) -> int:
         """The tick at which the last note ends (0 for an empty score)."""
         return max((n.end_tick for n in self._notes), default=0)
+
+    @property
+    def length_tick(self) -> int:
+        """Where the song ends: its last note's end, or later where the file that held it
+        ended later (a closing rest, see ``song_end_tick``). Units: ticks."""
+        return max(self.end_tick, self.song_end_tick)
 
     # ---- tempo and meter ---------------------------------------------------------------
     def tempo_at(self, tick: int) -> TempoChange:
@@ -269,4 +280,5 @@ class Score:
             tempo_map=list(self.tempo_map),
             time_signatures=list(self.time_signatures),
             _notes=list(self._notes),
+            song_end_tick=self.song_end_tick,
         )

@@ -460,6 +460,8 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
         tempo_map=[TempoChange(t, us) for t, us in sorted(tempos.items())],
         time_signatures=[TimeSignature(t, num, den) for t, (num, den) in sorted(meters.items())],
         _notes=notes,
+        # the song's end (a closing rest); an end past the length limit is a corrupt delta
+        song_end_tick=song_end * factor if close_at_song_end else 0,
     )
     report.note_count = len(notes)
     report.out_of_piano_range = sum(
@@ -800,7 +802,7 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
     last_tick = max(
         max(t.tick for t in score.tempo_map),
         max(s.tick for s in score.time_signatures),
-        score.end_tick,
+        score.length_tick,
     )
     too_big = _limit_reason(
         score.ppq, len(score), len(score.tempo_map), len(score.time_signatures), last_tick
@@ -819,7 +821,8 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
         conductor.append(
             (change.tick, 1, b"\xff\x51\x03" + change.us_per_quarter.to_bytes(3, "big"))
         )
-    tracks = [_track_bytes(sorted(conductor))]
+    # the conductor track ends where the song does (keeping a closing rest)
+    tracks = [_track_bytes(sorted(conductor), end_tick=score.length_tick)]
     for lane in _note_lanes(score.notes, path):
         events: list[tuple[int, int, bytes]] = []
         for n in lane:
@@ -876,12 +879,14 @@ def _note_lane_keys(notes: Iterable[Note]) -> Iterator[tuple[Note, tuple[int, in
         yield n, (channel, layer)
 
 
-def _track_bytes(events: list[tuple[int, int, bytes]]) -> bytes:
-    """An ``MTrk`` chunk of (tick, order, message) events, sorted, with running status."""
+def _track_bytes(events: list[tuple[int, int, bytes]], end_tick: int = 0) -> bytes:
+    """An ``MTrk`` chunk of (tick, order, message) events, sorted, with running status; its
+    end of track at ``end_tick`` or at the last event, whichever is later."""
     out = bytearray()
     last_tick = 0
     running = 0
-    for tick, _order, message in events:
+    end_of_track = (max(end_tick, events[-1][0] if events else 0), 0, b"\xff\x2f\x00")
+    for tick, _order, message in [*events, end_of_track]:
         delta = tick - last_tick
         while delta > _MAX_VLQ:
             # a delta time holds 28 bits; bridge a longer gap with empty text events
@@ -895,7 +900,6 @@ def _track_bytes(events: list[tuple[int, int, bytes]]) -> bytes:
         else:
             out += message
             running = message[0] if message[0] < 0xF0 else 0
-    out += b"\x00\xff\x2f\x00"
     return b"MTrk" + len(out).to_bytes(4, "big") + bytes(out)
 
 

@@ -69,7 +69,7 @@ def describe(score: Score, report: ImportReport, name: str = "") -> str:
     channels = sorted({n.channel + 1 for n in score.notes})
     on_channels = f" on channel{'s' if len(channels) != 1 else ''} " if channels else ""
     lines.append(f"Notes: {len(score)}{on_channels}{', '.join(map(str, channels))}")
-    end_tick = score.end_tick
+    end_tick = score.length_tick  # a closing rest is part of the song
     seconds = ticks_to_seconds(end_tick, score.tempo_map, score.ppq)
     lines.append(
         f"Duration: {duration_bars(score, end_tick):.2f} bars, {seconds:.2f} s ({end_tick} ticks)"

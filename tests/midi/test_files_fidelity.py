@@ -488,3 +488,28 @@ def test_read_mid_smpte_resolution_holds_a_sixteenth(
     end_s = ticks_to_seconds(note.end_tick, score.tempo_map, score.ppq)
     assert start_s == pytest.approx(5 / real_fps) and end_s == pytest.approx(30 / real_fps)
     assert report.change_lines() == [f"SMPTE time division converted to {ppq} ticks per quarter"]
+
+
+def test_a_closing_rest_is_kept_through_open_edit_and_save(tmp_path: Path) -> None:
+    # Two bars of notes, then a bar of rest: the file (its end of track) lasts 3 bars, 6 s at
+    # 120 BPM. A save wrote it 2 bars long (4 s), and `info` said 2 bars (D2).
+    conductor = [(0, mido.MetaMessage("set_tempo", tempo=500_000)), (5760, end_of_track())]
+    notes = [(0, note_on(60)), (3840, note_off(60)), (3840, end_of_track())]
+    path = write(tmp_path, mido_song(conductor, notes))
+    score = read_mid(path)
+    assert (score.end_tick, score.song_end_tick, score.length_tick) == (3840, 5760, 5760)
+    out = tmp_path / "saved.mid"
+    write_mid(score.copy(), out)
+    assert mido.MidiFile(out).length == pytest.approx(6.0)
+    assert read_mid(out).length_tick == 5760
+    # notes added past the old end make the song longer; the rest is kept until then
+    longer = score.copy()
+    longer.add(Note(5760, 62, 480))
+    write_mid(longer, out)
+    assert mido.MidiFile(out).length == pytest.approx(6.5)
+    # a song with no closing rest ends with its last note, as before
+    plain = Score()
+    plain.add(Note(0, 60, 480))
+    write_mid(plain, out)
+    assert mido.MidiFile(out).length == pytest.approx(0.5)
+    assert read_mid(out).song_end_tick == 480
