@@ -189,6 +189,17 @@ def seed_velocity(notes: Sequence[Note]) -> int:
     return int(np.median([n.velocity for n in notes])) if notes else 90
 
 
+def variation_seed(random_seed: int | None, variation: int) -> int | None:
+    """The random seed of variation ``variation`` (0, 1, ...) of a continuation asked for with
+    ``random_seed``: the seed itself for the first (what ``generate`` and a single run give),
+    a seed drawn from both numbers for the others, so that the variations of seed 4 are not
+    those of seeds 5, 6, ... (None: fresh randomness)."""
+    if random_seed is None or variation == 0:
+        return random_seed
+    sequence = np.random.SeedSequence([int(random_seed), int(variation)])
+    return int(sequence.generate_state(1, dtype=np.uint64)[0] >> 1)  # a non-negative int64
+
+
 def seed_channel(seed: Sequence[Note], targets: Sequence[Note] = ()) -> int:
     """The MIDI channel (0-15) generated notes get: the one most of the seed's notes use (the
     lowest on a tie), else the target notes' in accompany mode, else 0; so a continuation goes

@@ -152,7 +152,7 @@ class GenerationWorker(QObject):
             self.finished.emit(completed)
 
     def _run(self, request: GenerationRequest, number: int) -> bool:
-        from composer_app.ml.continuation import Continuation
+        from composer_app.ml.continuation import Continuation, variation_seed
         from composer_app.ml.generate import GenerationError
 
         if self._model is None:
@@ -162,10 +162,9 @@ class GenerationWorker(QObject):
         for variation in range(max(1, request.n_variations)):
             if self._stop_requested(number):
                 return False
-            base_seed = request.settings.random_seed
             settings = replace(
                 request.settings,
-                random_seed=None if base_seed is None else base_seed + variation,
+                random_seed=variation_seed(request.settings.random_seed, variation),
             )
             try:
                 continuation = Continuation(

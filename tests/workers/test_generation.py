@@ -6,6 +6,7 @@ import os
 import sys
 import threading
 import time
+from dataclasses import replace
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -172,6 +173,16 @@ def test_generation_worker_variations_differ_and_first_is_live(qtbot, tmp_path) 
         assert len(player.frames) == 32  # only the first variation is streamed
         assert variations[0] != variations[1]
         assert all(n.generated for notes in variations.values() for n in notes)
+        # the next random seed gives new music, not the variations already heard (variation
+        # k of seed 4 was the first of seed 4 + k)
+        later = {}
+        gen.worker.variation_finished.disconnect()
+        gen.worker.variation_finished.connect(lambda i, notes: later.__setitem__(i, notes))
+        with qtbot.waitSignal(gen.worker.finished, timeout=20000):
+            gen.request_run(replace(_request(32, n_variations=2), settings=ContinuationSettings(
+                n_steps=32, random_seed=5)))
+        assert later[0] not in (variations[1], variations[2])
+        assert later[1] not in (variations[1], variations[2])
     finally:
         gen.shutdown()
 
