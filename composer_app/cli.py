@@ -91,9 +91,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # errno values of a failed write to a stream (a full disk or quota, a closed or bad descriptor,
-# an I/O error, a file too large); any other OSError without a file name is not "the output"
+# an I/O error, a file too large, a full non-blocking pipe, a socket gone); any other OSError
+# without a file name is not "the output"
 _OUTPUT_ERRNOS = frozenset(
-    getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EPIPE", "EBADF", "EIO", "EFBIG")
+    getattr(errno, name)
+    for name in ("ENOSPC", "EDQUOT", "EPIPE", "EBADF", "EIO", "EFBIG", "EAGAIN", "ECONNRESET",
+                 "ENOTCONN")
     if hasattr(errno, name)
 )
 

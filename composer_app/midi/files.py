@@ -29,13 +29,13 @@ Rules of import (each change is counted in the :class:`ImportReport`):
   on.
 * Notes: a note-on with velocity 0 is a note-off. Every channel except drums becomes notes,
   and each note keeps its channel in ``Note.channel``. Drums (channel 10, index 9) are
-  dropped and counted. A note-on while the same pitch is already sounding on the same
-  channel of the same track (a re-strike) ends the sounding note there, and the new note
-  owes the file one extra note-off: the next note-off of that pitch belongs to the note just
-  ended and is ignored, so the new note lasts until the note-off after it (counted as an
-  overlap resolved). That pairs a legato overlap (``on, on, off, off``) as well as a re-strike
-  whose note-on comes just before the old note-off at one tick.
-  A note-off with nothing sounding (and nothing owed) is ignored (counted). A note never
+  dropped and counted. Note-ons and note-offs pair per pitch, channel and track: when a
+  pitch has as many note-offs as note-ons (each off after its on), the k-th on pairs with the
+  k-th off, so a legato overlap (``on, on, off, off``: the first off belongs to the first
+  note) keeps both notes whole; otherwise (a doubled note-on, a missing or extra note-off)
+  each note-off ends the note sounding. Either way a note still sounding when its pitch is
+  struck again is cut there (counted as an overlap resolved).
+  A note-off with nothing sounding is ignored (counted). A note never
   turned off is closed at the end of the song, the end of its longest track, as other MIDI
   software sounds it (counted); one struck at that very end has no length and is dropped
   (counted apart). Notes of zero length are dropped (counted).
@@ -68,6 +68,7 @@ import heapq
 import os
 import secrets
 import stat
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
@@ -188,8 +189,7 @@ class ImportReport:
                 "notes never turned off, struck at the very end of the song (dropped)"
             ),
             "overlapping_notes_resolved": (
-                "same-pitch notes struck again while sounding (each cut at the re-strike; "
-                "the last one lasts to the final note-off)"
+                "same-pitch notes struck again while sounding (each cut at the re-strike)"
             ),
             "stray_note_offs_ignored": "note-offs without a sounding note ignored",
             "zero_length_notes_dropped": "zero-length notes dropped",
@@ -591,8 +591,12 @@ def _parse_track(
     song of more than ``max_notes`` notes (those of earlier tracks included).
     """
     sounding: dict[int, tuple[int, int]] = {}  # channel << 7 | pitch -> (start tick, velocity)
-    owed: dict[int, int] = {}  # key -> note-offs the notes cut by re-strikes have yet to come
+    # key -> its note events in file order, each ``tick << 7 | velocity`` (0: a note-off), to
+    # pair again the pitches struck while sounding (see _paired_in_order)
+    by_key: dict[int, array] = {}
+    restruck: set[int] = set()
     append = notes.append
+    first_note = len(notes)
     tick = 0
     i = 0
     end = len(trk)
@@ -683,14 +687,11 @@ def _parse_track(
                     drums += strike
                     continue
                 key = channel << 7 | pitch
-                if owed and not strike and key in owed:
-                    # the off of a note a re-strike already ended: the new note sounds on
-                    left = owed[key] - 1
-                    if left:
-                        owed[key] = left
-                    else:
-                        del owed[key]
-                    continue
+                events = by_key.get(key)
+                if events is None:
+                    by_key[key] = events = array("q")
+                events.append(tick << 7 | velocity if strike else tick << 7)
+                # read one by one: a note-off ends the sounding note, a strike cuts it
                 held = sounding.pop(key, None)
                 if held is not None:
                     start = held[0]
@@ -698,9 +699,9 @@ def _parse_track(
                         append(Note(start, pitch, tick - start, held[1], channel))
                     else:
                         zero_length += 1
-                    if strike:  # a re-strike: the note it ended still owes its note-off
+                    if strike:
                         overlaps += 1
-                        owed[key] = owed.get(key, 0) + 1
+                        restruck.add(key)
                 elif not strike:
                     strays += 1
                 if strike:
@@ -719,6 +720,25 @@ def _parse_track(
                 skipped[kind] += 1
     except IndexError:
         raise _Malformed(f"track {track_no} ends in the middle of an event") from None
+    # A pitch struck while sounding, with as many note-offs as note-ons: paired in order
+    # instead (a legato overlap keeps both notes whole).
+    repaired: dict[int, _PairedNotes] = {}
+    for key in restruck:
+        paired = _paired_in_order(by_key[key], key >> 7, key & 0x7F)
+        if paired is not None:
+            repaired[key] = paired
+    if repaired:
+        track_notes = notes[first_note:]
+        del notes[first_note:]
+        notes.extend(n for n in track_notes if n.channel << 7 | n.pitch not in repaired)
+        for key, paired in repaired.items():
+            notes.extend(paired.notes)
+            sounding.pop(key, None)  # paired in order, every note has its note-off
+            # the counts of reading one by one give way to those of pairing in order
+            seq_overlaps, seq_strays, seq_zero_length = _one_by_one_counts(by_key[key])
+            overlaps += paired.overlaps - seq_overlaps
+            strays += paired.strays - seq_strays
+            zero_length += paired.zero_length - seq_zero_length
     report.drum_notes_dropped += drums
     report.overlapping_notes_resolved += overlaps
     report.stray_note_offs_ignored += strays
@@ -729,6 +749,61 @@ def _parse_track(
     report.sysex_messages_skipped += sysex
     report.meta_events_skipped += metas
     return tick, sounding
+
+
+@dataclass
+class _PairedNotes:
+    """The notes of one pitch of one track, and what pairing them took (see _paired_in_order)."""
+
+    notes: list[Note]
+    overlaps: int = 0  # notes cut where the pitch was struck again while sounding
+    strays: int = 0  # note-offs with nothing to end
+    zero_length: int = 0  # notes dropped for having no length
+
+
+def _paired_in_order(events: array, channel: int, pitch: int) -> _PairedNotes | None:
+    """The notes of one pitch of one channel of one track with its note-ons and note-offs
+    paired in order, or None when they cannot be: unequal counts, or a k-th note-off before
+    the k-th note-on (then each note-off ends the note sounding, as the reader reads them).
+
+    ``events`` in file order, each ``tick << 7 | velocity`` (velocity 0: a note-off). Paired
+    in order, a note-off that comes after the pitch was struck again belongs to the note
+    before (a legato overlap, ``on on off off``), which is cut at the re-strike.
+    """
+    ons = [event for event in events if event & 0x7F]
+    offs = [event >> 7 for event in events if not event & 0x7F]
+    if len(ons) != len(offs) or any(off < on >> 7 for on, off in zip(ons, offs, strict=True)):
+        return None
+    result = _PairedNotes([])
+    for k, on in enumerate(ons):
+        start, stop = on >> 7, offs[k]
+        if k + 1 < len(ons) and ons[k + 1] >> 7 < stop:
+            stop = ons[k + 1] >> 7  # struck again while sounding: cut there
+            result.overlaps += 1
+        if stop > start:
+            result.notes.append(Note(start, pitch, stop - start, on & 0x7F, channel))
+        else:
+            result.zero_length += 1
+    return result
+
+
+def _one_by_one_counts(events: array) -> tuple[int, int, int]:
+    """(overlaps, stray note-offs, zero-length notes) of reading ``events`` (as in
+    :func:`_paired_in_order`) one by one, as :func:`_parse_track` does."""
+    held = -1  # the sounding note's start tick (-1: none)
+    overlaps = strays = zero_length = 0
+    for event in events:
+        tick, strike = event >> 7, event & 0x7F
+        if held >= 0:
+            zero_length += tick <= held
+            if strike:
+                overlaps += 1
+            held = tick if strike else -1
+        elif strike:
+            held = tick
+        else:
+            strays += 1
+    return overlaps, strays, zero_length
 
 
 def _read_vlq(trk: bytes, i: int, track_no: int) -> tuple[int, int]:

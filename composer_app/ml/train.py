@@ -1243,6 +1243,8 @@ def _resume_conflicts(trainer: Trainer, args: argparse.Namespace, given: set[str
     for name, (where, field_name) in _RESUME_FIXED.items():
         if name not in given:
             continue
+        if name in ("hidden", "recurrent") and trainer.settings.init_from:
+            continue  # a run from --init-from takes its sizes from that model, not these
         value = getattr(args, name)
         own = getattr(trainer.settings if where == "settings" else trainer.config, field_name)
         if name == "init_from":

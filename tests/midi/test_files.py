@@ -92,10 +92,10 @@ def mido_bytes(mid: mido.MidiFile) -> bytes:
 
 
 def mido_notes(data: bytes) -> list[Note]:
-    """Notes as mido parses ``data``, paired with the same rules as the reader (an oracle):
-    a re-strike cuts the sounding note and owes one more note-off, so the next note-off of
-    that pitch is ignored and the new note ends at the one after. Notes never turned off are
-    left out."""
+    """Notes as mido parses ``data``, paired by the reader's documented rule (an oracle): per
+    track, channel and pitch, as many note-offs as note-ons (none before its own on) pair in
+    order; otherwise each note-off ends the sounding note. Either way a note struck again
+    while sounding is cut there. Notes never turned off are left out."""
     return mido_notes_of(mido.MidiFile(file=io.BytesIO(data)))
 
 
@@ -104,25 +104,33 @@ def mido_notes_of(mid: mido.MidiFile) -> list[Note]:
     notes = []
     for trk in mid.tracks:
         tick = 0
-        sounding: dict[tuple[int, int], tuple[int, int]] = {}
-        owed: dict[tuple[int, int], int] = {}
+        events: dict[tuple[int, int], list[tuple[int, bool, int]]] = {}
         for msg in trk:
             tick += msg.time
             if msg.type not in ("note_on", "note_off") or msg.channel == 9:
                 continue
-            key = (msg.channel, msg.note)
             strike = msg.type == "note_on" and msg.velocity > 0
-            if not strike and owed.get(key):
-                owed[key] -= 1
-                continue
-            if key in sounding:
-                start, velocity = sounding.pop(key)
-                if tick > start:
-                    notes.append(Note(start, msg.note, tick - start, velocity, msg.channel))
-                if strike:
-                    owed[key] = owed.get(key, 0) + 1
-            if strike:
-                sounding[key] = (tick, msg.velocity)
+            events.setdefault((msg.channel, msg.note), []).append((tick, strike, msg.velocity))
+        for (channel, pitch), seq in events.items():
+            ons = [(t, v) for t, strike, v in seq if strike]
+            offs = [t for t, strike, _v in seq if not strike]
+            spans: list[tuple[int, int, int]] = []  # (start, end, velocity)
+            if len(ons) == len(offs) and all(o >= s for (s, _v), o in zip(ons, offs)):
+                spans = [(s, o, v) for (s, v), o in zip(ons, offs)]
+            else:
+                sounding = None
+                for t, strike, v in seq:
+                    if sounding is not None:
+                        spans.append((sounding[0], t, sounding[1]))
+                        sounding = None
+                    if strike:
+                        sounding = (t, v)
+            for k, (start, end, velocity) in enumerate(spans):
+                later = [s for s, _e, _v in spans[k + 1 :] if s >= start]
+                if later and later[0] < end:
+                    end = later[0]  # struck again while sounding
+                if end > start:
+                    notes.append(Note(start, pitch, end - start, velocity, channel))
     return sorted(notes)
 
 

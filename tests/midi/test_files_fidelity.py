@@ -31,10 +31,7 @@ from composer_app.midi.files import (
 )
 from tests.midi.test_files import mido_bytes, off, on, smf, track, write
 
-RESTRIKE_LINE = (
-    "same-pitch notes struck again while sounding (each cut at the re-strike; the last one "
-    "lasts to the final note-off)"
-)
+RESTRIKE_LINE = "same-pitch notes struck again while sounding (each cut at the re-strike)"
 MERGED_LINE = "tracks merged on saving into another track of their channel (notes kept)"
 
 
@@ -155,17 +152,34 @@ def test_read_mid_restrike_before_the_old_note_off_holds_the_new_note_to_the_las
     assert parse_mid_bytes(mid_bytes(score))[0].notes == score.notes
 
 
-def test_read_mid_restrike_owes_only_its_own_note_offs(tmp_path: Path) -> None:
-    # struck at 0 and 100; offs at 200 (owed by the cut note), 300 (ends the second note) and
-    # 400, which ends nothing: a stray, counted as before
-    events = [
-        (0, note_on(62)), (100, note_on(62)), (200, note_off(62)), (300, note_off(62)),
-        (400, note_off(62)),
-    ]  # fmt: skip
+def test_read_mid_a_doubled_note_on_does_not_stretch_the_later_notes_of_its_pitch(
+    tmp_path: Path,
+) -> None:
+    # One note-on doubled (its note-off never comes), then 29 staccato notes of that pitch.
+    # Owing the doubled note a note-off swallowed the next one, and every later note came out
+    # legato, the last sounding to the song's end. Unequal counts: each off ends its note.
+    events = [(0, note_on(62)), (0, note_on(62)), (120, note_off(62))]
+    for k in range(1, 30):
+        events += [(k * 240, note_on(62)), (k * 240 + 120, note_off(62))]
     score, report = read_mid_report(write(tmp_path, mido_song(events)))
-    assert [(n.start_tick, n.duration_ticks) for n in score.notes] == [(0, 100), (100, 200)]
+    assert [(n.start_tick, n.duration_ticks) for n in score.notes] == [
+        (k * 240, 120) for k in range(30)
+    ]
+    assert report.unterminated_notes_closed == 0
+    # a doubled note-on later on, struck again before its off: cut there, the rest exact
+    events = [(0, note_on(62)), (100, note_on(62)), (200, note_off(62)), (300, note_on(62)),
+              (400, note_off(62))]  # fmt: skip
+    score, report = read_mid_report(write(tmp_path, mido_song(events)))
+    assert [(n.start_tick, n.duration_ticks) for n in score.notes] == [(0, 100), (100, 100),
+                                                                       (300, 100)]
+    assert report.overlapping_notes_resolved == 1 and report.stray_note_offs_ignored == 0
+    # a note-off too many ends nothing: a stray
+    events = [(0, note_on(62)), (100, note_on(62)), (200, note_off(62)), (300, note_off(62)),
+              (400, note_off(62))]  # fmt: skip
+    score, report = read_mid_report(write(tmp_path, mido_song(events)))
+    assert [(n.start_tick, n.duration_ticks) for n in score.notes] == [(0, 100), (100, 100)]
     assert report.overlapping_notes_resolved == 1
-    assert report.stray_note_offs_ignored == 1
+    assert report.stray_note_offs_ignored == 2
 
 
 # ---- D3: a save that read_mid would refuse ------------------------------------------------
