@@ -83,15 +83,16 @@ class Score:
     )
     time_signatures: list[TimeSignature] = field(default_factory=lambda: [TimeSignature(0, 4, 4)])
     _notes: list[Note] = field(default_factory=list, repr=False)
-    # Where the song ends when its file says so (its end of track): a closing rest after the
-    # last note is part of the song, and a save keeps it. 0: the song ends with its last note.
-    song_end_tick: int = 0
+    # The closing rest: how long the song goes on after its last note ends, as its file said
+    # (its end of track). Counted from the last note, so it follows it through edits (delete
+    # the last bars and the rest comes after the new last note). Units: ticks.
+    closing_rest_ticks: int = 0
 
     def __post_init__(self) -> None:
         if self.ppq <= 0:
             raise ScoreError(f"ppq must be positive, got {self.ppq}")
-        if self.song_end_tick < 0:
-            raise ScoreError(f"song_end_tick must be >= 0, got {self.song_end_tick}")
+        if self.closing_rest_ticks < 0:
+            raise ScoreError(f"closing_rest_ticks must be >= 0, got {self.closing_rest_ticks}")
         self.tempo_map = sorted(self.tempo_map) or [TempoChange(0, DEFAULT_TEMPO_US_PER_QUARTER)]
         if self.tempo_map[0].tick != 0:
             self.tempo_map.insert(0, TempoChange(0, self.tempo_map[0].us_per_quarter))
@@ -185,9 +186,10 @@ class Score:
 
     @property
     def length_tick(self) -> int:
-        """Where the song ends: its last note's end, or later where the file that held it
-        ended later (a closing rest, see ``song_end_tick``). Units: ticks."""
-        return max(self.end_tick, self.song_end_tick)
+        """Where the song ends: its last note's end plus its closing rest (see
+        ``closing_rest_ticks``); 0 without notes. Units: ticks."""
+        end = self.end_tick
+        return end + self.closing_rest_ticks if self._notes else 0
 
     # ---- tempo and meter ---------------------------------------------------------------
     def tempo_at(self, tick: int) -> TempoChange:
@@ -280,5 +282,5 @@ class Score:
             tempo_map=list(self.tempo_map),
             time_signatures=list(self.time_signatures),
             _notes=list(self._notes),
-            song_end_tick=self.song_end_tick,
+            closing_rest_ticks=self.closing_rest_ticks,
         )

@@ -436,7 +436,8 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
         tempos = {0: fixed_tempo}
     tempos.setdefault(0, DEFAULT_TEMPO_US_PER_QUARTER)
     meters.setdefault(0, (4, 4))
-    last_tick = max(max(tempos), max(meters), max((n.end_tick for n in notes), default=0))
+    last_note_end = max((n.end_tick for n in notes), default=0)
+    last_tick = max(max(tempos), max(meters), last_note_end)
     too_big = _limit_reason(ppq, len(notes), len(tempos), len(meters), last_tick)
     if too_big is not None:
         if last_tick > MAX_LENGTH_QUARTERS * ppq:
@@ -460,8 +461,8 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
         tempo_map=[TempoChange(t, us) for t, us in sorted(tempos.items())],
         time_signatures=[TimeSignature(t, num, den) for t, (num, den) in sorted(meters.items())],
         _notes=notes,
-        # the song's end (a closing rest); an end past the length limit is a corrupt delta
-        song_end_tick=song_end * factor if close_at_song_end else 0,
+        # a closing rest after the last note (an end past the length limit is a corrupt delta)
+        closing_rest_ticks=max(0, song_end - last_note_end) * factor if close_at_song_end else 0,
     )
     report.note_count = len(notes)
     report.out_of_piano_range = sum(

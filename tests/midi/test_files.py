@@ -115,8 +115,8 @@ def mido_notes_of(mid: mido.MidiFile) -> list[Note]:
             ons = [(t, v) for t, strike, v in seq if strike]
             offs = [t for t, strike, _v in seq if not strike]
             spans: list[tuple[int, int, int]] = []  # (start, end, velocity)
-            if len(ons) == len(offs) and all(o >= s for (s, _v), o in zip(ons, offs)):
-                spans = [(s, o, v) for (s, v), o in zip(ons, offs)]
+            if len(ons) == len(offs) and all(o >= s for (s, _v), o in zip(ons, offs, strict=True)):
+                spans = [(s, o, v) for (s, v), o in zip(ons, offs, strict=True)]
             else:
                 sounding = None
                 for t, strike, v in seq:

@@ -508,22 +508,32 @@ def test_a_closing_rest_is_kept_through_open_edit_and_save(tmp_path: Path) -> No
     # Two bars of notes, then a bar of rest: the file (its end of track) lasts 3 bars, 6 s at
     # 120 BPM. A save wrote it 2 bars long (4 s), and `info` said 2 bars (D2).
     conductor = [(0, mido.MetaMessage("set_tempo", tempo=500_000)), (5760, end_of_track())]
-    notes = [(0, note_on(60)), (3840, note_off(60)), (3840, end_of_track())]
+    notes = [(0, note_on(60)), (1920, note_off(60)), (1920, note_on(62)), (3840, note_off(62)),
+             (3840, end_of_track())]  # fmt: skip
     path = write(tmp_path, mido_song(conductor, notes))
     score = read_mid(path)
-    assert (score.end_tick, score.song_end_tick, score.length_tick) == (3840, 5760, 5760)
+    assert (score.end_tick, score.closing_rest_ticks, score.length_tick) == (3840, 1920, 5760)
     out = tmp_path / "saved.mid"
     write_mid(score.copy(), out)
     assert mido.MidiFile(out).length == pytest.approx(6.0)
     assert read_mid(out).length_tick == 5760
-    # notes added past the old end make the song longer; the rest is kept until then
+    # the rest follows the last note: notes added after it push it on; with the last bar
+    # deleted, the song ends a bar of rest after the first (the old end does not stick)
     longer = score.copy()
-    longer.add(Note(5760, 62, 480))
+    longer.add(Note(3840, 64, 480))
     write_mid(longer, out)
     assert mido.MidiFile(out).length == pytest.approx(6.5)
-    # a song with no closing rest ends with its last note, as before
+    shorter = score.copy()
+    shorter.remove(Note(1920, 62, 1920))
+    write_mid(shorter, out)
+    assert mido.MidiFile(out).length == pytest.approx(4.0)
+    # a song with no closing rest ends with its last note, as before; no notes, no length
     plain = Score()
     plain.add(Note(0, 60, 480))
     write_mid(plain, out)
     assert mido.MidiFile(out).length == pytest.approx(0.5)
-    assert read_mid(out).song_end_tick == 480
+    assert read_mid(out).closing_rest_ticks == 0
+    empty = score.copy()
+    for note in score.notes:
+        empty.remove(note)
+    assert empty.length_tick == 0

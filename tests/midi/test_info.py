@@ -154,6 +154,6 @@ def test_pitch_name_uses_scientific_octaves() -> None:
 
 def test_describe_counts_a_closing_rest_in_the_duration() -> None:
     # one bar of notes, the song (its file's end of track) two bars long
-    score = Score(_notes=[Note(0, 60, 1920)], song_end_tick=3840)
+    score = Score(_notes=[Note(0, 60, 1920)], closing_rest_ticks=1920)
     text = describe(score, ImportReport())
     assert "Duration: 2.00 bars, 4.00 s (3840 ticks)" in text
