@@ -103,6 +103,14 @@ def test_grid_draw_drag_end_stops_at_the_bar_line(qtbot):
     assert editor.document.score.notes == (Note(640, 64, 800),)
 
 
+def test_grid_draw_click_in_a_bars_last_short_cell_stops_at_the_bar_line(qtbot):
+    editor = make_editor(qtbot, waltz_score(), 480, triplet=True)
+    # bar 1's last line is 1280; the bar ends 160 ticks later: a note of one cell, not of
+    # one step (320), which would cross the bar line
+    click(editor.view, at(editor, 1280 + 16, 64))
+    assert editor.document.score.notes == (Note(1280, 64, 160),)
+
+
 # ---- moving and resizing ---------------------------------------------------------------------
 def test_grid_move_drag_snaps_to_the_next_downbeat(qtbot):
     a = Note(960, 60, 320)
@@ -156,6 +164,36 @@ def test_grid_paste_at_the_playhead_snaps_down_to_its_bars_grid(qtbot):
     editor.set_playhead_tick(1500)  # in bar 2 [1440, 2880), 60 ticks after its downbeat
     QTest.keyClick(editor.view, Qt.Key.Key_V, CTRL)
     assert set(editor.document.score.notes) == {a, Note(1440, 60, 320)}
+
+
+def test_grid_duplicate_lands_on_the_next_bar_line(qtbot):
+    bar_1 = [Note(0, 60, 480), Note(480, 62, 480), Note(960, 64, 480)]
+    editor = make_editor(qtbot, waltz_score(), 480, triplet=True, notes=bar_1)
+    QTest.keyClick(editor.view, Qt.Key.Key_A, CTRL)
+    QTest.keyClick(editor.view, Qt.Key.Key_D, CTRL)
+    # the selection's span, 1440, rounded up on a grid counted from 0 was 1600
+    assert [n.start_tick for n in editor.document.score.notes] == [0, 480, 960, 1440, 1920, 2400]
+    # a phrase off the grid keeps its place against it: its line before -> the line after
+    editor = make_editor(qtbot, pickup_score(), 960, notes=[Note(500, 60, 400)])
+    QTest.keyClick(editor.view, Qt.Key.Key_A, CTRL)
+    QTest.keyClick(editor.view, Qt.Key.Key_D, CTRL)
+    assert [n.start_tick for n in editor.document.score.notes] == [500, 1460]
+
+
+def test_grid_nudge_moves_from_line_to_line_of_each_bar(qtbot):
+    a = Note(960, 60, 320)
+    editor = make_editor(qtbot, waltz_score(), 480, triplet=True, notes=[a])
+    QTest.keyClick(editor.view, Qt.Key.Key_A, CTRL)
+    starts = []
+    for _ in range(3):
+        QTest.keyClick(editor.view, Qt.Key.Key_Right)
+        starts.append(editor.document.score.notes[0].start_tick)
+    # bar 1's lines 960 -> 1280, then its end (bar 2's downbeat) 1440, then 1440 + 320
+    assert starts == [1280, 1440, 1760]
+    for _ in range(3):
+        QTest.keyClick(editor.view, Qt.Key.Key_Left)
+    assert editor.document.score.notes[0].start_tick == 960
+    assert editor.document.undo_stack.count() == 6
 
 
 # ---- grid lines ------------------------------------------------------------------------------

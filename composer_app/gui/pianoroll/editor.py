@@ -16,6 +16,8 @@ from composer_app.gui.pianoroll.geometry import (
     Grid,
     bar_at,
     follow_scroll_x,
+    next_grid_line,
+    previous_grid_line,
     quantized,
     snap_floor,
 )
@@ -249,7 +251,7 @@ class PianoRollEditor(QWidget):
         """Copy the selection to right after itself (its span rounded up to the grid)."""
         notes = self._selected()
         if notes:
-            offset = duplicate_offset(notes, self.snap_step_ticks)
+            offset = duplicate_offset(notes, self.snap_step_ticks, self.document.score)
             self.document.push(add_notes([replace(n.moved(offset, 0), generated=False)
                                           for n in notes], "Duplicate"))
 
@@ -273,9 +275,20 @@ class PianoRollEditor(QWidget):
             self.note_preview_requested.emit(moved[0].pitch, moved[0].velocity)
 
     def nudge_selection(self, grid_steps: int) -> None:
-        """Move the selection by whole grid steps in time (never before tick 0)."""
+        """Move the selection ``grid_steps`` grid lines later (negative: earlier), its first
+        note from line to line of the grid of each bar, the others along (never before
+        tick 0)."""
         notes = self._selected()
-        delta = shift_delta(notes, grid_steps * self.snap_step_ticks)
+        if not notes:
+            return
+        score, step = self.document.score, self.snap_step_ticks
+        first = tick = min(n.start_tick for n in notes)
+        for _ in range(abs(grid_steps)):
+            if grid_steps > 0:
+                tick = next_grid_line(score, tick, step)
+            elif tick > 0:
+                tick = max(0, previous_grid_line(score, tick, step))
+        delta = shift_delta(notes, tick - first)
         if delta:
             self.document.push(ReplaceNotes(tuple(notes), tuple(n.moved(delta, 0) for n in notes),
                                             "Nudge notes"))

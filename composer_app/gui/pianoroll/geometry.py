@@ -123,6 +123,20 @@ def quantized(note: Note, step_ticks: int, bar: tuple[int, int] | None = None) -
     return replace(note, start_tick=start, duration_ticks=duration)
 
 
+def next_grid_line(score: Score, tick: int, step_ticks: int) -> int:
+    """The first grid line after ``tick`` (the grid of its bar, the next downbeat included).
+    Units: ticks."""
+    after = int(tick) + 1
+    return snap_ceil(after, step_ticks, bar_at(score, after))
+
+
+def previous_grid_line(score: Score, tick: int, step_ticks: int) -> int:
+    """The last grid line before ``tick`` (the grid of its bar; a downbeat's is the last line
+    of the bar before). Units: ticks."""
+    before = int(tick) - 1
+    return snap_floor(before, step_ticks, bar_at(score, before))
+
+
 def grid_lines_in_bar(bar: tuple[int, int], step_ticks: int, start_tick: int,
                       end_tick: int) -> range:
     """The grid lines of ``bar`` from the last one at or before ``start_tick`` up to

@@ -19,6 +19,7 @@ from composer_app.gui.pianoroll.geometry import (
     HitPart,
     RollGeometry,
     bar_at,
+    next_grid_line,
     snap_ceil,
     snap_floor,
     snap_nearest,
@@ -297,10 +298,11 @@ class _NewNoteDrag:
 
     note: Note
     press_tick: float
+    cell_ticks: int  # the shortest it may be: the grid cell it was drawn in (ticks)
 
 
 class DrawTool(Tool):
-    """Click on empty space adds a note one grid step long at the snapped position; dragging
+    """Click on empty space adds a note one grid cell long at the snapped position; dragging
     sets its length. Pressing an existing note moves or resizes it, as in the select tool."""
 
     name = "draw"
@@ -320,8 +322,10 @@ class DrawTool(Tool):
         tick = geo.x_to_tick(x)
         start = max(0, round(tick) if mods.alt
                     else snap_floor(tick, step, bar_at(host.score, tick)))
-        note = Note(start, geo.y_to_pitch(y), step, self.velocity)
-        self._drag = _NewNoteDrag(note, tick)
+        # one grid cell long: up to the next line, which may be a bar line nearer than a step
+        length = step if mods.alt else next_grid_line(host.score, start, step) - start
+        note = Note(start, geo.y_to_pitch(y), length, self.velocity)
+        self._drag = _NewNoteDrag(note, tick, length)
         host.set_overlay(Overlay(ghosts=(note,)))
         host.preview_note(note.pitch, note.velocity)
 
@@ -332,7 +336,8 @@ class DrawTool(Tool):
             end_tick = host.geometry.x_to_tick(x)
             end = round(end_tick) if mods.alt \
                 else snap_ceil(end_tick, step, bar_at(host.score, end_tick))
-            self._drag.note = note.with_duration(max(end - note.start_tick, 1 if mods.alt else step))
+            shortest = 1 if mods.alt else self._drag.cell_ticks
+            self._drag.note = note.with_duration(max(end - note.start_tick, shortest))
             host.set_overlay(Overlay(ghosts=(self._drag.note,)))
         elif self._drag is not None:
             self._drag.update(host, x, y, mods)
@@ -490,10 +495,17 @@ def shift_delta(notes: Iterable[Note], delta_ticks: int) -> int:
     return max(-min(n.start_tick for n in notes), delta_ticks)
 
 
-def duplicate_offset(notes: Iterable[Note], step_ticks: int) -> int:
-    """How far a duplicate goes: the selection's span rounded up to the grid. Units: ticks."""
+def duplicate_offset(notes: Iterable[Note], step_ticks: int, score: Score | None = None) -> int:
+    """How far a duplicate goes: from the grid line at or before the selection's start to the
+    one at or after its end, so the copy follows it on the grid and keeps each note's place
+    against it. With ``score``, the grid of each bar (see :func:`bar_at`); without, lines from
+    tick 0. At least one step. Units: ticks."""
     notes = list(notes)
     if not notes:
         return 0
-    span = max(n.end_tick for n in notes) - min(n.start_tick for n in notes)
-    return max(step_ticks, snap_ceil(span, step_ticks))
+    start = min(n.start_tick for n in notes)
+    end = max(n.end_tick for n in notes)
+    if score is None:
+        return max(step_ticks, snap_ceil(end - start, step_ticks))
+    anchor = snap_floor(start, step_ticks, bar_at(score, start))
+    return snap_ceil(end, step_ticks, bar_at(score, end)) - anchor  # > 0: end > start
