@@ -29,12 +29,12 @@ Rules of import (each change is counted in the :class:`ImportReport`):
   on.
 * Notes: a note-on with velocity 0 is a note-off. Every channel except drums becomes notes,
   and each note keeps its channel in ``Note.channel``. Drums (channel 10, index 9) are
-  dropped and counted. Note-ons and note-offs pair per pitch, channel and track: when a
-  pitch has as many note-offs as note-ons (each off after its on), the k-th on pairs with the
-  k-th off, so a legato overlap (``on, on, off, off``: the first off belongs to the first
-  note) keeps both notes whole; otherwise (a doubled note-on, a missing or extra note-off)
-  each note-off ends the note sounding. Either way a note still sounding when its pitch is
-  struck again is cut there (counted as an overlap resolved).
+  dropped and counted. A note-off ends the note of its pitch and channel sounding in its
+  track; a note-on while that pitch sounds cuts the sounding note there (counted as an
+  overlap resolved). The cut note's own note-off may still come: a note-off followed by
+  another of the pitch before its next note-on is taken as that late note-off, and the new
+  note goes on to the next one (a legato overlap, ``on, on, off, off``, keeps both notes
+  whole); a lone note-off ends the sounding note (a doubled note-on, ``on, on, off``).
   A note-off with nothing sounding is ignored (counted). A note never
   turned off is closed at the end of the song, the end of its longest track, as other MIDI
   software sounds it (counted); one struck at that very end has no length and is dropped
@@ -444,6 +444,10 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
             too_big += " (probably a corrupt delta time)"
         raise _Malformed(too_big)
 
+    # a song without notes has no closing rest; an end past the limit is a corrupt delta time
+    closing_rest = (
+        _closing_rest(song_end, last_note_end, meters, ppq) if notes and close_at_song_end else 0
+    )
     factor = _resolution_factor(ppq)
     if factor > 1:
         # every time scales alike and a quarter keeps its microseconds: seconds are unchanged
@@ -461,8 +465,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
         tempo_map=[TempoChange(t, us) for t, us in sorted(tempos.items())],
         time_signatures=[TimeSignature(t, num, den) for t, (num, den) in sorted(meters.items())],
         _notes=notes,
-        # a closing rest after the last note (an end past the length limit is a corrupt delta)
-        closing_rest_ticks=max(0, song_end - last_note_end) * factor if close_at_song_end else 0,
+        closing_rest_ticks=closing_rest * factor,
     )
     report.note_count = len(notes)
     report.out_of_piano_range = sum(
@@ -470,6 +473,27 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     )
     report.tracks_merged = _tracks_merged_on_save(score, notes, runs)
     return score, report
+
+
+# The longest closing rest kept, in bars of the meter at the last note's end: a song's last
+# bar or a bar or two of silence; an end of track further off is a writer's habit (or a
+# corrupt delta time), not part of the music, and would only make the song longer on every
+# save after an edit moves its last note.
+MAX_CLOSING_REST_BARS = 4
+
+
+def _closing_rest(
+    song_end: int, last_note_end: int, meters: dict[int, tuple[int, int]], ppq: int
+) -> int:
+    """The closing rest kept from a file: from its last note's end to its end of track, at
+    most ``MAX_CLOSING_REST_BARS`` bars of the meter in force there. Units: ticks of ``ppq``
+    (the file's), ``meters`` tick -> (numerator, denominator)."""
+    rest = song_end - last_note_end
+    if rest <= 0:
+        return 0
+    numerator, denominator = meters[max(t for t in meters if t <= last_note_end)]
+    bar_ticks = max(1, numerator * 4 * ppq // denominator)
+    return min(rest, MAX_CLOSING_REST_BARS * bar_ticks)
 
 
 def _resolution_factor(ppq: int) -> int:
@@ -593,7 +617,7 @@ def _parse_track(
     """
     sounding: dict[int, tuple[int, int]] = {}  # channel << 7 | pitch -> (start tick, velocity)
     # key -> its note events in file order, each ``tick << 7 | velocity`` (0: a note-off), to
-    # pair again the pitches struck while sounding (see _paired_in_order)
+    # pair again the pitches struck while sounding (see _paired_restruck)
     by_key: dict[int, array] = {}
     restruck: set[int] = set()
     append = notes.append
@@ -721,22 +745,22 @@ def _parse_track(
                 skipped[kind] += 1
     except IndexError:
         raise _Malformed(f"track {track_no} ends in the middle of an event") from None
-    # A pitch struck while sounding, with as many note-offs as note-ons: paired in order
-    # instead (a legato overlap keeps both notes whole).
-    repaired: dict[int, _PairedNotes] = {}
-    for key in restruck:
-        paired = _paired_in_order(by_key[key], key >> 7, key & 0x7F)
-        if paired is not None:
-            repaired[key] = paired
-    if repaired:
+    # A pitch struck while sounding is read again with the note-offs it may still owe in
+    # mind (a legato overlap keeps both notes whole; see _paired_restruck).
+    if restruck:
         track_notes = notes[first_note:]
         del notes[first_note:]
-        notes.extend(n for n in track_notes if n.channel << 7 | n.pitch not in repaired)
-        for key, paired in repaired.items():
+        notes.extend(n for n in track_notes if n.channel << 7 | n.pitch not in restruck)
+        for key in restruck:
+            events = by_key[key]
+            paired = _paired_restruck(events, key >> 7, key & 0x7F)
             notes.extend(paired.notes)
-            sounding.pop(key, None)  # paired in order, every note has its note-off
-            # the counts of reading one by one give way to those of pairing in order
-            seq_overlaps, seq_strays, seq_zero_length = _one_by_one_counts(by_key[key])
+            if paired.left_sounding is None:
+                sounding.pop(key, None)
+            else:
+                sounding[key] = paired.left_sounding
+            # its counts replace those of reading it one by one
+            seq_overlaps, seq_strays, seq_zero_length = _one_by_one_counts(events)
             overlaps += paired.overlaps - seq_overlaps
             strays += paired.strays - seq_strays
             zero_length += paired.zero_length - seq_zero_length
@@ -754,43 +778,62 @@ def _parse_track(
 
 @dataclass
 class _PairedNotes:
-    """The notes of one pitch of one track, and what pairing them took (see _paired_in_order)."""
+    """The notes of one pitch of one track, and what pairing them took (see
+    :func:`_paired_restruck`)."""
 
     notes: list[Note]
     overlaps: int = 0  # notes cut where the pitch was struck again while sounding
     strays: int = 0  # note-offs with nothing to end
     zero_length: int = 0  # notes dropped for having no length
+    left_sounding: tuple[int, int] | None = None  # (start tick, velocity): never turned off
 
 
-def _paired_in_order(events: array, channel: int, pitch: int) -> _PairedNotes | None:
-    """The notes of one pitch of one channel of one track with its note-ons and note-offs
-    paired in order, or None when they cannot be: unequal counts, or a k-th note-off before
-    the k-th note-on (then each note-off ends the note sounding, as the reader reads them).
+def _paired_restruck(events: array, channel: int, pitch: int) -> _PairedNotes:
+    """The notes of one pitch of one channel of one track that was struck while sounding.
 
-    ``events`` in file order, each ``tick << 7 | velocity`` (velocity 0: a note-off). Paired
-    in order, a note-off that comes after the pitch was struck again belongs to the note
-    before (a legato overlap, ``on on off off``), which is cut at the re-strike.
+    ``events`` in file order, each ``tick << 7 | velocity`` (velocity 0: a note-off). A strike
+    while the pitch sounds cuts the sounding note there; the note it cut may still have its
+    note-off to come. A note-off then belongs to a cut note, and the sounding note goes on,
+    only when another note-off of the pitch follows it before the next strike (a legato
+    overlap, ``on on off off``: the second off ends the second note); otherwise it ends the
+    sounding note (a doubled note-on, ``on on off``, whose cut note's off never comes) and
+    nothing is owed any more. So one glitch never changes how the rest of the track reads.
     """
-    ons = [event for event in events if event & 0x7F]
-    offs = [event >> 7 for event in events if not event & 0x7F]
-    if len(ons) != len(offs) or any(off < on >> 7 for on, off in zip(ons, offs, strict=True)):
-        return None
+    n = len(events)
+    offs_ahead = [0] * (n + 1)  # offs_ahead[i]: note-offs in a row from event i on
+    for i in range(n - 1, -1, -1):
+        offs_ahead[i] = 0 if events[i] & 0x7F else offs_ahead[i + 1] + 1
     result = _PairedNotes([])
-    for k, on in enumerate(ons):
-        start, stop = on >> 7, offs[k]
-        if k + 1 < len(ons) and ons[k + 1] >> 7 < stop:
-            stop = ons[k + 1] >> 7  # struck again while sounding: cut there
-            result.overlaps += 1
-        if stop > start:
-            result.notes.append(Note(start, pitch, stop - start, on & 0x7F, channel))
+    held: tuple[int, int] | None = None  # the sounding note: (start tick, velocity)
+    owed = 0  # notes cut by a strike whose note-off has not come
+    for i, event in enumerate(events):
+        tick, velocity = event >> 7, event & 0x7F
+        if velocity == 0 and held is None:
+            result.strays += 1
+            continue
+        if velocity == 0 and owed and offs_ahead[i] >= 2:
+            owed -= 1  # a cut note's off: the sounding note goes on to a later one
+            continue
+        if held is not None:
+            start, held_velocity = held
+            if tick > start:
+                result.notes.append(Note(start, pitch, tick - start, held_velocity, channel))
+            else:
+                result.zero_length += 1
+        if velocity:
+            if held is not None:
+                result.overlaps += 1
+                owed += 1
+            held = (tick, velocity)
         else:
-            result.zero_length += 1
+            held, owed = None, 0
+    result.left_sounding = held
     return result
 
 
 def _one_by_one_counts(events: array) -> tuple[int, int, int]:
     """(overlaps, stray note-offs, zero-length notes) of reading ``events`` (as in
-    :func:`_paired_in_order`) one by one, as :func:`_parse_track` does."""
+    :func:`_paired_restruck`) one by one, as :func:`_parse_track` does."""
     held = -1  # the sounding note's start tick (-1: none)
     overlaps = strays = zero_length = 0
     for event in events:
@@ -875,10 +918,10 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
         raise MidiFileError(
             path, f"{score.ppq} ticks per quarter does not fit a MIDI file (1-{_MAX_PPQ})", "save"
         )
-    last_tick = max(
+    last_tick = max(  # the closing rest is not counted: it gives way at the limit
         max(t.tick for t in score.tempo_map),
         max(s.tick for s in score.time_signatures),
-        score.length_tick,
+        score.end_tick,
     )
     too_big = _limit_reason(
         score.ppq, len(score), len(score.tempo_map), len(score.time_signatures), last_tick
@@ -897,8 +940,9 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
         conductor.append(
             (change.tick, 1, b"\xff\x51\x03" + change.us_per_quarter.to_bytes(3, "big"))
         )
-    # the conductor track ends where the song does (keeping a closing rest)
-    tracks = [_track_bytes(sorted(conductor), end_tick=score.length_tick)]
+    # the conductor track ends where the song does (keeping a closing rest, within the limit)
+    song_end = min(score.length_tick, max(last_tick, MAX_LENGTH_QUARTERS * score.ppq))
+    tracks = [_track_bytes(sorted(conductor), end_tick=song_end)]
     for lane in _note_lanes(score.notes, path):
         events: list[tuple[int, int, bytes]] = []
         for n in lane:

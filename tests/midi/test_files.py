@@ -93,9 +93,9 @@ def mido_bytes(mid: mido.MidiFile) -> bytes:
 
 def mido_notes(data: bytes) -> list[Note]:
     """Notes as mido parses ``data``, paired by the reader's documented rule (an oracle): per
-    track, channel and pitch, as many note-offs as note-ons (none before its own on) pair in
-    order; otherwise each note-off ends the sounding note. Either way a note struck again
-    while sounding is cut there. Notes never turned off are left out."""
+    track, channel and pitch, a note-off ends the sounding note and a strike cuts it; after a
+    cut, a note-off followed by another note-off of the pitch before its next strike is the
+    cut note's late one (the new note goes on). Notes never turned off are left out."""
     return mido_notes_of(mido.MidiFile(file=io.BytesIO(data)))
 
 
@@ -104,33 +104,35 @@ def mido_notes_of(mid: mido.MidiFile) -> list[Note]:
     notes = []
     for trk in mid.tracks:
         tick = 0
-        events: dict[tuple[int, int], list[tuple[int, bool, int]]] = {}
+        events: dict[tuple[int, int], list[tuple[int, int]]] = {}
         for msg in trk:
             tick += msg.time
             if msg.type not in ("note_on", "note_off") or msg.channel == 9:
                 continue
-            strike = msg.type == "note_on" and msg.velocity > 0
-            events.setdefault((msg.channel, msg.note), []).append((tick, strike, msg.velocity))
+            velocity = msg.velocity if msg.type == "note_on" else 0
+            events.setdefault((msg.channel, msg.note), []).append((tick, velocity))
         for (channel, pitch), seq in events.items():
-            ons = [(t, v) for t, strike, v in seq if strike]
-            offs = [t for t, strike, _v in seq if not strike]
-            spans: list[tuple[int, int, int]] = []  # (start, end, velocity)
-            if len(ons) == len(offs) and all(o >= s for (s, _v), o in zip(ons, offs, strict=True)):
-                spans = [(s, o, v) for (s, v), o in zip(ons, offs, strict=True)]
-            else:
-                sounding = None
-                for t, strike, v in seq:
+            sounding: tuple[int, int] | None = None
+            cut_without_off = 0
+            for k, (t, velocity) in enumerate(seq):
+                if velocity == 0:
+                    if sounding is None:
+                        continue
+                    next_event = seq[k + 1] if k + 1 < len(seq) else None
+                    if cut_without_off and next_event is not None and next_event[1] == 0:
+                        cut_without_off -= 1
+                        continue
+                    if t > sounding[0]:
+                        notes.append(Note(sounding[0], pitch, t - sounding[0], sounding[1], channel))
+                    sounding, cut_without_off = None, 0
+                else:
                     if sounding is not None:
-                        spans.append((sounding[0], t, sounding[1]))
-                        sounding = None
-                    if strike:
-                        sounding = (t, v)
-            for k, (start, end, velocity) in enumerate(spans):
-                later = [s for s, _e, _v in spans[k + 1 :] if s >= start]
-                if later and later[0] < end:
-                    end = later[0]  # struck again while sounding
-                if end > start:
-                    notes.append(Note(start, pitch, end - start, velocity, channel))
+                        if t > sounding[0]:
+                            notes.append(
+                                Note(sounding[0], pitch, t - sounding[0], sounding[1], channel)
+                            )
+                        cut_without_off += 1
+                    sounding = (t, velocity)
     return sorted(notes)
 
 

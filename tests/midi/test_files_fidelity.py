@@ -173,12 +173,30 @@ def test_read_mid_a_doubled_note_on_does_not_stretch_the_later_notes_of_its_pitc
     assert [(n.start_tick, n.duration_ticks) for n in score.notes] == [(0, 100), (100, 100),
                                                                        (300, 100)]
     assert report.overlapping_notes_resolved == 1 and report.stray_note_offs_ignored == 0
-    # a note-off too many ends nothing: a stray
+    # a legato overlap and then a note-off too many: the first off is the cut note's, the
+    # second ends the new note, the third ends nothing (a stray)
     events = [(0, note_on(62)), (100, note_on(62)), (200, note_off(62)), (300, note_off(62)),
               (400, note_off(62))]  # fmt: skip
     score, report = read_mid_report(write(tmp_path, mido_song(events)))
-    assert [(n.start_tick, n.duration_ticks) for n in score.notes] == [(0, 100), (100, 100)]
+    assert [(n.start_tick, n.duration_ticks) for n in score.notes] == [(0, 100), (100, 200)]
     assert report.overlapping_notes_resolved == 1
+    assert report.stray_note_offs_ignored == 1
+
+
+def test_read_mid_pairs_each_stretch_of_a_pitch_on_its_own(tmp_path: Path) -> None:
+    # A doubled note-on early, a legato overlap later, a doubled note-off later still, all on
+    # one pitch of one track: each reads as itself (a rule for the whole track stretched
+    # notes across rests or cut the legato note short), and a stray note-off written just
+    # before a note-on at the same tick does not swallow that note.
+    events = [
+        (0, note_on(60)), (0, note_on(60)), (120, note_off(60)),  # doubled on: 0-120
+        (240, note_on(60)), (400, note_on(60)), (480, note_off(60)), (880, note_off(60)),
+        (960, note_off(60)),  # a note-off too many
+        (1200, note_off(60)), (1200, note_on(60)), (1300, note_off(60)),  # stray, then 1200-1300
+    ]  # fmt: skip
+    score, report = read_mid_report(write(tmp_path, mido_song(events)))
+    assert [(n.start_tick, n.duration_ticks) for n in score.notes] == [
+        (0, 120), (240, 160), (400, 480), (1200, 100)]  # fmt: skip
     assert report.stray_note_offs_ignored == 2
 
 
@@ -537,3 +555,25 @@ def test_a_closing_rest_is_kept_through_open_edit_and_save(tmp_path: Path) -> No
     for note in score.notes:
         empty.remove(note)
     assert empty.length_tick == 0
+
+
+def test_a_far_end_of_track_is_no_closing_rest_and_never_blocks_a_save(tmp_path: Path) -> None:
+    # One bar of notes and an end of track 100 bars later (a writer's habit): four bars of it
+    # at most are kept, so the song is not 101 bars long, and an edit that moves the last
+    # note on never makes a save fail for the length of a rest.
+    conductor = [(0, mido.MetaMessage("set_tempo", tempo=500_000)), (100 * 1920, end_of_track())]
+    notes = [(0, note_on(60)), (1920, note_off(60)), (1920, end_of_track())]
+    score = read_mid(write(tmp_path, mido_song(conductor, notes)))
+    assert score.closing_rest_ticks == 4 * 1920
+    # a rest reaching past the longest song gives way at the limit instead of failing the save
+    near_limit = Score(closing_rest_ticks=4 * 1920)
+    near_limit.add(Note(MAX_LENGTH_QUARTERS * 480 - 480, 60, 480))
+    out = tmp_path / "long.mid"
+    write_mid(near_limit, out)
+    assert read_mid(out).length_tick == MAX_LENGTH_QUARTERS * 480
+    # an empty file's length is no closing rest: a note drawn into it ends the song
+    empty = [(0, mido.MetaMessage("set_tempo", tempo=500_000)), (8 * 1920, end_of_track())]
+    blank = read_mid(write(tmp_path, mido_song(empty), "blank.mid"))
+    assert blank.closing_rest_ticks == 0
+    blank.add(Note(0, 60, 480))
+    assert blank.length_tick == 480
