@@ -72,9 +72,11 @@ class ContinuationController(QObject):
         self._model_name = ""
         self._model_config: Any = None
         self._loads_pending = 0  # model loads asked of the worker and not yet answered
+        self._requested_model = ""  # the last model asked for (a shipped name or a folder)
         self._running = False
         self._start_tick = 0
         self._step_ticks = 0
+        self._take_end_tick = 0  # where the last run's take ends (ticks)
         self._velocity = 90
         self._channel = 0  # MIDI channel of the generated notes (the seed's)
         self._frames: list[np.ndarray] = []
@@ -143,6 +145,7 @@ class ContinuationController(QObject):
             self.stop()
         directory = name_or_dir if os.path.isdir(name_or_dir) else str(paths.model_dir(name_or_dir))
         self.panel.set_status(f"Loading model {os.path.basename(name_or_dir)}…")
+        self._requested_model = name_or_dir
         self._loads_pending += 1
         self._update_state()  # no Continue until it has loaded (or failed)
         self._generation.request_load(directory, name_or_dir)
@@ -174,6 +177,10 @@ class ContinuationController(QObject):
         # where the user put the playhead (or the region), before a pending continuation goes
         region = self._region()
         playhead = int(self._window.playhead_tick)  # type: ignore[attr-defined]
+        if self.has_pending and self._start_tick <= playhead <= self._take_end_tick:
+            # the take's own playback left the playhead in it (at its end, once heard):
+            # Continue again is another take from where this one began, not after it
+            playhead = self._start_tick
         self._discard(return_playhead=False)
         document, score = self._document, self._document.score
         settings = self.panel.settings()
@@ -210,6 +217,7 @@ class ContinuationController(QObject):
         settings = replace(settings, n_steps=n_steps)
         user_notes = tuple(n for n in score.notes if not n.generated)
         self._start_tick, self._step_ticks = start_tick, step_ticks
+        self._take_end_tick = start_tick + n_steps * step_ticks
         seed = seed_notes(user_notes, seed_start, start_tick)
         self._velocity = seed_velocity(seed)
         targets = seed_notes(user_notes, start_tick, start_tick + n_steps * step_ticks)
@@ -284,6 +292,7 @@ class ContinuationController(QObject):
             return
         self._current_variation = index
         self._document.set_generated_notes(notes)
+        self._show_heat_map()
         score = self._document.score
         self._playback.stop()
         self._playback.play(score, self._start_tick)
@@ -332,12 +341,25 @@ class ContinuationController(QObject):
     def _on_worker_model_failed(self, message: str) -> None:
         self._loads_pending = max(0, self._loads_pending - 1)
         self._update_state()  # the model before it is still there
+        default = paths.DEFAULT_MODEL_NAME
+        fall_back = (
+            not self._model_name
+            and self._loads_pending == 0
+            and self._requested_model != default
+            and default in paths.shipped_model_names()
+        )
         if self._model_name:
             self.panel.set_current_model(self._model_name)
             self.panel.set_status(f"Still using {os.path.basename(self._model_name)}.")
-        else:
+        elif not fall_back:
             self.panel.set_status("No model loaded.")
+        if fall_back:
+            # e.g. a remembered checkpoint folder that no longer loads: rather than no model
+            # at every start, the shipped default (the chooser then shows and keeps it)
+            message += f"\n\nThe default model, {default}, is loaded instead."
         QMessageBox.warning(self._window, "Cannot load the model", message)
+        if fall_back:
+            self.load_model(default)
 
     def _on_worker_continuation_started(self, start_tick: int, step_ticks: int, key: str) -> None:
         if self._abandoned:
@@ -422,10 +444,18 @@ class ContinuationController(QObject):
         )
 
     def _show_heat_map(self) -> None:
-        if self.panel.heat_map_check.isChecked() and self._probabilities and self._running:
-            self._editor.set_probabilities(
-                self._start_tick, self._step_ticks, np.stack(self._probabilities)
-            )
+        # the probabilities are the live (first) variation's: shown while it is generated and
+        # while it waits for Accept or Discard, not over another variation
+        shown = self._running or (self.has_pending and self._current_variation == 0)
+        if self.panel.heat_map_check.isChecked() and self._probabilities and shown:
+            # the view draws the 88 keys (MIDI 21-108); a model of another range is placed in it
+            probabilities = np.stack(self._probabilities)
+            keys = np.zeros((len(probabilities), 88), dtype=np.float32)
+            low = self._model_config.pitch_low
+            first, stop = max(low, 21), min(low + probabilities.shape[1], 109)
+            if first < stop:
+                keys[:, first - 21 : stop - 21] = probabilities[:, first - low : stop - low]
+            self._editor.set_probabilities(self._start_tick, self._step_ticks, keys)
         else:
             self._editor.set_probabilities(0, 1, None)
 
@@ -433,6 +463,7 @@ class ContinuationController(QObject):
         self._variations = {}
         self._frames, self._probabilities = [], []
         self.panel.set_variations(0)
+        self._show_heat_map()
         self._update_state()
 
     def _set_running(self, running: bool) -> None:

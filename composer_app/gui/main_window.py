@@ -143,6 +143,7 @@ class MainWindow(QMainWindow):
         a.follow.setChecked(self.prefs.follow_playhead())
         self.editor.follow_playhead = a.follow.isChecked()
         self._on_grid_changed()
+        self._midi_output_in_use = NO_OUTPUT  # what _apply_midi_output last opened (or tried)
         self._apply_midi_output(self.prefs.midi_output(), at_startup=True)
         self._refresh_from_score()
         self._update_title()
@@ -640,7 +641,9 @@ class MainWindow(QMainWindow):
     # ---- MIDI output ------------------------------------------------------------------------
     def show_preferences(self) -> None:
         """The Preferences dialog (the port list is scanned as it opens)."""
-        dialog = PreferencesDialog(self.prefs.midi_output(), self, self._list_ports)
+        # the saved choice, else the one in use (the first port, picked when none was saved)
+        current = self.prefs.midi_output() or self._midi_output_in_use
+        dialog = PreferencesDialog(current, self, self._list_ports)
         if dialog.exec() == PreferencesDialog.DialogCode.Accepted:
             choice = dialog.choice()
             self.prefs.set_midi_output(choice)
@@ -657,6 +660,7 @@ class MainWindow(QMainWindow):
             listing = self._list_ports()
             reason = listing.reason or ""
             choice = MidiOutputChoice("port", listing.names[0]) if listing.names else NO_OUTPUT
+        self._midi_output_in_use = choice
         port = None
         if choice.kind == "virtual":
             port = ports.PortSpec(virtual_name=choice.name)

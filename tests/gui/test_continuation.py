@@ -316,6 +316,46 @@ def test_continuation_after_a_pickup_keeps_the_beat_the_channel_and_a_held_note(
     assert held in window.document.score.notes
 
 
+def test_continuation_again_after_hearing_a_take_starts_where_it_began(qtbot, window, tmp_path):
+    # The take's playback leaves the playhead at its end: Continue again threw the take away
+    # and began after it, with the take's length of silence in the seed.
+    load_seed(window, tmp_path)
+    assert run_continuation(qtbot, window, steps=16, seed_value=5)
+    step = window.document.score.ppq // 2  # the model's eighth-note step
+    first = window.document.generated_notes
+    take_start = min(n.start_tick for n in first)
+
+    def playhead_to(tick: int) -> None:
+        window.playback.stop()
+        qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=5000)
+        window.set_playhead(tick)
+        assert window.playhead_tick == tick
+
+    playhead_to(take_start + 16 * step)  # where the take's playback ends
+    assert run_continuation(qtbot, window, steps=16, seed_value=5)
+    assert window.document.generated_notes == first  # the same take again, from its start
+    # a playhead put after the take by the user is where the next one starts
+    playhead_to(take_start + 32 * step)
+    assert run_continuation(qtbot, window, steps=16, seed_value=5)
+    assert min(n.start_tick for n in window.document.generated_notes) >= take_start + 32 * step
+
+
+def test_continuation_heat_map_stays_while_the_take_is_pending(qtbot, window, tmp_path):
+    # It was cleared the moment generation ended (a 2-bar take: after about 60 ms).
+    load_seed(window, tmp_path)
+    window.continuation.panel.heat_map_check.setChecked(True)
+    assert run_continuation(qtbot, window, steps=16)
+    qtbot.wait(10)  # the map is refreshed on the next turn of the event loop
+    view = window.editor.view
+    assert view.shows_probabilities
+    window.continuation.panel.heat_map_check.setChecked(False)
+    assert not view.shows_probabilities
+    window.continuation.panel.heat_map_check.setChecked(True)
+    assert view.shows_probabilities
+    window.continuation.accept_action.trigger()
+    assert not view.shows_probabilities
+
+
 def test_continuation_panel_says_how_the_loaded_model_samples(window):
     config = window.continuation._model_config
     what = "temperatures" if config.sampler == "annealed" else "steps"
@@ -500,3 +540,30 @@ def test_continuation_of_no_notes_says_it_starts_from_silence(qtbot, window):
         qtbot.waitUntil(lambda: "from silence" in controller.panel.status_label.text(),
                         timeout=10_000)
         controller.stop()
+
+
+def test_continuation_falls_back_to_the_default_model_when_the_remembered_one_fails(
+    qtbot, tmp_path, monkeypatch
+):
+    # A checkpoint folder opened in an earlier session no longer loads: every start ended with
+    # "No model loaded." and Continue disabled, until the user picked another model.
+    broken = tmp_path / "mine"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue("continuation/model", str(broken))
+    settings.sync()
+    warnings: list[str] = []
+    monkeypatch.setattr("PySide6.QtWidgets.QMessageBox.warning",
+                        lambda _parent, _title, text, *a, **k: warnings.append(text))
+    w = MainWindow(settings=settings, autosave_dir=tmp_path / "autosave",
+                   list_ports=lambda: NO_MIDI, preload_model=True)
+    try:
+        qtbot.waitUntil(lambda: w.continuation.model_ready, timeout=60_000)
+        assert w.continuation.panel.current_model == paths.DEFAULT_MODEL_NAME
+        assert w.continuation.continue_action.isEnabled()
+        assert len(warnings) == 1 and "is loaded instead" in warnings[0]
+    finally:
+        w.shutdown()
+        w.close()
+        w.deleteLater()

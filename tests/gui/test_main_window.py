@@ -739,6 +739,49 @@ class FailingPort:
         pass
 
 
+class QuietPort:
+    """An output that takes every message (a synth that is there)."""
+
+    def send(self, _message) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_main_window_preferences_open_on_the_output_in_use(
+    qtbot, tmp_path: Path, settings: QSettings, dialogs: Dialogs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # First start with a synth present and no choice saved: the app plays to the first port,
+    # but the dialog opened on "None (silent)", so OK with nothing touched silenced it.
+    from composer_app.gui.preferences import MidiOutputChoice
+    from composer_app.midi import ports
+
+    monkeypatch.setattr(ports.PortSpec, "open", lambda self: QuietPort())
+    synth = "Synth:Synth input 128:0"
+    w = MainWindow(settings=settings, autosave_dir=tmp_path / "autosave",
+                   list_ports=lambda: PortListing([synth], None),
+                   player_factory=thread_player_factory)
+    try:
+        assert w.midi_status_label.text() == f"MIDI: {synth}"
+        assert w.prefs.midi_output() is None
+        shown: list[object] = []
+
+        def press_ok(dialog: PreferencesDialog) -> int:
+            shown.append(dialog.choice())
+            return PreferencesDialog.DialogCode.Accepted
+
+        monkeypatch.setattr(PreferencesDialog, "exec", press_ok)
+        w.show_preferences()
+        assert shown == [MidiOutputChoice("port", synth)]
+        assert w.midi_status_label.text() == f"MIDI: {synth}"
+        assert w.prefs.midi_output() == MidiOutputChoice("port", synth)
+    finally:
+        w.shutdown()
+        w.close()
+        w.deleteLater()
+
+
 def test_main_window_port_failure_stops_and_is_reported(qtbot, window: MainWindow) -> None:
     window.playback.set_port(FailingPort())
     score = Score()

@@ -282,6 +282,11 @@ class PianoRollView(QWidget):
         self._region = region
         self.update()
 
+    @property
+    def shows_probabilities(self) -> bool:
+        """Whether a heat map of note probabilities is shown."""
+        return self._heat_image is not None
+
     def set_probabilities(self, start_tick: int, step_ticks: int,
                           probabilities: np.ndarray | None) -> None:
         """Show per-step pitch probabilities as a faint heat map (None clears it).
