@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QMainWindow, QMenu, QMenuBar, QToolBar
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import QAbstractSpinBox, QMainWindow, QMenu, QMenuBar, QToolBar, QWidget
 
 # Grid choices: note value 1/n of a whole note.
 GRID_DENOMINATORS: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
@@ -19,6 +20,46 @@ TOOLS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("select", "&Select", ("S", "2")),
     ("erase", "&Erase", ("E", "3")),
 )
+
+
+class ControlKeysFilter(QObject):
+    """Keeps plain keys with the control that has the focus, against the window's one-key
+    shortcuts (D, S, E, digits, Q, T, Space, Delete, Backspace), where that control uses them:
+    Space presses a button or ticks a check box, letters search a drop-down list, Delete and
+    Backspace stay with it (they deleted the roll's selected notes). In a number box, which
+    has no use for it, Space plays, as everywhere. Install it with :meth:`watch`.
+    """
+
+    _CONTROL_KEYS = frozenset(
+        {Qt.Key.Key_Space, Qt.Key.Key_Backspace, Qt.Key.Key_Delete}
+        | {Qt.Key(k) for k in range(Qt.Key.Key_0, Qt.Key.Key_9 + 1)}
+        | {Qt.Key(k) for k in range(Qt.Key.Key_A, Qt.Key.Key_Z + 1)}
+    )
+    _CHORD = (
+        Qt.KeyboardModifier.ControlModifier
+        | Qt.KeyboardModifier.AltModifier
+        | Qt.KeyboardModifier.MetaModifier
+    )
+
+    def watch(self, *widgets: QWidget) -> None:
+        """Filter the keys of ``widgets`` and of every widget inside them."""
+        for widget in widgets:
+            for child in (widget, *widget.findChildren(QWidget)):
+                child.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if event.type() != QEvent.Type.ShortcutOverride:
+            return False
+        assert isinstance(event, QKeyEvent)
+        if event.modifiers() & self._CHORD or Qt.Key(event.key()) not in self._CONTROL_KEYS:
+            return False  # chords (Ctrl+Enter, ...) and Esc stay the window's
+        if isinstance(watched, QAbstractSpinBox):
+            if event.key() == Qt.Key.Key_Space:
+                event.ignore()  # not the box's: the Play shortcut takes it
+                return True
+            return False  # digits and letters: the box's own handling
+        event.accept()  # the control's: delivered to it as a key press
+        return True
 
 
 def grid_ticks(denominator: int, ppq: int) -> int:

@@ -365,9 +365,13 @@ class ContinuationController(QObject):
         if self._abandoned:
             return
         self._key_name = key
+        silently = (
+            ", silently (no MIDI output; choose one in Preferences)"
+            if self._playback.port is None else ""
+        )
         self._report(
-            f"Generating in {key}…" if key
-            else "Generating from silence: the seed has no notes to continue…"
+            f"Generating in {key}{silently}…" if key
+            else f"Generating from silence: the seed has no notes to continue{silently}…"
         )
 
     def _on_worker_step_generated(self, variation: int, index: int, frame: Any,
@@ -395,12 +399,19 @@ class ContinuationController(QObject):
         self.panel.set_variations(count)
         done = "Done" if completed else "Stopped"
         pending = len(self._document.generated_notes)
-        self._report(
-            f"{done}: {pending} generated notes"
-            + (f" in {self._key_name}" if self._key_name else "")
-            + (f", {count} variations" if count > 1 else "")
-            + ". Accept keeps them, Discard removes them."
-        )
+        if pending:
+            self._report(
+                f"{done}: {pending} generated note{'s' if pending != 1 else ''}"
+                + (f" in {self._key_name}" if self._key_name else "")
+                + (f", {count} variations" if count > 1 else "")
+                + (". Accept keeps them, Discard removes them." if pending != 1
+                   else ". Accept keeps it, Discard removes it.")
+            )
+        else:
+            self._report(
+                f"{done}: the model played no note here (the pitch range, scale or maximum "
+                "of notes per step may leave it nothing it plays); try other settings."
+            )
         self._update_state()
         self.finished.emit(completed)
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 import os
 import random
+import re
 
 from PySide6.QtCore import QSettings, Signal
+from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -36,21 +38,49 @@ def _pitch_name(pitch: int) -> str:
     return f"{PITCH_CLASS_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
+# Note names a user may type, any case: sharps and flats (E# and Cb are not offered)
+_NOTE_NAMES = {
+    name.lower(): pc
+    for pc, names in enumerate(
+        [("C",), ("C#", "Db"), ("D",), ("D#", "Eb"), ("E",), ("F",), ("F#", "Gb"), ("G",),
+         ("G#", "Ab"), ("A",), ("A#", "Bb"), ("B",)]
+    )
+    for name in names
+}  # fmt: skip
+_PITCH_TEXT = re.compile(r"\s*(?:(?P<number>\d+)|(?P<name>[a-gA-G][#b]?)(?P<octave>-?\d+))\s*")
+_PITCH_PREFIX = re.compile(r"\s*(?:\d*|[a-gA-G][#b]?-?)\s*")
+
+
+def _parse_pitch(text: str) -> int | None:
+    """The MIDI pitch of ``text`` ("60", "C4", "f#5", "Bb3"), or None."""
+    match = _PITCH_TEXT.fullmatch(text)
+    if match is None:
+        return None
+    if match["number"] is not None:
+        return int(match["number"])
+    return _NOTE_NAMES[match["name"].lower()] + 12 * (int(match["octave"]) + 1)
+
+
 class PitchSpinBox(QSpinBox):
-    """A MIDI pitch shown as a note name (60 = C4); change it with the arrows or the wheel."""
+    """A MIDI pitch shown as a note name (60 = C4); change it with the arrows or the wheel, or
+    type a name ("F#5", "bb3") or a number ("60")."""
 
     def textFromValue(self, value: int) -> str:  # noqa: N802 (Qt override)
         return _pitch_name(value)
 
     def valueFromText(self, text: str) -> int:  # noqa: N802 (Qt override)
-        text = text.strip()
-        if text.lstrip("-").isdigit():
-            return int(text)
-        for length in (2, 1):
-            name, octave = text[:length], text[length:]
-            if name in PITCH_CLASS_NAMES and octave.lstrip("-").isdigit():
-                return PITCH_CLASS_NAMES.index(name) + 12 * (int(octave) + 1)
-        return self.value()
+        pitch = _parse_pitch(text)
+        return self.value() if pitch is None else pitch
+
+    def validate(self, text: str, pos: int) -> tuple[QValidator.State, str, int]:  # Qt override
+        """A whole name or number in range is acceptable; a beginning of one ("F#", "1") may
+        still become one; anything else is refused as it is typed."""
+        pitch = _parse_pitch(text)
+        if pitch is not None and self.minimum() <= pitch <= self.maximum():
+            return QValidator.State.Acceptable, text, pos
+        if pitch is not None or _PITCH_PREFIX.fullmatch(text):
+            return QValidator.State.Intermediate, text, pos
+        return QValidator.State.Invalid, text, pos
 
 
 class ContinuationPanel(QDockWidget):
@@ -138,6 +168,10 @@ class ContinuationPanel(QDockWidget):
         key_row.addWidget(self.key_combo)
         key_row.addWidget(self.scale_combo, 1)
         form.addRow("Key / scale", key_row)
+        # a key means something only with a scale (it is the scale's tonic)
+        self.key_combo.setToolTip("The tonic of the scale the notes must keep to")
+        self.scale_combo.currentIndexChanged.connect(self._on_scale_combo_changed)
+        self._on_scale_combo_changed()
 
         range_row = QHBoxLayout()
         self.low_spin = PitchSpinBox()
@@ -214,6 +248,14 @@ class ContinuationPanel(QDockWidget):
         self.set_state(running=False, pending=False, model_ready=False)
 
     # ---- state ---------------------------------------------------------------------------
+    def _on_scale_combo_changed(self, _index: int = 0) -> None:
+        any_pitch = self.scale_combo.currentData() is None
+        self.key_combo.setEnabled(not any_pitch)
+        self.key_combo.setToolTip(
+            "Choose a scale first: with any pitch allowed, no key is kept to" if any_pitch
+            else "The tonic of the scale the notes must keep to"
+        )
+
     def set_state(self, *, running: bool, pending: bool, model_ready: bool) -> None:
         """Enable what makes sense: Continue when idle with a model, Stop while running,
         Accept/Discard and the variation list while a continuation is pending."""

@@ -24,6 +24,7 @@ from composer_app.core.edits import SetTempoMap
 from composer_app.core.score import Score, ScoreError, TempoChange
 from composer_app.gui.actions import (
     DEFAULT_GRID_DENOMINATOR,
+    ControlKeysFilter,
     build_actions,
     build_edit_toolbar,
     build_menus,
@@ -129,6 +130,9 @@ class MainWindow(QMainWindow):
             self, self.document, self.editor, self.playback, self.prefs.settings
         )
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.continuation.panel)
+        # plain keys on the dock's controls and the tempo box are theirs, not the editor's
+        self._control_keys = ControlKeysFilter(self)
+        self._control_keys.watch(self.continuation.panel, self.transport.tempo_spin)
         compose_menu = self.menuBar().addMenu("&Compose")
         compose_menu.addActions([
             self.continuation.continue_action,
@@ -504,10 +508,17 @@ class MainWindow(QMainWindow):
         recovery = recoveries[0]
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(recovery.mid_path.stat().st_mtime))
         origin = f" of “{os.path.basename(recovery.original_path)}”" if recovery.original_path else ""
+        others = len(recoveries) - 1
+        more = (
+            f"\n\n{others} more session{'s' if others > 1 else ''} left unsaved work; "
+            f"{'they are' if others > 1 else 'it is'} offered at the next start, one at a time."
+            if others else ""
+        )
         answer = QMessageBox.question(
             self,
             "Recover unsaved work?",
-            f"Composer did not exit cleanly. Recover the unsaved work{origin} autosaved at {when}?",
+            f"Composer did not exit cleanly. Recover the unsaved work{origin} autosaved at "
+            f"{when}?{more}",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Discard,
             QMessageBox.StandardButton.Yes,
         )

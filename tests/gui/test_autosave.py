@@ -215,6 +215,26 @@ def test_autosave_recovery_declined_deletes_it(make_window, dialogs, tmp_path: P
     assert not second.offer_recovery()  # nothing left to offer: no dialog
 
 
+def test_autosave_recovery_says_when_more_sessions_left_work(
+    make_window, dialogs, tmp_path: Path
+) -> None:
+    # Two crashed sessions: one was offered and the other went unmentioned until later.
+    answers, shown = dialogs
+    first = make_window()
+    first.document.push(add_notes([Note(0, 60, 480)]))
+    assert first.autosaver.autosave_now()
+    leftovers = [crash_leftover(first.autosaver, tmp_path / "autosave") for _ in range(2)]
+    assert leftovers[0] != leftovers[1]
+    second = make_window()
+    answers.append(Btn.Yes)
+    assert second.offer_recovery()
+    assert "1 more session left unsaved work; it is offered at the next start" in shown[-1]
+    third = make_window()
+    answers.append(Btn.Discard)
+    assert not third.offer_recovery()
+    assert "more session" not in shown[-1]  # the last one left
+
+
 def test_autosave_clean_exit_deletes_it(make_window, dialogs) -> None:
     answers, _shown = dialogs
     window = make_window()

@@ -356,6 +356,36 @@ def test_continuation_heat_map_stays_while_the_take_is_pending(qtbot, window, tm
     assert not view.shows_probabilities
 
 
+def test_continuation_messages_say_silently_and_count_in_words(qtbot, window, tmp_path):
+    # "Generating silently" was replaced within milliseconds by "Generating in D major…";
+    # "1 generated notes"; "0 generated notes … Accept keeps them" with Accept disabled
+    reports: list[str] = []
+    window.continuation.status_reported.connect(reports.append)
+    load_seed(window, tmp_path)
+    assert run_continuation(qtbot, window, steps=8)
+    generating = [r for r in reports if r.startswith("Generating in")]
+    assert generating and "silently (no MIDI output" in generating[-1]
+    count = len(window.document.generated_notes)
+    assert f"Done: {count} generated note{'s' if count != 1 else ''} in" in reports[-1]
+    # a range the model never plays in (and silent steps allowed): nothing to accept
+    panel = window.continuation.panel
+    panel.low_spin.setValue(21)
+    panel.high_spin.setValue(22)
+    panel.rests_check.setChecked(True)
+    window.continuation.discard()
+    assert run_continuation(qtbot, window, steps=4)
+    assert not window.document.generated_notes
+    assert "the model played no note here" in reports[-1] and "Accept" not in reports[-1]
+
+
+def test_continuation_key_needs_a_scale(window):
+    panel = window.continuation.panel
+    panel.scale_combo.setCurrentIndex(panel.scale_combo.findData(None))
+    assert not panel.key_combo.isEnabled() and "scale first" in panel.key_combo.toolTip()
+    panel.scale_combo.setCurrentIndex(panel.scale_combo.findData("dorian"))
+    assert panel.key_combo.isEnabled()
+
+
 def test_continuation_panel_says_how_the_loaded_model_samples(window):
     config = window.continuation._model_config
     what = "temperatures" if config.sampler == "annealed" else "steps"

@@ -91,3 +91,28 @@ def test_continuation_panel_samples_as_the_model_does_unless_told(qtbot) -> None
     assert panel.settings().gibbs_steps is None
     panel.gibbs_spin.setValue(25)
     assert panel.settings().gibbs_steps == 25
+
+
+def test_continuation_panel_pitch_range_takes_typed_note_names(qtbot) -> None:
+    # the boxes show note names, but only numbers could be typed ("C4" was refused)
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    panel = ContinuationPanel(["nottingham"], default_model="nottingham")
+    qtbot.addWidget(panel)
+    panel.show()
+    for text, pitch in [("C4", 60), ("f#5", 78), ("Bb3", 58), ("62", 62), ("A0", 21)]:
+        box = panel.low_spin
+        box.setFocus()
+        box.selectAll()
+        QTest.keyClicks(box, text)
+        QTest.keyClick(box, Qt.Key.Key_Return)
+        assert box.value() == pitch, text
+        assert box.text() == box.textFromValue(pitch)
+    # out of range or not a pitch: the box keeps its value
+    panel.low_spin.setValue(60)
+    for text in ["C9", "H2", "x"]:
+        panel.low_spin.selectAll()
+        QTest.keyClicks(panel.low_spin, text)
+        QTest.keyClick(panel.low_spin, Qt.Key.Key_Return)
+        assert panel.low_spin.value() == 60, text

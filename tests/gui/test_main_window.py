@@ -201,6 +201,37 @@ def test_main_window_shortcut_triggers_its_action(
     assert fired == [True]
 
 
+def test_main_window_plain_keys_on_the_dock_controls_are_theirs(
+    qtbot, window: MainWindow
+) -> None:
+    # The window's one-key shortcuts took them: Space on a check box played, E on the Key
+    # list switched to the Erase tool, Backspace on the Scale list deleted the selected notes.
+    window.document.push(add_notes([Note(0, 60, 480), Note(480, 62, 480)]))
+    window.editor.select_all()
+    panel = window.continuation.panel
+    panel.show()
+    check = panel.accompany_check
+    check.setFocus()
+    qtbot.waitUntil(check.hasFocus, timeout=2000)
+    QTest.keyClick(check, Qt.Key.Key_Space)
+    assert check.isChecked() and not window.playback.is_playing
+    panel.scale_combo.setCurrentIndex(panel.scale_combo.findData("major"))  # keys need one
+    panel.key_combo.setFocus()
+    QTest.keyClick(panel.key_combo, Qt.Key.Key_E)
+    assert window.editor.tool_name == "draw"
+    assert panel.key_combo.currentText().startswith("E")  # the list jumped to E
+    panel.scale_combo.setFocus()
+    QTest.keyClick(panel.scale_combo, Qt.Key.Key_Backspace)
+    assert len(window.document.score.notes) == 2
+    # chords stay the window's; and in a number box, which has no use for it, Space plays
+    QTest.keyClick(panel.scale_combo, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    spin = window.transport.tempo_spin
+    spin.setFocus()
+    QTest.keyClick(spin, Qt.Key.Key_Space)
+    assert window.playback.is_playing
+    assert spin.value() == 120.0 and spin.text() == "120.0 BPM"
+
+
 def test_main_window_tool_keys_select_tools(window: MainWindow) -> None:
     for sequence, tool in [("S", "select"), ("E", "erase"), ("D", "draw"), ("2", "select"),
                            ("3", "erase"), ("1", "draw")]:
