@@ -24,14 +24,17 @@ TOOLS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 
 class ControlKeysFilter(QObject):
     """Keeps plain keys with the control that has the focus, against the window's one-key
-    shortcuts (D, S, E, digits, Q, T, Space, Delete, Backspace), where that control uses them:
+    shortcuts (D, S, E, digits, Q, T, Space, Delete, Backspace, Home), where that control uses
+    them:
     Space presses a button or ticks a check box, letters search a drop-down list, Delete and
     Backspace stay with it (they deleted the roll's selected notes). In a number box, which
-    has no use for it, Space plays, as everywhere. Install it with :meth:`watch`.
+    has no use for it, Space plays, as everywhere (a value typed there applies first). Install
+    it with :meth:`watch`.
     """
 
     _CONTROL_KEYS = frozenset(
-        {Qt.Key.Key_Space, Qt.Key.Key_Backspace, Qt.Key.Key_Delete}
+        {Qt.Key.Key_Space, Qt.Key.Key_Backspace, Qt.Key.Key_Delete, Qt.Key.Key_Home,
+         Qt.Key.Key_End}
         | {Qt.Key(k) for k in range(Qt.Key.Key_0, Qt.Key.Key_9 + 1)}
         | {Qt.Key(k) for k in range(Qt.Key.Key_A, Qt.Key.Key_Z + 1)}
     )
@@ -55,9 +58,10 @@ class ControlKeysFilter(QObject):
             return False  # chords (Ctrl+Enter, ...) and Esc stay the window's
         if isinstance(watched, QAbstractSpinBox):
             if event.key() == Qt.Key.Key_Space:
+                watched.interpretText()  # a value typed and not yet entered applies first
                 event.ignore()  # not the box's: the Play shortcut takes it
                 return True
-            return False  # digits and letters: the box's own handling
+            return False  # digits, letters, Home, End: the box's own handling
         event.accept()  # the control's: delivered to it as a key press
         return True
 

@@ -77,6 +77,7 @@ class ContinuationController(QObject):
         self._start_tick = 0
         self._step_ticks = 0
         self._take_end_tick = 0  # where the last run's take ends (ticks)
+        self._heat_pitch_low = 21  # the lowest MIDI pitch of the probabilities' columns
         self._velocity = 90
         self._channel = 0  # MIDI channel of the generated notes (the seed's)
         self._frames: list[np.ndarray] = []
@@ -218,6 +219,7 @@ class ContinuationController(QObject):
         user_notes = tuple(n for n in score.notes if not n.generated)
         self._start_tick, self._step_ticks = start_tick, step_ticks
         self._take_end_tick = start_tick + n_steps * step_ticks
+        self._heat_pitch_low = config.pitch_low
         seed = seed_notes(user_notes, seed_start, start_tick)
         self._velocity = seed_velocity(seed)
         targets = seed_notes(user_notes, start_tick, start_tick + n_steps * step_ticks)
@@ -266,7 +268,10 @@ class ContinuationController(QObject):
         count = self._document.accept_generated()
         self._clear_pending_state()
         if count:
-            self._report(f"Accepted {count} generated notes (Undo removes them).")
+            self._report(
+                f"Accepted {count} generated note{'s' if count != 1 else ''} "
+                f"(Undo removes {'them' if count != 1 else 'it'})."
+            )
 
     def discard(self) -> None:
         """Remove the pending continuation and return the playhead to where it began."""
@@ -356,7 +361,7 @@ class ContinuationController(QObject):
         if fall_back:
             # e.g. a remembered checkpoint folder that no longer loads: rather than no model
             # at every start, the shipped default (the chooser then shows and keeps it)
-            message += f"\n\nThe default model, {default}, is loaded instead."
+            message += f"\n\nThe default model, {default}, is being loaded instead."
         QMessageBox.warning(self._window, "Cannot load the model", message)
         if fall_back:
             self.load_model(default)
@@ -407,6 +412,10 @@ class ContinuationController(QObject):
                 + (". Accept keeps them, Discard removes them." if pending != 1
                    else ". Accept keeps it, Discard removes it.")
             )
+        elif any(self._variations.values()):
+            self._report(f"{done}: the first variation has no notes; pick another in the list.")
+        elif not completed:
+            self._report("Stopped before the model played a note.")
         else:
             self._report(
                 f"{done}: the model played no note here (the pitch range, scale or maximum "
@@ -462,7 +471,7 @@ class ContinuationController(QObject):
             # the view draws the 88 keys (MIDI 21-108); a model of another range is placed in it
             probabilities = np.stack(self._probabilities)
             keys = np.zeros((len(probabilities), 88), dtype=np.float32)
-            low = self._model_config.pitch_low
+            low = self._heat_pitch_low  # the range of the model that drew them
             first, stop = max(low, 21), min(low + probabilities.shape[1], 109)
             if first < stop:
                 keys[:, first - 21 : stop - 21] = probabilities[:, first - low : stop - low]

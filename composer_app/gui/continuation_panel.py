@@ -38,15 +38,8 @@ def _pitch_name(pitch: int) -> str:
     return f"{PITCH_CLASS_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
-# Note names a user may type, any case: sharps and flats (E# and Cb are not offered)
-_NOTE_NAMES = {
-    name.lower(): pc
-    for pc, names in enumerate(
-        [("C",), ("C#", "Db"), ("D",), ("D#", "Eb"), ("E",), ("F",), ("F#", "Gb"), ("G",),
-         ("G#", "Ab"), ("A",), ("A#", "Bb"), ("B",)]
-    )
-    for name in names
-}  # fmt: skip
+# Note names a user may type, any case: a letter, then a sharp or a flat (B#3 is C4)
+_LETTER_PITCH_CLASSES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
 _PITCH_TEXT = re.compile(r"\s*(?:(?P<number>\d+)|(?P<name>[a-gA-G][#b]?)(?P<octave>-?\d+))\s*")
 _PITCH_PREFIX = re.compile(r"\s*(?:\d*|[a-gA-G][#b]?-?)\s*")
 
@@ -58,7 +51,9 @@ def _parse_pitch(text: str) -> int | None:
         return None
     if match["number"] is not None:
         return int(match["number"])
-    return _NOTE_NAMES[match["name"].lower()] + 12 * (int(match["octave"]) + 1)
+    name = match["name"].lower()
+    accidental = {"#": 1, "b": -1}.get(name[1:], 0)
+    return _LETTER_PITCH_CLASSES[name[0]] + accidental + 12 * (int(match["octave"]) + 1)
 
 
 class PitchSpinBox(QSpinBox):
@@ -263,7 +258,8 @@ class ContinuationPanel(QDockWidget):
         self.stop_button.setEnabled(running)
         self.accept_button.setEnabled(pending and not running)
         self.discard_button.setEnabled(pending and not running)
-        self.variation_combo.setEnabled(pending and not running and self.variation_combo.count() > 1)
+        # (a first variation without notes leaves nothing pending; the others are still there)
+        self.variation_combo.setEnabled(not running and self.variation_combo.count() > 1)
 
     def set_model_sampling(self, sampler: str, steps: int) -> None:
         """Show what "model's own" means for the loaded model (its sampler and steps)."""

@@ -671,7 +671,6 @@ class MainWindow(QMainWindow):
             listing = self._list_ports()
             reason = listing.reason or ""
             choice = MidiOutputChoice("port", listing.names[0]) if listing.names else NO_OUTPUT
-        self._midi_output_in_use = choice
         port = None
         if choice.kind == "virtual":
             port = ports.PortSpec(virtual_name=choice.name)
@@ -685,6 +684,7 @@ class MainWindow(QMainWindow):
             choice = NO_OUTPUT
             port = None
             self.playback.set_port(None)
+        self._midi_output_in_use = choice  # what opened (None when it failed)
         if port is None:
             text = "MIDI: none (silent)"
             message = f"No MIDI output: {reason}" if reason else "No MIDI output chosen"

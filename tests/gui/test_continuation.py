@@ -367,6 +367,9 @@ def test_continuation_messages_say_silently_and_count_in_words(qtbot, window, tm
     assert generating and "silently (no MIDI output" in generating[-1]
     count = len(window.document.generated_notes)
     assert f"Done: {count} generated note{'s' if count != 1 else ''} in" in reports[-1]
+    window.continuation.accept()
+    assert reports[-1].startswith(f"Accepted {count} generated note{'s' if count != 1 else ''} ")
+    window.document.undo_stack.undo()
     # a range the model never plays in (and silent steps allowed): nothing to accept
     panel = window.continuation.panel
     panel.low_spin.setValue(21)
@@ -592,7 +595,7 @@ def test_continuation_falls_back_to_the_default_model_when_the_remembered_one_fa
         qtbot.waitUntil(lambda: w.continuation.model_ready, timeout=60_000)
         assert w.continuation.panel.current_model == paths.DEFAULT_MODEL_NAME
         assert w.continuation.continue_action.isEnabled()
-        assert len(warnings) == 1 and "is loaded instead" in warnings[0]
+        assert len(warnings) == 1 and "is being loaded instead" in warnings[0]
     finally:
         w.shutdown()
         w.close()

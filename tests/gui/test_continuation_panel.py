@@ -101,7 +101,8 @@ def test_continuation_panel_pitch_range_takes_typed_note_names(qtbot) -> None:
     panel = ContinuationPanel(["nottingham"], default_model="nottingham")
     qtbot.addWidget(panel)
     panel.show()
-    for text, pitch in [("C4", 60), ("f#5", 78), ("Bb3", 58), ("62", 62), ("A0", 21)]:
+    for text, pitch in [("C4", 60), ("f#5", 78), ("Bb3", 58), ("62", 62), ("A0", 21),
+                        ("E#4", 65), ("B#3", 60), ("Cb4", 59), ("fb4", 64)]:
         box = panel.low_spin
         box.setFocus()
         box.selectAll()
@@ -116,3 +117,17 @@ def test_continuation_panel_pitch_range_takes_typed_note_names(qtbot) -> None:
         QTest.keyClicks(panel.low_spin, text)
         QTest.keyClick(panel.low_spin, Qt.Key.Key_Return)
         assert panel.low_spin.value() == 60, text
+
+
+def test_continuation_panel_variation_list_is_open_without_a_pending_first_take(qtbot) -> None:
+    # a first variation without notes leaves nothing pending; the others must stay reachable
+    panel = ContinuationPanel(["nottingham"], default_model="nottingham")
+    qtbot.addWidget(panel)
+    panel.set_variations(3)
+    panel.set_state(running=False, pending=False, model_ready=True)
+    assert panel.variation_combo.isEnabled()
+    panel.set_state(running=True, pending=False, model_ready=True)
+    assert not panel.variation_combo.isEnabled()
+    panel.set_variations(0)
+    panel.set_state(running=False, pending=False, model_ready=True)
+    assert not panel.variation_combo.isEnabled()

@@ -225,11 +225,18 @@ def test_main_window_plain_keys_on_the_dock_controls_are_theirs(
     assert len(window.document.score.notes) == 2
     # chords stay the window's; and in a number box, which has no use for it, Space plays
     QTest.keyClick(panel.scale_combo, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    window.set_playhead(960)
+    panel.scale_combo.setFocus()
+    QTest.keyClick(panel.scale_combo, Qt.Key.Key_Home)
+    assert window.playhead_tick == 960 and panel.scale_combo.currentIndex() == 0
     spin = window.transport.tempo_spin
     spin.setFocus()
+    spin.selectAll()
+    QTest.keyClicks(spin, "60")  # typed, not yet entered: it applies before playing
     QTest.keyClick(spin, Qt.Key.Key_Space)
     assert window.playback.is_playing
-    assert spin.value() == 120.0 and spin.text() == "120.0 BPM"
+    assert window.document.score.initial_tempo_bpm == pytest.approx(60.0)
+    assert spin.value() == 60.0 and spin.text() == "60.0 BPM"
 
 
 def test_main_window_tool_keys_select_tools(window: MainWindow) -> None:
@@ -807,6 +814,36 @@ def test_main_window_preferences_open_on_the_output_in_use(
         assert shown == [MidiOutputChoice("port", synth)]
         assert w.midi_status_label.text() == f"MIDI: {synth}"
         assert w.prefs.midi_output() == MidiOutputChoice("port", synth)
+    finally:
+        w.shutdown()
+        w.close()
+        w.deleteLater()
+
+
+def test_main_window_preferences_do_not_offer_a_port_that_failed_to_open(
+    qtbot, tmp_path: Path, settings: QSettings, dialogs: Dialogs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from composer_app.gui.preferences import NO_OUTPUT
+    from composer_app.midi import ports
+
+    def fail(self):
+        raise PortError("cannot open 'Synth' (busy)")
+
+    monkeypatch.setattr(ports.PortSpec, "open", fail)
+    w = MainWindow(settings=settings, autosave_dir=tmp_path / "autosave",
+                   list_ports=lambda: PortListing(["Synth"], None),
+                   player_factory=thread_player_factory)
+    try:
+        assert w.midi_status_label.text() == "MIDI: none (silent)"
+        shown: list[object] = []
+
+        def press_ok(dialog: PreferencesDialog) -> int:
+            shown.append(dialog.choice())
+            return PreferencesDialog.DialogCode.Rejected
+
+        monkeypatch.setattr(PreferencesDialog, "exec", press_ok)
+        w.show_preferences()
+        assert shown == [NO_OUTPUT]  # what is in use: nothing, not the port that failed
     finally:
         w.shutdown()
         w.close()
