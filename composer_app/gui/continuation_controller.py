@@ -17,6 +17,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from composer_app import paths
+from composer_app.core.keys import PITCH_CLASS_NAMES
 from composer_app.core.note import Note
 from composer_app.core.pianoroll import roll_to_notes
 from composer_app.core.score import Score, ScoreError
@@ -77,6 +78,7 @@ class ContinuationController(QObject):
         self._start_tick = 0
         self._step_ticks = 0
         self._take_end_tick = 0  # where the last run's take ends (ticks)
+        self._scale_chosen: tuple[int | None, str | None] = (None, None)  # (key, scale) asked
         self._heat_pitch_low = 21  # the lowest MIDI pitch of the probabilities' columns
         self._velocity = 90
         self._channel = 0  # MIDI channel of the generated notes (the seed's)
@@ -216,6 +218,7 @@ class ContinuationController(QObject):
                 end = start_tick + count * score.time_signature_at(start_tick).bar_ticks(score.ppq)
             n_steps = max(1, -(-(end - start_tick) // step_ticks))
         settings = replace(settings, n_steps=n_steps)
+        self._scale_chosen = (settings.key_tonic, settings.scale)
         user_notes = tuple(n for n in score.notes if not n.generated)
         self._start_tick, self._step_ticks = start_tick, step_ticks
         self._take_end_tick = start_tick + n_steps * step_ticks
@@ -369,6 +372,12 @@ class ContinuationController(QObject):
     def _on_worker_continuation_started(self, start_tick: int, step_ticks: int, key: str) -> None:
         if self._abandoned:
             return
+        tonic, scale = self._scale_chosen
+        if scale is not None and key:
+            # the notes keep to the chosen scale: name it (on the seed's tonic unless a key
+            # was chosen), not the seed's estimated key
+            name = PITCH_CLASS_NAMES[tonic] if tonic is not None else key.split()[0]
+            key = f"{name} {scale}"
         self._key_name = key
         silently = (
             ", silently (no MIDI output; choose one in Preferences)"

@@ -381,6 +381,25 @@ def test_continuation_messages_say_silently_and_count_in_words(qtbot, window, tm
     assert "the model played no note here" in reports[-1] and "Accept" not in reports[-1]
 
 
+def test_continuation_message_names_the_chosen_scale(qtbot, window, tmp_path):
+    # it named the seed's estimated key even when the notes kept to another key and scale
+    reports: list[str] = []
+    window.continuation.status_reported.connect(reports.append)
+    load_seed(window, tmp_path)
+    panel = window.continuation.panel
+    panel.scale_combo.setCurrentIndex(panel.scale_combo.findData("dorian"))
+    panel.key_combo.setCurrentIndex(panel.key_combo.findData(2))  # D
+    assert run_continuation(qtbot, window, steps=4)
+    assert any(r.startswith("Generating in D dorian") for r in reports), reports
+    panel.key_combo.setCurrentIndex(panel.key_combo.findData(None))  # the seed's key
+    window.continuation.discard()
+    reports.clear()
+    assert run_continuation(qtbot, window, steps=4)
+    seed_key = estimate_key([n for n in window.document.score.notes if not n.generated])
+    tonic = seed_key.name.split()[0]
+    assert any(r.startswith(f"Generating in {tonic} dorian") for r in reports), reports
+
+
 def test_continuation_key_needs_a_scale(window):
     panel = window.continuation.panel
     panel.scale_combo.setCurrentIndex(panel.scale_combo.findData(None))
