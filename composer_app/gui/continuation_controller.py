@@ -82,6 +82,7 @@ class ContinuationController(QObject):
         self._heat_pitch_low = 21  # the lowest MIDI pitch of the probabilities' columns
         self._velocity = 90
         self._channel = 0  # MIDI channel of the generated notes (the seed's)
+        self._over_notes = False  # the run plays over user notes it does not hear
         self._frames: list[np.ndarray] = []
         self._probabilities: list[np.ndarray] = []
         self._variations: dict[int, list[Note]] = {}
@@ -227,6 +228,10 @@ class ContinuationController(QObject):
         self._velocity = seed_velocity(seed)
         targets = seed_notes(user_notes, start_tick, start_tick + n_steps * step_ticks)
         self._channel = seed_channel(seed, targets if settings.accompany else ())
+        # your notes after the start, which the model does not hear unless it accompanies them
+        self._over_notes = not settings.accompany and any(
+            n.start_tick >= start_tick for n in targets
+        )
         self._frames, self._probabilities, self._variations = [], [], {}
         self._current_variation = 0
         self.panel.set_variations(0)
@@ -383,9 +388,14 @@ class ContinuationController(QObject):
             ", silently (no MIDI output; choose one in Preferences)"
             if self._playback.port is None else ""
         )
+        over = (
+            " It plays over your notes after the start; Accompany would fit around them."
+            if self._over_notes else ""
+        )
         self._report(
-            f"Generating in {key}{silently}…" if key
-            else f"Generating from silence: the seed has no notes to continue{silently}…"
+            (f"Generating in {key}{silently}…" if key
+             else f"Generating from silence: the seed has no notes to continue{silently}…")
+            + over
         )
 
     def _on_worker_step_generated(self, variation: int, index: int, frame: Any,

@@ -400,6 +400,22 @@ def test_continuation_message_names_the_chosen_scale(qtbot, window, tmp_path):
     assert any(r.startswith(f"Generating in {tonic} dorian") for r in reports), reports
 
 
+def test_continuation_from_mid_score_says_it_plays_over_later_notes(qtbot, window, tmp_path):
+    reports: list[str] = []
+    window.continuation.status_reported.connect(reports.append)
+    score = load_seed(window, tmp_path)
+    middle = sorted(n.start_tick for n in score.notes)[len(score) // 2]
+    window.set_playhead(middle)
+    assert run_continuation(qtbot, window, steps=4)
+    assert "plays over your notes after the start" in " ".join(reports)
+    # after the end of the score there is nothing to play over
+    window.continuation.discard()
+    reports.clear()
+    window.set_playhead(window.document.score.end_tick)
+    assert run_continuation(qtbot, window, steps=4)
+    assert "plays over" not in " ".join(reports)
+
+
 def test_continuation_key_needs_a_scale(window):
     panel = window.continuation.panel
     panel.scale_combo.setCurrentIndex(panel.scale_combo.findData(None))
