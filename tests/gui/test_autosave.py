@@ -49,6 +49,14 @@ def crash_leftover(autosave: Autosaver, directory: Path) -> Path:
     return mid
 
 
+def crashed_sessions(make_window, tmp_path: Path, count: int = 1) -> list[Path]:
+    """``count`` autosaves of one unsaved note, left behind by sessions that died."""
+    first = make_window()
+    first.document.push(add_notes([Note(0, 60, 480)]))
+    assert first.autosaver.autosave_now()
+    return [crash_leftover(first.autosaver, tmp_path / "autosave") for _ in range(count)]
+
+
 def test_autosave_directory_honours_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(AUTOSAVE_DIR_ENV, str(tmp_path / "here"))
     assert autosave_directory() == tmp_path / "here"
@@ -187,10 +195,7 @@ def test_autosave_that_cannot_be_read_is_kept_aside_not_deleted(
     make_window, dialogs, tmp_path: Path
 ) -> None:
     answers, shown = dialogs
-    first = make_window()
-    first.document.push(add_notes([Note(0, 60, 480)]))
-    assert first.autosaver.autosave_now()
-    leftover = crash_leftover(first.autosaver, tmp_path / "autosave")
+    [leftover] = crashed_sessions(make_window, tmp_path)
     leftover.write_bytes(leftover.read_bytes()[:20])  # truncated (a crash mid-write elsewhere)
     damaged = leftover.read_bytes()
     second = make_window()
@@ -204,10 +209,7 @@ def test_autosave_that_cannot_be_read_is_kept_aside_not_deleted(
 
 def test_autosave_recovery_declined_deletes_it(make_window, dialogs, tmp_path: Path) -> None:
     answers, _shown = dialogs
-    first = make_window()
-    first.document.push(add_notes([Note(0, 60, 480)]))
-    assert first.autosaver.autosave_now()
-    leftover = crash_leftover(first.autosaver, tmp_path / "autosave")
+    [leftover] = crashed_sessions(make_window, tmp_path)
     second = make_window()
     answers.append(Btn.Discard)
     assert not second.offer_recovery()
@@ -220,10 +222,7 @@ def test_autosave_recovery_says_when_more_sessions_left_work(
 ) -> None:
     # Two crashed sessions: one was offered and the other went unmentioned until later.
     answers, shown = dialogs
-    first = make_window()
-    first.document.push(add_notes([Note(0, 60, 480)]))
-    assert first.autosaver.autosave_now()
-    leftovers = [crash_leftover(first.autosaver, tmp_path / "autosave") for _ in range(2)]
+    leftovers = crashed_sessions(make_window, tmp_path, count=2)
     assert leftovers[0] != leftovers[1]
     second = make_window()
     answers.append(Btn.Yes)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+from contextlib import contextmanager
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -787,6 +788,32 @@ class QuietPort:
         pass
 
 
+@contextmanager
+def window_with_ports(tmp_path: Path, settings: QSettings, names: list[str]):
+    """A window started with ``names`` listed as MIDI outputs (and nothing chosen yet)."""
+    w = MainWindow(settings=settings, autosave_dir=tmp_path / "autosave",
+                   list_ports=lambda: PortListing(names, None),
+                   player_factory=thread_player_factory)
+    try:
+        yield w
+    finally:
+        w.shutdown()
+        w.close()
+        w.deleteLater()
+
+
+def dialog_choices(monkeypatch: pytest.MonkeyPatch, answer: int) -> list[object]:
+    """What each Preferences dialog shows selected as it opens; each is answered ``answer``."""
+    shown: list[object] = []
+
+    def exec_(dialog: PreferencesDialog) -> int:
+        shown.append(dialog.choice())
+        return answer
+
+    monkeypatch.setattr(PreferencesDialog, "exec", exec_)
+    return shown
+
+
 def test_main_window_preferences_open_on_the_output_in_use(
     qtbot, tmp_path: Path, settings: QSettings, dialogs: Dialogs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -797,27 +824,14 @@ def test_main_window_preferences_open_on_the_output_in_use(
 
     monkeypatch.setattr(ports.PortSpec, "open", lambda self: QuietPort())
     synth = "Synth:Synth input 128:0"
-    w = MainWindow(settings=settings, autosave_dir=tmp_path / "autosave",
-                   list_ports=lambda: PortListing([synth], None),
-                   player_factory=thread_player_factory)
-    try:
+    with window_with_ports(tmp_path, settings, [synth]) as w:
         assert w.midi_status_label.text() == f"MIDI: {synth}"
         assert w.prefs.midi_output() is None
-        shown: list[object] = []
-
-        def press_ok(dialog: PreferencesDialog) -> int:
-            shown.append(dialog.choice())
-            return PreferencesDialog.DialogCode.Accepted
-
-        monkeypatch.setattr(PreferencesDialog, "exec", press_ok)
+        shown = dialog_choices(monkeypatch, PreferencesDialog.DialogCode.Accepted)
         w.show_preferences()
         assert shown == [MidiOutputChoice("port", synth)]
         assert w.midi_status_label.text() == f"MIDI: {synth}"
         assert w.prefs.midi_output() == MidiOutputChoice("port", synth)
-    finally:
-        w.shutdown()
-        w.close()
-        w.deleteLater()
 
 
 def test_main_window_preferences_do_not_offer_a_port_that_failed_to_open(
@@ -830,24 +844,11 @@ def test_main_window_preferences_do_not_offer_a_port_that_failed_to_open(
         raise PortError("cannot open 'Synth' (busy)")
 
     monkeypatch.setattr(ports.PortSpec, "open", fail)
-    w = MainWindow(settings=settings, autosave_dir=tmp_path / "autosave",
-                   list_ports=lambda: PortListing(["Synth"], None),
-                   player_factory=thread_player_factory)
-    try:
+    with window_with_ports(tmp_path, settings, ["Synth"]) as w:
         assert w.midi_status_label.text() == "MIDI: none (silent)"
-        shown: list[object] = []
-
-        def press_ok(dialog: PreferencesDialog) -> int:
-            shown.append(dialog.choice())
-            return PreferencesDialog.DialogCode.Rejected
-
-        monkeypatch.setattr(PreferencesDialog, "exec", press_ok)
+        shown = dialog_choices(monkeypatch, PreferencesDialog.DialogCode.Rejected)
         w.show_preferences()
         assert shown == [NO_OUTPUT]  # what is in use: nothing, not the port that failed
-    finally:
-        w.shutdown()
-        w.close()
-        w.deleteLater()
 
 
 def test_main_window_port_failure_stops_and_is_reported(qtbot, window: MainWindow) -> None:

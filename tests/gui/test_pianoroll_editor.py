@@ -33,15 +33,18 @@ ALT = Qt.KeyboardModifier.AltModifier
 TOP_PITCH = 80  # the row at the top of the view
 
 
-def make_editor(qtbot, notes=()) -> PianoRollEditor:
-    score = Score()
+def make_editor(qtbot, notes=(), score: Score | None = None, grid_ticks: int = 120,
+                triplet: bool = False) -> PianoRollEditor:
+    """An editor on ``score`` (an empty 4/4 one by default) with ``notes`` added; the grid
+    1/16 at 480 PPQ unless ``grid_ticks`` says otherwise; 1 px = 8 ticks, 10 px rows."""
+    score = Score() if score is None else score
     score.add_many(notes)
     editor = PianoRollEditor(ScoreDocument(score))
     qtbot.addWidget(editor)
     editor.resize(1000, 700)
     editor.show()
     qtbot.waitExposed(editor)
-    editor.set_grid(120)  # 1/16 at 480 PPQ
+    editor.set_grid(grid_ticks, triplet)
     geo = editor.view.geometry
     editor.view.set_geometry(replace(geo, pixels_per_tick=0.125, row_height_px=10.0,
                                      scroll_x_px=0.0, scroll_y_px=(127 - TOP_PITCH) * 10.0))

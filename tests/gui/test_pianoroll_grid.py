@@ -13,22 +13,18 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from dataclasses import replace  # noqa: E402
-
 from PySide6.QtCore import QPoint, Qt  # noqa: E402
 from PySide6.QtGui import QColor, QImage  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
 from composer_app.core.note import Note  # noqa: E402
 from composer_app.core.score import Score, TimeSignature  # noqa: E402
-from composer_app.gui.document import ScoreDocument  # noqa: E402
 from composer_app.gui.pianoroll.editor import PianoRollEditor  # noqa: E402
 from composer_app.gui.pianoroll.view import STEP_LINE, WHITE_ROW  # noqa: E402
+from tests.gui.test_pianoroll_editor import at, click, drag  # noqa: E402
+from tests.gui.test_pianoroll_editor import make_editor as make_any_editor  # noqa: E402
 
-LEFT = Qt.MouseButton.LeftButton
-NO_MOD = Qt.KeyboardModifier.NoModifier
 CTRL = Qt.KeyboardModifier.ControlModifier
-TOP_PITCH = 80  # the row at the top of the view
 
 
 def pickup_score() -> Score:
@@ -43,37 +39,7 @@ def waltz_score() -> Score:
 
 def make_editor(qtbot, score: Score, grid_ticks: int, triplet: bool = False,
                 notes=()) -> PianoRollEditor:
-    score.add_many(notes)
-    editor = PianoRollEditor(ScoreDocument(score))
-    qtbot.addWidget(editor)
-    editor.resize(1000, 700)
-    editor.show()
-    qtbot.waitExposed(editor)
-    editor.set_grid(grid_ticks, triplet)
-    geo = editor.view.geometry
-    editor.view.set_geometry(replace(geo, pixels_per_tick=0.125, row_height_px=10.0,
-                                     scroll_x_px=0.0, scroll_y_px=(127 - TOP_PITCH) * 10.0))
-    editor.view.setFocus()
-    return editor
-
-
-def at(editor: PianoRollEditor, tick: int, pitch: int) -> QPoint:
-    """The pixel in the middle of ``pitch``'s row at ``tick``."""
-    geo = editor.view.geometry
-    return QPoint(round(geo.tick_to_x(tick)), round(geo.pitch_to_y(pitch) + 5))
-
-
-def drag(widget, points: list[QPoint]) -> None:
-    """Press at the first point, move through the rest, release at the last."""
-    QTest.mousePress(widget, LEFT, NO_MOD, points[0])
-    for point in points[1:]:
-        QTest.mouseMove(widget, point)
-    QTest.mouseRelease(widget, LEFT, NO_MOD, points[-1])
-
-
-def click(widget, point: QPoint) -> None:
-    QTest.mousePress(widget, LEFT, NO_MOD, point)
-    QTest.mouseRelease(widget, LEFT, NO_MOD, point)
+    return make_any_editor(qtbot, notes, score=score, grid_ticks=grid_ticks, triplet=triplet)
 
 
 # ---- drawing ---------------------------------------------------------------------------------
