@@ -250,14 +250,16 @@ class MainWindow(QMainWindow):
         )
         if answer == QMessageBox.StandardButton.Save:
             # (Discard: the caller abandons the continuation; Cancel leaves it running)
-            if pending and not self._accept_pending_continuation():
+            if pending and not self._stop_continuation_run():
                 return False
-            return self.save()
+            # the continuation is accepted once the file holding it is written: cancelling
+            # the file dialog (or a failed write) leaves it pending, as it was
+            return self._save(accept_pending=pending)
         return answer == QMessageBox.StandardButton.Discard
 
-    def _accept_pending_continuation(self) -> bool:
-        """Stop a run, then accept the generated notes as ordinary ones (waiting up to 2 s
-        for the run to stop). False, with a message, if it did not stop."""
+    def _stop_continuation_run(self) -> bool:
+        """Stop a run (waiting up to 2 s), so that what it generated waits, complete, for
+        Accept. False, with a message, if it did not stop."""
         if self.continuation.is_running:
             self.continuation.stop()
         deadline = time.monotonic() + 2.0
@@ -266,7 +268,6 @@ class MainWindow(QMainWindow):
         if self.continuation.is_running:
             self.statusBar().showMessage("The continuation is still stopping; try again.", 5000)
             return False
-        self.continuation.accept()
         return True
 
     def new_file(self) -> bool:
@@ -349,14 +350,19 @@ class MainWindow(QMainWindow):
         Over an opened file that held what the score does not (drum notes, controllers,
         ...), asks first: replace it and lose them, save under another name, or cancel.
         """
+        return self._save(accept_pending=False)
+
+    def _save(self, accept_pending: bool) -> bool:
+        """:meth:`save`; with ``accept_pending``, the pending continuation is written as
+        ordinary notes and accepted once the file is written."""
         if not self.file_path:
-            return self.save_as()
+            return self._save_as(accept_pending)
         answer = self._ask_before_losing_content(self.file_path, offer_save_as=True)
         if answer == QMessageBox.StandardButton.No:
-            return self.save_as()
+            return self._save_as(accept_pending)
         if answer == QMessageBox.StandardButton.Cancel:
             return False
-        return self._write_to(self.file_path)
+        return self._write_to(self.file_path, accept_pending)
 
     def save_as(self) -> bool:
         """Ask for a file name and save (export) there. True if saved.
@@ -364,6 +370,9 @@ class MainWindow(QMainWindow):
         A name typed without a MIDI suffix gets ".mid"; if that file exists, asks before
         replacing it (the file dialog asked about the name as typed).
         """
+        return self._save_as(accept_pending=False)
+
+    def _save_as(self, accept_pending: bool) -> bool:
         suggested = self.file_path or os.path.join(self.prefs.last_directory(), "Untitled.mid")
         path, _filter = QFileDialog.getSaveFileName(
             self, "Save MIDI file", suggested, MIDI_FILE_FILTER
@@ -381,7 +390,7 @@ class MainWindow(QMainWindow):
         path = os.path.abspath(path)
         if self._ask_before_losing_content(path) == QMessageBox.StandardButton.Cancel:
             return False
-        return self._write_to(path)
+        return self._write_to(path, accept_pending)
 
     def _confirm_replace(self, path: str) -> bool:
         answer = QMessageBox.question(
@@ -425,12 +434,19 @@ class MainWindow(QMainWindow):
             QMessageBox.StandardButton.No if offer_save_as else QMessageBox.StandardButton.Cancel,
         )
 
-    def _write_to(self, path: str) -> bool:
+    def _write_to(self, path: str, accept_pending: bool = False) -> bool:
+        """Write the score to ``path``: without the pending continuation, or, with
+        ``accept_pending``, with it as ordinary notes, accepted once the file is written."""
+        score = self.document.saved_score()  # a pending continuation is not saved
+        if accept_pending:
+            score.add_many(n.accepted() for n in self.document.generated_notes)
         try:
-            write_mid(self.document.saved_score(), path)  # a pending continuation is not saved
+            write_mid(score, path)
         except (MidiFileError, OSError, ScoreError) as exc:
             self._show_file_error("Cannot save file", f"Could not save “{path}”.", exc)
-            return False  # the document stays dirty
+            return False  # the document stays dirty (and the continuation pending)
+        if accept_pending:
+            self.continuation.accept()  # one undo step, the score now what the file holds
         self.document.file_path = path
         self.document.mark_clean()
         if self._holds_dropped_content(path):

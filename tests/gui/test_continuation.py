@@ -8,6 +8,7 @@ generated notes exactly.
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -540,6 +541,36 @@ def test_continuation_not_accepted_is_offered_before_the_document_goes(
         assert window.document.generated_notes == pending
         assert [(n.start_tick, n.pitch) for n in read_mid(seed_path).notes] == \
             [(n.start_tick, n.pitch) for n in user_notes]
+
+
+@pytest.mark.parametrize("failure", ["dialog cancelled", "disk full"])
+def test_continuation_stays_pending_when_save_in_the_question_does_not_save(
+    qtbot, window, tmp_path, monkeypatch, failure
+):
+    # "Accept it and save?" → Save, then the file dialog is cancelled or the write fails:
+    # nothing was saved, so nothing is accepted either; the take still waits for the user.
+    load_seed(window, tmp_path)
+    assert run_continuation(qtbot, window, steps=8)
+    pending = list(window.document.generated_notes)
+    undo_steps = window.document.undo_stack.count()
+    if failure == "dialog cancelled":
+        window.document.file_path = None  # untitled: Save asks for a name
+        monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getSaveFileName",
+                            lambda *a, **k: ("", ""))
+    else:
+        def full(*args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        monkeypatch.setattr("composer_app.gui.main_window.write_mid", full)
+        errors = []
+        monkeypatch.setattr(QMessageBox, "critical",
+                            staticmethod(lambda *a, **k: errors.append(a[2])))
+    QUESTIONS_ANSWERED.append(QMessageBox.StandardButton.Save)
+    assert not window.new_file()
+    assert window.document.generated_notes == pending
+    assert window.document.undo_stack.count() == undo_steps
+    assert window.continuation.accept_action.isEnabled()
+    if failure == "disk full":
+        assert errors and "No space left on device" in errors[0]
 
 
 def test_continuation_cancel_in_the_question_leaves_a_live_run_going(qtbot, window, tmp_path):
