@@ -47,9 +47,16 @@ SAMPLERS = ("gibbs", "annealed")
 # thresholds, so 10 000 steps of a 150 + 88 unit model take about 19 MB.
 MAX_GIBBS_STEPS = 10_000
 DEFAULT_ANNEAL_CHAINS = 8
-# Below this temperature the annealed sampler hands over to the (near-greedy) Gibbs chain:
-# the distribution is then all but its mode, and 1 / T would overflow float32 near 1e-38.
-MIN_ANNEAL_TEMPERATURE = 1e-3
+# Below temperature 1, a frame is first drawn at temperature 1 (a Gibbs chain's steps, or
+# the annealed draw), then cooled to the temperature in this many more Gibbs steps
+# (geometrically, to no lower than MIN_COOLING_TEMPERATURE; the last two at 0 for
+# temperature 0). A chain run cold from its start cannot leave the frame it starts at: at
+# temperature 0 the shipped Nottingham model's first frames came out *less* probable than at
+# 1 (mean free energy -302.2 against -310.7 nats, silence -300.7), half its steps silent, and
+# the annealed sampler's few chains drew 1 nat less probable frames at 0.1; cooled, they are
+# as probable as at 1 or more (benchmarks/free_running.py shows what they play).
+COOLING_STEPS = 10
+MIN_COOLING_TEMPERATURE = 1e-3
 
 # float32 uniforms from Generator.random are multiples of 2**-24 in [0, 1); adding half a
 # step makes them symmetric in (0, 1) so logit(u) is always finite.
@@ -189,8 +196,8 @@ class GeneratedFrame:
 
     ``probabilities`` is the mean-field ``p(v_i = 1 | h)`` of the last Gibbs step, at the
     generator's temperature, given the hidden state that the returned frame was drawn from
-    (before the polyphony cap); with the annealed sampler, the importance-weighted mean of
-    it over the chains (the model's own note probabilities). Masked pitches read 0, clamped
+    (before the polyphony cap); with the annealed sampler at temperature 1 or above, the
+    importance-weighted mean of it over the chains (the model's own note probabilities). Masked pitches read 0, clamped
     ones their clamped value.
     ``step_index`` counts steps after the seed, from 0. ``redraws``: how many times the
     frame was drawn again for having fewer than ``min_notes`` notes.
@@ -223,30 +230,36 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
       ``mask`` are held at ``values`` during the whole Gibbs chain (so the other units are
       sampled *given* them: "accompany my melody"). A clamped-on note sounds even outside
       the allowed pitches.
-    * ``max_polyphony``: when a sample has more notes, the most probable are kept; clamped-on
-      notes count towards it and are always kept.
+    * ``max_polyphony``: when a sample has more notes, the most probable are kept (ranked by
+      their log-odds, which do not saturate as probabilities do at low temperature; exact
+      ties broken at random); clamped-on notes count towards it and are always kept.
     * ``min_notes``: a sample with fewer sounding notes (clamped-on ones included) is
       redrawn, the chain restarting where it started with fresh random numbers, up to
       :data:`MAX_REDRAWS` times; then the last draw stands. ``min_notes=1`` samples the
       chain's distribution given that the step is not silent (the benchmark tunes almost
       never fall silent; a model that gives silence too much mass would thin out). No
-      redraw is tried when fewer units than ``min_notes`` may sound at all, when the draw
-      expects almost no note (its probabilities sum below :data:`HOPELESS_EXPECTED_NOTES`),
-      nor at zero temperature (the greedy chain would draw the same frame again).
+      redraw is tried when fewer units than ``min_notes`` may sound at all, or when the draw
+      expects almost no note: its probabilities *at temperature 1* sum below
+      :data:`HOPELESS_EXPECTED_NOTES` (at a low temperature every silent draw would look
+      hopeless).
 
     ``sampler``: ``"gibbs"`` draws each frame with a ``gibbs_steps``-step block-Gibbs chain;
     ``"annealed"`` anneals ``anneal_chains`` chains from independent units to the step's RBM
     over ``gibbs_steps`` temperatures and keeps one by its importance weight (see
     :meth:`_annealed_draw`; about ``anneal_chains`` times the work of a Gibbs chain of that
-    length; below :data:`MIN_ANNEAL_TEMPERATURE` the Gibbs chain is used either way).
+    length; below temperature 1 the frame it draws at 1 is then cooled, see below).
 
     ``chain_start``: each frame's Gibbs chain starts at the all-off frame (``"silence"``) or
     at the frame before it in the history (``"previous"``; all-off before the first frame),
     with masked pitches off and clamped units at their values either way.
 
-    ``temperature`` divides the RBM energies; ``0`` gives the greedy (zero-temperature)
-    chain. ``rng`` is a ``numpy.random.Generator`` or an int seed: the same seed gives the
-    same frames.
+    ``temperature`` divides the RBM energies: below 1 the frames keep to the model's more
+    probable notes, above 1 they wander. Below 1 a Gibbs chain runs its ``gibbs_steps`` at
+    temperature 1, then cools to the temperature in :data:`COOLING_STEPS` more steps
+    (simulated annealing; ``0`` ends with greedy steps, each unit at its more probable
+    value), so that it reaches the probable frames instead of staying where it started; the
+    annealed sampler below 1 draws at temperature 1 and cools from that frame. ``rng`` is a
+    ``numpy.random.Generator`` or an int seed: the same seed gives the same frames.
 
     Shapes: ``seed_roll (T, P)`` bool, time first.
     """
@@ -316,8 +329,10 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         self._u = np.zeros(params.n_recurrent, dtype=np.float32)
         self._last = np.zeros(p, dtype=np.float32)  # the last frame of the history
         self._biases = self._b_cat.copy()  # [bh_t | bv_t] for the next step
-        # Preallocated chain buffers: thresholds for every Gibbs step, in [hidden | visible].
-        k = self.gibbs_steps
+        # Preallocated chain buffers: thresholds for every Gibbs step (and the cooling steps
+        # below temperature 1), in [hidden | visible], and each step's temperature.
+        self._temperatures = self._chain_temperatures()
+        k = len(self._temperatures)
         self._thr = np.empty((k, h + p), dtype=np.float32)
         self._tmp = np.empty((k, h + p), dtype=np.float32)
         self._thr_h = [self._thr[i, :h] for i in range(k)]
@@ -327,10 +342,25 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         self._hs = np.empty(h, dtype=np.float32)
         self._hx = np.empty(h, dtype=np.float32)
         self._vx = np.empty(p, dtype=np.float32)
+        # the log-odds at temperature 1 of each note in the last draw (ranks the notes for
+        # the polyphony cap; tells a hopeless draw at any temperature)
+        self._log_odds = np.zeros(p, dtype=np.float32)
         self._step_index = 0
         self._pending: np.ndarray | None = None
         if seed_roll is not None:
             self.condition(seed_roll)
+
+    def _chain_temperatures(self) -> np.ndarray:
+        """The temperature of each step of a Gibbs chain: ``gibbs_steps`` at the
+        temperature, or below 1, at 1 and then :data:`COOLING_STEPS` cooling to it.
+        Shapes: ``(gibbs_steps [+ COOLING_STEPS],)`` float32."""
+        temp, k = self.temperature, self.gibbs_steps
+        if temp >= 1.0:
+            return np.full(k, temp, dtype=np.float32)
+        cooling = np.geomspace(1.0, max(temp, MIN_COOLING_TEMPERATURE), COOLING_STEPS + 1)[1:]
+        if temp == 0.0:
+            cooling[-2:] = 0.0  # greedy at the end: each unit at its more probable value
+        return np.concatenate([np.ones(k), cooling]).astype(np.float32)
 
     # ----------------------------------------------------------------- settings and state
     @property
@@ -405,29 +435,30 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         """
         h = self._h
         eff = self._effective_biases()  # [bh_t | bv_t with +-inf for clamps and mask]
-        draw = (
-            self._annealed_draw
-            if self.sampler == "annealed" and self.temperature >= MIN_ANNEAL_TEMPERATURE
-            else self._gibbs_draw
-        )
+        if self.sampler != "annealed":
+            draw = self._gibbs_draw
+        elif self.temperature >= 1.0:
+            draw = self._annealed_draw
+        else:
+            draw = self._annealed_then_cooled_draw
         probabilities = draw(eff)
         redraws = 0
-        if self.min_notes and self.temperature > 0.0:  # the greedy chain would repeat itself
+        if self.min_notes:
             free = np.isfinite(eff[h:])
             can_sound = int(np.count_nonzero(eff[h:] > -np.inf))
             while (
                 np.count_nonzero(self._v) < self.min_notes
                 and redraws < MAX_REDRAWS
                 and can_sound >= self.min_notes
-                # hopeless: the draw expects (almost) no free note, e.g. a pitch range the
-                # model never plays; 20 more draws would only cost time
-                and float(probabilities[free].sum()) >= HOPELESS_EXPECTED_NOTES
+                # hopeless: the draw expects (almost) no free note at temperature 1, e.g. a
+                # pitch range the model never plays; 20 more draws would only cost time
+                and float(_sigmoid(self._log_odds[free]).sum()) >= HOPELESS_EXPECTED_NOTES
             ):
                 probabilities = draw(eff)
                 redraws += 1
         frame = self._v > 0.5
         if self.max_polyphony is not None:
-            frame = self._cap_polyphony(frame, probabilities, eff[h:])
+            frame = self._cap_polyphony(frame, eff[h:])
         return GeneratedFrame(self._step_index, frame, probabilities, redraws)
 
     def advance(self, frame: np.ndarray) -> None:
@@ -480,39 +511,56 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
             del self._clamp_masks[0]
             del self._clamp_values[0]
 
-    def _gibbs_draw(self, eff: np.ndarray) -> np.ndarray:
-        """One k-step block-Gibbs chain in the step's RBM; leaves the sample in ``self._v``
-        and returns the mean-field ``p(v = 1 | h)`` of its last step.
+    def _gibbs_draw(self, eff: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
+        """One block-Gibbs chain in the step's RBM (``gibbs_steps`` steps, and the cooling
+        steps below temperature 1); leaves the sample in ``self._v`` and returns the
+        mean-field ``p(v = 1 | h)`` of its last step, at the temperature. ``start``: a
+        frame of the RBM at temperature 1 to start at, instead of ``chain_start``'s; the
+        chain then runs only its cooling steps.
 
-        Shapes: ``eff (H + P,)`` the effective ``[bh_t | bv_t]`` -> ``(P,)`` float32.
+        Shapes: ``eff (H + P,)`` the effective ``[bh_t | bv_t]``, ``start (P,)`` ->
+        ``(P,)`` float32.
         """
-        h, k, temp = self._h, self.gibbs_steps, self.temperature
-        thr = self._thr
-        if temp > 0.0:
-            # Threshold of each unit at each Gibbs step: sigmoid((x + b) / T) > u  <=>
-            # x > T * logit(u) - b, with logit(u) = log(u / (1 - u)).
-            _logit_uniforms(self._rng, thr, self._tmp)
-            if temp != 1.0:
-                np.multiply(thr, np.float32(temp), out=thr)
-            np.subtract(thr, eff, out=thr)
-        else:
-            # Zero temperature: each unit takes its more probable value (ties: off).
-            np.negative(eff, out=thr[0])
-            thr[1:] = thr[0]
+        h, temps = self._h, self._temperatures
+        first = 0 if start is None else len(temps) - COOLING_STEPS
+        thr = self._thr[first:]
+        # Threshold of each unit at each Gibbs step: sigmoid((x + b) / T) > u  <=>
+        # x > T * logit(u) - b, with logit(u) = log(u / (1 - u)); at T = 0, x > -b: each
+        # unit takes its more probable value (ties: off).
+        _logit_uniforms(self._rng, thr, self._tmp[first:])
+        if self.temperature != 1.0:
+            np.multiply(thr, temps[first:, None], out=thr)
+        np.subtract(thr, eff, out=thr)
         v, hs, hx, vx, W, WT = self._v, self._hs, self._hx, self._vx, self.params.W, self._WT
-        if self.chain_start == "previous":
-            np.copyto(v, self._last)  # the chain starts at the frame before...
+        if start is not None or self.chain_start == "previous":
+            # the chain starts at the given frame or the frame before...
+            np.copyto(v, self._last if start is None else start)
             v[np.isneginf(eff[h:])] = 0.0  # ...with masked and clamped-off units off
             v[np.isposinf(eff[h:])] = 1.0  # and clamped-on units on
         else:
             np.isposinf(eff[h:], out=v)  # chain starts all-off, clamped-on units on
         thr_h, thr_v = self._thr_h, self._thr_v
-        for i in range(k):
+        for i in range(first, len(temps)):
             np.dot(v, W, out=hx)
             np.greater(hx, thr_h[i], out=hs)
             np.dot(hs, WT, out=vx)
             np.greater(vx, thr_v[i], out=v)
+        np.add(vx, eff[h:], out=self._log_odds)  # x + b: the log-odds at temperature 1
         return self._probabilities(vx, eff[h:])
+
+    def _annealed_then_cooled_draw(self, eff: np.ndarray) -> np.ndarray:
+        """Below temperature 1 with the annealed sampler: an annealed draw at temperature 1,
+        then the cooling steps of a Gibbs chain from that frame, which take it to a probable
+        frame near where the RBM puts its mass (annealed straight to a low temperature, its
+        few chains' importance weights degenerate). Returns what :meth:`_gibbs_draw`
+        returns."""
+        temperature = self.temperature
+        self.temperature = 1.0
+        try:
+            self._annealed_draw(eff)
+        finally:
+            self.temperature = temperature
+        return self._gibbs_draw(eff, start=self._v.copy())
 
     def _annealed_draw(self, eff: np.ndarray) -> np.ndarray:
         """Annealed importance sampling of the step's RBM; leaves the sample in ``self._v``.
@@ -587,6 +635,9 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         p_chains = np.exp(x[1] - sp[1])  # p(v = 1 | h) of each chain at beta = 1: sigmoid(x)
         weights = np.exp(log_w - log_w.max())
         weights /= weights.sum()
+        # the notes' log-odds at temperature 1: the chains' weighted mean (clamped ones +-inf)
+        self._log_odds[:] = bv_eff
+        self._log_odds[free] = weights.astype(np.float32) @ x[1] / inv_t
         chosen = min(int(np.searchsorted(np.cumsum(weights), rng.random())), chains - 1)
         v_free = rng.random(n_free, dtype=np.float32) < p_chains[chosen]
         self._v[:] = on
@@ -613,18 +664,19 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         with np.errstate(over="ignore"):
             return (1.0 / (1.0 + np.exp(-x / np.float32(self.temperature)))).astype(np.float32)
 
-    def _cap_polyphony(
-        self, frame: np.ndarray, probabilities: np.ndarray, bv_eff: np.ndarray
-    ) -> np.ndarray:
+    def _cap_polyphony(self, frame: np.ndarray, bv_eff: np.ndarray) -> np.ndarray:
+        """Keep the ``max_polyphony`` most probable notes of ``frame``: clamped-on notes
+        first, then by their log-odds (probabilities saturate at 1 in float32 at low
+        temperature, and would rank by pitch), exact ties in random order."""
         cap = int(self.max_polyphony or 0)
         if np.count_nonzero(frame) <= cap:
             return frame
         clamped_on = np.isposinf(bv_eff)
-        # Rank sounding notes: clamped-on first (score 2), then by probability.
-        score = np.where(clamped_on, 2.0, probabilities)
-        score = np.where(frame, score, -1.0)
+        group = np.where(frame, np.where(clamped_on, 2, 1), 0)  # clamped, sounding, silent
+        log_odds = np.where(clamped_on | ~frame, 0.0, self._log_odds)
+        # the last key sorts first: by group, then log-odds, then a random tie-breaker
+        order = np.lexsort((self._rng.random(len(frame)), log_odds, group))
         keep = max(cap, int(np.count_nonzero(clamped_on & frame)))
-        order = np.argsort(-score, kind="stable")[:keep]
         capped = np.zeros_like(frame)
-        capped[order] = True
+        capped[order[len(order) - keep :]] = True
         return capped & frame
