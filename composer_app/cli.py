@@ -30,7 +30,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     Importing a subcommand's module can be slow (``train`` pulls in torch), so ``info`` and
     ``--help`` never pay for the others.
     """
-    parser = argparse.ArgumentParser(prog="composer-app", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="composer-app",
+        description="Composer: sketch a melody, let the RNN-RBM continue it. Without a "
+        "subcommand (or with a MIDI file), opens the editor.",
+    )
     sub = parser.add_subparsers(dest="command")
     for name, (module_name, add_name, _run, help_text) in _SUBCOMMANDS.items():
         sp = sub.add_parser(name, help=help_text)

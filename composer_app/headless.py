@@ -1,18 +1,23 @@
 """``composer-app generate``: continue a MIDI file without the GUI, with the app's engine.
 
-It reads the seed with :func:`read_mid`, continues it with the same
+It reads the seed with :func:`read_mid_report`, continues it with the same
 :class:`~composer_app.ml.continuation.Continuation` the GUI uses (same quantization, key
-handling and constraints) and writes seed + continuation atomically with :func:`write_mid`.
+handling and constraints) and writes seed + continuation atomically with :func:`write_mid`,
+never over an existing file unless ``--force`` says so.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from pathlib import Path
 
 from composer_app import paths
 from composer_app.ml.options import finite_number, whole_number
+
+# How far after the seed's last bar --start-bar may lie (bars of rest before the continuation).
+MAX_BARS_AFTER_SEED = 8
+MIDI_SUFFIXES = (".mid", ".midi")
 
 _TONICS = {name.lower(): i for i, name in enumerate(
     ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"))}
@@ -22,7 +27,15 @@ _TONICS.update({"db": 1, "d#": 3, "gb": 6, "g#": 8, "a#": 10})
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of the ``generate`` subcommand."""
     parser.add_argument("--seed", required=True, metavar="FILE.mid", help="the melody to continue")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT.mid", help="where to write")
+    parser.add_argument(
+        "-o", "--output", required=True, metavar="OUT.mid",
+        help="where to write (.mid is added unless the name ends in .mid or .midi); an "
+        "existing file is replaced only with --force",
+    )
+    parser.add_argument(
+        "--force", action="store_true",
+        help="replace an existing output file (the seed itself included)",
+    )
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--bars", type=int, default=None, help="length in bars (default 8)")
     length.add_argument("--steps", type=int, default=None, help="length in model steps")
@@ -53,13 +66,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scale", default=None, help="only pitches of this scale (e.g. major, 'natural minor')"
     )
-    parser.add_argument("--low", type=int, default=21, help="lowest allowed MIDI pitch")
-    parser.add_argument("--high", type=int, default=108, help="highest allowed MIDI pitch")
+    parser.add_argument(
+        "--low", type=whole_number(0, 127), default=21,
+        help="lowest MIDI pitch the continuation may play (default 21, A0)",
+    )
+    parser.add_argument(
+        "--high", type=whole_number(0, 127), default=108,
+        help="highest MIDI pitch the continuation may play (default 108, C8)",
+    )
     parser.add_argument("--max-notes", type=int, default=None, help="maximum notes per step")
     parser.add_argument(
         "--accompany",
         action="store_true",
-        help="clamp the file's notes after --start and fill in around them",
+        help="hold the file's notes from --start-bar on fixed and fill in around them",
     )
     parser.add_argument(
         "--allow-rests",
@@ -70,23 +89,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--start-bar",
         type=int,
         default=None,
-        help="start generating at this bar (1-based; default: right after the seed)",
+        help="start generating at this bar (1-based; default: right after the seed; at most "
+        f"{MAX_BARS_AFTER_SEED} bars after the seed's last bar)",
     )
-
-
-def resolve_model_dir(model: str) -> Path:
-    """A shipped model name (under models/) or a path to a checkpoint folder."""
-    candidate = Path(model)
-    if candidate.is_dir():
-        return candidate
-    return paths.model_dir(model)
 
 
 def run(args: argparse.Namespace) -> int:
     """Continue ``--seed`` and write ``--output``. Exit status 0, or 2 on bad input."""
     from composer_app.core.keys import SCALES
     from composer_app.core.score import ScoreError
-    from composer_app.midi.files import MAX_LENGTH_QUARTERS, MidiFileError, read_mid, write_mid
+    from composer_app.midi.files import (
+        MAX_LENGTH_QUARTERS,
+        MidiFileError,
+        read_mid_report,
+        write_mid,
+    )
     from composer_app.ml.checkpoint import CheckpointError
     from composer_app.ml.continuation import (
         Continuation,
@@ -95,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         plan_start,
         step_ticks_for,
     )
+    from composer_app.ml.evaluate import resolve_model_dir
     from composer_app.ml.generate import GenerationError
 
     def fail(message: str) -> int:
@@ -112,11 +130,23 @@ def run(args: argparse.Namespace) -> int:
             return fail(f"{flag} must be at least 1, got {value}")
     if args.scale is not None and args.scale not in SCALES:
         return fail(f"unknown scale {args.scale!r}; choose one of: {', '.join(SCALES)}")
+    if args.low > args.high:
+        return fail(f"the pitch range is empty: --low {args.low} is above --high {args.high}")
+    output = args.output if args.output.lower().endswith(MIDI_SUFFIXES) else args.output + ".mid"
+    if os.path.lexists(output) and not args.force:
+        what = ("the seed itself" if os.path.exists(output)
+                and os.path.samefile(output, args.seed) else "a file")
+        return fail(f"{output} is {what} that exists; give --force to replace it")
     try:
-        score = read_mid(args.seed)
+        score, report = read_mid_report(args.seed)
     except MidiFileError as exc:
         return fail(str(exc))
-    model_dir = resolve_model_dir(args.model)
+    model_dir = resolve_model_dir(args.model, paths.model_dir)
+    if not model_dir.is_dir():
+        return fail(
+            f"no model {args.model!r}: not a folder, nor a shipped model (shipped: "
+            f"{', '.join(paths.shipped_model_names()) or 'none'})"
+        )
     try:
         model = load_model(str(model_dir), name=args.model)
     except CheckpointError as exc:
@@ -129,6 +159,15 @@ def run(args: argparse.Namespace) -> int:
     if args.start_bar is not None:
         if args.start_bar < 1:
             return fail("--start-bar counts from 1")
+        # the bar (counted from 1) in which the seed's last note ends, or its last tempo or
+        # meter change lies
+        end = max(score.end_tick - 1, score.time_signatures[-1].tick, score.tempo_map[-1].tick)
+        last_bar = len(score.bar_starts(score.bar_start_at(max(end, 0)) + 1))
+        if args.start_bar > last_bar + MAX_BARS_AFTER_SEED:
+            return fail(
+                f"--start-bar {args.start_bar} is more than {MAX_BARS_AFTER_SEED} bars after "
+                f"the seed, which ends in bar {last_bar}"
+            )
         try:
             start_tick = score.bar_start(args.start_bar)
         except ScoreError as exc:
@@ -179,13 +218,16 @@ def run(args: argparse.Namespace) -> int:
     out = score.copy()
     out.add_many(generated)
     try:
-        write_mid(out, args.output)
+        write_mid(out, output)
     except MidiFileError as exc:
         return fail(str(exc))
     key = continuation.key.name if continuation.key else "unknown"
     print(
-        f"wrote {args.output}: {len(score)} seed notes + {len(generated)} generated notes, "
+        f"wrote {output}: {len(score)} seed notes + {len(generated)} generated notes, "
         f"{n_steps} steps of {step_ticks} ticks from tick {continuation.start_tick} "
         f"(seed key {key}, model {model.name})"
     )
+    dropped = report.dropped_content_lines()
+    if dropped:
+        print(f"not kept from {args.seed}: {'; '.join(dropped)}")
     return 0

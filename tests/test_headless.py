@@ -176,7 +176,8 @@ def test_headless_generate_draws_silent_steps_again_unless_rests_are_allowed(
     def sounding_steps(*extra: str) -> set[int]:
         out = tmp_path / "out.mid"
         assert main(["generate", "--seed", str(tmp_path / "seed.mid"), "--steps", "32",
-                     "--model", str(tmp_path / "model"), "-o", str(out), *extra]) == 0
+                     "--model", str(tmp_path / "model"), "-o", str(out), "--force",
+                     *extra]) == 0
         steps = set()
         for n in read_mid(out).notes:
             if n.start_tick >= seed.end_tick:
@@ -269,9 +270,10 @@ def test_headless_generate_continues_a_low_resolution_file_at_the_right_speed(
 @pytest.mark.parametrize(
     ("meter", "ppq", "args", "message"),
     [
-        # bar 10,000 of 32/4 lies 1.28 million quarter notes in
-        ((32, 4), 480, ["--start-bar", "10000", "--steps", "4"], "would end at quarter note"),
-        # the start is within the limit, the end 12 quarter notes past it
+        # bar 10,000 of 32/4 lies 1.28 million quarter notes in (and far after the seed)
+        ((32, 4), 480, ["--start-bar", "10000", "--steps", "4"], "more than 8 bars after"),
+        # the start is within the limit (a meter change there: the song goes on to it), the
+        # end 12 quarter notes past it
         ((4, 4), 480, ["--start-bar", "16384", "--steps", "32"], "would end at quarter note 65548"),
         ((4, 4), 480, ["--steps", "1000000"], "would end at quarter note"),
     ],
@@ -281,7 +283,8 @@ def test_headless_generate_past_the_longest_song_is_a_clear_error(
     tmp_path: Path, capsys, meter: tuple[int, int], ppq: int, args: list[str], message: str
 ) -> None:
     model_dir = _tiny_checkpoint(tmp_path / "model")
-    seed = Score(ppq=ppq, time_signatures=[TimeSignature(0, *meter)])
+    seed = Score(ppq=ppq, time_signatures=[TimeSignature(0, *meter),
+                                           TimeSignature(16383 * 4 * ppq, *meter)])
     seed.add_many([Note(i * ppq, 60 + i % 5, ppq) for i in range(8)])
     write_mid(seed, tmp_path / "seed.mid")
     status = main(["generate", "--seed", str(tmp_path / "seed.mid"), *args,
@@ -385,3 +388,75 @@ def test_headless_generate_run_refuses_bad_numbers_the_parser_did_not_see(
     assert run(args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out.mid").exists()
+
+
+def test_headless_generate_never_replaces_a_file_unless_forced(tmp_path: Path, capsys) -> None:
+    # `-o` naming the seed, or any file that exists, is refused: the seed below held a drum
+    # note and a program change, which the continuation's file would not keep
+    import mido
+
+    model_dir = _tiny_checkpoint(tmp_path / "model")
+    seed = tmp_path / "seed.mid"
+    _seed_file(seed)
+    with_drums = mido.MidiFile(seed)
+    with_drums.tracks[-1].insert(1, mido.Message("program_change", program=40, time=0))
+    with_drums.tracks[-1].insert(2, mido.Message("note_on", channel=9, note=36, time=0))
+    with_drums.tracks[-1].insert(3, mido.Message("note_off", channel=9, note=36, time=60))
+    with_drums.save(seed)
+    original = seed.read_bytes()
+    other = tmp_path / "other.mid"
+    other.write_bytes(b"precious")
+    for target, what in ((seed, "the seed itself"), (other, "a file")):
+        status = main(["generate", "--seed", str(seed), "--model", str(model_dir),
+                       "--steps", "4", "-o", str(target)])
+        assert status == 2
+        assert f"{target} is {what} that exists; give --force" in capsys.readouterr().err
+    assert seed.read_bytes() == original and other.read_bytes() == b"precious"
+    # with --force it is replaced, and the summary names what the new file does not hold
+    assert main(["generate", "--seed", str(seed), "--model", str(model_dir), "--steps", "4",
+                 "-o", str(seed), "--force"]) == 0
+    out = capsys.readouterr().out
+    assert f"not kept from {seed}: 1 drum notes" in out and "1 program (instrument)" in out
+    assert len(read_mid(seed).notes) > 8
+
+
+def test_headless_generate_adds_the_midi_suffix_as_save_as_does(tmp_path: Path, capsys) -> None:
+    model_dir = _tiny_checkpoint(tmp_path / "model")
+    _seed_file(tmp_path / "seed.mid")
+    for name, written in (("take", "take.mid"), ("take.v2", "take.v2.mid"),
+                          ("TAKE.MIDI", "TAKE.MIDI")):
+        assert main(["generate", "--seed", str(tmp_path / "seed.mid"), "--model",
+                     str(model_dir), "--steps", "4", "-o", str(tmp_path / name)]) == 0
+        assert f"wrote {tmp_path / written}:" in capsys.readouterr().out
+        assert read_mid(tmp_path / written).notes
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--low", "-5"], "argument --low: must be at least 0, got -5"),
+        (["--high", "500"], "argument --high: must be at most 127, got 500"),
+        (["--low", "100", "--high", "90"],
+         "the pitch range is empty: --low 100 is above --high 90"),
+        (["--start-bar", "9999"],
+         "--start-bar 9999 is more than 8 bars after the seed, which ends in bar 1"),
+        (["--model", "nottingam"], "no model 'nottingam': not a folder, nor a shipped model"),
+    ],
+)
+def test_headless_generate_refuses_pitches_bars_and_models_it_cannot_use(
+    tmp_path: Path, capsys, arguments: list[str], message: str
+) -> None:
+    model_dir = _tiny_checkpoint(tmp_path / "model")
+    _seed_file(tmp_path / "seed.mid")
+    command = ["generate", "--seed", str(tmp_path / "seed.mid"), "--model", str(model_dir),
+               "--steps", "4", "-o", str(tmp_path / "out.mid"), *arguments]
+    try:
+        status = main(command)
+    except SystemExit as stopped:  # refused by the parser
+        status = stopped.code
+    assert status == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out.mid").exists()
+    # a start up to 8 bars after the seed's last bar is fine: bars of rest before it
+    if arguments[0] == "--start-bar":
+        assert main([*command[:-2], "--start-bar", "9"]) == 0
