@@ -40,7 +40,11 @@ def run(args: argparse.Namespace) -> int:
     app.setOrganizationName("Composer")
     window = MainWindow()
     window.show()
-    if args.file:
+    if args.file and args.quit_after_show:
+        # opened in the event loop, so that the quit below also ends the error dialog of a
+        # file that cannot be read (before the loop, the dialog would wait for ever)
+        QTimer.singleShot(0, lambda: window.open_file(args.file, ask_to_save=False))
+    elif args.file:
         window.open_file(args.file, ask_to_save=False)
     if args.quit_after_show:
         QTimer.singleShot(0, window.close)

@@ -30,6 +30,21 @@ def test_entry_point_main_py_shows_window_and_exits_zero(tmp_path: Path) -> None
     assert not (tmp_path / "autosave").exists() or not any((tmp_path / "autosave").iterdir())
 
 
+def test_entry_point_quit_after_show_also_quits_with_a_file_it_cannot_open(
+    tmp_path: Path,
+) -> None:
+    # the error dialog about the file waited for an answer, so the test flag hung for ever
+    bad = tmp_path / "not-midi.mid"
+    bad.write_bytes(b"this is not a MIDI file")
+    for path in (bad, tmp_path / "missing.mid"):
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "main.py"), str(path), "--quit-after-show"],
+            cwd=ROOT, env=app_env(tmp_path), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr
+
+
 def test_entry_point_module_help_exits_zero(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "composer_app", "--help"],
