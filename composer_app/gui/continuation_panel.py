@@ -186,8 +186,8 @@ class ContinuationPanel(QDockWidget):
 
         self.rests_check = QCheckBox("Allow silent steps")
         self.rests_check.setToolTip(
-            "Off: a step in which nothing would sound is drawn again, so the music never "
-            "falls silent (your folk tunes almost never do)"
+            "Off: a step in which nothing would sound is drawn again (up to 20 times), so the "
+            "music rarely falls silent (the folk tunes the models learned from almost never do)"
         )
         form.addRow("", self.rests_check)
 

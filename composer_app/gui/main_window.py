@@ -141,7 +141,9 @@ class MainWindow(QMainWindow):
             self.continuation.discard_action,
         ])
         compose_menu.addSeparator()
-        compose_menu.addAction(self.continuation.panel.toggleViewAction())
+        panel_toggle = self.continuation.panel.toggleViewAction()
+        panel_toggle.setText("Continue Panel")  # not a second "Continue" beside the command
+        compose_menu.addAction(panel_toggle)
         self.menus["compose"] = compose_menu
         self._connect()
         a.follow.setChecked(self.prefs.follow_playhead())

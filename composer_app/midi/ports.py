@@ -106,7 +106,8 @@ def _missing_system_reason(api: int | None) -> str | None:
     if sys.platform.startswith("linux") and uses_alsa and not os.path.exists(ALSA_SEQUENCER_DEVICE):
         return (
             f"No MIDI system: {ALSA_SEQUENCER_DEVICE} is missing (the ALSA sequencer is not "
-            "available; load the snd-seq module, or run a JACK server and choose JACK)"
+            "available; load the snd-seq module, or run a JACK server and start Composer with "
+            "RTMIDI_API=jack)"
         )
     return None
 

@@ -266,6 +266,11 @@ def test_main_window_menus_hold_the_actions(window: MainWindow) -> None:
     file_actions = window.menus["file"].actions()
     assert window.window_actions.save_as in file_actions and window.window_actions.quit in file_actions
     assert window.window_actions.undo in window.menus["edit"].actions()
+    # no two entries of a menu read alike (the dock's toggle was a second "Continue")
+    for name, menu in window.menus.items():
+        texts = [a.text().replace("&", "") for a in menu.actions() if not a.isSeparator()]
+        assert len(texts) == len(set(texts)), (name, texts)
+    assert "Continue Panel" in [a.text() for a in window.menus["compose"].actions()]
 
 
 # ---- files -------------------------------------------------------------------------------
