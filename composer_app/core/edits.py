@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from composer_app.core.note import Note
-from composer_app.core.score import Score, ScoreError, TempoChange, TimeSignature
+from composer_app.core.score import Score, TempoChange, TimeSignature
 
 
 class EditOperation(Protocol):
@@ -42,15 +42,8 @@ class ReplaceNotes:
 
 
 def _replace(score: Score, removed: Sequence[Note], added: Sequence[Note]) -> None:
-    """Remove then add; if a note to remove is missing, put back what was removed and raise."""
-    done: list[Note] = []
-    try:
-        for note in removed:
-            score.remove(note)
-            done.append(note)
-    except ScoreError:
-        score.add_many(done)  # notes are values: re-adding restores the score exactly
-        raise
+    """Remove then add; if a note to remove is missing, raise with the score unchanged."""
+    score.remove_many(removed)
     score.add_many(added)
 
 

@@ -135,20 +135,17 @@ class ScoreDocument(QObject):
     def _check_applicable(self, op: EditOperation) -> None:
         """Refuse an operation that would fail half-way (so the score is never left torn)."""
         _added, removed = _added_and_removed(op)
-        trial = Score(ppq=self.score.ppq, _notes=list(self.score.notes)) if removed else None
-        if trial is not None:
-            for note in removed:
-                trial.remove(note)  # raises ScoreError naming the missing note
+        self.score.check_removable(removed)  # raises ScoreError naming the missing note
 
     def _after_edit(self, touched: Iterable[Note]) -> None:
         """Emit ``changed`` and select what the edit just put into the score."""
         self._edit_count += 1
         self.changed.emit()
-        touched = frozenset(n for n in touched if n in self.score)
+        touched = frozenset(self.score.present(touched))
         if touched:
             self.set_selection(touched)
         else:
-            self.set_selection(n for n in self._selection if n in self.score)
+            self.set_selection(self._selection)
 
     # ---- generated notes (a pending continuation) -----------------------------------
     @property
@@ -202,7 +199,7 @@ class ScoreDocument(QObject):
     def set_selection(self, notes: Iterable[Note]) -> None:
         """Select exactly ``notes`` (notes not in the score, and generated notes, which only
         Accept and Discard change, are ignored)."""
-        new = frozenset(n for n in notes if not n.generated and n in self.score)
+        new = frozenset(self.score.present(n for n in notes if not n.generated))
         if new != self._selection:
             self._selection = new
             self.selection_changed.emit()

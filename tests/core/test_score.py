@@ -57,6 +57,32 @@ def test_score_keeps_duplicates_and_removes_one_at_a_time() -> None:
         score.remove(note)
 
 
+@pytest.mark.parametrize("count", [3, 500])  # one by one, and in one pass over the score
+def test_score_remove_many_removes_a_multiset_all_or_none(count: int) -> None:
+    notes = [Note(i * 10, 60 + i % 12, 10) for i in range(count)]
+    twice = notes[1]
+    score = _score(*notes, twice)  # `twice` is in the score two times
+    before = score.notes
+    # equal notes count: removing `twice` three times fails, leaving the score as it was
+    for attempt in ([twice, twice, twice], [*notes[2:], Note(1, 1, 1)]):
+        with pytest.raises(ScoreError, match="no such note"):
+            score.check_removable(attempt)
+        with pytest.raises(ScoreError, match="no such note"):
+            score.remove_many(attempt)
+        assert score.notes == before
+    score.check_removable([twice, twice])
+    score.remove_many([twice, *notes[2:], twice])
+    assert score.notes == (notes[0],)
+    assert score.present([notes[0], twice, notes[0]]) == [notes[0], notes[0]]
+
+
+def test_score_present_keeps_the_order_given_in_both_ways() -> None:
+    notes = [Note(i, 40 + i % 30, 5) for i in range(300)]
+    score = _score(*notes[::2])
+    for asked in (notes[:10], notes):  # binary searches, and one set of the score
+        assert score.present(reversed(asked)) == [n for n in reversed(asked) if n in score]
+
+
 def test_score_contains_compares_every_field() -> None:
     score = _score(Note(0, 60, 10, 90))
     assert Note(0, 60, 10, 90) in score
