@@ -193,6 +193,21 @@ class Score:
         held = set(self._notes)
         return [n for n in notes if n in held]
 
+    def copies_of(self, notes: Iterable[Note]) -> list[Note]:
+        """Every note of the score equal to one of ``notes``, in score order: identical notes
+        stacked on one another (pasted twice) look like one note, are selected as one and
+        so are edited together."""
+        wanted = set(notes)
+        if len(wanted) > _ONE_BY_ONE_REMOVALS:
+            return [n for n in self._notes if n in wanted]
+        found: list[Note] = []
+        for note in sorted(wanted):
+            i = bisect.bisect_left(self._notes, note)
+            while i < len(self._notes) and self._notes[i] == note:
+                found.append(note)
+                i += 1
+        return found
+
     def move(self, note: Note, delta_ticks: int = 0, delta_pitch: int = 0) -> Note:
         """Replace ``note`` by a shifted copy and return the copy."""
         moved = note.moved(delta_ticks, delta_pitch)

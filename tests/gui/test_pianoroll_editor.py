@@ -344,6 +344,41 @@ def test_editor_delete_and_backspace_remove_the_selection(qtbot):
     assert editor.document.undo_stack.count() == 2
 
 
+def test_editor_edits_identical_stacked_copies_together(qtbot):
+    # Pasted twice at one place, two identical notes look like one and are selected as one:
+    # Delete, the arrows, a drag, a right click and the velocity lane left a hidden copy
+    # behind (still sounding at the old place).
+    twice, other = Note(240, 60, 120, 90), Note(960, 64, 120, 90)
+    editor = make_editor(qtbot, [twice, twice, other])
+    document = editor.document
+    editor.view.setFocus()
+
+    def everything(key) -> tuple:
+        document.set_selection(document.score.notes)
+        QTest.keyClick(editor.view, key)
+        return document.score.notes
+
+    assert everything(Qt.Key.Key_Up) == tuple(sorted([twice.moved(0, 1)] * 2
+                                                     + [other.moved(0, 1)]))
+    document.undo_stack.undo()
+    assert everything(Qt.Key.Key_Delete) == ()
+    document.undo_stack.undo()
+    editor.set_tool("select")
+    editor.deselect()
+    drag(editor.view, [at(editor, 280, 60), at(editor, 300, 62), at(editor, 280, 62)])
+    assert document.score.notes == tuple(sorted([twice.moved(0, 2)] * 2 + [other]))
+    document.undo_stack.undo()
+    QTest.mouseClick(editor.view, Qt.MouseButton.RightButton, NO_MOD, at(editor, 280, 60))
+    assert document.score.notes == (other,)
+    document.undo_stack.undo()
+    assert document.score.notes == (twice, twice, other)
+    lane = editor.velocity_lane
+    x = round(editor.view.geometry.tick_to_x(240)) + 2
+    document.set_selection([twice])
+    drag(lane, [QPoint(x, round(lane.bar_top_y(30)))])
+    assert [n.velocity for n in document.score.notes] == [30, 30, 90]
+
+
 def test_editor_right_click_deletes_a_note(qtbot):
     a = Note(0, 60, 240)
     editor = make_editor(qtbot, [a])

@@ -200,7 +200,8 @@ class PianoRollEditor(QWidget):
 
     # ---- selection commands -------------------------------------------------------------
     def _selected(self) -> list[Note]:
-        return sorted(self.document.selection)
+        """The selected notes, identical copies stacked on one another included."""
+        return self.document.score.copies_of(self.document.selection)
 
     def select_all(self) -> None:
         """Select every note."""

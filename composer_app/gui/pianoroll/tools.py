@@ -192,7 +192,7 @@ def _start_note_drag(host: ToolHost, note: Note, part: HitPart, x: float, y: flo
     elif note not in selection:
         selection = frozenset({note})
     host.set_selection(selection)
-    notes = tuple(sorted(selection))
+    notes = tuple(host.score.copies_of(selection))  # identical stacked copies go along
     if part is HitPart.RIGHT_EDGE:
         return _ResizeDrag(note, notes, x, y)
     host.preview_note(note.pitch, note.velocity)  # grabbing a note sounds it, as in MidiEditor

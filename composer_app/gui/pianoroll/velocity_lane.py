@@ -146,7 +146,8 @@ class VelocityLane(QWidget):
         pending, self._pending = self._pending, None
         changed = {n: v for n, v in pending.items() if v != n.velocity}
         if changed:
-            removed = tuple(changed)
+            # identical copies stacked on one another share their bar, and change together
+            removed = tuple(self._view.score.copies_of(changed))
             self._view.push(ReplaceNotes(removed, tuple(n.with_velocity(changed[n])
                                                         for n in removed), "Change velocity"))
         self.update()

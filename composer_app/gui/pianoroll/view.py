@@ -609,7 +609,8 @@ class PianoRollView(QWidget):
             # only the user's notes (a pending continuation is kept or dropped as a whole).
             hit = self._geometry.hit_test(visible_notes(self), pos.x(), pos.y())
             if hit is not None:
-                self.push(remove_notes([hit.note], "Delete note"))
+                # with any identical copies stacked under it, which would look like it stayed
+                self.push(remove_notes(self.score.copies_of([hit.note]), "Delete note"))
         event.accept()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
