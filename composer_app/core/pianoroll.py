@@ -102,10 +102,13 @@ def notes_to_roll(
             continue
         if rel_start % step_ticks or rel_end % step_ticks:
             off_grid += 1
-        first = max(0, _round_half_up(rel_start, step_ticks))
+        # a note starting before the end is kept, in the last step at the latest (rounded
+        # half up, one in that step's second half would fall past the end, in neither the
+        # roll nor what follows it: a continuation's seed lost its last short note)
+        first = min(max(0, _round_half_up(rel_start, step_ticks)), n_steps - 1)
         last = max(first + 1, _round_half_up(rel_end, step_ticks))  # never shorter than a step
         last = min(last, n_steps)
-        if first >= n_steps:
+        if first < 0:  # no steps at all
             continue
         col = note.pitch - pitch_low
         # Active in the frame before (or in any frame it covers): it reads back as one note.

@@ -70,6 +70,18 @@ def test_notes_to_roll_short_last_note_is_not_lost() -> None:
     assert roll_to_notes(conversion.roll, STEP) == [Note(0, 60, 240), Note(240, 62, 240)]
 
 
+def test_notes_to_roll_short_last_note_is_not_lost_before_a_given_end() -> None:
+    # a sixteenth in the second half of the window's last eighth: rounded half up it fell
+    # past the end and was dropped, so a continuation's seed lost its last note (it is in
+    # neither the seed, which ends there, nor the continuation)
+    conversion = notes_to_roll([Note(0, 60, 120), Note(360, 62, 120)], STEP, end_tick=480)
+    assert conversion.roll.shape[0] == 2
+    assert roll_to_notes(conversion.roll, STEP) == [Note(0, 60, 240), Note(240, 62, 240)]
+    # a note starting at the end (or after it) is still outside
+    assert not notes_to_roll([Note(480, 62, 120)], STEP, end_tick=480).roll.any()
+    assert notes_to_roll([Note(0, 62, 120)], STEP, end_tick=0).roll.shape[0] == 0
+
+
 def test_notes_to_roll_counts_merged_restrikes() -> None:
     notes = [
         Note(0, 60, 480),
