@@ -54,7 +54,7 @@ DEFAULT_ANNEAL_CHAINS = 8
 # temperature 0 the shipped Nottingham model's first frames came out *less* probable than at
 # 1 (mean free energy -302.2 against -310.7 nats, silence -300.7), half its steps silent, and
 # the annealed sampler's few chains drew 1 nat less probable frames at 0.1; cooled, they are
-# as probable as at 1 or more (benchmarks/free_running.py shows what they play).
+# as probable as at 1 or more (runs of tests/ml/test_generate.py check it on both models).
 COOLING_STEPS = 10
 MIN_COOLING_TEMPERATURE = 1e-3
 
