@@ -554,15 +554,10 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         frame near where the RBM puts its mass (annealed straight to a low temperature, its
         few chains' importance weights degenerate). Returns what :meth:`_gibbs_draw`
         returns."""
-        temperature = self.temperature
-        self.temperature = 1.0
-        try:
-            self._annealed_draw(eff)
-        finally:
-            self.temperature = temperature
+        self._annealed_draw(eff, temperature=1.0)
         return self._gibbs_draw(eff, start=self._v.copy())
 
-    def _annealed_draw(self, eff: np.ndarray) -> np.ndarray:
+    def _annealed_draw(self, eff: np.ndarray, temperature: float | None = None) -> np.ndarray:
         """Annealed importance sampling of the step's RBM; leaves the sample in ``self._v``.
 
         ``anneal_chains`` chains start with the hidden units drawn from their biases alone
@@ -576,11 +571,13 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         off. Returns the weighted mean over the chains of ``p(v = 1 | h)``, the model's own
         note probabilities at this step (clamped units at their values, masked ones 0).
 
+        ``temperature``: the RBM's (default: the generator's).
+
         Shapes: ``eff (H + P,)`` the effective ``[bh_t | bv_t]`` -> ``(P,)`` float32.
         """
         h, rng = self._h, self._rng
         bv_eff = eff[h:]
-        inv_t = np.float32(1.0 / self.temperature)
+        inv_t = np.float32(1.0 / (self.temperature if temperature is None else temperature))
         free = np.isfinite(bv_eff)
         on = np.isposinf(bv_eff)
         W = self.params.W
