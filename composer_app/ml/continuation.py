@@ -261,19 +261,23 @@ class Continuation:
         if self.model.register_pitch is not None and seed_mean is not None:
             # whole octaves only: the key and every interval stay as they are
             self.shift += 12 * round((self.model.register_pitch - seed_mean - self.shift) / 12)
+        # The rolls the model hears are cut from the notes already moved into its key and
+        # register, so a note above or below its pitch range that the shift brings into it
+        # is heard (cutting first and shifting the roll after would drop it).
+        model_low, model_high = self.pitch_low - self.shift, config.pitch_high - self.shift
         seed_roll = notes_to_roll(
             seed,
             self.step_ticks,
             start_tick=self.seed_start_tick,
             end_tick=self.start_tick,
-            pitch_low=self.pitch_low,
-            pitch_high=config.pitch_high,
+            pitch_low=model_low,
+            pitch_high=model_high,
         ).roll
         self.velocity = seed_velocity(seed)
         self.allowed_pitches = self._allowed_pitches()
         self._generator = FrameGenerator(
             self.model.params,
-            transpose_roll(seed_roll, self.shift),
+            seed_roll,
             gibbs_steps=self.settings.gibbs_steps or config.sampling_steps,
             temperature=self.settings.temperature,
             rng=self.settings.random_seed,
@@ -285,28 +289,30 @@ class Continuation:
         )
         # Clamped on: what the model hears of the user's notes in the target region.
         clamped_notes = target_notes if self.settings.accompany else held_notes
-        self.clamped = notes_to_roll(
+        clamped = notes_to_roll(
             clamped_notes,
             self.step_ticks,
             start_tick=self.start_tick,
             end_tick=end_tick,
-            pitch_low=self.pitch_low,
-            pitch_high=config.pitch_high,
+            pitch_low=model_low,
+            pitch_high=model_high,
         ).roll
         # Held off: a pitch in every step where a user's note of it sounds at all (the clamp
         # above rounds a note off the grid into one step; it may sound in the next too).
-        self.occupied = self._occupied(target_notes, end_tick) & ~self.clamped
-        if self.clamped.any() or self.occupied.any():
-            held = transpose_roll(self.clamped | self.occupied, self.shift)
-            self._generator.clamp(held, transpose_roll(self.clamped, self.shift))
+        occupied = self._occupied(target_notes, end_tick, model_low) & ~clamped
+        if clamped.any() or occupied.any():
+            self._generator.clamp(clamped | occupied, clamped)
+        # the same in the user's key, where generated frames are masked by them
+        self.clamped = transpose_roll(clamped, -self.shift)
+        self.occupied = transpose_roll(occupied, -self.shift)
         self.frames: list[np.ndarray] = []
 
-    def _occupied(self, notes: Sequence[Note], end_tick: int) -> np.ndarray:
-        """Where ``notes`` sound: ``(n_steps, P)`` bool, a cell set when a note of that pitch
-        sounds for any part of that step."""
+    def _occupied(self, notes: Sequence[Note], end_tick: int, pitch_low: int) -> np.ndarray:
+        """Where ``notes`` sound: ``(n_steps, P)`` bool over the pitches ``pitch_low`` up, a
+        cell set when a note of that pitch sounds for any part of that step."""
         occupied = np.zeros((self.settings.n_steps, self.n_pitches), dtype=bool)
         for note in notes:
-            column = note.pitch - self.pitch_low
+            column = note.pitch - pitch_low
             if not 0 <= column < self.n_pitches:
                 continue
             first = (max(note.start_tick, self.start_tick) - self.start_tick) // self.step_ticks

@@ -253,3 +253,64 @@ def test_continuation_moves_the_seed_into_the_model_register_and_back() -> None:
     list(cont)
     # the model's C4 and G4 come back two octaves down, in the seed's register
     assert _pitches(cont.generated_notes()) == {36, 43}
+
+
+def _seed_roll_heard(monkeypatch: pytest.MonkeyPatch, cont_args: dict) -> tuple[Continuation, dict]:
+    """Build a Continuation and capture what its FrameGenerator was given."""
+    from composer_app.ml import continuation as module
+
+    heard: dict = {}
+    real = module.FrameGenerator
+
+    class Recording(real):  # type: ignore[misc, valid-type]
+        def __init__(self, params, seed_roll=None, **kwargs):
+            heard["seed_roll"] = None if seed_roll is None else seed_roll.copy()
+            super().__init__(params, seed_roll, **kwargs)
+
+        def clamp(self, held, on):
+            heard["held"], heard["on"] = held.copy(), on.copy()
+            super().clamp(held, on)
+
+    monkeypatch.setattr(module, "FrameGenerator", Recording)
+    return Continuation(**cont_args), heard
+
+
+def test_a_seed_above_the_piano_is_heard_after_the_octave_shift(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dataclasses import replace
+
+    # A line at MIDI 110-122 (above the 88 keys; no key normalization): the register shift
+    # brings it four octaves down, into the model's range; the model must hear all 8 notes, in order.
+    model = replace(_fixed_model([60, 67], key_normalization="none"), register_pitch=66.0)
+    pitches = [110, 112, 115, 117, 119, 120, 122, 120]  # mean 116.9: 4 octaves above 66
+    seed = [Note(i * EIGHTH, p, EIGHTH) for i, p in enumerate(pitches)]
+    cont, heard = _seed_roll_heard(monkeypatch, dict(
+        model=model, notes=seed, ppq=PPQ, start_tick=8 * EIGHTH,
+        settings=ContinuationSettings(n_steps=2),
+    ))  # fmt: skip
+    assert cont.shift == -48
+    roll = heard["seed_roll"]
+    assert roll.shape == (8, 88)
+    assert [int(np.flatnonzero(row)[0]) + 21 for row in roll] == [p - 48 for p in pitches]
+    # and the continuation comes back up, where it fits the piano (the model's G4 -> G8
+    # would be 115: out of the 88 keys, so only C8 = 108)
+    list(cont)
+    assert _pitches(cont.generated_notes()) == {108}
+
+
+def test_an_accompanied_melody_above_the_piano_is_clamped_after_the_shift(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dataclasses import replace
+
+    model = replace(_fixed_model([60, 67], key_normalization="none"), register_pitch=66.0)
+    seed = [Note(i * EIGHTH, p, EIGHTH) for i, p in enumerate([108, 112, 115, 117])]
+    melody = Note(4 * EIGHTH, 112, 2 * EIGHTH)  # E8: beyond the top key, held 2 steps
+    cont, heard = _seed_roll_heard(monkeypatch, dict(
+        model=model, notes=[*seed, melody], ppq=PPQ, start_tick=4 * EIGHTH,
+        settings=ContinuationSettings(n_steps=2, accompany=True),
+    ))  # fmt: skip
+    assert cont.shift == -48
+    assert heard["on"][:, 112 - 48 - 21].tolist() == [True, True]
+    assert heard["on"].sum() == 2
