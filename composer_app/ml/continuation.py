@@ -301,7 +301,8 @@ class Continuation:
         # above rounds a note off the grid into one step; it may sound in the next too).
         occupied = self._occupied(target_notes, end_tick, model_low) & ~clamped
         if clamped.any() or occupied.any():
-            self._generator.clamp(clamped | occupied, clamped)
+            # the user's notes held off still sound: they count towards the notes per step
+            self._generator.clamp(clamped | occupied, clamped, occupied.sum(axis=1))
         # the same in the user's key, where generated frames are masked by them
         self.clamped = transpose_roll(clamped, -self.shift)
         self.occupied = transpose_roll(occupied, -self.shift)

@@ -232,10 +232,11 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
       the allowed pitches.
     * ``max_polyphony``: when a sample has more notes, the most probable are kept (ranked by
       their log-odds, which do not saturate as probabilities do at low temperature; exact
-      ties broken at random); clamped-on notes count towards it and are always kept.
-    * ``min_notes``: a sample with fewer sounding notes (clamped-on ones included) is
-      redrawn, the chain restarting where it started with fresh random numbers, up to
-      :data:`MAX_REDRAWS` times; then the last draw stands. ``min_notes=1`` samples the
+      ties broken at random); clamped-on notes count towards it and are always kept, and so
+      do the notes :meth:`clamp` is told sound beside the frame (``others``).
+    * ``min_notes``: a sample with fewer sounding notes (clamped-on ones and ``others``
+      included) is redrawn, the chain restarting where it started with fresh random numbers,
+      up to :data:`MAX_REDRAWS` times; then the last draw stands. ``min_notes=1`` samples the
       chain's distribution given that the step is not silent (the benchmark tunes almost
       never fall silent; a model that gives silence too much mass would thin out). No
       redraw is tried when fewer units than ``min_notes`` may sound at all, or when the draw
@@ -322,6 +323,8 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         # Clamp rows still to come: lists of (mask (P,), values (P,)).
         self._clamp_masks: list[np.ndarray] = []
         self._clamp_values: list[np.ndarray] = []
+        # Notes sounding beside the model's frame in those steps (see clamp's ``others``).
+        self._clamp_others: list[int] = []
         # Recurrence: Wu_cat maps u to [bh_t | bv_t] in one product.
         self._Wu_cat = np.ascontiguousarray(np.concatenate([params.Wuh, params.Wuv], axis=1))
         self._b_cat = np.concatenate([params.bh, params.bv]).astype(np.float32)
@@ -391,15 +394,25 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
             )
         self._mask_bias[:] = np.where(allowed, 0.0, -np.inf)
 
-    def clamp(self, mask: np.ndarray, values: np.ndarray) -> None:
+    def clamp(
+        self, mask: np.ndarray, values: np.ndarray, others: np.ndarray | None = None
+    ) -> None:
         """Hold units at given values for the next N steps (replacing earlier clamps).
 
         Shapes: ``mask (N, P)`` bool (which units are held), ``values (N, P)`` bool. Row 0
         applies to the next frame to be sampled (the one after any frame yielded and not yet
-        committed). Nothing is clamped beyond row N - 1.
+        committed). Nothing is clamped beyond row N - 1. ``others (N,)`` int, optional: how
+        many notes sound in each step beside the model's frame (a user's notes the model is
+        kept off); they count towards ``max_polyphony`` and ``min_notes`` as clamped-on
+        notes do.
         """
         mask = np.asarray(mask)
         values = np.asarray(values)
+        others_list = [0] * len(mask) if others is None else [int(n) for n in others]
+        if len(others_list) != len(mask) or min(others_list, default=0) < 0:
+            raise GenerationError(
+                f"clamp others must be {len(mask)} counts >= 0, got {others_list}"
+            )
         if mask.ndim != 2 or mask.shape[1] != self._p or mask.dtype != bool:
             raise GenerationError(f"clamp mask must be (N, {self._p}) bool, got {mask.shape}")
         if values.shape != mask.shape or values.dtype != bool:
@@ -409,10 +422,12 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
             )
         self._clamp_masks = [row.copy() for row in mask]
         self._clamp_values = [row.copy() for row in values]
+        self._clamp_others = others_list
         if self._pending is not None:
             # The pending frame occupies the step before row 0; keep row 0 for the next one.
             self._clamp_masks.insert(0, np.zeros(self._p, dtype=bool))
             self._clamp_values.insert(0, np.zeros(self._p, dtype=bool))
+            self._clamp_others.insert(0, 0)
 
     def condition(self, roll: np.ndarray) -> None:
         """Run the recurrence over ``roll`` (added to the history). Shapes: ``(T, P)`` bool."""
@@ -443,11 +458,12 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
             draw = self._annealed_then_cooled_draw
         probabilities = draw(eff)
         redraws = 0
-        if self.min_notes:
+        others = self._clamp_others[0] if self._clamp_others else 0
+        if self.min_notes > others:
             free = np.isfinite(eff[h:])
-            can_sound = int(np.count_nonzero(eff[h:] > -np.inf))
+            can_sound = int(np.count_nonzero(eff[h:] > -np.inf)) + others
             while (
-                np.count_nonzero(self._v) < self.min_notes
+                np.count_nonzero(self._v) + others < self.min_notes
                 and redraws < MAX_REDRAWS
                 and can_sound >= self.min_notes
                 # hopeless: the draw expects (almost) no free note at temperature 1, e.g. a
@@ -458,7 +474,7 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
                 redraws += 1
         frame = self._v > 0.5
         if self.max_polyphony is not None:
-            frame = self._cap_polyphony(frame, eff[h:])
+            frame = self._cap_polyphony(frame, eff[h:], others)
         return GeneratedFrame(self._step_index, frame, probabilities, redraws)
 
     def advance(self, frame: np.ndarray) -> None:
@@ -510,6 +526,7 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         if self._clamp_masks:
             del self._clamp_masks[0]
             del self._clamp_values[0]
+            del self._clamp_others[0]
 
     def _gibbs_draw(self, eff: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
         """One block-Gibbs chain in the step's RBM (``gibbs_steps`` steps, and the cooling
@@ -661,11 +678,12 @@ class FrameGenerator(Generator[GeneratedFrame, np.ndarray | None, None]):
         with np.errstate(over="ignore"):
             return (1.0 / (1.0 + np.exp(-x / np.float32(self.temperature)))).astype(np.float32)
 
-    def _cap_polyphony(self, frame: np.ndarray, bv_eff: np.ndarray) -> np.ndarray:
-        """Keep the ``max_polyphony`` most probable notes of ``frame``: clamped-on notes
-        first, then by their log-odds (probabilities saturate at 1 in float32 at low
-        temperature, and would rank by pitch), exact ties in random order."""
-        cap = int(self.max_polyphony or 0)
+    def _cap_polyphony(self, frame: np.ndarray, bv_eff: np.ndarray, others: int = 0) -> np.ndarray:
+        """Keep the ``max_polyphony`` most probable notes of ``frame``, less the ``others``
+        sounding beside it: clamped-on notes first, then by their log-odds (probabilities
+        saturate at 1 in float32 at low temperature, and would rank by pitch), exact ties in
+        random order."""
+        cap = max(0, int(self.max_polyphony or 0) - others)
         if np.count_nonzero(frame) <= cap:
             return frame
         clamped_on = np.isposinf(bv_eff)

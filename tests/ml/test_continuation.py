@@ -93,6 +93,19 @@ def test_continuation_polyphony_cap_holds() -> None:
         assert step.frame.sum() <= 3
 
 
+def test_continuation_polyphony_cap_counts_a_users_later_note_like_a_held_one() -> None:
+    # Max 2 notes a step. The user's E4 held over the start (steps 0-1) and their G4 that
+    # starts later (steps 2-3) both sound with what the model adds: the model (which always
+    # plays C4, D4 and A4) may add one note beside either, never two.
+    model = _fixed_model([60, 62, 69], key_normalization="none")
+    user = [Note(0, 60, 2 * EIGHTH), Note(2 * EIGHTH, 64, 4 * EIGHTH),
+            Note(6 * EIGHTH, 67, 2 * EIGHTH)]  # fmt: skip
+    settings = ContinuationSettings(n_steps=6, max_polyphony=2)
+    cont = Continuation(model, user, PPQ, start_tick=4 * EIGHTH, settings=settings)
+    frames = [step.frame for step in cont]
+    assert [int(f.sum()) for f in frames] == [1, 1, 1, 1, 2, 2]
+
+
 def test_continuation_accompany_keeps_clamped_notes_out_of_the_output() -> None:
     # The user's melody in the target region (E4 held 2 steps) is clamped on; the model
     # (which always plays C4 and E4; no key normalization) adds only C4 around it.
@@ -267,9 +280,9 @@ def _seed_roll_heard(monkeypatch: pytest.MonkeyPatch, cont_args: dict) -> tuple[
             heard["seed_roll"] = None if seed_roll is None else seed_roll.copy()
             super().__init__(params, seed_roll, **kwargs)
 
-        def clamp(self, held, on):
+        def clamp(self, held, on, others=None):
             heard["held"], heard["on"] = held.copy(), on.copy()
-            super().clamp(held, on)
+            super().clamp(held, on, others)
 
     monkeypatch.setattr(module, "FrameGenerator", Recording)
     return Continuation(**cont_args), heard

@@ -255,6 +255,27 @@ def test_frame_generator_polyphony_cap_always_keeps_clamped_notes() -> None:
         assert frame[10] and frame.sum() == 2
 
 
+def test_frame_generator_counts_notes_sounding_beside_the_frame() -> None:
+    # Every unit wants to sound (bv = 3). In steps 0 and 1, two and four other notes sound
+    # beside the frame (a user's, held off for the model): the cap of 3 leaves room for one
+    # model note, then for none; from step 2 on, for three again.
+    prm = random_parameters(scale=0.1, bv=3.0, seed=5)
+    mask = np.zeros((2, 88), dtype=bool)
+    mask[:, [40, 44]] = True
+    gen = FrameGenerator(prm, None, max_polyphony=3, rng=1)
+    gen.clamp(mask, np.zeros_like(mask), others=[2, 4])
+    sizes = [int(next(gen).frame.sum()) for _ in range(3)]
+    assert sizes == [1, 0, 3]
+    # min_notes is met by the notes beside the frame: no redraw for a step they fill
+    quiet = RnnRbmParameters(**{**prm.__dict__, "bv": np.full(88, -30.0, dtype=np.float32)})
+    quiet = RnnRbmParameters(**{**quiet.__dict__, "W": np.zeros_like(prm.W)})
+    gen = FrameGenerator(quiet, None, min_notes=1, rng=1)
+    gen.clamp(np.zeros((1, 88), dtype=bool), np.zeros((1, 88), dtype=bool), others=[1])
+    assert next(gen).redraws == 0
+    with pytest.raises(GenerationError, match="others"):
+        gen.clamp(mask, mask, others=[1])
+
+
 def _shipped_parameters(name: str) -> tuple[Any, RnnRbmParameters]:
     """The config and generator parameters of a shipped model (in the repository)."""
     from composer_app import paths
