@@ -7,11 +7,18 @@ is loaded).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QWidget
 
 # How long the hidden --test-play-then-quit flag plays before closing the window.
 TEST_PLAY_MS = 500
+# How often the event loop lets Python see a Ctrl+C (SIGINT). Units: milliseconds.
+INTERRUPT_POLL_MS = 200
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,9 +92,32 @@ def run(args: argparse.Namespace) -> int:
         QTimer.singleShot(60_000, window.close)  # never hang a test if no model loads
     else:
         QTimer.singleShot(0, window.offer_recovery)
-    status = app.exec()
+    # Ctrl+C in the terminal closes the window as its close button does (asking about
+    # unsaved work) instead of raising KeyboardInterrupt in whatever slot runs next. Python
+    # runs signal handlers only between its own bytecodes, so a timer lets it in while Qt's
+    # loop waits.
+    previous_handler = signal.signal(signal.SIGINT, lambda *_: _close_on_interrupt(window))
+    interrupt_poll = QTimer()
+    interrupt_poll.timeout.connect(lambda: None)
+    interrupt_poll.start(INTERRUPT_POLL_MS)
+    try:
+        status = app.exec()
+    finally:
+        interrupt_poll.stop()
+        signal.signal(signal.SIGINT, previous_handler)
     window.shutdown()  # already done by closeEvent unless the loop ended another way
     return status
+
+
+def _close_on_interrupt(window: QWidget) -> None:
+    """Ctrl+C: close the window from the event loop (a question already open about unsaved
+    work waits for its answer; the second Ctrl+C does not ask it again)."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    if QApplication.activeModalWidget() is None:
+        print("Ctrl+C: closing Composer", file=sys.stderr, flush=True)
+        QTimer.singleShot(0, window.close)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

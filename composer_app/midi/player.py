@@ -34,6 +34,7 @@ import logging
 import math
 import multiprocessing as mp
 import os
+import signal
 import sys
 import threading
 import time
@@ -888,7 +889,12 @@ _ERRORS: dict[str, type[Exception]] = {
 
 
 def _serve_player(commands: Connection, events: Connection, realtime_priority: int | None) -> None:
-    """The player process: run a :class:`Player`, obey ``commands``, report on ``events``."""
+    """The player process: run a :class:`Player`, obey ``commands``, report on ``events``.
+
+    Ctrl+C in the terminal reaches the whole process group: the app decides what it means
+    (close the window, asking about unsaved work) and closes this process, so it is ignored
+    here rather than killing the player mid-note with a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     send_lock = threading.Lock()
 
     def emit(*item: object) -> None:

@@ -38,3 +38,48 @@ def test_main_window_quit_during_playback_exits_cleanly(tmp_path: Path) -> None:
     assert "QThread: Destroyed while thread is still running" not in done.stderr
     assert "QThread destroyed" not in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _children(pid: int) -> list[str]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return path.read_text().split() if path.exists() else []
+
+
+def test_ctrl_c_in_the_terminal_closes_the_window_without_a_traceback(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    import pytest
+
+    if not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists():
+        pytest.skip("needs Linux /proc to see when the app's player process is up")
+    song = tmp_path / "song.mid"
+    score = Score()
+    score.add_many([Note(i * 480, 60 + i % 12, 480) for i in range(8)])
+    write_mid(score, song)
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "COMPOSER_SETTINGS_FILE": str(tmp_path / "settings.ini"),
+        "COMPOSER_AUTOSAVE_DIR": str(tmp_path / "autosave"),
+    }
+    # its own process group, as a terminal gives it: Ctrl+C reaches the app and its player
+    app = subprocess.Popen(
+        [sys.executable, str(ROOT / "main.py"), str(song)], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not _children(app.pid) and app.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _children(app.pid), "the player process never started"
+        time.sleep(1.5)  # the window is up and the event loop runs
+        os.killpg(app.pid, signal.SIGINT)
+        _out, err = app.communicate(timeout=30)
+    finally:
+        if app.poll() is None:
+            os.killpg(app.pid, signal.SIGKILL)
+            app.wait()
+    assert app.returncode == 0, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert "Ctrl+C: closing Composer" in err
