@@ -3,9 +3,13 @@
 Each running app writes ``session-<pid>-<launch token>.mid`` plus a ``.json`` beside it (the
 path of the user's file, if any) into the autosave folder; it never writes over the user's own
 file. A clean exit deletes the pair. A pair left by a process that is no longer running means
-the app crashed, and the next start offers to recover it. The launch token tells a crashed
-session from this one when the new process happens to get the same process id (common in
-containers and after a reboot).
+the app crashed, and the next start offers to recover it. A running session holds an
+exclusive lock (``flock``) on ``session-<pid>-<launch token>.lock`` beside them, which the
+system lets go when the process dies however it dies; so a leftover whose lock can be taken is
+a crash, even when an unrelated program now has the crashed session's process id (common after
+a reboot). Without a lock file (an autosave of an older version, or a system without
+``flock``) the process id decides, and the launch token tells a crashed session from this one
+when the new process happens to get the same id (common in containers).
 """
 
 from __future__ import annotations
@@ -18,6 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
+
+try:  # POSIX; elsewhere sessions are told apart by process id alone
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from composer_app.core.score import Score
 from composer_app.midi.files import MidiFileError, read_mid, write_mid
@@ -42,10 +51,34 @@ def autosave_directory() -> Path:
 _LAUNCH_TOKEN = uuid.uuid4().hex[:12]
 
 
-def _session_alive(pid: int, token: str | None) -> bool:
+def _session_alive(pid: int, token: str | None, lock_path: Path) -> bool:
+    if pid == os.getpid() and token == _LAUNCH_TOKEN:
+        return True  # this very session
+    if fcntl is not None and lock_path.exists():
+        return _lock_held(lock_path)
     if pid == os.getpid():
-        return token == _LAUNCH_TOKEN  # same id, another launch: that one crashed
+        return False  # same id, another launch: that one crashed
     return _process_alive(pid)
+
+
+def _lock_held(lock_path: Path) -> bool:
+    """Whether a running session holds ``lock_path``'s lock. A lock file that vanished or
+    cannot be opened counts as held: its session is exiting, or is not ours to judge."""
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
 def _process_alive(pid: int) -> bool:
@@ -67,6 +100,12 @@ class Recovery:
     mid_path: Path
     info_path: Path
     original_path: str | None
+    modified_s: float = 0.0  # when it was last written (seconds since the epoch)
+
+    @property
+    def lock_path(self) -> Path:
+        """The lock file the crashed session held (it may not exist)."""
+        return self.mid_path.with_suffix(".lock")
 
     def load(self) -> Score:
         """Read the autosaved score. Raises :class:`MidiFileError` if it is unreadable."""
@@ -74,7 +113,7 @@ class Recovery:
 
     def discard(self) -> None:
         """Delete the autosave files."""
-        for path in (self.mid_path, self.info_path):
+        for path in (self.mid_path, self.info_path, self.lock_path):
             path.unlink(missing_ok=True)
 
     def set_aside(self) -> Path:
@@ -84,30 +123,58 @@ class Recovery:
         kept = self.mid_path.with_name(f"unreadable-{self.mid_path.name}")
         os.replace(self.mid_path, kept)
         self.info_path.unlink(missing_ok=True)
+        self.lock_path.unlink(missing_ok=True)
         return kept
 
 
 def find_recoveries(directory: Path) -> list[Recovery]:
-    """Autosaves in ``directory`` whose process is gone, newest first."""
-    if not directory.is_dir():
+    """Autosaves in ``directory`` whose session is gone, newest first. An entry that vanishes
+    or cannot be read meanwhile (another launch recovering it, a dangling link) is skipped;
+    a lock file left without its autosave by a crashed session is removed."""
+    try:
+        mid_paths = list(directory.glob("session-*.mid")) if directory.is_dir() else []
+    except OSError:
         return []
-    found: list[tuple[float, Recovery]] = []
-    for mid_path in directory.glob("session-*.mid"):
+    found: list[Recovery] = []
+    for mid_path in mid_paths:
         pid_text, _sep, token = mid_path.stem.removeprefix("session-").partition("-")
         try:
             pid = int(pid_text)
         except ValueError:
             continue
-        if _session_alive(pid, token or None):
+        if _session_alive(pid, token or None, mid_path.with_suffix(".lock")):
+            continue
+        try:
+            modified_s = mid_path.stat().st_mtime
+        except OSError:
             continue
         info_path = mid_path.with_suffix(".json")
-        original: str | None = None
         try:
             original = json.loads(info_path.read_text(encoding="utf-8")).get("original_path")
         except (OSError, ValueError, AttributeError):
             original = None
-        found.append((mid_path.stat().st_mtime, Recovery(mid_path, info_path, original)))
-    return [r for _, r in sorted(found, key=lambda pair: pair[0], reverse=True)]
+        if not isinstance(original, str) or not original:
+            original = None
+        found.append(Recovery(mid_path, info_path, original, modified_s))
+    _remove_stale_locks(directory)
+    return sorted(found, key=lambda r: r.modified_s, reverse=True)
+
+
+def _remove_stale_locks(directory: Path) -> None:
+    """Delete lock files that no session holds and whose autosave is gone (a session that
+    crashed before its first autosave, or a recovered one's)."""
+    if fcntl is None:
+        return
+    try:
+        lock_paths = list(directory.glob("session-*.lock")) if directory.is_dir() else []
+    except OSError:
+        return
+    for lock_path in lock_paths:
+        if not lock_path.with_suffix(".mid").exists() and not _lock_held(lock_path):
+            try:
+                lock_path.unlink()
+            except OSError:
+                pass
 
 
 class Autosaver(QObject):
@@ -132,6 +199,9 @@ class Autosaver(QObject):
         self._snapshot = snapshot
         self.mid_path = self._directory / f"session-{os.getpid()}-{_LAUNCH_TOKEN}.mid"
         self.info_path = self.mid_path.with_suffix(".json")
+        self.lock_path = self.mid_path.with_suffix(".lock")
+        self._lock_fd: int | None = None  # held while this session has an autosave
+        self.last_error: str | None = None  # why the last autosave failed (None: it did not)
         self._timer = QTimer(self)
         self._timer.setInterval(int(interval_ms))
         self._timer.timeout.connect(self.autosave_now)
@@ -162,20 +232,46 @@ class Autosaver(QObject):
             return False
         try:
             self._directory.mkdir(parents=True, exist_ok=True)
+            self._hold_lock()
             write_mid(score, self.mid_path)
             self.info_path.write_text(
                 json.dumps({"original_path": original_path}), encoding="utf-8"
             )
         except (OSError, MidiFileError) as exc:
+            self.last_error = str(exc)
             self.failed.emit(f"Autosave to {self.mid_path} failed: {exc}")
             return False
+        self.last_error = None
         self.saved.emit(str(self.mid_path))
         return True
 
+    def _hold_lock(self) -> None:
+        """Take this session's lock (once): a later launch then knows it is alive. Where it
+        cannot be taken, the process id tells instead (see the module docstring)."""
+        if fcntl is None or self._lock_fd is not None:
+            return
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # another window of this process holds it: it speaks for us too
+            os.close(fd)
+            return
+        self._lock_fd = fd
+
     def discard(self) -> None:
-        """Delete this session's autosave (after a save or a clean exit)."""
+        """Delete this session's autosave (after a save or a clean exit), then its lock."""
         for path in (self.mid_path, self.info_path):
             try:
                 path.unlink(missing_ok=True)
             except OSError:
                 pass
+        if self._lock_fd is not None:
+            try:
+                self.lock_path.unlink(missing_ok=True)
+            except OSError:
+                pass
+            os.close(self._lock_fd)
+            self._lock_fd = None

@@ -33,6 +33,7 @@ from composer_app.gui.actions import (
 from composer_app.gui.autosave import (
     DEFAULT_INTERVAL_MS,
     Autosaver,
+    Recovery,
     autosave_directory,
     find_recoveries,
 )
@@ -87,6 +88,9 @@ class MainWindow(QMainWindow):
         # (its real path, one line per kind). Saving over that file asks first, whatever
         # name the document has meanwhile, until that file itself has been written.
         self._dropped_content: tuple[str, list[str]] | None = None
+        # A crashed session's autosave that was recovered but could not be replaced by one
+        # of ours: kept until this session's work is safe (see offer_recovery).
+        self._superseded_recovery: Recovery | None = None
 
         self.document = ScoreDocument()
         self.editor = PianoRollEditor(self.document)
@@ -200,6 +204,7 @@ class MainWindow(QMainWindow):
         self.playback.playing_changed.connect(self._on_playback_playing_changed)
         self.playback.error_occurred.connect(self._on_playback_error_occurred)
         self.autosaver.failed.connect(lambda msg: self.statusBar().showMessage(msg, 10_000))
+        self.autosaver.saved.connect(lambda _path: self._release_superseded_recovery())
         self.continuation.status_reported.connect(
             lambda msg: self.statusBar().showMessage(msg, 10_000)
         )
@@ -279,7 +284,7 @@ class MainWindow(QMainWindow):
         self._stop_for_new_document()
         self.document.replace_score(Score(), None)
         self._dropped_content = None
-        self.autosaver.discard()
+        self._drop_autosaves()
         self._refresh_from_score()
         self.statusBar().showMessage("New score", 3000)
         return True
@@ -313,7 +318,7 @@ class MainWindow(QMainWindow):
         self.document.replace_score(score, path)
         dropped = report.dropped_content_lines()
         self._dropped_content = (os.path.realpath(path), dropped) if dropped else None
-        self.autosaver.discard()
+        self._drop_autosaves()
         self.prefs.add_recent_file(path)
         self.prefs.set_last_directory(os.path.dirname(path))
         self._refresh_from_score()
@@ -337,7 +342,7 @@ class MainWindow(QMainWindow):
         self._stop_for_new_document()
         self.document.replace_score(score, None)
         self._dropped_content = None
-        self.autosaver.discard()
+        self._drop_autosaves()
         self._refresh_from_score()
         self.editor.zoom_to_fit()
         self.set_playhead(float(score.end_tick))  # ready to Continue after the melody
@@ -453,7 +458,7 @@ class MainWindow(QMainWindow):
         self.document.mark_clean()
         if self._holds_dropped_content(path):
             self._dropped_content = None  # that file now holds only what the score holds
-        self.autosaver.discard()
+        self._drop_autosaves()
         self.prefs.add_recent_file(path)
         self.prefs.set_last_directory(os.path.dirname(path))
         self._update_title()
@@ -511,6 +516,16 @@ class MainWindow(QMainWindow):
         return None
 
     # ---- autosave and recovery --------------------------------------------------------------
+    def _drop_autosaves(self) -> None:
+        """The work is saved, or the user chose to let it go: no autosave is needed."""
+        self.autosaver.discard()
+        self._release_superseded_recovery()
+
+    def _release_superseded_recovery(self) -> None:
+        if self._superseded_recovery is not None:
+            self._superseded_recovery.discard()
+            self._superseded_recovery = None
+
     def _autosave_snapshot(self) -> tuple[Score, str | None, bool]:
         return self.document.saved_score(), self.file_path, self.document.is_dirty
 
@@ -524,7 +539,7 @@ class MainWindow(QMainWindow):
         if not recoveries:
             return False
         recovery = recoveries[0]
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(recovery.mid_path.stat().st_mtime))
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(recovery.modified_s))
         origin = f" of “{os.path.basename(recovery.original_path)}”" if recovery.original_path else ""
         others = len(recoveries) - 1
         more = (
@@ -560,9 +575,21 @@ class MainWindow(QMainWindow):
         self._dropped_content = _dropped_content_of(recovery.original_path)
         self.document.undo_stack.resetClean()  # recovered work is unsaved work
         self._refresh_from_score()
-        self.autosaver.autosave_now()  # our own copy first, then the old one can go
-        recovery.discard()
-        self.statusBar().showMessage("Recovered unsaved work; save it to keep it", 10_000)
+        if self.autosaver.autosave_now():  # our own copy first, then the old one can go
+            recovery.discard()
+            self.statusBar().showMessage("Recovered unsaved work; save it to keep it", 10_000)
+            return True
+        # Not protected by an autosave of ours (a full disk?): the old one is the only copy
+        # on disk, so it stays, and goes once this session's work is safe (autosaved, saved,
+        # or closed by the user's choice).
+        self._superseded_recovery = recovery
+        QMessageBox.warning(
+            self,
+            "Recovered work is not protected",
+            "The unsaved work was recovered, but it could not be autosaved again: "
+            f"{self.autosaver.last_error}\n\nThe old autosave stays as “{recovery.mid_path}” "
+            "until this session's work is safe. Save the work (File ▸ Save As) to keep it.",
+        )
         return True
 
     # ---- tempo ------------------------------------------------------------------------------
@@ -722,7 +749,7 @@ class MainWindow(QMainWindow):
         self.autosaver.stop()
         self.continuation.shutdown()  # before the player: the worker streams into it
         self.playback.close()
-        self.autosaver.discard()
+        self._drop_autosaves()
         self.prefs.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)

@@ -260,3 +260,98 @@ def test_autosave_of_a_crashed_launch_with_our_pid_is_offered_not_hidden(tmp_pat
     assert [r.mid_path for r in found] == [leftover]  # ours (alive) is not offered
     saver.discard()
     assert leftover.exists()  # discarding our own autosave leaves the crashed one alone
+
+
+_HOLD_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="session locks use POSIX flock")
+def test_a_session_is_alive_while_it_holds_its_lock_whatever_its_process_id(
+    tmp_path: Path,
+) -> None:
+    saver = Autosaver(tmp_path, lambda: (Score(), None, True))
+    assert saver.autosave_now()
+    assert saver.lock_path.exists()
+    # A crashed session's autosave, named with the id of a process that is alive now (an
+    # unrelated program after a reboot): its lock file is free, so it is offered.
+    unrelated = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = None
+    try:
+        crashed = tmp_path / f"session-{unrelated.pid}-0123456789ab.mid"
+        shutil.copy(saver.mid_path, crashed)
+        crashed.with_suffix(".lock").touch()
+        assert [r.mid_path for r in find_recoveries(tmp_path)] == [crashed]
+        # A running session whose process id is gone from this view (or reused): its lock
+        # is held, so it is not offered; once it dies, the system frees the lock.
+        running = tmp_path / f"session-{dead_pid()}-0123456789ac.mid"
+        shutil.copy(saver.mid_path, running)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", _HOLD_LOCK, str(running.with_suffix(".lock"))],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        assert [r.mid_path for r in find_recoveries(tmp_path)] == [crashed]
+        holder.kill()
+        holder.wait()
+        assert {r.mid_path for r in find_recoveries(tmp_path)} == {crashed, running}
+    finally:
+        unrelated.kill()
+        unrelated.wait()
+        if holder is not None and holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    # a clean exit lets go of our lock and removes its file
+    saver.discard()
+    assert not saver.lock_path.exists() and not saver.mid_path.exists()
+
+
+def test_a_damaged_autosave_folder_still_offers_the_good_autosave(tmp_path: Path) -> None:
+    saver = Autosaver(tmp_path / "src", lambda: (Score(), None, True))
+    assert saver.autosave_now()
+    folder = tmp_path / "auto"
+    folder.mkdir()
+    good = folder / f"session-{dead_pid()}-0123456789ab.mid"
+    shutil.copy(saver.mid_path, good)
+    good.with_suffix(".json").write_text(json.dumps({"original_path": ["not", "a", "path"]}))
+    dangling = folder / f"session-{dead_pid()}-0123456789ac.mid"
+    dangling.symlink_to(folder / "gone.mid")
+    found = find_recoveries(folder)
+    assert [r.mid_path for r in found] == [good]
+    assert found[0].original_path is None  # not a path: ignored, as an unreadable .json is
+
+
+def test_recovered_work_that_cannot_be_autosaved_keeps_the_old_autosave(
+    make_window, dialogs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The disk is full at the start after a crash: the recovered work cannot be autosaved
+    # again, so the crashed session's autosave must stay (the only copy on disk) and the
+    # user must be told so, not in a status line that the next one replaces.
+    answers, shown = dialogs
+    [leftover] = crashed_sessions(make_window, tmp_path)
+    from composer_app.gui import autosave as autosave_module
+
+    def disk_full(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(autosave_module, "write_mid", disk_full)
+    warnings: list[str] = []
+    monkeypatch.setattr(
+        QMessageBox, "warning", staticmethod(lambda *a, **k: warnings.append(a[2]) or Btn.Ok)
+    )
+    second = make_window()
+    answers.append(Btn.Yes)
+    assert second.offer_recovery()
+    assert [n.pitch for n in second.document.score.notes] == [60]
+    assert leftover.exists() and leftover.with_suffix(".json").exists()
+    assert len(warnings) == 1
+    assert "No space left on device" in warnings[0] and str(leftover) in warnings[0]
+    # once this session's own autosave is written, the old one goes
+    monkeypatch.setattr(autosave_module, "write_mid", write_mid)
+    assert second.autosaver.autosave_now()
+    assert not leftover.exists() and second.autosaver.mid_path.exists()
