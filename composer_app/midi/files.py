@@ -1053,7 +1053,9 @@ def write_mid(score: Score, path: str | os.PathLike[str]) -> None:
         # renaming over it would replace a device or a pipe (/dev/null, a FIFO) with a file
         reason = "it is a folder, not a file" if stat.S_ISDIR(mode) else "it is not a regular file"
         raise MidiFileError(path, reason, "save")
-    tmp = folder / f".{target.name}.{secrets.token_hex(4)}.tmp"
+    # a short name of its own: the target's name plus a suffix would pass the file system's
+    # limit (255 bytes on most) for a long name that is itself legal
+    tmp = folder / f".composer-{secrets.token_hex(4)}.tmp"
     fd = -1
     try:
         # 0o666 and the umask, as an ordinary new file would get; keep an existing file's mode

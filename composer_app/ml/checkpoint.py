@@ -6,10 +6,13 @@ to load raises :class:`CheckpointError` with a message that names the file and t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import tempfile
-from collections.abc import Collection, Mapping
+import threading
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,24 +39,66 @@ def _current_umask() -> int:
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: a temp file in the same folder, fsync, os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    atomic_write_files({Path(path): data})
+
+
+def atomic_write_files(files: Mapping[Path, bytes]) -> None:
+    """Write each file of ``files`` (path -> content) whole, and all of them or none.
+
+    Every content goes to a temp file in its folder and is synced first, so a full disk or
+    any other write error replaces nothing (the temp files are removed). Then the temp files
+    are renamed over the targets one after the other with Ctrl+C held back, so an interrupt
+    cannot fall between two renames; it is raised once they are done. Temp names are short
+    (``.tmp-<random>``), so a target whose name is near the file system's limit still works.
+    """
+    written: list[tuple[str, Path]] = []
     try:
-        os.chmod(tmp_name, 0o666 & ~_current_umask())  # mkstemp makes 0600; use the usual mode
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
+        for path, data in files.items():
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+            written.append((tmp_name, path))
+            # mkstemp makes 0600; use the usual mode
+            os.chmod(tmp_name, 0o666 & ~_current_umask())
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        with _interrupts_deferred():
+            for tmp_name, path in written:
+                os.replace(tmp_name, path)
     except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
+        for tmp_name, _path in written:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
         raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
+    for folder in {path.parent for _tmp, path in written}:
+        _fsync_folder(folder)  # make the renames themselves durable
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold back SIGINT (Ctrl+C) for the block and deliver it after. Only the main thread can
+    change signal handlers; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            if callable(previous):
+                previous(signal.SIGINT, None)  # default_int_handler raises KeyboardInterrupt
+            elif previous == signal.SIG_DFL:
+                signal.raise_signal(signal.SIGINT)
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY)
     except OSError:
         return
     try:
@@ -93,8 +138,10 @@ def save_checkpoint(
     """Write ``config.json`` and ``weights.safetensors`` into ``directory`` atomically.
 
     ``extra`` is JSON-ready metadata stored under ``"extra"`` in ``config.json`` (read it with
-    :func:`read_extra`). The weights are written first, then the config; each replace is
-    atomic. Raises :class:`CheckpointError` for a non-finite tensor (nothing is written then).
+    :func:`read_extra`). Both are written before either replaces the old one, so a full
+    disk or a Ctrl+C never leaves the weights of one epoch beside the config of another (see
+    :func:`atomic_write_files`). Raises :class:`CheckpointError` for a non-finite tensor
+    (nothing is written then).
     """
     directory = Path(directory)
     weights = tensors_to_bytes(dict(model.state_dict()))
@@ -106,8 +153,9 @@ def save_checkpoint(
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"config cannot be written as JSON: {exc}") from exc
     try:
-        atomic_write_bytes(directory / WEIGHTS_NAME, weights)
-        atomic_write_bytes(directory / CONFIG_NAME, text.encode("utf-8"))
+        atomic_write_files(
+            {directory / WEIGHTS_NAME: weights, directory / CONFIG_NAME: text.encode("utf-8")}
+        )
     except OSError as exc:
         raise CheckpointError(f"cannot write the checkpoint in {directory}: {exc}") from exc
 

@@ -644,6 +644,16 @@ def test_write_mid_interrupt_mid_save_leaves_no_temp_file(tmp_path: Path, monkey
     assert [p.name for p in tmp_path.iterdir()] == ["song.mid"]
 
 
+def test_write_mid_saves_a_name_as_long_as_the_file_system_allows(tmp_path: Path) -> None:
+    # 255 bytes is the limit of a name on most file systems; a temp name made of the target's
+    # name plus a suffix would pass it ("File name too long" for a legal name)
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    path = tmp_path / ("L" * (limit - len(".mid")) + ".mid")
+    write_mid(_rich_score(), path)
+    assert read_mid(path).notes == _rich_score().notes
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
 def test_write_mid_into_missing_folder_raises_midi_file_error(tmp_path: Path) -> None:
     with pytest.raises(MidiFileError, match="Cannot save 'x.mid': the folder does not exist"):
         write_mid(_rich_score(), tmp_path / "nowhere" / "x.mid")

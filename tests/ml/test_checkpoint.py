@@ -46,6 +46,93 @@ def test_checkpoint_round_trip_is_bit_exact(tmp_path: Path) -> None:
     assert sorted(p.name for p in directory.iterdir()) == [CONFIG_NAME, WEIGHTS_NAME]
 
 
+def _state(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_checkpoint_is_written_whole_or_not_at_all_on_a_full_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The disk fills while the second file is written: the old checkpoint must stay as it
+    # was (not new weights beside the old config), with no temp file left.
+    directory, config, model = saved(tmp_path)
+    before = _state(directory)
+    with torch.no_grad():
+        model.W.add_(1.0)
+    real_fdopen = checkpoint_module.os.fdopen
+    opened: list[int] = []
+
+    class FullDisk:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, _data):
+            raise OSError(28, "No space left on device")
+
+    def fdopen(fd, mode):
+        opened.append(fd)
+        handle = real_fdopen(fd, mode)
+        return handle if len(opened) == 1 else FullDisk(handle)
+
+    monkeypatch.setattr(checkpoint_module.os, "fdopen", fdopen)
+    with pytest.raises(CheckpointError, match="No space left on device"):
+        save_checkpoint(directory, config, model, extra={"best_epoch": 3})
+    monkeypatch.undo()
+    assert len(opened) == 2
+    assert _state(directory) == before
+
+
+def test_checkpoint_ctrl_c_during_the_renames_waits_until_both_are_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl+C (a real SIGINT) arrives just as the first file is renamed into place: it must be
+    # raised only once the second is in place too, so config and weights stay one epoch's.
+    import os
+    import signal
+
+    directory, config, model = saved(tmp_path)
+    with torch.no_grad():
+        model.W.add_(1.0)
+    real_replace = checkpoint_module.os.replace
+    renamed: list[str] = []
+
+    def replace_then_interrupt(src, dst):
+        real_replace(src, dst)
+        renamed.append(Path(dst).name)
+        if len(renamed) == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(checkpoint_module.os, "replace", replace_then_interrupt)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            save_checkpoint(directory, config, model, extra={"best_epoch": 3})
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    monkeypatch.undo()
+    assert renamed == [WEIGHTS_NAME, CONFIG_NAME]
+    assert read_extra(directory) == {"best_epoch": 3}
+    _config, loaded = load_checkpoint(directory)
+    assert torch.equal(loaded.W, model.W)
+    assert sorted(p.name for p in directory.iterdir()) == [CONFIG_NAME, WEIGHTS_NAME]
+
+
+def test_atomic_write_takes_a_name_as_long_as_the_file_system_allows(tmp_path: Path) -> None:
+    # (evaluate --json writes the user's file name through it)
+    import os
+
+    path = tmp_path / ("r" * (os.pathconf(tmp_path, "PC_NAME_MAX") - 5) + ".json")
+    checkpoint_module.atomic_write_bytes(path, b"{}")
+    assert path.read_bytes() == b"{}"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
 def test_checkpoint_missing_file_is_named(tmp_path: Path) -> None:
     directory, _, _ = saved(tmp_path)
     (directory / WEIGHTS_NAME).unlink()
