@@ -1023,12 +1023,21 @@ def out_problem(out: Path, resume: bool, force: bool) -> str | None:
     return None
 
 
-def prepare_out(out: Path) -> None:
-    """Create ``out`` and check that files can be made in it; raises OSError if not."""
+def prepare_out(out: Path, room_bytes: int = 0) -> None:
+    """Create ``out`` and check that files can be made in it and that ``room_bytes`` fit
+    (written and synced, then removed: an empty probe passes on a full disk, which would
+    then be found only at the first checkpoint, an epoch later). Raises OSError if not."""
     out.mkdir(parents=True, exist_ok=True)
     fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=out)
-    os.close(fd)
-    os.unlink(probe)
+    try:
+        chunk = bytes(min(room_bytes, 1 << 20))
+        left = room_bytes
+        while left > 0:
+            left -= os.write(fd, chunk[:left])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        os.unlink(probe)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -1186,7 +1195,8 @@ def run(args: argparse.Namespace) -> int:
             "validation picks the best model and stops early, so training needs some"
         )
     try:
-        prepare_out(out)
+        # room for a checkpoint and a resume file, each beside the one it replaces
+        prepare_out(out, 2 * (len(trainer.state_bytes()) + 4 * trainer.config.n_params))
         if getattr(args, "force", False) and not args.resume:
             # the old run goes now, not file by file as the new one saves: a new run stopped
             # early must not leave the old model beside its own resume file

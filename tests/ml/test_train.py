@@ -671,7 +671,12 @@ def test_train_command_reports_a_full_disk_and_leaves_no_partial_file(
         kept = (out / RESUME_NAME).read_bytes()
         _stop_after_first_batch(monkeypatch)
 
-    def disk_full(_fd: int) -> None:
+    real_fsync, synced = os.fsync, []
+
+    def disk_full(fd: int) -> None:
+        synced.append(fd)
+        if len(synced) == 1:  # the room probe before training passes; the disk fills later
+            return real_fsync(fd)
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", disk_full)
@@ -686,6 +691,37 @@ def test_train_command_reports_a_full_disk_and_leaves_no_partial_file(
         assert names == [RESUME_NAME] and (out / RESUME_NAME).read_bytes() == kept
     else:
         assert names == []
+
+
+def test_train_command_finds_a_full_disk_before_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An empty probe file can be made on a full disk; the checkpoint could not, an epoch
+    # (minutes) later. The probe writes as much as a checkpoint and a resume file take.
+    import errno
+
+    from composer_app.ml import train as train_module
+
+    data = _write_benchmark(tmp_path / "toy.json.gz")
+    out = tmp_path / "run"
+    steps: list[int] = []
+    real_step = train_module.Trainer.train_step
+    monkeypatch.setattr(
+        train_module.Trainer, "train_step",
+        lambda self, *a: steps.append(1) or real_step(self, *a),
+    )  # fmt: skip
+
+    def disk_full(_fd: int, _data) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", disk_full)
+    capsys.readouterr()
+    assert run(_args(data, out, "--epochs", "1")) == 2
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    assert f"cannot write in --out {out}: No space left on device" in err
+    assert steps == []  # not one batch trained for nothing
+    assert sorted(p.name for p in out.iterdir()) == []
 
 
 def _tamper(out: Path, change: str) -> None:
