@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +47,7 @@ from composer_app.gui.preferences import (
     Preferences,
     PreferencesDialog,
     open_settings,
+    readable_path,
 )
 from composer_app.gui.transport import TransportBar
 from composer_app.midi import ports
@@ -217,7 +219,7 @@ class MainWindow(QMainWindow):
 
     def display_name(self) -> str:
         """The file name shown in the title and dialogs."""
-        return os.path.basename(self.file_path) if self.file_path else "Untitled"
+        return readable_path(os.path.basename(self.file_path)) if self.file_path else "Untitled"
 
     def _update_title(self) -> None:
         mark = "*" if self.document.is_dirty else ""
@@ -478,9 +480,9 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         files = self.prefs.recent_files()
         for path in files:
-            action = self.recent_menu.addAction(os.path.basename(path))
-            action.setStatusTip(path)
-            action.setToolTip(path)
+            action = self.recent_menu.addAction(readable_path(os.path.basename(path)))
+            action.setStatusTip(readable_path(path))
+            action.setToolTip(readable_path(path))
             action.triggered.connect(lambda _checked=False, p=path: self.open_file(p))
         if not files:
             self.recent_menu.addAction("(none)").setEnabled(False)
@@ -703,8 +705,15 @@ class MainWindow(QMainWindow):
         if dialog.exec() == PreferencesDialog.DialogCode.Accepted:
             choice = dialog.choice()
             self.prefs.set_midi_output(choice)
-            self.prefs.sync()
+            problem = self.prefs.sync()
             self._apply_midi_output(choice)
+            if problem:
+                QMessageBox.warning(
+                    self,
+                    "Preferences not saved",
+                    f"The MIDI output is in use now, but the preferences could not be saved: "
+                    f"{problem}. The next start will not remember them.",
+                )
 
     def _apply_midi_output(self, choice: MidiOutputChoice | None, at_startup: bool = False) -> None:
         """Open the chosen output and hand it to the player; say in the status bar how it went.
@@ -750,7 +759,9 @@ class MainWindow(QMainWindow):
         self.continuation.shutdown()  # before the player: the worker streams into it
         self.playback.close()
         self._drop_autosaves()
-        self.prefs.sync()
+        problem = self.prefs.sync()
+        if problem:  # the window is going: the terminal is the one place left to say it
+            print(f"Composer: preferences not saved: {problem}", file=sys.stderr)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         if not self._shut_down and not self.maybe_save():

@@ -61,6 +61,34 @@ def open_settings() -> QSettings:
     return QSettings()
 
 
+# A path whose name is not valid UTF-8 (an old archive's Latin-1 name) reaches Python with
+# surrogate escapes, which a settings string cannot hold: it is stored as this prefix and the
+# hex of its bytes instead (a stored absolute path starts with "/" or a drive, never this).
+_FS_BYTES_PREFIX = "fs-bytes:"
+
+
+def _to_setting(path: str) -> str:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return _FS_BYTES_PREFIX + os.fsencode(path).hex()
+    return path
+
+
+def _from_setting(value: str) -> str:
+    if value.startswith(_FS_BYTES_PREFIX):
+        try:
+            return os.fsdecode(bytes.fromhex(value.removeprefix(_FS_BYTES_PREFIX)))
+        except ValueError:
+            return ""
+    return value
+
+
+def readable_path(path: str) -> str:
+    """``path`` as text to show: bytes of a name that are not UTF-8 become "\ufffd"."""
+    return os.fsencode(path).decode("utf-8", errors="replace")
+
+
 class Preferences:
     """Typed access to the settings the app keeps between runs."""
 
@@ -90,17 +118,21 @@ class Preferences:
         value = self._settings.value(_KEY_RECENT, [])
         if isinstance(value, str):  # QSettings returns a lone string for a one-item list
             value = [value] if value else []
-        return [str(v) for v in (value or []) if v]
+        paths = [_from_setting(str(v)) for v in (value or []) if v]
+        return [p for p in paths if p]
 
     def add_recent_file(self, path: str) -> None:
         """Put ``path`` first in the recent files (once), keeping at most ten."""
         path = os.path.abspath(path)
         files = [path] + [p for p in self.recent_files() if p != path]
-        self._settings.setValue(_KEY_RECENT, files[:MAX_RECENT_FILES])
+        self._set_recent(files[:MAX_RECENT_FILES])
+
+    def _set_recent(self, files: list[str]) -> None:
+        self._settings.setValue(_KEY_RECENT, [_to_setting(p) for p in files])
 
     def remove_recent_file(self, path: str) -> None:
         """Forget ``path`` (it could not be opened)."""
-        self._settings.setValue(_KEY_RECENT, [p for p in self.recent_files() if p != path])
+        self._set_recent([p for p in self.recent_files() if p != path])
 
     def clear_recent_files(self) -> None:
         """Forget every recent file."""
@@ -108,11 +140,11 @@ class Preferences:
 
     def last_directory(self) -> str:
         """The folder of the last file opened or saved ("" if none)."""
-        return str(self._settings.value(_KEY_LAST_DIR, "") or "")
+        return _from_setting(str(self._settings.value(_KEY_LAST_DIR, "") or ""))
 
     def set_last_directory(self, folder: str) -> None:
         """Remember the folder for the next file dialog."""
-        self._settings.setValue(_KEY_LAST_DIR, folder)
+        self._settings.setValue(_KEY_LAST_DIR, _to_setting(folder))
 
     def follow_playhead(self) -> bool:
         """Whether the view follows the playhead while playing (default on)."""
@@ -123,9 +155,17 @@ class Preferences:
         """Remember the follow toggle."""
         self._settings.setValue(_KEY_FOLLOW, bool(follow))
 
-    def sync(self) -> None:
-        """Write pending changes to disk."""
+    def sync(self) -> str | None:
+        """Write pending changes to disk. Returns why they could not be written (a read-only
+        or full disk, a damaged file), or None when they were."""
         self._settings.sync()
+        status = self._settings.status()
+        if status == QSettings.Status.NoError:
+            return None
+        where = self._settings.fileName()
+        if status == QSettings.Status.AccessError:
+            return f"cannot write {where} (no permission, or the disk is full or read-only)"
+        return f"{where} is damaged (its format cannot be read)"
 
 
 class PreferencesDialog(QDialog):

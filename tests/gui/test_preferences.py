@@ -179,3 +179,62 @@ def test_preferences_virtual_port_on_jack_carries_preview_notes(
     finally:
         midi_in.close_port()
         midi_in.delete()
+
+
+def test_a_file_name_that_is_not_utf8_survives_open_recent(
+    make_window, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Latin-1 name from an old archive: Python sees it with surrogate escapes, which a
+    # settings string cannot hold; Open Recent said "no such file" for a file that exists.
+    from composer_app.core.note import Note
+    from composer_app.core.score import Score
+    from composer_app.midi.files import write_mid
+
+    raw = os.fsencode(str(tmp_path)) + b"/Ch\xe9rie.mid"
+    path = os.fsdecode(raw)
+    score = Score()
+    score.add(Note(0, 64, 480))
+    write_mid(score, path)
+    window = make_window()
+    assert window.open_file(path)
+    assert window.windowTitle() == "Ch\ufffdrie.mid - Composer"
+    window.prefs.set_last_directory(path)  # a folder of such a name is kept the same way
+    assert window.prefs.sync() is None
+    again = Preferences(ini(tmp_path))  # the next start
+    assert again.recent_files() == [path]
+    assert again.last_directory() == path
+    second = make_window()
+    second._rebuild_recent_menu()
+    entry = second.recent_menu.actions()[0]
+    assert entry.text() == "Ch\ufffdrie.mid"
+    errors: list = []
+    monkeypatch.setattr(
+        "PySide6.QtWidgets.QMessageBox.critical", lambda *a, **k: errors.append(a[2])
+    )
+    entry.trigger()
+    assert errors == [] and [n.pitch for n in second.document.score.notes] == [64]
+
+
+def test_preferences_that_cannot_be_written_are_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")  # the settings file cannot be made under it
+    settings = QSettings(str(blocker / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(
+        settings=settings, autosave_dir=tmp_path / "autosave", list_ports=lambda: NO_MIDI
+    )
+    try:
+        warnings: list[str] = []
+        monkeypatch.setattr(
+            "PySide6.QtWidgets.QMessageBox.warning",
+            lambda *a, **k: warnings.append(a[2]),
+        )
+        choose_in_dialog(monkeypatch, NO_OUTPUT)
+        window.window_actions.preferences.trigger()
+        assert len(warnings) == 1
+        assert "could not be saved" in warnings[0] and "settings.ini" in warnings[0]
+    finally:
+        window.shutdown()
+        window.close()
+        window.deleteLater()
