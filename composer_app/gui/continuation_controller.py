@@ -273,9 +273,15 @@ class ContinuationController(QObject):
         """Keep the pending continuation as ordinary notes (one undo step)."""
         if self._running:
             return
+        take_end = max((n.end_tick for n in self._document.generated_notes), default=None)
         count = self._document.accept_generated()
         self._clear_pending_state()
         if count:
+            # the next Continue goes on after the accepted take, not over it again: the
+            # region it came from is done with, and the playhead waits at its end
+            self._editor.clear_region()
+            if take_end is not None and not self._playback.is_playing:
+                self._window.set_playhead(take_end)  # type: ignore[attr-defined]
             self._report(
                 f"Accepted {count} generated note{'s' if count != 1 else ''} "
                 f"(Undo removes {'them' if count != 1 else 'it'})."
@@ -462,12 +468,13 @@ class ContinuationController(QObject):
 
     # ---- helpers -----------------------------------------------------------------------------
     def _region(self) -> tuple[int, int] | None:
-        """The ruler region, else the span of the selected notes, else None."""
+        """The ruler region, else the span of the notes the user selected, else None (notes
+        an edit left selected, such as the last one drawn, are no region)."""
         region = self._editor.region()
         if region is not None:
             return region
         selection = self._document.selection
-        if selection:
+        if selection and self._document.selection_is_chosen:
             return min(n.start_tick for n in selection), max(n.end_tick for n in selection)
         return None
 

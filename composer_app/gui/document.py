@@ -59,6 +59,9 @@ class _EditCommand(QUndoCommand):
         self._document = document
         self._op = op
         self._last_push_s = time.monotonic()
+        # the selection as the edit found it, which its undo gives back
+        self._selection_before = document.selection
+        self._chosen_before = document.selection_is_chosen
 
     def id(self) -> int:  # noqa: A003 (Qt override)
         """Tempo edits may merge (see :meth:`mergeWith`); others never."""
@@ -84,13 +87,23 @@ class _EditCommand(QUndoCommand):
 
     def redo(self) -> None:
         self._op.apply(self._document.score)
-        added, _removed = _added_and_removed(self._op)
-        self._document._after_edit(added)
+        added, removed = _added_and_removed(self._op)
+        # Notes the user chose and then moved, transposed, quantized ... stay chosen; notes an
+        # edit put in of its own (drawn, pasted, duplicated, accepted) are selected, not chosen.
+        edited_chosen = (
+            self._chosen_before and bool(removed) and set(removed) <= self._selection_before
+        )
+        self._document._after_edit(added, chosen=edited_chosen)
 
     def undo(self) -> None:
         self._op.revert(self._document.score)
         _added, removed = _added_and_removed(self._op)
-        self._document._after_edit(removed)
+        before = self._document.score.present(self._selection_before)
+        if before or not removed:
+            # back to the selection the edit found (a Duplicate undone: its originals)
+            self._document._after_edit(before, chosen=self._chosen_before)
+        else:
+            self._document._after_edit(removed, chosen=False)
 
 
 class ScoreDocument(QObject):
@@ -112,6 +125,9 @@ class ScoreDocument(QObject):
         self.file_path: str | None = file_path
         self.undo_stack = QUndoStack(self)
         self._selection: frozenset[Note] = frozenset()
+        # whether the user chose the selection (a click, a rubber band, Select All), rather
+        # than an edit leaving what it added selected: only a chosen one is a seed region
+        self._selection_chosen = False
         self._edit_count = 0  # edits, undos, redos and replaced scores so far
         self.undo_stack.cleanChanged.connect(self._on_undo_stack_clean_changed)
 
@@ -137,15 +153,16 @@ class ScoreDocument(QObject):
         _added, removed = _added_and_removed(op)
         self.score.check_removable(removed)  # raises ScoreError naming the missing note
 
-    def _after_edit(self, touched: Iterable[Note]) -> None:
-        """Emit ``changed`` and select what the edit just put into the score."""
+    def _after_edit(self, touched: Iterable[Note], chosen: bool = False) -> None:
+        """Emit ``changed`` and select what the edit just put into the score (``chosen``:
+        whether that selection counts as the user's choice, see :attr:`selection_is_chosen`)."""
         self._edit_count += 1
         self.changed.emit()
         touched = frozenset(self.score.present(touched))
         if touched:
-            self.set_selection(touched)
+            self.set_selection(touched, chosen=chosen)
         else:
-            self.set_selection(self._selection)
+            self.set_selection(self._selection, chosen=self._selection_chosen)
 
     # ---- generated notes (a pending continuation) -----------------------------------
     @property
@@ -174,7 +191,9 @@ class ScoreDocument(QObject):
         for note in old:
             self.score.remove(note)
         self.score.add_many(new)
-        self.set_selection(n for n in self._selection if n in self.score)
+        self.set_selection(
+            (n for n in self._selection if n in self.score), chosen=self._selection_chosen
+        )
         self.changed.emit()
 
     def accept_generated(self, label: str = "Accept continuation") -> int:
@@ -196,13 +215,23 @@ class ScoreDocument(QObject):
         """The selected notes (each is in the score)."""
         return self._selection
 
-    def set_selection(self, notes: Iterable[Note]) -> None:
+    def set_selection(self, notes: Iterable[Note], chosen: bool = True) -> None:
         """Select exactly ``notes`` (notes not in the score, and generated notes, which only
-        Accept and Discard change, are ignored)."""
+        Accept and Discard change, are ignored). ``chosen``: the user picked them (the
+        default: tools, Select All); an edit that selects what it added passes False."""
         new = frozenset(self.score.present(n for n in notes if not n.generated))
+        self._selection_chosen = bool(new) and chosen
         if new != self._selection:
             self._selection = new
             self.selection_changed.emit()
+
+    @property
+    def selection_is_chosen(self) -> bool:
+        """Whether the user chose the selection (with a click, a rubber band, Select All, or
+        by editing notes so chosen), rather than an edit leaving the notes it added selected
+        (a drawn note, a paste, a duplicate, an accepted continuation). Continue takes only
+        a chosen selection as its seed region."""
+        return self._selection_chosen
 
     # ---- file state ------------------------------------------------------------------
     def replace_score(self, score: Score, file_path: str | None = None) -> None:
@@ -211,6 +240,7 @@ class ScoreDocument(QObject):
         self.file_path = file_path
         self._edit_count += 1
         self._selection = frozenset()
+        self._selection_chosen = False
         self.undo_stack.clear()
         self.undo_stack.setClean()
         self.changed.emit()

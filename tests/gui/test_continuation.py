@@ -666,3 +666,46 @@ def test_continuation_falls_back_to_the_default_model_when_the_remembered_one_fa
         w.shutdown()
         w.close()
         w.deleteLater()
+
+
+def test_continuation_seed_is_not_the_note_an_edit_left_selected(qtbot, window, tmp_path):
+    # Fix a note in bar 1 (a right click and a new note: the new one is left selected), leave
+    # the playhead at the start and Continue: the whole tune is the seed and the take comes
+    # after its end, not after the corrected note, over the melody.
+    score = load_seed(window, tmp_path)
+    end = score.end_tick
+    window.set_playhead(0)
+    first = score.notes[0]
+    window.editor.view.set_selection(())
+    from composer_app.core.edits import ReplaceNotes
+
+    window.document.push(ReplaceNotes((first,), (first.moved(0, 2),), "Fix a note"))
+    window.document.push(ReplaceNotes((first.moved(0, 2),), (first,), "Fix it back"))
+    assert window.document.selection == {first}  # the edit left it selected
+    assert run_continuation(qtbot, window, steps=4)
+    assert window.continuation._start_tick >= end
+    assert min(n.start_tick for n in window.document.generated_notes) >= end
+    window.continuation.discard()
+    # notes the user selects are a region: the take goes on right after them (in the tune)
+    chosen = score.notes[:4]
+    window.editor.view.set_selection(chosen)
+    assert run_continuation(qtbot, window, steps=4)
+    after_chosen = max(n.end_tick for n in chosen)
+    assert after_chosen <= window.continuation._start_tick < after_chosen + score.ppq // 2
+
+
+def test_continuation_accept_then_continue_goes_on_after_the_take(qtbot, window, tmp_path):
+    # A region dragged on the ruler, a take accepted: Continue again must go on after the
+    # accepted take (as the guide says), not generate again over it from the region's end.
+    score = load_seed(window, tmp_path)
+    step = score.ppq // 2
+    window.editor.set_region(0, 16 * step)
+    assert run_continuation(qtbot, window, steps=8, seed_value=3)
+    take = window.document.generated_notes
+    take_end = max(n.end_tick for n in take)
+    window.playback.stop()
+    qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=5000)
+    window.continuation.accept()
+    assert window.editor.region() is None and window.playhead_tick == take_end
+    assert run_continuation(qtbot, window, steps=8, seed_value=3)
+    assert min(n.start_tick for n in window.document.generated_notes) >= take_end

@@ -100,3 +100,37 @@ def test_document_replace_score_starts_clean(document, qtbot):
     assert document.undo_stack.count() == 0
     assert not document.is_dirty
     assert document.selection == frozenset()
+
+
+def test_document_tells_a_chosen_selection_from_one_an_edit_left(document):
+    # Drawing, pasting, duplicating select what they add, but the user did not choose it:
+    # Continue must not take the last drawn note as its seed region.
+    drawn = Note(960, 67, 480)
+    document.push(add_notes([drawn]))
+    assert document.selection == {drawn} and not document.selection_is_chosen
+    document.set_selection([A, B])  # a rubber band, a click, Select All
+    assert document.selection_is_chosen
+    document.push(move_notes([A, B], 0, 2))  # the chosen notes, transposed: still chosen
+    assert document.selection == {A.moved(0, 2), B.moved(0, 2)}
+    assert document.selection_is_chosen
+    document.push(add_notes([A.moved(1920, 2)], "Duplicate"))  # a copy: selected, not chosen
+    assert not document.selection_is_chosen
+    document.undo_stack.undo()  # back to the chosen originals the Duplicate copied
+    assert document.selection == {A.moved(0, 2), B.moved(0, 2)}
+    assert document.selection_is_chosen
+    document.set_selection(())
+    assert not document.selection_is_chosen
+
+
+def test_document_undo_of_an_edit_gives_back_the_selection_it_found(document):
+    # A right click deletes B while A is selected: undo restores B, and A stays selected.
+    document.set_selection([A])
+    document.push(remove_notes([B]))
+    assert document.selection == {A}
+    document.undo_stack.undo()
+    assert set(document.score.notes) == {A, B} and document.selection == {A}
+    # with nothing selected before, the notes an undo restores are selected, as before
+    document.set_selection(())
+    document.push(remove_notes([A]))
+    document.undo_stack.undo()
+    assert document.selection == {A} and not document.selection_is_chosen
