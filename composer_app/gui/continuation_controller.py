@@ -178,6 +178,7 @@ class ContinuationController(QObject):
         if not self.model_ready:
             self._report("The model is still loading; try again in a moment.")
             return
+        self._window.transport.commit_typed_tempo()  # type: ignore[attr-defined]
         # where the user put the playhead (or the region), before a pending continuation goes
         region = self._region()
         playhead = int(self._window.playhead_tick)  # type: ignore[attr-defined]

@@ -237,6 +237,7 @@ class MainWindow(QMainWindow):
     def maybe_save(self) -> bool:
         """Ask Save / Discard / Cancel when there are unsaved changes or a generated
         continuation not yet accepted (Save accepts it first). True: go ahead."""
+        self.transport.commit_typed_tempo()  # a tempo typed and not entered is a change too
         pending = self.continuation.has_pending
         if not self.document.is_dirty and not pending:
             return True
@@ -364,6 +365,7 @@ class MainWindow(QMainWindow):
     def _save(self, accept_pending: bool) -> bool:
         """:meth:`save`; with ``accept_pending``, the pending continuation is written as
         ordinary notes and accepted once the file is written."""
+        self.transport.commit_typed_tempo()  # the file gets the tempo the box shows
         if not self.file_path:
             return self._save_as(accept_pending)
         answer = self._ask_before_losing_content(self.file_path, offer_save_as=True)
@@ -382,6 +384,7 @@ class MainWindow(QMainWindow):
         return self._save_as(accept_pending=False)
 
     def _save_as(self, accept_pending: bool) -> bool:
+        self.transport.commit_typed_tempo()
         suggested = self.file_path or os.path.join(self.prefs.last_directory(), "Untitled.mid")
         path, _filter = QFileDialog.getSaveFileName(
             self, "Save MIDI file", suggested, MIDI_FILE_FILTER
@@ -626,6 +629,7 @@ class MainWindow(QMainWindow):
         if self.playback.is_playing:
             self.playback.stop()
             return
+        self.transport.commit_typed_tempo()  # heard at the tempo the box shows
         score = self.document.score
         start_tick = int(self._playhead_tick)
         if start_tick >= score.end_tick:

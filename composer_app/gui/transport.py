@@ -106,6 +106,11 @@ class TransportBar(QToolBar):
         self.tempo_spin.setValue(self._shown_tempo_bpm)
         self.tempo_spin.blockSignals(blocked)
 
+    def commit_typed_tempo(self) -> None:
+        """Apply a tempo typed in the box and not yet entered (Enter, or the focus leaving),
+        as every command that uses the tempo must first: Save, Play, Continue, Quit."""
+        self.tempo_spin.interpretText()
+
     def set_position(self, tick: float, score: Score) -> None:
         """Show the playhead at ``tick`` (ticks) as bar.beat.tick and clock time."""
         self.position_label.setText(

@@ -704,6 +704,35 @@ def test_main_window_tempo_arrows_apply_at_once_and_a_burst_is_one_step(
     assert window.document.score.initial_tempo_bpm == pytest.approx(120.0, abs=0.01)
 
 
+def test_main_window_typed_tempo_applies_before_save_play_and_quit(
+    qtbot, window: MainWindow, tmp_path: Path, dialogs: Dialogs
+) -> None:
+    # A tempo typed in the box and not entered: Ctrl+S wrote the old tempo and said "saved".
+    path = tmp_path / "t.mid"
+    write_mid(window.document.score, path)
+    assert window.open_file(str(path), ask_to_save=False)
+    spin = window.transport.tempo_spin
+    spin.setFocus()
+    spin.lineEdit().selectAll()
+    QTest.keyClicks(spin, "90")
+    assert window.document.score.initial_tempo_bpm == pytest.approx(120.0)  # not entered
+    QTest.keyClick(spin, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert read_mid(path).initial_tempo_bpm == pytest.approx(90.0, abs=0.01)
+    assert window.windowTitle() == "t.mid - Composer"
+    # Play, too, plays at the tempo typed
+    spin.lineEdit().selectAll()
+    QTest.keyClicks(spin, "100")
+    window.window_actions.play.trigger()
+    assert window.document.score.initial_tempo_bpm == pytest.approx(100.0, abs=0.01)
+    window.playback.stop()
+    # and closing asks about it as the change it is
+    spin.lineEdit().selectAll()
+    QTest.keyClicks(spin, "110")
+    dialogs.answers.append(QMessageBox.StandardButton.Cancel)
+    assert not window.maybe_save()
+    assert window.document.score.initial_tempo_bpm == pytest.approx(110.0, abs=0.01)
+
+
 def test_main_window_tempo_edit_keeps_later_tempo_changes(window: MainWindow) -> None:
     window.document.score.tempo_map.append(TempoChange.from_bpm(1920, 60))
     window.set_tempo_bpm(150)
