@@ -202,6 +202,28 @@ def test_quantized_snaps_the_start_to_the_grid_of_its_bar():
     assert quantized(Note(2300, 60, 900), 960, bar) == Note(2400, 60, 960)
 
 
+def test_triplet_lines_fall_on_the_beats_where_3_does_not_divide_the_division():
+    # 1024 PPQ (every Nottingham file): an 1/8 triplet is 1024/3 ticks. Rounded to 341 and
+    # multiplied, the 6th line of a bar fell at 2046, two ticks before the third beat.
+    step = Grid.from_fraction(8, 1024, triplet=True).step_ticks
+    bar = (4096, 8192)  # the second 4/4 bar
+    lines = list(grid_lines_in_bar(bar, step, 0, 10_000))
+    assert len(lines) == 12 and lines[::3] == [4096, 5120, 6144, 7168]
+    assert lines[:4] == [4096, 4437, 4779, 5120]  # a third of a beat each, to the tick
+    assert all(snap_floor(t, step, bar) == t and snap_ceil(t, step, bar) == t for t in lines)
+    assert snap_nearest(6143.6, step, bar) == 6144 and snap_floor(6143, step, bar) == 5803
+    assert snap_ceil(8000, step, bar) == 8192  # the next downbeat
+    # on-beat notes stay on the beat; one 2 ticks early goes to it; a note a triplet eighth
+    # long ends on the next line
+    assert quantized(Note(6144, 60, 1024), step, bar) == Note(6144, 60, 1024)
+    assert quantized(Note(6142, 60, 340), step, bar) == Note(6142 + 2, 60, 341)
+    assert quantized(Note(4437, 60, 350), step, bar) == Note(4437, 60, 4779 - 4437)
+    # a 1/16 triplet at 1024 PPQ too, and straight grids as before
+    sixteenth = Grid.from_fraction(16, 1024, triplet=True).step_ticks
+    assert list(grid_lines_in_bar((0, 4096), sixteenth, 0, 4096))[::6] == [0, 1024, 2048, 3072]
+    assert Grid.from_fraction(8, 480, triplet=True).step_ticks == 160  # whole: an int
+
+
 def test_quantized_moves_start_and_length_to_grid():
     note = Note(130, 60, 100, 90, generated=True)
     q = quantized(note, 120)

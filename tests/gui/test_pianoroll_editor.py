@@ -409,6 +409,20 @@ def test_editor_quantize_selection(qtbot):
     assert_undo_redo(editor, [a, b], [Note(120, 60, 120), Note(480, 62, 240)])
 
 
+def test_editor_quantize_to_triplets_at_1024_ppq_keeps_notes_on_the_beat(qtbot):
+    # Every Nottingham file has 1024 ticks a quarter, which 3 does not divide.
+    on_beats = [Note(i * 1024, 60 + i, 512) for i in range(4)]
+    late = Note(4096 + 1365 + 3, 70, 340)  # 3 ticks after the 4th triplet eighth of bar 2
+    editor = make_editor(qtbot, [*on_beats, late], score=Score(ppq=1024), grid_ticks=512,
+                         triplet=True)
+    editor.select_all()
+    editor.quantize_selection()
+    notes = editor.document.score.notes
+    assert [n.start_tick for n in notes] == [0, 1024, 2048, 3072, 4096 + 1365]
+    # 512 ticks are 1.5 triplet eighths: two of them (683 ticks, to the line after next)
+    assert [n.end_tick for n in notes[:4]] == [683, 1024 + 683, 2048 + 683, 3072 + 683]
+
+
 def test_editor_copy_paste_at_playhead_and_duplicate(qtbot):
     a, b = Note(0, 60, 240), Note(240, 64, 240)
     editor = make_editor(qtbot, [a, b])

@@ -14,6 +14,7 @@ from composer_app.core.note import Note
 from composer_app.gui.document import ScoreDocument
 from composer_app.gui.pianoroll.geometry import (
     Grid,
+    Step,
     bar_at,
     follow_scroll_x,
     next_grid_line,
@@ -118,7 +119,7 @@ class PianoRollEditor(QWidget):
         return self.view.grid.triplet
 
     @property
-    def snap_step_ticks(self) -> int:
+    def snap_step_ticks(self) -> Step:
         """The actual snapping step (two thirds of ``grid_ticks`` for triplets). Units: ticks."""
         return self.view.snap_step_ticks
 

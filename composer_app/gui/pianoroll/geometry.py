@@ -8,9 +8,10 @@ Coordinates are widget pixels with the origin at the roll's top-left corner. The
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
+from fractions import Fraction
 
 from composer_app.core.note import MIDI_PITCH_MAX, Note
 from composer_app.core.score import Score
@@ -37,12 +38,21 @@ def pitch_name(pitch: int) -> str:
 
 
 # ---- grid and snapping -------------------------------------------------------------------
+# A grid step in ticks: whole, or a triplet's exact two thirds of a division that 3 does not
+# divide (1/8 triplet at 1024 PPQ = 1024/3 ticks). Grid line n of a bar is then its start
+# plus n steps rounded to the nearest tick, so lines never drift from the beats (a step
+# rounded first and multiplied after put the 6th 1/8 triplet at 2046 instead of the beat,
+# 2048).
+Step = int | Fraction
+
+
 @dataclass(frozen=True)
 class Grid:
     """A snapping grid: ``ticks`` per straight division, optionally as triplets.
 
     Units: ticks. A triplet grid divides the same span into 3 instead of 2, so its step is
-    two thirds of the straight one (1/8 at 480 PPQ = 240 ticks; 1/8 triplet = 160 ticks).
+    two thirds of the straight one (1/8 at 480 PPQ = 240 ticks; 1/8 triplet = 160 ticks; at
+    1024 PPQ, 1024/3 ticks, see :data:`Step`).
     """
 
     ticks: int
@@ -53,9 +63,13 @@ class Grid:
             raise ValueError(f"grid must be at least one tick, got {self.ticks}")
 
     @property
-    def step_ticks(self) -> int:
-        """The distance between grid lines. Units: ticks."""
-        return max(1, round(self.ticks * 2 / 3)) if self.triplet else self.ticks
+    def step_ticks(self) -> Step:
+        """The distance between grid lines: an int, or an exact Fraction for a triplet of a
+        division that 3 does not divide. Units: ticks."""
+        if not self.triplet:
+            return self.ticks
+        step = Fraction(self.ticks * 2, 3)
+        return int(step) if step.denominator == 1 else max(Fraction(1), step)
 
     @staticmethod
     def from_fraction(denominator: int, ppq: int, triplet: bool = False) -> Grid:
@@ -82,68 +96,109 @@ def bar_at(score: Score, tick: float) -> tuple[int, int]:
     return start, end
 
 
-def snap_floor(tick: float, step_ticks: int, bar: tuple[int, int] | None = None) -> int:
+def _line(origin: int, index: int, step: Step) -> int:
+    """Grid line ``index`` counted from ``origin``. Units: ticks."""
+    if isinstance(step, int):
+        return origin + index * step
+    return origin + round(index * step)  # thirds of a tick: never a tie to round
+
+
+def _index_at_or_before(tick: float, step: Step, origin: int) -> int:
+    """The index of the last grid line (from ``origin``) at or before ``tick``."""
+    if isinstance(step, int):
+        return math.floor((tick - origin) / step)
+    index = math.floor(Fraction(tick - origin) / step)
+    # lines are rounded to whole ticks, so the exact quotient can be one off either way
+    while _line(origin, index, step) > tick:
+        index -= 1
+    while _line(origin, index + 1, step) <= tick:
+        index += 1
+    return index
+
+
+def snap_floor(tick: float, step_ticks: Step, bar: tuple[int, int] | None = None) -> int:
     """The grid line at or before ``tick``. Units: ticks.
 
     Grid lines run every ``step_ticks`` from the start of ``bar`` (``(start_tick, end_tick)``
     containing ``tick``, see :func:`bar_at`), or from tick 0 when ``bar`` is None.
     """
     origin = 0 if bar is None else bar[0]
-    return origin + int(math.floor((tick - origin) / step_ticks)) * step_ticks
+    return _line(origin, _index_at_or_before(tick, step_ticks, origin), step_ticks)
 
 
-def snap_nearest(tick: float, step_ticks: int, bar: tuple[int, int] | None = None) -> int:
+def _line_after(below: int, step_ticks: Step, bar: tuple[int, int] | None) -> int:
+    """The grid line after the line ``below``: one step on, but never past the next
+    downbeat (``bar[1]``)."""
+    origin = 0 if bar is None else bar[0]
+    above = _line(origin, _index_at_or_before(below, step_ticks, origin) + 1, step_ticks)
+    return above if bar is None else min(above, bar[1])
+
+
+def snap_nearest(tick: float, step_ticks: Step, bar: tuple[int, int] | None = None) -> int:
     """The grid line nearest to ``tick`` (halves round up). Units: ticks.
 
     With ``bar``, the next bar's downbeat (``bar[1]``) is a grid line too, even where the bar
     is not a whole number of steps long.
     """
     below = snap_floor(tick, step_ticks, bar)
-    # The line after ``below``: one step on, but never past the next downbeat.
-    above = below + step_ticks if bar is None else min(below + step_ticks, bar[1])
+    above = _line_after(below, step_ticks, bar)
     return above if tick - below >= above - tick else below
 
 
-def snap_ceil(tick: float, step_ticks: int, bar: tuple[int, int] | None = None) -> int:
+def snap_ceil(tick: float, step_ticks: Step, bar: tuple[int, int] | None = None) -> int:
     """The grid line at or after ``tick`` (with ``bar``, at most its end). Units: ticks."""
     below = snap_floor(tick, step_ticks, bar)
     if below == tick:
         return below
-    return below + step_ticks if bar is None else min(below + step_ticks, bar[1])
+    return _line_after(below, step_ticks, bar)
 
 
-def quantized(note: Note, step_ticks: int, bar: tuple[int, int] | None = None) -> Note:
+def quantized(note: Note, step_ticks: Step, bar: tuple[int, int] | None = None) -> Note:
     """``note`` with start and length moved to the nearest grid lines (length >= one step).
 
     ``bar`` is the bar containing the note's start (see :func:`bar_at`): its start is moved
-    to the nearest line of that bar's grid. The length is a span, rounded to whole steps.
+    to the nearest line of that bar's grid. The length is a span, rounded to whole steps (at
+    least one), so that it ends on a line of the same grid.
     """
     start = max(0, snap_nearest(note.start_tick, step_ticks, bar))
-    duration = max(step_ticks, snap_nearest(note.duration_ticks, step_ticks))
+    steps = max(1, math.floor(Fraction(note.duration_ticks) / step_ticks + Fraction(1, 2)))
+    # the lines counted from the start's own bar (from the start itself where it snapped to
+    # the next downbeat, or without a bar)
+    origin = bar[0] if bar is not None and start < bar[1] else start
+    index = _index_at_or_before(start, step_ticks, origin)
+    duration = _line(origin, index + steps, step_ticks) - start
     return replace(note, start_tick=start, duration_ticks=duration)
 
 
-def next_grid_line(score: Score, tick: int, step_ticks: int) -> int:
+def next_grid_line(score: Score, tick: int, step_ticks: Step) -> int:
     """The first grid line after ``tick`` (the grid of its bar, the next downbeat included).
     Units: ticks."""
     after = int(tick) + 1
     return snap_ceil(after, step_ticks, bar_at(score, after))
 
 
-def previous_grid_line(score: Score, tick: int, step_ticks: int) -> int:
+def previous_grid_line(score: Score, tick: int, step_ticks: Step) -> int:
     """The last grid line before ``tick`` (the grid of its bar; a downbeat's is the last line
     of the bar before). Units: ticks."""
     before = int(tick) - 1
     return snap_floor(before, step_ticks, bar_at(score, before))
 
 
-def grid_lines_in_bar(bar: tuple[int, int], step_ticks: int, start_tick: int,
-                      end_tick: int) -> range:
+def grid_lines_in_bar(bar: tuple[int, int], step_ticks: Step, start_tick: int,
+                      end_tick: int) -> Sequence[int]:
     """The grid lines of ``bar`` from the last one at or before ``start_tick`` up to
     ``end_tick`` (inclusive) and before the bar's end. Units: ticks."""
     bar_start, bar_end = bar
-    first = max(bar_start, snap_floor(start_tick, step_ticks, bar))
-    return range(first, min(bar_end, end_tick + 1), step_ticks)
+    stop = min(bar_end, end_tick + 1)
+    if isinstance(step_ticks, int):
+        first = max(bar_start, snap_floor(start_tick, step_ticks, bar))
+        return range(first, stop, step_ticks)
+    index = max(0, _index_at_or_before(start_tick, step_ticks, bar_start))
+    lines = []
+    while (tick := _line(bar_start, index, step_ticks)) < stop:
+        lines.append(tick)
+        index += 1
+    return lines
 
 
 # ---- the view transform ------------------------------------------------------------------

@@ -8,6 +8,7 @@ exactly one edit operation when the gesture ends, so one gesture is one undo ste
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -18,6 +19,7 @@ from composer_app.core.score import DEFAULT_PPQ, Score
 from composer_app.gui.pianoroll.geometry import (
     HitPart,
     RollGeometry,
+    Step,
     bar_at,
     next_grid_line,
     snap_ceil,
@@ -63,7 +65,7 @@ class ToolHost(Protocol):
     def selection(self) -> frozenset[Note]: ...
 
     @property
-    def snap_step_ticks(self) -> int: ...
+    def snap_step_ticks(self) -> Step: ...
 
     def set_selection(self, notes: Iterable[Note]) -> None: ...
 
@@ -87,7 +89,7 @@ def visible_notes(host: ToolHost) -> list[Note]:
     return [n for n in host.score.notes_in_range(start, end, low, high) if not n.generated]
 
 
-def _step(host: ToolHost, mods: Modifiers) -> int:
+def _step(host: ToolHost, mods: Modifiers) -> Step:
     """The snapping step: the grid, or one tick while Alt is held."""
     return 1 if mods.alt else host.snap_step_ticks
 
@@ -161,7 +163,7 @@ class _ResizeDrag:
         geo = host.geometry
         step = _step(host, mods)
         raw_end = self.anchor.end_tick + geo.x_to_tick(x) - geo.x_to_tick(self.press_x)
-        new_end = max(self.anchor.start_tick + step,
+        new_end = max(self.anchor.start_tick + math.ceil(step),
                       snap_nearest(raw_end, step, bar_at(host.score, raw_end)))
         delta = new_end - self.anchor.end_tick
         # No note may shrink below one tick.
@@ -323,7 +325,7 @@ class DrawTool(Tool):
         start = max(0, round(tick) if mods.alt
                     else snap_floor(tick, step, bar_at(host.score, tick)))
         # one grid cell long: up to the next line, which may be a bar line nearer than a step
-        length = step if mods.alt else next_grid_line(host.score, start, step) - start
+        length = math.ceil(step) if mods.alt else next_grid_line(host.score, start, step) - start
         note = Note(start, geo.y_to_pitch(y), length, self.velocity)
         self._drag = _NewNoteDrag(note, tick, length)
         host.set_overlay(Overlay(ghosts=(note,)))
@@ -495,7 +497,7 @@ def shift_delta(notes: Iterable[Note], delta_ticks: int) -> int:
     return max(-min(n.start_tick for n in notes), delta_ticks)
 
 
-def duplicate_offset(notes: Iterable[Note], step_ticks: int, score: Score | None = None) -> int:
+def duplicate_offset(notes: Iterable[Note], step_ticks: Step, score: Score | None = None) -> int:
     """How far a duplicate goes: from the grid line at or before the selection's start to the
     one at or after its end, so the copy follows it on the grid and keeps each note's place
     against it. With ``score``, the grid of each bar (see :func:`bar_at`); without, lines from
@@ -506,6 +508,6 @@ def duplicate_offset(notes: Iterable[Note], step_ticks: int, score: Score | None
     start = min(n.start_tick for n in notes)
     end = max(n.end_tick for n in notes)
     if score is None:
-        return max(step_ticks, snap_ceil(end - start, step_ticks))
+        return max(math.ceil(step_ticks), snap_ceil(end - start, step_ticks))
     anchor = snap_floor(start, step_ticks, bar_at(score, start))
     return snap_ceil(end, step_ticks, bar_at(score, end)) - anchor  # > 0: end > start

@@ -36,6 +36,7 @@ from composer_app.gui.pianoroll.geometry import (
     MIN_PIXELS_PER_TICK,
     Grid,
     RollGeometry,
+    Step,
     bar_at,
     grid_lines_in_bar,
     is_black_key,
@@ -179,8 +180,8 @@ class PianoRollView(QWidget):
         return self.document.selection
 
     @property
-    def snap_step_ticks(self) -> int:
-        """The grid step used for snapping. Units: ticks."""
+    def snap_step_ticks(self) -> Step:
+        """The grid step used for snapping (exact, see :data:`geometry.Step`). Units: ticks."""
         return self._grid.step_ticks
 
     def set_selection(self, notes: Iterable[Note]) -> None:
