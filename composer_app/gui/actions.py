@@ -95,6 +95,7 @@ class WindowActions:
     zoom_out: QAction
     play: QAction
     home: QAction
+    end: QAction
     follow: QAction
     panic: QAction
     grid_triplet: QAction
@@ -153,7 +154,8 @@ def build_actions(window: QMainWindow, undo: QAction, redo: QAction) -> WindowAc
             window, "&Delete", ("Del", "Backspace"), "Delete the selected notes", "delete"
         ),
         quantize=_action(
-            window, "&Quantize", ("Q",), "Snap the selected notes to the grid", "quantize"
+            window, "&Quantize", ("Q",),
+            "Snap the selected notes (with none selected, all notes) to the grid", "quantize"
         ),
         zoom_to_fit=_action(
             window, "Zoom to &Fit", ("Ctrl+0",), "Show the whole score", "zoom_to_fit"
@@ -162,6 +164,7 @@ def build_actions(window: QMainWindow, undo: QAction, redo: QAction) -> WindowAc
         zoom_out=_action(window, "Zoom &Out", ("Ctrl+-",), "Zoom out", "zoom_out"),
         play=_action(window, "Play", ("Space",), "Play / stop (Space)", "play"),
         home=_action(window, "|< Start", ("Home",), "Return to the start (Home)", "home"),
+        end=_action(window, "End >|", ("End",), "Go to the end of the last note (End)", "end"),
         follow=_action(window, "Follow", (), "Keep the playhead in view while playing", "follow"),
         panic=_action(
             window, "Panic", ("Shift+Esc",), "Silence every note (Shift+Esc)", "panic"
@@ -235,7 +238,7 @@ def build_menus(
     menus["grid"] = grid_menu
 
     transport_menu = menu_bar.addMenu("T&ransport")
-    transport_menu.addActions([a.play, a.home, a.follow, a.panic])
+    transport_menu.addActions([a.play, a.home, a.end, a.follow, a.panic])
     menus["transport"] = transport_menu
     return menus
 

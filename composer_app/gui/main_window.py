@@ -177,7 +177,7 @@ class MainWindow(QMainWindow):
         a.quit.triggered.connect(self.close)
         a.cut.triggered.connect(self.editor.cut)
         a.copy.triggered.connect(self.editor.copy)
-        a.paste.triggered.connect(lambda: self.editor.paste(int(self._playhead_tick)))
+        a.paste.triggered.connect(lambda: self.editor.paste())  # at the playhead, on the grid
         a.duplicate.triggered.connect(self.editor.duplicate)
         a.select_all.triggered.connect(self.editor.select_all)
         a.delete.triggered.connect(self.editor.delete_selection)
@@ -187,6 +187,7 @@ class MainWindow(QMainWindow):
         a.zoom_out.triggered.connect(lambda: self.editor.zoom_horizontal(0.8))
         a.play.triggered.connect(self.toggle_play)
         a.home.triggered.connect(self.return_to_start)
+        a.end.triggered.connect(self.go_to_end)
         a.panic.triggered.connect(self.panic)
         a.follow.toggled.connect(self._on_follow_toggled)
         for name, action in a.tools.items():
@@ -642,6 +643,13 @@ class MainWindow(QMainWindow):
         if self.playback.is_playing:
             self.playback.seek(0)
         self.set_playhead(0.0)
+
+    def go_to_end(self) -> None:
+        """Move the playhead to the end of the last note (while playing too)."""
+        end = self.document.score.end_tick
+        if self.playback.is_playing:
+            self.playback.seek(end)
+        self.set_playhead(float(end))
 
     def panic(self) -> None:
         """Stop (a live continuation too) and silence every note on every channel."""

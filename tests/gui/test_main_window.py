@@ -733,6 +733,24 @@ def test_main_window_typed_tempo_applies_before_save_play_and_quit(
     assert window.document.score.initial_tempo_bpm == pytest.approx(110.0, abs=0.01)
 
 
+def test_main_window_paste_after_playback_lands_on_the_grid_and_end_goes_to_the_end(
+    qtbot, window: MainWindow
+) -> None:
+    # Playback stops between grid lines; Ctrl+V pasted there (tick 1411 on a 1/16 grid).
+    window.document.push(add_notes([Note(0, 60, 240), Note(240, 64, 240)]))
+    window.editor.select_all()
+    window.window_actions.copy.trigger()
+    window.set_playhead(1411.8)  # where a stopped playback left it
+    window.window_actions.paste.trigger()
+    pasted = sorted(window.document.selection)
+    step = window.editor.snap_step_ticks
+    assert [n.start_tick for n in pasted] == [1411 // step * step, 1411 // step * step + 240]
+    assert window.playhead_tick == pasted[-1].end_tick  # the next paste goes after it
+    window.set_playhead(0)
+    QTest.keyClick(window.editor.view, Qt.Key.Key_End)
+    assert window.playhead_tick == window.document.score.end_tick == pasted[-1].end_tick
+
+
 def test_main_window_tempo_edit_keeps_later_tempo_changes(window: MainWindow) -> None:
     window.document.score.tempo_map.append(TempoChange.from_bpm(1920, 60))
     window.set_tempo_bpm(150)

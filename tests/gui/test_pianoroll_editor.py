@@ -423,6 +423,30 @@ def test_editor_quantize_to_triplets_at_1024_ppq_keeps_notes_on_the_beat(qtbot):
     assert [n.end_tick for n in notes[:4]] == [683, 1024 + 683, 2048 + 683, 3072 + 683]
 
 
+def test_editor_paste_twice_puts_the_second_copy_after_the_first(qtbot):
+    a, b = Note(0, 60, 240), Note(240, 64, 200)
+    editor = make_editor(qtbot, [a, b])
+    editor.select_all()
+    QTest.keyClick(editor.view, Qt.Key.Key_C, CTRL)
+    moved_to: list[int] = []
+    editor.playhead_requested.connect(moved_to.append)
+    editor.set_playhead_tick(960)
+    QTest.keyClick(editor.view, Qt.Key.Key_V, CTRL)
+    QTest.keyClick(editor.view, Qt.Key.Key_V, CTRL)
+    # the clip is 440 ticks long: the playhead goes to the 1/16 line at or after its end
+    assert moved_to == [1440, 1920] and editor.view.playhead_tick == 1920
+    starts = sorted(n.start_tick for n in editor.document.score.notes)
+    assert starts == [0, 240, 960, 1200, 1440, 1680]  # no copy stacked on another
+
+
+def test_editor_quantize_with_nothing_selected_quantizes_every_note(qtbot):
+    a, b = Note(130, 60, 100), Note(470, 62, 250)
+    editor = make_editor(qtbot, [a, b])
+    editor.deselect()
+    editor.quantize_selection()  # Q in the window
+    assert_undo_redo(editor, [a, b], [Note(120, 60, 120), Note(480, 62, 240)])
+
+
 def test_editor_copy_paste_at_playhead_and_duplicate(qtbot):
     a, b = Note(0, 60, 240), Note(240, 64, 240)
     editor = make_editor(qtbot, [a, b])

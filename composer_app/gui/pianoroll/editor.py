@@ -20,6 +20,7 @@ from composer_app.gui.pianoroll.geometry import (
     next_grid_line,
     previous_grid_line,
     quantized,
+    snap_ceil,
     snap_floor,
 )
 from composer_app.gui.pianoroll.keyboard import PianoKeyboard
@@ -235,15 +236,24 @@ class PianoRollEditor(QWidget):
         """Paste the clipboard at ``at_tick`` (the playhead, snapped down to the grid, if None).
 
         Units: ticks. A clip copied from a score of another resolution is rescaled to this
-        score's ticks per quarter note.
+        score's ticks per quarter note. Pasted at the playhead, the playhead then moves to the
+        grid line at or after the pasted notes' end (``playhead_requested``), so pasting
+        again puts the next copy after this one, not on it.
         """
         if not self._clip.notes:
             return
         score = self.document.score
+        at_playhead = at_tick is None
         if at_tick is None:
             playhead = int(self.playhead_tick)
             at_tick = snap_floor(playhead, self.snap_step_ticks, bar_at(score, playhead))
-        self.document.push(add_notes(placed(self._clip, at_tick, score.ppq), "Paste"))
+        notes = placed(self._clip, at_tick, score.ppq)
+        self.document.push(add_notes(notes, "Paste"))
+        if at_playhead:
+            end = max(n.end_tick for n in notes)
+            after = snap_ceil(end, self.snap_step_ticks, bar_at(score, end))
+            self.set_playhead_tick(after)
+            self.playhead_requested.emit(after)
 
     def has_clipboard(self) -> bool:
         """Whether there is something to paste."""
@@ -258,8 +268,9 @@ class PianoRollEditor(QWidget):
                                           for n in notes], "Duplicate"))
 
     def quantize_selection(self) -> None:
-        """Move the selected notes' starts and lengths to the grid (one undo step)."""
-        notes = self._selected()
+        """Move the selected notes' starts and lengths to the grid (one undo step); with
+        nothing selected, every note (as other piano rolls do)."""
+        notes = self._selected() or [n for n in self.document.score.notes if not n.generated]
         step = self.snap_step_ticks
         score = self.document.score
         # Each start snaps to the grid of its own bar, so downbeats stay on the grid.
