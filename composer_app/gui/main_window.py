@@ -230,6 +230,7 @@ class MainWindow(QMainWindow):
         score = self.document.score
         if self.playback.is_playing:
             self.playback.set_tempo_map(score.tempo_map)  # a tempo edit (or undo) is heard now
+            self.playback.update_notes(score)  # and a note edit (not a live take's stream)
         self.transport.set_tempo_bpm(score.initial_tempo_bpm)
         self.transport.set_position(self._playhead_tick, score)
         self._update_title()

@@ -28,6 +28,7 @@ Units: ticks in the score's PPQ; times in seconds of the injected monotonic cloc
 from __future__ import annotations
 
 import bisect
+import collections
 import contextlib
 import heapq
 import logging
@@ -232,6 +233,7 @@ class Player:
         self._anchor_time_s = 0.0
         self._anchor_tick = 0.0
         self._snapshot: tuple[Note, ...] = ()
+        self._pair_notes: dict[int, Note] = {}  # the snapshot's note of each scheduled pair
         self._stream: _Stream | None = None
         self._events: list[_Event] = []
         self._last_event_tick = 0
@@ -402,6 +404,59 @@ class Player:
         with self._lock:
             return 0 if self._stream is None else self._stream.n_frames
 
+    def update_notes(self, score: Score) -> None:
+        """Play ``score``'s notes from here on instead of the snapshot :meth:`play` took (an
+        edit while playing, heard as it is made).
+
+        A note sounding now that the edit removed (or moved, or changed) ends now; one it
+        kept sounds on to its end, not struck again. Notes still to come are played as the
+        new score has them, and a note added under the playhead is not struck in the middle.
+        The tempo map is :meth:`set_tempo_map`'s. Nothing happens when not playing, while a
+        stream plays (its notes are the continuation's), or for a score of another
+        resolution (that is a new :meth:`play`).
+        """
+        notes = score.notes
+        with self._wake:
+            self._check_open()
+            if not self._playing or self._stream is not None or score.ppq != self._ppq:
+                return
+            now_tick = self._current_tick(self._clock())
+            pending_on = {e.pair for e in self._events if e.kind == _ON}
+            pending_off = {e.pair for e in self._events if e.kind == _OFF}
+            new = collections.Counter(notes)
+            kept: list[Note] = []
+            due_soon: collections.Counter[Note] = collections.Counter()
+            for pair, note in self._pair_notes.items():
+                if pair in pending_on:  # not struck yet: to be played if the edit keeps it
+                    due_soon[note] += 1
+                elif pair in pending_off and pair not in self._dropped_pairs:  # sounding
+                    if new[note] > 0:
+                        new[note] -= 1
+                        kept.append(note)
+                    elif not self._note_off(note.channel, note.pitch):
+                        return  # the port failed: playback has stopped
+            self._snapshot = notes
+            self._events = []
+            self._pair_notes = {}
+            self._dropped_pairs.clear()
+            self._cancelled_pairs.clear()
+            for note in kept:
+                pair = self._next_pair()
+                self._pair_notes[pair] = note
+                self._push(note.end_tick, _OFF, note.channel, note.pitch, 0, pair)
+            upcoming = []
+            for note in notes:
+                if new[note] <= 0:
+                    continue  # sounding on (kept above)
+                new[note] -= 1
+                if due_soon[note] > 0:  # about to be struck (it may be a moment late)
+                    due_soon[note] -= 1
+                    upcoming.append(note)
+                elif note.start_tick >= now_tick:
+                    upcoming.append(note)
+            self._push_notes(upcoming, 0)
+            self._wake.notify()
+
     def set_tempo_map(self, tempo_map: Sequence[TempoChange]) -> None:
         """Follow a new tempo map from the current position on (a tempo edit while playing)."""
         with self._wake:
@@ -510,6 +565,7 @@ class Player:
     def _rebuild(self, from_tick: int) -> None:
         """Schedule everything that sounds at or after ``from_tick``. Units: ticks."""
         self._events = []
+        self._pair_notes = {}
         self._last_event_tick = from_tick
         self._dropped_pairs.clear()
         self._cancelled_pairs.clear()
@@ -529,6 +585,7 @@ class Player:
             if note.end_tick <= from_tick:
                 continue
             pair = self._next_pair()
+            self._pair_notes[pair] = note
             self._push(
                 max(note.start_tick, from_tick), _ON, note.channel, note.pitch, note.velocity, pair
             )
@@ -673,6 +730,7 @@ class Player:
         self._playing = False
         self._stalled = False
         self._events = []
+        self._pair_notes = {}
         self._dropped_pairs.clear()
         self._cancelled_pairs.clear()
 
@@ -875,7 +933,7 @@ class Player:
 _PROCESS_COMMANDS = frozenset(
     {
         "play", "start_stream", "append_frames", "end_stream", "stream_frames_played",
-        "set_tempo_map", "stop", "seek", "panic", "preview_note", "time_of_tick",
+        "update_notes", "set_tempo_map", "stop", "seek", "panic", "preview_note", "time_of_tick",
         "is_playing", "position_tick", "stats", "stream_frames_appended",
     }
 )  # fmt: skip
@@ -1099,6 +1157,10 @@ class ProcessPlayer:
     def stream_frames_played(self) -> int:
         """As :meth:`Player.stream_frames_played`."""
         return int(self._call("stream_frames_played"))
+
+    def update_notes(self, score: Score) -> None:
+        """As :meth:`Player.update_notes`."""
+        self._call("update_notes", score)
 
     def set_tempo_map(self, tempo_map: Sequence[TempoChange]) -> None:
         """As :meth:`Player.set_tempo_map`."""

@@ -43,6 +43,8 @@ class PlayerLike(Protocol):
 
     def set_tempo_map(self, tempo_map: Sequence[TempoChange]) -> None: ...
 
+    def update_notes(self, score: Score) -> None: ...
+
     def panic(self) -> None: ...
 
     def preview_note(self, pitch: int, velocity: int = 100, duration_s: float = 0.25) -> None: ...
@@ -262,6 +264,12 @@ class PlaybackController(QObject):
         """Follow a new tempo map from the current position on (a tempo edit while playing)."""
         if not self._closed and self._playing:
             self._call("set_tempo_map", list(tempo_map))
+
+    def update_notes(self, score: Score) -> None:
+        """Play ``score``'s notes from here on (an edit while playing; see
+        :meth:`composer_app.midi.player.Player.update_notes`)."""
+        if not self._closed and self._playing:
+            self._call("update_notes", score.copy())
 
     def seek(self, tick: float) -> None:
         """Move the play position (ticks), playing or not."""

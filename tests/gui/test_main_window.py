@@ -776,6 +776,30 @@ def test_main_window_play_moves_playhead_and_stop_stops(qtbot, window: MainWindo
     assert window.playhead_tick == 0.0
 
 
+def test_main_window_edits_while_playing_are_heard(qtbot, window: MainWindow) -> None:
+    # Ctrl+A, Delete while it plays: the notes stopped only when the snapshot Play took ran
+    # out; now the deleted ones end at once and nothing more is played.
+    sent: list[tuple[int, ...]] = []
+
+    class RecordingPort(QuietPort):
+        def send(self, message) -> None:
+            sent.append(tuple(message))
+
+    window.playback.set_port(RecordingPort())
+    score = Score(tempo_map=[TempoChange.from_bpm(0, 240)])
+    # 60 for a second (at 240 BPM), then one note a second
+    score.add_many([Note(i * 1920, 60 + i, 1920) for i in range(4)])
+    window.document.replace_score(score, None)
+    key(window, "Space")
+    qtbot.waitUntil(lambda: window.playhead_tick > 240, timeout=3000)
+    key(window, "Ctrl+A")
+    key(window, "Delete")
+    assert window.document.score.notes == ()
+    qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=3000)  # nothing is left
+    notes = [m for m in sent if m[0] & 0xF0 in (0x80, 0x90)]
+    assert notes == [(0x90, 60, 100), (0x80, 60, 0)]  # 61 (due at 1 s) never sounded
+
+
 def test_main_window_playback_ends_by_itself(qtbot, window: MainWindow) -> None:
     score = Score(tempo_map=[TempoChange.from_bpm(0, 600)])
     score.add(Note(0, 60, 240))  # half a beat = 0.05 s at 600 BPM

@@ -248,6 +248,38 @@ def test_jack_player_stop_leaves_nothing_hanging(
     port.port.close()
 
 
+def _edit_while_playing_attempt(receiver: Receiver, make_player: Callable[..., Player]) -> str:
+    port = RecordingPort(open_output(receiver.open_input(), api="jack"))
+    finished = threading.Event()
+    player = make_player(port, on_finished=finished.set)
+    score = Score()
+    score.set_tempo_bpm(240)  # 1,920 ticks = 1 s
+    score.add_many([Note(0, 60, 1920), Note(0, 64, 1920)])
+    player.play(score)
+    deadline = time.monotonic() + 5
+    while len(port.sent) < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    edited = Score()
+    edited.set_tempo_bpm(240)
+    edited.add_many([Note(0, 64, 1920), Note(960, 67, 480)])  # 60 deleted, 67 drawn ahead
+    player.update_notes(edited)
+    if not finished.wait(10.0):
+        return "playback did not finish"
+    notes = [m for m in port.sent if m[0] & 0xF0 in (0x80, 0x90)]
+    expected = [(0x90, 60, 100), (0x90, 64, 100), (0x80, 60, 0), (0x90, 67, 100),
+                (0x80, 67, 0), (0x80, 64, 0)]  # fmt: skip
+    if notes != expected:
+        return f"sent {notes}"
+    return _delivery_failure(receiver, port, player, expected_note_ons=3)
+
+
+def test_jack_player_plays_an_edit_made_while_playing(
+    receiver: Receiver, make_player: Callable[..., Player]
+) -> None:
+    # the deleted note ends at once, the kept one sounds on, the new one sounds when due
+    assert_within_attempts(receiver, lambda r: _edit_while_playing_attempt(r, make_player))
+
+
 def _stream_attempt(receiver: Receiver, make_player: Callable[..., Player]) -> str:
     port = RecordingPort(open_output(receiver.open_input(), api="jack"))
     finished = threading.Event()

@@ -250,6 +250,60 @@ def test_player_seek_silences_and_resumes_there(rig: Rig) -> None:
     assert sum(1 for _, m in rig.port.sent if m[:2] == (0xB0, CC_ALL_SOUND_OFF)) == 1
 
 
+def test_player_update_notes_plays_an_edit_made_while_playing(rig: Rig) -> None:
+    # Playing A (60, 0-960), B (62, 960-1440), C (64, 1440-1920) and K (67, 0-1200), at 480
+    # ticks: A deleted, B transposed to 65, K kept, D drawn under the playhead (70, 240-1200)
+    # and E added ahead (72 at 1200).
+    a, b, c, k = Note(0, 60, 960), Note(960, 62, 480), Note(1440, 64, 480), Note(0, 67, 1200)
+    d, e = Note(240, 70, 960), Note(1200, 72, 240)
+    edited = score_of(b.moved(0, 3), c, k, d, e)
+    updated = threading.Event()
+
+    def edit_once(tick: float) -> None:
+        if tick >= 480 and not updated.is_set():
+            updated.set()
+            rig.player.update_notes(edited)
+
+    rig.position_hook = edit_once
+    rig.play_to_end(score_of(a, b, c, k))
+    t_edit = next(t for t, tick in rig.positions if tick >= 480)
+    # at 120 BPM and 480 PPQ a tick is 1/960 s
+    assert_times(rig.port.notes(), [
+        (0.0, (ON, 60, 100)), (0.0, (ON, 67, 100)),
+        (t_edit, (OFF, 60, 0)),  # A deleted: it ends now; K (kept) sounds on, not re-struck
+        (1.0, (ON, 65, 100)),  # B as it is now; D, under the playhead, is not struck
+        (1.25, (OFF, 67, 0)), (1.25, (ON, 72, 100)),
+        (1.5, (OFF, 65, 0)), (1.5, (OFF, 72, 0)), (1.5, (ON, 64, 100)),
+        (2.0, (OFF, 64, 0)),
+    ])  # fmt: skip
+    # a seek after the edit plays the edited notes (here from the start: D sounds there)
+    rig.finished.clear()
+    rig.port.sent.clear()
+    rig.positions.clear()
+    seeked = threading.Event()
+
+    def edit_then_seek(tick: float) -> None:
+        if tick >= 240 and not seeked.is_set():
+            seeked.set()
+            rig.player.update_notes(edited)
+            rig.player.seek(0)
+
+    rig.position_hook = edit_then_seek
+    rig.play_to_end(score_of(a, b, c, k))
+    after_seek = [m for _, m in rig.port.notes()][2:]  # A and K were struck before the edit
+    assert [m[1] for m in after_seek if m[0] == ON] == [67, 70, 65, 72, 64]
+
+
+def test_player_update_notes_leaves_a_stream_and_a_stopped_player_alone(rig: Rig) -> None:
+    rig.player.update_notes(score_of(Note(0, 60, 480)))  # stopped: nothing to do
+    rig.player.start_stream(score_of(Note(0, 62, 480)), 0, 240)
+    rig.player.update_notes(score_of(Note(0, 60, 480)))  # a take's stream is its own
+    rig.player.append_frames(np.zeros((2, 88), dtype=bool))
+    rig.player.end_stream()
+    assert rig.finished.wait(5.0)
+    assert [m for _, m in rig.port.notes()] == [(ON, 62, 100), (OFF, 62, 0)]
+
+
 def test_player_close_silences_and_joins_the_thread() -> None:
     r = Rig()
     r.clock.frozen = True
