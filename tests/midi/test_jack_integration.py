@@ -402,6 +402,35 @@ def test_jack_process_player_delivers_every_message_in_order(receiver: Receiver)
     assert_within_attempts(receiver, _process_player_attempt)
 
 
+def _process_close_attempt(receiver: Receiver) -> str:
+    """Close a ProcessPlayer while its note sounds: "" if the note ended and close was quick."""
+    from composer_app.midi.player import ProcessPlayer
+    from composer_app.midi.ports import PortSpec
+
+    name = receiver.open_input()
+    player = ProcessPlayer()
+    try:
+        player.set_port(PortSpec(name=name, api="jack"))
+        score = Score()
+        score.add(Note(0, 60, 480 * 40))  # 20 s
+        player.play(score)
+        if (0x90, 60, 100) not in receiver.wait_for(1):
+            return f"the note never sounded: {receiver.messages}"
+    finally:
+        t0 = time.monotonic()
+        player.close()  # not stop(): the app's quit path
+        close_s = time.monotonic() - t0
+    received = receiver.wait_for(1 + 1 + 48)
+    if hanging_notes(received) != set() or close_s > 3.0:
+        return f"received {received}, close took {close_s:.1f} s"
+    return ""
+
+
+def test_jack_process_player_close_ends_the_sounding_note(receiver: Receiver) -> None:
+    # quitting while a note sounds: the player's process silences its port before it ends
+    assert_within_attempts(receiver, _process_close_attempt)
+
+
 def test_jack_ports_command_lists_the_receiver(
     receiver: Receiver, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -370,6 +370,42 @@ def test_player_drops_late_note_ons_with_their_note_offs(rig: Rig) -> None:
     assert rig.player.stats.dropped_late == 1
 
 
+def test_player_end_stream_ends_held_notes_where_the_frames_end(rig: Rig) -> None:
+    # The stream is ended while the playhead is still at its start (the generator finished
+    # ahead of playback): the last step's notes must still last their whole step. 62 is held
+    # through both frames, 64 starts on the last one; a step is 120 ticks = 0.125 s.
+    rig.clock.frozen = True  # no time passes until everything is queued
+    rig.player.start_stream(Score(), 0, 120, pitch_low=62)
+    rig.player.append_frames(np.array([[1, 0, 0], [1, 0, 1]], dtype=bool))
+    rig.player.end_stream()
+    rig.clock.frozen = False
+    assert rig.finished.wait(5.0)
+    assert_times(rig.port.notes(), [
+        (0.0, (ON, 62, 90)), (0.125, (ON, 64, 90)), (0.25, (OFF, 62, 0)), (0.25, (OFF, 64, 0)),
+    ])  # fmt: skip
+
+
+def test_player_play_again_ends_what_sounds_first(rig: Rig) -> None:
+    # play() or start_stream() over a playing score: its sounding note must not hang.
+    for start_again in (
+        lambda: rig.player.play(score_of(Note(0, 64, 240))),
+        lambda: rig.player.start_stream(score_of(Note(0, 64, 240)), 0, 240),
+    ):
+        rig.port.sent.clear()
+        rig.finished.clear()
+        rig.clock.frozen = True
+        rig.player.play(score_of(Note(0, 60, 4800)))
+        wait_until(lambda: bool(rig.port.notes()))
+        start_again()
+        if rig.player._stream is not None:
+            rig.player.end_stream()
+        rig.clock.frozen = False
+        assert rig.finished.wait(5.0)
+        assert [m for _, m in rig.port.notes()] == [
+            (ON, 60, 100), (OFF, 60, 0), (ON, 64, 100), (OFF, 64, 0),
+        ]  # fmt: skip
+
+
 def test_player_without_port_runs_silently(rig: Rig) -> None:
     rig.player.set_port(None)
     rig.play_to_end(score_of(Note(0, 60, 480)))
