@@ -175,6 +175,41 @@ def test_playback_restarts_a_player_process_that_died(qtbot, qapp) -> None:
         controller.close()
 
 
+def test_playback_restarted_player_reopens_the_chosen_jack_output(qtbot, qapp, jack_server) -> None:
+    # After the player's process died and was restarted, the app went on silently: the
+    # output the user chose was not opened again in the new process.
+    from composer_app.midi.ports import PortSpec
+    from tests.midi.test_jack_integration import Receiver
+
+    receiver = Receiver()
+    controller = PlaybackController()
+    try:
+        spec = PortSpec(name=receiver.open_input(), api="jack")
+        controller.set_port(spec)
+        first = controller.player
+        first._process.kill()
+        first._process.join(5)
+        controller.play(short_score(beats=2), 0)
+        qtbot.waitUntil(lambda: controller.player is not first, timeout=10_000)
+        assert controller.port == spec
+        qtbot.waitUntil(lambda: not controller.is_playing, timeout=10_000)
+        received = receiver.wait_for(4)
+        assert [m[:2] for m in received if m[0] == NOTE_ON] == [(NOTE_ON, 60), (NOTE_ON, 61)]
+    finally:
+        controller.close()
+        receiver.close()
+
+
+def test_playback_setting_the_port_in_use_again_keeps_it_open(qtbot, controller) -> None:
+    port = RecordingPort()
+    controller.set_port(port)
+    controller.set_port(port)  # Preferences answered with the output already in use
+    assert port.closed == 0
+    controller.play(short_score(beats=1), 0)
+    qtbot.waitUntil(lambda: not controller.is_playing, timeout=5000)
+    assert [m[:2] for m in port.messages if m[0] == NOTE_ON] == [[NOTE_ON, 60]]
+
+
 def test_playback_a_late_finished_of_the_run_before_does_not_stop_the_next(
     qtbot, controller
 ) -> None:
