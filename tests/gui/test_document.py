@@ -134,3 +134,36 @@ def test_document_undo_of_an_edit_gives_back_the_selection_it_found(document):
     document.push(remove_notes([A]))
     document.undo_stack.undo()
     assert document.selection == {A} and not document.selection_is_chosen
+
+
+def test_document_a_pending_continuation_redraws_the_roll(document, qtbot):
+    # The roll redraws its notes on ``changed``: a live take's notes were not drawn without it.
+    pending = [Note(960, 67, 480)]
+    with qtbot.waitSignal(document.changed, timeout=1000):
+        document.set_generated_notes(pending)
+    with qtbot.waitSignal(document.changed, timeout=1000):
+        document.set_generated_notes([])
+
+
+def test_document_tempo_edits_merge_only_within_the_window(document, monkeypatch):
+    from composer_app.gui import document as document_module
+
+    clock = {"s": 100.0}
+    monkeypatch.setattr(document_module.time, "monotonic", lambda: clock["s"])
+    tempos = [TempoChange.from_bpm(0, bpm) for bpm in (120, 121, 122, 130)]
+    document.push(SetTempoMap((tempos[0],), (tempos[1],)))
+    clock["s"] += document_module.TEMPO_MERGE_WINDOW_S / 2
+    document.push(SetTempoMap((tempos[1],), (tempos[2],)))  # the same burst of clicks
+    assert document.undo_stack.count() == 1
+    clock["s"] += 120.0  # two minutes later: a step of its own
+    document.push(SetTempoMap((tempos[2],), (tempos[3],)))
+    assert document.undo_stack.count() == 2
+    document.undo_stack.undo()
+    assert document.score.tempo_map == [tempos[2]]
+
+
+def test_document_replaced_score_is_a_new_edit_state(document):
+    # a drag begun before a file was opened (a drop, a recovery) must not push into it
+    before = document.edit_state
+    document.replace_score(Score())
+    assert document.edit_state != before
