@@ -438,8 +438,12 @@ def test_continuation_works_without_midi_output(qtbot, window, tmp_path):
     load_seed(window, tmp_path)
     assert run_continuation(qtbot, window, steps=8)
     assert window.document.generated_notes
-    assert "silently" in window.continuation.panel.status_label.text() or \
-        window.continuation.panel.status_label.text().startswith("Done")
+    reported: list[str] = []
+    window.continuation.status_reported.connect(reported.append)
+    window.continuation.discard()
+    assert run_continuation(qtbot, window, steps=8)
+    assert window.document.generated_notes
+    assert any("silently" in message for message in reported), reported
 
 
 def test_continuation_quit_during_generation_exits_cleanly(tmp_path):
@@ -709,3 +713,28 @@ def test_continuation_accept_then_continue_goes_on_after_the_take(qtbot, window,
     assert window.editor.region() is None and window.playhead_tick == take_end
     assert run_continuation(qtbot, window, steps=8, seed_value=3)
     assert min(n.start_tick for n in window.document.generated_notes) >= take_end
+
+
+def test_continuation_variation_plays_from_where_the_take_begins(qtbot, window, tmp_path):
+    # Picking variation 2 in the list played the song from bar 1 instead of the take.
+    load_seed(window, tmp_path)
+    window.continuation.panel.variations_spin.setValue(2)
+    assert run_continuation(qtbot, window, steps=4)
+    played: list[int] = []
+    real_play = window.playback.play
+    window.playback.play = lambda score, start_tick=0: (  # type: ignore[method-assign]
+        played.append(start_tick), real_play(score, start_tick))
+    window.continuation.select_variation(1)
+    assert played == [window.continuation._start_tick]
+    assert played[0] > 0
+
+
+def test_continuation_accompany_region_ending_inside_a_step_is_covered(qtbot, window, tmp_path):
+    # A region that ends half-way through a step: the last half step is accompanied too.
+    score = load_seed(window, tmp_path)
+    step = score.ppq // 2
+    start = -(-score.end_tick // step) * step
+    window.editor.set_region(start, start + 3 * step + step // 2)
+    window.continuation.panel.accompany_check.setChecked(True)
+    assert run_continuation(qtbot, window, steps=16)  # the region sets the length
+    assert window.continuation._take_end_tick == start + 4 * step
