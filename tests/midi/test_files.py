@@ -533,6 +533,20 @@ def test_read_mid_unreadable_file_raises_midi_file_error(tmp_path: Path) -> None
         read_mid(path)
 
 
+def test_read_mid_permission_denied_is_named_even_for_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the test above cannot run as root (as here and in CI); the open is refused instead
+    path = write(tmp_path, SIMPLE)
+
+    def refuse(*_args, **_kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(files, "open", refuse, raising=False)
+    with pytest.raises(MidiFileError, match="Cannot read 'song.mid': permission denied"):
+        read_mid(path)
+
+
 # ---- writing -----------------------------------------------------------------------------
 def _rich_score() -> Score:
     score = Score(
