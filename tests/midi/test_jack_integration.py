@@ -402,6 +402,23 @@ def test_jack_process_player_delivers_every_message_in_order(receiver: Receiver)
     assert_within_attempts(receiver, _process_player_attempt)
 
 
+def _preview_attempt(receiver: Receiver, make_player: Callable[..., Player]) -> str:
+    port = RecordingPort(open_output(receiver.open_input(), api="jack"))
+    player = make_player(port)
+    player.preview_note(67, 90, duration_s=0.1)  # a click on the keyboard
+    received = receiver.wait_for(2, timeout_s=3.0)
+    port.port.close()
+    if received != [(0x90, 67, 90), (0x80, 67, 0)] or received != port.sent:
+        return f"sent {port.sent}, received {received}"
+    return ""
+
+
+def test_jack_player_preview_note_sounds_and_ends(
+    receiver: Receiver, make_player: Callable[..., Player]
+) -> None:
+    assert_within_attempts(receiver, lambda r: _preview_attempt(r, make_player))
+
+
 def _process_close_attempt(receiver: Receiver) -> str:
     """Close a ProcessPlayer while its note sounds: "" if the note ended and close was quick."""
     from composer_app.midi.player import ProcessPlayer
