@@ -109,6 +109,17 @@ def test_notes_to_roll_window_cuts_notes() -> None:
     assert roll_to_notes(conversion.roll, STEP, start_tick=480) == [Note(480, 60, 480)]
 
 
+def test_notes_to_roll_drops_a_note_that_ends_at_the_window_start() -> None:
+    # A note that has ended by the window's start does not sound in it: a seed or clamp
+    # cut from there must not hear a note that stopped just before.
+    # C4 sounds 0-240 and the window is 240-960: 3 steps, all silent.
+    conversion = notes_to_roll([Note(0, 60, 240)], STEP, start_tick=240, end_tick=960)
+    assert conversion.roll.shape == (3, 88)
+    assert not conversion.roll.any()
+    # one tick longer (0-241) and it is in the window, rounded to a step
+    assert notes_to_roll([Note(0, 60, 241)], STEP, start_tick=240, end_tick=960).roll.any()
+
+
 def test_score_to_roll_uses_every_note_and_custom_range() -> None:
     score = Score(_notes=[Note(0, 60, 240), Note(0, 72, 240)])
     conversion = score_to_roll(score, STEP, pitch_low=60, pitch_high=72)

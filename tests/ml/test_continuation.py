@@ -327,3 +327,122 @@ def test_an_accompanied_melody_above_the_piano_is_clamped_after_the_shift(
     assert cont.shift == -48
     assert heard["on"][:, 112 - 48 - 21].tolist() == [True, True]
     assert heard["on"].sum() == 2
+
+
+def test_continuation_accompany_clamps_a_transposed_melody_on_where_the_model_hears_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dataclasses import replace
+
+    # Accompany harmonises the melody the model hears: in D major with the seed also moved
+    # an octave, the melody must be clamped on at its pitches moved by the same shift, in
+    # every step it sounds, and nothing else clamped on (clamped at the user's pitches, the
+    # model would hear the melody's cells off and harmonise silence).
+    model = replace(_fixed_model([60, 67]), register_pitch=80.0)
+    start = 8 * EIGHTH
+    melody = [Note(start, 66, 2 * EIGHTH), Note(start + 2 * EIGHTH, 69, EIGHTH),
+              Note(start + 3 * EIGHTH, 74, 2 * EIGHTH)]  # fmt: skip
+    cont, heard = _seed_roll_heard(monkeypatch, dict(
+        model=model, notes=[*_d_major_seed(), *melody], ppq=PPQ, start_tick=start,
+        settings=ContinuationSettings(n_steps=6, accompany=True),
+    ))  # fmt: skip
+    # D major: -2 into C; mean pitch (8 * 68.25 + 2 * 66 + 69 + 2 * 74) / 13 = 68.85, so
+    # (80 - 68.85 + 2) / 12 = 1.10 -> one octave up: shift -2 + 12 = +10
+    assert cont.key is not None and cont.key.name == "D major"
+    assert cont.shift == 10
+    expected = np.zeros((6, 88), dtype=bool)
+    expected[0:2, 66 + 10 - 21] = True
+    expected[2, 69 + 10 - 21] = True
+    expected[3:5, 74 + 10 - 21] = True
+    np.testing.assert_array_equal(heard["held"] & heard["on"], expected)
+    # in the user's key the same cells are the melody's, kept out of the output
+    assert cont.clamped.sum() == 5
+    assert cont.clamped[0:2, 66 - 21].all() and cont.clamped[3:5, 74 - 21].all()
+
+
+def test_continuation_holds_a_pitch_off_for_the_whole_step_a_users_note_ends_in() -> None:
+    # No generated note sounds a pitch while a user's note of that pitch sounds. The
+    # user's E4 sounds 1.5 steps, from step 1 to half-way through step 2; the model, which
+    # always plays E4, must leave E4 alone in steps 1 and 2 (step 2 too, or its E4 would
+    # start at 2 * 240 while the user's goes on to 2.5 * 240).
+    model = _fixed_model([64], key_normalization="none")
+    start = 4 * EIGHTH
+    user = Note(start + EIGHTH, 64, EIGHTH + EIGHTH // 2)
+    cont = Continuation(model, [Note(0, 60, start), user], PPQ, start,
+                        settings=ContinuationSettings(n_steps=5))
+    assert cont.occupied[:, 64 - 21].tolist() == [False, True, True, False, False]
+    assert not cont.clamped.any()  # it starts inside the region: heard off, not held on
+    list(cont)
+    generated = cont.generated_notes()
+    assert _overlaps_of_one_pitch([user], generated) == []
+    # around it the model still plays its E4: in step 0 and again from step 3
+    assert {(n.pitch, n.start_tick) for n in generated} == {(64, start), (64, start + 3 * EIGHTH)}
+
+
+def test_continuation_pitch_range_includes_both_ends_without_a_scale() -> None:
+    # "range_low/range_high inclusive": with no scale, the top and bottom notes the user
+    # allows sound, and the ones just outside do not. The model plays every pitch 59-73.
+    model = _fixed_model(list(range(59, 74)), key_normalization="none")
+    settings = ContinuationSettings(n_steps=2, scale=None, range_low=60, range_high=72)
+    cont = Continuation(model, [], PPQ, 0, settings=settings)
+    allowed = cont.allowed_pitches
+    assert allowed[60 - 21] and allowed[72 - 21]
+    assert not allowed[59 - 21] and not allowed[73 - 21]
+    assert allowed.sum() == 13  # 60..72
+    list(cont)
+    assert _pitches(cont.generated_notes()) == set(range(60, 73))
+
+
+def test_continuation_register_shift_rounds_to_the_nearest_octave() -> None:
+    from dataclasses import replace
+
+    # The seed moves into the model's register (66) by the nearest whole number of octaves
+    # and the continuation comes back by the same: the model's C4 (60) returns at 60 - shift.
+    model = replace(_fixed_model([60], key_normalization="none"), register_pitch=66.0)
+    cases = [
+        ([56, 60], 12),  # mean 58: 8 / 12 = 0.67 -> one octave up
+        ([72, 74], -12),  # mean 73: -7 / 12 = -0.58 -> one octave down
+        ([60, 62], 0),  # mean 61: 5 / 12 = 0.42 -> stays
+    ]
+    for pitches, shift in cases:
+        seed = [Note(i * EIGHTH, p, EIGHTH) for i, p in enumerate(pitches)]
+        cont = Continuation(model, seed, PPQ, 2 * EIGHTH, settings=ContinuationSettings(n_steps=2))
+        assert cont.shift == shift, pitches
+        list(cont)
+        assert _pitches(cont.generated_notes()) == {60 - shift}, pitches
+
+
+def test_continuation_plays_at_the_seeds_median_velocity() -> None:
+    # Generated notes are as loud as the seed's typical note: velocities 40, 120, 60 have
+    # median 60 (not the loudest, 120, nor the mean, 73).
+    model = _fixed_model([60], key_normalization="none")
+    seed = [Note(0, 60, EIGHTH, 40), Note(EIGHTH, 62, EIGHTH, 120), Note(2 * EIGHTH, 64, EIGHTH, 60)]
+    cont = Continuation(model, seed, PPQ, 3 * EIGHTH, settings=ContinuationSettings(n_steps=2))
+    assert cont.velocity == 60
+    list(cont)
+    notes = cont.generated_notes()
+    assert notes and {n.velocity for n in notes} == {60}
+
+
+def test_continuation_accompany_without_a_seed_plays_in_the_melodys_channel() -> None:
+    # Accompanying a melody from its first note (nothing before it to continue), the
+    # harmony goes in the melody's part: channel 3, not channel 0.
+    model = _fixed_model([60], key_normalization="none")
+    melody = [Note(0, 67, 2 * EIGHTH, channel=3), Note(2 * EIGHTH, 69, 2 * EIGHTH, channel=3)]
+    cont = Continuation(model, melody, PPQ, 0,
+                        settings=ContinuationSettings(n_steps=4, accompany=True))
+    assert cont.channel == 3
+    list(cont)
+    notes = cont.generated_notes()
+    assert notes and {n.channel for n in notes} == {3}
+
+
+def test_continuation_with_a_polyphony_of_zero_generates_silence() -> None:
+    # max_polyphony=0 through the library API: no note may sound, so every step is empty
+    # (not an error because rests are then the only thing to draw).
+    model = _fixed_model([60, 64], key_normalization="none")
+    cont = Continuation(model, [Note(0, 62, 2 * EIGHTH)], PPQ, 2 * EIGHTH,
+                        settings=ContinuationSettings(n_steps=3, max_polyphony=0))
+    steps = list(cont)
+    assert len(steps) == 3 and not any(step.frame.any() for step in steps)
+    assert cont.generated_notes() == []

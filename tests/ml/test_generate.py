@@ -163,11 +163,14 @@ def test_frame_generator_matches_exact_marginals_at_temperature_and_with_clamps(
 
 
 def test_frame_generator_clamped_units_never_change() -> None:
+    # A clamp holds the user's notes exactly as given for its steps, and no longer.
     prm = random_parameters(scale=0.5, bv=-1.0, seed=2)
     rng = np.random.default_rng(0)
     n_clamped_steps = 60
     mask = rng.random((n_clamped_steps, 88)) < 0.3
     values = rng.random((n_clamped_steps, 88)) < 0.5
+    chosen = 40  # held off in every clamped step, the last one included
+    mask[:, chosen], values[:, chosen] = True, False
     gen = FrameGenerator(prm, np.zeros((2, 88), dtype=bool), rng=1)
     gen.clamp(mask, values)
     frames = np.array([next(gen).frame for _ in range(n_clamped_steps + 40)])
@@ -176,10 +179,9 @@ def test_frame_generator_clamped_units_never_change() -> None:
     # Held units are on and off alike; unheld units stay free.
     assert values[mask].any() and not values[mask].all()
     assert clamped[~mask].any()
-    # Nothing is held beyond the clamped steps: a unit held off everywhere sounds later.
-    free_after = frames[n_clamped_steps:]
-    held_off_everywhere = (mask & ~values).all(0)
-    assert not held_off_everywhere.any() or free_after.any()
+    # Nothing is held beyond the clamped steps: the unit held off in all 60 sounds after.
+    assert not clamped[:, chosen].any()
+    assert frames[n_clamped_steps:, chosen].any()
 
 
 def test_frame_generator_clamp_after_yield_applies_to_next_frame() -> None:
@@ -235,6 +237,24 @@ def test_frame_generator_polyphony_cap_keeps_most_probable() -> None:
     assert len(kept) == 4
     assert set(kept) <= set(np.flatnonzero(uncapped.frame))
     assert capped.probabilities[kept].min() >= capped.probabilities[dropped].max()
+
+
+@pytest.mark.parametrize("cap", [1, 2, 3])
+def test_frame_generator_polyphony_cap_drops_a_single_extra_note(cap: int) -> None:
+    # "Max notes / step" holds when the model draws just one note too many, its most
+    # common over-draw. W = 0 and no recurrence: every unit is independent with
+    # p = sigmoid(bv): cap + 1 units at bv = +20 (p ~ 1 - 2e-9) and the rest at -20
+    # (p ~ 2e-9), so each draw has exactly cap + 1 notes and the cap must drop one.
+    prm = random_parameters(scale=0.0, bv=-20.0)
+    loud = [10, 30, 50, 70][: cap + 1]
+    bv = prm.bv.copy()
+    bv[loud] = 20.0
+    prm = RnnRbmParameters(**{**prm.__dict__, "bv": bv})
+    assert FrameGenerator(prm, None, rng=4).sample().frame.sum() == cap + 1  # uncapped
+    gen = FrameGenerator(prm, None, max_polyphony=cap, rng=4)
+    frames = np.array([next(gen).frame for _ in range(20)])
+    assert frames.sum(axis=1).tolist() == [cap] * 20
+    assert not frames[:, np.setdiff1d(np.arange(88), loud)].any()
 
 
 def test_frame_generator_polyphony_cap_always_keeps_clamped_notes() -> None:
