@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from composer_app.core.note import Note
-from composer_app.core.score import Score, TempoChange, TimeSignature
+from composer_app.core.score import Score, ScoreError, TempoChange, TimeSignature
+
+_Change = TypeVar("_Change", TempoChange, TimeSignature)
 
 
 class EditOperation(Protocol):
@@ -112,6 +114,76 @@ class SetTimeSignatures:
 
     def revert(self, score: Score) -> None:
         score.time_signatures = list(self.old)
+
+
+def set_meter_at(score: Score, tick: int, numerator: int, denominator: int) -> SetTimeSignatures:
+    """The edit that puts a time signature of ``numerator``/``denominator`` at ``tick`` (a bar
+    line), replacing one there. A change that repeats the meter already in force on its bar
+    lines is left out (at ``tick``, and a later one it makes redundant), so the map holds
+    only real changes.
+    Notes keep their ticks. Raises :class:`ScoreError` for a meter the score cannot hold."""
+    new = TimeSignature(int(tick), int(numerator), int(denominator))
+    kept = [s for s in score.time_signatures if s.tick != new.tick]
+    label = f"Time signature {numerator}/{denominator}"
+    return SetTimeSignatures(
+        tuple(score.time_signatures), _without_repeats(sorted([*kept, new]), score.ppq), label
+    )
+
+
+def remove_meter_at(score: Score, tick: int) -> SetTimeSignatures:
+    """The edit that removes the time signature change at ``tick`` (not the first one): the
+    meter before it goes on."""
+    if tick <= 0 or all(s.tick != tick for s in score.time_signatures):
+        raise ScoreError(f"no time signature change at tick {tick} to remove")
+    kept = [s for s in score.time_signatures if s.tick != tick]
+    return SetTimeSignatures(
+        tuple(score.time_signatures), _without_repeats(kept, score.ppq), "Remove time signature"
+    )
+
+
+def set_tempo_at(score: Score, tick: int, tempo_bpm: float) -> SetTempoMap:
+    """The edit that makes the tempo ``tempo_bpm`` from ``tick`` on (until the next change),
+    replacing a change at that tick; one that repeats the tempo in force is left out.
+    Raises :class:`ScoreError` for a tempo out of range."""
+    change = TempoChange.from_bpm(int(tick), tempo_bpm)
+    kept = [t for t in score.tempo_map if t.tick != change.tick]
+    return SetTempoMap(
+        tuple(score.tempo_map),
+        _without_repeats(sorted([*kept, change]), score.ppq),
+        f"Tempo change {change.tempo_bpm:g} BPM",
+    )
+
+
+def remove_tempo_at(score: Score, tick: int) -> SetTempoMap:
+    """The edit that removes the tempo change at ``tick`` (not the first one)."""
+    if tick <= 0 or all(t.tick != tick for t in score.tempo_map):
+        raise ScoreError(f"no tempo change at tick {tick} to remove")
+    kept = [t for t in score.tempo_map if t.tick != tick]
+    return SetTempoMap(
+        tuple(score.tempo_map), _without_repeats(kept, score.ppq), "Remove tempo change"
+    )
+
+
+def _without_repeats(changes: Sequence[_Change], ppq: int) -> tuple[_Change, ...]:
+    """``changes`` (sorted by tick, the first at 0) without those that change nothing: a
+    tempo equal to the one before, a meter equal to the one before on one of its bar lines
+    (off them, a repeated meter starts the bars afresh, so it stays)."""
+    kept: list[_Change] = []
+    for change in changes:
+        if kept and _repeats(kept[-1], change, ppq):
+            continue
+        kept.append(change)
+    return tuple(kept)
+
+
+def _repeats(before: _Change, change: _Change, ppq: int) -> bool:
+    if isinstance(before, TempoChange) and isinstance(change, TempoChange):
+        return before.us_per_quarter == change.us_per_quarter
+    if isinstance(before, TimeSignature) and isinstance(change, TimeSignature):
+        bar_ticks = before.bar_ticks(ppq)
+        return (before.numerator, before.denominator) == (change.numerator, change.denominator) \
+            and bar_ticks > 0 and (change.tick - before.tick) % bar_ticks == 0
+    return False
 
 
 @dataclass(frozen=True)

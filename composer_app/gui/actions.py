@@ -90,6 +90,8 @@ class WindowActions:
     select_all: QAction
     delete: QAction
     quantize: QAction
+    time_signature: QAction
+    tempo_change: QAction
     zoom_to_fit: QAction
     zoom_in: QAction
     zoom_out: QAction
@@ -157,6 +159,14 @@ def build_actions(window: QMainWindow, undo: QAction, redo: QAction) -> WindowAc
             window, "&Quantize", ("Q",),
             "Snap the selected notes (with none selected, all notes) to the grid", "quantize"
         ),
+        time_signature=_action(
+            window, "Time &Signature…", (),
+            "Set the meter from the bar at the playhead on", "time_signature",
+        ),
+        tempo_change=_action(
+            window, "Tempo &Change…", (),
+            "Change the tempo from the playhead (on the grid) on", "tempo_change",
+        ),
         zoom_to_fit=_action(
             window, "Zoom to &Fit", ("Ctrl+0",), "Show the whole score", "zoom_to_fit"
         ),
@@ -221,6 +231,8 @@ def build_menus(
     edit_menu.addActions([a.cut, a.copy, a.paste, a.duplicate, a.delete])
     edit_menu.addSeparator()
     edit_menu.addActions([a.select_all, a.quantize])
+    edit_menu.addSeparator()
+    edit_menu.addActions([a.time_signature, a.tempo_change])
     menus["edit"] = edit_menu
 
     view_menu = menu_bar.addMenu("&View")

@@ -51,6 +51,12 @@ TEMPO_MERGE_WINDOW_S = 1.0
 _TEMPO_COMMAND_ID = 1
 
 
+def _starting_tempo_only(op: SetTempoMap) -> bool:
+    """Whether ``op`` changes only the starting tempo (the transport's tempo box does): only
+    such edits merge; a tempo change later in the song is a step of its own."""
+    return len(op.old) == len(op.new) and op.old[1:] == op.new[1:]
+
+
 class _EditCommand(QUndoCommand):
     """One edit operation as one undo step: redo applies it, undo reverts it."""
 
@@ -68,12 +74,15 @@ class _EditCommand(QUndoCommand):
         return _TEMPO_COMMAND_ID if isinstance(self._op, SetTempoMap) else -1
 
     def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 (Qt override)
-        """Take a tempo edit pushed within ``TEMPO_MERGE_WINDOW_S`` of this one into it: one
-        step from the first tempo to the last (none at all if they are the same)."""
+        """Take an edit of the starting tempo pushed within ``TEMPO_MERGE_WINDOW_S`` of this
+        one into it: one step from the first tempo to the last (none at all if they are the
+        same)."""
         if not (
             isinstance(other, _EditCommand)
             and isinstance(self._op, SetTempoMap)
             and isinstance(other._op, SetTempoMap)
+            and _starting_tempo_only(self._op)
+            and _starting_tempo_only(other._op)
             and other._last_push_s - self._last_push_s <= TEMPO_MERGE_WINDOW_S
         ):
             return False

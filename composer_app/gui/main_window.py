@@ -21,7 +21,13 @@ from PySide6.QtWidgets import (
 )
 
 from composer_app import paths
-from composer_app.core.edits import SetTempoMap
+from composer_app.core.edits import (
+    SetTempoMap,
+    remove_meter_at,
+    remove_tempo_at,
+    set_meter_at,
+    set_tempo_at,
+)
 from composer_app.core.score import Score, ScoreError, TempoChange
 from composer_app.gui.actions import (
     DEFAULT_GRID_DENOMINATOR,
@@ -40,7 +46,9 @@ from composer_app.gui.autosave import (
 )
 from composer_app.gui.continuation_controller import ContinuationController
 from composer_app.gui.document import ScoreDocument
+from composer_app.gui.meter_tempo import TempoChangeDialog, TimeSignatureDialog
 from composer_app.gui.pianoroll.editor import PianoRollEditor
+from composer_app.gui.pianoroll.geometry import bar_at, snap_floor
 from composer_app.gui.preferences import (
     NO_OUTPUT,
     MidiOutputChoice,
@@ -49,7 +57,7 @@ from composer_app.gui.preferences import (
     open_settings,
     readable_path,
 )
-from composer_app.gui.transport import TransportBar
+from composer_app.gui.transport import TransportBar, format_bar_beat_tick
 from composer_app.midi import ports
 from composer_app.midi.files import MidiFileError, read_mid, read_mid_report, write_mid
 from composer_app.workers.playback import PlaybackController, PlayerFactory
@@ -188,6 +196,8 @@ class MainWindow(QMainWindow):
         a.play.triggered.connect(self.toggle_play)
         a.home.triggered.connect(self.return_to_start)
         a.end.triggered.connect(self.go_to_end)
+        a.time_signature.triggered.connect(self.edit_time_signature)
+        a.tempo_change.triggered.connect(self.edit_tempo_change)
         a.panic.triggered.connect(self.panic)
         a.follow.toggled.connect(self._on_follow_toggled)
         for name, action in a.tools.items():
@@ -616,6 +626,54 @@ class MainWindow(QMainWindow):
         self.document.push(
             SetTempoMap(old, new, label=f"Tempo {old[0].tempo_bpm:g} → {tempo_bpm:g} BPM")
         )
+
+    # ---- meter and tempo changes ------------------------------------------------------------
+    def edit_time_signature(self) -> None:
+        """Set (or remove) the meter from the bar at the playhead on, as one undoable edit."""
+        score = self.document.score
+        tick = score.bar_start_at(int(self._playhead_tick))
+        current = score.time_signature_at(tick)
+        bar_number = len(score.bar_starts(tick + 1))
+        removable = tick > 0 and current.tick == tick
+        dialog = TimeSignatureDialog(
+            current.numerator, current.denominator, bar_number, removable, self
+        )
+        if dialog.exec() != TimeSignatureDialog.DialogCode.Accepted:
+            return
+        try:
+            op = (
+                remove_meter_at(score, tick) if dialog.remove_requested
+                else set_meter_at(score, tick, *dialog.meter())
+            )
+        except ScoreError as exc:
+            self.statusBar().showMessage(str(exc), 8000)
+            return
+        if op.new != op.old:
+            self.document.push(op)
+
+    def edit_tempo_change(self) -> None:
+        """Set (or remove) the tempo from the grid line at or before the playhead on, as one
+        undoable edit (at the start, it is the tempo the transport shows)."""
+        self.transport.commit_typed_tempo()
+        score = self.document.score
+        playhead = int(self._playhead_tick)
+        tick = max(0, snap_floor(playhead, self.editor.snap_step_ticks, bar_at(score, playhead)))
+        current = score.tempo_at(tick)
+        removable = tick > 0 and current.tick == tick
+        where = format_bar_beat_tick(tick, score)
+        dialog = TempoChangeDialog(current.tempo_bpm, where, removable, self)
+        if dialog.exec() != TempoChangeDialog.DialogCode.Accepted:
+            return
+        try:
+            op = (
+                remove_tempo_at(score, tick) if dialog.remove_requested
+                else set_tempo_at(score, tick, dialog.tempo_bpm())
+            )
+        except ScoreError as exc:
+            self.statusBar().showMessage(str(exc), 8000)
+            return
+        if op.new != op.old:
+            self.document.push(op)
 
     # ---- playback ---------------------------------------------------------------------------
     @property

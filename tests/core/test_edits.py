@@ -188,3 +188,53 @@ def test_edits_revert_restores_any_score_exactly(notes, data, delta_ticks, delta
         op.apply(score)
         assert _state(score) == once
         op.revert(score)
+
+
+def test_set_meter_at_a_bar_and_remove_it_again() -> None:
+    from composer_app.core.edits import remove_meter_at, set_meter_at
+
+    score = Score()  # 4/4 at 480 PPQ: a bar is 1,920 ticks
+    op = set_meter_at(score, 3840, 3, 4)  # bar 3 on in 3/4
+    op.apply(score)
+    assert score.time_signatures == [TimeSignature(0, 4, 4), TimeSignature(3840, 3, 4)]
+    assert score.bar_starts(3840 + 3 * 1440) == [0, 1920, 3840, 5280, 6720]
+    op.revert(score)
+    assert score.time_signatures == [TimeSignature(0, 4, 4)]
+    # a meter equal to the one in force, on its bar lines, is no change at all
+    assert set_meter_at(score, 3840, 4, 4).new == (TimeSignature(0, 4, 4),)
+    # the first meter can be replaced, not removed
+    set_meter_at(score, 0, 6, 8).apply(score)
+    assert score.time_signatures == [TimeSignature(0, 6, 8)]
+    with pytest.raises(ScoreError):
+        remove_meter_at(score, 0)
+
+
+def test_removing_a_meter_change_keeps_a_later_one_that_restarts_the_bars() -> None:
+    from composer_app.core.edits import remove_meter_at
+
+    score = Score()
+    # 4/4, a bar of 3/4 at 1920, then 4/4 again at 3360: off 4/4's own bar lines from 0
+    score.time_signatures = [TimeSignature(0, 4, 4), TimeSignature(1920, 3, 4),
+                             TimeSignature(3360, 4, 4)]  # fmt: skip
+    assert remove_meter_at(score, 1920).new == (TimeSignature(0, 4, 4), TimeSignature(3360, 4, 4))
+    # on one of them it changes nothing, and goes too
+    score.time_signatures = [TimeSignature(0, 4, 4), TimeSignature(1920, 3, 4),
+                             TimeSignature(3840, 4, 4)]  # fmt: skip
+    assert remove_meter_at(score, 1920).new == (TimeSignature(0, 4, 4),)
+
+
+def test_set_tempo_at_and_remove_it() -> None:
+    from composer_app.core.edits import remove_tempo_at, set_tempo_at
+
+    score = Score()  # 120 BPM
+    op = set_tempo_at(score, 960, 90)
+    op.apply(score)
+    assert [round(t.tempo_bpm, 3) for t in score.tempo_map] == [120, 90]
+    assert score.tempo_map[1].tick == 960 and op.label == "Tempo change 90 BPM"
+    assert set_tempo_at(score, 1920, 90).new == tuple(score.tempo_map)  # already 90 there
+    remove_tempo_at(score, 960).apply(score)
+    assert len(score.tempo_map) == 1
+    with pytest.raises(ScoreError):
+        remove_tempo_at(score, 960)
+    with pytest.raises(ScoreError):
+        set_tempo_at(score, 960, 5000)

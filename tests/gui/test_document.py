@@ -167,3 +167,17 @@ def test_document_replaced_score_is_a_new_edit_state(document):
     before = document.edit_state
     document.replace_score(Score())
     assert document.edit_state != before
+
+
+def test_document_a_tempo_change_later_in_the_song_is_a_step_of_its_own(document):
+    # The tempo box's edits of the starting tempo merge; a change at bar 3 pushed a moment
+    # later merged with them under the label "Tempo 120 → 120 BPM".
+    from composer_app.core.edits import set_tempo_at
+
+    start = TempoChange.from_bpm(0, 120)
+    document.push(SetTempoMap((start,), (TempoChange.from_bpm(0, 121),)))
+    document.push(set_tempo_at(document.score, 3840, 90))
+    assert document.undo_stack.count() == 2
+    assert document.undo_stack.undoText() == "Tempo change 90 BPM"
+    document.undo_stack.undo()
+    assert [round(t.tempo_bpm) for t in document.score.tempo_map] == [121]

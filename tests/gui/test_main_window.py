@@ -751,6 +751,58 @@ def test_main_window_paste_after_playback_lands_on_the_grid_and_end_goes_to_the_
     assert window.playhead_tick == window.document.score.end_tick == pasted[-1].end_tick
 
 
+def test_main_window_sets_a_time_signature_and_a_tempo_change_at_the_playhead(
+    qtbot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dialogs: Dialogs
+) -> None:
+    # A new score was 4/4 at one tempo for ever: a waltz could not be sketched.
+    from composer_app.gui.meter_tempo import TempoChangeDialog, TimeSignatureDialog
+
+    def answer(dialog_class, setup):
+        def exec_(dialog) -> int:
+            setup(dialog)
+            return dialog_class.DialogCode.Accepted
+        monkeypatch.setattr(dialog_class, "exec", exec_)
+
+    def three_four(dialog: TimeSignatureDialog) -> None:
+        assert dialog.meter() == (4, 4) and dialog.remove_button is None
+        dialog.numerator_spin.setValue(3)
+
+    answer(TimeSignatureDialog, three_four)
+    window.set_playhead(2 * 1920 + 700)  # in bar 3
+    window.window_actions.time_signature.trigger()
+    score = window.document.score
+    assert score.time_signatures == [TimeSignature(0, 4, 4), TimeSignature(3840, 3, 4)]
+    assert window.document.undo_stack.undoText() == "Time signature 3/4"
+
+    answer(TempoChangeDialog, lambda dialog: dialog.tempo_spin.setValue(90))
+    window.set_playhead(3840 + 1440 + 500)  # bar 4 (of 3/4), snapped down to the 1/16 grid
+    window.window_actions.tempo_change.trigger()
+    assert [(t.tick, round(t.tempo_bpm, 1)) for t in score.tempo_map] == [(0, 120.0), (5760, 90.0)]
+    # the ruler shows both changes, in their colour, where they are
+    from composer_app.gui.pianoroll.ruler import CHANGE_LABEL
+
+    window.editor.zoom_to_fit()
+    image = window.editor.ruler.grab().toImage()
+    geo = window.editor.view.geometry
+    for tick in (3840, 5760):
+        x = round(geo.tick_to_x(tick))
+        colours = {image.pixelColor(px, py).rgb() for px in range(x, x + 40)
+                   for py in range(image.height())}
+        assert CHANGE_LABEL.rgb() in colours, tick
+    # saved and read back
+    path = tmp_path / "waltz.mid"
+    dialogs.save_paths.append(str(path))
+    assert window.save_as()
+    again = read_mid(path)
+    assert again.time_signatures == score.time_signatures and again.tempo_map == score.tempo_map
+    # the change at the playhead can be removed again, each as one undo step
+    answer(TempoChangeDialog, lambda dialog: dialog.remove_button.click())
+    window.window_actions.tempo_change.trigger()
+    assert len(score.tempo_map) == 1
+    window.document.undo_stack.undo()
+    assert len(score.tempo_map) == 2
+
+
 def test_main_window_tempo_edit_keeps_later_tempo_changes(window: MainWindow) -> None:
     window.document.score.tempo_map.append(TempoChange.from_bpm(1920, 60))
     window.set_tempo_bpm(150)

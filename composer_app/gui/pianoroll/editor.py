@@ -87,6 +87,7 @@ class PianoRollEditor(QWidget):
         self.ruler.region_requested.connect(self._on_ruler_region_requested)
         self.ruler.region_clear_requested.connect(self.clear_region)
         self.view.geometry_changed.connect(self._on_view_geometry_changed)
+        document.changed.connect(self.ruler.update)  # bars and meter and tempo labels
         self._hbar.valueChanged.connect(self._on_hbar_value_changed)
         self._vbar.valueChanged.connect(self._on_vbar_value_changed)
         self.view.installEventFilter(self)

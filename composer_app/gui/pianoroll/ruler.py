@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
@@ -19,10 +21,13 @@ from composer_app.gui.pianoroll.tools import DRAG_THRESHOLD_PX
 from composer_app.gui.pianoroll.view import PLAYHEAD, REGION_FILL, PianoRollView
 
 RULER_HEIGHT_PX = 26
+CHANGE_LABEL = QColor(40, 90, 170)  # time signature and tempo changes
+LABEL_GAP_PX = 4
 
 
 class BarRuler(QWidget):
-    """Bar numbers (from the score's time signatures) and beat ticks over the roll.
+    """Bar numbers (from the score's time signatures), beat ticks, and each time signature
+    and tempo change (in blue, at its tick) over the roll.
 
     A click sets the playhead (``playhead_requested(tick)``, snapped to the grid unless Alt
     is held); a drag selects a time range (``region_requested(start_tick, end_tick)``); a right
@@ -71,14 +76,43 @@ class BarRuler(QWidget):
             bar_px = (bars[1] - bars[0]) * geo.pixels_per_tick
             while bar_px * every < 28:
                 every *= 2
-        painter.setPen(QColor(60, 60, 70))
+        # what changes where: the meter at its bar (the first one too), the tempo after the
+        # start (the transport shows the first)
+        changes: dict[int, list[str]] = {}
+        for sig in score.time_signatures:
+            changes.setdefault(sig.tick, []).append(f"{sig.numerator}/{sig.denominator}")
+        for tempo in score.tempo_map[1:]:
+            changes.setdefault(tempo.tick, []).append(f"\u2669={tempo.tempo_bpm:g}")
+        metrics = painter.fontMetrics()
+        labels: list[tuple[float, str, QColor]] = []  # (x, text, colour), drawn left to right
+        on_bar_lines: set[int] = set()
         for number, tick in enumerate(bars, start=1):
             if tick < start - score.ppq * 64:
                 continue
             x = round(geo.tick_to_x(tick)) + 0.5
+            painter.setPen(QColor(60, 60, 70))
             painter.drawLine(QPointF(x, height * 0.35), QPointF(x, height))
+            text_x = x + 3
             if (number - 1) % every == 0:
-                painter.drawText(QPointF(x + 3, height * 0.55), str(number))
+                labels.append((text_x, str(number), QColor(60, 60, 70)))
+                text_x += metrics.horizontalAdvance(str(number)) + LABEL_GAP_PX
+            if tick in changes:
+                on_bar_lines.add(tick)
+                labels.append((text_x, " ".join(changes[tick]), CHANGE_LABEL))
+        painter.setPen(CHANGE_LABEL)
+        for tick, texts in changes.items():  # changes off the bar lines (a tempo on a beat)
+            if tick not in on_bar_lines and start <= tick <= end:
+                x = round(geo.tick_to_x(tick)) + 0.5
+                painter.drawLine(QPointF(x, height * 0.6), QPointF(x, height))
+                labels.append((x + 3, " ".join(texts), CHANGE_LABEL))
+        # where labels would overlap (zoomed out), the later one is left out
+        right = -math.inf
+        for x, text, colour in sorted(labels, key=lambda label: label[0]):
+            if x < right:
+                continue
+            painter.setPen(colour)
+            painter.drawText(QPointF(x, height * 0.55), text)
+            right = x + metrics.horizontalAdvance(text) + LABEL_GAP_PX
         x = geo.tick_to_x(self._view.playhead_tick)
         painter.setPen(QPen(PLAYHEAD, 2))
         painter.drawLine(QPointF(x, 0), QPointF(x, height))

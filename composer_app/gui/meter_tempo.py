@@ -1,0 +1,93 @@
+"""Dialogs that set the meter or the tempo from a point of the song on (Edit menu)."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from composer_app.core.score import MAX_TEMPO_BPM, MIN_TEMPO_BPM
+
+DENOMINATORS = (1, 2, 4, 8, 16, 32)
+MAX_NUMERATOR = 32
+
+
+class _ChangeDialog(QDialog):
+    """OK / Cancel, and *Remove Change* when there is a change at that point to remove
+    (:attr:`remove_requested` then says which button closed it)."""
+
+    def __init__(self, title: str, where: str, removable: bool, parent: QWidget | None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.remove_requested = False
+        self.form = QFormLayout()
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.remove_button = None
+        if removable:
+            self.remove_button = self.buttons.addButton(
+                "Remove Change", QDialogButtonBox.ButtonRole.DestructiveRole
+            )
+            self.remove_button.clicked.connect(self._on_remove_clicked)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(where))
+        layout.addLayout(self.form)
+        layout.addWidget(self.buttons)
+
+    def _on_remove_clicked(self) -> None:
+        self.remove_requested = True
+        self.accept()
+
+
+class TimeSignatureDialog(_ChangeDialog):
+    """The meter from a bar on: ``numerator`` notes of 1/``denominator`` to the bar."""
+
+    def __init__(
+        self, numerator: int, denominator: int, bar_number: int, removable: bool,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__("Time Signature", f"From bar {bar_number} on:", removable, parent)
+        self.numerator_spin = QSpinBox()
+        self.numerator_spin.setRange(1, MAX_NUMERATOR)
+        self.numerator_spin.setValue(min(max(1, numerator), MAX_NUMERATOR))
+        self.denominator_combo = QComboBox()
+        for value in DENOMINATORS:
+            self.denominator_combo.addItem(str(value), value)
+        index = self.denominator_combo.findData(denominator)
+        self.denominator_combo.setCurrentIndex(index if index >= 0 else DENOMINATORS.index(4))
+        self.form.addRow("Beats per bar", self.numerator_spin)
+        self.form.addRow("Beat value (1/n)", self.denominator_combo)
+
+    def meter(self) -> tuple[int, int]:
+        """(numerator, denominator) as chosen."""
+        return self.numerator_spin.value(), int(self.denominator_combo.currentData())
+
+
+class TempoChangeDialog(_ChangeDialog):
+    """The tempo from a point on, in quarter notes per minute."""
+
+    def __init__(
+        self, tempo_bpm: float, where: str, removable: bool, parent: QWidget | None = None
+    ) -> None:
+        super().__init__("Tempo Change", f"From {where} on:", removable, parent)
+        self.tempo_spin = QDoubleSpinBox()
+        self.tempo_spin.setRange(MIN_TEMPO_BPM, MAX_TEMPO_BPM)
+        self.tempo_spin.setDecimals(1)
+        self.tempo_spin.setSuffix(" BPM")
+        self.tempo_spin.setValue(tempo_bpm)
+        self.form.addRow("Tempo", self.tempo_spin)
+
+    def tempo_bpm(self) -> float:
+        """The tempo as chosen. Units: quarter notes per minute."""
+        return round(self.tempo_spin.value(), 1)
