@@ -399,6 +399,22 @@ def test_editor_right_click_leaves_a_pending_continuation_alone(qtbot):
     assert editor.document.score.notes == (pending,)  # the user's note still goes
 
 
+def test_editor_ctrl_drag_copies_and_the_draw_length_outlives_a_tool_switch(qtbot):
+    a = Note(960, 60, 480)
+    editor = make_editor(qtbot, [a])
+    editor.set_tool("select")
+    drag(editor.view, [at(editor, 1100, 60), at(editor, 1600, 60), at(editor, 2020, 60)], CTRL)
+    assert set(editor.document.score.notes) == {a, a.moved(960, 0)}
+    assert editor.document.undo_stack.undoText() == "Copy notes"
+    # a note drawn a half note long; a click after a visit to another tool draws one as long
+    editor.set_tool("draw")
+    drag(editor.view, [at(editor, 0, 72), at(editor, 500, 72), at(editor, 900, 72)])
+    editor.set_tool("select")
+    editor.set_tool("draw")
+    click(editor.view, at(editor, 3000, 74))
+    assert Note(3000, 74, 960) in editor.document.score.notes
+
+
 # ---- commands --------------------------------------------------------------------------------
 def test_editor_quantize_selection(qtbot):
     a, b = Note(130, 60, 100), Note(470, 62, 250)

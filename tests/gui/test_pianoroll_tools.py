@@ -253,3 +253,69 @@ def test_selection_deltas_are_clamped():
     assert shift_delta(notes, -500) == -100
     # span 100..310 = 210 ticks -> rounded up to the 120 grid: 240
     assert duplicate_offset(notes, 120) == 240
+
+
+CTRL = Modifiers(ctrl=True)
+
+
+def test_ctrl_drag_copies_the_selection_and_ctrl_click_still_toggles():
+    a, b = Note(960, 60, 480), Note(1440, 64, 480)
+    host = PlainHost([a, b])
+    host.selection = frozenset({a})
+    tool = SelectTool()
+    # Ctrl+drag b by two beats: a and b are copied, the originals stay where they were
+    tool.press(host, *xy(1700, 64), CTRL)
+    tool.move(host, *xy(2200, 64), CTRL)
+    assert host.overlay is not None and host.overlay.hidden == frozenset()  # both still seen
+    tool.release(host, *xy(2660, 64), CTRL)
+    assert set(host.score.notes) == {a, b, a.moved(960, 0), b.moved(960, 0)}
+    assert len(host.pushed) == 1 and host.pushed[0].label == "Copy notes"
+    # a Ctrl+click without a drag takes a selected note out of the selection, copies nothing
+    host.selection = frozenset({a, b})
+    tool.press(host, *xy(1700, 64), CTRL)
+    tool.release(host, *xy(1700, 64), CTRL)
+    assert host.selection == {a} and len(host.pushed) == 1
+
+
+def test_dragging_a_notes_left_edge_moves_its_start_and_keeps_its_end():
+    a, b = Note(960, 60, 960), Note(1920, 64, 960)  # 120 px wide each
+    host = PlainHost([a, b])
+    host.selection = frozenset({a, b})
+    tool = SelectTool()
+    press_x, y = GEO.tick_to_x(960) + 1, xy(960, 60)[1]  # 1 px into a: its left edge
+    assert GEO.hit_test([a], press_x, y).part.value == "left_edge"
+    tool.hover(host, press_x, y, NONE)
+    assert host.cursor == "resize"
+    tool.press(host, press_x, y, NONE)
+    tool.move(host, GEO.tick_to_x(960 - 250), y, NONE)
+    tool.release(host, GEO.tick_to_x(960 - 250), y, NONE)
+    # -250 ticks snaps to -240: both starts move back, their ends stay
+    assert host.score.notes == (Note(720, 60, 1200), Note(1680, 64, 1200))
+    assert len(host.pushed) == 1
+    # dragging past the end stops one tick short of it
+    host.selection = frozenset(host.score.notes)
+    tool.press(host, GEO.tick_to_x(720) + 1, y, NONE)
+    tool.release(host, GEO.tick_to_x(4000), y, NONE)
+    assert [n.duration_ticks for n in host.score.notes] == [1, 1]
+    assert [n.end_tick for n in host.score.notes] == [1920, 2880]
+
+
+def test_draw_tool_click_draws_the_length_last_drawn_or_resized():
+    host = PlainHost()
+    tool = DrawTool()
+    tool.press(host, *xy(0, 64), NONE)
+    tool.release(host, *xy(450, 64), NONE)  # dragged to a dotted quarter: 480
+    tool.press(host, *xy(1000, 66), NONE)
+    tool.release(host, *xy(1000, 66), NONE)  # a click: as long as the last one
+    assert host.score.notes[-1] == Note(960, 66, 480)
+    # resizing a note with the Draw tool sets the length too
+    tool.press(host, GEO.tick_to_x(960 + 480) - 1, xy(0, 66)[1], NONE)  # its right edge
+    tool.release(host, GEO.tick_to_x(960 + 240), xy(0, 66)[1], NONE)
+    tool.press(host, *xy(2000, 67), NONE)
+    tool.release(host, *xy(2000, 67), NONE)
+    assert host.score.notes[-1] == Note(1920, 67, 240)
+    # on another grid, a click draws one cell of it again
+    host.snap_step_ticks = 60
+    tool.press(host, *xy(3000, 68), NONE)
+    tool.release(host, *xy(3000, 68), NONE)
+    assert host.score.notes[-1] == Note(3000, 68, 60)

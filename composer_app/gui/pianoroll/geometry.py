@@ -207,6 +207,7 @@ class HitPart(Enum):
 
     BODY = "body"
     RIGHT_EDGE = "right_edge"
+    LEFT_EDGE = "left_edge"
 
 
 @dataclass(frozen=True)
@@ -326,11 +327,12 @@ class RollGeometry:
     # ---- hit testing -----------------------------------------------------------------
     def hit_test(self, notes: Iterable[Note], x_px: float, y_px: float,
                  edge_px: float = RESIZE_EDGE_PX) -> Hit | None:
-        """The note under ``(x, y)`` and whether the pointer is on its right edge.
+        """The note under ``(x, y)`` and whether the pointer is on its right or left edge.
 
-        The topmost (latest drawn, i.e. last in ``notes``) note wins. The edge zone is
-        ``edge_px`` wide but never more than a third of a short note. Nothing is hit in the
-        blank strip under the lowest row.
+        The topmost (latest drawn, i.e. last in ``notes``) note wins. The right edge zone is
+        ``edge_px`` wide but never more than a third of a short note; the left edge zone is
+        half as wide, and only a note wider than four right zones has one (a short note is
+        grabbed by its body or its right edge). Nothing is hit in the blank strip under the lowest row.
         """
         if self.is_below_rows(y_px):
             return None
@@ -342,7 +344,12 @@ class RollGeometry:
             x, _y, w, _h = self.note_rect(note)
             if x <= x_px <= x + max(w, 2.0):
                 edge = min(edge_px, max(w, 2.0) / 3)
-                part = HitPart.RIGHT_EDGE if x_px >= x + max(w, 2.0) - edge else HitPart.BODY
+                if x_px >= x + max(w, 2.0) - edge:
+                    part = HitPart.RIGHT_EDGE
+                elif w > 4 * edge_px and x_px <= x + edge_px / 2:
+                    part = HitPart.LEFT_EDGE
+                else:
+                    part = HitPart.BODY
                 found = Hit(note, part)
         return found
 

@@ -108,6 +108,10 @@ class _MoveDrag:
     delta_pitch: int = 0
     # A plain click (no drag) on a note of a larger selection selects just that note.
     collapse_on_click: bool = False
+    # Ctrl held: the drag copies the notes (the originals stay); a plain click on a note that
+    # was selected takes it out of the selection (Ctrl+click toggles).
+    copy: bool = False
+    deselect_on_click: bool = False
 
     def update(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
         if not self.started and abs(x - self.press_x) + abs(y - self.press_y) < DRAG_THRESHOLD_PX:
@@ -128,7 +132,8 @@ class _MoveDrag:
         if delta_pitch != self.delta_pitch:
             host.preview_note(self.anchor.pitch + delta_pitch, self.anchor.velocity)
         self.delta_ticks, self.delta_pitch = delta_ticks, delta_pitch
-        host.set_overlay(Overlay(hidden=frozenset(self.notes), ghosts=self.moved()))
+        hidden = frozenset() if self.copy else frozenset(self.notes)
+        host.set_overlay(Overlay(hidden=hidden, ghosts=self.moved()))
 
     def moved(self) -> tuple[Note, ...]:
         return tuple(n.moved(self.delta_ticks, self.delta_pitch) for n in self.notes)
@@ -136,7 +141,12 @@ class _MoveDrag:
     def finish(self, host: ToolHost) -> None:
         host.set_overlay(None)
         if self.started and (self.delta_ticks or self.delta_pitch):
-            host.push(ReplaceNotes(self.notes, self.moved(), "Move notes"))
+            if self.copy:
+                host.push(add_notes(self.moved(), "Copy notes"))
+            else:
+                host.push(ReplaceNotes(self.notes, self.moved(), "Move notes"))
+        elif not self.started and self.deselect_on_click:
+            host.set_selection(host.selection - {self.anchor})
         elif not self.started and self.collapse_on_click:
             host.set_selection({self.anchor})
 
@@ -179,15 +189,53 @@ class _ResizeDrag:
             host.push(ReplaceNotes(self.notes, self.resized(), "Resize notes"))
 
 
+@dataclass
+class _LeftResizeDrag:
+    """Dragging the left edge of ``anchor``: every selected note's start moves by the same
+    amount and its end stays (as in every DAW's roll). Nothing changes before the pointer
+    has moved ``DRAG_THRESHOLD_PX``."""
+
+    anchor: Note
+    notes: tuple[Note, ...]
+    press_x: float
+    press_y: float
+    started: bool = False
+    delta_ticks: int = 0
+
+    def update(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
+        if not self.started and abs(x - self.press_x) + abs(y - self.press_y) < DRAG_THRESHOLD_PX:
+            return
+        self.started = True
+        geo = host.geometry
+        raw_start = self.anchor.start_tick + geo.x_to_tick(x) - geo.x_to_tick(self.press_x)
+        new_start = snap_nearest(raw_start, _step(host, mods), bar_at(host.score, raw_start))
+        delta = new_start - self.anchor.start_tick
+        # no note may start before tick 0 or shrink below one tick
+        delta = max(delta, -min(n.start_tick for n in self.notes))
+        self.delta_ticks = min(delta, min(n.duration_ticks for n in self.notes) - 1)
+        host.set_overlay(Overlay(hidden=frozenset(self.notes), ghosts=self.resized()))
+
+    def resized(self) -> tuple[Note, ...]:
+        d = self.delta_ticks
+        return tuple(n.moved(d, 0).with_duration(n.duration_ticks - d) for n in self.notes)
+
+    def finish(self, host: ToolHost) -> None:
+        host.set_overlay(None)
+        if self.started and self.delta_ticks:
+            host.push(ReplaceNotes(self.notes, self.resized(), "Resize notes"))
+
+
 def _start_note_drag(host: ToolHost, note: Note, part: HitPart, x: float, y: float,
-                     mods: Modifiers) -> _MoveDrag | _ResizeDrag | None:
-    """Select as a DAW does on pressing a note, then begin moving or resizing the selection."""
+                     mods: Modifiers) -> _MoveDrag | _ResizeDrag | _LeftResizeDrag:
+    """Select as a DAW does on pressing a note, then begin moving or resizing the selection.
+
+    Ctrl+drag copies the selection (the note pressed joins it); a Ctrl+click without a drag
+    toggles the note in the selection."""
     selection = host.selection
     collapse = not (mods.ctrl or mods.shift) and note in selection and len(selection) > 1
+    deselect = False
     if mods.ctrl:
-        if note in selection:
-            host.set_selection(selection - {note})
-            return None
+        deselect = note in selection  # decided on release: a drag copies it instead
         selection = selection | {note}
     elif mods.shift:
         selection = selection | {note}
@@ -197,8 +245,11 @@ def _start_note_drag(host: ToolHost, note: Note, part: HitPart, x: float, y: flo
     notes = tuple(host.score.copies_of(selection))  # identical stacked copies go along
     if part is HitPart.RIGHT_EDGE:
         return _ResizeDrag(note, notes, x, y)
+    if part is HitPart.LEFT_EDGE:
+        return _LeftResizeDrag(note, notes, x, y)
     host.preview_note(note.pitch, note.velocity)  # grabbing a note sounds it, as in MidiEditor
-    return _MoveDrag(note, notes, x, y, collapse_on_click=collapse)
+    return _MoveDrag(note, notes, x, y, collapse_on_click=collapse, copy=mods.ctrl,
+                     deselect_on_click=deselect)
 
 
 class Tool:
@@ -221,7 +272,8 @@ class Tool:
         if hit is None:
             host.set_cursor(self.idle_cursor)
         else:
-            host.set_cursor("resize" if hit.part is HitPart.RIGHT_EDGE else "move")
+            edges = (HitPart.RIGHT_EDGE, HitPart.LEFT_EDGE)
+            host.set_cursor("resize" if hit.part in edges else "move")
 
     def cancel(self, host: ToolHost) -> None:
         """Abandon a gesture in progress (Escape, focus loss)."""
@@ -263,7 +315,7 @@ class SelectTool(Tool):
     name = "select"
 
     def __init__(self) -> None:
-        self._drag: _MoveDrag | _ResizeDrag | _BandDrag | None = None
+        self._drag: _MoveDrag | _ResizeDrag | _LeftResizeDrag | _BandDrag | None = None
 
     def press(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
         hit = host.geometry.hit_test(visible_notes(host), x, y)
@@ -304,15 +356,19 @@ class _NewNoteDrag:
 
 
 class DrawTool(Tool):
-    """Click on empty space adds a note one grid cell long at the snapped position; dragging
-    sets its length. Pressing an existing note moves or resizes it, as in the select tool."""
+    """Click on empty space adds a note at the snapped position, as long as the last note
+    drawn or resized with this tool (one grid cell long at first, and after the grid
+    changes); dragging sets its length. Pressing an existing note moves or resizes it, as
+    in the select tool."""
 
     name = "draw"
     idle_cursor = "draw"
 
     def __init__(self, velocity: int = 100) -> None:
         self.velocity = velocity
-        self._drag: _MoveDrag | _ResizeDrag | _NewNoteDrag | None = None
+        self._drag: _MoveDrag | _ResizeDrag | _LeftResizeDrag | _NewNoteDrag | None = None
+        # (length in ticks, the grid step it was set on): the length a click draws
+        self._last_length: tuple[int, Step] | None = None
 
     def press(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
         geo = host.geometry
@@ -325,9 +381,12 @@ class DrawTool(Tool):
         start = max(0, round(tick) if mods.alt
                     else snap_floor(tick, step, bar_at(host.score, tick)))
         # one grid cell long: up to the next line, which may be a bar line nearer than a step
-        length = math.ceil(step) if mods.alt else next_grid_line(host.score, start, step) - start
+        cell = math.ceil(step) if mods.alt else next_grid_line(host.score, start, step) - start
+        length = cell
+        if self._last_length is not None and self._last_length[1] == step:
+            length = self._last_length[0]  # the length last drawn or resized on this grid
         note = Note(start, geo.y_to_pitch(y), length, self.velocity)
-        self._drag = _NewNoteDrag(note, tick, length)
+        self._drag = _NewNoteDrag(note, tick, cell)
         host.set_overlay(Overlay(ghosts=(note,)))
         host.preview_note(note.pitch, note.velocity)
 
@@ -352,11 +411,15 @@ class DrawTool(Tool):
                 self._drag = drag
                 self.move(host, x, y, mods)
                 self._drag = None
+                self._last_length = (drag.note.duration_ticks, host.snap_step_ticks)
             host.set_overlay(None)
             host.push(add_notes([drag.note], "Draw note"))
         elif drag is not None:
             drag.update(host, x, y, mods)
             drag.finish(host)
+            if isinstance(drag, _ResizeDrag) and drag.started and drag.delta_ticks:
+                length = drag.anchor.duration_ticks + drag.delta_ticks
+                self._last_length = (length, host.snap_step_ticks)
 
     def cancel(self, host: ToolHost) -> None:
         self._drag = None

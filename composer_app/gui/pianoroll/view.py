@@ -132,6 +132,7 @@ class PianoRollView(QWidget):
         self._ppq = document.score.ppq
         self._grid = Grid(max(1, self._ppq // 4))
         self._tool: Tool = make_tool("draw")
+        self._tools: dict[str, Tool] = {"draw": self._tool}
         self._overlay: Overlay | None = None
         self._playhead_tick = 0.0
         self._region: tuple[int, int] | None = None
@@ -236,7 +237,8 @@ class PianoRollView(QWidget):
         if name == self._tool.name:
             return
         self._tool.cancel(self)
-        self._tool = make_tool(name)
+        # each tool is made once, so it keeps what it remembers (the Draw tool's last length)
+        self._tool = self._tools.setdefault(name, make_tool(name))
         self.setCursor(_CURSORS[self._tool.idle_cursor])
         self.tool_changed.emit(name)
 
