@@ -99,6 +99,7 @@ class WindowActions:
     home: QAction
     end: QAction
     follow: QAction
+    loop: QAction
     panic: QAction
     grid_triplet: QAction
     tools: dict[str, QAction] = field(default_factory=dict)
@@ -176,6 +177,10 @@ def build_actions(window: QMainWindow, undo: QAction, redo: QAction) -> WindowAc
         home=_action(window, "|< Start", ("Home",), "Return to the start (Home)", "home"),
         end=_action(window, "End >|", ("End",), "Go to the end of the last note (End)", "end"),
         follow=_action(window, "Follow", (), "Keep the playhead in view while playing", "follow"),
+        loop=_action(
+            window, "Loop", ("L",),
+            "Play the ruler region (or the whole song) over and over (L)", "loop",
+        ),
         panic=_action(
             window, "Panic", ("Shift+Esc",), "Silence every note (Shift+Esc)", "panic"
         ),
@@ -185,6 +190,7 @@ def build_actions(window: QMainWindow, undo: QAction, redo: QAction) -> WindowAc
     a.save_as.setIconText("Save As")
     a.follow.setCheckable(True)
     a.follow.setChecked(True)
+    a.loop.setCheckable(True)
     a.grid_triplet.setCheckable(True)
     a.tool_group = QActionGroup(window)
     for name, text, keys in TOOLS:
@@ -250,7 +256,7 @@ def build_menus(
     menus["grid"] = grid_menu
 
     transport_menu = menu_bar.addMenu("T&ransport")
-    transport_menu.addActions([a.play, a.home, a.end, a.follow, a.panic])
+    transport_menu.addActions([a.play, a.home, a.end, a.loop, a.follow, a.panic])
     menus["transport"] = transport_menu
     return menus
 

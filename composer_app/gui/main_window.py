@@ -128,6 +128,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(self.edit_toolbar)
         a = self.window_actions
         self.transport = TransportBar(a.play, a.home, a.follow, a.panic, self)
+        self.transport.insertAction(a.follow, a.loop)
         self.addToolBar(self.transport)
         self.midi_status_label = QLabel()
         self.midi_status_label.setObjectName("midi_status_label")
@@ -196,6 +197,8 @@ class MainWindow(QMainWindow):
         a.play.triggered.connect(self.toggle_play)
         a.home.triggered.connect(self.return_to_start)
         a.end.triggered.connect(self.go_to_end)
+        a.loop.toggled.connect(lambda _on: self._update_loop())
+        self.editor.region_changed.connect(self._update_loop)
         a.time_signature.triggered.connect(self.edit_time_signature)
         a.tempo_change.triggered.connect(self.edit_tempo_change)
         a.panic.triggered.connect(self.panic)
@@ -241,6 +244,7 @@ class MainWindow(QMainWindow):
         if self.playback.is_playing:
             self.playback.set_tempo_map(score.tempo_map)  # a tempo edit (or undo) is heard now
             self.playback.update_notes(score)  # and a note edit (not a live take's stream)
+        self._update_loop()  # a loop over the whole song follows its end
         self.transport.set_tempo_bpm(score.initial_tempo_bpm)
         self.transport.set_position(self._playhead_tick, score)
         self._update_title()
@@ -702,6 +706,21 @@ class MainWindow(QMainWindow):
         if self.playback.is_playing:
             self.playback.seek(0)
         self.set_playhead(0.0)
+
+    def loop_range(self) -> tuple[int, int] | None:
+        """What Loop plays over and over: the ruler region, else the whole song up to the end
+        of its last bar; None when Loop is off or there is nothing to loop. Units: ticks."""
+        if not self.window_actions.loop.isChecked():
+            return None
+        region = self.editor.region()
+        if region is not None:
+            return region
+        score = self.document.score
+        end = score.end_tick
+        return (0, bar_at(score, end - 1)[1]) if end > 0 else None
+
+    def _update_loop(self) -> None:
+        self.playback.set_loop(self.loop_range())
 
     def go_to_end(self) -> None:
         """Move the playhead to the end of the last note (while playing too)."""

@@ -234,6 +234,8 @@ class Player:
         self._anchor_tick = 0.0
         self._snapshot: tuple[Note, ...] = ()
         self._pair_notes: dict[int, Note] = {}  # the snapshot's note of each scheduled pair
+        self._loop: tuple[int, int] | None = None  # (start, end) ticks, see set_loop
+        self._looping = False  # the playback under way goes back at the loop's end
         self._stream: _Stream | None = None
         self._events: list[_Event] = []
         self._last_event_tick = 0
@@ -404,6 +406,39 @@ class Player:
         with self._lock:
             return 0 if self._stream is None else self._stream.n_frames
 
+    def set_loop(self, start_tick: int | None, end_tick: int | None = None) -> None:
+        """Play ``[start_tick, end_tick)`` over and over (``None``: no loop), as a DAW's
+        cycle does: playback that starts before the loop's end goes back to its start each
+        time it gets there (notes sounding then end); playback that starts after it plays
+        on. A stream (a live take) never loops. Takes effect at once. Units: ticks."""
+        if start_tick is not None:
+            if end_tick is None or not 0 <= start_tick < end_tick:
+                raise ValueError(f"a loop needs 0 <= start < end, got {start_tick}, {end_tick}")
+        with self._wake:
+            self._check_open()
+            self._loop = None if start_tick is None else (int(start_tick), int(end_tick))
+            self._looping = self._loop_applies(self._current_tick(self._clock()))
+            self._wake.notify()
+
+    def _loop_applies(self, tick: float) -> bool:
+        return (
+            self._playing and self._loop is not None and self._stream is None
+            and tick < self._loop[1]
+        )
+
+    def _loop_end(self) -> float:
+        """Where the playback under way goes back to the loop's start (inf: nowhere)."""
+        return float(self._loop[1]) if self._looping and self._loop is not None else math.inf
+
+    def _wrap(self, wrap_s: float) -> None:
+        """Back to the loop's start, at ``wrap_s`` on the clock: what sounds ends first."""
+        assert self._loop is not None
+        start = self._loop[0]
+        self._end_sounding_locked()
+        self._rebuild(start)
+        self._reanchor(wrap_s, float(start))
+        self._report_position(wrap_s, force=True)
+
     def update_notes(self, score: Score) -> None:
         """Play ``score``'s notes from here on instead of the snapshot :meth:`play` took (an
         edit while playing, heard as it is made).
@@ -493,6 +528,7 @@ class Player:
             if stream is not None and not stream.ended:
                 tick = min(tick, float(stream.end_tick))
             self._rebuild(int(math.floor(tick)))
+            self._looping = self._loop_applies(tick)
             self._stalled = False
             self._reanchor(self._clock(), tick)
             self._wake.notify()
@@ -549,6 +585,7 @@ class Player:
         self._playing = True
         self._stalled = False
         self._rebuild(start_tick)
+        self._looping = self._loop_applies(start_tick)
         self._last_position_s = -math.inf
         self._reanchor(self._clock(), float(start_tick))
 
@@ -661,7 +698,11 @@ class Player:
         if not self._playing or self._stalled:
             return self._position_tick
         elapsed = self._timeline.seconds(self._anchor_tick) + (now - self._anchor_time_s)
-        return min(max(self._anchor_tick, self._timeline.tick_at(elapsed)), self._horizon_tick())
+        return min(
+            max(self._anchor_tick, self._timeline.tick_at(elapsed)),
+            self._horizon_tick(),
+            self._loop_end(),
+        )
 
     def _resume_if_stalled(self) -> None:
         if self._stalled and self._position_tick < self._horizon_tick():
@@ -834,8 +875,9 @@ class Player:
             precise = True
         if not self._playing:
             return next_s, precise
-        horizon = self._horizon_tick()
-        while self._events and self._events[0].tick < horizon:
+        horizon = self._horizon_tick()  # a stream's end so far
+        loop_end = self._loop_end()
+        while self._events and self._events[0].tick < min(horizon, loop_end):
             event = self._events[0]
             due_s = self._time_of(event.tick)
             if due_s > now + _EPSILON_S:
@@ -845,10 +887,17 @@ class Player:
                 return None, False  # the port failed; playback has stopped
         if not self._playing:
             return next_s, precise
-        if self._events and self._events[0].tick < horizon:
+        if self._events and self._events[0].tick < min(horizon, loop_end):
             until_event = self._time_of(self._events[0].tick) - now
             if next_s is None or until_event < next_s:
                 next_s, precise = until_event, True
+        elif loop_end < math.inf:  # nothing more before the loop's end: go back there
+            wrap_s = self._time_of(loop_end)
+            if wrap_s <= now + _EPSILON_S:
+                self._wrap(wrap_s)
+                return 0.0, True
+            if next_s is None or wrap_s - now < next_s:
+                next_s, precise = wrap_s - now, True
         elif horizon == math.inf:
             self._finish()
             return next_s, precise
@@ -933,7 +982,7 @@ class Player:
 _PROCESS_COMMANDS = frozenset(
     {
         "play", "start_stream", "append_frames", "end_stream", "stream_frames_played",
-        "update_notes", "set_tempo_map", "stop", "seek", "panic", "preview_note", "time_of_tick",
+        "update_notes", "set_loop", "set_tempo_map", "stop", "seek", "panic", "preview_note", "time_of_tick",
         "is_playing", "position_tick", "stats", "stream_frames_appended",
     }
 )  # fmt: skip
@@ -1157,6 +1206,10 @@ class ProcessPlayer:
     def stream_frames_played(self) -> int:
         """As :meth:`Player.stream_frames_played`."""
         return int(self._call("stream_frames_played"))
+
+    def set_loop(self, start_tick: int | None, end_tick: int | None = None) -> None:
+        """As :meth:`Player.set_loop`."""
+        self._call("set_loop", start_tick, end_tick)
 
     def update_notes(self, score: Score) -> None:
         """As :meth:`Player.update_notes`."""

@@ -45,6 +45,8 @@ class PlayerLike(Protocol):
 
     def update_notes(self, score: Score) -> None: ...
 
+    def set_loop(self, start_tick: int | None, end_tick: int | None = None) -> None: ...
+
     def panic(self) -> None: ...
 
     def preview_note(self, pitch: int, velocity: int = 100, duration_s: float = 0.25) -> None: ...
@@ -103,6 +105,7 @@ class PlaybackController(QObject):
         self._factory = player_factory or _default_player_factory
         self._player = self._new_player()
         self._port: Any = None
+        self._loop: tuple[int, int] | None = None
         self._playing = False
         self._closed = False
         self.finished.connect(self._on_finished_delivered)
@@ -138,6 +141,11 @@ class PlaybackController(QObject):
         except Exception:  # already dead: nothing to close cleanly
             log.debug("closing a dead player failed", exc_info=True)
         self._player = self._new_player()
+        if self._loop is not None:
+            try:
+                self._player.set_loop(*self._loop)
+            except Exception:  # noqa: BLE001 - a loop lost is no reason to fail the restart
+                log.debug("setting the loop on a restarted player failed", exc_info=True)
         port, self._port = self._port, None
         if port is not None and not hasattr(port, "send"):  # a PortSpec: reopen it
             try:
@@ -270,6 +278,19 @@ class PlaybackController(QObject):
         :meth:`composer_app.midi.player.Player.update_notes`)."""
         if not self._closed and self._playing:
             self._call("update_notes", score.copy())
+
+    def set_loop(self, loop: tuple[int, int] | None) -> None:
+        """Loop ``(start_tick, end_tick)`` when playing (``None``: no loop); see
+        :meth:`composer_app.midi.player.Player.set_loop`. Kept for a restarted player."""
+        if self._closed or loop == self._loop:
+            return
+        self._loop = loop
+        self._call("set_loop", *(loop if loop is not None else (None, None)))
+
+    @property
+    def loop(self) -> tuple[int, int] | None:
+        """The loop set by :meth:`set_loop`. Units: ticks."""
+        return self._loop
 
     def seek(self, tick: float) -> None:
         """Move the play position (ticks), playing or not."""

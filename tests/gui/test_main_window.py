@@ -852,6 +852,38 @@ def test_main_window_edits_while_playing_are_heard(qtbot, window: MainWindow) ->
     assert notes == [(0x90, 60, 100), (0x80, 60, 0)]  # 61 (due at 1 s) never sounded
 
 
+def test_main_window_loop_plays_the_region_over_and_over(qtbot, window: MainWindow) -> None:
+    sent: list[tuple[int, ...]] = []
+
+    class RecordingPort(QuietPort):
+        def send(self, message) -> None:
+            sent.append(tuple(message))
+
+    window.playback.set_port(RecordingPort())
+    score = Score(tempo_map=[TempoChange.from_bpm(0, 480)])  # a beat is 1/8 s
+    score.add_many([Note(i * 480, 60 + i, 480) for i in range(8)])
+    window.document.replace_score(score, None)
+    window.editor.set_region(960, 1920)  # beats 3 and 4: pitches 62 and 63
+    key(window, "L")
+    assert window.window_actions.loop.isChecked() and window.loop_range() == (960, 1920)
+    window.set_playhead(960)
+    key(window, "Space")
+    qtbot.waitUntil(lambda: [m[1] for m in sent if m[0] == 0x90].count(62) >= 3, timeout=5000)
+    assert window.playback.is_playing
+    assert {m[1] for m in sent if m[0] == 0x90} == {62, 63}  # nothing outside the region
+    assert 960 <= window.playhead_tick <= 1920
+    # off again: it plays on to the end of the song
+    key(window, "L")
+    assert window.loop_range() is None
+    qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=5000)
+    assert 67 in {m[1] for m in sent if m[0] == 0x90}
+    # with no region, Loop is the whole song to the end of its last bar
+    window.editor.clear_region()
+    key(window, "L")
+    assert window.loop_range() == (0, 3840)
+    key(window, "L")
+
+
 def test_main_window_playback_ends_by_itself(qtbot, window: MainWindow) -> None:
     score = Score(tempo_map=[TempoChange.from_bpm(0, 600)])
     score.add(Note(0, 60, 240))  # half a beat = 0.05 s at 600 BPM

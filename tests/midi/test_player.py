@@ -304,6 +304,46 @@ def test_player_update_notes_leaves_a_stream_and_a_stopped_player_alone(rig: Rig
     assert [m for _, m in rig.port.notes()] == [(ON, 62, 100), (OFF, 62, 0)]
 
 
+def test_player_loops_a_range_and_ends_what_sounds_at_its_end(rig: Rig) -> None:
+    # Loop ticks 480-1440 (0.5-1.5 s at 120 BPM, 480 PPQ). 64 crosses the loop's end and is
+    # cut there each time; 65, after the loop, never sounds while it loops.
+    a, b, c, d = Note(0, 60, 480), Note(480, 62, 480), Note(960, 64, 960), Note(1440, 65, 480)
+    rig.player.set_loop(480, 1440)
+    stopped = threading.Event()
+
+    def stop_later(tick: float) -> None:
+        if rig.clock() >= 2.6 and not stopped.is_set():
+            stopped.set()
+            rig.player.stop()
+
+    rig.position_hook = stop_later
+    rig.player.play(score_of(a, b, c, d))
+    wait_until(stopped.is_set)
+    notes = rig.port.notes()
+    assert_times(notes[:9], [
+        (0.0, (ON, 60, 100)), (0.5, (OFF, 60, 0)), (0.5, (ON, 62, 100)),
+        (1.0, (OFF, 62, 0)), (1.0, (ON, 64, 100)),
+        (1.5, (OFF, 64, 0)), (1.5, (ON, 62, 100)),  # back to 480: 64 ends, 62 again
+        (2.0, (OFF, 62, 0)), (2.0, (ON, 64, 100)),
+    ])  # fmt: skip
+    assert (OFF, 64, 0) in [m for _, m in notes[9:]]  # at the stop or the next wrap
+    assert all(m[1] != 65 for _, m in notes)
+    assert not rig.finished.is_set()
+    # without the loop it plays through to the end
+    rig.player.set_loop(None)
+    rig.port.sent.clear()
+    rig.play_to_end(score_of(a, b, c, d), start_tick=960)
+    assert [m[1] for _, m in rig.port.notes() if m[0] == ON] == [64, 65]
+    with pytest.raises(ValueError):
+        rig.player.set_loop(960, 960)
+
+
+def test_player_plays_on_from_after_the_loop(rig: Rig) -> None:
+    rig.player.set_loop(0, 480)
+    rig.play_to_end(score_of(Note(0, 60, 240), Note(960, 62, 240)), start_tick=600)
+    assert [m for _, m in rig.port.notes()] == [(ON, 62, 100), (OFF, 62, 0)]
+
+
 def test_player_close_silences_and_joins_the_thread() -> None:
     r = Rig()
     r.clock.frozen = True
@@ -535,6 +575,22 @@ def test_process_player_plays_silently_and_reports_back() -> None:
     assert not player._process.is_alive()
     with pytest.raises(RuntimeError, match="closed"):
         player.play(Score())
+
+
+def test_process_player_loops_too() -> None:
+    from composer_app.midi.player import ProcessPlayer
+
+    positions: list[float] = []
+    player = ProcessPlayer(on_position=positions.append)
+    try:
+        player.set_loop(0, 96)  # 0.1 s at 120 BPM
+        player.play(score_of(Note(0, 60, 96), Note(96, 62, 96)))
+        time.sleep(0.5)
+        assert player.is_playing  # it would have ended after 0.2 s
+        assert positions and max(positions) <= 96
+        player.stop()
+    finally:
+        player.close()
 
 
 def test_player_lowers_the_switch_interval_only() -> None:
