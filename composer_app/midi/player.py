@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -101,8 +101,11 @@ class PlayerStats:
     max_lateness_s: float = 0.0
 
 
-@dataclass(order=True, frozen=True, slots=True)
-class _Event:
+class _Event(NamedTuple):
+    """A scheduled note-on or note-off; events order as tuples (tick, kind, seq, ...): at one
+    tick note-offs (kind 0) come before note-ons, ties in arrival order. A named tuple, not
+    a frozen dataclass: a long score schedules hundreds of thousands of them at once."""
+
     tick: int
     kind: int  # _OFF or _ON
     seq: int  # arrival order: ties keep it
@@ -458,37 +461,43 @@ class Player:
             now_tick = self._current_tick(self._clock())
             pending_on = {e.pair for e in self._events if e.kind == _ON}
             pending_off = {e.pair for e in self._events if e.kind == _OFF}
-            new = collections.Counter(notes)
+            # the edited notes that sound across the playhead: those still sounding go on
+            across = collections.Counter(
+                n for n in notes if n.start_tick < now_tick < n.end_tick
+            )
             kept: list[Note] = []
             due_soon: collections.Counter[Note] = collections.Counter()
             for pair, note in self._pair_notes.items():
                 if pair in pending_on:  # not struck yet: to be played if the edit keeps it
                     due_soon[note] += 1
                 elif pair in pending_off and pair not in self._dropped_pairs:  # sounding
-                    if new[note] > 0:
-                        new[note] -= 1
+                    if across[note] > 0:
+                        across[note] -= 1
                         kept.append(note)
                     elif not self._note_off(note.channel, note.pitch):
                         return  # the port failed: playback has stopped
+            upcoming = []
+            for note in notes:
+                if note.start_tick >= now_tick:
+                    upcoming.append(note)
+                elif note.end_tick > now_tick:
+                    if across[note] > 0:  # started before now: struck only if it was due
+                        across[note] -= 1
+                        if due_soon[note] > 0:  # about to be struck (it may be a moment late)
+                            due_soon[note] -= 1
+                            upcoming.append(note)
             self._snapshot = notes
             self._events = []
             self._pair_notes = {}
             self._dropped_pairs.clear()
             self._cancelled_pairs.clear()
-            for note in kept:
+            for note in kept:  # sounding on, not struck again: only its end is scheduled
                 pair = self._next_pair()
                 self._pair_notes[pair] = note
-                self._push(note.end_tick, _OFF, note.channel, note.pitch, 0, pair)
-            upcoming = []
-            for note in notes:
-                if new[note] <= 0:
-                    continue  # sounding on (kept above)
-                new[note] -= 1
-                if due_soon[note] > 0:  # about to be struck (it may be a moment late)
-                    due_soon[note] -= 1
-                    upcoming.append(note)
-                elif note.start_tick >= now_tick:
-                    upcoming.append(note)
+                self._seq += 1
+                self._events.append(
+                    _Event(note.end_tick, _OFF, self._seq, note.channel, note.pitch, 0, pair)
+                )
             self._push_notes(upcoming, 0)
             self._wake.notify()
 
@@ -618,15 +627,23 @@ class Player:
                 self._end_held(stream)
 
     def _push_notes(self, notes: Iterable[Note], from_tick: int) -> None:
+        """Schedule each note that lasts past ``from_tick`` (struck there at the latest): all
+        appended, then one heapify (linear) instead of a heap push each."""
+        events = self._events
+        pair_notes = self._pair_notes
+        pair, seq = self._pair, self._seq
         for note in notes:
-            if note.end_tick <= from_tick:
+            end = note.end_tick
+            if end <= from_tick:
                 continue
-            pair = self._next_pair()
-            self._pair_notes[pair] = note
-            self._push(
-                max(note.start_tick, from_tick), _ON, note.channel, note.pitch, note.velocity, pair
-            )
-            self._push(note.end_tick, _OFF, note.channel, note.pitch, 0, pair)
+            pair += 1
+            pair_notes[pair] = note
+            start = note.start_tick if note.start_tick > from_tick else from_tick
+            events.append(_Event(start, _ON, seq + 1, note.channel, note.pitch, note.velocity, pair))
+            events.append(_Event(end, _OFF, seq + 2, note.channel, note.pitch, 0, pair))
+            seq += 2
+        self._pair, self._seq = pair, seq
+        heapq.heapify(events)
 
     def _push_stream_rows(
         self,

@@ -1,0 +1,77 @@
+"""Time an edit heard while playing (``Player.update_notes``) against a restart of playback.
+
+For each score size, playback runs from the middle of the score; the edit hands the player
+the whole edited score, as the window does after every edit while playing. The baseline in
+the same run is ``play()`` from the same tick: scheduling the score afresh, which is what
+an edit would cost if it restarted playback. The thread player's time is how long the
+player's lock is held (its sends wait that long); the process player's adds pickling the
+score across the pipe, which the window pays on its own thread.
+
+Run: ``.venv/bin/python benchmarks/edit_while_playing.py [--sizes 1000 10000 100000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from composer_app.core.note import Note  # noqa: E402
+from composer_app.core.score import Score  # noqa: E402
+from composer_app.midi.player import Player, ProcessPlayer  # noqa: E402
+
+
+def make_score(n_notes: int) -> Score:
+    """``n_notes`` notes a sixteenth apart, each an eighth long, over pitches 40-79."""
+    score = Score()
+    score.add_many(Note(i * 120, 40 + i % 40, 240) for i in range(n_notes))
+    return score
+
+
+def best_of(runs: int, action) -> float:
+    """The fastest of ``runs`` calls of ``action``. Units: seconds."""
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def measure(kind: str, score: Score, runs: int) -> tuple[float, float]:
+    """(play from the middle, update_notes there), best of ``runs``. Units: seconds."""
+    player = Player(None) if kind == "thread" else ProcessPlayer()
+    middle = score.end_tick // 2
+    edited = score.copy()
+    edited.remove(edited.notes[len(edited) // 2 + 10])  # a note ahead of the playhead
+    try:
+        play_s = best_of(runs, lambda: player.play(score, middle))
+        player.play(score, middle)
+        update_s = best_of(runs, lambda: player.update_notes(edited))
+    finally:
+        player.close()
+    return play_s, update_s
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    print(f"python {platform.python_version()}, {platform.machine()}; best of {args.runs}")
+    print(f"{'notes':>8} {'player':>8} {'play() baseline':>16} {'update_notes':>13} {'ratio':>6}")
+    for n in args.sizes:
+        score = make_score(n)
+        for kind in ("thread", "process"):
+            play_s, update_s = measure(kind, score, args.runs)
+            ratio = update_s / play_s if play_s else float("nan")
+            print(f"{n:>8} {kind:>8} {play_s * 1000:>13.1f} ms {update_s * 1000:>10.1f} ms "
+                  f"{ratio:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()
