@@ -101,6 +101,12 @@ class PlayerStats:
     max_lateness_s: float = 0.0
 
 
+def _sound(note: Note) -> tuple[int, int, int, int, int]:
+    """What a note sounds like: start, pitch, length, velocity, channel (not whether it was
+    generated)."""
+    return (note.start_tick, note.pitch, note.duration_ticks, note.velocity, note.channel)
+
+
 class _Event(NamedTuple):
     """A scheduled note-on or note-off; events order as tuples (tick, kind, seq, ...): at one
     tick note-offs (kind 0) come before note-ons, ties in arrival order. A named tuple, not
@@ -437,7 +443,15 @@ class Player:
         """Back to the loop's start, at ``wrap_s`` on the clock: what sounds ends first."""
         assert self._loop is not None
         start = self._loop[0]
-        self._end_sounding_locked()
+        # the score's notes end here; a key click's preview keeps its own length
+        previews = {(off.channel, off.pitch) for off in self._timed_offs}
+        for key in sorted(self._sounding):
+            if key in previews:
+                self._sounding[key] = 1  # only the preview is left sounding there
+            else:
+                self._sounding[key] = 1
+                if not self._note_off(*key):
+                    return
         self._rebuild(start)
         self._reanchor(wrap_s, float(start))
         self._report_position(wrap_s, force=True)
@@ -461,36 +475,44 @@ class Player:
             now_tick = self._current_tick(self._clock())
             pending_on = {e.pair for e in self._events if e.kind == _ON}
             pending_off = {e.pair for e in self._events if e.kind == _OFF}
-            # the edited notes that sound across the playhead: those still sounding go on
-            across = collections.Counter(
-                n for n in notes if n.start_tick < now_tick < n.end_tick
+            # Notes are matched by how they sound, not by identity: Accept turns a generated
+            # note into an ordinary one, which sounds the same and must sound on.
+            across = collections.Counter(  # the edited notes sounding across the playhead
+                _sound(n) for n in notes if n.start_tick <= now_tick < n.end_tick
             )
             kept: list[Note] = []
-            due_soon: collections.Counter[Note] = collections.Counter()
+            due_soon: collections.Counter[tuple[int, ...]] = collections.Counter()
             for pair, note in self._pair_notes.items():
                 if pair in pending_on:  # not struck yet: to be played if the edit keeps it
-                    due_soon[note] += 1
+                    due_soon[_sound(note)] += 1
                 elif pair in pending_off and pair not in self._dropped_pairs:  # sounding
-                    if across[note] > 0:
-                        across[note] -= 1
+                    key = _sound(note)
+                    if across[key] > 0:
+                        across[key] -= 1
                         kept.append(note)
                     elif not self._note_off(note.channel, note.pitch):
                         return  # the port failed: playback has stopped
             upcoming = []
             for note in notes:
-                if note.start_tick >= now_tick:
+                if note.start_tick > now_tick:
                     upcoming.append(note)
                 elif note.end_tick > now_tick:
-                    if across[note] > 0:  # started before now: struck only if it was due
-                        across[note] -= 1
-                        if due_soon[note] > 0:  # about to be struck (it may be a moment late)
-                            due_soon[note] -= 1
-                            upcoming.append(note)
+                    key = _sound(note)
+                    if across[key] <= 0:
+                        continue  # sounding on (kept above)
+                    across[key] -= 1
+                    if due_soon[key] > 0:  # about to be struck (it may be a moment late)
+                        due_soon[key] -= 1
+                        upcoming.append(note)
+                    elif note.start_tick == now_tick:  # due this very moment
+                        upcoming.append(note)
             self._snapshot = notes
             self._events = []
             self._pair_notes = {}
             self._dropped_pairs.clear()
             self._cancelled_pairs.clear()
+            # the playhead stays where it is if nothing is left to play (see _finish)
+            self._last_event_tick = max(self._last_event_tick, int(now_tick))
             for note in kept:  # sounding on, not struck again: only its end is scheduled
                 pair = self._next_pair()
                 self._pair_notes[pair] = note

@@ -106,6 +106,7 @@ class PlaybackController(QObject):
         self._player = self._new_player()
         self._port: Any = None
         self._loop: tuple[int, int] | None = None
+        self._streaming = False  # what plays is a live take's stream (its notes are its own)
         self._playing = False
         self._closed = False
         self.finished.connect(self._on_finished_delivered)
@@ -245,6 +246,7 @@ class PlaybackController(QObject):
         if self._closed:
             return
         if self._call("play", score.copy(), int(start_tick)):
+            self._streaming = False
             self._set_playing(True)
 
     def start_stream(
@@ -259,6 +261,7 @@ class PlaybackController(QObject):
             "start_stream", score.copy(), int(start_tick), int(step_ticks), velocity=velocity,
             channel=channel,
         ):
+            self._streaming = True
             self._set_playing(True)
 
     def stop(self) -> None:
@@ -275,8 +278,10 @@ class PlaybackController(QObject):
 
     def update_notes(self, score: Score) -> None:
         """Play ``score``'s notes from here on (an edit while playing; see
-        :meth:`composer_app.midi.player.Player.update_notes`)."""
-        if not self._closed and self._playing:
+        :meth:`composer_app.midi.player.Player.update_notes`). Not sent while a live take's
+        stream plays: the player would ignore it, after a copy of the whole score crossed
+        to its process at every generated step."""
+        if not self._closed and self._playing and not self._streaming:
             self._call("update_notes", score.copy())
 
     def set_loop(self, loop: tuple[int, int] | None) -> None:

@@ -294,6 +294,44 @@ def test_player_update_notes_plays_an_edit_made_while_playing(rig: Rig) -> None:
     assert [m[1] for m in after_seek if m[0] == ON] == [67, 70, 65, 72, 64]
 
 
+def test_player_update_notes_keeps_an_accepted_note_sounding(rig: Rig) -> None:
+    # Accept while the take plays turns each generated note into an ordinary one: it sounds
+    # the same, so it must sound on (it was cut at once).
+    from dataclasses import replace
+
+    take = Note(0, 60, 960, generated=True)
+    accepted = threading.Event()
+
+    def accept_once(tick: float) -> None:
+        if tick >= 240 and not accepted.is_set():
+            accepted.set()
+            rig.player.update_notes(score_of(replace(take, generated=False)))
+
+    rig.position_hook = accept_once
+    rig.play_to_end(score_of(take))
+    assert_times(rig.port.notes(), [(0.0, (ON, 60, 100)), (1.0, (OFF, 60, 0))])
+
+
+def test_player_loop_wrap_leaves_a_key_click_its_length(rig: Rig) -> None:
+    rig.player.set_loop(0, 960)  # one second at 120 BPM
+    rig.clock.frozen = True
+    rig.player.play(score_of(Note(0, 60, 240)))
+    wrapped = threading.Event()
+
+    def click_then_stop(tick: float) -> None:
+        if 0.9 <= rig.clock() < 1.0 and not wrapped.is_set():
+            wrapped.set()
+            rig.player.preview_note(72, 90, duration_s=0.25)  # ends at about 1.15 s
+        if rig.clock() >= 1.3:
+            rig.player.stop()
+
+    rig.position_hook = click_then_stop
+    rig.clock.frozen = False
+    wait_until(lambda: rig.clock() >= 1.3 and not rig.player.is_playing)
+    offs = [t for t, m in rig.port.notes() if m[:2] == (OFF, 72)]
+    assert offs and offs[0] >= 1.14  # not cut at the wrap, at 1.0 s
+
+
 def test_player_update_notes_leaves_a_stream_and_a_stopped_player_alone(rig: Rig) -> None:
     rig.player.update_notes(score_of(Note(0, 60, 480)))  # stopped: nothing to do
     rig.player.start_stream(score_of(Note(0, 62, 480)), 0, 240)

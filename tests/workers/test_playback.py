@@ -228,3 +228,32 @@ def test_playback_a_late_finished_of_the_run_before_does_not_stop_the_next(
     assert controller.is_playing
     controller.stop()
     assert not controller.is_playing and port.sounding() == set()
+
+
+def test_playback_edits_are_not_sent_while_a_live_take_streams(qtbot, qapp) -> None:
+    # The window reports every change while playing, and a live take changes the document
+    # at every generated step: sending the whole score each time cost 51 ms a step at
+    # 10,000 notes, for nothing (the stream plays its own notes).
+    calls: list[str] = []
+
+    def counting_factory(**callbacks):
+        player = thread_player_factory(**callbacks)
+        real = player.update_notes
+
+        def update_notes(score):
+            calls.append("update_notes")
+            real(score)
+
+        player.update_notes = update_notes
+        return player
+
+    controller = PlaybackController(counting_factory)
+    try:
+        controller.start_stream(short_score(), 0, 240)
+        controller.update_notes(short_score(beats=2))
+        assert calls == []
+        controller.play(short_score(beats=8), 0)
+        controller.update_notes(short_score(beats=2))
+        assert calls == ["update_notes"]
+    finally:
+        controller.close()
