@@ -756,6 +756,7 @@ class MainWindow(QMainWindow):
 
     def _on_playback_playing_changed(self, playing: bool) -> None:
         self.window_actions.play.setText("Stop" if playing else "Play")
+        self.editor.playback_running = playing
 
     def _on_playback_error_occurred(self, message: str) -> None:
         self.statusBar().showMessage(f"MIDI output problem: {message}", 15_000)

@@ -852,6 +852,26 @@ def test_main_window_edits_while_playing_are_heard(qtbot, window: MainWindow) ->
     assert notes == [(0x90, 60, 100), (0x80, 60, 0)]  # 61 (due at 1 s) never sounded
 
 
+def test_main_window_paste_while_playing_leaves_playback_where_it_is(
+    qtbot, window: MainWindow
+) -> None:
+    # Ctrl+V while playing moved the playhead past the paste, and so playback jumped ahead.
+    score = Score(tempo_map=[TempoChange.from_bpm(0, 120)])
+    score.add_many([Note(i * 480, 60 + i % 12, 480) for i in range(32)])  # 8 s
+    window.document.replace_score(score, None)
+    window.editor.select_all()
+    window.window_actions.copy.trigger()
+    window.editor.deselect()
+    key(window, "Space")
+    qtbot.waitUntil(lambda: window.playhead_tick > 240, timeout=3000)
+    before = window.playhead_tick
+    window.window_actions.paste.trigger()
+    qtbot.wait(100)
+    assert window.playback.is_playing
+    assert before < window.playhead_tick < before + 960  # on at its pace, no jump of 8 s
+    window.playback.stop()
+
+
 def test_main_window_loop_plays_the_region_over_and_over(qtbot, window: MainWindow) -> None:
     sent: list[tuple[int, ...]] = []
 

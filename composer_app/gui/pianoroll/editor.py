@@ -58,6 +58,8 @@ class PianoRollEditor(QWidget):
         self.document = document
         self._clip = Clip()
         self._follow_playhead = True
+        # set by the window while it plays: a paste then leaves the playhead to playback
+        self.playback_running = False
         self.view = PianoRollView(document, self)
         self.keyboard = PianoKeyboard(self.view, self)
         self.ruler = BarRuler(self.view, self)
@@ -237,9 +239,10 @@ class PianoRollEditor(QWidget):
         """Paste the clipboard at ``at_tick`` (the playhead, snapped down to the grid, if None).
 
         Units: ticks. A clip copied from a score of another resolution is rescaled to this
-        score's ticks per quarter note. Pasted at the playhead, the playhead then moves to the
-        grid line at or after the pasted notes' end (``playhead_requested``), so pasting
-        again puts the next copy after this one, not on it.
+        score's ticks per quarter note. Pasted at the playhead when not playing, the playhead
+        then moves to the grid line at or after the pasted notes' end
+        (``playhead_requested``), so pasting again puts the next copy after this one, not on
+        it; while playing it is playback's.
         """
         if not self._clip.notes:
             return
@@ -250,7 +253,7 @@ class PianoRollEditor(QWidget):
             at_tick = snap_floor(playhead, self.snap_step_ticks, bar_at(score, playhead))
         notes = placed(self._clip, at_tick, score.ppq)
         self.document.push(add_notes(notes, "Paste"))
-        if at_playhead:
+        if at_playhead and not self.playback_running:
             end = max(n.end_tick for n in notes)
             after = snap_ceil(end, self.snap_step_ticks, bar_at(score, end))
             self.set_playhead_tick(after)
