@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,6 +92,38 @@ def _process_alive(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+# A lock another launch is probing (see _lock_held) is busy for a moment: tries, and the
+# pause between them. Units: seconds.
+LOCK_TRIES = 20
+LOCK_RETRY_S = 0.005
+
+
+def hold_lock(lock_path: Path) -> int | None:
+    """Take the session lock at ``lock_path`` (made if missing) and keep it: the returned
+    descriptor holds it until closed, or until the process ends however it ends. None where
+    it cannot be had (no ``flock`` here, no permission, another holder)."""
+    if fcntl is None:
+        return None
+    for _ in range(LOCK_TRIES):
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            time.sleep(LOCK_RETRY_S)  # a launch probing it lets go at once
+            continue
+        try:  # still the file at that name (not one another launch removed meanwhile)?
+            if os.stat(lock_path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except OSError:
+            pass
+        os.close(fd)
+    return None
 
 
 @dataclass(frozen=True)
@@ -247,19 +280,10 @@ class Autosaver(QObject):
 
     def _hold_lock(self) -> None:
         """Take this session's lock (once): a later launch then knows it is alive. Where it
-        cannot be taken, the process id tells instead (see the module docstring)."""
-        if fcntl is None or self._lock_fd is not None:
-            return
-        try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # another window of this process holds it: it speaks for us too
-            os.close(fd)
-            return
-        self._lock_fd = fd
+        cannot be taken (another window of this process holds it: it speaks for us too),
+        the process id tells instead (see the module docstring)."""
+        if self._lock_fd is None:
+            self._lock_fd = hold_lock(self.lock_path)
 
     def discard(self) -> None:
         """Delete this session's autosave (after a save or a clean exit), then its lock."""

@@ -43,6 +43,7 @@ from composer_app.gui.autosave import (
     Recovery,
     autosave_directory,
     find_recoveries,
+    hold_lock,
 )
 from composer_app.gui.continuation_controller import ContinuationController
 from composer_app.gui.document import ScoreDocument
@@ -101,6 +102,7 @@ class MainWindow(QMainWindow):
         # A crashed session's autosave that was recovered but could not be replaced by one
         # of ours: kept until this session's work is safe (see offer_recovery).
         self._superseded_recovery: Recovery | None = None
+        self._superseded_lock: int | None = None  # its lock, held so no launch offers it
 
         self.document = ScoreDocument()
         self.editor = PianoRollEditor(self.document)
@@ -342,7 +344,7 @@ class MainWindow(QMainWindow):
         self.prefs.set_last_directory(os.path.dirname(path))
         self._refresh_from_score()
         self.editor.zoom_to_fit()
-        message = f"Opened {os.path.basename(path)} ({len(score)} notes)"
+        message = f"Opened {readable_path(os.path.basename(path))} ({len(score)} notes)"
         if dropped:
             message += "; not kept: " + "; ".join(dropped)
         self.statusBar().showMessage(message, 15_000 if dropped else 5000)
@@ -483,7 +485,7 @@ class MainWindow(QMainWindow):
         self.prefs.add_recent_file(path)
         self.prefs.set_last_directory(os.path.dirname(path))
         self._update_title()
-        self.statusBar().showMessage(f"Saved {path}", 5000)
+        self.statusBar().showMessage(f"Saved {readable_path(path)}", 5000)
         return True
 
     def _show_file_error(self, title: str, headline: str, exc: BaseException) -> None:
@@ -493,7 +495,8 @@ class MainWindow(QMainWindow):
             reason = exc.strerror
         else:
             reason = str(exc)
-        QMessageBox.critical(self, title, f"{headline}\n\nReason: {reason}")
+        # (a name that is not UTF-8 shows with a replacement character, not without it)
+        QMessageBox.critical(self, title, readable_path(f"{headline}\n\nReason: {reason}"))
 
     def _rebuild_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -546,6 +549,9 @@ class MainWindow(QMainWindow):
         if self._superseded_recovery is not None:
             self._superseded_recovery.discard()
             self._superseded_recovery = None
+        if self._superseded_lock is not None:
+            os.close(self._superseded_lock)
+            self._superseded_lock = None
 
     def _autosave_snapshot(self) -> tuple[Score, str | None, bool]:
         return self.document.saved_score(), self.file_path, self.document.is_dirty
@@ -561,7 +567,10 @@ class MainWindow(QMainWindow):
             return False
         recovery = recoveries[0]
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(recovery.modified_s))
-        origin = f" of “{os.path.basename(recovery.original_path)}”" if recovery.original_path else ""
+        origin = (
+            f" of “{readable_path(os.path.basename(recovery.original_path))}”"
+            if recovery.original_path else ""
+        )
         others = len(recoveries) - 1
         more = (
             f"\n\n{others} more session{'s' if others > 1 else ''} left unsaved work; "
@@ -604,6 +613,9 @@ class MainWindow(QMainWindow):
         # on disk, so it stays, and goes once this session's work is safe (autosaved, saved,
         # or closed by the user's choice).
         self._superseded_recovery = recovery
+        # held as its crashed session held it: another launch must not offer (and perhaps
+        # discard) what is now this session's only copy on disk
+        self._superseded_lock = hold_lock(recovery.lock_path)
         QMessageBox.warning(
             self,
             "Recovered work is not protected",
@@ -656,18 +668,25 @@ class MainWindow(QMainWindow):
             self.document.push(op)
 
     def edit_tempo_change(self) -> None:
-        """Set (or remove) the tempo from the grid line at or before the playhead on, as one
-        undoable edit (at the start, it is the tempo the transport shows)."""
+        """Set (or remove) the tempo from the grid line at or before the playhead on (or from
+        a change between that line and the playhead), as one undoable edit (at the start, it
+        is the tempo the transport shows)."""
         self.transport.commit_typed_tempo()
         score = self.document.score
         playhead = int(self._playhead_tick)
         tick = max(0, snap_floor(playhead, self.editor.snap_step_ticks, bar_at(score, playhead)))
+        # a change off the grid between that line and the playhead (from a file) is the one
+        # the playhead is on: edit or remove it there
+        off_grid = [t.tick for t in score.tempo_map if tick < t.tick <= playhead]
+        tick = off_grid[-1] if off_grid else tick
         current = score.tempo_at(tick)
         removable = tick > 0 and current.tick == tick
         where = format_bar_beat_tick(tick, score)
         dialog = TempoChangeDialog(current.tempo_bpm, where, removable, self)
         if dialog.exec() != TempoChangeDialog.DialogCode.Accepted:
             return
+        if not dialog.remove_requested and not dialog.tempo_changed():
+            return  # the tempo as it was (133.333 BPM shown as 133.3 stays 133.333)
         try:
             op = (
                 remove_tempo_at(score, tick) if dialog.remove_requested

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
 
 from composer_app.core.score import MAX_TEMPO_BPM, MIN_TEMPO_BPM
 
-DENOMINATORS = (1, 2, 4, 8, 16, 32)
-MAX_NUMERATOR = 32
+DENOMINATORS = (1, 2, 4, 8, 16, 32, 64)  # every note value a score's meter can hold
+MAX_NUMERATOR = 255  # as a MIDI file's time signature holds
 
 
 class _ChangeDialog(QDialog):
@@ -86,8 +86,14 @@ class TempoChangeDialog(_ChangeDialog):
         self.tempo_spin.setDecimals(1)
         self.tempo_spin.setSuffix(" BPM")
         self.tempo_spin.setValue(tempo_bpm)
+        self._shown_bpm = round(self.tempo_spin.value(), 1)
         self.form.addRow("Tempo", self.tempo_spin)
 
     def tempo_bpm(self) -> float:
         """The tempo as chosen. Units: quarter notes per minute."""
         return round(self.tempo_spin.value(), 1)
+
+    def tempo_changed(self) -> bool:
+        """Whether the user changed the tempo shown (the box shows one decimal, and a tempo
+        out of its range at the nearest end: OK on what was shown is no change)."""
+        return self.tempo_bpm() != self._shown_bpm

@@ -85,7 +85,8 @@ def _from_setting(value: str) -> str:
 
 
 def readable_path(path: str) -> str:
-    """``path`` as text to show: bytes of a name that are not UTF-8 become "\ufffd"."""
+    """``path`` (or a message naming paths) as text to show: bytes of a name that are not
+    UTF-8 become "\ufffd" (Qt would drop them)."""
     return os.fsencode(path).decode("utf-8", errors="replace")
 
 

@@ -88,7 +88,9 @@ def _interrupts_deferred() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        # a handler set outside Python reads back as None and cannot be set again: the
+        # default then
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
         if caught:
             if callable(previous):
                 previous(signal.SIGINT, None)  # default_int_handler raises KeyboardInterrupt

@@ -209,18 +209,29 @@ def test_set_meter_at_a_bar_and_remove_it_again() -> None:
         remove_meter_at(score, 0)
 
 
-def test_removing_a_meter_change_keeps_a_later_one_that_restarts_the_bars() -> None:
-    from composer_app.core.edits import remove_meter_at
+def test_removing_or_undoing_an_odd_bar_removes_its_return_to_the_meter_too() -> None:
+    from composer_app.core.edits import remove_meter_at, set_meter_at
 
     score = Score()
-    # 4/4, a bar of 3/4 at 1920, then 4/4 again at 3360: off 4/4's own bar lines from 0
+    # 4/4, bar 2 in 3/4 (at 1920), back to 4/4 at bar 3 (3360)
+    odd_bar = [TimeSignature(0, 4, 4), TimeSignature(1920, 3, 4), TimeSignature(3360, 4, 4)]
+    score.time_signatures = list(odd_bar)
+    # bar 2 back to 4 beats, either way: the return at 3360 went with it (left in, it would
+    # still start a bar of its own, and bar 2 would stay 3 beats long)
+    for op in (remove_meter_at(score, 1920), set_meter_at(score, 1920, 4, 4)):
+        op.apply(score)
+        assert score.time_signatures == [TimeSignature(0, 4, 4)]
+        assert score.bar_starts(5761) == [0, 1920, 3840, 5760]
+        op.revert(score)
+        assert score.time_signatures == odd_bar
+    # a later change to another meter stays where it is
     score.time_signatures = [TimeSignature(0, 4, 4), TimeSignature(1920, 3, 4),
-                             TimeSignature(3360, 4, 4)]  # fmt: skip
-    assert remove_meter_at(score, 1920).new == (TimeSignature(0, 4, 4), TimeSignature(3360, 4, 4))
-    # on one of them it changes nothing, and goes too
+                             TimeSignature(3360, 2, 4)]  # fmt: skip
+    assert remove_meter_at(score, 1920).new == (TimeSignature(0, 4, 4), TimeSignature(3360, 2, 4))
+    # a repeated meter off the bar lines further on (a bar started afresh) is not touched
     score.time_signatures = [TimeSignature(0, 4, 4), TimeSignature(1920, 3, 4),
-                             TimeSignature(3840, 4, 4)]  # fmt: skip
-    assert remove_meter_at(score, 1920).new == (TimeSignature(0, 4, 4),)
+                             TimeSignature(3360, 2, 4), TimeSignature(4560, 2, 4)]  # fmt: skip
+    assert TimeSignature(4560, 2, 4) in remove_meter_at(score, 1920).new
 
 
 def test_set_tempo_at_and_remove_it() -> None:

@@ -351,6 +351,16 @@ def test_recovered_work_that_cannot_be_autosaved_keeps_the_old_autosave(
     assert leftover.exists() and leftover.with_suffix(".json").exists()
     assert len(warnings) == 1
     assert "No space left on device" in warnings[0] and str(leftover) in warnings[0]
+    # another launch meanwhile is not offered it (its Discard would delete this session's
+    # only copy on disk): this session holds its lock now
+    code = (
+        "from pathlib import Path; from composer_app.gui.autosave import find_recoveries;"
+        f"print([r.mid_path.name for r in find_recoveries(Path({str(leftover.parent)!r}))])"
+    )
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=60, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert other.returncode == 0, other.stderr
+    assert other.stdout.strip() == "[]"
     # once this session's own autosave is written, the old one goes
     monkeypatch.setattr(autosave_module, "write_mid", write_mid)
     assert second.autosaver.autosave_now()

@@ -19,7 +19,7 @@ import pytest  # noqa: E402
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
+from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox  # noqa: E402
 
 from composer_app.core.edits import add_notes  # noqa: E402
 from composer_app.core.note import Note  # noqa: E402
@@ -784,11 +784,12 @@ def test_main_window_sets_a_time_signature_and_a_tempo_change_at_the_playhead(
     window.editor.zoom_to_fit()
     image = window.editor.ruler.grab().toImage()
     geo = window.editor.view.geometry
+    assert CHANGE_LABEL.blue() - CHANGE_LABEL.red() > 60
     for tick in (3840, 5760):
         x = round(geo.tick_to_x(tick))
-        colours = {image.pixelColor(px, py).rgb() for px in range(x, x + 40)
-                   for py in range(image.height())}
-        assert CHANGE_LABEL.rgb() in colours, tick
+        pixels = [image.pixelColor(px, py) for px in range(x, x + 40)
+                  for py in range(image.height())]
+        assert any(p.blue() - p.red() > 60 for p in pixels), tick  # the label's blue
     # saved and read back
     path = tmp_path / "waltz.mid"
     dialogs.save_paths.append(str(path))
@@ -801,6 +802,56 @@ def test_main_window_sets_a_time_signature_and_a_tempo_change_at_the_playhead(
     assert len(score.tempo_map) == 1
     window.document.undo_stack.undo()
     assert len(score.tempo_map) == 2
+
+
+def test_main_window_meter_and_tempo_dialogs_keep_what_they_cannot_show(
+    window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # OK on a dialog left as it opened changed 133.333 BPM to 133.3 (and the file to
+    # unsaved), and a 3/64 bar to 3/4. A change off the grid (from a file) could not be
+    # found with the playhead on it.
+    from composer_app.gui.meter_tempo import TempoChangeDialog, TimeSignatureDialog
+
+    for dialog_class in (TempoChangeDialog, TimeSignatureDialog):
+        monkeypatch.setattr(dialog_class, "exec", lambda _d: QDialog.DialogCode.Accepted)
+    score = Score(tempo_map=[TempoChange(0, 500_000), TempoChange(1000, 450_000)],
+                  time_signatures=[TimeSignature(0, 4, 4), TimeSignature(1920, 3, 64)])
+    window.document.replace_score(score, None)
+    window.set_playhead(1000)  # on the change at 1000, between the 1/16 lines 960 and 1080
+    window.window_actions.tempo_change.trigger()
+    window.set_playhead(1920)
+    window.window_actions.time_signature.trigger()
+    assert window.document.undo_stack.count() == 0 and not window.document.is_dirty
+    assert window.document.score.tempo_map[1] == TempoChange(1000, 450_000)
+    assert window.document.score.time_signatures[1] == TimeSignature(1920, 3, 64)
+    # and the change the playhead is on can be removed there
+    monkeypatch.setattr(TempoChangeDialog, "exec",
+                        lambda d: d.remove_button.click() or QDialog.DialogCode.Accepted)
+    window.set_playhead(1000)
+    window.window_actions.tempo_change.trigger()
+    assert window.document.score.tempo_map == [TempoChange(0, 500_000)]
+
+
+def test_main_window_ruler_shows_no_tempo_change_that_changes_nothing(window: MainWindow) -> None:
+    # The tempo box set to a later change's tempo left that change repeating it: no label.
+    from composer_app.gui.pianoroll.ruler import CHANGE_LABEL
+
+    score = Score(tempo_map=[TempoChange.from_bpm(0, 90), TempoChange.from_bpm(3840, 90),
+                             TempoChange.from_bpm(7680, 100)])  # fmt: skip
+    score.add(Note(0, 60, 9600))
+    window.document.replace_score(score, None)
+    window.editor.zoom_to_fit()
+    image = window.editor.ruler.grab().toImage()
+    geo = window.editor.view.geometry
+
+    def blue_near(tick: int) -> bool:  # the label's blue, antialiased
+        x = round(geo.tick_to_x(tick))
+        pixels = [image.pixelColor(px, py) for px in range(x + 1, x + 40)
+                  for py in range(image.height())]
+        return any(p.blue() - p.red() > 60 for p in pixels)
+
+    assert CHANGE_LABEL.blue() - CHANGE_LABEL.red() > 60
+    assert blue_near(7680) and not blue_near(3840)
 
 
 def test_main_window_tempo_edit_keeps_later_tempo_changes(window: MainWindow) -> None:

@@ -413,6 +413,26 @@ def test_editor_ctrl_drag_copies_and_the_draw_length_outlives_a_tool_switch(qtbo
     editor.set_tool("draw")
     click(editor.view, at(editor, 3000, 74))
     assert Note(3000, 74, 960) in editor.document.score.notes
+    # a change of grid (here there and back) makes a click draw one cell again
+    editor.set_grid(60)
+    editor.set_grid(120)
+    click(editor.view, at(editor, 4800, 76))
+    assert Note(4800, 76, 120) in editor.document.score.notes
+
+
+def test_editor_a_note_drawn_then_lengthened_is_still_no_chosen_selection(qtbot):
+    # Continue takes only a selection the user chose as its seed: drawing a note and then
+    # dragging its edge (the usual next gesture) made it one.
+    editor = make_editor(qtbot)
+    click(editor.view, at(editor, 960, 64))
+    assert editor.document.selection and not editor.document.selection_is_chosen
+    drag(editor.view, [at(editor, 960 + 120 - 8, 64), at(editor, 1300, 64), at(editor, 1440, 64)])
+    assert editor.document.score.notes == (Note(960, 64, 480),)
+    assert not editor.document.selection_is_chosen
+    click(editor.view, at(editor, 1200, 64))  # choosing it is a click on it, unselected
+    editor.deselect()
+    click(editor.view, at(editor, 1200, 64), Qt.KeyboardModifier.ShiftModifier)
+    assert editor.document.selection_is_chosen
 
 
 # ---- commands --------------------------------------------------------------------------------
@@ -460,6 +480,7 @@ def test_editor_quantize_with_nothing_selected_quantizes_every_note(qtbot):
     editor = make_editor(qtbot, [a, b])
     editor.deselect()
     editor.quantize_selection()  # Q in the window
+    assert editor.document.selection == frozenset()  # not the whole song for the next key
     assert_undo_redo(editor, [a, b], [Note(120, 60, 120), Note(480, 62, 240)])
 
 

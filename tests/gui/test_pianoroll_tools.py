@@ -292,12 +292,19 @@ def test_dragging_a_notes_left_edge_moves_its_start_and_keeps_its_end():
     # -250 ticks snaps to -240: both starts move back, their ends stay
     assert host.score.notes == (Note(720, 60, 1200), Note(1680, 64, 1200))
     assert len(host.pushed) == 1
-    # dragging past the end stops one tick short of it
+    # dragging past the end stops a grid step short of it (as the right edge stops a step
+    # after the start), on the grid
     host.selection = frozenset(host.score.notes)
     tool.press(host, GEO.tick_to_x(720) + 1, y, NONE)
     tool.release(host, GEO.tick_to_x(4000), y, NONE)
-    assert [n.duration_ticks for n in host.score.notes] == [1, 1]
+    assert [n.duration_ticks for n in host.score.notes] == [120, 120]
     assert [n.end_tick for n in host.score.notes] == [1920, 2880]
+    # Ctrl+click on a selected note's edge takes it out of the selection, as on its body
+    host.selection = frozenset(host.score.notes)
+    first = host.score.notes[0]
+    tool.press(host, GEO.tick_to_x(first.start_tick) + 1, y, CTRL)
+    tool.release(host, GEO.tick_to_x(first.start_tick) + 1, y, CTRL)
+    assert first not in host.selection and len(host.pushed) == 2
 
 
 def test_draw_tool_click_draws_the_length_last_drawn_or_resized():
@@ -314,8 +321,15 @@ def test_draw_tool_click_draws_the_length_last_drawn_or_resized():
     tool.press(host, *xy(2000, 67), NONE)
     tool.release(host, *xy(2000, 67), NONE)
     assert host.score.notes[-1] == Note(1920, 67, 240)
-    # on another grid, a click draws one cell of it again
-    host.snap_step_ticks = 60
+    # so does a note's left edge
+    tool.press(host, GEO.tick_to_x(1920) + 1, xy(0, 67)[1], NONE)
+    tool.release(host, GEO.tick_to_x(1920 - 360), xy(0, 67)[1], NONE)
+    assert host.score.notes[-1] == Note(1560, 67, 600)
+    tool.press(host, *xy(2640, 69), NONE)
+    tool.release(host, *xy(2640, 69), NONE)
+    assert Note(2640, 69, 600) in host.score.notes
+    # after a change of grid (even one changed back), a click draws one cell again
+    tool.grid_changed()
     tool.press(host, *xy(3000, 68), NONE)
     tool.release(host, *xy(3000, 68), NONE)
-    assert host.score.notes[-1] == Note(3000, 68, 60)
+    assert host.score.notes[-1] == Note(3000, 68, 120)

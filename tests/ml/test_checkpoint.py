@@ -253,3 +253,26 @@ def test_checkpoint_non_finite_weights_are_never_written_or_loaded(tmp_path: Pat
     save_file(tensors, str(directory / WEIGHTS_NAME))
     with pytest.raises(CheckpointError, match="'Wuu' holds NaN or infinity"):
         load_checkpoint(directory)
+
+
+def test_checkpoint_write_restores_a_ctrl_c_handler_set_outside_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # signal.signal() reads such a handler back as None, which cannot be set again
+    import signal
+    import types
+
+    calls: list[object] = []
+
+    def fake_signal(signum, handler):
+        calls.append(handler)
+        if handler is None:
+            raise TypeError("signal handler must be signal.SIG_IGN, signal.SIG_DFL, or a callable")
+        return None  # the handler before was set outside Python
+
+    fake = types.SimpleNamespace(**{k: getattr(signal, k) for k in dir(signal) if k.isupper()})
+    fake.signal, fake.raise_signal = fake_signal, signal.raise_signal
+    monkeypatch.setattr(checkpoint_module, "signal", fake)
+    checkpoint_module.atomic_write_bytes(tmp_path / "x.bin", b"data")
+    assert (tmp_path / "x.bin").read_bytes() == b"data"
+    assert calls[-1] == signal.SIG_DFL

@@ -274,13 +274,16 @@ class PianoRollEditor(QWidget):
     def quantize_selection(self) -> None:
         """Move the selected notes' starts and lengths to the grid (one undo step); with
         nothing selected, every note (as other piano rolls do)."""
-        notes = self._selected() or [n for n in self.document.score.notes if not n.generated]
+        selected = self._selected()
+        notes = selected or [n for n in self.document.score.notes if not n.generated]
         step = self.snap_step_ticks
         score = self.document.score
         # Each start snaps to the grid of its own bar, so downbeats stay on the grid.
         moved = [quantized(n, step, bar_at(score, n.start_tick)) for n in notes]
         if moved != notes:
             self.document.push(ReplaceNotes(tuple(notes), tuple(moved), "Quantize"))
+            if not selected:
+                self.document.set_selection(())  # not the whole song for the next arrow key
 
     def transpose_selection(self, semitones: int) -> None:
         """Move the selection up or down (stopping at the ends of the MIDI range)."""

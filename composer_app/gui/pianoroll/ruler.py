@@ -81,8 +81,9 @@ class BarRuler(QWidget):
         changes: dict[int, list[str]] = {}
         for sig in score.time_signatures:
             changes.setdefault(sig.tick, []).append(f"{sig.numerator}/{sig.denominator}")
-        for tempo in score.tempo_map[1:]:
-            changes.setdefault(tempo.tick, []).append(f"\u2669={tempo.tempo_bpm:g}")
+        for before, tempo in zip(score.tempo_map, score.tempo_map[1:], strict=False):
+            if tempo.us_per_quarter != before.us_per_quarter:  # (a repeat changes nothing)
+                changes.setdefault(tempo.tick, []).append(f"\u2669={tempo.tempo_bpm:g}")
         metrics = painter.fontMetrics()
         labels: list[tuple[float, str, QColor]] = []  # (x, text, colour), drawn left to right
         on_bar_lines: set[int] = set()

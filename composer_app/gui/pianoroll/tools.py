@@ -208,7 +208,10 @@ class _LeftResizeDrag:
         self.started = True
         geo = host.geometry
         raw_start = self.anchor.start_tick + geo.x_to_tick(x) - geo.x_to_tick(self.press_x)
-        new_start = snap_nearest(raw_start, _step(host, mods), bar_at(host.score, raw_start))
+        step = _step(host, mods)
+        # the start stops a grid step before the end, as the right edge does after the start
+        new_start = min(self.anchor.end_tick - math.ceil(step),
+                        snap_nearest(raw_start, step, bar_at(host.score, raw_start)))
         delta = new_start - self.anchor.start_tick
         # no note may start before tick 0 or shrink below one tick
         delta = max(delta, -min(n.start_tick for n in self.notes))
@@ -241,11 +244,14 @@ def _start_note_drag(host: ToolHost, note: Note, part: HitPart, x: float, y: flo
         selection = selection | {note}
     elif note not in selection:
         selection = frozenset({note})
-    host.set_selection(selection)
+    if selection != host.selection:
+        # (pressing a note already selected, to drag it, is no new choice: the note just
+        # drawn stays a note an edit selected, not a seed region the user chose)
+        host.set_selection(selection)
     notes = tuple(host.score.copies_of(selection))  # identical stacked copies go along
-    if part is HitPart.RIGHT_EDGE:
+    if part is HitPart.RIGHT_EDGE and not mods.ctrl:
         return _ResizeDrag(note, notes, x, y)
-    if part is HitPart.LEFT_EDGE:
+    if part is HitPart.LEFT_EDGE and not mods.ctrl:
         return _LeftResizeDrag(note, notes, x, y)
     host.preview_note(note.pitch, note.velocity)  # grabbing a note sounds it, as in MidiEditor
     return _MoveDrag(note, notes, x, y, collapse_on_click=collapse, copy=mods.ctrl,
@@ -278,6 +284,9 @@ class Tool:
     def cancel(self, host: ToolHost) -> None:
         """Abandon a gesture in progress (Escape, focus loss)."""
         host.set_overlay(None)
+
+    def grid_changed(self) -> None:
+        """The snapping grid changed (the Draw tool forgets its last length)."""
 
     idle_cursor = "arrow"
 
@@ -367,8 +376,8 @@ class DrawTool(Tool):
     def __init__(self, velocity: int = 100) -> None:
         self.velocity = velocity
         self._drag: _MoveDrag | _ResizeDrag | _LeftResizeDrag | _NewNoteDrag | None = None
-        # (length in ticks, the grid step it was set on): the length a click draws
-        self._last_length: tuple[int, Step] | None = None
+        # the length a click draws, once a note was drawn or resized (None: one grid cell)
+        self._last_length: int | None = None
 
     def press(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
         geo = host.geometry
@@ -383,8 +392,8 @@ class DrawTool(Tool):
         # one grid cell long: up to the next line, which may be a bar line nearer than a step
         cell = math.ceil(step) if mods.alt else next_grid_line(host.score, start, step) - start
         length = cell
-        if self._last_length is not None and self._last_length[1] == step:
-            length = self._last_length[0]  # the length last drawn or resized on this grid
+        if self._last_length is not None and not mods.alt:
+            length = self._last_length  # the length last drawn or resized on this grid
         note = Note(start, geo.y_to_pitch(y), length, self.velocity)
         self._drag = _NewNoteDrag(note, tick, cell)
         host.set_overlay(Overlay(ghosts=(note,)))
@@ -411,15 +420,19 @@ class DrawTool(Tool):
                 self._drag = drag
                 self.move(host, x, y, mods)
                 self._drag = None
-                self._last_length = (drag.note.duration_ticks, host.snap_step_ticks)
+                self._last_length = drag.note.duration_ticks
             host.set_overlay(None)
             host.push(add_notes([drag.note], "Draw note"))
         elif drag is not None:
             drag.update(host, x, y, mods)
             drag.finish(host)
             if isinstance(drag, _ResizeDrag) and drag.started and drag.delta_ticks:
-                length = drag.anchor.duration_ticks + drag.delta_ticks
-                self._last_length = (length, host.snap_step_ticks)
+                self._last_length = drag.anchor.duration_ticks + drag.delta_ticks
+            elif isinstance(drag, _LeftResizeDrag) and drag.started and drag.delta_ticks:
+                self._last_length = drag.anchor.duration_ticks - drag.delta_ticks
+
+    def grid_changed(self) -> None:
+        self._last_length = None  # a click draws one cell of the new grid
 
     def cancel(self, host: ToolHost) -> None:
         self._drag = None

@@ -224,6 +224,9 @@ class PianoRollView(QWidget):
 
     def set_grid(self, grid: Grid) -> None:
         """Snap to ``grid`` and draw its lines."""
+        if grid != self._grid:
+            for tool in self._tools.values():
+                tool.grid_changed()
         self._grid = grid
         self._invalidate_grid()
 
