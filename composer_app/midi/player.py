@@ -446,12 +446,9 @@ class Player:
         # the score's notes end here; a key click's preview keeps its own length
         previews = {(off.channel, off.pitch) for off in self._timed_offs}
         for key in sorted(self._sounding):
-            if key in previews:
-                self._sounding[key] = 1  # only the preview is left sounding there
-            else:
-                self._sounding[key] = 1
-                if not self._note_off(*key):
-                    return
+            self._sounding[key] = 1  # one left: a preview's (its own off comes later) or none
+            if key not in previews and not self._note_off(*key):
+                return
         self._rebuild(start)
         self._reanchor(wrap_s, float(start))
         self._report_position(wrap_s, force=True)
