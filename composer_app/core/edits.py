@@ -119,16 +119,16 @@ class SetTimeSignatures:
 def set_meter_at(score: Score, tick: int, numerator: int, denominator: int) -> SetTimeSignatures:
     """The edit that puts a time signature of ``numerator``/``denominator`` at ``tick`` (a bar
     line), replacing one there. A change that repeats the meter already in force on its bar
-    lines is left out (at ``tick``, and a later one it makes redundant), and so is the next
-    change when it only returns to the meter now in force (see :func:`_without_return`), so
-    the map holds only real changes.
+    lines is left out (at ``tick``, and a later one it makes redundant), so the map holds
+    only real changes. Every other change stays where it is, even one that now starts a bar
+    early (it keeps the later bar lines where the music has them; the ruler shows it, and
+    :func:`remove_meter_at` takes it away).
     Notes keep their ticks. Raises :class:`ScoreError` for a meter the score cannot hold."""
     new = TimeSignature(int(tick), int(numerator), int(denominator))
     kept = [s for s in score.time_signatures if s.tick != new.tick]
     label = f"Time signature {numerator}/{denominator}"
-    changes = _without_return(sorted([*kept, new]), new.tick)
     return SetTimeSignatures(
-        tuple(score.time_signatures), _without_repeats(changes, score.ppq), label
+        tuple(score.time_signatures), _without_repeats(sorted([*kept, new]), score.ppq), label
     )
 
 
@@ -137,7 +137,7 @@ def remove_meter_at(score: Score, tick: int) -> SetTimeSignatures:
     meter before it goes on."""
     if tick <= 0 or all(s.tick != tick for s in score.time_signatures):
         raise ScoreError(f"no time signature change at tick {tick} to remove")
-    kept = _without_return([s for s in score.time_signatures if s.tick != tick], tick)
+    kept = [s for s in score.time_signatures if s.tick != tick]
     return SetTimeSignatures(
         tuple(score.time_signatures), _without_repeats(kept, score.ppq), "Remove time signature"
     )
@@ -164,20 +164,6 @@ def remove_tempo_at(score: Score, tick: int) -> SetTempoMap:
     return SetTempoMap(
         tuple(score.tempo_map), _without_repeats(kept, score.ppq), "Remove tempo change"
     )
-
-
-def _without_return(signatures: list[TimeSignature], tick: int) -> list[TimeSignature]:
-    """``signatures`` without the first change after ``tick`` when it only returns to the
-    meter in force at ``tick``: it ended the odd bars there (bar 2 in 3/4, then back to 4/4
-    at bar 3), so with them gone it goes too, and the bars run on in the meter at ``tick``
-    (left in, it would still start a bar of its own, a beat early)."""
-    at = [s for s in signatures if s.tick <= tick]
-    later = [s for s in signatures if s.tick > tick]
-    if at and later and (later[0].numerator, later[0].denominator) == (
-        at[-1].numerator, at[-1].denominator
-    ):
-        return [*at, *later[1:]]
-    return signatures
 
 
 def _without_repeats(changes: Sequence[_Change], ppq: int) -> tuple[_Change, ...]:

@@ -113,10 +113,13 @@ def hold_lock(lock_path: Path) -> int | None:
             return None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             os.close(fd)
-            time.sleep(LOCK_RETRY_S)  # a launch probing it lets go at once
+            time.sleep(LOCK_RETRY_S)  # held: a launch probing it lets go at once
             continue
+        except OSError:  # no flock on this file system: the process id tells instead
+            os.close(fd)
+            return None
         try:  # still the file at that name (not one another launch removed meanwhile)?
             if os.stat(lock_path).st_ino == os.fstat(fd).st_ino:
                 return fd

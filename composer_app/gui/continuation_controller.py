@@ -22,6 +22,7 @@ from composer_app.core.note import Note
 from composer_app.core.pianoroll import roll_to_notes
 from composer_app.core.score import Score, ScoreError
 from composer_app.gui.continuation_panel import ContinuationPanel
+from composer_app.gui.preferences import readable_path
 from composer_app.ml.continuation import (
     plan_start,
     seed_channel,
@@ -377,7 +378,7 @@ class ContinuationController(QObject):
             # e.g. a remembered checkpoint folder that no longer loads: rather than no model
             # at every start, the shipped default (the chooser then shows and keeps it)
             message += f"\n\nThe default model, {default}, is being loaded instead."
-        QMessageBox.warning(self._window, "Cannot load the model", message)
+        QMessageBox.warning(self._window, "Cannot load the model", readable_path(message))
         if fall_back:
             self.load_model(default)
 

@@ -47,6 +47,7 @@ from composer_app.gui.autosave import (
 )
 from composer_app.gui.continuation_controller import ContinuationController
 from composer_app.gui.document import ScoreDocument
+from composer_app.gui.meter_tempo import DENOMINATORS as METER_DENOMINATORS
 from composer_app.gui.meter_tempo import TempoChangeDialog, TimeSignatureDialog
 from composer_app.gui.pianoroll.editor import PianoRollEditor
 from composer_app.gui.pianoroll.geometry import bar_at, snap_floor
@@ -221,7 +222,9 @@ class MainWindow(QMainWindow):
         self.playback.position_changed.connect(self._on_playback_position_changed)
         self.playback.playing_changed.connect(self._on_playback_playing_changed)
         self.playback.error_occurred.connect(self._on_playback_error_occurred)
-        self.autosaver.failed.connect(lambda msg: self.statusBar().showMessage(msg, 10_000))
+        self.autosaver.failed.connect(
+            lambda msg: self.statusBar().showMessage(readable_path(msg), 10_000)
+        )
         self.autosaver.saved.connect(lambda _path: self._release_superseded_recovery())
         self.continuation.status_reported.connect(
             lambda msg: self.statusBar().showMessage(msg, 10_000)
@@ -426,8 +429,10 @@ class MainWindow(QMainWindow):
         answer = QMessageBox.question(
             self,
             "Replace file?",
-            f"“{os.path.basename(path)}” already exists in “{os.path.dirname(path)}”. "
-            "Replace it?",
+            readable_path(
+                f"“{os.path.basename(path)}” already exists in “{os.path.dirname(path)}”. "
+                "Replace it?"
+            ),
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel,
         )
@@ -458,8 +463,10 @@ class MainWindow(QMainWindow):
         return QMessageBox.question(
             self,
             "Replace the original file?",
-            f"“{os.path.basename(path)}” holds what Composer does not keep:\n{lines}\n\n"
-            f"Saving over it loses them. Replace it anyway?{hint}",
+            readable_path(
+                f"“{os.path.basename(path)}” holds what Composer does not keep:\n{lines}\n\n"
+                f"Saving over it loses them. Replace it anyway?{hint}"
+            ),
             buttons,
             QMessageBox.StandardButton.No if offer_save_as else QMessageBox.StandardButton.Cancel,
         )
@@ -619,9 +626,12 @@ class MainWindow(QMainWindow):
         QMessageBox.warning(
             self,
             "Recovered work is not protected",
-            "The unsaved work was recovered, but it could not be autosaved again: "
-            f"{self.autosaver.last_error}\n\nThe old autosave stays as “{recovery.mid_path}” "
-            "until this session's work is safe. Save the work (File ▸ Save As) to keep it.",
+            readable_path(
+                "The unsaved work was recovered, but it could not be autosaved again: "
+                f"{self.autosaver.last_error}\n\nThe old autosave stays as "
+                f"“{recovery.mid_path}” until this session's work is safe. Save the work "
+                "(File ▸ Save As) to keep it."
+            ),
         )
         return True
 
@@ -651,8 +661,10 @@ class MainWindow(QMainWindow):
         current = score.time_signature_at(tick)
         bar_number = len(score.bar_starts(tick + 1))
         removable = tick > 0 and current.tick == tick
+        # only beat values this resolution holds as whole ticks (a 1/64 at 120 PPQ is 7.5)
+        whole = tuple(d for d in METER_DENOMINATORS if (score.ppq * 4) % d == 0)
         dialog = TimeSignatureDialog(
-            current.numerator, current.denominator, bar_number, removable, self
+            current.numerator, current.denominator, bar_number, removable, self, whole
         )
         if dialog.exec() != TimeSignatureDialog.DialogCode.Accepted:
             return

@@ -55,17 +55,19 @@ class TimeSignatureDialog(_ChangeDialog):
 
     def __init__(
         self, numerator: int, denominator: int, bar_number: int, removable: bool,
-        parent: QWidget | None = None,
+        parent: QWidget | None = None, denominators: tuple[int, ...] = DENOMINATORS,
     ) -> None:
+        """``denominators``: the beat values offered (those the score's resolution holds as
+        whole ticks); the current one is offered too, so OK keeps it."""
         super().__init__("Time Signature", f"From bar {bar_number} on:", removable, parent)
         self.numerator_spin = QSpinBox()
         self.numerator_spin.setRange(1, MAX_NUMERATOR)
         self.numerator_spin.setValue(min(max(1, numerator), MAX_NUMERATOR))
         self.denominator_combo = QComboBox()
-        for value in DENOMINATORS:
+        for value in sorted({*denominators, denominator}):
             self.denominator_combo.addItem(str(value), value)
         index = self.denominator_combo.findData(denominator)
-        self.denominator_combo.setCurrentIndex(index if index >= 0 else DENOMINATORS.index(4))
+        self.denominator_combo.setCurrentIndex(max(0, index))
         self.form.addRow("Beats per bar", self.numerator_spin)
         self.form.addRow("Beat value (1/n)", self.denominator_combo)
 

@@ -96,6 +96,8 @@ def _interrupts_deferred() -> Iterator[None]:
                 previous(signal.SIGINT, None)  # default_int_handler raises KeyboardInterrupt
             elif previous == signal.SIG_DFL:
                 signal.raise_signal(signal.SIGINT)
+            elif previous is None:  # (set outside Python) not lost: Python's own answer
+                raise KeyboardInterrupt
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -365,3 +365,24 @@ def test_recovered_work_that_cannot_be_autosaved_keeps_the_old_autosave(
     monkeypatch.setattr(autosave_module, "write_mid", write_mid)
     assert second.autosaver.autosave_now()
     assert not leftover.exists() and second.autosaver.mid_path.exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="session locks use POSIX flock")
+def test_a_file_system_without_flock_gives_up_the_lock_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only a lock another launch holds for a moment is worth retrying; a file system that
+    # refuses flock paused every autosave by 20 tries of 5 ms.
+    import errno
+
+    from composer_app.gui import autosave as autosave_module
+
+    calls: list[int] = []
+
+    def no_flock(_fd: int, _op: int) -> None:
+        calls.append(1)
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(autosave_module.fcntl, "flock", no_flock)
+    assert autosave_module.hold_lock(tmp_path / "session.lock") is None
+    assert calls == [1]

@@ -832,6 +832,36 @@ def test_main_window_meter_and_tempo_dialogs_keep_what_they_cannot_show(
     assert window.document.score.tempo_map == [TempoChange(0, 500_000)]
 
 
+def test_main_window_offers_the_beat_values_its_resolution_holds(
+    window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a 1/64 at 120 ticks a quarter is 7.5 ticks: its bars would not come out whole
+    from composer_app.gui.meter_tempo import TimeSignatureDialog
+
+    offered: list[list[int]] = []
+
+    def exec_(dialog) -> int:
+        combo = dialog.denominator_combo
+        offered.append([combo.itemData(i) for i in range(combo.count())])
+        return QDialog.DialogCode.Rejected
+
+    monkeypatch.setattr(TimeSignatureDialog, "exec", exec_)
+    for ppq in (120, 480):
+        window.document.replace_score(Score(ppq=ppq), None)
+        window.window_actions.time_signature.trigger()
+    assert offered == [[1, 2, 4, 8, 16, 32], [1, 2, 4, 8, 16, 32, 64]]
+
+
+def test_main_window_questions_show_a_name_that_is_not_utf8(
+    window: MainWindow, tmp_path: Path, dialogs: Dialogs
+) -> None:
+    path = os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9.mid")
+    write_mid(Score(), path)
+    dialogs.answers.append(QMessageBox.StandardButton.Cancel)
+    assert not window._confirm_replace(path)
+    assert "caf\ufffd.mid" in dialogs.shown[-1][2]
+
+
 def test_main_window_ruler_shows_no_tempo_change_that_changes_nothing(window: MainWindow) -> None:
     # The tempo box set to a later change's tempo left that change repeating it: no label.
     from composer_app.gui.pianoroll.ruler import CHANGE_LABEL

@@ -328,6 +328,10 @@ def test_draw_tool_click_draws_the_length_last_drawn_or_resized():
     tool.press(host, *xy(2640, 69), NONE)
     tool.release(host, *xy(2640, 69), NONE)
     assert Note(2640, 69, 600) in host.score.notes
+    # Alt only frees the start from the grid: the length is still the last one
+    tool.press(host, *xy(2701, 70), ALT)
+    tool.release(host, *xy(2701, 70), ALT)
+    assert Note(2701, 70, 600) in host.score.notes
     # after a change of grid (even one changed back), a click draws one cell again
     tool.grid_changed()
     tool.press(host, *xy(3000, 68), NONE)

@@ -276,3 +276,25 @@ def test_checkpoint_write_restores_a_ctrl_c_handler_set_outside_python(
     checkpoint_module.atomic_write_bytes(tmp_path / "x.bin", b"data")
     assert (tmp_path / "x.bin").read_bytes() == b"data"
     assert calls[-1] == signal.SIG_DFL
+
+
+def test_checkpoint_ctrl_c_during_the_write_is_not_lost_with_a_handler_set_outside_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+    import types
+
+    installed: list[object] = []
+
+    def fake_signal(signum, handler):
+        installed.append(handler)
+        if len(installed) == 1:
+            handler(signum, None)  # Ctrl+C arrives while the files are renamed
+        return None  # the handler before was set outside Python
+
+    fake = types.SimpleNamespace(**{k: getattr(signal, k) for k in dir(signal) if k.isupper()})
+    fake.signal, fake.raise_signal = fake_signal, signal.raise_signal
+    monkeypatch.setattr(checkpoint_module, "signal", fake)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint_module.atomic_write_bytes(tmp_path / "x.bin", b"data")
+    assert (tmp_path / "x.bin").read_bytes() == b"data"  # written whole first

@@ -149,6 +149,8 @@ class _MoveDrag:
             host.set_selection(host.selection - {self.anchor})
         elif not self.started and self.collapse_on_click:
             host.set_selection({self.anchor})
+        elif not self.started:
+            host.set_selection(host.selection)  # a click on a note chooses it (a seed region)
 
 
 @dataclass
@@ -392,7 +394,7 @@ class DrawTool(Tool):
         # one grid cell long: up to the next line, which may be a bar line nearer than a step
         cell = math.ceil(step) if mods.alt else next_grid_line(host.score, start, step) - start
         length = cell
-        if self._last_length is not None and not mods.alt:
+        if self._last_length is not None:
             length = self._last_length  # the length last drawn or resized on this grid
         note = Note(start, geo.y_to_pitch(y), length, self.velocity)
         self._drag = _NewNoteDrag(note, tick, cell)

@@ -679,6 +679,8 @@ class PianoRollView(QWidget):
             # Another file's resolution: keep the same musical grid and the same zoom.
             ratio = score.ppq / self._ppq
             self._grid = Grid(max(1, round(self._grid.ticks * ratio)), self._grid.triplet)
+            for tool in self._tools.values():
+                tool.grid_changed()  # (a length in the old file's ticks means nothing here)
             geo = self._geometry
             self._geometry = replace(geo, pixels_per_tick=min(
                 MAX_PIXELS_PER_TICK, max(MIN_PIXELS_PER_TICK, geo.pixels_per_tick / ratio)))
