@@ -14,6 +14,7 @@ when the new process happens to get the same id (common in containers).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -56,15 +57,18 @@ def _session_alive(pid: int, token: str | None, lock_path: Path) -> bool:
     if pid == os.getpid() and token == _LAUNCH_TOKEN:
         return True  # this very session
     if fcntl is not None and lock_path.exists():
-        return _lock_held(lock_path)
+        held = _lock_held(lock_path)
+        if held is not None:
+            return held
     if pid == os.getpid():
         return False  # same id, another launch: that one crashed
     return _process_alive(pid)
 
 
-def _lock_held(lock_path: Path) -> bool:
+def _lock_held(lock_path: Path) -> bool | None:
     """Whether a running session holds ``lock_path``'s lock. A lock file that vanished or
-    cannot be opened counts as held: its session is exiting, or is not ours to judge."""
+    cannot be opened counts as held: its session is exiting, or is not ours to judge. None
+    where the file system has no ``flock``: the lock tells nothing (the process id does)."""
     try:
         fd = os.open(lock_path, os.O_RDONLY)
     except OSError:
@@ -74,7 +78,7 @@ def _lock_held(lock_path: Path) -> bool:
     except BlockingIOError:
         return True
     except OSError:
-        return True
+        return None
     else:
         fcntl.flock(fd, fcntl.LOCK_UN)
         return False
@@ -119,6 +123,8 @@ def hold_lock(lock_path: Path) -> int | None:
             continue
         except OSError:  # no flock on this file system: the process id tells instead
             os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(lock_path)  # (a lock file left would only mislead)
             return None
         try:  # still the file at that name (not one another launch removed meanwhile)?
             if os.stat(lock_path).st_ino == os.fstat(fd).st_ino:
@@ -206,7 +212,7 @@ def _remove_stale_locks(directory: Path) -> None:
     except OSError:
         return
     for lock_path in lock_paths:
-        if not lock_path.with_suffix(".mid").exists() and not _lock_held(lock_path):
+        if not lock_path.with_suffix(".mid").exists() and _lock_held(lock_path) is not True:
             try:
                 lock_path.unlink()
             except OSError:

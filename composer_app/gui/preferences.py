@@ -87,7 +87,8 @@ def _from_setting(value: str) -> str:
 def readable_path(path: str) -> str:
     """``path`` (or a message naming paths) as text to show: bytes of a name that are not
     UTF-8 become "\ufffd" (Qt would drop them)."""
-    return os.fsencode(path).decode("utf-8", errors="replace")
+    # (not os.fsencode: under a locale other than UTF-8 it cannot encode “ ” or ▸)
+    return path.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
 
 
 class Preferences:

@@ -19,14 +19,14 @@ def format_bar_beat_tick(tick: float, score: Score) -> str:
     bar_index = 0
     signatures = score.time_signatures
     for i, sig in enumerate(signatures):
-        bar_ticks = sig.bar_ticks(score.ppq)
+        bar_ticks = max(1, sig.bar_ticks(score.ppq))  # (a bar shorter than a tick: one)
         next_tick = signatures[i + 1].tick if i + 1 < len(signatures) else None
         if next_tick is not None and tick >= next_tick:
             # whole (or a last partial) bars of this section: a change starts a new bar
             bar_index += -(-(next_tick - sig.tick) // bar_ticks)
             continue
         offset = tick - sig.tick
-        beat_ticks = score.ppq * 4 // sig.denominator
+        beat_ticks = max(1, score.ppq * 4 // sig.denominator)
         bars, in_bar = divmod(offset, bar_ticks)
         beat, in_beat = divmod(in_bar, beat_ticks)
         return f"{bar_index + bars + 1}.{beat + 1}.{in_beat:03d}"

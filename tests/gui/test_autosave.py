@@ -386,3 +386,9 @@ def test_a_file_system_without_flock_gives_up_the_lock_at_once(
     monkeypatch.setattr(autosave_module.fcntl, "flock", no_flock)
     assert autosave_module.hold_lock(tmp_path / "session.lock") is None
     assert calls == [1]
+    assert not (tmp_path / "session.lock").exists()  # a lock file left would only mislead
+    # there, a crashed session's autosave is told by its process id, as without locks
+    leftover = tmp_path / f"session-{dead_pid()}-0123456789ab.mid"
+    write_mid(Score(), leftover)
+    leftover.with_suffix(".lock").touch()  # left by a launch before (no lock in it)
+    assert [r.mid_path for r in find_recoveries(tmp_path)] == [leftover]

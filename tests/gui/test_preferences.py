@@ -241,3 +241,19 @@ def test_preferences_that_cannot_be_written_are_reported(
         window.shutdown()
         window.close()
         window.deleteLater()
+
+
+def test_readable_path_keeps_ordinary_text_under_any_locale(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Whole messages go through it. Under an ISO-8859-1 locale the file-system encoding
+    # could not encode “ ” or ▸, and Save As over an existing file raised instead of asking.
+    import composer_app.gui.preferences as preferences_module
+    from composer_app.gui.preferences import readable_path
+
+    monkeypatch.setattr(
+        preferences_module.os, "fsencode",
+        lambda text: text.encode("latin-1", errors="surrogateescape"),
+    )  # fmt: skip
+    message = "“caf\udce9.mid” already exists in “/music ▸ é”. Replace it?"
+    assert readable_path(message) == "“caf\ufffd.mid” already exists in “/music ▸ é”. Replace it?"

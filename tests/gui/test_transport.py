@@ -140,3 +140,12 @@ def test_transport_shows_position(bar: TransportBar) -> None:
     bar.set_position(1920 + 480, Score())
     # bar 2 beat 2; 5 beats at 120 BPM = 2.5 s
     assert bar.position_label.text() == "2.2.000   0:02.5"
+
+
+def test_transport_position_of_a_score_whose_beat_is_shorter_than_a_tick() -> None:
+    # 1 tick a quarter in 6/8: an eighth is half a tick (it divided by zero)
+    from composer_app.core.score import TimeSignature
+    from composer_app.gui.transport import format_bar_beat_tick
+
+    score = Score(ppq=1, time_signatures=[TimeSignature(0, 6, 8)])
+    assert format_bar_beat_tick(5, score) == "2.3.000"
