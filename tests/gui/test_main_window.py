@@ -912,13 +912,7 @@ def test_main_window_play_moves_playhead_and_stop_stops(qtbot, window: MainWindo
 def test_main_window_edits_while_playing_are_heard(qtbot, window: MainWindow) -> None:
     # Ctrl+A, Delete while it plays: the notes stopped only when the snapshot Play took ran
     # out; now the deleted ones end at once and nothing more is played.
-    sent: list[tuple[int, ...]] = []
-
-    class RecordingPort(QuietPort):
-        def send(self, message) -> None:
-            sent.append(tuple(message))
-
-    window.playback.set_port(RecordingPort())
+    sent = record_sent(window)
     score = Score(tempo_map=[TempoChange.from_bpm(0, 240)])
     # 60 for a second (at 240 BPM), then one note a second
     score.add_many([Note(i * 1920, 60 + i, 1920) for i in range(4)])
@@ -954,13 +948,7 @@ def test_main_window_paste_while_playing_leaves_playback_where_it_is(
 
 
 def test_main_window_loop_plays_the_region_over_and_over(qtbot, window: MainWindow) -> None:
-    sent: list[tuple[int, ...]] = []
-
-    class RecordingPort(QuietPort):
-        def send(self, message) -> None:
-            sent.append(tuple(message))
-
-    window.playback.set_port(RecordingPort())
+    sent = record_sent(window)
     score = Score(tempo_map=[TempoChange.from_bpm(0, 480)])  # a beat is 1/8 s
     score.add_many([Note(i * 480, 60 + i, 480) for i in range(8)])
     window.document.replace_score(score, None)
@@ -1047,6 +1035,23 @@ class QuietPort:
 
     def close(self) -> None:
         pass
+
+
+class RecordingPort(QuietPort):
+    """An output that keeps every message it is sent (in ``sent``)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, ...]] = []
+
+    def send(self, message) -> None:
+        self.sent.append(tuple(message))
+
+
+def record_sent(window: MainWindow) -> list[tuple[int, ...]]:
+    """Give ``window``'s player a recording output; returns the list it fills."""
+    port = RecordingPort()
+    window.playback.set_port(port)
+    return port.sent
 
 
 @contextmanager

@@ -10,21 +10,22 @@ from pathlib import Path
 from composer_app.core.note import Note
 from composer_app.core.score import Score
 from composer_app.midi.files import write_mid
+from tests.test_entry_point import app_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_main_window_quit_during_playback_exits_cleanly(tmp_path: Path) -> None:
-    song = tmp_path / "long.mid"
+def write_song(path: Path, n_beats: int) -> Path:
+    """A .mid of ``n_beats`` quarter notes at 120 BPM."""
     score = Score()
-    score.add_many([Note(i * 480, 60 + i % 12, 480) for i in range(64)])  # 32 s at 120 BPM
-    write_mid(score, song)
-    env = {
-        **os.environ,
-        "QT_QPA_PLATFORM": "offscreen",
-        "COMPOSER_SETTINGS_FILE": str(tmp_path / "settings.ini"),
-        "COMPOSER_AUTOSAVE_DIR": str(tmp_path / "autosave"),
-    }
+    score.add_many([Note(i * 480, 60 + i % 12, 480) for i in range(n_beats)])
+    write_mid(score, path)
+    return path
+
+
+def test_main_window_quit_during_playback_exits_cleanly(tmp_path: Path) -> None:
+    song = write_song(tmp_path / "long.mid", 64)  # 32 s at 120 BPM
+    env = app_env(tmp_path)
     # --test-play-then-quit: play once shown, close the window 0.5 s later (still playing)
     done = subprocess.run(
         [sys.executable, str(ROOT / "main.py"), str(song), "--test-play-then-quit"],
@@ -53,16 +54,8 @@ def test_ctrl_c_in_the_terminal_closes_the_window_without_a_traceback(tmp_path: 
 
     if not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists():
         pytest.skip("needs Linux /proc to see when the app's player process is up")
-    song = tmp_path / "song.mid"
-    score = Score()
-    score.add_many([Note(i * 480, 60 + i % 12, 480) for i in range(8)])
-    write_mid(score, song)
-    env = {
-        **os.environ,
-        "QT_QPA_PLATFORM": "offscreen",
-        "COMPOSER_SETTINGS_FILE": str(tmp_path / "settings.ini"),
-        "COMPOSER_AUTOSAVE_DIR": str(tmp_path / "autosave"),
-    }
+    song = write_song(tmp_path / "song.mid", 8)
+    env = app_env(tmp_path)
     # its own process group, as a terminal gives it: Ctrl+C reaches the app and its player
     app = subprocess.Popen(
         [sys.executable, str(ROOT / "main.py"), str(song)], cwd=ROOT, env=env,

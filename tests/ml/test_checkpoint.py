@@ -255,12 +255,22 @@ def test_checkpoint_non_finite_weights_are_never_written_or_loaded(tmp_path: Pat
         load_checkpoint(directory)
 
 
+def _signal_module_with(fake_signal):
+    """The ``signal`` module's constants and ``raise_signal`` with ``fake_signal`` as its
+    ``signal()`` (a handler installed outside Python reads back as None)."""
+    import signal
+    import types
+
+    fake = types.SimpleNamespace(**{k: getattr(signal, k) for k in dir(signal) if k.isupper()})
+    fake.signal, fake.raise_signal = fake_signal, signal.raise_signal
+    return fake
+
+
 def test_checkpoint_write_restores_a_ctrl_c_handler_set_outside_python(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # signal.signal() reads such a handler back as None, which cannot be set again
     import signal
-    import types
 
     calls: list[object] = []
 
@@ -270,9 +280,7 @@ def test_checkpoint_write_restores_a_ctrl_c_handler_set_outside_python(
             raise TypeError("signal handler must be signal.SIG_IGN, signal.SIG_DFL, or a callable")
         return None  # the handler before was set outside Python
 
-    fake = types.SimpleNamespace(**{k: getattr(signal, k) for k in dir(signal) if k.isupper()})
-    fake.signal, fake.raise_signal = fake_signal, signal.raise_signal
-    monkeypatch.setattr(checkpoint_module, "signal", fake)
+    monkeypatch.setattr(checkpoint_module, "signal", _signal_module_with(fake_signal))
     checkpoint_module.atomic_write_bytes(tmp_path / "x.bin", b"data")
     assert (tmp_path / "x.bin").read_bytes() == b"data"
     assert calls[-1] == signal.SIG_DFL
@@ -281,9 +289,6 @@ def test_checkpoint_write_restores_a_ctrl_c_handler_set_outside_python(
 def test_checkpoint_ctrl_c_during_the_write_is_not_lost_with_a_handler_set_outside_python(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import signal
-    import types
-
     installed: list[object] = []
 
     def fake_signal(signum, handler):
@@ -292,9 +297,7 @@ def test_checkpoint_ctrl_c_during_the_write_is_not_lost_with_a_handler_set_outsi
             handler(signum, None)  # Ctrl+C arrives while the files are renamed
         return None  # the handler before was set outside Python
 
-    fake = types.SimpleNamespace(**{k: getattr(signal, k) for k in dir(signal) if k.isupper()})
-    fake.signal, fake.raise_signal = fake_signal, signal.raise_signal
-    monkeypatch.setattr(checkpoint_module, "signal", fake)
+    monkeypatch.setattr(checkpoint_module, "signal", _signal_module_with(fake_signal))
     with pytest.raises(KeyboardInterrupt):
         checkpoint_module.atomic_write_bytes(tmp_path / "x.bin", b"data")
     assert (tmp_path / "x.bin").read_bytes() == b"data"  # written whole first

@@ -173,17 +173,27 @@ class _ResizeDrag:
             return
         self.started = True
         geo = host.geometry
-        step = _step(host, mods)
-        raw_end = self.anchor.end_tick + geo.x_to_tick(x) - geo.x_to_tick(self.press_x)
+        moved_ticks = geo.x_to_tick(x) - geo.x_to_tick(self.press_x)
+        self.delta_ticks = self._delta(host, moved_ticks, _step(host, mods))
+        host.set_overlay(Overlay(hidden=frozenset(self.notes), ghosts=self.resized()))
+
+    def _delta(self, host: ToolHost, moved_ticks: float, step: Step) -> int:
+        """How far every end moves: the anchor's end to the nearest grid line, at least a
+        grid step after its start; no note shorter than one tick."""
+        raw_end = self.anchor.end_tick + moved_ticks
         new_end = max(self.anchor.start_tick + math.ceil(step),
                       snap_nearest(raw_end, step, bar_at(host.score, raw_end)))
-        delta = new_end - self.anchor.end_tick
-        # No note may shrink below one tick.
-        self.delta_ticks = max(delta, 1 - min(n.duration_ticks for n in self.notes))
-        host.set_overlay(Overlay(hidden=frozenset(self.notes), ghosts=self.resized()))
+        return max(new_end - self.anchor.end_tick, 1 - min(n.duration_ticks for n in self.notes))
 
     def resized(self) -> tuple[Note, ...]:
-        return tuple(n.with_duration(n.duration_ticks + self.delta_ticks) for n in self.notes)
+        return tuple(self._resize(n) for n in self.notes)
+
+    def resized_anchor(self) -> Note:
+        """The pressed note as the drag leaves it."""
+        return self._resize(self.anchor)
+
+    def _resize(self, note: Note) -> Note:
+        return note.with_duration(note.duration_ticks + self.delta_ticks)
 
     def finish(self, host: ToolHost) -> None:
         host.set_overlay(None)
@@ -191,47 +201,25 @@ class _ResizeDrag:
             host.push(ReplaceNotes(self.notes, self.resized(), "Resize notes"))
 
 
-@dataclass
-class _LeftResizeDrag:
+class _LeftResizeDrag(_ResizeDrag):
     """Dragging the left edge of ``anchor``: every selected note's start moves by the same
-    amount and its end stays (as in every DAW's roll). Nothing changes before the pointer
-    has moved ``DRAG_THRESHOLD_PX``."""
+    amount and its end stays (as in every DAW's roll)."""
 
-    anchor: Note
-    notes: tuple[Note, ...]
-    press_x: float
-    press_y: float
-    started: bool = False
-    delta_ticks: int = 0
-
-    def update(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
-        if not self.started and abs(x - self.press_x) + abs(y - self.press_y) < DRAG_THRESHOLD_PX:
-            return
-        self.started = True
-        geo = host.geometry
-        raw_start = self.anchor.start_tick + geo.x_to_tick(x) - geo.x_to_tick(self.press_x)
-        step = _step(host, mods)
-        # the start stops a grid step before the end, as the right edge does after the start
+    def _delta(self, host: ToolHost, moved_ticks: float, step: Step) -> int:
+        """How far every start moves: the anchor's start to the nearest grid line, at most a
+        grid step before its end; no note before tick 0 or shorter than one tick."""
+        raw_start = self.anchor.start_tick + moved_ticks
         new_start = min(self.anchor.end_tick - math.ceil(step),
                         snap_nearest(raw_start, step, bar_at(host.score, raw_start)))
-        delta = new_start - self.anchor.start_tick
-        # no note may start before tick 0 or shrink below one tick
-        delta = max(delta, -min(n.start_tick for n in self.notes))
-        self.delta_ticks = min(delta, min(n.duration_ticks for n in self.notes) - 1)
-        host.set_overlay(Overlay(hidden=frozenset(self.notes), ghosts=self.resized()))
+        delta = max(new_start - self.anchor.start_tick, -min(n.start_tick for n in self.notes))
+        return min(delta, min(n.duration_ticks for n in self.notes) - 1)
 
-    def resized(self) -> tuple[Note, ...]:
-        d = self.delta_ticks
-        return tuple(n.moved(d, 0).with_duration(n.duration_ticks - d) for n in self.notes)
-
-    def finish(self, host: ToolHost) -> None:
-        host.set_overlay(None)
-        if self.started and self.delta_ticks:
-            host.push(ReplaceNotes(self.notes, self.resized(), "Resize notes"))
+    def _resize(self, note: Note) -> Note:
+        return note.moved(self.delta_ticks, 0).with_duration(note.duration_ticks - self.delta_ticks)
 
 
 def _start_note_drag(host: ToolHost, note: Note, part: HitPart, x: float, y: float,
-                     mods: Modifiers) -> _MoveDrag | _ResizeDrag | _LeftResizeDrag:
+                     mods: Modifiers) -> _MoveDrag | _ResizeDrag:
     """Select as a DAW does on pressing a note, then begin moving or resizing the selection.
 
     Ctrl+drag copies the selection (the note pressed joins it); a Ctrl+click without a drag
@@ -326,7 +314,7 @@ class SelectTool(Tool):
     name = "select"
 
     def __init__(self) -> None:
-        self._drag: _MoveDrag | _ResizeDrag | _LeftResizeDrag | _BandDrag | None = None
+        self._drag: _MoveDrag | _ResizeDrag | _BandDrag | None = None
 
     def press(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
         hit = host.geometry.hit_test(visible_notes(host), x, y)
@@ -377,7 +365,7 @@ class DrawTool(Tool):
 
     def __init__(self, velocity: int = 100) -> None:
         self.velocity = velocity
-        self._drag: _MoveDrag | _ResizeDrag | _LeftResizeDrag | _NewNoteDrag | None = None
+        self._drag: _MoveDrag | _ResizeDrag | _NewNoteDrag | None = None
         # the length a click draws, once a note was drawn or resized (None: one grid cell)
         self._last_length: int | None = None
 
@@ -429,9 +417,7 @@ class DrawTool(Tool):
             drag.update(host, x, y, mods)
             drag.finish(host)
             if isinstance(drag, _ResizeDrag) and drag.started and drag.delta_ticks:
-                self._last_length = drag.anchor.duration_ticks + drag.delta_ticks
-            elif isinstance(drag, _LeftResizeDrag) and drag.started and drag.delta_ticks:
-                self._last_length = drag.anchor.duration_ticks - drag.delta_ticks
+                self._last_length = drag.resized_anchor().duration_ticks
 
     def grid_changed(self) -> None:
         self._last_length = None  # a click draws one cell of the new grid
