@@ -60,10 +60,12 @@ def _starting_tempo_only(op: SetTempoMap) -> bool:
 class _EditCommand(QUndoCommand):
     """One edit operation as one undo step: redo applies it, undo reverts it."""
 
-    def __init__(self, document: ScoreDocument, op: EditOperation) -> None:
+    def __init__(self, document: ScoreDocument, op: EditOperation,
+                 select_added: bool = True) -> None:
         super().__init__(op.label)
         self._document = document
         self._op = op
+        self._select_added = select_added
         self._last_push_s = time.monotonic()
         # the selection as the edit found it, which its undo gives back
         self._selection_before = document.selection
@@ -97,6 +99,10 @@ class _EditCommand(QUndoCommand):
     def redo(self) -> None:
         self._op.apply(self._document.score)
         added, removed = _added_and_removed(self._op)
+        if not self._select_added:
+            # the selection stays as the edit found it, less what the edit took away
+            self._document._after_edit(())
+            return
         # Notes the user chose and then moved, transposed, quantized ... stay chosen; notes an
         # edit put in of its own (drawn, pasted, duplicated, accepted) are selected, not chosen.
         edited_chosen = (
@@ -108,7 +114,7 @@ class _EditCommand(QUndoCommand):
         self._op.revert(self._document.score)
         _added, removed = _added_and_removed(self._op)
         before = self._document.score.present(self._selection_before)
-        if before or not removed:
+        if before or not removed or not self._select_added:
             # back to the selection the edit found (a Duplicate undone: its originals)
             self._document._after_edit(before, chosen=self._chosen_before)
         else:
@@ -141,14 +147,15 @@ class ScoreDocument(QObject):
         self.undo_stack.cleanChanged.connect(self._on_undo_stack_clean_changed)
 
     # ---- editing ---------------------------------------------------------------------
-    def push(self, op: EditOperation) -> None:
-        """Apply ``op`` to the score as one undo step (and select the notes it added).
+    def push(self, op: EditOperation, select_added: bool = True) -> None:
+        """Apply ``op`` to the score as one undo step (and select the notes it added, unless
+        ``select_added`` is False; its redo does the same).
 
         An operation that removes a note missing from the score raises
         :class:`composer_app.core.score.ScoreError` before anything changes.
         """
         self._check_applicable(op)
-        self.undo_stack.push(_EditCommand(self, op))
+        self.undo_stack.push(_EditCommand(self, op, select_added))
 
     @property
     def edit_state(self) -> int:

@@ -486,6 +486,9 @@ def test_editor_quantize_with_nothing_selected_quantizes_every_note(qtbot):
     editor.quantize_selection()  # Q in the window
     assert editor.document.selection == frozenset()  # not the whole song for the next key
     assert_undo_redo(editor, [a, b], [Note(120, 60, 120), Note(480, 62, 240)])
+    assert editor.document.selection == frozenset()  # nor after Redo
+    editor.document.undo_stack.undo()
+    assert editor.document.selection == frozenset()  # nor after Undo
 
 
 def test_editor_copy_paste_at_playhead_and_duplicate(qtbot):

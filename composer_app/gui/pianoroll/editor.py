@@ -281,9 +281,10 @@ class PianoRollEditor(QWidget):
         # Each start snaps to the grid of its own bar, so downbeats stay on the grid.
         moved = [quantized(n, step, bar_at(score, n.start_tick)) for n in notes]
         if moved != notes:
-            self.document.push(ReplaceNotes(tuple(notes), tuple(moved), "Quantize"))
-            if not selected:
-                self.document.set_selection(())  # not the whole song for the next arrow key
+            # with nothing selected, nothing is afterwards (nor after a redo): not the whole
+            # song for the next arrow key
+            self.document.push(ReplaceNotes(tuple(notes), tuple(moved), "Quantize"),
+                               select_added=bool(selected))
 
     def transpose_selection(self, semitones: int) -> None:
         """Move the selection up or down (stopping at the ends of the MIDI range)."""
