@@ -30,6 +30,7 @@ from __future__ import annotations
 import bisect
 import collections
 import contextlib
+import functools
 import heapq
 import logging
 import math
@@ -47,7 +48,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 
 from composer_app.core.note import Note
-from composer_app.core.score import Score, TempoChange
+from composer_app.core.score import Score, ScoreError, TempoChange
 from composer_app.midi.ports import PortError, PortSpec, SafeOutputPort
 
 log = logging.getLogger(__name__)
@@ -1055,6 +1056,9 @@ def _serve_player(commands: Connection, events: Connection, realtime_priority: i
         realtime_priority=realtime_priority,
     )
     port: SafeOutputPort | None = None
+    # the score the player was last given here (this process's own copy): an edit while
+    # playing arrives as the notes it removes and adds, and is applied to it
+    score_now: Score | None = None
     try:
         while True:
             try:
@@ -1063,6 +1067,7 @@ def _serve_player(commands: Connection, events: Connection, realtime_priority: i
                 break
             if name == "close":
                 break
+            after_reply: Callable[[], None] | None = None
             try:
                 if name == "set_port":
                     spec: PortSpec | None = args[0]
@@ -1073,21 +1078,66 @@ def _serve_player(commands: Connection, events: Connection, realtime_priority: i
                     port, result = new_port, None
                 elif name == "realtime_granted":
                     result = player.realtime_granted
+                elif name == "update_notes_diff":
+                    ppq, removed, added = args
+                    score_now = _score_edited(score_now, ppq, removed, added)
+                    # the caller waits for the reply, not for the player to reschedule
+                    after_reply, result = functools.partial(player.update_notes, score_now), None
                 elif name in _PROPERTIES:
                     result = getattr(player, name)
                 elif name in _PROCESS_COMMANDS:
+                    if name in ("play", "start_stream", "update_notes"):
+                        score_now = None  # if the player refuses it, nothing is current
                     result = getattr(player, name)(*args)
+                    if name in ("play", "start_stream", "update_notes"):
+                        score_now = args[0]
                 else:
                     raise RuntimeError(f"unknown player command {name!r}")
                 commands.send(("ok", result))
             except Exception as exc:
                 commands.send(("raise", type(exc).__name__, str(exc)))
+            if after_reply is not None:
+                try:
+                    after_reply()
+                except Exception as exc:  # noqa: BLE001 - the caller has had its reply
+                    log.exception("the player failed to apply an edit")
+                    emit("error", f"The MIDI player failed to apply an edit: {exc}")
     finally:
         player.close()
         if port is not None:
             port.close()
         with contextlib.suppress(BrokenPipeError, OSError):
             commands.send(("ok", None))
+
+
+def _difference(
+    old: tuple[Note, ...], old_set: set[Note], new: tuple[Note, ...]
+) -> tuple[tuple[Note, ...], tuple[Note, ...], set[Note]]:
+    """(the notes of ``old`` not in ``new``, those of ``new`` not in ``old``, ``new``'s set),
+    identical copies counted; ``old_set`` is ``old``'s set. Sets, not counters, unless a
+    note is stacked on its copy: a fifth of the time (26 ms against 124 at 100,000 notes)."""
+    new_set = set(new)
+    if len(new_set) == len(new) and len(old_set) == len(old):
+        return tuple(sorted(old_set - new_set)), tuple(sorted(new_set - old_set)), new_set
+    old_counts, new_counts = collections.Counter(old), collections.Counter(new)
+    removed = tuple(sorted((old_counts - new_counts).elements()))
+    return removed, tuple(sorted((new_counts - old_counts).elements())), new_set
+
+
+def _score_edited(score: Score | None, ppq: int, removed: Sequence[Note],
+                  added: Sequence[Note]) -> Score:
+    """``score`` less ``removed`` plus ``added`` (in place); ValueError, naming the problem,
+    when it is not the score the difference was taken from."""
+    if score is None or score.ppq != ppq:
+        raise ValueError("the player's copy of the score is out of step (no score, or "
+                         "another resolution)")
+    try:
+        score.check_removable(removed)
+    except ScoreError as exc:
+        raise ValueError(f"the player's copy of the score is out of step: {exc}") from None
+    score.remove_many(removed)
+    score.add_many(added)
+    return score
 
 
 class ProcessPlayer:
@@ -1101,6 +1151,8 @@ class ProcessPlayer:
     process), except that ports cannot cross processes: :meth:`set_port` takes a
     :class:`~composer_app.midi.ports.PortSpec` that the player's process opens. Commands are
     synchronous; errors raised there (PortError, ValueError, RuntimeError) are raised here.
+    :meth:`update_notes` sends only the notes an edit removed and added, and returns once
+    the process holds them, while its player reschedules.
     """
 
     def __init__(
@@ -1118,6 +1170,10 @@ class ProcessPlayer:
         self._on_finished = on_finished
         self._lock = threading.Lock()
         self._closed = False
+        # the notes the player's process holds (ppq, notes; their set once needed), so that
+        # an edit while playing sends what it changed, not the whole score
+        self._sent: tuple[int, tuple[Note, ...]] | None = None
+        self._sent_set: set[Note] | None = None
         context = mp.get_context("spawn")  # a fresh interpreter: no copied threads or locks
         self._commands, child_commands = context.Pipe()
         events_in, events_out = context.Pipe(duplex=False)
@@ -1217,7 +1273,13 @@ class ProcessPlayer:
 
     def play(self, score: Score, start_tick: int = 0) -> None:
         """As :meth:`Player.play`."""
+        self._forget_sent()
         self._call("play", score, start_tick)
+        self._sent = (score.ppq, score.notes)
+
+    def _forget_sent(self) -> None:
+        """Forget what the process holds (before a call that replaces it)."""
+        self._sent, self._sent_set = None, None
 
     def start_stream(
         self,
@@ -1229,7 +1291,9 @@ class ProcessPlayer:
         channel: int = 0,
     ) -> None:
         """As :meth:`Player.start_stream`."""
+        self._forget_sent()
         self._call("start_stream", score, start_tick, step_ticks, pitch_low, velocity, channel)
+        self._sent = (score.ppq, score.notes)
 
     def append_frames(self, frames: np.ndarray) -> None:
         """As :meth:`Player.append_frames`. Shapes: ``(n, P)`` or ``(P,)``."""
@@ -1248,8 +1312,27 @@ class ProcessPlayer:
         self._call("set_loop", start_tick, end_tick)
 
     def update_notes(self, score: Score) -> None:
-        """As :meth:`Player.update_notes`."""
+        """As :meth:`Player.update_notes`. Only the notes the edit removed and added cross to
+        the player's process (the whole score when it holds another one)."""
+        notes = score.notes
+        if self._sent is not None and self._sent[0] == score.ppq:
+            old_notes = self._sent[1]
+            old_set = self._sent_set if self._sent_set is not None else set(old_notes)
+            removed, added, new_set = _difference(old_notes, old_set, notes)
+            if not removed and not added:
+                self._sent_set = new_set
+                return  # the same notes: nothing to hear differently
+            self._forget_sent()
+            try:
+                self._call("update_notes_diff", score.ppq, removed, added)
+            except ValueError:  # out of step: hand over the whole score
+                log.debug("player's score out of step; sending it whole", exc_info=True)
+            else:
+                self._sent, self._sent_set = (score.ppq, notes), new_set
+                return
+        self._forget_sent()
         self._call("update_notes", score)
+        self._sent = (score.ppq, notes)
 
     def set_tempo_map(self, tempo_map: Sequence[TempoChange]) -> None:
         """As :meth:`Player.set_tempo_map`."""

@@ -279,10 +279,10 @@ class PlaybackController(QObject):
     def update_notes(self, score: Score) -> None:
         """Play ``score``'s notes from here on (an edit while playing; see
         :meth:`composer_app.midi.player.Player.update_notes`). Not sent while a live take's
-        stream plays: the player would ignore it, after a copy of the whole score crossed
-        to its process at every generated step."""
+        stream plays: the player would ignore it, after the notes of every generated step
+        crossed to its process."""
         if not self._closed and self._playing and not self._streaming:
-            self._call("update_notes", score.copy())
+            self._call("update_notes", score)  # players keep its notes, not the score
 
     def set_loop(self, loop: tuple[int, int] | None) -> None:
         """Loop ``(start_tick, end_tick)`` when playing (``None``: no loop); see

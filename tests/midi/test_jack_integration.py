@@ -402,6 +402,60 @@ def test_jack_process_player_delivers_every_message_in_order(receiver: Receiver)
     assert_within_attempts(receiver, _process_player_attempt)
 
 
+def _process_player_edit_attempt(receiver: Receiver) -> str:
+    """Edit twice while a ProcessPlayer plays into ``receiver``; "" if the edits were heard
+    and only what they changed crossed to the player's process."""
+    from composer_app.midi.player import ProcessPlayer
+    from composer_app.midi.ports import PortSpec
+
+    name = receiver.open_input()
+    finished = threading.Event()
+    player = ProcessPlayer(on_finished=finished.set)
+    crossed: list[tuple[str, tuple]] = []
+    call = player._call
+
+    def recording_call(command: str, *args: object) -> object:
+        crossed.append((command, args))
+        return call(command, *args)
+
+    player._call = recording_call  # type: ignore[method-assign]
+    try:
+        player.set_port(PortSpec(name=name, api="jack"))
+        score = Score()
+        score.set_tempo_bpm(240)  # 1,920 ticks = 1 s
+        score.add_many([Note(0, 60, 1920), Note(0, 64, 1920)])
+        player.play(score)
+        if receiver.wait_for(2, timeout_s=3.0)[:2] != [(0x90, 60, 100), (0x90, 64, 100)]:
+            return "the first notes did not arrive"
+        score.remove(Note(0, 60, 1920))
+        score.add(Note(960, 67, 480))  # 60 deleted, 67 drawn ahead
+        player.update_notes(score)
+        score.remove(Note(960, 67, 480))
+        score.add(Note(960, 69, 480))  # then 67 moved up to 69
+        player.update_notes(score)
+        if not finished.wait(10.0):
+            return "playback did not finish"
+    finally:
+        player.close()
+    edits = [(c, a) for c, a in crossed if c.startswith("update_notes")]
+    if edits != [
+        ("update_notes_diff", (480, (Note(0, 60, 1920),), (Note(960, 67, 480),))),
+        ("update_notes_diff", (480, (Note(960, 67, 480),), (Note(960, 69, 480),))),
+    ]:
+        return f"crossed {edits}"
+    received = receiver.wait_for(6 + 48)
+    notes = [m for m in received if m[0] & 0xF0 in (0x80, 0x90)]
+    expected = [(0x90, 60, 100), (0x90, 64, 100), (0x80, 60, 0), (0x90, 69, 100),
+                (0x80, 69, 0), (0x80, 64, 0)]  # fmt: skip
+    if notes != expected or hanging_notes(received) != set():
+        return f"received {notes}"
+    return ""
+
+
+def test_jack_process_player_edits_cross_as_differences(receiver: Receiver) -> None:
+    assert_within_attempts(receiver, _process_player_edit_attempt)
+
+
 def _preview_attempt(receiver: Receiver, make_player: Callable[..., Player]) -> str:
     port = RecordingPort(open_output(receiver.open_input(), api="jack"))
     player = make_player(port)

@@ -631,6 +631,48 @@ def test_process_player_loops_too() -> None:
         player.close()
 
 
+def test_process_player_sends_the_whole_score_when_its_copy_is_out_of_step() -> None:
+    from composer_app.midi.player import ProcessPlayer
+
+    finished = threading.Event()
+    player = ProcessPlayer(on_finished=finished.set)
+    crossed: list[str] = []
+    call = player._call
+
+    def recording_call(command: str, *args: object) -> object:
+        crossed.append(command)
+        return call(command, *args)
+
+    player._call = recording_call  # type: ignore[method-assign]
+    try:
+        player.play(score_of(Note(0, 60, 480)))  # 0.5 s at 120 BPM
+        # as if this side had lost track: the difference names a note the process lacks
+        player._sent = (480, (Note(0, 61, 480),))
+        edited = score_of(Note(0, 60, 480), Note(960, 62, 960))  # a note drawn to 2 s
+        player.update_notes(edited)
+        assert crossed == ["play", "update_notes_diff", "update_notes"]
+        player.update_notes(edited)  # the same notes: nothing to send
+        edited.add(Note(480, 64, 240))
+        player.update_notes(edited)
+        assert crossed[3:] == ["update_notes_diff"]  # in step again
+        time.sleep(0.8)
+        assert player.is_playing  # the whole score arrived: it plays on past 0.5 s
+        assert finished.wait(10.0)
+        assert player.position_tick == pytest.approx(1920)
+    finally:
+        player.close()
+
+
+def test_process_player_difference_counts_identical_copies() -> None:
+    from composer_app.midi.player import _difference
+
+    a, b, c = Note(0, 60, 480), Note(0, 64, 480), Note(480, 67, 240)
+    assert _difference((a, b), {a, b}, (a, c)) == ((b,), (c,), {a, c})
+    # a copy stacked on ``a`` deleted, ``c`` added: a set alone would miss the copy
+    assert _difference((a, a, b), {a, b}, (a, b, c)) == ((a,), (c,), {a, b, c})
+    assert _difference((a, b), {a, b}, (a, a, b)) == ((), (a,), {a, b})
+
+
 def test_player_lowers_the_switch_interval_only() -> None:
     import sys
 
