@@ -795,7 +795,9 @@ def _paired_restruck(events: array, channel: int, pitch: int) -> _PairedNotes:
     while the pitch sounds cuts the sounding note there; the note it cut may still have its
     note-off to come. A note-off then belongs to a cut note, and the sounding note goes on,
     only when another note-off of the pitch follows it before the next strike (a legato
-    overlap, ``on on off off``: the second off ends the second note); otherwise it ends the
+    overlap, ``on on off off``: the second off ends the second note), or when it falls on the
+    tick the sounding note was struck (repeated notes written note-on first, each new
+    note-on just before the old note-off at the same tick); otherwise it ends the
     sounding note (a doubled note-on, ``on on off``, whose cut note's off never comes) and
     nothing is owed any more. So one glitch never changes how the rest of the track reads.
     """
@@ -811,8 +813,11 @@ def _paired_restruck(events: array, channel: int, pitch: int) -> _PairedNotes:
         if velocity == 0 and held is None:
             result.strays += 1
             continue
-        if velocity == 0 and owed and offs_ahead[i] >= 2:
-            owed -= 1  # a cut note's off: the sounding note goes on to a later one
+        if velocity == 0 and owed and (offs_ahead[i] >= 2 or tick == held[0]):
+            # a cut note's off: the sounding note goes on to a later one (an off at the very
+            # tick the sounding note was struck is the cut note's too: repeated notes written
+            # note-on first, ``on on off on off ... off``)
+            owed -= 1
             continue
         if held is not None:
             start, held_velocity = held

@@ -135,6 +135,13 @@ def strict_events(body: bytes) -> list[tuple[int, bytes]]:
              (300, note_off(60)), (400, note_off(60)), (500, note_off(60))],
             [(0, 100, 90), (100, 100, 80), (200, 300, 70)],
         ),
+        # repeated notes written note-on first: each new note-on just before the old note's
+        # off at the same tick (a writer sorting ons before offs); three notes, not one
+        (
+            [(0, note_on(60, 90)), (480, note_on(60, 80)), (480, note_off(60)),
+             (960, note_on(60, 70)), (960, note_off(60)), (1440, note_off(60))],
+            [(0, 480, 90), (480, 480, 80), (960, 480, 70)],
+        ),
     ],
 )  # fmt: skip
 def test_read_mid_restrike_before_the_old_note_off_holds_the_new_note_to_the_last_off(
