@@ -68,6 +68,7 @@ import heapq
 import os
 import secrets
 import stat
+import time
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -1051,24 +1052,27 @@ def write_mid(score: Score, path: str | os.PathLike[str]) -> None:
     target = Path(os.path.realpath(path))
     folder = target.parent
     try:
-        mode = os.stat(target).st_mode
+        old = os.stat(target)
     except OSError:
-        mode = None  # no such file yet (or unreadable: the write below says why)
-    if mode is not None and not stat.S_ISREG(mode):
+        old = None  # no such file yet (or unreadable: the write below says why)
+    if old is not None and not stat.S_ISREG(old.st_mode):
         # renaming over it would replace a device or a pipe (/dev/null, a FIFO) with a file
-        reason = "it is a folder, not a file" if stat.S_ISDIR(mode) else "it is not a regular file"
+        reason = (
+            "it is a folder, not a file" if stat.S_ISDIR(old.st_mode) else "it is not a regular file"
+        )
         raise MidiFileError(path, reason, "save")
-    # a short name of its own: the target's name plus a suffix would pass the file system's
-    # limit (255 bytes on most) for a long name that is itself legal
-    tmp = folder / f".composer-{secrets.token_hex(4)}.tmp"
+    if old is not None and not os.access(target, os.W_OK):
+        # the rename needs only the folder's permission: a file made read-only is kept so
+        raise MidiFileError(path, "the file is read-only (permission denied)", "save")
+    tmp = folder / f".{_short_name(target.name)}.composer-{secrets.token_hex(4)}.tmp"
     fd = -1
     try:
         # 0o666 and the umask, as an ordinary new file would get; keep an existing file's mode
+        # and group (and owner, where allowed)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            os.chmod(tmp, os.stat(target).st_mode & 0o7777)
-        except FileNotFoundError:
-            pass
+        if old is not None:
+            _keep_owner(fd, old)
+            os.chmod(tmp, old.st_mode & 0o7777)
         view = memoryview(data)
         while view:
             written = os.write(fd, view)
@@ -1083,6 +1087,9 @@ def write_mid(score: Score, path: str | os.PathLike[str]) -> None:
         _discard(fd, tmp)
         if isinstance(exc, IsADirectoryError):
             reason = "it is a folder, not a file"
+        elif isinstance(exc, PermissionError) and old is not None and fd < 0:
+            # the temporary file could not be made beside it: the folder is the obstacle
+            reason = "the folder does not allow new files (permission denied); save it elsewhere"
         elif isinstance(exc, PermissionError):
             reason = "permission denied"
         elif isinstance(exc, FileNotFoundError):
@@ -1094,6 +1101,54 @@ def write_mid(score: Score, path: str | os.PathLike[str]) -> None:
         _discard(fd, tmp)
         raise
     _fsync_folder(folder)
+    _remove_stale_temporaries(folder, target.name)
+
+
+# A temporary file older than this, left beside a file by a save that was killed, is removed by
+# the next save of that file. Units: seconds.
+STALE_TEMPORARY_S = 600.0
+
+
+def _short_name(name: str, limit_bytes: int = 100) -> str:
+    """``name`` cut to at most ``limit_bytes`` bytes in the file system's encoding: a
+    temporary file is named after the file it replaces (so a left-over one says whose it
+    is) and must stay within the name limit (255 bytes on most file systems)."""
+    while len(os.fsencode(name)) > limit_bytes:
+        name = name[:-1]
+    return name
+
+
+def _keep_owner(fd: int, old: os.stat_result) -> None:
+    """Give the open temporary file ``old``'s group (and owner, which only root may), so a
+    save keeps a file shared with a group in reach; nothing if it is not allowed."""
+    if not hasattr(os, "fchown"):
+        return
+    uid = old.st_uid if os.geteuid() == 0 else -1
+    try:
+        os.fchown(fd, uid, old.st_gid)
+    except OSError:
+        pass  # not a member of that group: the file gets the saver's, as a new file would
+
+
+def _remove_stale_temporaries(folder: Path, name: str) -> None:
+    """Remove temporary files of ``name``'s earlier saves that were killed before their
+    rename (older than :data:`STALE_TEMPORARY_S`, so never one of a save still running)."""
+    prefix = f".{_short_name(name)}.composer-"
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp")):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and (
+                now - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMPORARY_S
+            ):
+                os.unlink(entry.path)
+        except OSError:
+            pass
 
 
 def _discard(fd: int, tmp: Path) -> None:

@@ -611,6 +611,110 @@ def test_write_mid_replaces_an_existing_file_and_keeps_its_mode(tmp_path: Path) 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["song.mid"]
 
 
+_PERMISSION_CHECKS = """
+import os, sys
+from pathlib import Path
+from composer_app.core.note import Note
+from composer_app.core.score import Score
+from composer_app.midi.files import MidiFileError, write_mid
+
+if os.geteuid() == 0:  # root writes whatever the mode: become "nobody" (no capabilities left)
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+folder = Path(sys.argv[1])
+score = Score()
+score.add(Note(0, 60, 480))
+protected = folder / "take1.mid"
+protected.write_bytes(b"old")
+protected.chmod(0o444)  # made read-only by its owner
+try:
+    write_mid(score, protected)
+    print("read-only file: saved")
+except MidiFileError as exc:
+    print(f"read-only file: {exc}; holds {protected.read_bytes()!r}")
+shut = folder / "shut"
+shut.mkdir()
+shared = shut / "shared.mid"
+shared.write_bytes(b"old")
+shared.chmod(0o666)  # anyone may write it, but not add files beside it
+shut.chmod(0o555)
+try:
+    write_mid(score, shared)
+    print("closed folder: saved")
+except MidiFileError as exc:
+    print(f"closed folder: {exc}")
+"""
+
+
+def test_write_mid_refuses_a_read_only_file_and_names_a_closed_folder(tmp_path: Path) -> None:
+    # Real permissions, as an ordinary user: root writes whatever the mode, so as root (as
+    # here and in CI) the checks run in a process that drops to "nobody" once it has started.
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="composer-perm-"))  # "nobody" can reach /tmp
+    try:
+        folder.chmod(0o777)
+        done = subprocess.run(
+            [sys.executable, "-c", _PERMISSION_CHECKS, str(folder)], capture_output=True,
+            text=True, timeout=60, cwd=Path(files.__file__).parents[2],
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == [
+            "read-only file: Cannot save 'take1.mid': the file is read-only (permission "
+            "denied); holds b'old'",
+            "closed folder: Cannot save 'shared.mid': the folder does not allow new files "
+            "(permission denied); save it elsewhere",
+        ]
+    finally:
+        if (folder / "shut").exists():
+            (folder / "shut").chmod(0o755)
+        shutil.rmtree(folder)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file another group here")
+def test_write_mid_keeps_the_file_owner_and_group(tmp_path: Path) -> None:
+    path = write(tmp_path, b"old")
+    os.chown(path, 65534, 100)  # a song of a user's, shared with a group
+    write_mid(_rich_score(), path)
+    assert (path.stat().st_uid, path.stat().st_gid) == (65534, 100)
+    assert read_mid(path).notes == _rich_score().notes
+
+
+def test_write_mid_removes_stale_temporaries_of_its_file_only(tmp_path: Path) -> None:
+    # saves killed before their rename left these; the next save of the same file tidies up
+    path = write(tmp_path, b"old")
+    stale = tmp_path / ".song.mid.composer-0badf00d.tmp"
+    recent = tmp_path / ".song.mid.composer-0000beef.tmp"  # perhaps a save still running
+    other = tmp_path / ".other.mid.composer-0badf00d.tmp"
+    for leftover in (stale, recent, other):
+        leftover.write_bytes(b"half")
+    hour_ago = os.stat(path).st_mtime - 3600
+    os.utime(stale, (hour_ago, hour_ago))
+    os.utime(other, (hour_ago, hour_ago))
+    write_mid(_rich_score(), path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [".other.mid.composer-0badf00d.tmp", ".song.mid.composer-0000beef.tmp", "song.mid"]
+    )
+
+
+def test_write_mid_names_its_temporary_file_after_the_file(tmp_path: Path, monkeypatch) -> None:
+    path = write(tmp_path, b"old")
+    seen: list[str] = []
+    real_fsync = os.fsync
+
+    def look(fd: int) -> None:
+        seen.extend(p.name for p in tmp_path.iterdir() if p.name != "song.mid")
+        real_fsync(fd)
+
+    monkeypatch.setattr(files.os, "fsync", look)
+    write_mid(_rich_score(), path)
+    assert len(seen) == 1 and seen[0].startswith(".song.mid.composer-")
+
+
 def _fail_with_enospc(*_args, **_kwargs):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
