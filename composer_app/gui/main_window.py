@@ -66,7 +66,9 @@ from composer_app.workers.playback import PlaybackController, PlayerFactory
 
 APP_NAME = "Composer"
 MIDI_FILE_FILTER = "MIDI files (*.mid *.midi);;All files (*)"
-MIDI_SUFFIXES = (".mid", ".midi")
+MIDI_SUFFIXES = (".mid", ".midi")  # what Save writes
+OPEN_FILE_FILTER = "MIDI files (*.mid *.midi *.rmi);;All files (*)"
+OPEN_SUFFIXES = (*MIDI_SUFFIXES, ".rmi")  # and what Open and a drop read (RIFF MIDI too)
 
 
 class MainWindow(QMainWindow):
@@ -323,7 +325,7 @@ class MainWindow(QMainWindow):
         """
         if path is None:
             path, _filter = QFileDialog.getOpenFileName(
-                self, "Open MIDI file", self.prefs.last_directory(), MIDI_FILE_FILTER
+                self, "Open MIDI file", self.prefs.last_directory(), OPEN_FILE_FILTER
             )
             if not path:
                 return False
@@ -348,9 +350,12 @@ class MainWindow(QMainWindow):
         self._refresh_from_score()
         self.editor.zoom_to_fit()
         message = f"Opened {readable_path(os.path.basename(path))} ({len(score)} notes)"
+        repaired = report.repair_lines()
         if dropped:
             message += "; not kept: " + "; ".join(dropped)
-        self.statusBar().showMessage(message, 15_000 if dropped else 5000)
+        if repaired:
+            message += "; repaired: " + "; ".join(repaired)
+        self.statusBar().showMessage(message, 15_000 if dropped or repaired else 5000)
         return True
 
     def open_example(self, path: str) -> bool:
@@ -407,6 +412,8 @@ class MainWindow(QMainWindow):
     def _save_as(self, accept_pending: bool) -> bool:
         self.transport.commit_typed_tempo()
         suggested = self.file_path or os.path.join(self.prefs.last_directory(), "Untitled.mid")
+        if not suggested.lower().endswith(MIDI_SUFFIXES):  # an .rmi is saved as a plain .mid
+            suggested = os.path.splitext(suggested)[0] + ".mid"
         path, _filter = QFileDialog.getSaveFileName(
             self, "Save MIDI file", suggested, MIDI_FILE_FILTER
         )
@@ -542,7 +549,7 @@ class MainWindow(QMainWindow):
         if not mime.hasUrls():
             return None
         for url in mime.urls():
-            if url.isLocalFile() and url.toLocalFile().lower().endswith(MIDI_SUFFIXES):
+            if url.isLocalFile() and url.toLocalFile().lower().endswith(OPEN_SUFFIXES):
                 return url.toLocalFile()
         return None
 

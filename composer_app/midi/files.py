@@ -127,6 +127,26 @@ _DROPPED_CONTENT_LABELS = {
     "unknown_chunks_skipped": "unknown chunks skipped",
     "time_signatures_skipped": "time signatures finer than 1/64 skipped (e.g. 3/128)",
     "tracks_merged": "tracks merged on saving into another track of their channel (notes kept)",
+    "zero_length_notes_dropped": (
+        "zero-length notes dropped (or notes doubled in unison on one channel, merged)"
+    ),
+    "unterminated_notes_dropped": (
+        "notes never turned off, struck at the very end of the song (dropped)"
+    ),
+    "trailing_bytes_ignored": (
+        "bytes after the last track the header declares ignored (they may hold a track)"
+    ),
+    "riff_chunks_dropped": (
+        "RIFF (RMID) chunks dropped (title, copyright, sound bank; saved as a plain MIDI file)"
+    ),
+}
+
+_REPAIR_LABELS = {
+    "unterminated_notes_closed": "notes never turned off, closed at the end of the song",
+    "overlapping_notes_resolved": (
+        "same-pitch notes struck again while sounding (each cut at the re-strike)"
+    ),
+    "stray_note_offs_ignored": "note-offs without a sounding note ignored",
 }
 
 
@@ -142,6 +162,7 @@ class ImportReport:
     resolution_raised_from: int = 0  # the PPQ before it was raised (file's or SMPTE's; 0: kept)
     smpte: bool = False  # the file used an SMPTE time division (converted, see module doc)
     riff_unwrapped: bool = False
+    riff_chunks_dropped: int = 0  # chunks of an RMID file beside its MIDI data (INFO, DLS)
     track_count: int = 0
     note_count: int = 0
     drum_notes_dropped: int = 0
@@ -172,12 +193,24 @@ class ImportReport:
         saving the score over the file would lose it (empty when there is none): drum
         notes, controllers, program changes, other channel events, system-exclusive
         messages, meta events with content, unknown chunks, time signatures the score
-        cannot hold, and tracks that a save merges with another on their channel. Repairs
+        cannot hold, tracks that a save merges with another on their channel, notes of no
+        length (a unison doubling on one channel reads so) or struck at the song's very end,
+        bytes after the tracks the header declares, and an RMID file's other chunks. Repairs
         (notes closed, overlaps cut), a raised resolution and notes outside the piano's keys
-        (kept) are not among them."""
+        (kept) are not among them: see :meth:`repair_lines`."""
         return [
             f"{getattr(self, name)} {label}"
             for name, label in _DROPPED_CONTENT_LABELS.items()
+            if getattr(self, name)
+        ]
+
+    def repair_lines(self) -> list[str]:
+        """One line per kind of note that import repaired (closed, cut at a re-strike, a
+        note-off without a note ignored): the notes read differ from what a lenient player
+        might play, though nothing a save drops is among them."""
+        return [
+            f"{getattr(self, name)} {label}"
+            for name, label in _REPAIR_LABELS.items()
             if getattr(self, name)
         ]
 
@@ -185,18 +218,9 @@ class ImportReport:
         """One human-readable line per non-zero change (empty when the import was exact)."""
         labels = {
             **_DROPPED_CONTENT_LABELS,
-            "unterminated_notes_closed": "notes never turned off, closed at the end of the song",
-            "unterminated_notes_dropped": (
-                "notes never turned off, struck at the very end of the song (dropped)"
-            ),
-            "overlapping_notes_resolved": (
-                "same-pitch notes struck again while sounding (each cut at the re-strike)"
-            ),
-            "stray_note_offs_ignored": "note-offs without a sounding note ignored",
-            "zero_length_notes_dropped": "zero-length notes dropped",
+            **_REPAIR_LABELS,
             "out_of_piano_range": "notes outside the 88 piano keys (kept; not in the roll)",
             "smpte_tempo_events_ignored": "tempo events ignored (SMPTE timing)",
-            "trailing_bytes_ignored": "bytes after the last track ignored",
         }
         lines = [
             f"{getattr(self, name)} {label}"
@@ -298,20 +322,27 @@ class _Malformed(Exception):
     """Internal: a reason the bytes are not a readable MIDI file."""
 
 
-def _unwrap_riff(data: bytes) -> bytes:
-    """The SMF inside a RIFF ``RMID`` file (its ``data`` chunk)."""
+def _unwrap_riff(data: bytes) -> tuple[bytes, int]:
+    """(the SMF inside a RIFF ``RMID`` file (its ``data`` chunk), how many other chunks the
+    file holds: an INFO list with title and copyright, a DLS sound bank ...)."""
     if len(data) < 12 or data[8:12] != b"RMID":
         raise _Malformed("a RIFF file that is not RIFF MIDI (RMID)")
     pos = 12
+    smf: bytes | None = None
+    others = 0
     while pos + 8 <= len(data):
         chunk_id = data[pos : pos + 4]
         size = int.from_bytes(data[pos + 4 : pos + 8], "little")
-        if chunk_id == b"data":
+        if chunk_id == b"data" and smf is None:
             if pos + 8 + size > len(data):
                 raise _Malformed("the RMID data chunk runs past the end of the file")
-            return data[pos + 8 : pos + 8 + size]
+            smf = data[pos + 8 : pos + 8 + size]
+        else:
+            others += 1
         pos += 8 + size + (size & 1)  # RIFF chunks are padded to an even length
-    raise _Malformed("a RIFF MIDI (RMID) file without a data chunk")
+    if smf is None:
+        raise _Malformed("a RIFF MIDI (RMID) file without a data chunk")
+    return smf, others
 
 
 def _parse(data: bytes) -> tuple[Score, ImportReport]:
@@ -319,7 +350,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     if not data:
         raise _Malformed("the file is empty")
     if data[:4] == b"RIFF":
-        data = _unwrap_riff(data)
+        data, report.riff_chunks_dropped = _unwrap_riff(data)
         report.riff_unwrapped = True
     if data[:4] != b"MThd":
         if len(data) < 4 and b"MThd".startswith(data):

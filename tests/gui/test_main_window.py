@@ -42,6 +42,7 @@ class Dialogs:
         self.answers: list[object] = []
         self.open_paths: list[str] = []
         self.save_paths: list[str] = []
+        self.file_dialogs: list[tuple[object, ...]] = []  # (parent, caption, path, filter)
 
     def _answer(self, kind: str, title: str, text: str) -> object:
         self.shown.append((kind, title, text))
@@ -56,11 +57,13 @@ class Dialogs:
             self.shown.append(("critical", title, text))
             return Btn.Ok
 
-        def get_open(*_args, **_kwargs):
+        def get_open(*args, **_kwargs):
+            self.file_dialogs.append(args)
             assert self.open_paths, "unexpected open-file dialog"
             return self.open_paths.pop(0), ""
 
-        def get_save(*_args, **_kwargs):
+        def get_save(*args, **_kwargs):
+            self.file_dialogs.append(args)
             assert self.save_paths, "unexpected save-file dialog"
             return self.save_paths.pop(0), ""
 
@@ -572,6 +575,70 @@ def test_main_window_save_as_onto_the_original_with_drums_asks_too(
     assert window.open_file(str(plain))
     make_dirty(window)
     assert window.save() and len(dialogs.shown) == 1
+
+
+def _rmid(smf: bytes) -> bytes:
+    """``smf`` wrapped as a RIFF MIDI (.rmi) file, with an INFO list naming its title."""
+    def chunk(chunk_id: bytes, body: bytes) -> bytes:
+        return chunk_id + len(body).to_bytes(4, "little") + body + b"\0" * (len(body) & 1)
+
+    body = b"RMID" + chunk(b"data", smf) + chunk(b"LIST", b"INFO" + chunk(b"INAM", b"Air\0"))
+    return b"RIFF" + len(body).to_bytes(4, "little") + body
+
+
+def test_main_window_opens_an_rmi_file_and_saving_over_it_asks(
+    qtbot, window: MainWindow, dialogs: Dialogs, tmp_path: Path, melody_file: Path
+) -> None:
+    song = tmp_path / "air.rmi"
+    original = _rmid(melody_file.read_bytes())
+    song.write_bytes(original)
+    mime = QMimeData()
+    enter, drop = _drag_events(song, mime)
+    window.event(enter)
+    assert enter.isAccepted()  # a drop takes it
+    window.event(drop)
+    qtbot.waitUntil(lambda: window.file_path == str(song), timeout=2000)
+    assert [n.pitch for n in window.document.score.notes] == [60, 64, 67, 72]
+    assert "not kept: 1 RIFF (RMID) chunks dropped" in window.statusBar().currentMessage()
+    make_dirty(window)
+    dialogs.answers.append(Btn.No)  # not over the original: under another name
+    dialogs.save_paths.append(str(tmp_path / "air.mid"))
+    assert window.save()
+    [(kind, title, text)] = dialogs.shown
+    assert title == "Replace the original file?" and "RIFF (RMID) chunks" in text
+    assert song.read_bytes() == original
+    assert dialogs.file_dialogs[-1][2] == str(tmp_path / "air.mid")  # suggested as a .mid
+    dialogs.open_paths.append(str(song))
+    assert window.open_file()  # the Open dialog lists .rmi files
+    assert "*.rmi" in dialogs.file_dialogs[-1][3]
+
+
+def test_main_window_says_what_import_repaired_and_guards_an_undeclared_track(
+    window: MainWindow, dialogs: Dialogs, tmp_path: Path
+) -> None:
+    mid = mido.MidiFile(type=1, ticks_per_beat=480)
+    for pitch in (60, 72):
+        mid.tracks.append(mido.MidiTrack([
+            mido.Message("note_on", note=pitch, velocity=80, time=0),
+            mido.Message("note_on", note=pitch + 2, velocity=80, time=0),  # never turned off
+            mido.Message("note_off", note=pitch, time=480),
+            mido.Message("note_on", note=pitch + 4, velocity=80, time=0),
+            mido.Message("note_off", note=pitch + 4, time=480),
+        ]))  # fmt: skip
+    song = tmp_path / "song.mid"
+    mid.save(str(song))
+    data = bytearray(song.read_bytes())
+    data[10:12] = (1).to_bytes(2, "big")  # a writer that undercounted its tracks
+    song.write_bytes(bytes(data))
+    assert window.open_file(str(song))
+    status = window.statusBar().currentMessage()
+    assert "bytes after the last track the header declares ignored" in status
+    assert "repaired: 1 notes never turned off, closed at the end of the song" in status
+    make_dirty(window)
+    dialogs.answers.append(Btn.Cancel)
+    assert not window.save()
+    assert "they may hold a track" in dialogs.shown[0][2]
+    assert song.read_bytes() == bytes(data)
 
 
 def test_main_window_the_original_with_drums_is_guarded_by_any_name_until_written(

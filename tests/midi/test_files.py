@@ -271,6 +271,11 @@ def test_read_mid_zero_length_notes_are_dropped_and_counted(tmp_path: Path) -> N
     score, report = read_mid_report(write(tmp_path, data))
     assert score.notes == (Note(0, 62, 10),)
     assert report.zero_length_notes_dropped == 1
+    # a save over the file makes it final: the question lists it (a unison doubling on one
+    # channel, as in the Nottingham file reelsd-g28, reads so)
+    assert report.dropped_content_lines() == [
+        "1 zero-length notes dropped (or notes doubled in unison on one channel, merged)"
+    ]
 
 
 def test_read_mid_out_of_piano_range_kept_in_score_dropped_from_roll(tmp_path: Path) -> None:
