@@ -944,6 +944,14 @@ def _meter_event(
 
 
 # ---- writing -----------------------------------------------------------------------------
+def _metronome_clocks(numerator: int, denominator: int) -> int:
+    """A time signature's metronome click in MIDI clocks (24 a quarter note), as sequencers
+    write it: a click on each beat, the dotted beat of a compound meter (6/8, 9/8, 12/16:
+    36 clocks for 6/8), else the note value of the denominator (24 for 3/4, 12 for 7/8)."""
+    compound = denominator >= 8 and numerator > 3 and numerator % 3 == 0
+    return max(1, 96 * (3 if compound else 1) // denominator)
+
+
 def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
     """The bytes of a format-1 MIDI file holding ``score`` (see the module doc for layout).
 
@@ -968,7 +976,8 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
     conductor: list[tuple[int, int, bytes]] = []
     for sig in score.time_signatures:
         power = sig.denominator.bit_length() - 1
-        conductor.append((sig.tick, 0, bytes((0xFF, 0x58, 4, sig.numerator, power, 24, 8))))
+        clocks = _metronome_clocks(sig.numerator, sig.denominator)
+        conductor.append((sig.tick, 0, bytes((0xFF, 0x58, 4, sig.numerator, power, clocks, 8))))
     for change in score.tempo_map:
         if change.us_per_quarter > _MAX_US_PER_QUARTER:
             raise MidiFileError(

@@ -585,6 +585,21 @@ def test_write_mid_round_trip_gives_the_same_score(tmp_path: Path) -> None:
     assert report.overlapping_notes_resolved == 0 and report.file_format == 1
 
 
+def test_write_mid_gives_each_meter_its_usual_metronome_click(tmp_path: Path) -> None:
+    score = Score(time_signatures=[TimeSignature(0, 6, 8), TimeSignature(1440, 3, 4),
+                                   TimeSignature(2880, 7, 8), TimeSignature(4560, 12, 16),
+                                   TimeSignature(6000, 2, 2)])  # fmt: skip
+    write_mid(score, tmp_path / "meters.mid")
+    clicks = [
+        (m.numerator, m.denominator, m.clocks_per_click, m.notated_32nd_notes_per_beat)
+        for m in mido.MidiFile(str(tmp_path / "meters.mid")).tracks[0]
+        if m.type == "time_signature"
+    ]
+    # a dotted quarter (36 clocks) for 6/8, a dotted eighth for 12/16, the beat otherwise
+    assert clicks == [(6, 8, 36, 8), (3, 4, 24, 8), (7, 8, 12, 8), (12, 16, 18, 8),
+                      (2, 2, 48, 8)]  # fmt: skip
+
+
 def test_write_mid_is_read_back_by_mido_with_the_same_notes(tmp_path: Path) -> None:
     score = _rich_score()
     path = tmp_path / "out.mid"
