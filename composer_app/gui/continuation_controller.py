@@ -244,7 +244,8 @@ class ContinuationController(QObject):
         along.add_many(n for n in user_notes if n.end_tick > start_tick)
         self._playback.stop()
         self._playback.start_stream(
-            along, start_tick, step_ticks, velocity=self._velocity, channel=self._channel
+            along, start_tick, step_ticks, pitch_low=config.pitch_low, velocity=self._velocity,
+            channel=self._channel,
         )
         request = GenerationRequest(
             notes=user_notes,

@@ -33,8 +33,8 @@ class PlayerLike(Protocol):
     def play(self, score: Score, start_tick: int = 0) -> None: ...
 
     def start_stream(
-        self, score: Score, start_tick: int, step_ticks: int, velocity: int = 90,
-        channel: int = 0,
+        self, score: Score, start_tick: int, step_ticks: int, pitch_low: int = 21,
+        velocity: int = 90, channel: int = 0,
     ) -> None: ...
 
     def stop(self) -> None: ...
@@ -250,16 +250,17 @@ class PlaybackController(QObject):
             self._set_playing(True)
 
     def start_stream(
-        self, score: Score, start_tick: int, step_ticks: int, velocity: int = 90,
-        channel: int = 0,
+        self, score: Score, start_tick: int, step_ticks: int, pitch_low: int = 21,
+        velocity: int = 90, channel: int = 0,
     ) -> None:
         """Play ``score`` from ``start_tick`` plus frames appended to the player later
-        (by the generation worker, from its thread), on MIDI ``channel``. Units: ticks."""
+        (by the generation worker, from its thread), on MIDI ``channel``; a frame's column
+        ``k`` is MIDI pitch ``pitch_low + k`` (the model's lowest pitch). Units: ticks."""
         if self._closed:
             return
         if self._call(
-            "start_stream", score.copy(), int(start_tick), int(step_ticks), velocity=velocity,
-            channel=channel,
+            "start_stream", score.copy(), int(start_tick), int(step_ticks),
+            pitch_low=int(pitch_low), velocity=velocity, channel=channel,
         ):
             self._streaming = True
             self._set_playing(True)

@@ -738,3 +738,47 @@ def test_continuation_accompany_region_ending_inside_a_step_is_covered(qtbot, wi
     window.continuation.panel.accompany_check.setChecked(True)
     assert run_continuation(qtbot, window, steps=16)  # the region sets the length
     assert window.continuation._take_end_tick == start + 4 * step
+
+
+def test_continuation_of_a_model_above_midi_21_sounds_the_notes_it_draws(
+    qtbot, tmp_path, monkeypatch
+):
+    # A checkpoint covering MIDI 36-95: frame column k is pitch 36 + k. The stream played
+    # column k as 21 + k, 15 semitones below every note drawn.
+    import torch
+
+    from composer_app.ml.checkpoint import save_checkpoint
+    from composer_app.ml.rnnrbm import RnnRbm, RnnRbmConfig
+    from composer_app.workers.playback import thread_player_factory
+    from tests.gui.test_main_window import record_sent
+
+    config = RnnRbmConfig(n_visible=60, n_hidden=16, n_recurrent=8, pitch_low=36,
+                          pitch_high=96, key_normalization="none", sampling_steps=2)
+    model = RnnRbm(config, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        model.bv.fill_(-2.0)  # a few notes a step, not half the keyboard
+    save_checkpoint(tmp_path / "low36", config, model)
+    monkeypatch.setattr("PySide6.QtWidgets.QMessageBox.warning",
+                        lambda *a, **k: pytest.fail(f"unexpected dialog: {a[1:3]}"))
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings=settings, autosave_dir=tmp_path / "autosave",
+                   list_ports=lambda: NO_MIDI, preload_model=False,
+                   player_factory=thread_player_factory)
+    w.show()
+    qtbot.waitExposed(w)
+    try:
+        with qtbot.waitSignal(w.continuation.model_loaded, timeout=60_000):
+            w.continuation.load_model(str(tmp_path / "low36"))
+        score = load_seed(w, tmp_path)
+        sent = record_sent(w)
+        assert run_continuation(qtbot, w, steps=16)
+        qtbot.waitUntil(lambda: not w.playback.is_playing, timeout=30_000)
+        drawn = sorted(n.pitch for n in w.document.generated_notes)
+        assert drawn and min(drawn) >= 36
+        seed_end = score.end_tick  # the seed's notes are not heard: it starts after them
+        heard = sorted(m[1] for m in sent if m[0] & 0xF0 == 0x90 and m[2] > 0)
+        assert heard == drawn, f"heard {heard}, drawn {drawn} (seed ends at {seed_end})"
+    finally:
+        w.shutdown()
+        w.close()
+        w.deleteLater()
