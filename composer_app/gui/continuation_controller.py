@@ -227,8 +227,8 @@ class ContinuationController(QObject):
         self._take_end_tick = start_tick + n_steps * step_ticks
         self._heat_pitch_low = config.pitch_low
         seed = seed_notes(user_notes, seed_start, start_tick)
-        self._velocity = seed_velocity(seed)
         targets = seed_notes(user_notes, start_tick, start_tick + n_steps * step_ticks)
+        self._velocity = seed_velocity(seed, targets if settings.accompany else ())
         self._channel = seed_channel(seed, targets if settings.accompany else ())
         # your notes after the start, which the model does not hear unless it accompanies them
         self._over_notes = not settings.accompany and any(

@@ -184,8 +184,10 @@ def seed_notes(notes: Sequence[Note], seed_start_tick: int, start_tick: int) -> 
     ]
 
 
-def seed_velocity(notes: Sequence[Note]) -> int:
-    """The velocity generated notes get: the median of the seed's (90 without a seed)."""
+def seed_velocity(seed: Sequence[Note], targets: Sequence[Note] = ()) -> int:
+    """The velocity generated notes get: the median of the seed's, else of the target notes'
+    in accompany mode (a soft melody gets a soft accompaniment), else 90."""
+    notes = seed or targets
     return int(np.median([n.velocity for n in notes])) if notes else 90
 
 
@@ -273,7 +275,7 @@ class Continuation:
             pitch_low=model_low,
             pitch_high=model_high,
         ).roll
-        self.velocity = seed_velocity(seed)
+        self.velocity = seed_velocity(seed, target_notes if self.settings.accompany else ())
         self.allowed_pitches = self._allowed_pitches()
         self._generator = FrameGenerator(
             self.model.params,

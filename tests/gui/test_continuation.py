@@ -285,6 +285,23 @@ def test_continuation_accompany_keeps_every_clamped_note(qtbot, window, tmp_path
     assert not melody_cells & generated_cells
 
 
+def test_continuation_accompanies_a_soft_melody_as_softly(qtbot, window, tmp_path):
+    # a melody drawn softly, accompanied from bar 1 (nothing before it): the harmony was
+    # always at velocity 90, more than twice as loud as the melody
+    from composer_app.core.edits import add_notes
+
+    melody = [Note(i * 480, p, 480, 40) for i, p in enumerate([72, 71, 69, 67, 65, 64, 62, 60])]
+    window.document.push(add_notes(melody))
+    window.set_playhead(0)
+    window.editor.view.set_selection(())
+    window.continuation.panel.accompany_check.setChecked(True)
+    assert run_continuation(qtbot, window, steps=8)
+    generated = window.document.generated_notes
+    assert generated and {n.velocity for n in generated} == {40}
+    # drawn live and streamed to the synth at that velocity too
+    assert {n.velocity for n in window.continuation._frames_as_notes()} == {40}
+
+
 def test_continuation_after_a_pickup_keeps_the_beat_the_channel_and_a_held_note(
     qtbot, window, tmp_path
 ):

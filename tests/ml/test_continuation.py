@@ -426,15 +426,16 @@ def test_continuation_plays_at_the_seeds_median_velocity() -> None:
 
 def test_continuation_accompany_without_a_seed_plays_in_the_melodys_channel() -> None:
     # Accompanying a melody from its first note (nothing before it to continue), the
-    # harmony goes in the melody's part: channel 3, not channel 0.
+    # harmony goes in the melody's part: channel 3, not channel 0; and as softly as the
+    # melody (velocity 40), not at 90.
     model = _fixed_model([60], key_normalization="none")
-    melody = [Note(0, 67, 2 * EIGHTH, channel=3), Note(2 * EIGHTH, 69, 2 * EIGHTH, channel=3)]
+    melody = [Note(0, 67, 2 * EIGHTH, 40, channel=3), Note(2 * EIGHTH, 69, 2 * EIGHTH, 40, channel=3)]
     cont = Continuation(model, melody, PPQ, 0,
                         settings=ContinuationSettings(n_steps=4, accompany=True))
-    assert cont.channel == 3
+    assert cont.channel == 3 and cont.velocity == 40
     list(cont)
     notes = cont.generated_notes()
-    assert notes and {n.channel for n in notes} == {3}
+    assert notes and {(n.channel, n.velocity) for n in notes} == {(3, 40)}
 
 
 def test_continuation_with_a_polyphony_of_zero_generates_silence() -> None:
