@@ -151,6 +151,8 @@ class PlaybackController(QObject):
         if port is not None and not hasattr(port, "send"):  # a PortSpec: reopen it
             try:
                 self.set_port(port)
+                # what the dead process was playing still sounds on the synth: end it
+                self._player.panic()
             except Exception as exc:  # noqa: BLE001 - reported, playback goes on silently
                 self.error_occurred.emit(f"Could not reopen the MIDI output: {exc}")
         self._set_playing(False)
@@ -179,8 +181,12 @@ class PlaybackController(QObject):
     def _stopped_unless_playing(self) -> None:
         try:
             playing = self._player.is_playing
-        except RuntimeError:  # the player's process has ended
+        except RuntimeError as exc:  # the player's process has ended
             playing = False
+            if not self._closed:
+                # a new one at once, not at the next command: it silences the synth, where
+                # the notes the dead one was playing still sound
+                self._replace_dead_player(str(exc))
         if not playing:
             self._set_playing(False)
 

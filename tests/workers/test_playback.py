@@ -193,8 +193,36 @@ def test_playback_restarted_player_reopens_the_chosen_jack_output(qtbot, qapp, j
         qtbot.waitUntil(lambda: controller.player is not first, timeout=10_000)
         assert controller.port == spec
         qtbot.waitUntil(lambda: not controller.is_playing, timeout=10_000)
-        received = receiver.wait_for(4)
+        received = receiver.wait_for(48 + 4)  # the restart's silence, then the notes
         assert [m[:2] for m in received if m[0] == NOTE_ON] == [(NOTE_ON, 60), (NOTE_ON, 61)]
+    finally:
+        controller.close()
+        receiver.close()
+
+
+def test_playback_a_dead_player_process_is_replaced_at_once_and_its_notes_end(
+    qtbot, qapp, jack_server
+) -> None:
+    # The player's process died while a note sounded: the synth held it until the user
+    # pressed Stop or Panic (the process that would have ended it was gone, and the next
+    # player knew nothing of it).
+    from composer_app.midi.ports import PortSpec
+    from tests.midi.test_jack_integration import Receiver
+
+    receiver = Receiver()
+    controller = PlaybackController()
+    try:
+        controller.set_port(PortSpec(name=receiver.open_input(), api="jack"))
+        score = Score()
+        score.add(Note(0, 48, 480 * 32))  # a held bass note, 16 s at 120 BPM
+        controller.play(score, 0)
+        assert receiver.wait_for(1) == [(NOTE_ON, 48, 100)]
+        first = controller.player
+        with qtbot.waitSignal(controller.player_replaced, timeout=10_000):
+            first._process.kill()  # no command follows: the window just waits
+        assert not controller.is_playing
+        received = receiver.wait_for(1 + 48)
+        assert (0xB0, 123, 0) in received[1:]  # All Notes Off on its channel, among the rest
     finally:
         controller.close()
         receiver.close()
