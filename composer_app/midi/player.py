@@ -812,8 +812,8 @@ class Player:
         self._dropped_pairs.clear()
         self._cancelled_pairs.clear()
 
-    def _fail(self, port: OutputPort, exc: Exception) -> None:
-        """The port failed: stop, try to silence it once, and report."""
+    def _fail(self, port: OutputPort | None, exc: Exception) -> None:
+        """The port (or the player itself) failed: stop, try to silence it once, and report."""
         was_playing = self._playing
         if was_playing:
             self._position_tick = self._current_tick(self._clock())
@@ -823,7 +823,7 @@ class Player:
         self._timed_offs.clear()
         self._pending_previews.clear()
         # best effort (the failure may have been momentary): the same silence as stop()
-        for message in _silence_messages(sounding):
+        for message in _silence_messages(sounding) if port is not None else ():
             try:
                 port.send(message)
             except Exception:
@@ -858,7 +858,15 @@ class Player:
                     if self._closing and not self._pending_callbacks:
                         return
                     now = self._clock()
-                    wait_s, precise = self._service(now)
+                    try:
+                        wait_s, precise = self._service(now)
+                    except Exception as exc:  # a fault here must not end the thread mid-note
+                        log.exception("the MIDI player failed")
+                        self._fail(
+                            self._port,
+                            RuntimeError(f"The MIDI player failed ({type(exc).__name__}: {exc})"),
+                        )
+                        continue  # stopped and silenced: serve the next command
                     if self._pending_callbacks:
                         callbacks, self._pending_callbacks = self._pending_callbacks, []
                         break

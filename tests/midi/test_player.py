@@ -741,6 +741,38 @@ def test_player_error_silences_what_it_can_after_a_momentary_failure() -> None:
         r.player.close()
 
 
+def test_player_fault_in_its_thread_stops_silences_reports_and_plays_again() -> None:
+    # A fault inside the scheduler ended the player's thread: notes sounded on, the player
+    # said it was playing for ever, nothing was reported, and every later Play was silent.
+    r = Rig()
+    calls = 0
+    dispatch = r.player._dispatch
+
+    def faulty(event, lateness_s):
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise IndexError("injected fault in the scheduler")
+        return dispatch(event, lateness_s)
+
+    r.player._dispatch = faulty  # type: ignore[method-assign]
+    try:
+        r.player.play(score_of(Note(0, 48, 3840), Note(0, 72, 240), Note(480, 74, 240)))
+        wait_until(lambda: bool(r.errors))
+        assert r.errors == [
+            "The MIDI player failed (IndexError: injected fault in the scheduler) "
+            "(playback stopped)"
+        ]
+        assert not r.player.is_playing
+        assert [m for _, m in r.port.sent][:2] == [(ON, 48, 100), (ON, 72, 100)]
+        assert panic_messages([(0, 48), (0, 72)]) == [m for _, m in r.port.sent][2:]
+        r.port.sent.clear()
+        r.play_to_end(score_of(Note(0, 60, 240)))  # the thread lives on
+        assert [m for _, m in r.port.sent] == [(ON, 60, 100), (OFF, 60, 0)]
+    finally:
+        r.player.close()
+
+
 def test_process_player_reports_its_process_dying() -> None:
     from composer_app.midi.player import ProcessPlayer
 
