@@ -101,6 +101,7 @@ class WindowActions:
     follow: QAction
     loop: QAction
     panic: QAction
+    reconnect: QAction
     grid_triplet: QAction
     tools: dict[str, QAction] = field(default_factory=dict)
     grids: dict[int, QAction] = field(default_factory=dict)
@@ -184,6 +185,11 @@ def build_actions(window: QMainWindow, undo: QAction, redo: QAction) -> WindowAc
         panic=_action(
             window, "Panic", ("Shift+Esc",), "Silence every note (Shift+Esc)", "panic"
         ),
+        reconnect=_action(
+            window, "Reconnect MIDI Output", (),
+            "Open the MIDI output again (after the MIDI system, such as a JACK server, "
+            "restarted)", "reconnect",
+        ),
         grid_triplet=_action(window, "&Triplets", ("T",), "Triplet grid", "grid_triplet"),
     )
     a.open.setIconText("Open")
@@ -257,6 +263,8 @@ def build_menus(
 
     transport_menu = menu_bar.addMenu("T&ransport")
     transport_menu.addActions([a.play, a.home, a.end, a.loop, a.follow, a.panic])
+    transport_menu.addSeparator()
+    transport_menu.addAction(a.reconnect)
     menus["transport"] = transport_menu
     return menus
 

@@ -207,6 +207,7 @@ class MainWindow(QMainWindow):
         a.time_signature.triggered.connect(self.edit_time_signature)
         a.tempo_change.triggered.connect(self.edit_tempo_change)
         a.panic.triggered.connect(self.panic)
+        a.reconnect.triggered.connect(self.reconnect_midi_output)
         a.follow.toggled.connect(self._on_follow_toggled)
         for name, action in a.tools.items():
             action.triggered.connect(lambda _checked=False, n=name: self.editor.set_tool(n))
@@ -835,7 +836,10 @@ class MainWindow(QMainWindow):
             choice = dialog.choice()
             self.prefs.set_midi_output(choice)
             problem = self.prefs.sync()
-            self._apply_midi_output(choice)
+            if choice != self._midi_output_in_use:
+                self._apply_midi_output(choice)
+            # else the output in use stays open: reopening it would cut the notes sounding,
+            # and rename a virtual port its connections are made to ("Composer-01")
             if problem:
                 QMessageBox.warning(
                     self,
@@ -843,6 +847,12 @@ class MainWindow(QMainWindow):
                     f"The MIDI output is in use now, but the preferences could not be saved: "
                     f"{problem}. The next start will not remember them.",
                 )
+
+    def reconnect_midi_output(self) -> None:
+        """Open the chosen output again (Transport ▸ Reconnect MIDI Output): after the MIDI
+        system restarted (a JACK server stopped and started), the old connection is dead and
+        nothing says so."""
+        self._apply_midi_output(self.prefs.midi_output())
 
     def _apply_midi_output(self, choice: MidiOutputChoice | None, at_startup: bool = False) -> None:
         """Open the chosen output and hand it to the player; say in the status bar how it went.

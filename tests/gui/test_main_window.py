@@ -1184,6 +1184,42 @@ def test_main_window_preferences_do_not_offer_a_port_that_failed_to_open(
         assert shown == [NO_OUTPUT]  # what is in use: nothing, not the port that failed
 
 
+def test_main_window_preferences_ok_unchanged_keeps_the_port_reconnect_reopens_it(
+    qtbot, tmp_path: Path, settings: QSettings, dialogs: Dialogs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # OK with nothing changed reopened the output: the notes sounding were cut, and a virtual
+    # port came back as "Composer-01", away from the synth connected to "Composer".
+    from composer_app.gui.preferences import NO_OUTPUT
+    from composer_app.midi import ports
+
+    opened: list[RecordingPort] = []
+
+    def open_recording(_spec):
+        opened.append(RecordingPort())
+        return opened[-1]
+
+    monkeypatch.setattr(ports.PortSpec, "open", open_recording)
+    with window_with_ports(tmp_path, settings, ["Synth"]) as w:
+        assert len(opened) == 1
+        score = Score()
+        score.add(Note(0, 48, 480 * 64))
+        w.document.replace_score(score, None)
+        w.toggle_play()
+        qtbot.waitUntil(lambda: (0x90, 48, 100) in opened[0].sent, timeout=3000)
+        dialog_choices(monkeypatch, PreferencesDialog.DialogCode.Accepted)
+        w.show_preferences()  # OK, the same output chosen
+        assert len(opened) == 1 and w.playback.is_playing
+        assert opened[0].sent == [(0x90, 48, 100)]  # the bass note sounds on
+        # after a restart of the MIDI system the user reconnects on purpose
+        w.window_actions.reconnect.trigger()
+        assert len(opened) == 2 and w.midi_status_label.text() == "MIDI: Synth"
+        assert (0x80, 48, 0) in opened[0].sent  # the old connection was silenced first
+        monkeypatch.setattr(PreferencesDialog, "choice", lambda _dialog: NO_OUTPUT)
+        w.show_preferences()  # another choice: applied
+        assert w.midi_status_label.text() == "MIDI: none (silent)"
+        w.playback.stop()
+
+
 def test_main_window_port_failure_stops_and_is_reported(qtbot, window: MainWindow) -> None:
     window.playback.set_port(FailingPort())
     score = Score()
