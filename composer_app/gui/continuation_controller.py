@@ -99,7 +99,8 @@ class ContinuationController(QObject):
         self.stop_action = QAction("&Stop Generating", window)
         self.stop_action.setObjectName("stop_generating")
         self.stop_action.setStatusTip("Stop the continuation and its sound (Escape)")
-        # Enabled only while generating, so Escape otherwise still deselects in the roll.
+        # Enabled only while generating or the take sounds (it plays on for up to two bars
+        # after its last step is made), so Escape otherwise still deselects in the roll.
         self.stop_action.setShortcut(QKeySequence("Esc"))
         self.accept_action = QAction("&Accept Continuation", window)
         self.accept_action.setObjectName("accept_continuation")
@@ -126,6 +127,7 @@ class ContinuationController(QObject):
         self.panel.open_checkpoint_requested.connect(self._on_panel_open_checkpoint_requested)
         self.panel.heat_map_toggled.connect(lambda _on: self._show_heat_map())
         playback.player_replaced.connect(worker.set_player)
+        playback.playing_changed.connect(lambda _playing: self._update_state())
         worker.model_loaded.connect(self._on_worker_model_loaded)
         worker.model_failed.connect(self._on_worker_model_failed)
         worker.continuation_started.connect(self._on_worker_continuation_started)
@@ -527,7 +529,7 @@ class ContinuationController(QObject):
         pending = bool(self._document.generated_notes)
         self.panel.set_state(running=self._running, pending=pending, model_ready=self.model_ready)
         self.continue_action.setEnabled(self.model_ready and not self._running)
-        self.stop_action.setEnabled(self._running)
+        self.stop_action.setEnabled(self._running or self._playback.is_streaming)
         self.accept_action.setEnabled(pending and not self._running)
         self.discard_action.setEnabled(pending and not self._running)
 

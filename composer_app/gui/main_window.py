@@ -912,8 +912,8 @@ class MainWindow(QMainWindow):
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
         # Escape stops a continuation, else drops the selection; Shift+Escape is panic.
         if event.key() == Qt.Key.Key_Escape and not event.modifiers():
-            if self.continuation.is_running:
-                self.continuation.stop()
+            if self.continuation.is_running or self.playback.is_streaming:
+                self.continuation.stop()  # the take's sound too, generated or not
             else:
                 self.editor.deselect()
             event.accept()

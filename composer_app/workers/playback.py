@@ -216,6 +216,12 @@ class PlaybackController(QObject):
         return self._playing
 
     @property
+    def is_streaming(self) -> bool:
+        """Whether what plays is a live take's stream (:meth:`start_stream`), which may
+        sound on after its generation has ended."""
+        return self._playing and self._streaming
+
+    @property
     def position_tick(self) -> float:
         """The player's current position. Units: ticks."""
         try:

@@ -799,3 +799,19 @@ def test_continuation_of_a_model_above_midi_21_sounds_the_notes_it_draws(
         w.shutdown()
         w.close()
         w.deleteLater()
+
+
+def test_continuation_escape_stops_a_take_still_sounding_after_its_generation(
+    qtbot, window, tmp_path
+):
+    # The worker runs ahead of the playhead: the take plays on after its last step is made,
+    # and Escape (the guide: "Stop generating (and the sound)") did nothing then.
+    load_seed(window, tmp_path, tempo_bpm=60.0)  # 8 eighth-note steps: 4 s of sound
+    assert run_continuation(qtbot, window, steps=8)
+    assert window.playback.is_playing  # generation is done, the take still sounds
+    assert window.continuation.stop_action.isEnabled()
+    window.activateWindow()
+    QTest.keyClick(window, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=2000)
+    assert window.document.generated_notes  # the take stays pending
+    assert not window.continuation.stop_action.isEnabled()  # Escape deselects again
