@@ -544,12 +544,14 @@ class Player:
     def seek(self, tick: float) -> None:
         """Move the playhead to ``tick``; sounding notes end and, when playing, resume there.
 
-        In an unfinished stream the playhead cannot pass the appended frames. Units: ticks.
+        A jump, not a panic: only the notes sounding get a note-off (no all-sound-off, which
+        would cut release and reverb tails, on channels the song may not even use). In an
+        unfinished stream the playhead cannot pass the appended frames. Units: ticks.
         """
         with self._wake:
             self._check_open()
             tick = max(0.0, float(tick))
-            self._silence_locked()
+            self._end_sounding_locked()
             if not self._playing:
                 self._position_tick = tick
                 return
