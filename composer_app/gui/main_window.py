@@ -805,8 +805,8 @@ class MainWindow(QMainWindow):
             self.playback.seek(tick)
         self.set_playhead(tick)
 
-    def _on_editor_note_preview_requested(self, pitch: int, velocity: int) -> None:
-        self.playback.preview_note(pitch, velocity)
+    def _on_editor_note_preview_requested(self, pitch: int, velocity: int, channel: int) -> None:
+        self.playback.preview_note(pitch, velocity, channel)
 
     def _on_follow_toggled(self, follow: bool) -> None:
         self.editor.follow_playhead = follow

@@ -49,7 +49,9 @@ class PlayerLike(Protocol):
 
     def panic(self) -> None: ...
 
-    def preview_note(self, pitch: int, velocity: int = 100, duration_s: float = 0.25) -> None: ...
+    def preview_note(
+        self, pitch: int, velocity: int = 100, duration_s: float = 0.25, channel: int = 0
+    ) -> None: ...
 
     def close(self) -> None: ...
 
@@ -320,10 +322,10 @@ class PlaybackController(QObject):
         if not self._closed:
             self._call("panic")
 
-    def preview_note(self, pitch: int, velocity: int = 100) -> None:
-        """Sound one short note (a key click or a drawn note)."""
+    def preview_note(self, pitch: int, velocity: int = 100, channel: int = 0) -> None:
+        """Sound one short note (a key click or a drawn note) on MIDI ``channel`` (0-15)."""
         if not self._closed:
-            self._call("preview_note", pitch, velocity)
+            self._call("preview_note", pitch, velocity, channel=channel)
 
     def close(self) -> None:
         """Stop, silence, close the port and join the player's thread. Safe to call twice."""

@@ -1244,3 +1244,15 @@ def test_main_window_opens_an_example_seed_untitled(window: MainWindow) -> None:
     # untitled: Save asks for a name, the shipped example is never overwritten
     assert window.file_path is None and not window.document.is_dirty
     assert window.playhead_tick == score.end_tick  # ready to continue after the melody
+
+
+def test_main_window_preview_sounds_on_the_notes_channel(qtbot, window: MainWindow) -> None:
+    # a part on channel 4 of a multitimbral synth: its notes previewed on channel 0 sounded
+    # another instrument
+    sent = record_sent(window)
+    note = Note(0, 72, 480, 80, channel=4)
+    window.document.push(add_notes([note]))
+    window.editor.view.set_selection([note])
+    window.editor.transpose_selection(1)
+    qtbot.waitUntil(lambda: (0x84, 73, 0) in sent, timeout=3000)  # its note-off, 0.25 s on
+    assert sent == [(0x94, 73, 80), (0x84, 73, 0)]

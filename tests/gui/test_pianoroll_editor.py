@@ -89,7 +89,7 @@ def test_editor_draw_click_adds_a_grid_note_and_sounds_it(qtbot):
         click(editor.view, at(editor, 1000, 64))
     # 1000 snaps down to 960 on the 120-tick grid; one grid step long
     assert_undo_redo(editor, [], [Note(960, 64, 120)])
-    assert preview.args == [64, 100]
+    assert preview.args == [64, 100, 0]
     assert editor.document.selection == {Note(960, 64, 120)}
 
 
@@ -161,7 +161,7 @@ def test_editor_drag_moves_selection_as_one_step(qtbot):
     editor.set_tool("select")
     editor.document.set_selection([a, b])
     previews = []
-    editor.note_preview_requested.connect(lambda p, v: previews.append(p))
+    editor.note_preview_requested.connect(lambda p, _v, _c: previews.append(p))
     points = [at(editor, 1000, 60)] + [at(editor, 1000 + 40 * i, 60 + i // 2) for i in range(1, 7)]
     QTest.mousePress(editor.view, LEFT, NO_MOD, points[0])
     for point in points[1:]:
@@ -705,7 +705,26 @@ def test_editor_keyboard_click_sounds_the_key(qtbot):
     y = round(editor.view.geometry.pitch_to_y(67) + 5)
     with qtbot.waitSignal(editor.note_preview_requested) as preview:
         click(editor.keyboard, QPoint(20, y))
-    assert preview.args == [67, 100]
+    assert preview.args == [67, 100, 0]
+
+
+def test_editor_previews_sound_in_the_part_of_the_note(qtbot):
+    # A file's part on channel 4 (say, a flute on a multitimbral synth): grabbing, moving or
+    # transposing one of its notes sounded it on channel 0, another instrument; a key click
+    # sounds in the part most notes are in.
+    flute = [Note(0, 72, 480, 80, channel=4), Note(480, 74, 480, 80, channel=4)]
+    editor = make_editor(qtbot, [*flute, Note(0, 48, 960, 70, channel=1)])
+    with qtbot.waitSignal(editor.note_preview_requested) as preview:
+        click(editor.view, at(editor, 100, 72))  # the Draw tool grabs the note it hits
+    assert preview.args == [72, 80, 4]
+    editor.view.set_selection([flute[1]])
+    with qtbot.waitSignal(editor.note_preview_requested) as preview:
+        QTest.keyClick(editor.view, Qt.Key.Key_Up)
+    assert preview.args == [75, 80, 4]
+    y = round(editor.view.geometry.pitch_to_y(67) + 5)
+    with qtbot.waitSignal(editor.note_preview_requested) as preview:
+        click(editor.keyboard, QPoint(20, y))
+    assert preview.args == [67, 100, 4]  # two notes on channel 4, one on channel 1
 
 
 def test_editor_keyboard_lights_the_row_under_the_pointer(qtbot):

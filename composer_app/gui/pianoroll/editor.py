@@ -43,12 +43,13 @@ EMPTY_FIT_PITCHES = (48, 84)  # C3-C6 when there is nothing to fit
 class PianoRollEditor(QWidget):
     """The composite piano-roll editor for one :class:`ScoreDocument`.
 
-    Signals: ``note_preview_requested(pitch, velocity)`` (key clicks, drawn and moved notes),
+    Signals: ``note_preview_requested(pitch, velocity, channel)`` (key clicks, on the channel
+    most of the notes use; drawn and moved notes, on their own),
     ``playhead_requested(tick)`` (ruler clicks), ``tool_changed(str)``,
     ``region_changed()`` (the ruler range). Units: ticks throughout.
     """
 
-    note_preview_requested = Signal(int, int)
+    note_preview_requested = Signal(int, int, int)
     playhead_requested = Signal(int)
     tool_changed = Signal(str)
     region_changed = Signal()
@@ -83,7 +84,7 @@ class PianoRollEditor(QWidget):
         layout.setColumnStretch(1, 1)
 
         self.view.note_preview_requested.connect(self.note_preview_requested)
-        self.keyboard.note_preview_requested.connect(self.note_preview_requested)
+        self.keyboard.note_preview_requested.connect(self._on_keyboard_note_preview_requested)
         self.view.tool_changed.connect(self.tool_changed)
         self.ruler.playhead_requested.connect(self._on_ruler_playhead_requested)
         self.ruler.region_requested.connect(self._on_ruler_region_requested)
@@ -271,6 +272,12 @@ class PianoRollEditor(QWidget):
             self.document.push(add_notes([replace(n.moved(offset, 0), generated=False)
                                           for n in notes], "Duplicate"))
 
+    def _on_keyboard_note_preview_requested(self, pitch: int, velocity: int) -> None:
+        # a key belongs to no note: it sounds in the part most of the notes are in
+        channels = [n.channel for n in self.document.score.notes if not n.generated]
+        channel = max(set(channels), key=lambda c: (channels.count(c), -c)) if channels else 0
+        self.note_preview_requested.emit(pitch, velocity, channel)
+
     def quantize_selection(self) -> None:
         """Move the selected notes' starts and lengths to the grid (one undo step); with
         nothing selected, every note (as other piano rolls do)."""
@@ -293,7 +300,7 @@ class PianoRollEditor(QWidget):
         if delta:
             moved = tuple(n.moved(0, delta) for n in notes)
             self.document.push(ReplaceNotes(tuple(notes), moved, "Transpose"))
-            self.note_preview_requested.emit(moved[0].pitch, moved[0].velocity)
+            self.note_preview_requested.emit(moved[0].pitch, moved[0].velocity, moved[0].channel)
 
     def nudge_selection(self, grid_steps: int) -> None:
         """Move the selection ``grid_steps`` grid lines later (negative: earlier), its first

@@ -71,7 +71,7 @@ class ToolHost(Protocol):
 
     def push(self, op: EditOperation) -> None: ...
 
-    def preview_note(self, pitch: int, velocity: int) -> None: ...
+    def preview_note(self, pitch: int, velocity: int, channel: int = 0) -> None: ...
 
     def set_overlay(self, overlay: Overlay | None) -> None: ...
 
@@ -130,7 +130,9 @@ class _MoveDrag:
         delta_pitch = max(-min(n.pitch for n in self.notes),
                           min(MIDI_PITCH_MAX - max(n.pitch for n in self.notes), delta_pitch))
         if delta_pitch != self.delta_pitch:
-            host.preview_note(self.anchor.pitch + delta_pitch, self.anchor.velocity)
+            host.preview_note(
+                self.anchor.pitch + delta_pitch, self.anchor.velocity, self.anchor.channel
+            )
         self.delta_ticks, self.delta_pitch = delta_ticks, delta_pitch
         hidden = frozenset() if self.copy else frozenset(self.notes)
         host.set_overlay(Overlay(hidden=hidden, ghosts=self.moved()))
@@ -243,7 +245,8 @@ def _start_note_drag(host: ToolHost, note: Note, part: HitPart, x: float, y: flo
         return _ResizeDrag(note, notes, x, y)
     if part is HitPart.LEFT_EDGE and not mods.ctrl:
         return _LeftResizeDrag(note, notes, x, y)
-    host.preview_note(note.pitch, note.velocity)  # grabbing a note sounds it, as in MidiEditor
+    # grabbing a note sounds it (in its own part), as in MidiEditor
+    host.preview_note(note.pitch, note.velocity, note.channel)
     return _MoveDrag(note, notes, x, y, collapse_on_click=collapse, copy=mods.ctrl,
                      deselect_on_click=deselect)
 
@@ -387,7 +390,7 @@ class DrawTool(Tool):
         note = Note(start, geo.y_to_pitch(y), length, self.velocity)
         self._drag = _NewNoteDrag(note, tick, cell)
         host.set_overlay(Overlay(ghosts=(note,)))
-        host.preview_note(note.pitch, note.velocity)
+        host.preview_note(note.pitch, note.velocity, note.channel)
 
     def move(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
         if isinstance(self._drag, _NewNoteDrag):

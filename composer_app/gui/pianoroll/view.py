@@ -116,12 +116,12 @@ class PianoRollView(QWidget):
     """The note area. Implements the tools' ``ToolHost``.
 
     Signals: ``geometry_changed()`` after zoom, scroll or resize; ``note_preview_requested(
-    pitch, velocity)`` when a drawn or moved note should sound; ``tool_changed(str)``;
+    pitch, velocity, channel)`` when a drawn or moved note should sound; ``tool_changed(str)``;
     ``hover_pitch_changed(int)`` with the pitch row under the pointer (-1 when it leaves).
     """
 
     geometry_changed = Signal()
-    note_preview_requested = Signal(int, int)
+    note_preview_requested = Signal(int, int, int)
     tool_changed = Signal(str)
     hover_pitch_changed = Signal(int)
 
@@ -193,9 +193,9 @@ class PianoRollView(QWidget):
         """Apply an edit as one undo step."""
         self.document.push(op)
 
-    def preview_note(self, pitch: int, velocity: int) -> None:
-        """Ask for a short sound of ``pitch``."""
-        self.note_preview_requested.emit(pitch, velocity)
+    def preview_note(self, pitch: int, velocity: int, channel: int = 0) -> None:
+        """Ask for a short sound of ``pitch`` on MIDI ``channel`` (0-15: the note's part)."""
+        self.note_preview_requested.emit(pitch, velocity, channel)
 
     @property
     def overlay(self) -> Overlay | None:
