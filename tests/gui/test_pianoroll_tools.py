@@ -45,6 +45,7 @@ class PlainHost:
         self.snap_step_ticks = step_ticks
         self.pushed: list[EditOperation] = []
         self.previews: list[tuple[int, int]] = []
+        self.preview_channels: list[int] = []
         self.overlay: Overlay | None = None
         self.cursor = "arrow"
 
@@ -55,8 +56,9 @@ class PlainHost:
         op.apply(self.score)
         self.pushed.append(op)
 
-    def preview_note(self, pitch: int, velocity: int) -> None:
+    def preview_note(self, pitch: int, velocity: int, channel: int = 0) -> None:
         self.previews.append((pitch, velocity))
+        self.preview_channels.append(channel)
 
     def set_overlay(self, overlay: Overlay | None) -> None:
         self.overlay = overlay
@@ -118,6 +120,17 @@ def test_select_tool_drag_moves_the_selection_once():
     assert host.overlay is None
     # the grabbed note sounds, then each new pitch it is dragged to
     assert host.previews == [(60, 100), (61, 100), (62, 100)]
+    assert host.preview_channels == [0, 0, 0]
+
+
+def test_select_tool_drag_previews_in_the_grabbed_notes_channel():
+    a = Note(960, 60, 240, channel=3)
+    host = PlainHost([a])
+    tool = SelectTool()
+    tool.press(host, *xy(1000, 60), NONE)
+    tool.move(host, *xy(1000, 61), NONE)
+    tool.release(host, *xy(1000, 61), NONE)
+    assert host.previews == [(60, 100), (61, 100)] and host.preview_channels == [3, 3]
 
 
 def test_select_tool_move_stops_at_tick_zero_keeping_the_shape():
