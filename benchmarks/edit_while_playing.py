@@ -8,6 +8,9 @@ player's lock is held (its sends wait that long); the process player's is what t
 waits on its own thread: finding the notes the edit changed, sending them across the pipe
 and the player's process applying them (its ``play()`` pickles the whole score).
 
+The last column times a jump of the playhead (``seek``) a bar back: the rescheduling a loop's
+wrap does too, on the player's thread, while the note due at the wrap waits.
+
 Run: ``.venv/bin/python benchmarks/edit_while_playing.py [--sizes 1000 10000 100000]``
 """
 
@@ -44,8 +47,9 @@ def best_of(runs: int, action) -> float:
     return min(times)
 
 
-def measure(kind: str, score: Score, runs: int) -> tuple[float, float]:
-    """(play from the middle, update_notes there), best of ``runs``. Units: seconds."""
+def measure(kind: str, score: Score, runs: int) -> tuple[float, float, float]:
+    """(play from the middle, update_notes there, a jump back a bar there: what a loop's
+    wrap reschedules too), best of ``runs``. Units: seconds."""
     player = Player(None) if kind == "thread" else ProcessPlayer()
     middle = score.end_tick // 2
     edited = score.copy()
@@ -55,9 +59,10 @@ def measure(kind: str, score: Score, runs: int) -> tuple[float, float]:
         play_s = best_of(runs, lambda: player.play(score, middle))
         player.play(score, middle)
         update_s = best_of(runs, lambda: player.update_notes(next(edits)))
+        seek_s = best_of(runs, lambda: player.seek(middle - 4 * score.ppq))
     finally:
         player.close()
-    return play_s, update_s
+    return play_s, update_s, seek_s
 
 
 def main() -> None:
@@ -66,14 +71,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     print(f"python {platform.python_version()}, {platform.machine()}; best of {args.runs}")
-    print(f"{'notes':>8} {'player':>8} {'play() baseline':>16} {'update_notes':>13} {'ratio':>6}")
+    print(f"{'notes':>8} {'player':>8} {'play() baseline':>16} {'update_notes':>13} {'ratio':>6}"
+          f" {'seek':>10}")
     for n in args.sizes:
         score = make_score(n)
         for kind in ("thread", "process"):
-            play_s, update_s = measure(kind, score, args.runs)
+            play_s, update_s, seek_s = measure(kind, score, args.runs)
             ratio = update_s / play_s if play_s else float("nan")
             print(f"{n:>8} {kind:>8} {play_s * 1000:>13.1f} ms {update_s * 1000:>10.1f} ms "
-                  f"{ratio:>6.2f}")
+                  f"{ratio:>6.2f} {seek_s * 1000:>7.1f} ms")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@ Design (after Frescobaldi's pure player with a thin Qt adapter):
   return, nothing sounds.
 * Events live in a heap keyed by ``(tick, note-off before note-on, arrival order)`` and are
   turned into monotonic times through the tempo map and an *anchor* ``(time_s, tick)``.
-  Re-anchoring makes tempo edits, seeks and stream stalls cheap.
+  Re-anchoring makes tempo edits, seeks and stream stalls cheap. Only the notes starting
+  within ``SCHEDULE_AHEAD_BEATS`` of the playhead are in the heap; the thread tops it up as
+  the playhead moves, so a jump, a loop's wrap or an edit reschedules a window, not the
+  whole score (found through an index of the notes by start).
 * The thread sleeps on the condition variable until shortly before the next event, then
   spins until it is due (``spin_s``; by default 1.5 interpreter switch intervals, within
   0.3-2 ms). Waking costs one wait for the interpreter lock, up to one switch interval when
@@ -69,6 +72,33 @@ SPIN_MAX_S = 0.002  # ... and at most this long
 _EPSILON_S = 1e-9  # "due" tolerance: float sums of waits may fall short by an ulp
 
 _OFF, _ON = 0, 1  # sort order at one instant: note-offs first
+# Notes are scheduled this many beats ahead of the playhead, topped up as it moves, so that a
+# jump, a loop wrap or an edit reschedules a window of the score, not all of it.
+SCHEDULE_AHEAD_BEATS = 16
+
+
+class _NoteIndex(NamedTuple):
+    """A score's notes (sorted by start) with what finds the ones sounding at a tick."""
+
+    notes: tuple[Note, ...]
+    starts: list[int]  # each note's start tick
+    max_duration: int  # the longest note: none that starts earlier sounds still. Units: ticks
+
+    @staticmethod
+    def of(notes: tuple[Note, ...]) -> _NoteIndex:
+        return _NoteIndex(
+            notes,
+            [n.start_tick for n in notes],
+            max((n.duration_ticks for n in notes), default=0),
+        )
+
+    def first_sounding_at(self, tick: float) -> int:
+        """The index of the first note that may still sound at ``tick`` (none before it)."""
+        return bisect.bisect_right(self.starts, tick - self.max_duration)
+
+    def first_starting_at(self, tick: float) -> int:
+        """The index of the first note starting at or after ``tick``."""
+        return bisect.bisect_left(self.starts, tick)
 
 
 def _silence_messages(sounding: Iterable[tuple[int, int]]) -> list[list[int]]:
@@ -242,7 +272,8 @@ class Player:
         self._timeline = _Timeline([], self._ppq)
         self._anchor_time_s = 0.0
         self._anchor_tick = 0.0
-        self._snapshot: tuple[Note, ...] = ()
+        self._snapshot = _NoteIndex((), [], 0)
+        self._next_note = 0  # the snapshot's notes before this one are scheduled (or over)
         self._pair_notes: dict[int, Note] = {}  # the snapshot's note of each scheduled pair
         self._loop: tuple[int, int] | None = None  # (start, end) ticks, see set_loop
         self._looping = False  # the playback under way goes back at the loop's end
@@ -465,7 +496,8 @@ class Player:
         stream plays (its notes are the continuation's), or for a score of another
         resolution (that is a new :meth:`play`).
         """
-        notes = score.notes
+        index = _NoteIndex.of(score.notes)  # outside the lock: the sends need not wait
+        notes = index.notes
         with self._wake:
             self._check_open()
             if not self._playing or self._stream is not None or score.ppq != self._ppq:
@@ -473,10 +505,15 @@ class Player:
             now_tick = self._current_tick(self._clock())
             pending_on = {e.pair for e in self._events if e.kind == _ON}
             pending_off = {e.pair for e in self._events if e.kind == _OFF}
+            # only the notes near the playhead are looked at: those sounding across it and
+            # those due within the schedule's window
+            first = index.first_sounding_at(now_tick)
+            ahead = index.first_starting_at(self._schedule_limit(now_tick))
+            near = notes[first:ahead]
             # Notes are matched by how they sound, not by identity: Accept turns a generated
             # note into an ordinary one, which sounds the same and must sound on.
             across = collections.Counter(  # the edited notes sounding across the playhead
-                _sound(n) for n in notes if n.start_tick <= now_tick < n.end_tick
+                _sound(n) for n in near if n.start_tick <= now_tick < n.end_tick
             )
             kept: list[Note] = []
             due_soon: collections.Counter[tuple[int, ...]] = collections.Counter()
@@ -491,7 +528,7 @@ class Player:
                     elif not self._note_off(note.channel, note.pitch):
                         return  # the port failed: playback has stopped
             upcoming = []
-            for note in notes:
+            for note in near:
                 if note.start_tick > now_tick:
                     upcoming.append(note)
                 elif note.end_tick > now_tick:
@@ -504,7 +541,8 @@ class Player:
                         upcoming.append(note)
                     elif note.start_tick == now_tick:  # due this very moment
                         upcoming.append(note)
-            self._snapshot = notes
+            self._snapshot = index
+            self._next_note = ahead  # the rest is scheduled as the playhead gets near
             self._events = []
             self._pair_notes = {}
             self._dropped_pairs.clear()
@@ -611,7 +649,7 @@ class Player:
     def _load(self, score: Score, start_tick: int, stream: _Stream | None) -> None:
         self._ppq = score.ppq
         self._timeline = _Timeline(score.tempo_map, score.ppq)
-        self._snapshot = score.notes
+        self._snapshot = _NoteIndex.of(score.notes)
         self._stream = stream
         self._playing = True
         self._stalled = False
@@ -637,7 +675,10 @@ class Player:
         self._last_event_tick = from_tick
         self._dropped_pairs.clear()
         self._cancelled_pairs.clear()
-        self._push_notes(self._snapshot, from_tick)
+        index = self._snapshot
+        first = index.first_sounding_at(from_tick)
+        self._next_note = index.first_starting_at(self._schedule_limit(from_tick))
+        self._push_notes(index.notes[first : self._next_note], from_tick)
         stream = self._stream
         if stream is not None:
             stream.held = {}
@@ -647,6 +688,26 @@ class Player:
                 self._push_stream_rows(stream, rows, 0, from_tick=from_tick, fresh=True)
             if stream.ended:
                 self._end_held(stream)
+
+    def _schedule_limit(self, tick: float) -> int:
+        """Notes starting before this tick are scheduled when the playhead is at ``tick``."""
+        return int(tick) + 1 + SCHEDULE_AHEAD_BEATS * self._ppq
+
+    def _top_up(self, now_tick: float) -> None:
+        """Schedule the snapshot's next notes: those starting within the window ahead of the
+        playhead, and always those starting before the next event already scheduled (so the
+        thread never sleeps past a note not yet scheduled)."""
+        index = self._snapshot
+        n = len(index.notes)
+        if self._next_note >= n:
+            return
+        limit = self._schedule_limit(now_tick)
+        first_start = index.starts[self._next_note]
+        if first_start >= limit and self._events and self._events[0].tick < first_start:
+            return  # the common case: nothing to add
+        stop = index.first_starting_at(max(limit, self._schedule_limit(first_start)))
+        self._push_notes(index.notes[self._next_note : stop], int(first_start))
+        self._next_note = stop
 
     def _push_notes(self, notes: Iterable[Note], from_tick: int) -> None:
         """Schedule each note that lasts past ``from_tick`` (struck there at the latest): all
@@ -922,6 +983,7 @@ class Player:
             precise = True
         if not self._playing:
             return next_s, precise
+        self._top_up(self._current_tick(now))
         horizon = self._horizon_tick()  # a stream's end so far
         loop_end = self._loop_end()
         while self._events and self._events[0].tick < min(horizon, loop_end):
@@ -934,6 +996,7 @@ class Player:
                 return None, False  # the port failed; playback has stopped
         if not self._playing:
             return next_s, precise
+        self._top_up(self._current_tick(now))  # the events sent may have emptied the heap
         if self._events and self._events[0].tick < min(horizon, loop_end):
             until_event = self._time_of(self._events[0].tick) - now
             if next_s is None or until_event < next_s:

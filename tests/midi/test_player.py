@@ -251,6 +251,59 @@ def test_player_seek_ends_the_sounding_notes_and_resumes_there(rig: Rig) -> None
     assert [m for _, m in rig.port.sent] == [m for _, m in notes]
 
 
+# ---- scheduling a window ahead (SCHEDULE_AHEAD_BEATS) ---------------------------------------
+def test_player_schedules_a_window_ahead_and_plays_every_note_on_time(rig: Rig) -> None:
+    from composer_app.midi.player import SCHEDULE_AHEAD_BEATS
+
+    window = SCHEDULE_AHEAD_BEATS * 480
+    # a run of notes over three windows, a rest longer than a window (the schedule runs dry
+    # there), a note much longer than a window, and one after it
+    notes = [Note(i * 480, 60 + i % 12, 240) for i in range(3 * SCHEDULE_AHEAD_BEATS)]
+    late = 3 * window + 2 * window  # two windows of rest
+    notes += [Note(late, 72, 5 * window), Note(late + 6 * window, 74, 480)]
+    score = score_of(*notes)
+    rig.clock.frozen = True
+    rig.player.play(score)
+    assert len(rig.player._events) == 2 * (SCHEDULE_AHEAD_BEATS + 1)  # a window, not all
+    rig.clock.frozen = False
+    assert rig.finished.wait(5.0)
+    expected = []
+    for n in sorted(notes, key=lambda n: n.start_tick):  # 120 BPM: 960 ticks a second
+        expected += [(n.start_tick / 960, (ON, n.pitch, 100)), (n.end_tick / 960, (OFF, n.pitch, 0))]
+    expected.sort(key=lambda e: (e[0], e[1][0] == ON))
+    assert_times(rig.port.notes(), expected)
+    assert rig.player.position_tick == pytest.approx(notes[-1].end_tick)
+
+
+def test_player_jump_strikes_a_long_note_begun_windows_before(rig: Rig) -> None:
+    from composer_app.midi.player import SCHEDULE_AHEAD_BEATS
+
+    window = SCHEDULE_AHEAD_BEATS * 480
+    long = Note(0, 48, 4 * window)  # a pedal note under four windows of music
+    rig.player.play(score_of(long, Note(3 * window, 60, 480)))
+    wait_until(lambda: rig.port.notes() != [])
+    rig.player.seek(3 * window - 480)  # a beat before the melody note, far into the long note
+    assert rig.finished.wait(5.0)
+    messages = [m for _, m in rig.port.notes()]
+    assert messages == [(ON, 48, 100), (OFF, 48, 0), (ON, 48, 100), (ON, 60, 100),
+                        (OFF, 60, 0), (OFF, 48, 0)]  # fmt: skip
+
+
+def test_player_update_notes_beyond_the_window_is_heard_when_reached(rig: Rig) -> None:
+    from composer_app.midi.player import SCHEDULE_AHEAD_BEATS
+
+    far = 3 * SCHEDULE_AHEAD_BEATS * 480  # three windows ahead
+    a, b = Note(0, 60, 480), Note(far, 64, 480)
+    rig.player.play(score_of(a, b))
+    wait_until(lambda: rig.port.notes() != [])
+    # b moved up a tone and another note added beside it, both far beyond the window
+    rig.player.update_notes(score_of(a, b.moved(0, 2), Note(far + 480, 67, 480)))
+    assert rig.finished.wait(5.0)
+    assert [m for _, m in rig.port.notes()] == [
+        (ON, 60, 100), (OFF, 60, 0), (ON, 66, 100), (OFF, 66, 0), (ON, 67, 100), (OFF, 67, 0),
+    ]  # fmt: skip
+
+
 def test_player_update_notes_plays_an_edit_made_while_playing(rig: Rig) -> None:
     # Playing A (60, 0-960), B (62, 960-1440), C (64, 1440-1920) and K (67, 0-1200), at 480
     # ticks: A deleted, B transposed to 65, K kept, D drawn under the playhead (70, 240-1200)
