@@ -79,6 +79,8 @@ class ContinuationController(QObject):
         self._start_tick = 0
         self._step_ticks = 0
         self._take_end_tick = 0  # where the last run's take ends (ticks)
+        # an accepted take still sounding: (start, end) ticks; Continue goes on after it
+        self._accepted_sounding: tuple[int, int] | None = None
         self._scale_chosen: tuple[int | None, str | None] = (None, None)  # (key, scale) asked
         self._heat_pitch_low = 21  # the lowest MIDI pitch of the probabilities' columns
         self._velocity = 90
@@ -127,7 +129,8 @@ class ContinuationController(QObject):
         self.panel.open_checkpoint_requested.connect(self._on_panel_open_checkpoint_requested)
         self.panel.heat_map_toggled.connect(lambda _on: self._show_heat_map())
         playback.player_replaced.connect(worker.set_player)
-        playback.playing_changed.connect(lambda _playing: self._update_state())
+        playback.playing_changed.connect(self._on_playback_playing_changed)
+        editor.playhead_requested.connect(self._on_editor_playhead_requested)
         worker.model_loaded.connect(self._on_worker_model_loaded)
         worker.model_failed.connect(self._on_worker_model_failed)
         worker.continuation_started.connect(self._on_worker_continuation_started)
@@ -189,6 +192,14 @@ class ContinuationController(QObject):
             # the take's own playback left the playhead in it (at its end, once heard):
             # Continue again is another take from where this one began, not after it
             playhead = self._start_tick
+        accepted = self._accepted_sounding
+        if accepted is not None and self._playback.is_streaming and (
+            accepted[0] <= playhead < accepted[1]
+        ):
+            # accepted while it still sounded: its playback has the playhead in it; the
+            # next take goes on after it (the guide: Accept leaves the playhead at its end)
+            playhead = accepted[1]
+        self._accepted_sounding = None
         self._discard(return_playhead=False)
         document, score = self._document, self._document.score
         settings = self.panel.settings()
@@ -287,6 +298,9 @@ class ContinuationController(QObject):
             self._editor.clear_region()
             if take_end is not None and not self._playback.is_playing:
                 self._window.set_playhead(take_end)  # type: ignore[attr-defined]
+            elif take_end is not None and self._playback.is_streaming:
+                # it plays on to its end; a Continue before then goes on from there
+                self._accepted_sounding = (self._start_tick, take_end)
             self._report(
                 f"Accepted {count} generated note{'s' if count != 1 else ''} "
                 f"(Undo removes {'them' if count != 1 else 'it'})."
@@ -524,6 +538,14 @@ class ContinuationController(QObject):
         if not running:
             QTimer.singleShot(0, self._show_heat_map)
         self._update_state()
+
+    def _on_playback_playing_changed(self, playing: bool) -> None:
+        if not playing:
+            self._accepted_sounding = None  # played out or stopped: the playhead says where
+        self._update_state()
+
+    def _on_editor_playhead_requested(self, _tick: int) -> None:
+        self._accepted_sounding = None  # the user put the playhead somewhere: that counts
 
     def _update_state(self) -> None:
         pending = bool(self._document.generated_notes)

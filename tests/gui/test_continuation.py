@@ -815,3 +815,19 @@ def test_continuation_escape_stops_a_take_still_sounding_after_its_generation(
     qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=2000)
     assert window.document.generated_notes  # the take stays pending
     assert not window.continuation.stop_action.isEnabled()  # Escape deselects again
+
+
+def test_continuation_accepted_while_it_sounds_is_continued_after_its_end(
+    qtbot, window, tmp_path
+):
+    # Accept is enabled once the last step is made, while the take still sounds (the worker
+    # runs ahead of the playhead): the next Continue started inside the accepted take, over
+    # its last bars, and the model never heard them.
+    load_seed(window, tmp_path, tempo_bpm=60.0)  # 8 eighth-note steps: 4 s of sound
+    assert run_continuation(qtbot, window, steps=8)
+    take_end = max(n.end_tick for n in window.document.generated_notes)
+    assert window.playback.is_streaming and window.playhead_tick < take_end
+    window.continuation.accept()
+    assert run_continuation(qtbot, window, steps=4)
+    assert window.continuation._start_tick >= take_end
+    assert min(n.start_tick for n in window.document.generated_notes) >= take_end
