@@ -78,7 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--accompany",
         action="store_true",
-        help="hold the file's notes from --start-bar on fixed and fill in around them",
+        help="hold the file's notes from --start-bar on (default: bar 1, for as long as the "
+        "file, unless --bars or --steps says otherwise) fixed and fill in around them",
     )
     parser.add_argument(
         "--allow-rests",
@@ -89,8 +90,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--start-bar",
         type=int,
         default=None,
-        help="start generating at this bar (1-based; default: right after the seed; at most "
-        f"{MAX_BARS_AFTER_SEED} bars after the seed's last bar)",
+        help="start generating at this bar (1-based; default: right after the seed, or bar 1 "
+        f"with --accompany; at most {MAX_BARS_AFTER_SEED} bars after the seed's last bar)",
     )
 
 
@@ -172,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
             start_tick = score.bar_start(args.start_bar)
         except ScoreError as exc:
             return fail(f"--start-bar {args.start_bar}: {exc}")
+    elif args.accompany:
+        start_tick = 0  # the file's notes are the melody to accompany, from its first bar
     else:
         start_tick = score.end_tick
     # the model's steps are counted from the bar line, so they fall on its beats
@@ -179,6 +182,9 @@ def run(args: argparse.Namespace) -> int:
     planned_start = plan_start(model.config, score.ppq, start_tick, grid_origin)
     if args.steps is not None:
         n_steps = args.steps
+    elif args.accompany and args.bars is None and score.end_tick > planned_start:
+        # as long as the melody it accompanies (as the window's Accompany with no region)
+        n_steps = -(-(score.end_tick - planned_start) // step_ticks)
     else:  # bars of the meters in force, however they change
         bars = 8 if args.bars is None else args.bars
         try:

@@ -460,3 +460,21 @@ def test_headless_generate_refuses_pitches_bars_and_models_it_cannot_use(
     # a start up to 8 bars after the seed's last bar is fine: bars of rest before it
     if arguments[0] == "--start-bar":
         assert main([*command[:-2], "--start-bar", "9"]) == 0
+
+
+def test_headless_generate_accompany_without_a_start_bar_accompanies_the_whole_file(
+    tmp_path: Path, capsys
+) -> None:
+    # it started after the file's end, where there is nothing to hold: a plain continuation
+    model_dir = _tiny_checkpoint(tmp_path / "model")
+    seed = _seed_file(tmp_path / "seed.mid")  # one bar of eighth notes, velocity 80
+    out = tmp_path / "out.mid"
+    assert main(["generate", "--seed", str(tmp_path / "seed.mid"), "--accompany",
+                 "--model", str(model_dir), "--seed-value", "3", "-o", str(out)]) == 0
+    assert "8 steps of 240 ticks from tick 0" in capsys.readouterr().out
+    result = read_mid(out)
+    generated = [n for n in result.notes if n not in set(seed.notes)]
+    assert generated, "nothing accompanies the melody"
+    assert all(n.start_tick < seed.end_tick for n in generated)  # under the melody
+    assert {n.velocity for n in generated} == {80}  # as loud as the melody it accompanies
+    assert set(seed.notes) <= set(result.notes)
