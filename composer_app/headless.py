@@ -82,6 +82,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "file, unless --bars or --steps says otherwise) fixed and fill in around them",
     )
     parser.add_argument(
+        "--harmony-anywhere",
+        action="store_true",
+        help="with --accompany, let the model play above the file's notes too (default: "
+        "nothing above the top note sounding, as the folk tunes the models learned do)",
+    )
+    parser.add_argument(
         "--allow-rests",
         action="store_true",
         help="let steps with no note at all stand (default: such a step is drawn again)",
@@ -211,6 +217,7 @@ def run(args: argparse.Namespace) -> int:
             range_high=args.high,
             max_polyphony=args.max_notes,
             accompany=args.accompany,
+            harmony_below=not args.harmony_anywhere,
             allow_rests=args.allow_rests,
         )
         continuation = Continuation(

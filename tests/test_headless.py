@@ -478,3 +478,21 @@ def test_headless_generate_accompany_without_a_start_bar_accompanies_the_whole_f
     assert all(n.start_tick < seed.end_tick for n in generated)  # under the melody
     assert {n.velocity for n in generated} == {80}  # as loud as the melody it accompanies
     assert set(seed.notes) <= set(result.notes)
+
+
+def test_headless_generate_accompany_keeps_below_the_melody_unless_told(
+    tmp_path: Path, capsys
+) -> None:
+    # the tiny model nearly always plays C4 (and often G4): under a melody on A3, above
+    # which both lie, nothing sounds unless --harmony-anywhere lets it
+    model_dir = _tiny_checkpoint(tmp_path / "model")
+    melody = Score()
+    melody.add_many(Note(i * 480, 57, 480, 80) for i in range(8))  # A3 in quarter notes
+    write_mid(melody, tmp_path / "low.mid")
+    for extra, above in (([], False), (["--harmony-anywhere"], True)):
+        out = tmp_path / f"out{len(extra)}.mid"
+        assert main(["generate", "--seed", str(tmp_path / "low.mid"), "--accompany",
+                     "--key", "C", "--model", str(model_dir), "--seed-value", "1",
+                     "--allow-rests", "-o", str(out), *extra]) == 0
+        generated = [n for n in read_mid(out).notes if n.pitch != 57]
+        assert any(n.pitch > 57 for n in generated) is above, generated

@@ -196,6 +196,15 @@ class ContinuationPanel(QDockWidget):
             "Keep your notes in the target region and let the model fill in around them"
         )
         form.addRow("", self.accompany_check)
+        self.below_check = QCheckBox("Harmony below my melody")
+        self.below_check.setToolTip(
+            "Accompanying: no note above the top note of yours sounding at the time, as in "
+            "the folk tunes the models learned (off: the model may add a tune above yours)"
+        )
+        self.below_check.setChecked(True)
+        self.below_check.setEnabled(False)
+        self.accompany_check.toggled.connect(self.below_check.setEnabled)
+        form.addRow("", self.below_check)
 
         self.variations_spin = QSpinBox()
         self.variations_spin.setRange(1, 8)
@@ -306,6 +315,7 @@ class ContinuationPanel(QDockWidget):
             range_high=high,
             max_polyphony=self.polyphony_spin.value() or None,
             accompany=self.accompany_check.isChecked(),
+            harmony_below=self.below_check.isChecked(),
             allow_rests=self.rests_check.isChecked(),
         )
 
@@ -340,6 +350,7 @@ class ContinuationPanel(QDockWidget):
         settings.setValue("high", self.high_spin.value())
         settings.setValue("polyphony", self.polyphony_spin.value())
         settings.setValue("accompany", self.accompany_check.isChecked())
+        settings.setValue("harmony_below", self.below_check.isChecked())
         settings.setValue("allow_rests", self.rests_check.isChecked())
         settings.setValue("variations", self.variations_spin.value())
         settings.setValue("heat_map", self.heat_map_check.isChecked())
@@ -374,8 +385,8 @@ class ContinuationPanel(QDockWidget):
             if value is not None and 0 <= value < combo.count():
                 combo.setCurrentIndex(int(value))
 
-        def flag(key: str) -> bool:
-            return str(settings.value(key, "false")).lower() in ("true", "1")
+        def flag(key: str, default: bool = False) -> bool:
+            return str(settings.value(key, str(default).lower())).lower() in ("true", "1")
 
         model = str(settings.value("model", "") or "")
         # a shipped model by name, or a checkpoint folder the user opened before
@@ -394,6 +405,7 @@ class ContinuationPanel(QDockWidget):
         restore_spin(self.high_spin, "high")
         restore_spin(self.polyphony_spin, "polyphony")
         self.accompany_check.setChecked(flag("accompany"))
+        self.below_check.setChecked(flag("harmony_below", default=True))
         self.rests_check.setChecked(flag("allow_rests"))
         restore_spin(self.variations_spin, "variations")
         self.heat_map_check.setChecked(flag("heat_map"))

@@ -50,6 +50,9 @@ class ContinuationSettings:
     range_high: int = 108
     max_polyphony: int | None = None
     accompany: bool = False
+    # accompanying: nothing above the top note of the user's sounding in a step (the tunes the
+    # models learned keep their chords under the melody; free, they add a second tune above)
+    harmony_below: bool = True
     allow_rests: bool = False  # False: a step with no note at all is drawn again
 
     def __post_init__(self) -> None:
@@ -184,6 +187,15 @@ def seed_notes(notes: Sequence[Note], seed_start_tick: int, start_tick: int) -> 
     ]
 
 
+def _above_top(sounding: np.ndarray) -> np.ndarray:
+    """The cells above the highest sounding pitch of each step (none in a step where nothing
+    sounds). Shapes: ``(T, P)`` bool in and out."""
+    n_pitches = sounding.shape[1]
+    highest = n_pitches - 1 - np.argmax(sounding[:, ::-1], axis=1)  # of each step's sounding
+    top = np.where(sounding.any(axis=1), highest, n_pitches)  # nothing sounds: nothing above
+    return np.arange(n_pitches)[None, :] > top[:, None]
+
+
 def seed_velocity(seed: Sequence[Note], targets: Sequence[Note] = ()) -> int:
     """The velocity generated notes get: the median of the seed's, else of the target notes'
     in accompany mode (a soft melody gets a soft accompaniment), else 90."""
@@ -302,9 +314,15 @@ class Continuation:
         # Held off: a pitch in every step where a user's note of it sounds at all (the clamp
         # above rounds a note off the grid into one step; it may sound in the next too).
         occupied = self._occupied(target_notes, end_tick, model_low) & ~clamped
+        above = (
+            _above_top(clamped | occupied)
+            if self.settings.accompany and self.settings.harmony_below
+            else np.zeros_like(clamped)
+        )
         if clamped.any() or occupied.any():
-            # the user's notes held off still sound: they count towards the notes per step
-            self._generator.clamp(clamped | occupied, clamped, occupied.sum(axis=1))
+            # the user's notes held off still sound: they count towards the notes per step;
+            # over the melody accompanied, nothing sounds
+            self._generator.clamp(clamped | occupied | above, clamped, occupied.sum(axis=1))
         # the same in the user's key, where generated frames are masked by them
         self.clamped = transpose_roll(clamped, -self.shift)
         self.occupied = transpose_roll(occupied, -self.shift)

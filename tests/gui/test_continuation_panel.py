@@ -42,6 +42,24 @@ def test_continuation_panel_keeps_its_settings_between_runs(qtbot, tmp_path) -> 
         0.8, 42, 2, "major")
     assert engine.max_polyphony == 4 and engine.accompany and engine.allow_rests
     assert engine.gibbs_steps == 40
+    assert engine.harmony_below  # the default, kept
+
+
+def test_continuation_panel_harmony_below_the_melody_goes_with_accompany(qtbot, tmp_path) -> None:
+    panel = ContinuationPanel(["nottingham"], default_model="nottingham")
+    qtbot.addWidget(panel)
+    assert panel.below_check.isChecked() and not panel.below_check.isEnabled()
+    assert panel.settings().harmony_below  # on by default, as the models learned
+    panel.accompany_check.setChecked(True)
+    assert panel.below_check.isEnabled()
+    panel.below_check.setChecked(False)
+    assert not panel.settings().harmony_below
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    panel.save_settings(settings)
+    again = ContinuationPanel(["nottingham"], default_model="nottingham")
+    qtbot.addWidget(again)
+    again.load_settings(settings)
+    assert again.below_check.isEnabled() and not again.below_check.isChecked()
 
 
 def test_continuation_panel_ignores_bad_numbers_in_the_settings_file(qtbot, tmp_path) -> None:

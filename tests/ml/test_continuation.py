@@ -119,6 +119,23 @@ def test_continuation_accompany_keeps_clamped_notes_out_of_the_output() -> None:
     assert _pitches(cont.generated_notes()) == {60}
 
 
+def test_continuation_accompany_keeps_the_harmony_below_the_melody() -> None:
+    # The model always plays C4, G4 and C5. Under a melody on E4 (steps 0-1), then G4 with
+    # an off-grid tail into step 3, then nothing (step 4): what sounds above the melody's top
+    # note is a second tune over it, which the folk tunes the models learned never have.
+    model = _fixed_model([60, 67, 72], key_normalization="none")
+    melody = [Note(0, 64, 2 * EIGHTH), Note(2 * EIGHTH, 67, EIGHTH + EIGHTH // 2)]
+    below = ContinuationSettings(n_steps=5, accompany=True)
+    cont = Continuation(model, melody, PPQ, start_tick=0, settings=below)
+    frames = [sorted(int(p) + 21 for p in step.frame.nonzero()[0]) for step in cont]
+    # under E4: C4 only; under G4 (and its tail): C4 (G4 is the melody's own); then free
+    assert frames == [[60], [60], [60], [60], [60, 67, 72]]
+    anywhere = ContinuationSettings(n_steps=5, accompany=True, harmony_below=False)
+    cont = Continuation(model, melody, PPQ, start_tick=0, settings=anywhere)
+    frames = [sorted(int(p) + 21 for p in step.frame.nonzero()[0]) for step in cont]
+    assert frames == [[60, 67, 72], [60, 67, 72], [60, 72], [60, 72], [60, 67, 72]]
+
+
 def _overlaps_of_one_pitch(user: list[Note], generated: list[Note]) -> list[tuple[Note, Note]]:
     return [
         (u, g) for u in user for g in generated
