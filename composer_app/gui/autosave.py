@@ -223,7 +223,10 @@ class Autosaver(QObject):
     """Writes the document's score to the autosave folder on a timer while it is dirty.
 
     ``snapshot`` returns ``(score, original_path, dirty)``; the autosaver never touches the
-    document. Signals: ``saved(str)`` with the autosave path; ``failed(str)`` with a reason.
+    document. ``state``, if given, returns a value that changes whenever what the snapshot
+    would hold does (the document's edit count and file): while it is what it was at the last
+    autosave, the timer writes nothing again (a large score takes a visible moment to write).
+    Signals: ``saved(str)`` with the autosave path; ``failed(str)`` with a reason.
     """
 
     saved = Signal(str)
@@ -235,10 +238,13 @@ class Autosaver(QObject):
         snapshot: Snapshot,
         interval_ms: int = DEFAULT_INTERVAL_MS,
         parent: QObject | None = None,
+        state: Callable[[], object] | None = None,
     ) -> None:
         super().__init__(parent)
         self._directory = Path(directory)
         self._snapshot = snapshot
+        self._state = state
+        self._written_state: object = None  # the state the autosave on disk was written in
         self.mid_path = self._directory / f"session-{os.getpid()}-{_LAUNCH_TOKEN}.mid"
         self.info_path = self.mid_path.with_suffix(".json")
         self.lock_path = self.mid_path.with_suffix(".lock")
@@ -267,7 +273,11 @@ class Autosaver(QObject):
         self._timer.stop()
 
     def autosave_now(self) -> bool:
-        """Write the autosave if the document is dirty, remove it if clean. True if written."""
+        """Write the autosave if the document is dirty, remove it if clean. True if written
+        (False too when the autosave on disk already holds this state of the document)."""
+        state = self._state() if self._state is not None else None
+        if state is not None and state == self._written_state and self.mid_path.exists():
+            return False  # nothing changed since it was written
         score, original_path, dirty = self._snapshot()
         if not dirty:
             self.discard()
@@ -284,6 +294,7 @@ class Autosaver(QObject):
             self.failed.emit(f"Autosave to {self.mid_path} failed: {exc}")
             return False
         self.last_error = None
+        self._written_state = state
         self.saved.emit(str(self.mid_path))
         return True
 
@@ -296,6 +307,7 @@ class Autosaver(QObject):
 
     def discard(self) -> None:
         """Delete this session's autosave (after a save or a clean exit), then its lock."""
+        self._written_state = None
         for path in (self.mid_path, self.info_path):
             try:
                 path.unlink(missing_ok=True)

@@ -145,6 +145,7 @@ class MainWindow(QMainWindow):
             self._autosave_snapshot,
             autosave_interval_ms,
             self,
+            state=lambda: (self.document.edit_state, self.file_path),
         )
         self.continuation = ContinuationController(
             self, self.document, self.editor, self.playback, self.prefs.settings

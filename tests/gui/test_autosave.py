@@ -79,6 +79,29 @@ def test_autosave_writes_only_while_dirty(tmp_path: Path) -> None:
     assert not saver.mid_path.exists() and not saver.info_path.exists()
 
 
+def test_autosave_does_not_write_again_what_it_already_holds(tmp_path: Path) -> None:
+    # An idle user with unsaved work: a large score was written again every minute, a
+    # visible freeze each time (0.3 s at 100,000 notes), with nothing new in it.
+    score = Score()
+    score.add(Note(0, 60, 480))
+    snapshots: list[int] = []
+    state = {"edits": 1}
+
+    def snapshot():
+        snapshots.append(1)
+        return score, None, True
+
+    saver = Autosaver(tmp_path / "auto", snapshot, state=lambda: state["edits"])
+    assert saver.autosave_now() and len(snapshots) == 1
+    assert not saver.autosave_now() and len(snapshots) == 1  # not even a snapshot taken
+    state["edits"] = 2  # an edit
+    assert saver.autosave_now() and len(snapshots) == 2
+    saver.mid_path.unlink()  # gone (someone tidied the folder): written again
+    assert saver.autosave_now() and saver.mid_path.exists()
+    saver.discard()  # saved by the user; the next edit's autosave is new
+    assert saver.autosave_now() and saver.mid_path.exists()
+
+
 def test_autosave_failure_is_reported_not_raised(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("x")  # the autosave "folder" is a file: mkdir fails
@@ -244,6 +267,19 @@ def test_autosave_clean_exit_deletes_it(make_window, dialogs) -> None:
     assert window.close()
     assert not window.autosaver.mid_path.exists()
     assert not window.autosaver.info_path.exists()
+
+
+def test_autosave_of_the_window_writes_only_after_edits(make_window) -> None:
+    window = make_window()
+    window.document.push(add_notes([Note(0, 60, 480)]))
+    assert window.autosaver.autosave_now()
+    assert not window.autosaver.autosave_now()  # nothing new
+    window.document.undo_stack.undo()
+    window.document.undo_stack.redo()  # the same notes, but edits: written again
+    assert window.autosaver.autosave_now()
+    window.document.push(add_notes([Note(480, 62, 480)]))
+    assert window.autosaver.autosave_now()
+    assert [n.pitch for n in read_mid(window.autosaver.mid_path).notes] == [60, 62]
 
 
 def test_autosave_of_a_crashed_launch_with_our_pid_is_offered_not_hidden(tmp_path: Path) -> None:
