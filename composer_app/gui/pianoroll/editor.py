@@ -285,8 +285,14 @@ class PianoRollEditor(QWidget):
         notes = selected or [n for n in self.document.score.notes if not n.generated]
         step = self.snap_step_ticks
         score = self.document.score
-        # Each start snaps to the grid of its own bar, so downbeats stay on the grid.
-        moved = [quantized(n, step, bar_at(score, n.start_tick)) for n in notes]
+        # Each start snaps to the grid of its own bar, so downbeats stay on the grid (the
+        # notes come in start order: a bar is looked up once for all the notes it holds).
+        moved = []
+        bar = (0, 0)
+        for note in notes:
+            if not bar[0] <= note.start_tick < bar[1]:
+                bar = bar_at(score, note.start_tick)
+            moved.append(quantized(note, step, bar))
         if moved != notes:
             # with nothing selected, nothing is afterwards (nor after a redo): not the whole
             # song for the next arrow key

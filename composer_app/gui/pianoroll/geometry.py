@@ -161,12 +161,17 @@ def quantized(note: Note, step_ticks: Step, bar: tuple[int, int] | None = None) 
     least one), so that it ends on a line of the same grid.
     """
     start = max(0, snap_nearest(note.start_tick, step_ticks, bar))
-    steps = max(1, math.floor(Fraction(note.duration_ticks) / step_ticks + Fraction(1, 2)))
+    if isinstance(step_ticks, int):  # whole ticks: integers only (a fifth of the time)
+        steps = max(1, (2 * note.duration_ticks + step_ticks) // (2 * step_ticks))
+    else:
+        steps = max(1, math.floor(Fraction(note.duration_ticks) / step_ticks + Fraction(1, 2)))
     # the lines counted from the start's own bar (from the start itself where it snapped to
     # the next downbeat, or without a bar)
     origin = bar[0] if bar is not None and start < bar[1] else start
     index = _index_at_or_before(start, step_ticks, origin)
     duration = _line(origin, index + steps, step_ticks) - start
+    if start == note.start_tick and duration == note.duration_ticks:
+        return note  # already on the grid
     return replace(note, start_tick=start, duration_ticks=duration)
 
 
