@@ -147,3 +147,24 @@ def test_velocity_lane_bars_are_as_tall_as_the_velocity(qtbot):
     # QUIET (velocity 10) and USER (120) share a start: the lane shows the taller bar's top
     x_user = round(editor.view.geometry.tick_to_x(USER.start_tick)) + 2
     assert QColor(image.pixel(x_user, round(lane.bar_top_y(120)) + 2)).saturation() > 60
+
+
+def test_velocity_lane_repaints_for_the_time_axis_only(qtbot):
+    # Its bars follow the time axis: a vertical scroll repainted every bar (22 ms a frame at
+    # 100,000 notes zoomed out), for nothing.
+    from dataclasses import replace
+
+    editor = make_editor(qtbot)
+    lane = editor.velocity_lane
+    updates: list[int] = []
+    lane.update = lambda *args: updates.append(1)  # type: ignore[method-assign]
+    view = editor.view
+    geo = view.geometry
+    view.set_geometry(replace(geo, scroll_y_px=geo.scroll_y_px + 3 * geo.row_height_px))
+    assert updates == []
+    geo = view.geometry
+    view.set_geometry(replace(geo, scroll_x_px=geo.scroll_x_px + 40))
+    assert updates == [1]
+    geo = view.geometry
+    view.set_geometry(replace(geo, pixels_per_tick=geo.pixels_per_tick * 2))
+    assert updates == [1, 1]

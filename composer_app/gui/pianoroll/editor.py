@@ -380,8 +380,7 @@ class PianoRollEditor(QWidget):
             bar.setValue(round(value))
             bar.blockSignals(False)
         self.keyboard.update()
-        self.ruler.update()
-        self.velocity_lane.update()
+        self.ruler.update()  # (the velocity lane repaints itself when the time axis moves)
 
     def _on_hbar_value_changed(self, value: int) -> None:
         geo = self.view.geometry

@@ -37,9 +37,19 @@ class VelocityLane(QWidget):
         self._pending_state = 0  # the document's edit_state when the drag began
         self._last = (0.0, 0.0)  # the stroke's previous pointer position (x, y) in px
         self.setFixedHeight(LANE_HEIGHT_PX)
-        view.geometry_changed.connect(self.update)
+        # the time axis the bars are drawn for: (pixels per tick, horizontal scroll)
+        self._time_axis = (view.geometry.pixels_per_tick, view.geometry.scroll_x_px)
+        view.geometry_changed.connect(self._on_view_geometry_changed)
         view.document.changed.connect(self._on_document_changed)
         view.document.selection_changed.connect(self.update)
+
+    def _on_view_geometry_changed(self) -> None:
+        # the bars follow the time axis only: a vertical scroll or a pitch zoom moves none
+        geo = self._view.geometry
+        axis = (geo.pixels_per_tick, geo.scroll_x_px)
+        if axis != self._time_axis:
+            self._time_axis = axis
+            self.update()
 
     def _bar_height_px(self) -> float:
         return self.height() - 4.0
