@@ -717,6 +717,41 @@ def test_process_player_sends_the_whole_score_when_its_copy_is_out_of_step() -> 
         player.close()
 
 
+def test_process_player_plays_an_edited_score_by_its_differences() -> None:
+    from composer_app.midi.player import ProcessPlayer
+
+    finished = threading.Event()
+    player = ProcessPlayer(on_finished=finished.set)
+    crossed: list[str] = []
+    call = player._call
+
+    def recording_call(command: str, *args: object) -> object:
+        crossed.append(command)
+        return call(command, *args)
+
+    player._call = recording_call  # type: ignore[method-assign]
+    try:
+        score = score_of(Note(0, 60, 96))
+        player.play(score)  # the first time: the whole score
+        assert finished.wait(10.0)
+        finished.clear()
+        score.add(Note(96, 62, 96))  # edited, and faster, before Play again
+        score.set_tempo_bpm(240)
+        player.play(score, 0)
+        assert crossed == ["play", "play_diff"]
+        # the process plays the edited notes at the new tempo: 192 ticks in 0.1 s (0.2 s at
+        # the old one)
+        assert player.time_of_tick(192) - player.time_of_tick(0) == pytest.approx(0.1)
+        assert finished.wait(10.0)
+        assert player.position_tick == pytest.approx(192)
+        player._sent = (480, (Note(0, 61, 96),))  # out of step: the whole score again
+        player.play(score, 96)
+        assert [c for c in crossed[2:] if c.startswith("play")] == ["play_diff", "play"]
+        assert finished.wait(10.0)
+    finally:
+        player.close()
+
+
 def test_process_player_difference_counts_identical_copies() -> None:
     from composer_app.midi.player import _difference
 
