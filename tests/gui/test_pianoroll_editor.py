@@ -660,6 +660,18 @@ def test_editor_zoom_to_fit_shows_every_note(qtbot):
     assert low <= 40 and high > 90
 
 
+def test_editor_zoom_to_fit_shows_an_hour_long_song(qtbot):
+    # At 1,024 PPQ (every Nottingham file) the zoom stopped at 8 px a bar: Zoom to fit
+    # showed the first 7-12 % of a half-hour file, and there was no overview of it.
+    score = Score(ppq=1024)
+    bar = 4 * 1024
+    notes = [Note(0, 60, 1024), Note(1800 * bar, 72, 1024)]  # an hour at 120 BPM
+    editor = make_editor(qtbot, notes, score=score)
+    editor.zoom_to_fit()
+    start, end = editor.view.geometry.visible_tick_range()
+    assert start <= 0 and end >= 1800 * bar + 1024
+
+
 def test_editor_follow_playhead(qtbot):
     editor = make_editor(qtbot)
     far = 20_000  # x 2500, beyond the ~940 px view

@@ -168,3 +168,30 @@ def test_velocity_lane_repaints_for_the_time_axis_only(qtbot):
     geo = view.geometry
     view.set_geometry(replace(geo, pixels_per_tick=geo.pixels_per_tick * 2))
     assert updates == [1, 1]
+
+
+def test_velocity_lane_zoomed_far_out_draws_the_loudest_bar_of_each_column(qtbot):
+    # More notes on screen than DENSE_BAR_COUNT: one bar per pixel column, the loudest note
+    # starting under it (drawn note by note, 100,000 of them took 0.4 s a frame)
+    from composer_app.gui.pianoroll.velocity_lane import DENSE_BAR_COUNT
+
+    score = Score()
+    quiet = [Note(i * 120, 60, 120, 20) for i in range(DENSE_BAR_COUNT + 500)]
+    loud = Note(1000 * 120, 64, 120, 127)  # under the same column as quiet note 1000
+    score.add_many([*quiet, loud])
+    editor = PianoRollEditor(ScoreDocument(score))
+    qtbot.addWidget(editor)
+    editor.resize(900, 600)
+    editor.show()
+    qtbot.waitExposed(editor)
+    editor.zoom_to_fit()
+    lane = editor.velocity_lane
+    image = lane.grab().toImage()
+    geo = editor.view.geometry
+    x_loud = int(geo.tick_to_x(loud.start_tick))
+    x_quiet = int(geo.tick_to_x(500 * 120))
+    just_under = lambda velocity: round(lane.bar_top_y(velocity)) + 2  # noqa: E731
+    # the loud note's column reaches velocity 127; a quiet column only 20
+    assert QColor(image.pixel(x_loud, just_under(127))).saturation() > 60
+    assert QColor(image.pixel(x_quiet, just_under(127))).saturation() < 30
+    assert QColor(image.pixel(x_quiet, just_under(20))).saturation() > 60

@@ -17,7 +17,7 @@ from composer_app.core.note import MIDI_PITCH_MAX, Note
 from composer_app.core.score import Score
 
 PITCH_COUNT = MIDI_PITCH_MAX + 1
-MIN_PIXELS_PER_TICK = 0.002
+MIN_PIXELS_PER_TICK = 0.0001
 MAX_PIXELS_PER_TICK = 2.0
 MIN_ROW_HEIGHT_PX = 3.0
 MAX_ROW_HEIGHT_PX = 48.0

@@ -98,6 +98,8 @@ class _NoteTable:
     end: np.ndarray
     pitch: np.ndarray
     key: np.ndarray
+    velocity: np.ndarray
+    generated: np.ndarray  # bool
 
     @staticmethod
     def build(notes: tuple[Note, ...], revision: int) -> _NoteTable:
@@ -109,7 +111,8 @@ class _NoteTable:
         start = fields[:, 0]
         return _NoteTable(revision, notes, start, start + fields[:, 1], fields[:, 2],
                           fields[:, 4] * VELOCITY_BUCKETS
-                          + fields[:, 3] * VELOCITY_BUCKETS // 128)
+                          + fields[:, 3] * VELOCITY_BUCKETS // 128,
+                          fields[:, 3], fields[:, 4].astype(bool))
 
 
 class PianoRollView(QWidget):
@@ -485,6 +488,16 @@ class PianoRollView(QWidget):
         if self._table is None or self._table.revision != self._revision:
             self._table = _NoteTable.build(self.document.score.notes, self._revision)
         return self._table
+
+    def note_arrays(self, start_tick: float, end_tick: float) -> tuple[
+            tuple[Note, ...], np.ndarray, np.ndarray, np.ndarray]:
+        """The notes starting in ``[start_tick, end_tick)`` as arrays, for panes that draw
+        them in bulk (the velocity lane): (the notes, their start ticks, velocities, whether
+        each is generated). Shapes: ``(k,)``. Units: ticks."""
+        table = self._note_table()
+        first, stop = np.searchsorted(table.start, [start_tick, end_tick], side="left")
+        return (table.notes[first:stop], table.start[first:stop],
+                table.velocity[first:stop], table.generated[first:stop])
 
     def _visible_indices(self) -> np.ndarray:
         """Indices (into the score's sorted notes) of notes in the visible area.
