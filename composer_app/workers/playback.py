@@ -9,6 +9,8 @@ Qt queues each emission to the GUI thread, so slots never run on the player's th
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -17,6 +19,10 @@ from PySide6.QtCore import QObject, Signal
 from composer_app.core.score import Score, TempoChange
 
 log = logging.getLogger(__name__)
+
+# A player process that dies again within this long of its replacement is replaced by a
+# player on a thread. Units: seconds.
+RESTART_AGAIN_S = 5.0
 
 
 class PlayerLike(Protocol):
@@ -111,6 +117,8 @@ class PlaybackController(QObject):
         self._streaming = False  # what plays is a live take's stream (its notes are its own)
         self._playing = False
         self._closed = False
+        self._replacing = False  # a dead player is being replaced (no replacing within it)
+        self._last_replaced_s = -math.inf  # when (time.monotonic) it last happened
         self.finished.connect(self._on_finished_delivered)
         self.error_occurred.connect(self._on_error_delivered)
 
@@ -138,18 +146,40 @@ class PlaybackController(QObject):
         return False
 
     def _replace_dead_player(self, reason: str) -> None:
+        if self._replacing:
+            return  # (its own messages reach _stopped_unless_playing: no second replacement)
+        self._replacing = True
+        try:
+            self._replace_dead_player_now(reason)
+        finally:
+            self._replacing = False
+
+    def _replace_dead_player_now(self, reason: str) -> None:
         old = self._player
         try:
             old.close()
         except Exception:  # already dead: nothing to close cleanly
             log.debug("closing a dead player failed", exc_info=True)
-        self._player = self._new_player()
+        now = time.monotonic()
+        if now - self._last_replaced_s < RESTART_AGAIN_S:
+            # its process died again at once: the processes cannot run here; play from a
+            # thread of this one rather than start process after process
+            log.warning("MIDI player process died again; playing from a thread")
+            self._player = thread_player_factory(
+                on_position=self._on_player_position,
+                on_error=self._on_player_error,
+                on_finished=self._on_player_finished,
+            )
+        else:
+            self._player = self._new_player()
+        self._last_replaced_s = now
         if self._loop is not None:
             try:
                 self._player.set_loop(*self._loop)
             except Exception:  # noqa: BLE001 - a loop lost is no reason to fail the restart
                 log.debug("setting the loop on a restarted player failed", exc_info=True)
         port, self._port = self._port, None
+        advice = ""
         if port is not None and not hasattr(port, "send"):  # a PortSpec: reopen it
             try:
                 self.set_port(port)
@@ -157,8 +187,12 @@ class PlaybackController(QObject):
                 self._player.panic()
             except Exception as exc:  # noqa: BLE001 - reported, playback goes on silently
                 self.error_occurred.emit(f"Could not reopen the MIDI output: {exc}")
+            if getattr(port, "virtual_name", None):
+                # a virtual port is made anew: what was connected to the old one is not
+                advice = (f"; connect the synth to the virtual port “{port.virtual_name}” again"
+                          " (a note it was playing may still sound: Panic, Shift+Esc, then)")
         self._set_playing(False)
-        self.error_occurred.emit(f"The MIDI player stopped ({reason}); it was restarted")
+        self.error_occurred.emit(f"The MIDI player stopped ({reason}); it was restarted{advice}")
         self.player_replaced.emit(self._player)
 
     # ---- player thread -> signals -----------------------------------------------------

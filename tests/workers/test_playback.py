@@ -285,3 +285,64 @@ def test_playback_edits_are_not_sent_while_a_live_take_streams(qtbot, qapp) -> N
         assert calls == ["update_notes"]
     finally:
         controller.close()
+
+
+def test_playback_a_player_that_dies_again_at_once_is_replaced_by_a_thread(qtbot, qapp) -> None:
+    # Players whose process cannot run (a broken install, no memory): each replacement's
+    # "restarted" message asked the new, dead player whether it played and replaced it again,
+    # 149 processes deep until a RecursionError, with as many error messages.
+    from composer_app.midi.player import Player
+
+    made: list[object] = []
+
+    class DeadPlayer:
+        def __init__(self, **_callbacks) -> None:
+            made.append(self)
+
+        def __getattr__(self, name: str):
+            def dead(*_args, **_kwargs):
+                raise RuntimeError("the MIDI player process has ended")
+            return dead
+
+        @property
+        def is_playing(self) -> bool:
+            raise RuntimeError("the MIDI player process has ended")
+
+        def close(self) -> None:
+            pass
+
+    controller = PlaybackController(DeadPlayer)
+    errors: list[str] = []
+    controller.error_occurred.connect(errors.append)
+    try:
+        controller._on_player_error("The MIDI player process ended unexpectedly")
+        assert len(made) == 2  # the first and one replacement
+        assert len(errors) == 2  # the report and "it was restarted"
+        controller.play(short_score(), 0)  # dead again at once: a player on a thread
+        assert isinstance(controller.player, Player) and len(made) == 2
+        assert controller.is_playing
+        qtbot.waitUntil(lambda: not controller.is_playing, timeout=10_000)
+    finally:
+        controller.close()
+
+
+def test_playback_a_restart_says_a_virtual_port_must_be_connected_again(
+    qtbot, qapp, jack_server
+) -> None:
+    # a virtual port is made anew by the new process: the synth's connection to the old one
+    # is gone, and so the new player's silence cannot reach it either
+    from composer_app.midi.ports import PortSpec
+
+    controller = PlaybackController()
+    errors: list[str] = []
+    controller.error_occurred.connect(errors.append)
+    try:
+        controller.set_port(PortSpec(virtual_name="ComposerTestOut", api="jack"))
+        first = controller.player
+        with qtbot.waitSignal(controller.player_replaced, timeout=10_000):
+            first._process.kill()
+        assert any("connect the synth to the virtual port “ComposerTestOut” again" in e
+                   for e in errors), errors
+        assert controller.port == PortSpec(virtual_name="ComposerTestOut", api="jack")
+    finally:
+        controller.close()
