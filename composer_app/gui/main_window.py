@@ -226,6 +226,7 @@ class MainWindow(QMainWindow):
         self.playback.position_changed.connect(self._on_playback_position_changed)
         self.playback.playing_changed.connect(self._on_playback_playing_changed)
         self.playback.error_occurred.connect(self._on_playback_error_occurred)
+        self.playback.player_replaced.connect(self._on_playback_player_replaced)
         self.autosaver.failed.connect(
             lambda msg: self.statusBar().showMessage(readable_path(msg), 10_000)
         )
@@ -797,6 +798,15 @@ class MainWindow(QMainWindow):
     def _on_playback_playing_changed(self, playing: bool) -> None:
         self.window_actions.play.setText("Stop" if playing else "Play")
         self.editor.playback_running = playing
+
+    def _on_playback_player_replaced(self, _player: object) -> None:
+        if self.playback.port is None and self._midi_output_in_use != NO_OUTPUT:
+            # the new player could not open the output again: say so, and let Preferences
+            # OK with the same output try again
+            self._midi_output_in_use = NO_OUTPUT
+            self.midi_status_label.setText("MIDI: none (silent)")
+            self.midi_status_label.setToolTip(
+                "The output could not be opened again: Transport ▸ Reconnect MIDI Output")
 
     def _on_playback_error_occurred(self, message: str) -> None:
         self.statusBar().showMessage(f"MIDI output problem: {message}", 15_000)

@@ -1220,6 +1220,36 @@ def test_main_window_preferences_ok_unchanged_keeps_the_port_reconnect_reopens_i
         w.playback.stop()
 
 
+def test_main_window_says_silent_when_a_restarted_player_cannot_reopen_the_output(
+    qtbot, tmp_path: Path, settings: QSettings, dialogs: Dialogs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The player's process died and the new one could not open the synth (gone meanwhile):
+    # the window went on naming the synth, and Preferences OK (the same output) did nothing.
+    from composer_app.midi import ports
+
+    available = {"Synth": True}
+
+    def open_if_there(spec):
+        if not available.get(spec.name):
+            raise PortError(f"MIDI output {spec.name!r} is not available")
+        return QuietPort()
+
+    monkeypatch.setattr(ports.PortSpec, "open", open_if_there)
+    from composer_app.gui.preferences import MidiOutputChoice
+
+    with window_with_ports(tmp_path, settings, ["Synth"]) as w:
+        w.prefs.set_midi_output(MidiOutputChoice("port", "Synth"))  # the user's choice
+        assert w.midi_status_label.text() == "MIDI: Synth"
+        available["Synth"] = False
+        w.playback._replace_dead_player("the MIDI player process has ended")
+        assert w.playback.port is None
+        assert w.midi_status_label.text() == "MIDI: none (silent)"
+        available["Synth"] = True  # the synth is back
+        dialog_choices(monkeypatch, PreferencesDialog.DialogCode.Accepted)
+        w.show_preferences()  # OK, the same output: it is opened again
+        assert w.midi_status_label.text() == "MIDI: Synth" and w.playback.port is not None
+
+
 def test_main_window_port_failure_stops_and_is_reported(qtbot, window: MainWindow) -> None:
     window.playback.set_port(FailingPort())
     score = Score()
