@@ -879,7 +879,10 @@ class Player:
         """The port (or the player itself) failed: stop, try to silence it once, and report."""
         was_playing = self._playing
         if was_playing:
-            self._position_tick = self._current_tick(self._clock())
+            try:
+                self._position_tick = self._current_tick(self._clock())
+            except Exception:  # noqa: BLE001 - the fault may be in the timeline itself
+                self._position_tick = self._anchor_tick
         self._halt_locked()
         sounding = sorted(self._sounding)
         self._sounding.clear()

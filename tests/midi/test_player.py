@@ -862,6 +862,29 @@ def test_player_fault_in_its_thread_stops_silences_reports_and_plays_again() -> 
         r.player.close()
 
 
+def test_player_fault_in_its_tempo_timeline_is_caught_too() -> None:
+    # the guard's own handler read the playhead through the timeline that had failed: the
+    # fault was raised again there and ended the thread as before
+    r = Rig()
+    try:
+        r.clock.frozen = True  # (the fake clock would play it all before the fault is set)
+        r.player.play(score_of(Note(0, 48, 3840), Note(480, 60, 240)))
+        wait_until(lambda: len(r.port.sent) >= 1)
+
+        def broken(_seconds: float) -> float:
+            raise ZeroDivisionError("injected fault in the tempo timeline")
+
+        with r.player._lock:
+            r.player._timeline.tick_at = broken  # type: ignore[method-assign]
+        r.clock.frozen = False
+        wait_until(lambda: bool(r.errors))
+        assert "ZeroDivisionError: injected fault in the tempo timeline" in r.errors[0]
+        assert not r.player.is_playing and r.player._thread.is_alive()
+        assert (OFF, 48, 0) in [m for _, m in r.port.sent]  # silenced
+    finally:
+        r.player.close()
+
+
 def test_process_player_reports_its_process_dying() -> None:
     from composer_app.midi.player import ProcessPlayer
 
