@@ -1106,10 +1106,12 @@ def write_mid(score: Score, path: str | os.PathLike[str]) -> None:
         raise MidiFileError(path, "the file is read-only (permission denied)", "save")
     tmp = folder / f".{_short_name(target.name)}.composer-{secrets.token_hex(4)}.tmp"
     fd = -1
+    stage = "create"  # what was being done when it failed: create, write, replace
     try:
         # 0o666 and the umask, as an ordinary new file would get; keep an existing file's mode
         # and group (and owner, where allowed)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        stage = "write"
         if old is not None:
             _keep_owner(fd, old)
             os.chmod(tmp, old.st_mode & 0o7777)
@@ -1122,14 +1124,19 @@ def write_mid(score: Score, path: str | os.PathLike[str]) -> None:
         os.fsync(fd)
         os.close(fd)
         fd = -1
+        stage = "replace"
         os.replace(tmp, target)
     except OSError as exc:
         _discard(fd, tmp)
         if isinstance(exc, IsADirectoryError):
             reason = "it is a folder, not a file"
-        elif isinstance(exc, PermissionError) and old is not None and fd < 0:
+        elif isinstance(exc, PermissionError) and old is not None and stage == "create":
             # the temporary file could not be made beside it: the folder is the obstacle
             reason = "the folder does not allow new files (permission denied); save it elsewhere"
+        elif isinstance(exc, PermissionError) and stage == "replace":
+            # a folder with the sticky bit (as /tmp): only its owner may replace the file
+            reason = ("the folder lets only the file's owner replace it (permission denied); "
+                      "save it elsewhere")
         elif isinstance(exc, PermissionError):
             reason = "permission denied"
         elif isinstance(exc, FileNotFoundError):

@@ -638,11 +638,19 @@ from composer_app.core.note import Note
 from composer_app.core.score import Score
 from composer_app.midi.files import MidiFileError, write_mid
 
-if os.geteuid() == 0:  # root writes whatever the mode: become "nobody" (no capabilities left)
+folder = Path(sys.argv[1])
+as_root = os.geteuid() == 0
+if as_root:
+    # a folder with the sticky bit (as /tmp) holding root's file, which anyone may write
+    sticky = folder / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    (sticky / "theirs.mid").write_bytes(b"old")
+    (sticky / "theirs.mid").chmod(0o666)
+    # root writes whatever the mode: become "nobody" (no capabilities left)
     os.setgroups([])
     os.setgid(65534)
     os.setuid(65534)
-folder = Path(sys.argv[1])
 score = Score()
 score.add(Note(0, 60, 480))
 protected = folder / "take1.mid"
@@ -664,6 +672,12 @@ try:
     print("closed folder: saved")
 except MidiFileError as exc:
     print(f"closed folder: {exc}")
+if as_root:
+    try:
+        write_mid(score, folder / "sticky" / "theirs.mid")
+        print("sticky folder: saved")
+    except MidiFileError as exc:
+        print(f"sticky folder: {exc}; holds {(folder / 'sticky' / 'theirs.mid').read_bytes()!r}")
 """
 
 
@@ -683,12 +697,18 @@ def test_write_mid_refuses_a_read_only_file_and_names_a_closed_folder(tmp_path: 
             text=True, timeout=60, cwd=Path(files.__file__).parents[2],
         )
         assert done.returncode == 0, done.stderr
-        assert done.stdout.splitlines() == [
+        expected = [
             "read-only file: Cannot save 'take1.mid': the file is read-only (permission "
             "denied); holds b'old'",
             "closed folder: Cannot save 'shared.mid': the folder does not allow new files "
             "(permission denied); save it elsewhere",
         ]
+        if os.geteuid() == 0:  # (only root can leave a file of another user there)
+            expected.append(
+                "sticky folder: Cannot save 'theirs.mid': the folder lets only the file's "
+                "owner replace it (permission denied); save it elsewhere; holds b'old'"
+            )
+        assert done.stdout.splitlines() == expected
     finally:
         if (folder / "shut").exists():
             (folder / "shut").chmod(0o755)
