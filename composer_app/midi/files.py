@@ -1187,8 +1187,10 @@ def _remove_stale_temporaries(folder: Path, name: str) -> None:
     except OSError:
         return
     for entry in entries:
-        if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp")):
-            continue
+        token = entry.name[len(prefix):-len(".tmp")]
+        if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp")
+                and len(token) == 8 and all(c in "0123456789abcdef" for c in token)):
+            continue  # not one of this file's (``secrets.token_hex(4)``)
         try:
             if entry.is_file(follow_symlinks=False) and (
                 now - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMPORARY_S

@@ -730,14 +730,16 @@ def test_write_mid_removes_stale_temporaries_of_its_file_only(tmp_path: Path) ->
     stale = tmp_path / ".song.mid.composer-0badf00d.tmp"
     recent = tmp_path / ".song.mid.composer-0000beef.tmp"  # perhaps a save still running
     other = tmp_path / ".other.mid.composer-0badf00d.tmp"
-    for leftover in (stale, recent, other):
+    # a temporary file of "song.mid.composer-x.mid", whose name begins like song.mid's
+    longer = tmp_path / ".song.mid.composer-x.mid.composer-0badf00d.tmp"
+    for leftover in (stale, recent, other, longer):
         leftover.write_bytes(b"half")
     hour_ago = os.stat(path).st_mtime - 3600
-    os.utime(stale, (hour_ago, hour_ago))
-    os.utime(other, (hour_ago, hour_ago))
+    for old in (stale, other, longer):
+        os.utime(old, (hour_ago, hour_ago))
     write_mid(_rich_score(), path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [".other.mid.composer-0badf00d.tmp", ".song.mid.composer-0000beef.tmp", "song.mid"]
+        [other.name, longer.name, recent.name, "song.mid"]
     )
 
 
