@@ -123,6 +123,23 @@ def test_select_tool_drag_moves_the_selection_once():
     assert host.preview_channels == [0, 0, 0]
 
 
+def test_select_tool_drag_shows_ghosts_in_view_only_and_moves_every_note():
+    # 8,000 ticks are in view (1,000 px at 1/8 px a tick). A 20k-note selection made 20k
+    # ghost notes on every mouse move (177 ms a move), though a few hundred could be seen.
+    near = [Note(i * 240, 60, 240) for i in range(20)]  # 0-4800
+    far = [Note(100_000 + i * 240, 62, 240) for i in range(1000)]  # far out of view
+    host = PlainHost([*near, *far])
+    host.selection = frozenset(near + far)
+    tool = SelectTool()
+    tool.press(host, *xy(100, 60), NONE)
+    tool.move(host, *xy(100 + 480, 61), NONE)
+    assert host.overlay is not None
+    assert set(host.overlay.ghosts) == {n.moved(480, 1) for n in near}  # in view only
+    assert host.overlay.hidden == frozenset(near + far)
+    tool.release(host, *xy(100 + 480, 61), NONE)
+    assert set(host.score.notes) == {n.moved(480, 1) for n in near + far}  # all moved
+
+
 def test_select_tool_drag_previews_in_the_grabbed_notes_channel():
     a = Note(960, 60, 240, channel=3)
     host = PlainHost([a])

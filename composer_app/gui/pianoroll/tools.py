@@ -112,11 +112,22 @@ class _MoveDrag:
     # was selected takes it out of the selection (Ctrl+click toggles).
     copy: bool = False
     deselect_on_click: bool = False
+    # (earliest start, lowest pitch, highest pitch, the notes hidden while dragging), worked
+    # out at the first move, not at every one (a 20k-note selection)
+    _group: tuple[int, int, int, frozenset[Note]] | None = None
 
     def update(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
         if not self.started and abs(x - self.press_x) + abs(y - self.press_y) < DRAG_THRESHOLD_PX:
             return
         self.started = True
+        if self._group is None:
+            self._group = (
+                min(n.start_tick for n in self.notes),
+                min(n.pitch for n in self.notes),
+                max(n.pitch for n in self.notes),
+                frozenset() if self.copy else frozenset(self.notes),
+            )
+        earliest, lowest, highest, hidden = self._group
         geo = host.geometry
         raw_ticks = geo.x_to_tick(x) - geo.x_to_tick(self.press_x)
         # Snap the anchor's new start to the grid, not the raw distance, so off-grid notes
@@ -126,16 +137,18 @@ class _MoveDrag:
         delta_ticks = new_start - self.anchor.start_tick
         delta_pitch = geo.y_to_pitch(y) - geo.y_to_pitch(self.press_y)
         # Keep the whole group's shape: clamp the deltas so no note leaves the legal range.
-        delta_ticks = max(delta_ticks, -min(n.start_tick for n in self.notes))
-        delta_pitch = max(-min(n.pitch for n in self.notes),
-                          min(MIDI_PITCH_MAX - max(n.pitch for n in self.notes), delta_pitch))
+        delta_ticks = max(delta_ticks, -earliest)
+        delta_pitch = max(-lowest, min(MIDI_PITCH_MAX - highest, delta_pitch))
         if delta_pitch != self.delta_pitch:
             host.preview_note(
                 self.anchor.pitch + delta_pitch, self.anchor.velocity, self.anchor.channel
             )
         self.delta_ticks, self.delta_pitch = delta_ticks, delta_pitch
-        hidden = frozenset() if self.copy else frozenset(self.notes)
-        host.set_overlay(Overlay(hidden=hidden, ghosts=self.moved()))
+        # the ghosts are only those that land in view (the moved notes are made on release)
+        start, end = geo.visible_tick_range()
+        ghosts = tuple(n.moved(delta_ticks, delta_pitch) for n in self.notes
+                       if n.start_tick + delta_ticks < end and n.end_tick + delta_ticks > start)
+        host.set_overlay(Overlay(hidden=hidden, ghosts=ghosts))
 
     def moved(self) -> tuple[Note, ...]:
         return tuple(n.moved(self.delta_ticks, self.delta_pitch) for n in self.notes)
