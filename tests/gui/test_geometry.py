@@ -256,3 +256,12 @@ def test_pitch_names_and_black_keys():
     assert pitch_name(21) == "A0"
     assert pitch_name(61) == "C#4"
     assert [p for p in range(60, 72) if is_black_key(p)] == [61, 63, 66, 68, 70]
+
+
+def test_bar_stride_thins_bars_to_the_spacing_asked():
+    from composer_app.gui.pianoroll.geometry import bar_stride
+
+    bars = [0, 1920, 3840, 4800, 6720]  # 4/4 bars and one 2/4 bar (the shortest: 960)
+    assert bar_stride(bars, 0.01, 4) == 1  # 9.6 px
+    assert bar_stride(bars, 0.001, 4) == 8  # 0.96 px: every 8th bar, 7.7 px apart
+    assert bar_stride(bars[:1], 0.001, 4) == 1  # one bar: nothing to thin

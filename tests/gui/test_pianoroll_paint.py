@@ -134,6 +134,39 @@ def test_view_paints_thousands_of_visible_notes_as_one_image(qtbot):
     assert gap_px.saturation() < 30
 
 
+def test_view_dense_paint_shows_the_selection_and_thins_bar_lines(qtbot):
+    # Zoomed far out: the selected notes were drawn one by one over the raster (0.2 s a frame
+    # with 20k selected), and a line at every bar, 0.5 px apart, greyed the whole roll.
+    from composer_app.gui.pianoroll.view import BAR_LINE, DENSE_NOTE_COUNT, note_fill
+
+    notes = [Note(960 * i, 60 + i % 2, 480, 120) for i in range(2 * DENSE_NOTE_COUNT)]
+    score = Score()
+    score.add_many(notes)
+    editor = PianoRollEditor(ScoreDocument(score))
+    qtbot.addWidget(editor)
+    editor.resize(900, 600)
+    editor.show()
+    qtbot.waitExposed(editor)
+    editor.document.set_selection(n for n in notes if n.pitch == 61)
+    editor.zoom_to_fit()
+    view = editor.view
+    geo = view.geometry
+    assert len(view._visible_indices()) > DENSE_NOTE_COUNT
+    assert 1920 * geo.pixels_per_tick < 1  # bars less than a pixel apart
+    image = view.grab().toImage()
+    x = int(geo.tick_to_x(960 * 1001 + 240))  # inside note 1001 (pitch 61, selected)
+    selected_px = QColor(image.pixel(x, round(geo.pitch_to_y(61) + geo.row_height_px / 2)))
+    plain_px = QColor(image.pixel(x, round(geo.pitch_to_y(60) + geo.row_height_px / 2)))
+    assert selected_px.rgb() in (note_fill(120, False, True).rgb(),
+                                 note_fill(120, False, True).darker(170).rgb())
+    assert plain_px.rgb() in (note_fill(120, False).rgb(), note_fill(120, False).darker(170).rgb())
+    low, high = geo.visible_pitch_range()
+    empty = next(p for p in range(low, high) if p not in (60, 61))
+    row_y = round(geo.pitch_to_y(empty) + geo.row_height_px / 2)  # an empty key row
+    grey = sum(QColor(image.pixel(x, row_y)).rgb() == BAR_LINE.rgb() for x in range(view.width()))
+    assert 0 < grey < view.width() // 4
+
+
 def test_velocity_lane_bars_are_as_tall_as_the_velocity(qtbot):
     editor = make_editor(qtbot)
     lane = editor.velocity_lane

@@ -78,6 +78,20 @@ class Grid:
 
 
 GRID_DENOMINATORS = (1, 2, 4, 8, 16, 32)
+BAR_LINE_MIN_PX = 4.0  # bar lines closer than this (zoomed far out) are thinned
+
+
+def bar_stride(bar_ticks: Sequence[int], pixels_per_tick: float, min_px: float) -> int:
+    """Every how many bars a line (or label) is drawn so that they are ``min_px`` or more
+    apart: 1, 2, 4, 8 ... (counted from bar 1). ``bar_ticks``: the bars' starts, sorted; the
+    shortest bar decides. Units: ticks, px per tick, px."""
+    shortest = min((b - a for a, b in zip(bar_ticks, bar_ticks[1:], strict=False)), default=0)
+    if shortest <= 0 or pixels_per_tick <= 0:
+        return 1
+    stride = 1
+    while shortest * pixels_per_tick * stride < min_px:
+        stride *= 2
+    return stride
 
 
 def bar_at(score: Score, tick: float) -> tuple[int, int]:

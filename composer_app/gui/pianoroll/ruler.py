@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QMouseEvent,
@@ -16,7 +17,12 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QWidget
 
-from composer_app.gui.pianoroll.geometry import bar_at, snap_nearest
+from composer_app.gui.pianoroll.geometry import (
+    BAR_LINE_MIN_PX,
+    bar_at,
+    bar_stride,
+    snap_nearest,
+)
 from composer_app.gui.pianoroll.tools import DRAG_THRESHOLD_PX
 from composer_app.gui.pianoroll.view import PLAYHEAD, REGION_FILL, PianoRollView
 
@@ -70,12 +76,10 @@ class BarRuler(QWidget):
             x = round(geo.tick_to_x(tick)) + 0.5
             painter.drawLine(QPointF(x, height * 0.7), QPointF(x, height))
         bars = score.bar_starts(end + 1)
-        # Label every bar, or every 2nd/4th/... when they crowd together.
-        every = 1
-        if len(bars) > 1:
-            bar_px = (bars[1] - bars[0]) * geo.pixels_per_tick
-            while bar_px * every < 28:
-                every *= 2
+        # A line at every bar and a label at every bar, or at every 2nd/4th/... when they
+        # crowd together (zoomed far out).
+        line_every = bar_stride(bars, geo.pixels_per_tick, BAR_LINE_MIN_PX)
+        every = max(line_every, bar_stride(bars, geo.pixels_per_tick, 28))
         # what changes where: the meter at its bar (the first one too), the tempo after the
         # start (the transport shows the first)
         changes: dict[int, list[str]] = {}
@@ -87,12 +91,12 @@ class BarRuler(QWidget):
         metrics = painter.fontMetrics()
         labels: list[tuple[float, str, QColor]] = []  # (x, text, colour), drawn left to right
         on_bar_lines: set[int] = set()
-        for number, tick in enumerate(bars, start=1):
-            if tick < start - score.ppq * 64:
-                continue
+        bar_lines: list[QLineF] = []
+        first = max(0, bisect.bisect_left(bars, start - score.ppq * 64))
+        for number, tick in enumerate(bars[first:], start=first + 1):
             x = round(geo.tick_to_x(tick)) + 0.5
-            painter.setPen(QColor(60, 60, 70))
-            painter.drawLine(QPointF(x, height * 0.35), QPointF(x, height))
+            if (number - 1) % line_every == 0:
+                bar_lines.append(QLineF(x, height * 0.35, x, height))
             text_x = x + 3
             if (number - 1) % every == 0:
                 labels.append((text_x, str(number), QColor(60, 60, 70)))
@@ -100,6 +104,8 @@ class BarRuler(QWidget):
             if tick in changes:
                 on_bar_lines.add(tick)
                 labels.append((text_x, " ".join(changes[tick]), CHANGE_LABEL))
+        painter.setPen(QColor(60, 60, 70))
+        painter.drawLines(bar_lines)
         painter.setPen(CHANGE_LABEL)
         for tick, texts in changes.items():  # changes off the bar lines (a tempo on a beat)
             if tick not in on_bar_lines and start <= tick <= end:

@@ -32,12 +32,14 @@ from composer_app.core.note import Note
 from composer_app.core.score import Score
 from composer_app.gui.document import ScoreDocument
 from composer_app.gui.pianoroll.geometry import (
+    BAR_LINE_MIN_PX,
     MAX_PIXELS_PER_TICK,
     MIN_PIXELS_PER_TICK,
     Grid,
     RollGeometry,
     Step,
     bar_at,
+    bar_stride,
     grid_lines_in_bar,
     is_black_key,
 )
@@ -385,6 +387,7 @@ class PianoRollView(QWidget):
         step = self._grid.step_ticks
         bar_list = score.bar_starts(end_tick + 1)
         bars = set(bar_list)
+        stride = bar_stride(bar_list, geo.pixels_per_tick, BAR_LINE_MIN_PX)
         beats = set(self.beat_ticks_in(start_tick, end_tick))
 
         def vertical(tick: int) -> QLineF:
@@ -407,7 +410,9 @@ class PianoRollView(QWidget):
             (OCTAVE_LINE, octave_lines),
             (STEP_LINE, step_lines),
             (BEAT_LINE, [vertical(t) for t in sorted(beats - bars)]),
-            (BAR_LINE, [vertical(t) for t in sorted(bars) if t >= start_tick]),
+            # zoomed far out, every 2nd, 4th ... bar (they would fill the roll with grey)
+            (BAR_LINE, [vertical(t) for i, t in enumerate(bar_list)
+                        if t >= start_tick and i % stride == 0]),
         ):
             if lines:
                 painter.setPen(pen)
@@ -530,7 +535,8 @@ class PianoRollView(QWidget):
         ws = np.maximum(2.0, (table.end[idx] - table.start[idx]) * ppt)
         keys = table.key[idx]
         batches: dict[tuple[bool, int, bool], list[QRectF]] = {}
-        if len(idx) > DENSE_NOTE_COUNT and self.cull_notes:
+        dense = len(idx) > DENSE_NOTE_COUNT and self.cull_notes
+        if dense:
             self._paint_dense_notes(painter, table.pitch[idx], xs, ws, keys)
             keys = keys[:0]
         for key in np.unique(keys).tolist():
@@ -548,8 +554,15 @@ class PianoRollView(QWidget):
             # large the selection (looping over 100,000 selected notes took 55 ms a frame)
             hidden = overlay.hidden if overlay is not None else frozenset()
             notes = table.notes
-            selected = [note for note in (notes[i] for i in idx.tolist())
-                        if note in selection and note not in hidden]
+            if dense:  # many on screen: raster them too, in the selected style
+                chosen = np.fromiter((notes[i] in selection for i in idx.tolist()),
+                                     dtype=bool, count=len(idx))
+                if chosen.any():
+                    self._paint_dense_notes(painter, table.pitch[idx][chosen], xs[chosen],
+                                            ws[chosen], table.key[idx][chosen], selected=True)
+            else:
+                selected = [note for note in (notes[i] for i in idx.tolist())
+                            if note in selection and note not in hidden]
         if overlay is not None:
             selected.extend(overlay.ghosts)
         for note in selected:
@@ -567,7 +580,7 @@ class PianoRollView(QWidget):
             painter.drawRects(rects)
 
     def _paint_dense_notes(self, painter: QPainter, pitches: np.ndarray, xs: np.ndarray,
-                           ws: np.ndarray, keys: np.ndarray) -> None:
+                           ws: np.ndarray, keys: np.ndarray, selected: bool = False) -> None:
         """Many notes at once: rasterize them into one image row per pitch, then scale it.
 
         Shapes: every argument is ``(k,)``. Units: x and widths in px. Where notes overlap the
@@ -590,7 +603,7 @@ class PianoRollView(QWidget):
                     - np.bincount(row[mask] * (width + 1) + x1[mask], minlength=size))
             covered = np.cumsum(diff.reshape(rows, width + 1)[:, :width], axis=1) > 0
             fill = note_fill(key % VELOCITY_BUCKETS * 128 // VELOCITY_BUCKETS + 1,
-                             key >= VELOCITY_BUCKETS)
+                             key >= VELOCITY_BUCKETS, selected)
             pixels[covered] = fill.rgba()
             starts = mask & (x1 - x0 >= 3) & (x0 < width)
             pixels[row[starts], x0[starts]] = fill.darker(170).rgba()
