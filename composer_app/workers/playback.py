@@ -272,17 +272,26 @@ class PlaybackController(QObject):
         port to open: a player in another process opens it there, one in this process here.
         Raises :class:`~composer_app.midi.ports.PortError` when it cannot be opened.
         """
-        from composer_app.midi.ports import PortSpec
+        from composer_app.midi.ports import PortError, PortSpec
 
         old = self._port
-        if isinstance(port, PortSpec) and not self._player_opens_specs():
-            port = port.open()
-        try:
-            self._player.set_port(port)
-        except RuntimeError as exc:  # the player's process has ended: start a new one
-            self._port = None
-            self._replace_dead_player(str(exc))
-            self._player.set_port(port)
+        spec = port
+        for attempt in range(3):
+            # a player in this process (the first, or one that replaced a dead process)
+            # needs the port opened here
+            if isinstance(spec, PortSpec) and not self._player_opens_specs():
+                port = spec.open()
+            try:
+                self._player.set_port(port)
+                break
+            except RuntimeError as exc:  # the player's process has ended: start a new one
+                if port is not spec:
+                    port.close()
+                if attempt == 2:
+                    raise PortError(f"The MIDI player cannot start ({exc})") from exc
+                self._port = None
+                # (a second death in a row gives a player on a thread of this process)
+                self._replace_dead_player(str(exc))
         self._port = port
         if old is not None and old is not port:
             close = getattr(old, "close", None)

@@ -346,3 +346,37 @@ def test_playback_a_restart_says_a_virtual_port_must_be_connected_again(
         assert controller.port == PortSpec(virtual_name="ComposerTestOut", api="jack")
     finally:
         controller.close()
+
+
+def test_playback_choosing_an_output_when_player_processes_cannot_run(
+    qtbot, qapp, monkeypatch
+) -> None:
+    # Choosing the output (at start-up, too) found the process dead, replaced it with another
+    # dead one and raised: the window did not open. Within 5 s, the thread player that took
+    # over was handed the unopened port description and every send failed.
+    from composer_app.midi import ports
+    from composer_app.midi.player import Player
+
+    class DeadPlayer:
+        def __init__(self, **_callbacks) -> None:
+            pass
+
+        def __getattr__(self, name: str):
+            def dead(*_args, **_kwargs):
+                raise RuntimeError("the MIDI player process has ended")
+            return dead
+
+        def close(self) -> None:
+            pass
+
+    port = RecordingPort()
+    monkeypatch.setattr(ports.PortSpec, "open", lambda _spec: port)
+    controller = PlaybackController(DeadPlayer)
+    try:
+        controller.set_port(ports.PortSpec(name="Synth"))  # no exception: a thread plays
+        assert isinstance(controller.player, Player) and controller.port is port
+        controller.play(short_score(beats=1), 0)
+        qtbot.waitUntil(lambda: not controller.is_playing, timeout=10_000)
+        assert [m[:2] for m in port.messages if m[0] == NOTE_ON] == [[NOTE_ON, 60]]
+    finally:
+        controller.close()
