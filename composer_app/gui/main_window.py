@@ -171,6 +171,7 @@ class MainWindow(QMainWindow):
         self.editor.follow_playhead = a.follow.isChecked()
         self._on_grid_changed()
         self._midi_output_in_use = NO_OUTPUT  # what _apply_midi_output last opened (or tried)
+        self._midi_output_lost = False  # it was open, and a restarted player lost it
         self._apply_midi_output(self.prefs.midi_output(), at_startup=True)
         self._refresh_from_score()
         self._update_title()
@@ -802,8 +803,8 @@ class MainWindow(QMainWindow):
     def _on_playback_player_replaced(self, _player: object) -> None:
         if self.playback.port is None and self._midi_output_in_use != NO_OUTPUT:
             # the new player could not open the output again: say so, and let Preferences
-            # OK with the same output try again
-            self._midi_output_in_use = NO_OUTPUT
+            # OK with the same output (which the dialog still offers) try again
+            self._midi_output_lost = True
             self.midi_status_label.setText("MIDI: none (silent)")
             self.midi_status_label.setToolTip(
                 "The output could not be opened again: Transport ▸ Reconnect MIDI Output")
@@ -847,7 +848,7 @@ class MainWindow(QMainWindow):
             choice = dialog.choice()
             self.prefs.set_midi_output(choice)
             problem = self.prefs.sync()
-            if choice != self._midi_output_in_use:
+            if choice != self._midi_output_in_use or self._midi_output_lost:
                 self._apply_midi_output(choice)
             # else the output in use stays open: reopening it would cut the notes sounding,
             # and rename a virtual port its connections are made to ("Composer-01")
@@ -889,6 +890,7 @@ class MainWindow(QMainWindow):
             port = None
             self.playback.set_port(None)
         self._midi_output_in_use = choice  # what opened (None when it failed)
+        self._midi_output_lost = False
         if port is None:
             text = "MIDI: none (silent)"
             message = f"No MIDI output: {reason}" if reason else "No MIDI output chosen"

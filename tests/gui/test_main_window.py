@@ -1237,17 +1237,22 @@ def test_main_window_says_silent_when_a_restarted_player_cannot_reopen_the_outpu
     monkeypatch.setattr(ports.PortSpec, "open", open_if_there)
     from composer_app.gui.preferences import MidiOutputChoice
 
-    with window_with_ports(tmp_path, settings, ["Synth"]) as w:
-        w.prefs.set_midi_output(MidiOutputChoice("port", "Synth"))  # the user's choice
-        assert w.midi_status_label.text() == "MIDI: Synth"
-        available["Synth"] = False
-        w.playback._replace_dead_player("the MIDI player process has ended")
-        assert w.playback.port is None
-        assert w.midi_status_label.text() == "MIDI: none (silent)"
-        available["Synth"] = True  # the synth is back
-        dialog_choices(monkeypatch, PreferencesDialog.DialogCode.Accepted)
-        w.show_preferences()  # OK, the same output: it is opened again
-        assert w.midi_status_label.text() == "MIDI: Synth" and w.playback.port is not None
+    synth = MidiOutputChoice("port", "Synth")
+    for run, saved in enumerate((synth, None)):  # the user's choice, or the first port
+        fresh = QSettings(str(tmp_path / f"settings{run}.ini"), QSettings.Format.IniFormat)
+        with window_with_ports(tmp_path, fresh, ["Synth"]) as w:
+            if saved is not None:
+                w.prefs.set_midi_output(saved)
+            assert w.midi_status_label.text() == "MIDI: Synth"
+            available["Synth"] = False
+            w.playback._replace_dead_player("the MIDI player process has ended")
+            assert w.playback.port is None
+            assert w.midi_status_label.text() == "MIDI: none (silent)"
+            available["Synth"] = True  # the synth is back
+            shown = dialog_choices(monkeypatch, PreferencesDialog.DialogCode.Accepted)
+            w.show_preferences()  # OK, the same output: it is opened again
+            assert shown == [synth]  # offered as before, not "None (silent)"
+            assert w.midi_status_label.text() == "MIDI: Synth" and w.playback.port is not None
 
 
 def test_main_window_port_failure_stops_and_is_reported(qtbot, window: MainWindow) -> None:
