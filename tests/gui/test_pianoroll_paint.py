@@ -228,3 +228,16 @@ def test_velocity_lane_zoomed_far_out_draws_the_loudest_bar_of_each_column(qtbot
     assert QColor(image.pixel(x_loud, just_under(127))).saturation() > 60
     assert QColor(image.pixel(x_quiet, just_under(127))).saturation() < 30
     assert QColor(image.pixel(x_quiet, just_under(20))).saturation() > 60
+    start, end = geo.visible_tick_range()
+    assert lane._dense_batches(start, end) is not None  # drawn a column at a time
+    # a selected quiet note shows over the loud unselected one of its column (it was hidden)
+    editor.document.set_selection([quiet[1000]])
+    image = lane.grab().toImage()
+    from composer_app.gui.pianoroll.view import SELECTED_BORDER, note_fill
+
+    selected = (note_fill(20, False, True).rgb(), SELECTED_BORDER.rgb())  # (1 px: its outline)
+    assert QColor(image.pixel(x_loud, just_under(20))).rgb() in selected
+    # a click on a column sets the notes of that column only, not 11 columns of them
+    editor.document.set_selection(())
+    hit = lane.notes_at_x(x_loud + 0.5)
+    assert loud in hit and all(int(geo.tick_to_x(n.start_tick)) == x_loud for n in hit)

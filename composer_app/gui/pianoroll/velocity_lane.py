@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QWheelEvent
@@ -76,11 +78,25 @@ class VelocityLane(QWidget):
         geo = self._view.geometry
         left, right = min(x0_px, x1_px), max(x0_px, x1_px)
         hits = []
+        if self._is_dense():
+            # zoomed far out each bar is a pixel column: a click takes that column only
+            first, last = math.floor(left), math.floor(right)
+            for note in self._candidates():
+                if first <= math.floor(geo.tick_to_x(note.start_tick)) <= last:
+                    hits.append(note)
+            return hits
         for note in self._candidates():
             x = geo.tick_to_x(note.start_tick)
             if x - BAR_GRAB_PX <= right and left <= x + BAR_WIDTH_PX + BAR_GRAB_PX:
                 hits.append(note)
         return hits
+
+    def _is_dense(self) -> bool:
+        """Whether so many notes start on screen that each pixel column is one bar."""
+        geo = self._view.geometry
+        start, end = geo.visible_tick_range()
+        notes = self._view.note_arrays(geo.x_to_tick(-BAR_WIDTH_PX), end)[0]
+        return len(notes) > DENSE_BAR_COUNT
 
     def bar_top_y(self, velocity: int) -> float:
         """The y of the top of a bar for ``velocity``."""
@@ -114,7 +130,10 @@ class VelocityLane(QWidget):
             key = (note.generated, velocity * VELOCITY_BUCKETS // 128, note in selection)
             rect = QRectF(geo.tick_to_x(note.start_tick), top, BAR_WIDTH_PX, height - top)
             batches.setdefault(key, []).append(rect)
-        for (generated, bucket, selected), rects in sorted(batches.items()):
+        # selected bars last, over the others in their column (then generated over user)
+        for (generated, bucket, selected), rects in sorted(
+            batches.items(), key=lambda batch: (batch[0][2], batch[0][0], batch[0][1])
+        ):
             painter.setPen(QPen(SELECTED_BORDER, 1) if selected else Qt.PenStyle.NoPen)
             painter.setBrush(note_fill(bucket * 128 // VELOCITY_BUCKETS + 1, generated, selected))
             painter.drawRects(rects)
