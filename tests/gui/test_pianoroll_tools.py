@@ -367,3 +367,26 @@ def test_draw_tool_click_draws_the_length_last_drawn_or_resized():
     tool.press(host, *xy(3000, 68), NONE)
     tool.release(host, *xy(3000, 68), NONE)
     assert host.score.notes[-1] == Note(3000, 68, 120)
+
+
+def test_draw_tool_a_slip_zoomed_far_out_is_a_click():
+    # Zoomed out to an hour on screen, 4 px are 7.5 bars: a click whose pointer slipped drew
+    # a note bars long, and every later click drew that length, at any zoom.
+    from dataclasses import replace
+
+    host = PlainHost()
+    host.geometry = replace(GEO, pixels_per_tick=0.0003)  # a 16th (120 ticks) is 0.04 px
+    tool = DrawTool()
+    geo = host.geometry
+    x, y = geo.tick_to_x(96_000), geo.pitch_to_y(60) + 5
+    tool.press(host, x, y, NONE)
+    tool.move(host, x + 5, y, NONE)
+    tool.release(host, x + 5, y, NONE)
+    assert [n.duration_ticks for n in host.score.notes] == [120]  # one cell, as a click
+    tool.press(host, x + 200, y, NONE)
+    tool.release(host, x + 200, y, NONE)
+    assert [n.duration_ticks for n in host.score.notes] == [120, 120]  # nothing remembered
+    tool.press(host, x + 400, y, NONE)
+    tool.move(host, x + 420, y, NONE)  # a real drag: 20 px
+    tool.release(host, x + 420, y, NONE)
+    assert host.score.notes[-1].duration_ticks > 60_000

@@ -28,6 +28,7 @@ from composer_app.gui.pianoroll.geometry import (
 )
 
 DRAG_THRESHOLD_PX = 3.0
+SLIP_PX = 8.0  # a Draw drag shorter than this is a click where the grid is too fine to see
 
 
 @dataclass(frozen=True)
@@ -368,6 +369,11 @@ class _NewNoteDrag:
     note: Note
     press_tick: float
     cell_ticks: int  # the shortest it may be: the grid cell it was drawn in (ticks)
+    clicked: Note | None = None  # the note a click (no drag) draws
+
+    def __post_init__(self) -> None:
+        if self.clicked is None:
+            self.clicked = self.note
 
 
 class DrawTool(Tool):
@@ -421,12 +427,18 @@ class DrawTool(Tool):
     def release(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
         drag, self._drag = self._drag, None
         if isinstance(drag, _NewNoteDrag):
-            if abs(host.geometry.x_to_tick(x) - drag.press_tick) * host.geometry.pixels_per_tick \
-                    >= DRAG_THRESHOLD_PX:
+            ppt = host.geometry.pixels_per_tick
+            # zoomed so far out that the grid is not drawn (cells under 5 px), a slip of a few
+            # pixels is bars long: it takes a longer drag to set the length
+            threshold = DRAG_THRESHOLD_PX if drag.cell_ticks * ppt >= 5 else SLIP_PX
+            if abs(host.geometry.x_to_tick(x) - drag.press_tick) * ppt >= threshold:
                 self._drag = drag
                 self.move(host, x, y, mods)
                 self._drag = None
                 self._last_length = drag.note.duration_ticks
+            else:
+                assert drag.clicked is not None
+                drag.note = drag.clicked  # a click, though the pointer moved a little
             host.set_overlay(None)
             host.push(add_notes([drag.note], "Draw note"))
         elif drag is not None:
