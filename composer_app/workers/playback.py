@@ -186,8 +186,8 @@ class PlaybackController(QObject):
                 # what the dead process was playing still sounds on the synth: end it
                 self._player.panic()
             except Exception as exc:  # noqa: BLE001 - reported, playback goes on silently
-                self.error_occurred.emit(f"Could not reopen the MIDI output: {exc}")
-            if getattr(port, "virtual_name", None):
+                advice = f", but the MIDI output could not be opened again: {exc}"
+            if not advice and getattr(port, "virtual_name", None):
                 # a virtual port is made anew: what was connected to the old one is not
                 advice = (f"; connect the synth to the virtual port “{port.virtual_name}” again"
                           " (a note it was playing may still sound: Panic, Shift+Esc, then)")
