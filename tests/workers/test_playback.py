@@ -380,3 +380,27 @@ def test_playback_choosing_an_output_when_player_processes_cannot_run(
         assert [m[:2] for m in port.messages if m[0] == NOTE_ON] == [[NOTE_ON, 60]]
     finally:
         controller.close()
+
+
+def test_playback_a_restart_that_cannot_reopen_the_output_says_why(
+    qtbot, qapp, jack_server
+) -> None:
+    # the reason was emitted, then at once replaced in the status bar by "it was restarted"
+    from composer_app.midi.ports import PortSpec
+    from tests.midi.test_jack_integration import Receiver
+
+    receiver = Receiver()
+    controller = PlaybackController()
+    errors: list[str] = []
+    controller.error_occurred.connect(errors.append)
+    try:
+        controller.set_port(PortSpec(name=receiver.open_input(), api="jack"))
+        receiver.close()  # the synth goes away
+        first = controller.player
+        with qtbot.waitSignal(controller.player_replaced, timeout=10_000):
+            first._process.kill()
+        restarted = [e for e in errors if "restarted" in e]
+        assert len(restarted) == 1 and "could not be opened again" in restarted[0]
+        assert controller.port is None
+    finally:
+        controller.close()
