@@ -14,11 +14,11 @@ import argparse
 import platform
 import random
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.edit_while_playing import best_of  # noqa: E402
 from composer_app.core.note import Note  # noqa: E402
 from composer_app.core.score import Score  # noqa: E402
 from composer_app.gui.pianoroll.geometry import bar_at, quantized  # noqa: E402
@@ -43,15 +43,6 @@ def quantize_all(score: Score, step: int) -> list[Note]:
             bar = bar_at(score, note.start_tick)
         moved.append(quantized(note, step, bar))
     return moved
-
-
-def best_of(runs: int, action) -> float:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:

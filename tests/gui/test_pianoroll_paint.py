@@ -22,14 +22,20 @@ QUIET = Note(480, 68, 960, 10)
 SELECTED = Note(1920, 68, 960, 120)
 
 
-def make_editor(qtbot) -> PianoRollEditor:
-    score = Score()
-    score.add_many([USER, GENERATED, QUIET, SELECTED])
+def shown_editor(qtbot, score: Score) -> PianoRollEditor:
+    """An editor on ``score``, 900x600 and shown."""
     editor = PianoRollEditor(ScoreDocument(score))
     qtbot.addWidget(editor)
     editor.resize(900, 600)
     editor.show()
     qtbot.waitExposed(editor)
+    return editor
+
+
+def make_editor(qtbot) -> PianoRollEditor:
+    score = Score()
+    score.add_many([USER, GENERATED, QUIET, SELECTED])
+    editor = shown_editor(qtbot, score)
     geo = editor.view.geometry
     editor.view.set_geometry(replace(geo, pixels_per_tick=0.125, row_height_px=12.0,
                                      scroll_x_px=0.0, scroll_y_px=(127 - 80) * 12.0))
@@ -114,11 +120,7 @@ def test_view_paints_thousands_of_visible_notes_as_one_image(qtbot):
     generated = [Note(100 * i, 70, 60, 120, generated=True) for i in range(1000)]
     score = Score()
     score.add_many(user + generated)
-    editor = PianoRollEditor(ScoreDocument(score))
-    qtbot.addWidget(editor)
-    editor.resize(900, 600)
-    editor.show()
-    qtbot.waitExposed(editor)
+    editor = shown_editor(qtbot, score)
     editor.zoom_to_fit()
     view = editor.view
     assert len(view._visible_indices()) > DENSE_NOTE_COUNT
@@ -142,11 +144,7 @@ def test_view_dense_paint_shows_the_selection_and_thins_bar_lines(qtbot):
     notes = [Note(960 * i, 60 + i % 2, 480, 120) for i in range(2 * DENSE_NOTE_COUNT)]
     score = Score()
     score.add_many(notes)
-    editor = PianoRollEditor(ScoreDocument(score))
-    qtbot.addWidget(editor)
-    editor.resize(900, 600)
-    editor.show()
-    qtbot.waitExposed(editor)
+    editor = shown_editor(qtbot, score)
     editor.document.set_selection(n for n in notes if n.pitch == 61)
     editor.zoom_to_fit()
     view = editor.view
@@ -212,11 +210,7 @@ def test_velocity_lane_zoomed_far_out_draws_the_loudest_bar_of_each_column(qtbot
     quiet = [Note(i * 120, 60, 120, 20) for i in range(DENSE_BAR_COUNT + 500)]
     loud = Note(1000 * 120, 64, 120, 127)  # under the same column as quiet note 1000
     score.add_many([*quiet, loud])
-    editor = PianoRollEditor(ScoreDocument(score))
-    qtbot.addWidget(editor)
-    editor.resize(900, 600)
-    editor.show()
-    qtbot.waitExposed(editor)
+    editor = shown_editor(qtbot, score)
     editor.zoom_to_fit()
     lane = editor.velocity_lane
     image = lane.grab().toImage()

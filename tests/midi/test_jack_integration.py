@@ -63,8 +63,12 @@ class Receiver:
         return self.messages
 
     def close(self) -> None:
+        """Close the input (the synth goes away); a second call does nothing."""
+        if self.midi_in is None:
+            return
         self.midi_in.close_port()
         self.midi_in.delete()
+        self.midi_in = None
 
 
 class RecordingPort:

@@ -685,11 +685,8 @@ def test_process_player_loops_too() -> None:
         player.close()
 
 
-def test_process_player_sends_the_whole_score_when_its_copy_is_out_of_step() -> None:
-    from composer_app.midi.player import ProcessPlayer
-
-    finished = threading.Event()
-    player = ProcessPlayer(on_finished=finished.set)
+def record_commands(player) -> list[str]:
+    """The names of the commands ``player`` (a ProcessPlayer) sends its process, from now on."""
     crossed: list[str] = []
     call = player._call
 
@@ -697,7 +694,16 @@ def test_process_player_sends_the_whole_score_when_its_copy_is_out_of_step() -> 
         crossed.append(command)
         return call(command, *args)
 
-    player._call = recording_call  # type: ignore[method-assign]
+    player._call = recording_call
+    return crossed
+
+
+def test_process_player_sends_the_whole_score_when_its_copy_is_out_of_step() -> None:
+    from composer_app.midi.player import ProcessPlayer
+
+    finished = threading.Event()
+    player = ProcessPlayer(on_finished=finished.set)
+    crossed = record_commands(player)
     try:
         player.play(score_of(Note(0, 60, 480)))  # 0.5 s at 120 BPM
         # as if this side had lost track: the difference names a note the process lacks
@@ -722,14 +728,7 @@ def test_process_player_plays_an_edited_score_by_its_differences() -> None:
 
     finished = threading.Event()
     player = ProcessPlayer(on_finished=finished.set)
-    crossed: list[str] = []
-    call = player._call
-
-    def recording_call(command: str, *args: object) -> object:
-        crossed.append(command)
-        return call(command, *args)
-
-    player._call = recording_call  # type: ignore[method-assign]
+    crossed = record_commands(player)
     try:
         score = score_of(Note(0, 60, 96))
         player.play(score)  # the first time: the whole score

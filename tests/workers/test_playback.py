@@ -7,7 +7,8 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import threading  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
+from collections.abc import Iterator, Sequence  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 
 import pytest  # noqa: E402
 from PySide6.QtCore import QCoreApplication, QThread  # noqa: E402
@@ -49,6 +50,24 @@ class RecordingPort:
                 elif kind in (NOTE_OFF, NOTE_ON):
                     on.discard((channel, data[0]))
         return on
+
+
+@contextmanager
+def process_controller_on_jack() -> Iterator[tuple[PlaybackController, object, object]]:
+    """The app's controller (its player in a process) sending to a receiving JACK client:
+    (the controller, the receiver, the port's description). Closes both."""
+    from composer_app.midi.ports import PortSpec
+    from tests.midi.test_jack_integration import Receiver
+
+    receiver = Receiver()
+    controller = PlaybackController()
+    try:
+        spec = PortSpec(name=receiver.open_input(), api="jack")
+        controller.set_port(spec)
+        yield controller, receiver, spec
+    finally:
+        controller.close()
+        receiver.close()
 
 
 def short_score(beats: int = 4, tempo_bpm: float = 600.0) -> Score:
@@ -178,14 +197,7 @@ def test_playback_restarts_a_player_process_that_died(qtbot, qapp) -> None:
 def test_playback_restarted_player_reopens_the_chosen_jack_output(qtbot, qapp, jack_server) -> None:
     # After the player's process died and was restarted, the app went on silently: the
     # output the user chose was not opened again in the new process.
-    from composer_app.midi.ports import PortSpec
-    from tests.midi.test_jack_integration import Receiver
-
-    receiver = Receiver()
-    controller = PlaybackController()
-    try:
-        spec = PortSpec(name=receiver.open_input(), api="jack")
-        controller.set_port(spec)
+    with process_controller_on_jack() as (controller, receiver, spec):
         first = controller.player
         first._process.kill()
         first._process.join(5)
@@ -195,9 +207,6 @@ def test_playback_restarted_player_reopens_the_chosen_jack_output(qtbot, qapp, j
         qtbot.waitUntil(lambda: not controller.is_playing, timeout=10_000)
         received = receiver.wait_for(48 + 4)  # the restart's silence, then the notes
         assert [m[:2] for m in received if m[0] == NOTE_ON] == [(NOTE_ON, 60), (NOTE_ON, 61)]
-    finally:
-        controller.close()
-        receiver.close()
 
 
 def test_playback_a_dead_player_process_is_replaced_at_once_and_its_notes_end(
@@ -206,13 +215,7 @@ def test_playback_a_dead_player_process_is_replaced_at_once_and_its_notes_end(
     # The player's process died while a note sounded: the synth held it until the user
     # pressed Stop or Panic (the process that would have ended it was gone, and the next
     # player knew nothing of it).
-    from composer_app.midi.ports import PortSpec
-    from tests.midi.test_jack_integration import Receiver
-
-    receiver = Receiver()
-    controller = PlaybackController()
-    try:
-        controller.set_port(PortSpec(name=receiver.open_input(), api="jack"))
+    with process_controller_on_jack() as (controller, receiver, _spec):
         score = Score()
         score.add(Note(0, 48, 480 * 32))  # a held bass note, 16 s at 120 BPM
         controller.play(score, 0)
@@ -223,9 +226,6 @@ def test_playback_a_dead_player_process_is_replaced_at_once_and_its_notes_end(
         assert not controller.is_playing
         received = receiver.wait_for(1 + 48)
         assert (0xB0, 123, 0) in received[1:]  # All Notes Off on its channel, among the rest
-    finally:
-        controller.close()
-        receiver.close()
 
 
 def test_playback_setting_the_port_in_use_again_keeps_it_open(qtbot, controller) -> None:
@@ -386,15 +386,9 @@ def test_playback_a_restart_that_cannot_reopen_the_output_says_why(
     qtbot, qapp, jack_server
 ) -> None:
     # the reason was emitted, then at once replaced in the status bar by "it was restarted"
-    from composer_app.midi.ports import PortSpec
-    from tests.midi.test_jack_integration import Receiver
-
-    receiver = Receiver()
-    controller = PlaybackController()
-    errors: list[str] = []
-    controller.error_occurred.connect(errors.append)
-    try:
-        controller.set_port(PortSpec(name=receiver.open_input(), api="jack"))
+    with process_controller_on_jack() as (controller, receiver, _spec):
+        errors: list[str] = []
+        controller.error_occurred.connect(errors.append)
         receiver.close()  # the synth goes away
         first = controller.player
         with qtbot.waitSignal(controller.player_replaced, timeout=10_000):
@@ -402,5 +396,3 @@ def test_playback_a_restart_that_cannot_reopen_the_output_says_why(
         restarted = [e for e in errors if "restarted" in e]
         assert len(restarted) == 1 and "could not be opened again" in restarted[0]
         assert controller.port is None
-    finally:
-        controller.close()
