@@ -73,9 +73,49 @@ class TimeSignature:
         return self.numerator * ppq * 4 // self.denominator
 
 
+# Key names by the number of sharps (negative: flats), -7..7.
+_MAJOR_KEY_NAMES = ("C\u266d", "G\u266d", "D\u266d", "A\u266d", "E\u266d", "B\u266d", "F",
+                    "C", "G", "D", "A", "E", "B", "F\u266f", "C\u266f")
+_MINOR_KEY_NAMES = ("A\u266d", "E\u266d", "B\u266d", "F", "C", "G", "D",
+                    "A", "E", "B", "F\u266f", "C\u266f", "G\u266f", "D\u266f", "A\u266f")
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class KeySignature:
+    """From ``tick`` on, the music is written with ``sharps`` sharps (negative: flats), in a
+    major key or, with ``minor``, its relative minor: a MIDI file's key signature, kept so
+    that saving gives it back (notation software spells the notes by it).
+
+    Units: ``tick`` in ticks; ``sharps`` from -7 (seven flats) to 7.
+    """
+
+    tick: int
+    sharps: int = 0
+    minor: bool = False
+
+    def __post_init__(self) -> None:
+        if self.tick < 0:
+            raise ScoreError(f"key signature at a negative tick ({self.tick})")
+        if not -7 <= self.sharps <= 7:
+            raise ScoreError(f"a key signature holds -7 to 7 sharps, got {self.sharps}")
+
+    @property
+    def tonic(self) -> int:
+        """The key's tonic as a pitch class (0 = C): each sharp a fifth up, the relative
+        minor a minor third below its major."""
+        return (7 * self.sharps + (9 if self.minor else 0)) % 12
+
+    @property
+    def name(self) -> str:
+        """E.g. "G major", "B\u266d major", "F\u266f minor"."""
+        names = _MINOR_KEY_NAMES if self.minor else _MAJOR_KEY_NAMES
+        return f"{names[self.sharps + 7]} {'minor' if self.minor else 'major'}"
+
+
 @dataclass
 class Score:
-    """Notes (sorted by start then pitch), a tempo map and time signatures.
+    """Notes (sorted by start then pitch), a tempo map, time signatures and the file's key
+    signatures (none unless a file gave them; edits leave them where they are).
 
     Units: every time is an integer tick; ``ppq`` ticks make a quarter note.
     The tempo map and the meter always hold an entry at tick 0.
@@ -86,6 +126,7 @@ class Score:
         default_factory=lambda: [TempoChange(0, DEFAULT_TEMPO_US_PER_QUARTER)]
     )
     time_signatures: list[TimeSignature] = field(default_factory=lambda: [TimeSignature(0, 4, 4)])
+    key_signatures: list[KeySignature] = field(default_factory=list)
     _notes: list[Note] = field(default_factory=list, repr=False)
     # The closing rest: how long the song goes on after its last note ends, as its file said
     # (its end of track). Counted from the last note, so it follows it through edits (delete
@@ -109,6 +150,7 @@ class Score:
         if self.time_signatures[0].tick != 0:
             first = self.time_signatures[0]
             self.time_signatures.insert(0, TimeSignature(0, first.numerator, first.denominator))
+        self.key_signatures = sorted(self.key_signatures)
         self._notes = sorted(self._notes)
 
     # ---- notes -------------------------------------------------------------------------
@@ -321,6 +363,14 @@ class Score:
         i = bisect.bisect_right([t.tick for t in self.time_signatures], tick) - 1
         return self.time_signatures[max(0, i)]
 
+    def key_signature_at(self, tick: int) -> KeySignature | None:
+        """The key signature in force at ``tick`` (the first one before it begins), or None
+        when the score has none."""
+        if not self.key_signatures:
+            return None
+        i = bisect.bisect_right([k.tick for k in self.key_signatures], tick) - 1
+        return self.key_signatures[max(0, i)]
+
     def bar_starts(self, end_tick: int) -> list[int]:
         """Ticks at which bars start, from 0 up to (excluding) ``end_tick``."""
         starts: list[int] = []
@@ -390,6 +440,7 @@ class Score:
             ppq=self.ppq,
             tempo_map=list(self.tempo_map),
             time_signatures=list(self.time_signatures),
+            key_signatures=list(self.key_signatures),
             _notes=list(self._notes),
             closing_rest_ticks=self.closing_rest_ticks,
         )

@@ -26,7 +26,9 @@ Rules of import (each change is counted in the :class:`ImportReport`):
   meter is 4/4, as the MIDI standard says. Of several tempo (or meter) events at one tick,
   the last one read wins. A time signature whose note value is shorter than a 64th (e.g.
   3/128) cannot be held by the score: it is skipped and counted, and the meter before it goes
-  on.
+  on. Key signatures are kept as the file states them (the same at one tick in several
+  tracks: one; of different ones at a tick, the last read); one the standard does not allow
+  (more than 7 sharps or flats, a mode other than major or minor) is skipped and counted.
 * Notes: a note-on with velocity 0 is a note-off. Every channel except drums becomes notes,
   and each note keeps its channel in ``Note.channel``. Drums (channel 10, index 9) are
   dropped and counted. A note-off ends the note of its pitch and channel sounding in its
@@ -42,9 +44,10 @@ Rules of import (each change is counted in the :class:`ImportReport`):
   Notes outside the 88 piano keys (MIDI 21-108) are kept in the score and counted, because
   the piano roll will drop them.
 * Events that do not fit a score (controllers, program changes, pitch bend, sysex, other meta
-  events) are skipped and counted by kind (meta events without content are not counted).
-  Meta events the score uses (tempo, time signature) must have their standard length; a
-  wrong length is an error. :meth:`ImportReport.dropped_content_lines` names what a save
+  events) are skipped and counted by kind (meta events without content are not counted, nor
+  is a pitch bend that leaves its channel's bend as it was, such as the centred bend many
+  writers put at the start of a track). Meta events the score uses (tempo, time signature)
+  must have their standard length; a wrong length is an error. :meth:`ImportReport.dropped_content_lines` names what a save
   over the file would therefore lose, including tracks that share a channel (the writer lays
   notes out by channel, so such tracks are saved merged into one; their notes are kept).
 
@@ -55,7 +58,7 @@ keeps may lie past :data:`MAX_LENGTH_QUARTERS` quarter notes (a corrupt delta ti
 otherwise make a song years long, and a piano roll of it would not fit in memory). The
 limits count quarter notes, not ticks, so raising the resolution cannot break them.
 
-Writing always produces format 1: track 0 holds tempo and meter, then one track per channel
+Writing always produces format 1: track 0 holds tempo, meter and key signatures, then one track per channel
 (a channel whose notes overlap on one pitch gets extra tracks, so that reading the file back
 gives the very same notes). A score beyond the reader's limits is refused before anything is
 written, so every saved file opens again.
@@ -81,6 +84,7 @@ from composer_app.core.note import Note
 from composer_app.core.pianoroll import PIANO_PITCH_HIGH, PIANO_PITCH_LOW
 from composer_app.core.score import (
     DEFAULT_TEMPO_US_PER_QUARTER,
+    KeySignature,
     Score,
     TempoChange,
     TimeSignature,
@@ -88,7 +92,7 @@ from composer_app.core.score import (
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_NOTES = 250_000  # a dense piano piece has ~30,000
-MAX_TEMPO_CHANGES = 65_536  # each of tempo and time-signature changes
+MAX_TEMPO_CHANGES = 65_536  # each of tempo, time-signature and key-signature changes
 MAX_LENGTH_QUARTERS = 65_536  # 9 h at 120 BPM; an eighth-note roll of it is 131072 x 88
 DRUM_CHANNEL = 9  # "channel 10" counted from one
 
@@ -123,7 +127,7 @@ _DROPPED_CONTENT_LABELS = {
     "program_changes_skipped": "program (instrument) changes skipped",
     "other_channel_events_skipped": "pitch-bend and aftertouch events skipped",
     "sysex_messages_skipped": "system-exclusive messages skipped",
-    "meta_events_skipped": "meta events skipped (track names, text, key signatures, ...)",
+    "meta_events_skipped": "meta events skipped (track names, text, lyrics, markers, ...)",
     "unknown_chunks_skipped": "unknown chunks skipped",
     "time_signatures_skipped": "time signatures finer than 1/64 skipped (e.g. 3/128)",
     "tracks_merged": "tracks merged on saving into another track of their channel (notes kept)",
@@ -177,9 +181,9 @@ class ImportReport:
     trailing_bytes_ignored: int = 0
     controller_events_skipped: int = 0  # sustain pedal, volume, modulation, ...
     program_changes_skipped: int = 0
-    other_channel_events_skipped: int = 0  # pitch bend, aftertouch, channel pressure
+    other_channel_events_skipped: int = 0  # pitch bends that bend, aftertouch, channel pressure
     sysex_messages_skipped: int = 0
-    meta_events_skipped: int = 0  # with content: track names, text, lyrics, key signatures, ...
+    meta_events_skipped: int = 0  # with content: track names, text, lyrics, markers, ...
     time_signatures_skipped: int = 0  # a note value the score cannot hold (3/128)
     tracks_merged: int = 0  # note tracks a save puts into another track's channel lane
 
@@ -398,6 +402,8 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     notes: list[Note] = []
     tempos: dict[int, int] = {}
     meters: dict[int, tuple[int, int]] = {}
+    keys: dict[int, tuple[int, bool]] = {}  # tick -> (sharps, minor)
+    bends: list[tuple[int, int, int]] = []  # (tick, channel, value) in file order
     runs: list[tuple[int, int, int]] = []  # (track number, first, stop): its notes in `notes`
     # notes never turned off: (track number, its end tick, channel << 7 | pitch, start, velocity)
     unreleased: list[tuple[int, int, int, int, int]] = []
@@ -429,6 +435,8 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
                 notes,
                 tempos,
                 meters,
+                keys,
+                bends,
                 report,
                 MAX_NOTES - len(unreleased),  # notes waiting to be closed count too
             )
@@ -442,6 +450,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
         pos = body_end
     report.trailing_bytes_ignored = len(data) - pos
     report.track_count = n_tracks
+    report.other_channel_events_skipped += _bends_that_bend(bends)
 
     # Notes never turned off sound on to the end of the song, as other MIDI software plays
     # them. An end past the length limit comes from a corrupt delta time on some track's end:
@@ -469,7 +478,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     tempos.setdefault(0, DEFAULT_TEMPO_US_PER_QUARTER)
     meters.setdefault(0, (4, 4))
     last_note_end = max((n.end_tick for n in notes), default=0)
-    last_tick = max(max(tempos), max(meters), last_note_end)
+    last_tick = max(max(tempos), max(meters), max(keys, default=0), last_note_end)
     too_big = _limit_reason(ppq, len(notes), len(tempos), len(meters), last_tick)
     if too_big is not None:
         if last_tick > MAX_LENGTH_QUARTERS * ppq:
@@ -491,11 +500,13 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
         ]
         tempos = {tick * factor: us for tick, us in tempos.items()}
         meters = {tick * factor: meter for tick, meter in meters.items()}
+        keys = {tick * factor: key for tick, key in keys.items()}
     report.ppq = ppq
     score = Score(
         ppq=ppq,
         tempo_map=[TempoChange(t, us) for t, us in sorted(tempos.items())],
         time_signatures=[TimeSignature(t, num, den) for t, (num, den) in sorted(meters.items())],
+        key_signatures=[KeySignature(t, sharps, minor) for t, (sharps, minor) in keys.items()],
         _notes=notes,
         closing_rest_ticks=closing_rest * factor,
     )
@@ -638,10 +649,13 @@ def _parse_track(
     notes: list[Note],
     tempos: dict[int, int],
     meters: dict[int, tuple[int, int]],
+    keys: dict[int, tuple[int, bool]],
+    bends: list[tuple[int, int, int]],
     report: ImportReport,
     max_notes: int,
 ) -> tuple[int, dict[int, tuple[int, int]]]:
-    """Append the notes, tempos and meters of one track chunk body. Units: ticks.
+    """Append the notes, tempos, meters, key signatures and pitch bends (``(tick, channel,
+    value)``, counted by the caller) of one track chunk body. Units: ticks.
 
     Returns the track's end tick and the notes still sounding there (``channel << 7 | pitch``
     -> (start tick, velocity)), which the caller closes at the end of the song. Refuses a
@@ -711,6 +725,8 @@ def _parse_track(
                         _tempo_event(trk, i, length, tick, track_no, tempos)
                     elif meta_type == 0x58:
                         _meter_event(trk, i, length, tick, track_no, meters, report)
+                    elif meta_type == 0x59:
+                        metas += not _key_event(trk, i, length, tick, keys)
                     elif length:  # an empty one (a writer's filler) holds nothing to lose
                         metas += 1
                     i += length
@@ -773,8 +789,11 @@ def _parse_track(
             else:  # aftertouch, controller, pitch bend: two data bytes
                 if trk[i] > 127 or trk[i + 1] > 127:
                     raise _Malformed(f"track {track_no}: a data byte above 127 at byte {i}")
+                if kind == 14:  # counted once every track is read: see _bends_that_bend
+                    bends.append((tick, status & 0x0F, trk[i + 1] << 7 | trk[i]))
+                else:
+                    skipped[kind] += 1
                 i += 2
-                skipped[kind] += 1
     except IndexError:
         raise _Malformed(f"track {track_no} ends in the middle of an event") from None
     # A pitch struck while sounding is read again with the note-offs it may still owe in
@@ -802,7 +821,7 @@ def _parse_track(
     report.zero_length_notes_dropped += zero_length
     report.controller_events_skipped += skipped[11]
     report.program_changes_skipped += skipped[12]
-    report.other_channel_events_skipped += skipped[10] + skipped[13] + skipped[14]
+    report.other_channel_events_skipped += skipped[10] + skipped[13]
     report.sysex_messages_skipped += sysex
     report.meta_events_skipped += metas
     return tick, sounding
@@ -943,6 +962,40 @@ def _meter_event(
     meters[tick] = (numerator, 2**power)
 
 
+def _key_event(
+    trk: bytes, i: int, length: int, tick: int, keys: dict[int, tuple[int, bool]]
+) -> bool:
+    """Keep a key signature meta event (sharps as a signed byte, then 0 major / 1 minor);
+    False for one the standard does not allow (the caller counts it as skipped)."""
+    if length != 2:
+        return False
+    sharps = trk[i] - 256 if trk[i] > 127 else trk[i]
+    mode = trk[i + 1]
+    if not -7 <= sharps <= 7 or mode > 1:
+        return False
+    if len(keys) >= MAX_TEMPO_CHANGES and tick not in keys:
+        raise _Malformed(f"the song holds more than {MAX_TEMPO_CHANGES} key signature changes")
+    keys[tick] = (sharps, bool(mode))
+    return True
+
+
+# A pitch bend's centre: no bend, where every channel starts.
+_PITCH_BEND_CENTRE = 0x2000
+
+
+def _bends_that_bend(bends: list[tuple[int, int, int]]) -> int:
+    """How many of the song's pitch bends (``(tick, channel, value)``, in file order) change
+    their channel's bend, in time order across the tracks: those a score without pitch bend
+    loses. A channel starts centred, so a centred bend before any other is not counted."""
+    current: dict[int, int] = {}
+    changed = 0
+    for _tick, channel, value in sorted(bends, key=lambda bend: bend[0]):  # stable
+        if value != current.get(channel, _PITCH_BEND_CENTRE):
+            changed += 1
+            current[channel] = value
+    return changed
+
+
 # ---- writing -----------------------------------------------------------------------------
 def _metronome_clocks(numerator: int, denominator: int) -> int:
     """A time signature's metronome click in MIDI clocks (24 a quarter note), as sequencers
@@ -966,6 +1019,7 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
     last_tick = max(  # the closing rest is not counted: it gives way at the limit
         max(t.tick for t in score.tempo_map),
         max(s.tick for s in score.time_signatures),
+        max((k.tick for k in score.key_signatures), default=0),
         score.end_tick,
     )
     too_big = _limit_reason(
@@ -978,6 +1032,15 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
         power = sig.denominator.bit_length() - 1
         clocks = _metronome_clocks(sig.numerator, sig.denominator)
         conductor.append((sig.tick, 0, bytes((0xFF, 0x58, 4, sig.numerator, power, clocks, 8))))
+    if len(score.key_signatures) > MAX_TEMPO_CHANGES:
+        raise MidiFileError(
+            path,
+            f"the song holds more than {MAX_TEMPO_CHANGES} key signature changes, so the saved "
+            "file could not be opened again",
+            "save",
+        )
+    for key in score.key_signatures:
+        conductor.append((key.tick, 2, bytes((0xFF, 0x59, 2, key.sharps & 0xFF, int(key.minor)))))
     for change in score.tempo_map:
         if change.us_per_quarter > _MAX_US_PER_QUARTER:
             raise MidiFileError(

@@ -1,7 +1,7 @@
 """``composer-app info FILE.mid``: describe a MIDI file as the app will see it.
 
 Prints the layout (format, tracks, PPQ), the note count, the duration in bars and seconds,
-tempo(s), meter(s), the pitch range, what the default piano roll (one step per eighth note,
+tempo(s), meter(s), key signature(s), the pitch range, what the default piano roll (one step per eighth note,
 88 keys) would drop or change, and what import itself dropped or changed. A file that cannot
 be read prints one line naming the file and the reason on stderr and exits with status 2.
 """
@@ -17,7 +17,7 @@ from composer_app.core.timing import ticks_to_seconds
 from composer_app.midi.files import ImportReport, MidiFileError, read_mid_report
 
 EXIT_BAD_FILE = 2
-MAX_LISTED_CHANGES = 8  # longer tempo or meter maps are summarized
+MAX_LISTED_CHANGES = 8  # longer tempo, meter or key maps are summarized
 
 _PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
@@ -76,6 +76,7 @@ def describe(score: Score, report: ImportReport, name: str = "") -> str:
     )
     lines.append("Tempo: " + _tempo_text(score))
     lines.append("Meter: " + _meter_text(score))
+    lines.append("Key signature: " + _key_text(score))
     if len(score):
         low = min(n.pitch for n in score.notes)
         high = max(n.pitch for n in score.notes)
@@ -115,4 +116,15 @@ def _meter_text(score: Score) -> str:
         f"{s.numerator}/{s.denominator} at tick {s.tick}" for s in sigs[:MAX_LISTED_CHANGES]
     )
     more = f" and {len(sigs) - MAX_LISTED_CHANGES} more" if len(sigs) > MAX_LISTED_CHANGES else ""
+    return shown + more
+
+
+def _key_text(score: Score) -> str:
+    keys = score.key_signatures
+    if not keys:
+        return "none in the file"
+    if len(keys) == 1 and keys[0].tick == 0:
+        return keys[0].name
+    shown = ", ".join(f"{k.name} at tick {k.tick}" for k in keys[:MAX_LISTED_CHANGES])
+    more = f" and {len(keys) - MAX_LISTED_CHANGES} more" if len(keys) > MAX_LISTED_CHANGES else ""
     return shown + more

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from composer_app.core.note import Note
-from composer_app.core.score import Score, ScoreError, TempoChange, TimeSignature
+from composer_app.core.score import KeySignature, Score, ScoreError, TempoChange, TimeSignature
 
 
 def _score(*notes: Note) -> Score:
@@ -271,3 +271,32 @@ def test_score_end_and_range_queries_stay_right_through_every_kind_of_edit() -> 
         end = start + rng.choice([1, 100, 2000])
         expected = [n for n in notes if n.start_tick < end and n.end_tick > start]
         assert score.notes_in_range(start, end) == expected, step
+
+
+# ---- key signatures -----------------------------------------------------------------------
+def test_key_signature_names_tonic_and_validation() -> None:
+    assert KeySignature(0, 0).name == "C major" and KeySignature(0, 0, True).name == "A minor"
+    assert KeySignature(0, 1).tonic == 7 and KeySignature(0, 1, True).tonic == 4  # G, E
+    assert KeySignature(0, -2).name == "B\u266d major" and KeySignature(0, -2).tonic == 10
+    assert KeySignature(0, 6, True).name == "D\u266f minor" and KeySignature(0, 6, True).tonic == 3
+    assert KeySignature(0, -7).name == "C\u266d major" and KeySignature(0, -7).tonic == 11
+    assert KeySignature(0, 7).name == "C\u266f major" and KeySignature(0, 7).tonic == 1
+    with pytest.raises(ScoreError, match="-7 to 7 sharps"):
+        KeySignature(0, 8)
+    with pytest.raises(ScoreError, match="negative tick"):
+        KeySignature(-1, 0)
+
+
+def test_score_keeps_its_key_signatures_sorted_through_copies() -> None:
+    assert Score().key_signatures == [] and Score().key_signature_at(100) is None
+    score = Score(key_signatures=[KeySignature(960, -3, True), KeySignature(0, 1)])
+    assert [k.tick for k in score.key_signatures] == [0, 960]
+    assert score.key_signature_at(0).name == "G major"
+    assert score.key_signature_at(959).name == "G major"
+    assert score.key_signature_at(960).name == "C minor"
+    late = Score(key_signatures=[KeySignature(480, 2)])
+    assert late.key_signature_at(0).name == "D major"  # the first one holds before it
+    copy = score.copy()
+    assert copy.key_signatures == score.key_signatures
+    copy.key_signatures.append(KeySignature(1920, 0))
+    assert len(score.key_signatures) == 2  # an independent list

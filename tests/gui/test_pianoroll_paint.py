@@ -235,3 +235,34 @@ def test_velocity_lane_zoomed_far_out_draws_the_loudest_bar_of_each_column(qtbot
     editor.document.set_selection(())
     hit = lane.notes_at_x(x_loud + 0.5)
     assert loud in hit and all(int(geo.tick_to_x(n.start_tick)) == x_loud for n in hit)
+
+
+def test_ruler_writes_the_key_signature_where_it_changes(qtbot):
+    from composer_app.core.score import KeySignature, TempoChange, TimeSignature
+    from composer_app.gui.pianoroll.ruler import change_labels
+
+    score = Score(
+        tempo_map=[TempoChange(0, 500_000), TempoChange(3840, 400_000)],
+        time_signatures=[TimeSignature(0, 3, 4)],
+        # a key restated at bar 3 (one per track in many files) changes nothing
+        key_signatures=[KeySignature(0, 1), KeySignature(2880, 1), KeySignature(5760, -3, True)],
+    )
+    assert change_labels(score) == {
+        0: ["3/4", "G major"],
+        3840: ["\u2669=150"],
+        5760: ["C minor"],
+    }
+    # painted: the ruler over bar 5 (tick 5760, x 720) differs with and without the change
+    score.add(Note(0, 60, 480))
+    editor = shown_editor(qtbot, score)
+    geo = editor.view.geometry
+    editor.view.set_geometry(replace(geo, pixels_per_tick=0.125, scroll_x_px=0.0))
+    x = round(editor.view.geometry.tick_to_x(5760))
+    band = (x + 12, 0, 70, 26)  # right of the bar number "5"
+    with_key = editor.ruler.grab().toImage().copy(*band)
+    score.key_signatures = score.key_signatures[:2]
+    editor.ruler.update()
+    without_key = editor.ruler.grab().toImage().copy(*band)
+    assert with_key != without_key
+    inks = [QColor(with_key.pixel(i, j)) for i in range(70) for j in range(26)]
+    assert any(c.blue() > c.red() + 60 for c in inks)  # written in the change colour

@@ -301,7 +301,7 @@ def test_read_mid_skips_controllers_sysex_and_other_meta_events(tmp_path: Path) 
             (0, b"\xf0\x03\x7e\x7f\xf7"),  # sysex
             (0, b"\xb0\x07\x64"),  # controller
             (0, b"\xc0\x05"),  # program change
-            (0, b"\xe0\x00\x40"),  # pitch bend
+            (0, b"\xe0\x00\x50"),  # pitch bend (up)
             (0, b"\xd0\x10"),  # channel pressure
             (0, on(60)),
             (0, b"\xa0\x3c\x20"),  # poly aftertouch
@@ -326,9 +326,84 @@ def test_read_mid_skips_controllers_sysex_and_other_meta_events(tmp_path: Path) 
         "1 program (instrument) changes skipped",
         "3 pitch-bend and aftertouch events skipped",
         "1 system-exclusive messages skipped",
-        "1 meta events skipped (track names, text, key signatures, ...)",
+        "1 meta events skipped (track names, text, lyrics, markers, ...)",
     ]
     assert report.change_lines() == report.dropped_content_lines()
+
+
+def test_read_mid_counts_only_the_pitch_bends_that_bend(tmp_path: Path) -> None:
+    """A centred bend where the channel is centred changes nothing (many writers start a
+    track with one): not counted, so a save over the file does not ask for it. A bend away,
+    and the bend back, are; so is a centring after another track's bend, in time order."""
+    centre, up = b"\x00\x40", b"\x00\x50"
+    data = smf(
+        track(
+            (0, b"\xe0" + centre),  # the channel starts centred: nothing
+            (0, on(60)),
+            (100, b"\xe0" + up),  # a bend: counted
+            (100, b"\xe0" + up),  # the same again: nothing (but see track 3)
+            (100, b"\xe0" + centre),  # back: counted
+            (180, off(60)),
+        ),
+        track(
+            (0, b"\xe1" + centre),  # another channel, centred: nothing
+            (50, b"\xe0" + centre),  # channel 1 before track 1's bend at 100: nothing
+            (300, b"\xe0" + centre),  # at 350 after track 1's centring at 300: nothing
+        ),
+        track(
+            # at 150, between track 1's two bends up: counted, and so the second one is
+            (150, b"\xe0" + centre),
+        ),
+    )
+    score, report = read_mid_report(write(tmp_path, data))
+    assert score.notes == (Note(0, 60, 480),)
+    assert report.other_channel_events_skipped == 4  # at 100, 150, 200 and 300
+    assert report.dropped_content_lines() == ["4 pitch-bend and aftertouch events skipped"]
+    # a file of centred bends alone loses nothing to a save
+    plain = smf(track((0, b"\xe0" + centre), (0, on(60)), (480, off(60))))
+    assert read_mid_report(write(tmp_path, plain))[1].dropped_content_lines() == []
+
+
+def test_key_signatures_are_read_and_saved_back(tmp_path: Path) -> None:
+    """Key signatures survive open and save (notation software spells notes by them): the
+    same one in two tracks is one, a change keeps its tick, an impossible one is counted as
+    skipped, and the saved file holds them in its first track as mido reads them."""
+    data = smf(
+        track(
+            (0, b"\xff\x59\x02\x01\x00"),  # G major
+            (0, b"\xff\x59\x02\x09\x00"),  # 9 sharps: impossible, skipped
+            (960, b"\xff\x59\x02\xfd\x01"),  # three flats, minor: C minor
+        ),
+        track(
+            (0, b"\xff\x59\x02\x01\x00"),  # G major again in the notes' track: one
+            (0, on(67)),
+            (1920, off(67)),
+            (0, b"\xff\x59\x03\x01\x00\x00"),  # wrong length: skipped
+        ),
+    )
+    score, report = read_mid_report(write(tmp_path, data))
+    assert [(k.tick, k.sharps, k.minor, k.name) for k in score.key_signatures] == [
+        (0, 1, False, "G major"),
+        (960, -3, True, "C minor"),
+    ]
+    assert report.meta_events_skipped == 2
+    out = tmp_path / "saved.mid"
+    write_mid(score, out)
+    again, again_report = read_mid_report(out)
+    assert again.key_signatures == score.key_signatures
+    assert again_report.dropped_content_lines() == []
+    saved = mido.MidiFile(out)
+    assert [(m.type, m.key) for m in saved.tracks[0] if m.type == "key_signature"] == [
+        ("key_signature", "G"),
+        ("key_signature", "Cm"),
+    ]
+    # a raised resolution moves them with everything else
+    coarse = smf(track((0, b"\xff\x59\x02\x00\x01"), (3, b"\xff\x59\x02\x02\x00"),
+                       (0, on(60)), (3, off(60))), division=3)
+    raised = read_mid(write(tmp_path, coarse))
+    assert [(k.tick * 3 // raised.ppq, k.name) for k in raised.key_signatures] == [
+        (0, "A minor"), (3, "D major")
+    ]
 
 
 def test_read_mid_counts_running_status_controllers_and_not_empty_meta_events(

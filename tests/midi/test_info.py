@@ -8,7 +8,7 @@ from pathlib import Path
 
 from composer_app.cli import main
 from composer_app.core.note import Note
-from composer_app.core.score import Score, TempoChange, TimeSignature
+from composer_app.core.score import KeySignature, Score, TempoChange, TimeSignature
 from composer_app.midi.files import ImportReport, mid_bytes, write_mid
 from composer_app.midi.info import describe, pitch_name
 
@@ -16,11 +16,13 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
 def _song(tmp_path: Path) -> Path:
-    """3/4 at 100 BPM, 480 PPQ, with one of each kind of roll loss and a drum note."""
+    """3/4 at 100 BPM in E minor, 480 PPQ, with one of each kind of roll loss and a drum
+    note."""
     score = Score(
         ppq=480,
         tempo_map=[TempoChange(0, 600_000)],
         time_signatures=[TimeSignature(0, 3, 4)],
+        key_signatures=[KeySignature(0, 1, minor=True)],
         _notes=[
             Note(0, 60, 480),  # eighth-note frames 0-1
             Note(480, 60, 480),  # frames 2-3, right after: reads back merged
@@ -41,6 +43,7 @@ Notes: 5 on channels 1, 2
 Duration: 1.50 bars, 2.70 s (2160 ticks)
 Tempo: 100 BPM
 Meter: 3/4
+Key signature: E minor
 Pitch range: C4 (60) to D8 (110)
 Piano roll at one step per eighth note (240 ticks), 88 keys:
   out of range (dropped): 1
@@ -113,6 +116,10 @@ def test_describe_lists_tempo_and_meter_changes(tmp_path: Path) -> None:
     text = describe(score, ImportReport(track_count=2, ppq=96), name="x.mid")
     assert "Tempo: 120 BPM at tick 0, 150 BPM at tick 384" in text
     assert "Meter: 4/4 at tick 0, 6/8 at tick 384" in text
+    assert "Key signature: none in the file" in text
+    score.key_signatures = [KeySignature(0, -1), KeySignature(384, 3)]
+    text = describe(score, ImportReport(track_count=2, ppq=96), name="x.mid")
+    assert "Key signature: F major at tick 0, A major at tick 384" in text
     # 384 ticks = one 4/4 bar, then 288 ticks of a 6/8 bar (288 ticks long) = 2 bars
     # seconds: 4 quarters x 0.5 s + 3 quarters x 0.4 s = 3.2 s
     assert "Duration: 2.00 bars, 3.20 s (672 ticks)" in text

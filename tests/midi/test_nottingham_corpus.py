@@ -58,6 +58,7 @@ def test_nottingham_every_file_imports_and_round_trips() -> None:
                 again.notes != score.notes
                 or again.tempo_map != score.tempo_map
                 or again.time_signatures != score.time_signatures
+                or again.key_signatures != score.key_signatures
                 or again.ppq != score.ppq
                 or again_report.changed_anything
             ):
@@ -72,6 +73,13 @@ def _mido_notes(path: Path) -> list[Note]:
     return mido_notes(path.read_bytes())
 
 
+def _mido_key_name(key: str) -> str:
+    """mido's key ("Bb", "F#m") as KeySignature.name writes it ("B♭ major", "F♯ minor")."""
+    minor = key.endswith("m")
+    tonic = (key[:-1] if minor else key).replace("b", "\u266d").replace("#", "\u266f")
+    return f"{tonic} {'minor' if minor else 'major'}"
+
+
 def test_nottingham_sample_matches_mido_and_survives_a_real_save(tmp_path: Path) -> None:
     sample = [p for paths in _files().values() for p in paths[::97]]
     assert len(sample) >= 30
@@ -80,9 +88,22 @@ def test_nottingham_sample_matches_mido_and_survives_a_real_save(tmp_path: Path)
         assert list(score.notes) == _mido_notes(path), path.name
         tempos = [m.tempo for m in mido.MidiFile(path).tracks[0] if m.type == "set_tempo"]
         assert [t.us_per_quarter for t in score.tempo_map] == (tempos or [500_000])
+        # the key signatures as mido reads them, one per tick (each track states them)
+        keys = {}
+        for mido_track in mido.MidiFile(path).tracks:
+            tick = 0
+            for m in mido_track:
+                tick += m.time
+                if m.type == "key_signature":
+                    keys[tick] = m.key
+        assert keys, path.name  # every file of the corpus has one
+        assert [_mido_key_name(k) for _t, k in sorted(keys.items())] == [
+            k.name for k in score.key_signatures
+        ], path.name
         out = tmp_path / path.name
         write_mid(score, out)
         assert read_mid(out).notes == score.notes
+        assert read_mid(out).key_signatures == score.key_signatures
         # and mido reads what we wrote as the same notes
         assert _mido_notes(out) == list(score.notes)
         assert mido.MidiFile(file=io.BytesIO(out.read_bytes())).ticks_per_beat == 1024

@@ -17,6 +17,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QWidget
 
+from composer_app.core.score import Score
 from composer_app.gui.pianoroll.geometry import (
     BAR_LINE_MIN_PX,
     bar_at,
@@ -27,9 +28,26 @@ from composer_app.gui.pianoroll.tools import DRAG_THRESHOLD_PX
 from composer_app.gui.pianoroll.view import PLAYHEAD, REGION_FILL, PianoRollView
 
 RULER_HEIGHT_PX = 26
-CHANGE_LABEL = QColor(40, 90, 170)  # time signature and tempo changes
+CHANGE_LABEL = QColor(40, 90, 170)  # time signature, tempo and key changes
 LABEL_GAP_PX = 4
 
+
+def change_labels(score: Score) -> dict[int, list[str]]:
+    """What the ruler writes where the music changes (tick -> texts): the meter at its bar
+    (the first one too), the tempo after the start (the transport shows the first), and the
+    file's key signature, the first one and each change."""
+    changes: dict[int, list[str]] = {}
+    for sig in score.time_signatures:
+        changes.setdefault(sig.tick, []).append(f"{sig.numerator}/{sig.denominator}")
+    for before, tempo in zip(score.tempo_map, score.tempo_map[1:], strict=False):
+        if tempo.us_per_quarter != before.us_per_quarter:  # (a repeat changes nothing)
+            changes.setdefault(tempo.tick, []).append(f"\u2669={tempo.tempo_bpm:g}")
+    previous_key = None
+    for key in score.key_signatures:
+        if key.name != previous_key:  # (a restatement changes nothing)
+            changes.setdefault(key.tick, []).append(key.name)
+        previous_key = key.name
+    return changes
 
 class BarRuler(QWidget):
     """Bar numbers (from the score's time signatures), beat ticks, and each time signature
@@ -80,14 +98,7 @@ class BarRuler(QWidget):
         # crowd together (zoomed far out).
         line_every = bar_stride(bars, geo.pixels_per_tick, BAR_LINE_MIN_PX)
         every = max(line_every, bar_stride(bars, geo.pixels_per_tick, 28))
-        # what changes where: the meter at its bar (the first one too), the tempo after the
-        # start (the transport shows the first)
-        changes: dict[int, list[str]] = {}
-        for sig in score.time_signatures:
-            changes.setdefault(sig.tick, []).append(f"{sig.numerator}/{sig.denominator}")
-        for before, tempo in zip(score.tempo_map, score.tempo_map[1:], strict=False):
-            if tempo.us_per_quarter != before.us_per_quarter:  # (a repeat changes nothing)
-                changes.setdefault(tempo.tick, []).append(f"\u2669={tempo.tempo_bpm:g}")
+        changes = change_labels(score)
         metrics = painter.fontMetrics()
         labels: list[tuple[float, str, QColor]] = []  # (x, text, colour), drawn left to right
         on_bar_lines: set[int] = set()
