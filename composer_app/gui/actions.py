@@ -28,8 +28,10 @@ class ControlKeysFilter(QObject):
     them:
     Space presses a button or ticks a check box, letters search a drop-down list, Delete and
     Backspace stay with it (they deleted the roll's selected notes). In a number box, which
-    has no use for it, Space plays, as everywhere (a value typed there applies first). Install
-    it with :meth:`watch`.
+    has no use for it, Space plays, as everywhere (a value typed there applies first), and
+    the undo and redo keys undo and redo the score, not the box's text (after arrow clicks in
+    the tempo box the focus stays there, and Ctrl+Z did nothing to the tempo). Install it
+    with :meth:`watch`.
     """
 
     _CONTROL_KEYS = frozenset(
@@ -50,10 +52,21 @@ class ControlKeysFilter(QObject):
             for child in (widget, *widget.findChildren(QWidget)):
                 child.installEventFilter(self)
 
+    # the keys of the window's Undo and Redo (see build_actions)
+    _UNDO_REDO = frozenset(
+        QKeySequence(keys)[0].toCombined() for keys in ("Ctrl+Z", "Ctrl+Shift+Z", "Ctrl+Y")
+    )
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
         if event.type() != QEvent.Type.ShortcutOverride:
             return False
         assert isinstance(event, QKeyEvent)
+        if (
+            isinstance(watched, QAbstractSpinBox)
+            and event.keyCombination().toCombined() in self._UNDO_REDO
+        ):
+            event.ignore()  # the window's Undo and Redo take them
+            return True
         if event.modifiers() & self._CHORD or Qt.Key(event.key()) not in self._CONTROL_KEYS:
             return False  # chords (Ctrl+Enter, ...) and Esc stay the window's
         if isinstance(watched, QAbstractSpinBox):

@@ -771,6 +771,40 @@ def test_main_window_tempo_arrows_apply_at_once_and_a_burst_is_one_step(
     assert window.document.score.initial_tempo_bpm == pytest.approx(120.0, abs=0.01)
 
 
+def test_main_window_undo_keys_in_a_number_box_undo_the_score(
+    qtbot, window: MainWindow
+) -> None:
+    # After arrow clicks in the tempo box the focus stays there, and the box took Ctrl+Z as
+    # its own text undo: the tempo stayed. The undo and redo keys are the window's there,
+    # and in the dock's number boxes too.
+    window.show()
+    qtbot.waitExposed(window)
+    spin = window.transport.tempo_spin
+    spin.setFocus()
+    for _ in range(3):
+        QTest.keyClick(spin, Qt.Key.Key_Up)
+    assert window.document.score.initial_tempo_bpm == pytest.approx(123.0, abs=0.01)
+    QTest.keyClick(spin, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.document.score.initial_tempo_bpm == pytest.approx(120.0, abs=0.01)
+    assert spin.value() == 120.0
+    QTest.keyClick(
+        spin, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    )
+    assert window.document.score.initial_tempo_bpm == pytest.approx(123.0, abs=0.01)
+    QTest.keyClick(spin, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(spin, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert window.document.score.initial_tempo_bpm == pytest.approx(123.0, abs=0.01)
+    window.document.push(add_notes([Note(0, 60, 480)]))
+    length = window.continuation.panel.length_spin
+    length.setFocus()
+    QTest.keyClick(length, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert len(window.document.score) == 0
+    # the box's other keys stay its own: a digit types into it
+    length.lineEdit().selectAll()
+    QTest.keyClicks(length, "3")
+    assert length.text().startswith("3")
+
+
 def test_main_window_typed_tempo_applies_before_save_play_and_quit(
     qtbot, window: MainWindow, tmp_path: Path, dialogs: Dialogs
 ) -> None:
