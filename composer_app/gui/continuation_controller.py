@@ -81,11 +81,15 @@ class ContinuationController(QObject):
         self._take_end_tick = 0  # where the last run's take ends (ticks)
         # an accepted take still sounding: (start, end) ticks; Continue goes on after it
         self._accepted_sounding: tuple[int, int] | None = None
+        # where the user last put the playhead with the ruler (ticks), until playback or a
+        # run moves it: a click at a pending take's very end means "go on after it"
+        self._user_playhead: int | None = None
         self._scale_chosen: tuple[int | None, str | None] = (None, None)  # (key, scale) asked
         self._heat_pitch_low = 21  # the lowest MIDI pitch of the probabilities' columns
         self._velocity = 90
         self._channel = 0  # MIDI channel of the generated notes (the seed's)
         self._over_notes = False  # the run plays over user notes it does not hear
+        self._kept_before = ""  # the status's note that Continue kept the take before
         self._frames: list[np.ndarray] = []
         self._probabilities: list[np.ndarray] = []
         self._variations: dict[int, list[Note]] = {}
@@ -188,7 +192,14 @@ class ContinuationController(QObject):
         # where the user put the playhead (or the region), before a pending continuation goes
         region = self._region()
         playhead = int(self._window.playhead_tick)  # type: ignore[attr-defined]
-        if self.has_pending and self._start_tick <= playhead <= self._take_end_tick:
+        # the user put the playhead after a pending take (with the ruler, or by playing on
+        # past it): the take is kept and the next goes on after it, hearing it
+        go_on_after = self.has_pending and region is None and (
+            playhead > self._take_end_tick
+            or (playhead == self._take_end_tick and self._user_playhead == playhead)
+        )
+        self._user_playhead = None
+        if self.has_pending and not go_on_after and self._start_tick <= playhead <= self._take_end_tick:
             # the take's own playback left the playhead in it (at its end, once heard):
             # Continue again is another take from where this one began, not after it
             playhead = self._start_tick
@@ -200,6 +211,10 @@ class ContinuationController(QObject):
             # next take goes on after it (the guide: Accept leaves the playhead at its end)
             playhead = accepted[1]
         self._accepted_sounding = None
+        kept = 0
+        if go_on_after:
+            kept = self._document.accept_generated()  # an undo step of its own
+            self._clear_pending_state()
         self._discard(return_playhead=False)
         document, score = self._document, self._document.score
         settings = self.panel.settings()
@@ -272,9 +287,13 @@ class ContinuationController(QObject):
         )
         self._set_running(True)
         silent = self._playback.port is None
+        self._kept_before = (
+            f" The take before it is kept ({kept} note{'s' if kept != 1 else ''}; Undo "
+            f"removes {'them' if kept != 1 else 'it'})." if kept else ""
+        )
         self._report(
-            "Generating silently (no MIDI output; choose one in Preferences)…"
-            if silent else "Generating…"
+            ("Generating silently (no MIDI output; choose one in Preferences)…"
+             if silent else "Generating…") + self._kept_before
         )
         document.set_selection(())
         self._generation.request_run(request)
@@ -420,7 +439,7 @@ class ContinuationController(QObject):
         self._report(
             (f"Generating in {key}{silently}…" if key
              else f"Generating from silence: the seed has no notes to continue{silently}…")
-            + over
+            + over + self._kept_before
         )
 
     def _on_worker_step_generated(self, variation: int, index: int, frame: Any,
@@ -453,6 +472,8 @@ class ContinuationController(QObject):
                 f"{done}: {pending} generated note{'s' if pending != 1 else ''}"
                 + (f" in {self._key_name}" if self._key_name else "")
                 + (f", {count} variations" if count > 1 else "")
+                + ((" (it plays" if pending == 1 else " (they play")
+                   + " over your notes after the start)" if self._over_notes else "")
                 + (". Accept keeps them, Discard removes them." if pending != 1
                    else ". Accept keeps it, Discard removes it.")
             )
@@ -542,10 +563,13 @@ class ContinuationController(QObject):
     def _on_playback_playing_changed(self, playing: bool) -> None:
         if not playing:
             self._accepted_sounding = None  # played out or stopped: the playhead says where
+        else:
+            self._user_playhead = None  # playback moves it on
         self._update_state()
 
-    def _on_editor_playhead_requested(self, _tick: int) -> None:
+    def _on_editor_playhead_requested(self, tick: int) -> None:
         self._accepted_sounding = None  # the user put the playhead somewhere: that counts
+        self._user_playhead = tick
 
     def _update_state(self) -> None:
         pending = bool(self._document.generated_notes)

@@ -352,10 +352,52 @@ def test_continuation_again_after_hearing_a_take_starts_where_it_began(qtbot, wi
     playhead_to(take_start + 16 * step)  # where the take's playback ends
     assert run_continuation(qtbot, window, steps=16, seed_value=5)
     assert window.document.generated_notes == first  # the same take again, from its start
-    # a playhead put after the take by the user is where the next one starts
+    # a playhead put after the take by the user is where the next one starts, the take kept
     playhead_to(take_start + 32 * step)
     assert run_continuation(qtbot, window, steps=16, seed_value=5)
     assert min(n.start_tick for n in window.document.generated_notes) >= take_start + 32 * step
+    assert [n.accepted() for n in first] == [
+        n for n in window.document.score.notes if n.start_tick >= take_start and not n.generated
+    ]
+
+
+def test_continuation_after_a_ruler_click_at_a_pending_takes_end_keeps_the_take(
+    qtbot, window, tmp_path
+):
+    # The guide: "to go on after it instead, Accept it first (or click the ruler after it)".
+    # A click after the take, and Continue, threw the take away unasked, and the model went
+    # on from the user's notes with a take's length of silence before it.
+    reports: list[str] = []
+    window.continuation.status_reported.connect(reports.append)
+    score = load_seed(window, tmp_path)
+    user_notes = list(score.notes)
+    assert run_continuation(qtbot, window, steps=8, seed_value=2)
+    take = window.document.generated_notes
+    assert take
+    take_end = window.continuation._take_end_tick
+    window.playback.stop()
+    qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=5000)
+    window.editor.ruler.playhead_requested.emit(take_end)  # a click on the ruler there
+    assert window.playhead_tick == take_end
+    assert run_continuation(qtbot, window, steps=8, seed_value=2)
+    assert window.continuation._start_tick == take_end
+    kept = [n for n in window.document.score.notes if not n.generated]
+    assert kept == sorted(user_notes + [n.accepted() for n in take])
+    assert window.document.generated_notes  # the new take, pending
+    assert any("The take before it is kept (" in r for r in reports)
+    # the kept take is an undo step of its own, the new one is not yet one
+    window.continuation.discard()
+    window.window_actions.undo.trigger()
+    assert list(window.document.score.notes) == user_notes
+    # without the click, Continue again after hearing a take is a new take from its start
+    window.window_actions.redo.trigger()
+    assert run_continuation(qtbot, window, steps=8, seed_value=2)
+    second_end = window.continuation._take_end_tick
+    window.playback.stop()
+    qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=5000)
+    window.set_playhead(second_end)  # as the take's playback leaves it
+    assert run_continuation(qtbot, window, steps=8, seed_value=2)
+    assert window.continuation._start_tick == take_end
 
 
 def test_continuation_heat_map_stays_while_the_take_is_pending(qtbot, window, tmp_path):
@@ -426,6 +468,10 @@ def test_continuation_from_mid_score_says_it_plays_over_later_notes(qtbot, windo
     window.set_playhead(middle)
     assert run_continuation(qtbot, window, steps=4)
     assert "plays over your notes after the start" in " ".join(reports)
+    # and the last word on the take, when Accept is decided, still says so
+    assert "play over your notes after the start)" in reports[-1] or (
+        "plays over your notes after the start)" in reports[-1]
+    )
     # after the end of the score there is nothing to play over
     window.continuation.discard()
     reports.clear()
