@@ -1164,8 +1164,9 @@ def write_mid(score: Score, path: str | os.PathLike[str]) -> None:
             "it is a folder, not a file" if stat.S_ISDIR(old.st_mode) else "it is not a regular file"
         )
         raise MidiFileError(path, reason, "save")
-    if old is not None and not os.access(target, os.W_OK):
+    if old is not None and (not old.st_mode & 0o222 or not os.access(target, os.W_OK)):
         # the rename needs only the folder's permission: a file made read-only is kept so
+        # (by its mode bits too: root may write whatever the mode, but the file says no)
         raise MidiFileError(path, "the file is read-only (permission denied)", "save")
     tmp = folder / f".{_short_name(target.name)}.composer-{secrets.token_hex(4)}.tmp"
     fd = -1

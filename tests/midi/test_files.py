@@ -706,6 +706,19 @@ def test_write_mid_replaces_an_existing_file_and_keeps_its_mode(tmp_path: Path) 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["song.mid"]
 
 
+def test_write_mid_refuses_a_file_of_no_write_permission_even_to_root(tmp_path: Path) -> None:
+    # root may write whatever the mode, and saved over a file made read-only (0444)
+    path = write(tmp_path, b"old")
+    path.chmod(0o444)
+    with pytest.raises(MidiFileError, match="the file is read-only"):
+        write_mid(_rich_score(), path)
+    assert path.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["song.mid"]
+    path.chmod(0o644)  # writable again: saved
+    write_mid(_rich_score(), path)
+    assert read_mid(path).notes == _rich_score().notes
+
+
 _PERMISSION_CHECKS = """
 import os, sys
 from pathlib import Path
