@@ -131,7 +131,7 @@ class ContinuationPanel(QDockWidget):
             "annealing temperatures for a model that anneals; \"model's own\" is what its "
             "card recommends"
         )
-        form.addRow("Gibbs steps", self.gibbs_spin)
+        form.addRow("Sampling steps", self.gibbs_spin)
 
         self.temperature_spin = QDoubleSpinBox()
         self.temperature_spin.setRange(0.0, 5.0)
@@ -272,7 +272,7 @@ class ContinuationPanel(QDockWidget):
 
     def set_model_sampling(self, sampler: str, steps: int) -> None:
         """Show what "model's own" means for the loaded model (its sampler and steps)."""
-        what = "temperatures" if sampler == "annealed" else "steps"
+        what = "temperatures" if sampler == "annealed" else "Gibbs steps"
         self.gibbs_spin.setSpecialValueText(f"model's own ({steps} {what})")
 
     def set_status(self, text: str) -> None:

@@ -490,7 +490,7 @@ def test_continuation_key_needs_a_scale(window):
 
 def test_continuation_panel_says_how_the_loaded_model_samples(window):
     config = window.continuation._model_config
-    what = "temperatures" if config.sampler == "annealed" else "steps"
+    what = "temperatures" if config.sampler == "annealed" else "Gibbs steps"
     spin = window.continuation.panel.gibbs_spin
     assert spin.text() == f"model's own ({config.sampling_steps} {what})"
     assert window.continuation.panel.settings().gibbs_steps is None

@@ -105,7 +105,7 @@ def test_continuation_panel_samples_as_the_model_does_unless_told(qtbot) -> None
     panel.set_model_sampling("annealed", 100)  # what the controller says when a model loads
     assert panel.gibbs_spin.text() == "model's own (100 temperatures)"
     panel.set_model_sampling("gibbs", 25)
-    assert panel.gibbs_spin.text() == "model's own (25 steps)"
+    assert panel.gibbs_spin.text() == "model's own (25 Gibbs steps)"
     assert panel.settings().gibbs_steps is None
     panel.gibbs_spin.setValue(25)
     assert panel.settings().gibbs_steps == 25
