@@ -33,6 +33,9 @@ from composer_app.ml.generate import MAX_GIBBS_STEPS, SAMPLERS
 FORMAT_VERSION = 1
 # Where a frame's sampling chain starts (see RnnRbmConfig.chain_start).
 CHAIN_STARTS = ("silence", "previous")
+# The longest frame a model may have, in quarter-note beats (16 bars of 4/4; the benchmarks'
+# are half a beat or one beat). ``composer-app train --step-beats`` takes up to this too.
+MAX_STEP_BEATS = 64.0
 
 
 class ConfigError(ValueError):
@@ -98,10 +101,13 @@ class RnnRbmConfig:
             not isinstance(self.step_beats, int | float)
             or isinstance(self.step_beats, bool)
             or not math.isfinite(self.step_beats)
-            or self.step_beats <= 0
+            or not 0 < self.step_beats <= MAX_STEP_BEATS
         ):
+            # (a damaged step of 1e300 beats loaded, and Continue then counted bar lines for
+            # ever to place it)
             raise ConfigError(
-                f"config field 'step_beats' must be a positive number, got {self.step_beats!r}"
+                f"config field 'step_beats' must be a number of beats above 0 and at most "
+                f"{MAX_STEP_BEATS:g}, got {self.step_beats!r}"
             )
         self.step_beats = float(self.step_beats)
         for name in ("key_normalization", "dataset"):

@@ -214,6 +214,11 @@ def test_rnnrbm_config_round_trips_and_rejects_bad_fields() -> None:
         RnnRbmConfig.from_dict({**config.to_dict(), "pitch_low": 30})  # 109 - 30 != 88
     with pytest.raises(ConfigError, match="step_beats"):
         RnnRbmConfig.from_dict({**config.to_dict(), "step_beats": 0})
+    # a damaged step loaded, and Continue then counted bar lines for ever on the GUI thread
+    with pytest.raises(ConfigError, match="'step_beats' must be a number of beats above 0 and "
+                       "at most 64, got 1e"):
+        RnnRbmConfig.from_dict({**config.to_dict(), "step_beats": 1e300})
+    assert RnnRbmConfig.from_dict({**config.to_dict(), "step_beats": 64}).step_beats == 64.0
     assert config.chain_start == "silence"  # configs written before the field load as before
     legacy = {k: v for k, v in config.to_dict().items() if k != "chain_start"}
     assert RnnRbmConfig.from_dict(legacy).chain_start == "silence"
