@@ -120,7 +120,9 @@ class Preferences:
         value = self._settings.value(_KEY_RECENT, [])
         if isinstance(value, str):  # QSettings returns a lone string for a one-item list
             value = [value] if value else []
-        paths = [_from_setting(str(v)) for v in (value or []) if v]
+        if not isinstance(value, list | tuple):
+            return []  # a damaged settings file (a number, a size): ignored, as bad values are
+        paths = [_from_setting(v) for v in value if isinstance(v, str) and v]
         return [p for p in paths if p]
 
     def add_recent_file(self, path: str) -> None:

@@ -57,6 +57,24 @@ def test_preferences_recent_files_newest_first_without_duplicates(tmp_path: Path
     assert "/music/5.mid" not in prefs.recent_files()
 
 
+def test_a_damaged_recent_files_entry_is_ignored(tmp_path: Path) -> None:
+    # A number or a size where the list belongs (a hand-edited or damaged settings file)
+    # raised TypeError each time the File menu opened, and in Save As after the file was
+    # written (no "Saved" message). It reads as no recent files, and the next one replaces it.
+    for i, damaged in enumerate(("@Variant(\\0\\0\\0\\x2\\0\\0\\0\\x5)", "@Size(3 4)")):
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        (folder / "settings.ini").write_text(f"[files]\nrecent={damaged}\n")
+        prefs = Preferences(ini(folder))
+        assert not isinstance(prefs.settings.value("files/recent"), list | str)  # as damaged
+        assert prefs.recent_files() == []
+        prefs.add_recent_file(str(tmp_path / "a.mid"))
+        assert prefs.recent_files() == [str(tmp_path / "a.mid")]
+    # in a list, only the text entries count
+    prefs.settings.setValue("files/recent", ["/music/a.mid", 7, "", "/music/b.mid"])
+    assert prefs.recent_files() == ["/music/a.mid", "/music/b.mid"]
+
+
 def test_preferences_dialog_lists_ports_and_selects_current(qtbot) -> None:
     listing = PortListing(["FLUID Synth:Synth input port", "Qsynth"], None)
     dialog = PreferencesDialog(MidiOutputChoice("port", "Qsynth"), None, lambda: listing)
