@@ -33,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-play-then-quit", action="store_true", help=argparse.SUPPRESS)
     # Tests: once the model is loaded, press Continue, then quit while it generates.
     parser.add_argument("--test-continue-then-quit", action="store_true", help=argparse.SUPPRESS)
+    # Tests: once shown, draw notes (unsaved work) and say so on stdout; then run on.
+    parser.add_argument("--test-edit", action="store_true", help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,13 +92,32 @@ def run(args: argparse.Namespace) -> int:
 
         controller.model_loaded.connect(continue_then_close)
         QTimer.singleShot(60_000, window.close)  # never hang a test if no model loads
+    elif args.test_edit:
+
+        def edit() -> None:
+            from composer_app.core.edits import add_notes
+            from composer_app.core.note import Note
+
+            window.document.push(add_notes([Note(i * 480, 60 + i, 480) for i in range(8)]))
+            print(f"edited: {len(window.document.score)} notes", flush=True)
+
+        QTimer.singleShot(0, edit)
     else:
         QTimer.singleShot(0, window.offer_recovery)
     # Ctrl+C in the terminal closes the window as its close button does (asking about
     # unsaved work) instead of raising KeyboardInterrupt in whatever slot runs next. Python
     # runs signal handlers only between its own bytecodes, so a timer lets it in while Qt's
     # loop waits.
-    previous_handler = signal.signal(signal.SIGINT, lambda *_: _close_on_interrupt(window))
+    previous_handlers = {
+        signal.SIGINT: signal.signal(signal.SIGINT, lambda *_: _close_on_interrupt(window)),
+    }
+    # SIGTERM (shutdown, logout, kill) and SIGHUP (the terminal closed) ended the process at
+    # once, and the work since the last autosave was lost: nobody is there to answer a
+    # question, so the work is autosaved for the next start and the app quits.
+    for signum in _END_SIGNALS:
+        previous_handlers[signum] = signal.signal(
+            signum, lambda number, _frame: QTimer.singleShot(0, lambda: _end_session(window, number))
+        )
     interrupt_poll = QTimer()
     interrupt_poll.timeout.connect(lambda: None)
     interrupt_poll.start(INTERRUPT_POLL_MS)
@@ -104,9 +125,35 @@ def run(args: argparse.Namespace) -> int:
         status = app.exec()
     finally:
         interrupt_poll.stop()
-        signal.signal(signal.SIGINT, previous_handler)
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
     window.shutdown()  # already done by closeEvent unless the loop ended another way
     return status
+
+
+# The signals that end the session without a person to ask (see _end_session).
+_END_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+def _end_session(window: QWidget, signum: int) -> None:
+    """SIGTERM or SIGHUP: autosave the unsaved work (the next start offers it back),
+    silence, and quit without asking. A question left open is not answered (its answer could
+    be Discard, of a crashed session's work): the process ends from inside it."""
+    import os
+
+    from PySide6.QtWidgets import QApplication
+
+    name = signal.Signals(signum).name
+    saved = window.end_session()  # type: ignore[attr-defined]
+    kept = " (unsaved work autosaved; the next start offers it back)" if saved else ""
+    print(f"{name}: closing Composer{kept}", file=sys.stderr, flush=True)
+    if QApplication.activeModalWidget() is not None:
+        print(f"{name}: a question was open; it stays unanswered", file=sys.stderr, flush=True)
+        os._exit(0)
+    window.close()  # shut down already: it asks nothing
+    QApplication.quit()
 
 
 def _close_on_interrupt(window: QWidget) -> None:

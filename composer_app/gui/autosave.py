@@ -272,11 +272,12 @@ class Autosaver(QObject):
         """Stop the timer."""
         self._timer.stop()
 
-    def autosave_now(self) -> bool:
+    def autosave_now(self, force: bool = False) -> bool:
         """Write the autosave if the document is dirty, remove it if clean. True if written
-        (False too when the autosave on disk already holds this state of the document)."""
+        (False too when the autosave on disk already holds this state of the document, unless
+        ``force``: the snapshot may hold more than the state tells, see MainWindow.end_session)."""
         state = self._state() if self._state is not None else None
-        if state is not None and state == self._written_state and self.mid_path.exists():
+        if not force and state is not None and state == self._written_state and self.mid_path.exists():
             return False  # nothing changed since it was written
         score, original_path, dirty = self._snapshot()
         if not dirty:

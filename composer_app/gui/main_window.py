@@ -98,6 +98,7 @@ class MainWindow(QMainWindow):
         self._list_ports = list_ports
         self._playhead_tick = 0.0
         self._shut_down = False
+        self._ending_session = False  # end_session is writing its last autosave
         # The opened file's content that the score does not hold (drums, controllers, ...):
         # (its real path, one line per kind). Saving over that file asks first, whatever
         # name the document has meanwhile, until that file itself has been written.
@@ -572,6 +573,15 @@ class MainWindow(QMainWindow):
             self._superseded_lock = None
 
     def _autosave_snapshot(self) -> tuple[Score, str | None, bool]:
+        if self._ending_session:
+            # the last autosave keeps a pending take too, as accepted (the quit question's
+            # Save accepts it): nobody is there to accept or discard it
+            pending = self.document.generated_notes
+            if pending:
+                score = self.document.score.copy()
+                score.remove_many(pending)
+                score.add_many(n.accepted() for n in pending)
+                return score, self.file_path, True
         return self.document.saved_score(), self.file_path, self.document.is_dirty
 
     def offer_recovery(self) -> bool:
@@ -902,18 +912,38 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message, 0 if at_startup and reason else 8000)
 
     # ---- quitting ---------------------------------------------------------------------------
-    def shutdown(self) -> None:
-        """Stop playback, silence, close the player (joining its thread), drop the autosave."""
+    def shutdown(self, keep_autosave: bool = False) -> None:
+        """Stop playback, silence, close the player (joining its thread), drop the autosave
+        (unless ``keep_autosave``: it holds work the next start offers back)."""
         if self._shut_down:
             return
         self._shut_down = True
         self.autosaver.stop()
         self.continuation.shutdown()  # before the player: the worker streams into it
         self.playback.close()
-        self._drop_autosaves()
+        if not keep_autosave:
+            self._drop_autosaves()
         problem = self.prefs.sync()
         if problem:  # the window is going: the terminal is the one place left to say it
             print(f"Composer: preferences not saved: {problem}", file=sys.stderr)
+
+    def end_session(self) -> bool:
+        """The system ends Composer (SIGTERM at shutdown or logout, SIGHUP when its terminal
+        closes): nobody can answer a question, so the unsaved work (a pending take too, as
+        accepted) is autosaved, where the next start offers it back, and everything stops and
+        falls silent without asking. True if there was work to autosave and it was written."""
+        if self._shut_down:
+            return False
+        self.transport.commit_typed_tempo()
+        unsaved = self.document.is_dirty or bool(self.document.generated_notes)
+        self._ending_session = True
+        try:
+            saved = self.autosaver.autosave_now(force=True)
+        finally:
+            self._ending_session = False
+        # (an autosave that failed now leaves the last one that worked, a minute old at most)
+        self.shutdown(keep_autosave=unsaved)
+        return saved
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         if not self._shut_down and not self.maybe_save():

@@ -428,3 +428,22 @@ def test_a_file_system_without_flock_gives_up_the_lock_at_once(
     write_mid(Score(), leftover)
     leftover.with_suffix(".lock").touch()  # left by a launch before (no lock in it)
     assert [r.mid_path for r in find_recoveries(tmp_path)] == [leftover]
+
+
+def test_end_session_autosaves_the_work_and_a_pending_take_and_keeps_it(make_window) -> None:
+    # SIGTERM or SIGHUP (see app.py): the work, a pending take with it (as accepted; the quit
+    # question's Save accepts it), is autosaved and kept for the next start; nothing asks
+    window = make_window()
+    window.document.push(add_notes([Note(0, 60, 480)]))
+    assert window.autosaver.autosave_now()  # the minute's autosave: the take not yet in it
+    window.document.set_generated_notes([Note(480, 64, 480, generated=True)])
+    assert window.end_session()
+    assert [(n.pitch, n.generated) for n in read_mid(window.autosaver.mid_path).notes] == [
+        (60, False), (64, False)
+    ]
+    assert window.autosaver.mid_path.exists() and window.close()  # closing asks nothing
+    assert window.autosaver.mid_path.exists()
+    # a clean window leaves nothing behind
+    clean = make_window()
+    assert not clean.end_session()
+    assert not clean.autosaver.mid_path.exists()

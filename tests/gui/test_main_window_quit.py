@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from composer_app.core.note import Note
 from composer_app.core.score import Score
 from composer_app.midi.files import write_mid
@@ -76,3 +78,85 @@ def test_ctrl_c_in_the_terminal_closes_the_window_without_a_traceback(tmp_path: 
     assert app.returncode == 0, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     assert "Ctrl+C: closing Composer" in err
+
+
+def _wait_for_line(stream, prefix: str, timeout_s: float = 60.0) -> str:
+    import select
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ready, _w, _x = select.select([stream], [], [], 0.5)
+        if ready:
+            line = stream.readline()
+            if line.startswith(prefix):
+                return line
+            if not line:
+                break
+    raise AssertionError(f"no line starting {prefix!r} within {timeout_s} s")
+
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_terminated_with_unsaved_work_autosaves_it_for_the_next_start(
+    tmp_path: Path, signame: str
+) -> None:
+    # Shutdown, logout or a `kill` (SIGTERM), or closing the terminal (SIGHUP), ended the app
+    # at once: the work since the last autosave (up to a minute; all of it in a new score)
+    # was lost, and the next start had nothing to offer.
+    import signal
+
+    from composer_app.gui.autosave import find_recoveries
+
+    env = app_env(tmp_path)
+    app = subprocess.Popen(
+        [sys.executable, str(ROOT / "main.py"), "--test-edit"], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert _wait_for_line(app.stdout, "edited:") == "edited: 8 notes\n"
+        app.send_signal(getattr(signal, signame))
+        _out, err = app.communicate(timeout=30)
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+    assert app.returncode == 0, err
+    assert "Traceback" not in err
+    assert f"{signame}: closing Composer (unsaved work autosaved" in err
+    recoveries = find_recoveries(tmp_path / "autosave")
+    assert len(recoveries) == 1  # offered at the next start
+    assert [(n.start_tick, n.pitch) for n in recoveries[0].load().notes] == [
+        (i * 480, 60 + i) for i in range(8)
+    ]
+
+
+def test_terminated_during_the_recovery_question_leaves_it_unanswered(tmp_path: Path) -> None:
+    # The question's answer, had the signal closed it, could be Discard: the crashed
+    # session's work would be deleted. The process ends from inside the question instead.
+    import signal
+    import time
+
+    from composer_app.gui.autosave import find_recoveries
+
+    autosave = tmp_path / "autosave"
+    autosave.mkdir()
+    crashed = autosave / "session-999999-deadbeef0000.mid"
+    write_song(crashed, 4)
+    env = app_env(tmp_path)
+    app = subprocess.Popen(
+        [sys.executable, str(ROOT / "main.py")], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(4)  # the window is up and asks whether to recover
+        app.send_signal(signal.SIGTERM)
+        _out, err = app.communicate(timeout=30)
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+    assert app.returncode == 0, err
+    assert "SIGTERM: a question was open; it stays unanswered" in err
+    assert crashed.exists()
+    assert [r.mid_path for r in find_recoveries(autosave)] == [crashed]
