@@ -139,6 +139,13 @@ class MainWindow(QMainWindow):
         self.midi_status_label = QLabel()
         self.midi_status_label.setObjectName("midi_status_label")
         self.statusBar().addPermanentWidget(self.midi_status_label)
+        # shown while autosave fails (a full disk): a passing message is easily missed, and
+        # the work is then not protected against a crash
+        self.autosave_status_label = QLabel("Autosave failing")
+        self.autosave_status_label.setObjectName("autosave_status_label")
+        self.autosave_status_label.setStyleSheet("color: #b00020; font-weight: bold;")
+        self.autosave_status_label.hide()
+        self.statusBar().addPermanentWidget(self.autosave_status_label)
 
         self.playback = PlaybackController(player_factory, self)
         self.autosaver = Autosaver(
@@ -222,17 +229,15 @@ class MainWindow(QMainWindow):
         self.editor.note_preview_requested.connect(self._on_editor_note_preview_requested)
         self.editor.playhead_requested.connect(self._on_editor_playhead_requested)
         self.document.changed.connect(self._refresh_from_score)
-        self.document.dirty_changed.connect(lambda _dirty: self._update_title())
+        self.document.dirty_changed.connect(self._on_document_dirty_changed)
         self.transport.tempo_edited.connect(self.set_tempo_bpm)
 
         self.playback.position_changed.connect(self._on_playback_position_changed)
         self.playback.playing_changed.connect(self._on_playback_playing_changed)
         self.playback.error_occurred.connect(self._on_playback_error_occurred)
         self.playback.player_replaced.connect(self._on_playback_player_replaced)
-        self.autosaver.failed.connect(
-            lambda msg: self.statusBar().showMessage(readable_path(msg), 10_000)
-        )
-        self.autosaver.saved.connect(lambda _path: self._release_superseded_recovery())
+        self.autosaver.failed.connect(self._on_autosaver_failed)
+        self.autosaver.saved.connect(self._on_autosaver_saved)
         self.continuation.status_reported.connect(
             lambda msg: self.statusBar().showMessage(msg, 10_000)
         )
@@ -571,6 +576,24 @@ class MainWindow(QMainWindow):
         if self._superseded_lock is not None:
             os.close(self._superseded_lock)
             self._superseded_lock = None
+
+    def _on_autosaver_failed(self, message: str) -> None:
+        text = readable_path(message)
+        self.statusBar().showMessage(text, 10_000)
+        self.autosave_status_label.setToolTip(
+            f"{text}\n\nUnsaved work is not protected against a crash until an autosave "
+            "works again (each minute) or you save."
+        )
+        self.autosave_status_label.show()
+
+    def _on_autosaver_saved(self, _path: str) -> None:
+        self.autosave_status_label.hide()
+        self._release_superseded_recovery()
+
+    def _on_document_dirty_changed(self, dirty: bool) -> None:
+        if not dirty:  # saved (or all undone): nothing left for autosave to protect
+            self.autosave_status_label.hide()
+        self._update_title()
 
     def _autosave_snapshot(self) -> tuple[Score, str | None, bool]:
         if self._ending_session:

@@ -447,3 +447,30 @@ def test_end_session_autosaves_the_work_and_a_pending_take_and_keeps_it(make_win
     clean = make_window()
     assert not clean.end_session()
     assert not clean.autosaver.mid_path.exists()
+
+
+def test_a_failing_autosave_stays_in_the_status_bar_until_one_works(
+    make_window, tmp_path: Path
+) -> None:
+    # A full disk showed a ten-second status line each minute, gone at once under any other
+    # message: nothing lasting said the work was unprotected.
+    (tmp_path / "autosave").write_text("a file where the folder belongs")  # mkdir fails
+    window = make_window()
+    label = window.autosave_status_label
+    assert label.isHidden()
+    window.document.push(add_notes([Note(0, 60, 480)]))
+    assert not window.autosaver.autosave_now()
+    assert not label.isHidden() and "not protected" in label.toolTip()
+    window.statusBar().showMessage("something else", 1000)
+    assert not label.isHidden()  # a permanent widget: other messages leave it
+    (tmp_path / "autosave").unlink()
+    assert window.autosaver.autosave_now()
+    assert label.isHidden()
+    # and saving (the document clean) clears it too
+    window.autosaver.discard()
+    shutil.rmtree(tmp_path / "autosave")
+    (tmp_path / "autosave").write_text("blocked again")
+    window.document.push(add_notes([Note(480, 62, 480)]))
+    assert not window.autosaver.autosave_now() and not label.isHidden()
+    window.document.mark_clean()
+    assert label.isHidden()
