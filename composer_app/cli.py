@@ -7,6 +7,7 @@ dispatches, so importing it pulls in neither Qt nor torch.
 from __future__ import annotations
 
 import argparse
+import difflib
 import errno
 import os
 import sys
@@ -49,8 +50,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``composer-app`` script. Returns the process exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in _SUBCOMMANDS and not argv[0].startswith("-"):
+        problem = _unknown_command(argv[0])
+        if problem is not None:
+            print(f"composer-app: {problem}", file=sys.stderr)
+            return 2
     if not argv or (argv[0] not in _SUBCOMMANDS and argv[0] not in ("-h", "--help")):
-        argv = ["gui", *argv]
+        argv = ["gui", *argv]  # no command, the editor's options, or a file to open in it
     args = build_parser(argv[0]).parse_args(argv)
     module_name, _add, run_name, _help = _SUBCOMMANDS[args.command]
     run: Callable[[argparse.Namespace], int] = getattr(import_module(module_name), run_name)
@@ -92,6 +98,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             except (OSError, ValueError):
                 _silence_broken_streams()
         return 2
+
+
+# what the editor opens when named as the first word, whether or not the file exists yet
+_EDITOR_SUFFIXES = (".mid", ".midi", ".rmi")
+
+
+def _unknown_command(word: str) -> str | None:
+    """Why the first word ``word``, which is no subcommand, is not a file to open in the editor
+    either (one line), or None when it is one: a path that exists, or a MIDI name."""
+    if os.path.exists(word) or word.lower().endswith(_EDITOR_SUFFIXES):
+        return None
+    close = difflib.get_close_matches(word, _SUBCOMMANDS, n=1)
+    if close:
+        return f"unknown command {word!r} (did you mean {close[0]!r}?)"
+    return (
+        f"unknown command {word!r} (commands: {', '.join(_SUBCOMMANDS)}; or name a MIDI "
+        "file to open in the editor)"
+    )
 
 
 # errno values of a failed write to a stream (a full disk or quota, a closed or bad descriptor,

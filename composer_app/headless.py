@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 
 from composer_app import paths
@@ -101,6 +102,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def output_problem(output: str) -> str | None:
+    """Why the continuation cannot be written to ``output`` (one phrase), or None if it can.
+
+    A folder is never written over, even with ``--force``, nor a device or a pipe; the folder
+    the file goes in must exist (it is not created) and take new files. An existing file is
+    no problem here: whether it may be replaced is ``--force``'s question.
+    """
+    target = os.path.realpath(output)  # a link is written through, to the file it names
+    try:
+        mode = os.stat(target).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # not there yet, or under a file
+        mode = None
+    except OSError as exc:  # e.g. a folder without search permission
+        return exc.strerror or str(exc)
+    if mode is not None and stat.S_ISDIR(mode):
+        return "it is a folder, not a file"
+    if mode is not None and not stat.S_ISREG(mode):
+        return "it is not a regular file (a device, pipe or socket)"
+    folder = os.path.dirname(target)
+    shown = os.path.dirname(os.path.abspath(output))  # as the user named it, made absolute
+    if not os.path.isdir(folder):
+        if os.path.lexists(folder):
+            return f"{shown} is not a folder"
+        return f"the folder {shown} does not exist"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"no permission to write in the folder {shown}"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     """Continue ``--seed`` and write ``--output``. Exit status 0, or 2 on bad input."""
     from composer_app.core.keys import SCALES
@@ -140,6 +170,10 @@ def run(args: argparse.Namespace) -> int:
     if args.low > args.high:
         return fail(f"the pitch range is empty: --low {args.low} is above --high {args.high}")
     output = args.output if args.output.lower().endswith(MIDI_SUFFIXES) else args.output + ".mid"
+    # checked now, not after loading the model and generating (which can take minutes)
+    problem = output_problem(output)
+    if problem is not None:
+        return fail(f"cannot write {output}: {problem}")
     if os.path.lexists(output) and not args.force:
         what = ("the seed itself" if os.path.exists(output)
                 and os.path.samefile(output, args.seed) else "a file")
@@ -223,6 +257,11 @@ def run(args: argparse.Namespace) -> int:
         continuation = Continuation(
             model, score.notes, score.ppq, start_tick, settings, grid_origin_tick=grid_origin
         )
+        # refused before sampling: nothing could sound, and a step with no note could never
+        # be drawn again into one with a note
+        reason = continuation.no_pitch_allowed_reason(f"--low {args.low} --high {args.high}")
+        if reason is not None:
+            return fail(reason)
         for _ in continuation:
             pass
     except GenerationError as exc:
@@ -232,8 +271,8 @@ def run(args: argparse.Namespace) -> int:
     out.add_many(generated)
     try:
         write_mid(out, output)
-    except MidiFileError as exc:
-        return fail(str(exc))
+    except MidiFileError as exc:  # its message names only the file's base name
+        return fail(f"cannot write {output}: {exc.reason}")
     key = continuation.key.name if continuation.key else "unknown"
     print(
         f"wrote {output}: {len(score)} seed notes + {len(generated)} generated notes, "

@@ -116,3 +116,59 @@ def test_cli_names_another_system_error_as_itself_not_as_the_output(
     assert main(["info", str(SEED_MID)]) == 2
     err = capsys.readouterr().err
     assert err == f"composer-app info: system error: {os.strerror(errno.ENOMEM)}\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["trian", "--data", "x.json.gz", "--out", "y"],
+         "unknown command 'trian' (did you mean 'train'?)"),
+        (["genrate"], "unknown command 'genrate' (did you mean 'generate'?)"),
+        (["evalute", "nottingham_ll"], "unknown command 'evalute' (did you mean 'evaluate'?)"),
+        (["xyzzy"], "unknown command 'xyzzy' (commands: gui, info, train, evaluate, generate, "
+         "ports; or name a MIDI file to open in the editor)"),
+    ],
+)
+def test_cli_names_an_unknown_command_instead_of_opening_it_in_the_editor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, argv: list[str], message: str
+) -> None:
+    import composer_app.app as app
+
+    def editor(_args: object) -> int:
+        raise AssertionError("the editor was started")
+
+    monkeypatch.setattr(app, "run", editor)
+    monkeypatch.chdir(tmp_path)  # no file of that name here
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"composer-app: {message}\n" and captured.out == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "file"),
+    [
+        ([], None),
+        (["--quit-after-show"], None),
+        (["missing.mid"], "missing.mid"),
+        (["Missing.MIDI", "--quit-after-show"], "Missing.MIDI"),
+        (["tune.RMI"], "tune.RMI"),
+        (["trian"], "trian"),  # a file of that name exists: it is opened, as before
+        (["gui", "genrate"], "genrate"),  # the editor named outright takes any name
+    ],
+)
+def test_cli_a_midi_name_or_an_existing_file_still_opens_the_editor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str], file: str | None
+) -> None:
+    import composer_app.app as app
+
+    opened: list[str | None] = []
+
+    def editor(args: object) -> int:
+        opened.append(args.file)  # type: ignore[attr-defined]
+        return 0
+
+    monkeypatch.setattr(app, "run", editor)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "trian").write_bytes(b"MThd")
+    assert main(argv) == 0
+    assert opened == [file]

@@ -496,3 +496,87 @@ def test_headless_generate_accompany_keeps_below_the_melody_unless_told(
                      "--allow-rests", "-o", str(out), *extra]) == 0
         generated = [n for n in read_mid(out).notes if n.pitch != 57]
         assert any(n.pitch > 57 for n in generated) is above, generated
+
+
+def test_headless_generate_checks_the_output_before_loading_the_model(
+    tmp_path: Path, capsys
+) -> None:
+    # the model named does not exist: every output problem below is found before it is
+    # looked for, not after a generation that can take minutes
+    _seed_file(tmp_path / "seed.mid")
+    (tmp_path / "afile").write_text("keep me\n")
+    (tmp_path / "out.mid").mkdir()  # a folder named like the output
+    missing = tmp_path / "no" / "such"
+    cases = [
+        (missing / "out.mid", [], f"the folder {missing} does not exist"),
+        (tmp_path / "afile" / "out.mid", [], f"{tmp_path / 'afile'} is not a folder"),
+        (tmp_path / "out.mid", [], "it is a folder, not a file"),
+        (tmp_path / "out.mid", ["--force"], "it is a folder, not a file"),
+    ]
+    for target, extra, problem in cases:
+        status = main(["generate", "--seed", str(tmp_path / "seed.mid"), "--model",
+                       str(tmp_path / "no-model"), "--steps", "4", "-o", str(target), *extra])
+        assert status == 2
+        assert capsys.readouterr().err == (
+            f"composer-app generate: cannot write {target}: {problem}\n"
+        )
+    assert not missing.parent.exists() and (tmp_path / "out.mid").is_dir()
+    assert (tmp_path / "afile").read_text() == "keep me\n"
+
+
+def test_headless_generate_names_the_whole_output_path_when_saving_fails(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a failure only the save itself can meet (a full disk): the message names the full
+    # path, not only 'out.mid' as the file error's own message does
+    import composer_app.midi.files as files
+
+    def full_disk(score: Score, path: object) -> None:
+        raise files.MidiFileError(path, "No space left on device", "save")
+
+    monkeypatch.setattr(files, "write_mid", full_disk)
+    model_dir = _tiny_checkpoint(tmp_path / "model")
+    _seed_file(tmp_path / "seed.mid")
+    out = tmp_path / "out.mid"
+    status = main(["generate", "--seed", str(tmp_path / "seed.mid"), "--model", str(model_dir),
+                   "--steps", "4", "-o", str(out)])
+    assert status == 2
+    assert capsys.readouterr().err == (
+        f"composer-app generate: cannot write {out}: No space left on device\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--low", "0", "--high", "20"],
+         "no pitch is allowed: --low 0 --high 20 lies below the model's range 21-108 (A0-C8)"),
+        (["--low", "109", "--high", "127"],
+         "no pitch is allowed: --low 109 --high 127 lies above the model's range 21-108 (A0-C8)"),
+        (["--key", "C", "--scale", "major", "--low", "61", "--high", "61"],
+         "no note of C major lies in 61-61 (C#4)"),
+        # without --key the scale is on the seed's key (D major here), which has no C
+        (["--scale", "major", "--low", "60", "--high", "60"],
+         "no note of D major (the seed's key) lies in 60-60 (C4)"),
+    ],
+)
+def test_headless_generate_refuses_constraints_that_leave_no_pitch(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, arguments: list[str], message: str
+) -> None:
+    from composer_app.ml.continuation import Continuation
+
+    def no_sampling(self: object) -> None:
+        raise AssertionError("a step was generated")
+
+    model_dir = _tiny_checkpoint(tmp_path / "model")
+    _seed_file(tmp_path / "seed.mid")
+    command = ["generate", "--seed", str(tmp_path / "seed.mid"), "--model", str(model_dir),
+               "--steps", "4", "-o", str(tmp_path / "out.mid")]
+    with monkeypatch.context() as patched:
+        patched.setattr(Continuation, "next_step", no_sampling)
+        status = main([*command, *arguments])
+    assert status == 2
+    assert capsys.readouterr().err == f"composer-app generate: {message}\n"
+    assert not (tmp_path / "out.mid").exists()
+    # one pitch that the scale holds (D4, 62) is enough
+    assert main([*command, *arguments[:-4], "--low", "62", "--high", "62"]) == 0

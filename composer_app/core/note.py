@@ -8,6 +8,14 @@ MIDI_PITCH_MIN = 0
 MIDI_PITCH_MAX = 127
 
 
+_PITCH_CLASS_SHARPS = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+def pitch_name(pitch: int) -> str:
+    """Scientific pitch name of a MIDI number, with C4 = 60: ``pitch_name(61) == "C#4"``."""
+    return f"{_PITCH_CLASS_SHARPS[pitch % 12]}{pitch // 12 - 1}"
+
+
 class NoteError(ValueError):
     """A note with an impossible field (pitch, velocity, duration or channel)."""
 

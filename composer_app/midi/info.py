@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from composer_app.core.note import pitch_name
 from composer_app.core.pianoroll import score_to_roll
 from composer_app.core.score import Score
 from composer_app.core.timing import ticks_to_seconds
@@ -18,8 +19,6 @@ from composer_app.midi.files import ImportReport, MidiFileError, read_mid_report
 
 EXIT_BAD_FILE = 2
 MAX_LISTED_CHANGES = 8  # longer tempo, meter or key maps are summarized
-
-_PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,11 +35,6 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BAD_FILE
     print(describe(score, report, name=str(args.file)))
     return 0
-
-
-def pitch_name(pitch: int) -> str:
-    """Scientific pitch name of a MIDI number (60 -> ``C4``)."""
-    return f"{_PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
 def default_step_ticks(ppq: int) -> int:

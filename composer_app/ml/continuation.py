@@ -21,8 +21,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from composer_app.core.keys import Key, estimate_key, scale_mask, transpose_roll
-from composer_app.core.note import Note
+from composer_app.core.keys import (
+    PITCH_CLASS_NAMES,
+    Key,
+    estimate_key,
+    scale_mask,
+    transpose_roll,
+)
+from composer_app.core.note import Note, pitch_name
 from composer_app.core.pianoroll import notes_to_roll, roll_to_notes
 from composer_app.ml.generate import FrameGenerator, GenerationError, RnnRbmParameters
 
@@ -64,6 +70,72 @@ class ContinuationSettings:
             raise GenerationError(
                 f"the pitch range is empty ({self.range_low} > {self.range_high})"
             )
+
+
+def allowed_pitch_mask(
+    settings: ContinuationSettings,
+    pitch_low: int,
+    pitch_high: int,
+    seed_tonic: int | None = None,
+) -> np.ndarray:
+    """The pitches of the model's ``[pitch_low, pitch_high)`` that the settings let sound, in
+    the user's key: those in ``range_low..range_high`` and, with a scale, in that scale on
+    ``key_tonic`` (None: on ``seed_tonic``, the seed's estimated key's, else on C).
+
+    Shapes: ``(pitch_high - pitch_low,)`` bool. Units: MIDI pitches, ``pitch_high`` exclusive.
+    """
+    if settings.scale is None:
+        pitches = np.arange(pitch_low, pitch_high)
+        return (pitches >= settings.range_low) & (pitches <= settings.range_high)
+    tonic = settings.key_tonic if settings.key_tonic is not None else (seed_tonic or 0)
+    return scale_mask(
+        tonic,
+        settings.scale,
+        pitch_low=pitch_low,
+        pitch_high=pitch_high,
+        range_low=settings.range_low,
+        range_high=settings.range_high,
+    )
+
+
+def no_pitch_allowed_reason(
+    settings: ContinuationSettings,
+    pitch_low: int,
+    pitch_high: int,
+    seed_tonic: int | None = None,
+    range_text: str | None = None,
+) -> str | None:
+    """Why the settings let no pitch of the model's ``[pitch_low, pitch_high)`` sound (one
+    line), or None when :func:`allowed_pitch_mask` allows some. ``range_text`` names the
+    user's range as the caller's interface does (default ``"the range 0-20"``).
+
+    Units: MIDI pitches, ``pitch_high`` exclusive.
+    """
+    if allowed_pitch_mask(settings, pitch_low, pitch_high, seed_tonic).any():
+        return None
+    low, high = settings.range_low, settings.range_high
+    range_text = range_text or f"the range {low}-{high}"
+    model_range = f"the model's range {_pitch_span(pitch_low, pitch_high - 1)}"
+    if high < pitch_low:
+        return f"no pitch is allowed: {range_text} lies below {model_range}"
+    if low >= pitch_high:
+        return f"no pitch is allowed: {range_text} lies above {model_range}"
+    # the range meets the model's, so the scale is what leaves nothing
+    tonic = settings.key_tonic if settings.key_tonic is not None else (seed_tonic or 0)
+    scale = f"{PITCH_CLASS_NAMES[tonic]} {settings.scale}"
+    if settings.key_tonic is None:
+        scale += " (the seed's key)" if seed_tonic is not None else " (on C: no key to go by)"
+    inside = _pitch_span(max(low, pitch_low), min(high, pitch_high - 1))
+    clipped = low < pitch_low or high >= pitch_high
+    return f"no note of {scale} lies in {inside}" + (
+        f", the part of {range_text} within {model_range}" if clipped else ""
+    )
+
+
+def _pitch_span(low: int, high: int) -> str:
+    """``"61-61 (C#4)"``, ``"21-108 (A0-C8)"``: MIDI numbers, then scientific names (C4 = 60)."""
+    names = pitch_name(low) if low == high else f"{pitch_name(low)}-{pitch_name(high)}"
+    return f"{low}-{high} ({names})"
 
 
 @dataclass(frozen=True)
@@ -343,19 +415,22 @@ class Continuation:
 
     def _allowed_pitches(self) -> np.ndarray:
         """Pitches that may sound, in the user's key. Shapes: ``(P,)`` bool."""
-        s = self.settings
-        pitch_high = self.pitch_low + self.n_pitches
-        if s.scale is None:
-            pitches = np.arange(self.pitch_low, pitch_high)
-            return (pitches >= s.range_low) & (pitches <= s.range_high)
-        tonic = s.key_tonic if s.key_tonic is not None else (self.key.tonic if self.key else 0)
-        return scale_mask(
-            tonic,
-            s.scale,
-            pitch_low=self.pitch_low,
-            pitch_high=pitch_high,
-            range_low=s.range_low,
-            range_high=s.range_high,
+        return allowed_pitch_mask(
+            self.settings,
+            self.pitch_low,
+            self.pitch_low + self.n_pitches,
+            self.key.tonic if self.key else None,
+        )
+
+    def no_pitch_allowed_reason(self, range_text: str | None = None) -> str | None:
+        """Why no pitch may sound under these settings (see :func:`no_pitch_allowed_reason`),
+        or None: the check to make before iterating."""
+        return no_pitch_allowed_reason(
+            self.settings,
+            self.pitch_low,
+            self.pitch_low + self.n_pitches,
+            self.key.tonic if self.key else None,
+            range_text,
         )
 
     def __iter__(self) -> Iterator[ContinuationStep]:

@@ -25,7 +25,11 @@ from composer_app.core.pianoroll import PIANO_PITCH_HIGH, PIANO_PITCH_LOW, score
 from composer_app.core.score import Score
 
 SPLITS = ("train", "valid", "test")
-MIDI_SUFFIXES = (".mid", ".midi", ".MID", ".MIDI")
+# the names a MIDI folder's files are read by, matched case-insensitively (``tune.Mid``);
+# ``.rmi`` is RIFF MIDI, which the app's reader unwraps as the editor's Open does
+MIDI_SUFFIXES = (".mid", ".midi", ".rmi")
+# the names of the paper's pickled data (read by :func:`load_pickle_safely`)
+PICKLE_SUFFIXES = (".pickle", ".pkl")
 
 
 class DataError(ValueError):
@@ -200,6 +204,18 @@ def load_pickle_safely(path: str | Path) -> dict[str, list[np.ndarray]]:
     return _splits_from_object(obj, str(path))
 
 
+def load_data_file(path: str | Path) -> dict[str, list[np.ndarray]]:
+    """Read a data file with splits: the paper's ``.pickle`` (or ``.pkl``, any case) through
+    :func:`load_pickle_safely`, anything else as a benchmark file (:func:`load_benchmark`).
+
+    Shapes: as :func:`load_benchmark`. Raises :class:`DataError`.
+    """
+    path = Path(path)
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        return load_pickle_safely(path)
+    return load_benchmark(path)
+
+
 def load_midi_folder(
     folder: str | Path,
     read_score: Callable[[Path], Score],
@@ -210,6 +226,8 @@ def load_midi_folder(
     normalize_key: bool = False,
 ) -> tuple[list[np.ndarray], list[tuple[Path, str]]]:
     """Piano rolls of every MIDI file below ``folder``; unreadable files are skipped.
+
+    A MIDI file is one named ``*.mid``, ``*.midi`` or ``*.rmi`` in any case; others are ignored.
 
     ``read_score`` parses one file (injected, since ml never imports midi). With
     ``normalize_key`` each piece is moved to C major / C minor (its estimated key's tonic to C,
@@ -222,7 +240,9 @@ def load_midi_folder(
         raise DataError(f"{folder} is not a folder")
     sequences: list[np.ndarray] = []
     skipped: list[tuple[Path, str]] = []
-    paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in MIDI_SUFFIXES)
+    paths = sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in MIDI_SUFFIXES
+    )
     for path in paths:
         try:
             score = read_score(path)

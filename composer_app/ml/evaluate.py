@@ -389,7 +389,11 @@ MAX_THREADS = 256
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``composer-app evaluate``."""
     parser.add_argument("model", help="checkpoint folder, or the name of a shipped model")
-    parser.add_argument("--data", required=True, type=Path, help="benchmark .json.gz file")
+    parser.add_argument(
+        "--data", required=True, type=Path,
+        help="benchmark .json.gz, or the paper's .pickle, holding the --split (not a MIDI "
+        "folder: train keeps no test part of one)",
+    )
     parser.add_argument("--split", choices=("train", "valid", "test"), default="test")
     parser.add_argument(
         "--acc-samples", type=whole_number(1, MAX_SAMPLES), default=20, help="Gibbs samples per frame"
@@ -521,7 +525,7 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_bytes,
         load_checkpoint,
     )
-    from composer_app.ml.data import DataError, load_benchmark
+    from composer_app.ml.data import DataError, load_data_file
 
     def fail(message: str) -> int:
         print(f"composer-app evaluate: {message}", file=sys.stderr)
@@ -550,6 +554,13 @@ def run(args: argparse.Namespace) -> int:
         problem = json_target_problem(args.json)
         if problem is not None:
             return fail(f"cannot write the results to {args.json}: {problem}")
+    if args.data.is_dir():
+        # train splits a MIDI folder into train and valid only (see load_training_data)
+        return fail(
+            f"{args.data} is a folder: evaluate reads a benchmark .json.gz or the paper's "
+            f".pickle with a {args.split!r} split; a run trained on a MIDI folder has no "
+            "test split to evaluate on (train keeps none of its files aside for testing)"
+        )
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     model_dir = resolve_model_dir(args.model, getattr(args, "shipped_model_dir", None))
@@ -558,7 +569,7 @@ def run(args: argparse.Namespace) -> int:
     except CheckpointError as exc:
         return fail(f"cannot load the model {args.model!r}: {exc}")
     try:
-        sequences = load_benchmark(args.data)[args.split]
+        sequences = load_data_file(args.data)[args.split]
     except DataError as exc:
         return fail(str(exc))
     if args.max_sequences is not None:

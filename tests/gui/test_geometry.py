@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from composer_app.core.note import Note
+from composer_app.core.note import Note, pitch_name
 from composer_app.core.score import Score, TimeSignature
 from composer_app.gui.pianoroll.geometry import (
     Grid,
@@ -15,7 +15,6 @@ from composer_app.gui.pianoroll.geometry import (
     grid_lines_in_bar,
     height_to_velocity,
     is_black_key,
-    pitch_name,
     quantized,
     snap_ceil,
     snap_floor,

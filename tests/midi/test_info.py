@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 from composer_app.cli import main
-from composer_app.core.note import Note
+from composer_app.core.note import Note, pitch_name
 from composer_app.core.score import KeySignature, Score, TempoChange, TimeSignature
 from composer_app.midi.files import ImportReport, mid_bytes, write_mid
-from composer_app.midi.info import describe, pitch_name
+from composer_app.midi.info import describe
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 

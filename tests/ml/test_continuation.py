@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from composer_app.core.note import Note
-from composer_app.ml.continuation import Continuation, ContinuationSettings, LoadedModel
+from composer_app.ml.continuation import (
+    Continuation,
+    ContinuationSettings,
+    LoadedModel,
+    allowed_pitch_mask,
+    no_pitch_allowed_reason,
+)
 from composer_app.ml.generate import GenerationError, RnnRbmParameters
 from composer_app.ml.rnnrbm import RnnRbmConfig
 
@@ -464,3 +470,57 @@ def test_continuation_with_a_polyphony_of_zero_generates_silence() -> None:
     steps = list(cont)
     assert len(steps) == 3 and not any(step.frame.any() for step in steps)
     assert cont.generated_notes() == []
+
+
+def test_allowed_pitch_mask_is_range_and_scale_within_the_models_pitches() -> None:
+    # C major between 61 and 65 (C#4..F4): D, E, F
+    settings = ContinuationSettings(key_tonic=0, scale="major", range_low=61, range_high=65)
+    mask = allowed_pitch_mask(settings, 21, 109)
+    assert mask.shape == (88,)
+    assert (np.flatnonzero(mask) + 21).tolist() == [62, 64, 65]
+    # without a key the seed's tonic is used: D major between 61 and 65 is C#, D, E
+    seed_key = ContinuationSettings(scale="major", range_low=61, range_high=65)
+    assert (np.flatnonzero(allowed_pitch_mask(seed_key, 21, 109, 2)) + 21).tolist() == [61, 62, 64]
+    # the continuation uses this very mask (the seed below is in D major)
+    cont = Continuation(_fixed_model([60]), _d_major_seed(), PPQ, 8 * EIGHTH, settings=seed_key)
+    assert cont.key is not None and cont.key.tonic == 2
+    assert np.array_equal(cont.allowed_pitches, allowed_pitch_mask(seed_key, 21, 109, 2))
+    assert cont.no_pitch_allowed_reason() is None
+
+
+@pytest.mark.parametrize(
+    ("settings", "seed_tonic", "reason"),
+    [
+        (ContinuationSettings(range_low=0, range_high=20), None,
+         "no pitch is allowed: the range 0-20 lies below the model's range 21-108 (A0-C8)"),
+        (ContinuationSettings(range_low=109, range_high=127, key_tonic=0, scale="major"), None,
+         "no pitch is allowed: the range 109-127 lies above the model's range 21-108 (A0-C8)"),
+        (ContinuationSettings(range_low=61, range_high=61, key_tonic=0, scale="major"), None,
+         "no note of C major lies in 61-61 (C#4)"),
+        (ContinuationSettings(range_low=60, range_high=60, scale="major"), 2,
+         "no note of D major (the seed's key) lies in 60-60 (C4)"),
+        (ContinuationSettings(range_low=61, range_high=61, scale="major"), None,
+         "no note of C major (on C: no key to go by) lies in 61-61 (C#4)"),
+        # F# major has no A: of 0-21 only A0 (21) is a piano key
+        (ContinuationSettings(range_low=0, range_high=21, key_tonic=6, scale="major"), None,
+         "no note of F# major lies in 21-21 (A0), the part of the range 0-21 within the "
+         "model's range 21-108 (A0-C8)"),
+    ],
+)
+def test_no_pitch_allowed_reason_says_why_nothing_may_sound(
+    settings: ContinuationSettings, seed_tonic: int | None, reason: str
+) -> None:
+    assert not allowed_pitch_mask(settings, 21, 109, seed_tonic).any()
+    assert no_pitch_allowed_reason(settings, 21, 109, seed_tonic) == reason
+
+
+def test_continuation_names_the_users_range_as_the_caller_does() -> None:
+    settings = ContinuationSettings(n_steps=2, range_low=0, range_high=20)
+    cont = Continuation(_fixed_model([60]), [], PPQ, 0, settings=settings)
+    assert cont.no_pitch_allowed_reason("--low 0 --high 20") == (
+        "no pitch is allowed: --low 0 --high 20 lies below the model's range 21-108 (A0-C8)"
+    )
+    # C major from 61 to 63 holds D: something may sound
+    assert no_pitch_allowed_reason(
+        ContinuationSettings(key_tonic=0, scale="major", range_low=61, range_high=63), 21, 109
+    ) is None

@@ -300,3 +300,27 @@ def test_transpose_sequences_shifts_and_never_drops_notes() -> None:
     assert len(out) == 2
     assert np.array_equal(out[0], roll)
     assert np.flatnonzero(out[1][0]).tolist() == [2] and np.flatnonzero(out[1][1]).tolist() == [12]
+
+
+def test_load_midi_folder_reads_midi_names_in_any_case_and_riff_midi(tmp_path: Path) -> None:
+    # real files, read by the app's reader: a tune of one pitch each, named as other
+    # programs name them; .rmi is RIFF MIDI (the SMF bytes in an RMID "data" chunk)
+    from composer_app.midi.files import read_mid, write_mid
+
+    names = {"a.mid": 60, "b.Mid": 62, "c.MIDI": 64, "d.rmi": 65, "e.RMI": 67, "f.txt": 69,
+             "g.mid.bak": 71}
+    for name, pitch in names.items():
+        score = Score()
+        score.add(Note(start_tick=0, pitch=pitch, duration_ticks=480))
+        write_mid(score, tmp_path / "tmp.mid")
+        data = (tmp_path / "tmp.mid").read_bytes()
+        if name.lower().endswith(".rmi"):
+            body = b"RMID" + b"data" + len(data).to_bytes(4, "little") + data
+            data = b"RIFF" + len(body).to_bytes(4, "little") + body
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "tmp.mid").unlink()
+    sequences, skipped = load_midi_folder(tmp_path, read_mid, step_beats=0.5)
+    assert skipped == []
+    # one quarter note = two eighth-note frames of one pitch each; column = pitch - 21
+    heard = sorted(int(np.flatnonzero(s[0])[0]) + 21 for s in sequences)
+    assert heard == [60, 62, 64, 65, 67]  # .txt and .bak stay ignored

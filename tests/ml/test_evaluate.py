@@ -538,3 +538,55 @@ def test_evaluate_command_reports_running_out_of_memory(
     status = cli.main([*_tiny_evaluation(tmp_path), "--no-acc"])
     assert status == 2
     assert "not enough memory" in capsys.readouterr().err
+
+
+def test_evaluate_command_reads_the_papers_pickle_as_train_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import pickle
+
+    config, model = tiny_model(seed=3)
+    save_checkpoint(tmp_path / "model", config, model)
+    splits = {"train": [], "valid": [], "test": random_rolls([12, 8], seed=7)}
+    write_benchmark(tmp_path / "tiny.json.gz", splits)
+    # the same splits as the paper pickled them: lists of frames, each a list of MIDI pitches
+    document = json.loads(gzip.decompress((tmp_path / "tiny.json.gz").read_bytes()))
+    (tmp_path / "tiny.pickle").write_bytes(pickle.dumps(document, protocol=2))
+    printed = {}
+    for name in ("tiny.json.gz", "tiny.pickle"):
+        status = cli.main(["evaluate", str(tmp_path / "model"), "--data", str(tmp_path / name),
+                           "--no-ll", "--acc-samples", "2", "--gibbs-steps", "2"])
+        assert status == 0, capsys.readouterr().err
+        printed[name] = capsys.readouterr().out.splitlines()
+    assert "20 frames" in printed["tiny.pickle"][0]  # 12 + 8
+    assert printed["tiny.pickle"][1:] == printed["tiny.json.gz"][1:]  # the same ACC
+
+    class Exploit:  # a pickle that would run code: refused by the restricted unpickler
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (eval, (f"open({str(tmp_path / 'ran')!r}, 'w').close()",))
+
+    (tmp_path / "evil.pickle").write_bytes(
+        pickle.dumps({"train": [], "valid": [], "test": [Exploit()]})
+    )
+    status = cli.main(["evaluate", str(tmp_path / "model"), "--data",
+                       str(tmp_path / "evil.pickle"), "--no-ll"])
+    assert status == 2
+    assert "refusing to load builtins.eval" in capsys.readouterr().err
+    assert not (tmp_path / "ran").exists()
+
+
+def test_evaluate_command_refuses_a_midi_folder_saying_what_it_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    folder = tmp_path / "tunes"
+    folder.mkdir()
+    (folder / "a.mid").write_bytes(b"MThd")
+    # refused before the model is looked for: this one does not even exist
+    status = cli.main(["evaluate", str(tmp_path / "nowhere"), "--data", str(folder)])
+    captured = capsys.readouterr()
+    assert status == 2 and captured.out == ""
+    assert captured.err == (
+        f"composer-app evaluate: {folder} is a folder: evaluate reads a benchmark .json.gz or "
+        "the paper's .pickle with a 'test' split; a run trained on a MIDI folder has no test "
+        "split to evaluate on (train keeps none of its files aside for testing)\n"
+    )

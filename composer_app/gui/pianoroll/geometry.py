@@ -31,12 +31,6 @@ def is_black_key(pitch: int) -> bool:
     return pitch % 12 in BLACK_KEY_CLASSES
 
 
-def pitch_name(pitch: int) -> str:
-    """Scientific pitch name with C4 = 60, e.g. ``pitch_name(61) == "C#4"``."""
-    names = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-    return f"{names[pitch % 12]}{pitch // 12 - 1}"
-
-
 # ---- grid and snapping -------------------------------------------------------------------
 # A grid step in ticks: whole, or a triplet's exact two thirds of a division that 3 does not
 # divide (1/8 triplet at 1024 PPQ = 1024/3 ticks). Grid line n of a bar is then its start

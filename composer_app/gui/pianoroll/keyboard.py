@@ -6,7 +6,8 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QWheelEvent
 from PySide6.QtWidgets import QWidget
 
-from composer_app.gui.pianoroll.geometry import is_black_key, pitch_name
+from composer_app.core.note import pitch_name
+from composer_app.gui.pianoroll.geometry import is_black_key
 from composer_app.gui.pianoroll.view import PianoRollView
 
 KEYBOARD_WIDTH_PX = 60
