@@ -63,7 +63,7 @@ from composer_app.ml.data import (
     transpose_sequences,
 )
 from composer_app.ml.options import finite_number, whole_number
-from composer_app.ml.rnnrbm import ConfigError, RnnRbm, RnnRbmConfig
+from composer_app.ml.rnnrbm import MAX_STEP_BEATS, ConfigError, RnnRbm, RnnRbmConfig
 
 RESUME_NAME = "resume.safetensors"
 RUN_FILES = (CONFIG_NAME, WEIGHTS_NAME, RESUME_NAME)  # a folder holding any of these holds a run
@@ -210,7 +210,11 @@ class EpochResult:
     """What one epoch did. Units: cost and LL in nats per frame; accuracy 0..1; time in seconds.
 
     ``valid_accuracy`` is the validation score: a frame accuracy (measure ``acc``) or a
-    log-likelihood per step (measure ``ll``), higher is better either way.
+    log-likelihood per step (measure ``ll``), higher is better either way. ``time_s`` is the
+    training time of the epoch's batches (all of them, across a ``--resume``), so
+    ``frames / time_s`` is the frames/s the batch bar shows; ``valid_time_s`` is the validation
+    after them. (A history written before ``valid_time_s`` was kept has none, and its
+    ``time_s`` includes the validation.)
     """
 
     epoch: int
@@ -219,6 +223,7 @@ class EpochResult:
     lr: float
     frames: int
     time_s: float
+    valid_time_s: float = 0.0
 
 
 def make_windows(
@@ -382,6 +387,7 @@ class Trainer:
         self.epoch_rng_state: dict[str, Any] = self.np_rng.bit_generator.state
         self.epoch_cost_sum = 0.0
         self.epoch_frames = 0
+        self.epoch_time_s = 0.0  # training time of the current epoch's batches so far
         self.best_accuracy = -math.inf  # best validation score so far (acc or LL)
         self.best_epoch = 0
         self.bad_epochs = 0
@@ -422,6 +428,7 @@ class Trainer:
             "epoch_rng_state": self.epoch_rng_state,
             "epoch_cost_sum": self.epoch_cost_sum,
             "epoch_frames": self.epoch_frames,
+            "epoch_time_s": self.epoch_time_s,
             "best_accuracy": self.best_accuracy,
             "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs,
@@ -541,6 +548,11 @@ class Trainer:
         for name in ("epoch_cost_sum", "train_time_s"):
             if not _is_number(meta[name]):
                 raise bad(f"{name!r} is {meta[name]!r}, not a finite number")
+        # a resume file written before the epoch's time was kept has none: 0, so the epoch
+        # it stopped in counts only the time trained after the resume
+        epoch_time_s = meta.get("epoch_time_s", 0.0)
+        if not _is_number(epoch_time_s) or epoch_time_s < 0:
+            raise bad(f"'epoch_time_s' is {epoch_time_s!r}, not a number of seconds >= 0")
         best = meta["best_accuracy"]
         if not isinstance(best, int | float) or isinstance(best, bool) or math.isnan(best):
             raise bad(f"'best_accuracy' is {best!r}, not a number")
@@ -557,6 +569,7 @@ class Trainer:
             raise bad(f"'epoch_rng_state' is not a PCG64 state ({exc})") from exc
         for name in _RESUME_KEYS[4:]:
             setattr(trainer, name, meta[name])
+        trainer.epoch_time_s = float(epoch_time_s)
         for group in trainer.optimizer.param_groups:
             group["lr"] = meta["param_groups"][0]["lr"]
         return trainer
@@ -671,27 +684,27 @@ class Trainer:
         t_call = time.perf_counter()
         while not self.finished and self.epoch < s.epochs:
             batches = self._epoch_batches()
-            t_epoch = time.perf_counter()
-            frames_run = 0
-            first_batch = self.batch
-            for index in range(first_batch, len(batches)):
-                v, mask = pad_batch(batches[index])
+            measured = self._measured_epoch_s()
+            for index in range(self.batch, len(batches)):
+                # training time: batching and the update, kept across a resume like the
+                # frames, so frames/s of the bar and of the epoch line are one measure
                 t0 = time.perf_counter()
+                v, mask = pad_batch(batches[index])
                 value = self.train_step(v, mask)
-                self.train_time_s += time.perf_counter() - t0
+                took_s = time.perf_counter() - t0
+                self.train_time_s += took_s
+                self.epoch_time_s += took_s
                 n = int(mask.sum())
                 self.epoch_cost_sum += value * n
                 self.epoch_frames += n
-                frames_run += n
                 self.batch = index + 1
                 batches_this_call += 1
                 if progress is not None:
-                    elapsed = time.perf_counter() - t_epoch
-                    per_batch_s = elapsed / (index + 1 - first_batch)
+                    eta_s, eta_of = self._eta(len(batches), time.perf_counter() - t_call, measured)
                     progress.batch(
                         self.epoch + 1, s.epochs, self.batch, len(batches),
-                        frames_run / max(elapsed, 1e-9), self.epoch_cost_sum / self.epoch_frames,
-                        self.best_accuracy, per_batch_s * (len(batches) - index - 1),
+                        self.epoch_frames / max(self.epoch_time_s, 1e-9),
+                        self.epoch_cost_sum / self.epoch_frames, self.best_accuracy, eta_s, eta_of,
                     )  # fmt: skip
                 if self.stop_requested or (
                     s.stop_after_batches and batches_this_call >= s.stop_after_batches
@@ -699,6 +712,7 @@ class Trainer:
                     self.save_resume(out_dir)
                     return results
             # end of epoch: validate, keep the best, decay lr, maybe stop early
+            t_valid = time.perf_counter()
             if s.valid_measure == "ll":
                 accuracy = validation_log_likelihood(
                     self.model, self.valid, s.valid_ais_temperatures, seed=s.seed,
@@ -709,10 +723,11 @@ class Trainer:
                     self.model, self.valid, s.valid_gibbs_steps, self.torch_rng,
                     chain_start=self.config.chain_start,
                 )  # fmt: skip
+            valid_time_s = time.perf_counter() - t_valid
             self.epoch += 1
             result = EpochResult(
                 self.epoch, self.epoch_cost_sum / max(self.epoch_frames, 1), accuracy, self.lr,
-                self.epoch_frames, time.perf_counter() - t_epoch,
+                self.epoch_frames, self.epoch_time_s, valid_time_s,
             )  # fmt: skip
             results.append(result)
             self.history.append(asdict(result))
@@ -734,7 +749,7 @@ class Trainer:
             if s.max_minutes and time.perf_counter() - t_call >= 60.0 * s.max_minutes:
                 self.finished = True
             self.batch = 0
-            self.epoch_cost_sum, self.epoch_frames = 0.0, 0
+            self.epoch_cost_sum, self.epoch_frames, self.epoch_time_s = 0.0, 0, 0.0
             self.epoch_rng_state = self.np_rng.bit_generator.state
             self.save_resume(out_dir)
             if progress is not None:
@@ -742,6 +757,40 @@ class Trainer:
             if self.stop_requested:
                 return results
         return results
+
+    def _measured_epoch_s(self) -> tuple[float, float] | None:
+        """The mean time of the epochs done (validation included) and of their validation,
+        from the history; None before an epoch is done. Units: seconds."""
+        measured = [h for h in self.history if _is_number(h.get("time_s"))]
+        if not measured:
+            return None
+        valid = [h["valid_time_s"] for h in measured if _is_number(h.get("valid_time_s"))]
+        # an entry without valid_time_s (an older run's) timed its validation in time_s
+        epoch_s = sum(h["time_s"] + h.get("valid_time_s", 0.0) for h in measured) / len(measured)
+        return epoch_s, sum(valid) / len(valid) if valid else 0.0
+
+    def _eta(
+        self, batches: int, call_s: float, measured: tuple[float, float] | None
+    ) -> tuple[float, str]:
+        """The time left and what it covers, at a batch of an epoch of ``batches`` batches,
+        ``call_s`` into this call of :meth:`run` (from which ``--max-minutes`` counts), with
+        the ``measured`` epoch and validation times (:meth:`_measured_epoch_s`).
+
+        Until an epoch has been measured the estimate covers this epoch's batches only:
+        ``"epoch"``. After, the rest of the run: this epoch's batches and validation plus each
+        later epoch as long as the measured ones, up to the epoch that passes ``max_minutes``:
+        ``"run"``, or ``"run_at_most"`` where early stopping can end it sooner. Units: seconds.
+        """
+        s = self.settings
+        train_left_s = self.epoch_time_s / max(self.batch, 1) * (batches - self.batch)
+        if measured is None:
+            return train_left_s, "epoch"
+        epoch_s, valid_s = measured
+        limit_left_s = 60.0 * s.max_minutes - call_s if s.max_minutes else None
+        eta_s = run_eta_s(train_left_s + valid_s, epoch_s, s.epochs - self.epoch - 1, limit_left_s)
+        # early stopping ends the run after patience - bad_epochs epochs without progress
+        early = s.patience - self.bad_epochs < s.epochs - self.epoch
+        return eta_s, "run_at_most" if early else "run"
 
     def _save_best(self, out_dir: Path) -> None:
         training = dict(asdict(self.settings))
@@ -785,9 +834,14 @@ class Progress:
 
     def batch(
         self, epoch: int, epochs: int, batch: int, batches: int, frames_per_s: float,
-        cost: float, best_accuracy: float, eta_s: float,
+        cost: float, best_accuracy: float, eta_s: float, eta_of: str = "epoch",
     ) -> None:  # fmt: skip
-        """Report progress inside an epoch (redrawn at most 5 times a second on a TTY)."""
+        """Report progress inside an epoch (redrawn at most 5 times a second on a TTY).
+
+        ``eta_s`` covers what ``eta_of`` says (see :meth:`Trainer._eta`): ``"epoch"`` (this
+        epoch's batches), ``"run"`` or ``"run_at_most"``. Units: ``frames_per_s`` training
+        frames per second of training time; ``eta_s`` seconds.
+        """
         if not self.tty:
             return
         now = time.monotonic()
@@ -797,22 +851,53 @@ class Progress:
         acc = _score(best_accuracy) if math.isfinite(best_accuracy) else "-"
         line = (
             f"epoch {epoch}/{epochs} batch {batch}/{batches} {frames_per_s:,.0f} frames/s "
-            f"cost {cost:.3f} best valid {acc} ETA {eta_s:.0f} s"
+            f"cost {cost:.3f} best valid {acc} {_ETA_LABELS[eta_of]} {_duration_text(eta_s)}"
         )
         self.stream.write("\r" + line[:150].ljust(100))
         self.stream.flush()
 
     def epoch(self, result: EpochResult, best_accuracy: float, best_epoch: int) -> None:
-        """Report a finished epoch on its own line."""
+        """Report a finished epoch on its own line: frames/s of its training time (as the
+        batch bar), then that time and the validation's."""
         if self.tty:
             self.stream.write("\r")
         self.stream.write(
             f"epoch {result.epoch}: cost {result.train_cost:.4f} valid "
             f"{_score(result.valid_accuracy)} (best {_score(best_accuracy)} @ {best_epoch}) "
             f"lr {result.lr:.2g} {result.frames / max(result.time_s, 1e-9):,.0f} frames/s "
-            f"{result.time_s:.1f} s\n"
+            f"{result.time_s:.1f} s + valid {result.valid_time_s:.1f} s\n"
         )
         self.stream.flush()
+
+
+_ETA_LABELS = {"epoch": "epoch ETA", "run": "run ETA", "run_at_most": "run ETA at most"}
+
+
+def run_eta_s(
+    this_epoch_s: float, epoch_s: float, epochs_after: int, limit_left_s: float | None = None
+) -> float:
+    """The time until a run ends: ``this_epoch_s`` left of this epoch (validation included),
+    then ``epochs_after`` epochs of ``epoch_s`` each; with ``limit_left_s`` left of
+    ``--max-minutes`` the run ends after the first epoch that passes the limit.
+
+    Units: seconds. E.g. 2 s left, epochs of 3 s, 10 more: 2 + 10 * 3 = 32 s; with 10 s left
+    of the limit, 3 more epochs pass it (2 + 3 * 3 = 11 >= 10): 11 s.
+    """
+    later = epochs_after
+    if limit_left_s is not None and epoch_s > 0:
+        over_s = limit_left_s - this_epoch_s
+        later = 0 if over_s <= 0 else min(epochs_after, math.ceil(over_s / epoch_s))
+    return this_epoch_s + max(later, 0) * epoch_s
+
+
+def _duration_text(seconds: float) -> str:
+    """A duration for the progress bar: ``"42 s"``, ``"3 min 05 s"``, ``"2 h 07 min"``."""
+    whole = max(0, round(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
 def _score(value: float) -> str:
@@ -911,15 +996,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, type=Path,
                         help="benchmark .json.gz, a paper .pickle, or a folder of MIDI files")
     parser.add_argument("--out", required=True, type=Path,
-                        help="checkpoint folder (new or empty, unless --resume or --force)")
+                        help="checkpoint folder: new or empty (hidden files aside), unless "
+                        "--resume or --force")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out with its own settings and data (other "
                         "data or other values of its options are refused, except --epochs, "
                         "--patience, --max-minutes and --threads)")
     parser.add_argument("--force", action="store_true",
-                        help="start a new run in an --out folder that already holds a run or a "
-                        "model: its config.json, weights.safetensors and resume.safetensors "
-                        "are deleted when the new run starts")
+                        help="start a new run in an --out folder that already holds a run, a "
+                        "model or other files: its config.json, weights.safetensors and "
+                        "resume.safetensors are deleted when the new run starts; other files "
+                        "are left alone")
     parser.add_argument("--epochs", type=_int_option("epochs"), default=d.epochs)
     parser.add_argument("--optimizer", choices=("adam", "sgd"), default=d.optimizer)
     parser.add_argument("--lr", type=_float_option("lr"), default=d.lr)
@@ -938,8 +1025,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="gradient norm clip (0: none)")
     parser.add_argument("--hidden", type=count, default=150)
     parser.add_argument("--recurrent", type=count, default=100)
-    parser.add_argument("--step-beats", type=finite_number(0.0, 64.0, low_open=True), default=None,
-                        help="frame length in beats (default 1.0 for JSB, else 0.5)")
+    parser.add_argument("--step-beats", type=finite_number(0.0, MAX_STEP_BEATS, low_open=True),
+                        default=None,
+                        help="frame length in beats. A MIDI folder is sampled at this step. A "
+                        "benchmark .json.gz or .pickle file carries no resolution and is not "
+                        "resampled: this declares the step its frames were sampled at (default, "
+                        "guessed from the file name: 1.0 if it contains 'jsb', for JSB Chorales, "
+                        "else 0.5, for Nottingham, MuseData and Piano-midi.de)")
     parser.add_argument("--transpose", type=_parse_transpose, default=d.transpose,
                         help="augmentation shifts, e.g. -5..6 (default 0: none)")
     parser.add_argument("--normalize-key", action="store_true",
@@ -998,21 +1090,78 @@ def load_training_data(
     return load_benchmark(path), [], "C major/C minor"
 
 
+def _step_of(data: Path, given_beats: float | None) -> tuple[float, str]:
+    """The frame length of a new run's data and where it comes from: ``"--step-beats"``, or
+    a guess from the name (JSB Chorales are sampled every quarter note, the other benchmark
+    files every eighth note), which the data themselves cannot tell. Units: beats."""
+    if given_beats is not None:
+        return given_beats, "--step-beats"
+    if "jsb" in data.name.split(".")[0].lower():
+        return 1.0, f"guessed from 'jsb' in the name {data.name!r}"
+    return 0.5, f"guessed from the name {data.name!r}"
+
+
+_NOTE_VALUES = {4.0: "a whole note", 2.0: "a half note", 1.0: "a quarter note",
+                0.5: "an eighth note", 0.25: "a sixteenth note",
+                0.125: "a thirty-second note"}  # fmt: skip
+
+
+def _step_text(data: Path, step_beats: float, source: str) -> str:
+    """The line that tells which frame length a new run uses and why. Units: beats."""
+    note = _NOTE_VALUES.get(step_beats)
+    frames = f"frames of {step_beats:g} beat{'' if step_beats == 1 else 's'}" + (
+        f" ({note})" if note else ""
+    )
+    if data.is_dir():
+        how = "--step-beats" if source == "--step-beats" else (
+            f"the default for a folder named {data.name!r}: 1 beat when the name contains "
+            "'jsb', else 0.5; --step-beats sets it"
+        )  # fmt: skip
+        return f"{frames}: the MIDI files are sampled at this step ({how})"
+    if source == "--step-beats":
+        return (
+            f"{frames}, as --step-beats declares: the step {data.name}'s frames were sampled at "
+            "(a benchmark file is not resampled; a wrong step makes the model play too fast or "
+            "too slow)"
+        )
+    if step_beats == 1.0:
+        return (
+            f"{frames}, as the JSB Chorales file is sampled ({source}); give --step-beats 0.5 "
+            "if these are Nottingham, MuseData or Piano-midi.de (sampled every eighth note)"
+        )
+    return (
+        f"{frames}, as the Nottingham, MuseData and Piano-midi.de files are sampled ({source}); "
+        "give --step-beats 1.0 if these are JSB Chorales (sampled every quarter note)"
+    )
+
+
 def out_problem(out: Path, resume: bool, force: bool) -> str | None:
     """Why ``out`` cannot take a run (checked before any data is read), or None.
 
     A file, a device or a path under a file is refused; so is a folder that already holds a
-    run or a model, unless the run is resumed or ``force`` is given.
+    run or a model, or other files (hidden ones, whose names start with ".", aside: a file
+    manager's, or a run's own temporary files), unless the run is resumed or ``force`` is given.
     """
     try:
         if out.exists() or out.is_symlink():
             if not out.is_dir():
                 return f"--out {out} is not a folder"
+            if resume or force:
+                return None
             held = [name for name in RUN_FILES if (out / name).exists()]
-            if held and not resume and not force:
+            if held:
                 return (
                     f"--out {out} already holds a run or a model ({', '.join(held)}); continue "
                     "it with --resume, or give --force to start a new run there and overwrite it"
+                )
+            others = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+            if others:
+                more = f" and {len(others) - 3} more" if len(others) > 3 else ""
+                shown = ", ".join(others[:3]) + more
+                return (
+                    f"--out {out} is not empty (it holds {shown}); give a new or empty folder "
+                    "for the run, or --force to write the run there beside them (they are left "
+                    "alone)"
                 )
             return None
         for parent in out.parents:
@@ -1052,10 +1201,7 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         return fail(problem)
     name = args.data.name.split(".")[0]
-    if args.step_beats is not None:
-        step_beats = args.step_beats
-    else:
-        step_beats = 1.0 if "jsb" in name.lower() else 0.5
+    step_beats, step_source = _step_of(args.data, args.step_beats)
     given = set(getattr(args, "given_options", ()))
     transpose, seed, normalize_key = list(args.transpose), args.seed, args.normalize_key
     state: Any = None
@@ -1163,7 +1309,10 @@ def run(args: argparse.Namespace) -> int:
                 # leave them slow to leave silence, so chains start at the previous frame.
                 chain_start="silence" if args.chain_start == "silence" else "previous",
                 register_pitch=_register_of(splits["train"]),
-                training={"data": str(args.data), "command": _command_line()},
+                training={
+                    "data": str(args.data), "command": _command_line(),
+                    "step_beats_source": step_source,
+                },
             )  # fmt: skip
             trainer = Trainer(config, settings, train, splits["valid"])
     except (CheckpointError, TrainingError, ValueError) as exc:
@@ -1204,6 +1353,19 @@ def run(args: argparse.Namespace) -> int:
                 (out / file_name).unlink(missing_ok=True)
     except OSError as exc:
         return fail(f"cannot write in --out {out}: {exc.strerror or exc}")
+    if args.resume:
+        # "command" stays the run's first; each resume that trains on is added, so the
+        # commands that made the model can be given (config.json has them from the next
+        # better epoch on, the resume file at once)
+        training = trainer.config.training
+        resumed = training.get("resumed")
+        resumed = list(resumed) if isinstance(resumed, list) else []
+        resumed.append(
+            {"command": _command_line(), "epoch": trainer.epoch + 1, "batch": trainer.batch + 1}
+        )
+        trainer.config.training = {**training, "resumed": resumed}
+    else:  # a new run's step: given, or guessed from the name (a resumed run keeps its own)
+        print(_step_text(args.data, step_beats, step_source), file=sys.stderr)
     print(
         f"training on {len(train)} sequences ({count_frames(train)} frames), validating on "
         f"{len(trainer.valid)}; {trainer.config.n_params} parameters; writing to {out}",

@@ -11,6 +11,9 @@ import math
 import os
 import shutil
 import signal
+import sys
+import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +34,7 @@ from composer_app.ml.train import (
     make_windows,
     pad_batch,
     run,
+    run_eta_s,
 )
 
 
@@ -91,7 +95,8 @@ def test_train_resume_ends_with_the_same_parameters_as_an_uninterrupted_run(
     for name, tensor in whole.model.state_dict().items():
         assert torch.equal(part.model.state_dict()[name], tensor), name
     def without_times(history: list[dict[str, object]]) -> list[dict[str, object]]:
-        return [{k: v for k, v in h.items() if k != "time_s"} for h in history]
+        return [{k: v for k, v in h.items() if k not in ("time_s", "valid_time_s")}
+                for h in history]  # fmt: skip
 
     assert without_times(part.history) == without_times(whole.history)
     # the best checkpoints agree too
@@ -385,7 +390,15 @@ def test_progress_draws_in_place_on_a_terminal() -> None:
     Progress(stream).batch(1, 10, 3, 3, 12345.0, -0.5, 0.7, 4.0)
     text = stream.getvalue()
     assert text.startswith("\r") and "epoch 1/10" in text and "12,345 frames/s" in text
-    assert "ETA 4 s" in text and "best valid acc 70.00%" in text
+    assert "epoch ETA 4 s" in text and "best valid acc 70.00%" in text
+    # the ETA says what it covers: the rest of the run, at most that where early stopping
+    # can end it sooner; 3725 s = 1 h 02 min 05 s
+    cases = [(65.0, "run", "run ETA 1 min 05 s"),
+             (3725.0, "run_at_most", "run ETA at most 1 h 02 min")]  # fmt: skip
+    for eta_s, eta_of, shown in cases:
+        stream = Tty()
+        Progress(stream).batch(2, 10, 1, 3, 12345.0, -0.5, 0.7, eta_s, eta_of)
+        assert shown in stream.getvalue()
     plain = io.StringIO()
     Progress(plain).batch(1, 10, 3, 3, 12345.0, -0.5, 0.7, 4.0)
     assert plain.getvalue() == ""  # not a terminal: only whole-epoch lines
@@ -750,6 +763,7 @@ def _tamper(out: Path, change: str) -> None:
         "lr_str": lambda: state["param_groups"][0].update(lr="fast"),
         "history_str": lambda: state.update(history="none"),
         "config_huge": lambda: state["config"].update(n_hidden=10**12),
+        "epoch_time_neg": lambda: state.update(epoch_time_s=-1.0),
     }
     edits[change]()
     save_file(tensors, str(path), metadata={**metadata, "state": json.dumps(state)})
@@ -758,7 +772,8 @@ def _tamper(out: Path, change: str) -> None:
 @pytest.mark.parametrize(
     "change",
     ["no_rng", "rng_short", "nokey_epoch", "epoch_str", "settings_extra", "settings_clip_str",
-     "rngstate_bad", "opt_shape", "lr_str", "history_str", "config_huge", "resume_is_dir"],
+     "rngstate_bad", "opt_shape", "lr_str", "history_str", "config_huge", "resume_is_dir",
+     "epoch_time_neg"],
 )  # fmt: skip
 def test_train_command_resume_names_a_damaged_run_state(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], change: str
@@ -869,3 +884,246 @@ def test_train_options_are_checked_when_parsed(
 def test_train_settings_refuse_values_outside_their_range(setting: dict[str, object]) -> None:
     with pytest.raises(TrainingError, match=next(iter(setting))):
         tiny_settings(**setting)
+
+
+# --- what the command tells: frame length, speed, ETA, --out, the commands of a run ---------
+
+
+@pytest.mark.parametrize(
+    ("file_name", "extra", "said"),
+    [
+        ("chorales.json.gz", (),
+         "frames of 0.5 beats (an eighth note), as the Nottingham, MuseData and Piano-midi.de "
+         "files are sampled (guessed from the name 'chorales.json.gz'); give --step-beats 1.0 "
+         "if these are JSB Chorales (sampled every quarter note)"),
+        ("jsb_small.json.gz", (),
+         "frames of 1 beat (a quarter note), as the JSB Chorales file is sampled (guessed from "
+         "'jsb' in the name 'jsb_small.json.gz'); give --step-beats 0.5 if these are Nottingham"),
+        ("jsb_small.json.gz", ("--step-beats", "0.25"),
+         "frames of 0.25 beats (a sixteenth note), as --step-beats declares: the step "
+         "jsb_small.json.gz's frames were sampled at (a benchmark file is not resampled"),
+    ],
+)  # fmt: skip
+def test_train_command_says_which_frame_length_it_uses_and_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], file_name: str, extra: tuple[str, ...],
+    said: str,
+) -> None:  # fmt: skip
+    # A benchmark file carries no resolution: the step is guessed from its name, or declared
+    # by --step-beats, and generation plays one frame per step, so the user must see it.
+    data = _write_benchmark(tmp_path / file_name)
+    out = tmp_path / "out"
+    assert run(_args(data, out, "--epochs", "1", *extra)) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(said)  # the first line, before the training
+    config, _ = load_checkpoint(out)
+    assert config.step_beats == (0.25 if extra else 1.0 if "jsb" in file_name else 0.5)
+    source = config.training["step_beats_source"]
+    assert source == ("--step-beats" if extra else said.split("(")[2].split(")")[0])
+    # a resumed run keeps its own step: nothing is guessed again
+    assert run(_args(data, out, "--resume", "--epochs", "2")) == 0
+    assert "frames of" not in capsys.readouterr().err
+
+
+def test_train_step_beats_help_and_midi_folder_line_say_what_the_step_does(
+    tmp_path: Path,
+) -> None:
+    from composer_app.ml.train import _step_text
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    help_text = " ".join(parser.format_help().split())
+    assert "is not resampled: this declares the step its frames were sampled at" in help_text
+    assert "A MIDI folder is sampled at this step" in help_text
+    assert _step_text(tmp_path, 0.25, "--step-beats") == (
+        "frames of 0.25 beats (a sixteenth note): the MIDI files are sampled at this step "
+        "(--step-beats)"
+    )
+
+
+class _FakeClock:
+    """``time`` for the train module: ``perf_counter`` moves only when a test says (1 s per
+    batch, 0.5 s per validation), so times and speeds are exact."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from composer_app.ml import train as train_module
+
+        self.now_s = 0.0
+        monkeypatch.setattr(
+            train_module, "time",
+            types.SimpleNamespace(perf_counter=lambda: self.now_s, monotonic=time.monotonic),
+        )  # fmt: skip
+        step, accuracy = Trainer.train_step, train_module.frame_accuracy
+
+        def timed_step(trainer: Trainer, v: torch.Tensor, mask: torch.Tensor) -> float:
+            self.now_s += 1.0
+            return step(trainer, v, mask)
+
+        def timed_accuracy(*args: object, **kwargs: object) -> float:
+            self.now_s += 0.5
+            return accuracy(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(Trainer, "train_step", timed_step)
+        monkeypatch.setattr(train_module, "frame_accuracy", timed_accuracy)
+
+
+class _RecordedProgress(Progress):
+    """Keeps every batch report (epoch, batch, batches in the epoch, frames/s, ETA, what the
+    ETA covers) and writes the epoch lines to a string."""
+
+    def __init__(self) -> None:
+        super().__init__(io.StringIO())
+        self.batches: list[tuple[int, int, int, float, float, str]] = []
+
+    def batch(
+        self, epoch: int, epochs: int, batch: int, batches: int, frames_per_s: float,
+        cost: float, best_accuracy: float, eta_s: float, eta_of: str = "epoch",
+    ) -> None:  # fmt: skip
+        self.batches.append((epoch, batch, batches, frames_per_s, eta_s, eta_of))
+
+
+def test_train_epoch_time_and_speed_cover_the_whole_epoch_across_a_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    _FakeClock(monkeypatch)
+    train, valid = toy_sequences(12, seed=1), toy_sequences(3, seed=2)
+    n = len(Trainer(tiny_config(), tiny_settings(), train, valid)._epoch_batches())
+    assert n >= 3
+    whole = Trainer(tiny_config(), tiny_settings(epochs=1), train, valid)
+    progress = _RecordedProgress()
+    [result] = whole.run(tmp_path / "whole", progress)
+    # n batches of 1 s each, then 0.5 s of validation, which frames/s leaves out
+    assert (result.time_s, result.valid_time_s) == (n, 0.5)
+    speed = f"{result.frames / n:,.0f} frames/s {n:.1f} s + valid 0.5 s"
+    assert speed in progress.stream.getvalue()  # type: ignore[attr-defined]
+    assert progress.batches[-1][3] == result.frames / n  # the bar's last speed: the same
+    # stopped one batch before the epoch ends, then resumed: the epoch took as long
+    part = Trainer(tiny_config(), tiny_settings(epochs=1, stop_after_batches=n - 1), train, valid)
+    part.run(tmp_path / "part")
+    assert Trainer.resume_state(tmp_path / "part")["epoch_time_s"] == n - 1
+    part = Trainer.from_resume(tmp_path / "part", train, valid, {"stop_after_batches": 0})
+    progress = _RecordedProgress()
+    part.run(tmp_path / "part", progress)
+    assert part.history[0]["time_s"] == n and part.history[0]["frames"] == result.frames
+    assert speed in progress.stream.getvalue()  # type: ignore[attr-defined]
+    assert progress.batches == [(1, n, n, result.frames / n, 0.0, "epoch")]
+    # a resume file from before the epoch's time was kept: resumed, that time counts as 0
+    part = Trainer(tiny_config(), tiny_settings(epochs=1, stop_after_batches=n - 1), train, valid)
+    part.run(tmp_path / "old")
+    resume = tmp_path / "old" / RESUME_NAME
+    with safe_open(str(resume), framework="pt") as handle:
+        metadata = handle.metadata()
+    state = json.loads(metadata["state"])
+    del state["epoch_time_s"]
+    save_file(load_file(str(resume)), str(resume), metadata={**metadata, "state": json.dumps(state)})
+    part = Trainer.from_resume(tmp_path / "old", train, valid, {"stop_after_batches": 0})
+    assert part.epoch_time_s == 0.0
+    part.run(tmp_path / "old")
+    assert part.history[0]["time_s"] == 1.0  # the one batch timed after the resume
+
+
+def test_train_eta_covers_the_rest_of_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _FakeClock(monkeypatch)
+    train, valid = toy_sequences(12, seed=1), toy_sequences(3, seed=2)
+
+    def etas(out: str, **settings: object) -> dict[tuple[int, int], tuple[float, str]]:
+        progress = _RecordedProgress()
+        Trainer(tiny_config(), tiny_settings(**settings), train, valid).run(
+            tmp_path / out, progress
+        )
+        for epoch, _, batches, *_ in progress.batches:
+            n[epoch] = batches
+        return {(epoch, batch): (eta_s, eta_of)
+                for epoch, batch, _, _, eta_s, eta_of in progress.batches}  # fmt: skip
+
+    # epoch e has n[e] batches of 1 s (the random windows vary), then 0.5 s of validation
+    n: dict[int, int] = {}
+    eta = etas("three", epochs=3, patience=20)
+    # in epoch 1 no whole epoch is measured yet: the ETA is this epoch's batches, and says so
+    assert eta[1, 1] == (n[1] - 1, "epoch")
+    # epoch 2, batch 1: its n[2] - 1 batches and validation, then epoch 3 as long as epoch 1
+    assert eta[2, 1] == ((n[2] - 1) + 0.5 + (n[1] + 0.5), "run")
+    assert eta[3, 1] == ((n[3] - 1) + 0.5, "run")  # the last epoch: its own rest only
+    # patience 1: the run can stop after epoch 2, so the ETA is an upper bound
+    assert etas("patient", epochs=3, patience=1)[2, 1][1] == "run_at_most"
+    # --max-minutes that epoch 3 passes (0.5 s into its batches): the run ends after epoch 3,
+    # not after 10 epochs; at epoch 2, batch 1 that is epoch 2's rest and one epoch away
+    limit_s = (n[1] + 0.5) + (n[2] + 0.5) + 0.5
+    eta = etas("limited", epochs=10, patience=20, max_minutes=limit_s / 60)
+    assert eta[2, 1] == (pytest.approx((n[2] - 1) + 0.5 + (n[1] + 0.5)), "run")
+    assert max(epoch for epoch, _ in eta) == 3
+
+
+def test_run_eta_adds_the_later_epochs_up_to_the_time_limit() -> None:
+    assert run_eta_s(2.0, 3.0, 10) == 2 + 10 * 3
+    # 10 s left of --max-minutes: after this epoch (2 s), 3 epochs of 3 s pass it
+    assert run_eta_s(2.0, 3.0, 10, limit_left_s=10.0) == 2 + 3 * 3
+    assert run_eta_s(2.0, 3.0, 10, limit_left_s=1.0) == 2  # the limit passes in this epoch
+    assert run_eta_s(2.0, 3.0, 2, limit_left_s=100.0) == 2 + 2 * 3  # the epochs end first
+
+
+def test_train_command_refuses_an_out_folder_holding_other_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _write_benchmark(tmp_path / "toy.json.gz")
+    out = tmp_path / "project"
+    out.mkdir()
+    for name in ("notes.txt", "a.mid", "b.mid", "data.json.gz"):
+        (out / name).write_text("the user's")
+    (out / "sub").mkdir()
+    before = sorted(p.name for p in out.iterdir())
+    batches = _count_batches(monkeypatch)
+    assert run(_args(data, out, "--epochs", "1")) == 2
+    err = capsys.readouterr().err
+    assert f"--out {out} is not empty (it holds a.mid, b.mid, data.json.gz and 2 more)" in err
+    assert "--force" in err and batches["n"] == 0
+    assert sorted(p.name for p in out.iterdir()) == before
+    # --force writes the run beside them and leaves them alone
+    assert run(_args(data, out, "--epochs", "1", "--force")) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*before, "config.json", "weights.safetensors", RESUME_NAME]
+    )
+    assert (out / "notes.txt").read_text() == "the user's"
+    # hidden files (a file manager's, a run's temporary files) do not count
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    (hidden / ".DS_Store").write_text("")
+    assert run(_args(data, hidden, "--epochs", "1")) == 0
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert "other files are left alone" in " ".join(parser.format_help().split())
+
+
+def test_train_command_records_each_resume_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _write_benchmark(tmp_path / "toy.json.gz")
+    out = tmp_path / "run"
+
+    def train(*extra: str) -> int:
+        argv = ["--data", str(data), "--out", str(out), *extra]
+        monkeypatch.setattr(sys, "argv", ["composer-app", "train", *argv])
+        return run(_args(data, out, *extra))
+
+    with monkeypatch.context() as m:
+        _stop_after_first_batch(m)
+        assert train("--epochs", "1") == 130  # stopped after batch 1 of epoch 1
+    assert train("--resume") == 0
+    assert train("--resume") == 0  # finished: nothing trained, nothing recorded
+    assert train("--resume", "--epochs", "2") == 0
+    first = f"composer-app train --data {data} --out {out}"
+    resumed = [
+        {"command": f"{first} --resume", "epoch": 1, "batch": 2},
+        {"command": f"{first} --resume --epochs 2", "epoch": 2, "batch": 1},
+    ]
+    training = Trainer.resume_state(out)["config"]["training"]
+    assert training["command"] == f"{first} --epochs 1"  # the run's first command
+    assert training["resumed"] == resumed
+    # config.json got them with its last better epoch (epoch 1 is always the best so far)
+    config, _ = load_checkpoint(out)
+    assert config.training["command"] == f"{first} --epochs 1"
+    assert config.training["resumed"] == resumed[: 2 if config.training["best_epoch"] == 2 else 1]
