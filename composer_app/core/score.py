@@ -111,6 +111,14 @@ class KeySignature:
         names = _MINOR_KEY_NAMES if self.minor else _MAJOR_KEY_NAMES
         return f"{names[self.sharps + 7]} {'minor' if self.minor else 'major'}"
 
+    @staticmethod
+    def of_key(tick: int, tonic: int, minor: bool) -> KeySignature:
+        """The key signature of the key on pitch class ``tonic`` (0 = C), with at most six
+        sharps or five flats (F\u266f major, not G\u266d; D\u266d major, not C\u266f)."""
+        major_tonic = (tonic + 3) % 12 if minor else tonic % 12
+        sharps = 7 * major_tonic % 12  # each sharp a fifth up: 7 * 7 = 1 (mod 12)
+        return KeySignature(tick, sharps - 12 if sharps > 6 else sharps, minor)
+
 
 @dataclass
 class Score:

@@ -104,6 +104,7 @@ class WindowActions:
     delete: QAction
     quantize: QAction
     time_signature: QAction
+    key_signature: QAction
     tempo_change: QAction
     zoom_to_fit: QAction
     zoom_in: QAction
@@ -177,6 +178,10 @@ def build_actions(window: QMainWindow, undo: QAction, redo: QAction) -> WindowAc
         time_signature=_action(
             window, "Time &Signature…", (),
             "Set the meter from the bar at the playhead on", "time_signature",
+        ),
+        key_signature=_action(
+            window, "&Key Signature…", (),
+            "Set the key signature from the bar at the playhead on", "key_signature",
         ),
         tempo_change=_action(
             window, "Tempo &Change…", (),
@@ -257,7 +262,7 @@ def build_menus(
     edit_menu.addSeparator()
     edit_menu.addActions([a.select_all, a.quantize])
     edit_menu.addSeparator()
-    edit_menu.addActions([a.time_signature, a.tempo_change])
+    edit_menu.addActions([a.time_signature, a.key_signature, a.tempo_change])
     menus["edit"] = edit_menu
 
     view_menu = menu_bar.addMenu("&View")

@@ -23,12 +23,15 @@ from PySide6.QtWidgets import (
 from composer_app import paths
 from composer_app.core.edits import (
     SetTempoMap,
+    remove_key_at,
     remove_meter_at,
     remove_tempo_at,
+    set_key_at,
     set_meter_at,
     set_tempo_at,
 )
-from composer_app.core.score import Score, ScoreError, TempoChange
+from composer_app.core.keys import estimate_key
+from composer_app.core.score import KeySignature, Score, ScoreError, TempoChange
 from composer_app.gui.actions import (
     DEFAULT_GRID_DENOMINATOR,
     ControlKeysFilter,
@@ -48,7 +51,11 @@ from composer_app.gui.autosave import (
 from composer_app.gui.continuation_controller import ContinuationController
 from composer_app.gui.document import ScoreDocument
 from composer_app.gui.meter_tempo import DENOMINATORS as METER_DENOMINATORS
-from composer_app.gui.meter_tempo import TempoChangeDialog, TimeSignatureDialog
+from composer_app.gui.meter_tempo import (
+    KeySignatureDialog,
+    TempoChangeDialog,
+    TimeSignatureDialog,
+)
 from composer_app.gui.pianoroll.editor import PianoRollEditor
 from composer_app.gui.pianoroll.geometry import bar_at, snap_floor
 from composer_app.gui.preferences import (
@@ -215,6 +222,7 @@ class MainWindow(QMainWindow):
         a.loop.toggled.connect(lambda _on: self._update_loop())
         self.editor.region_changed.connect(self._update_loop)
         a.time_signature.triggered.connect(self.edit_time_signature)
+        a.key_signature.triggered.connect(self.edit_key_signature)
         a.tempo_change.triggered.connect(self.edit_tempo_change)
         a.panic.triggered.connect(self.panic)
         a.reconnect.triggered.connect(self.reconnect_midi_output)
@@ -720,6 +728,29 @@ class MainWindow(QMainWindow):
         except ScoreError as exc:
             self.statusBar().showMessage(str(exc), 8000)
             return
+        if op.new != op.old:
+            self.document.push(op)
+
+    def edit_key_signature(self) -> None:
+        """Set (or remove) the key signature from the bar at the playhead on, as one undoable
+        edit. A score without one is offered the key its notes are in."""
+        score = self.document.score
+        tick = score.bar_start_at(int(self._playhead_tick))
+        current = score.key_signature_at(tick)
+        if current is None or current.tick > tick:
+            key = estimate_key(n for n in score.notes if not n.generated)
+            current = (
+                KeySignature.of_key(tick, key.tonic, key.mode == "minor") if key
+                else KeySignature(tick)
+            )
+        bar_number = len(score.bar_starts(tick + 1))
+        removable = any(k.tick == tick for k in score.key_signatures)
+        dialog = KeySignatureDialog(current, bar_number, removable, self)
+        if dialog.exec() != KeySignatureDialog.DialogCode.Accepted:
+            return
+        op = remove_key_at(score, tick) if dialog.remove_requested else set_key_at(
+            score, tick, *dialog.key()
+        )
         if op.new != op.old:
             self.document.push(op)
 

@@ -1,4 +1,5 @@
-"""Dialogs that set the meter or the tempo from a point of the song on (Edit menu)."""
+"""Dialogs that set the meter, the tempo or the key signature from a point of the song on
+(Edit menu)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from composer_app.core.score import MAX_TEMPO_BPM, MIN_TEMPO_BPM
+from composer_app.core.score import MAX_TEMPO_BPM, MIN_TEMPO_BPM, KeySignature
 
 DENOMINATORS = (1, 2, 4, 8, 16, 32, 64)  # every note value a score's meter can hold
 MAX_NUMERATOR = 255  # as a MIDI file's time signature holds
@@ -99,3 +100,36 @@ class TempoChangeDialog(_ChangeDialog):
         """Whether the user changed the tempo shown (the box shows one decimal, and a tempo
         out of its range at the nearest end: OK on what was shown is no change)."""
         return self.tempo_bpm() != self._shown_bpm
+
+
+class KeySignatureDialog(_ChangeDialog):
+    """The key signature from a bar on: one of the 15 major keys or their relative minors,
+    each shown with its sharps or flats."""
+
+    def __init__(
+        self, current: KeySignature, bar_number: int, removable: bool,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__("Key Signature", f"From bar {bar_number} on:", removable, parent)
+        self.key_combo = QComboBox()
+        for minor in (False, True):
+            for sharps in range(-7, 8):
+                key = KeySignature(0, sharps, minor)
+                sign = "\u266f" if sharps > 0 else "\u266d"
+                accidentals = "no sharps or flats" if sharps == 0 else f"{abs(sharps)} {sign}"
+                self.key_combo.addItem(f"{key.name} ({accidentals})", _key_code(sharps, minor))
+        self.key_combo.setCurrentIndex(
+            max(0, self.key_combo.findData(_key_code(current.sharps, current.minor)))
+        )
+        self.form.addRow("Key", self.key_combo)
+
+    def key(self) -> tuple[int, bool]:
+        """(sharps, minor) as chosen: sharps -7..7, negative for flats."""
+        sharps, minor = divmod(int(self.key_combo.currentData()), 2)
+        return sharps - 7, bool(minor)
+
+
+def _key_code(sharps: int, minor: bool) -> int:
+    """A key signature as one whole number, the combo box's item data (a tuple is not
+    found again by ``findData``)."""
+    return (sharps + 7) * 2 + int(minor)

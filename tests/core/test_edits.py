@@ -246,3 +246,48 @@ def test_set_tempo_at_and_remove_it() -> None:
         remove_tempo_at(score, 960)
     with pytest.raises(ScoreError):
         set_tempo_at(score, 960, 5000)
+
+
+def test_set_and_remove_key_signatures() -> None:
+    from composer_app.core.edits import remove_key_at, set_key_at
+    from composer_app.core.score import KeySignature
+
+    score = Score()
+    op = set_key_at(score, 0, 1, False)
+    op.apply(score)
+    assert score.key_signatures == [KeySignature(0, 1)] and op.label == "Key signature G major"
+    # restating the key in force changes nothing
+    assert set_key_at(score, 1920, 1, False).new == (KeySignature(0, 1),)
+    set_key_at(score, 3840, -3, True).apply(score)  # C minor from bar 3
+    # G major at bar 3 again: the later restatement goes with it
+    op = set_key_at(score, 1920, -3, True)
+    assert op.new == (KeySignature(0, 1), KeySignature(1920, -3, True))
+    op.apply(score)
+    op.revert(score)
+    assert score.key_signatures == [KeySignature(0, 1), KeySignature(3840, -3, True)]
+    # a file's own restatements elsewhere stay
+    score.key_signatures = [KeySignature(0, 1), KeySignature(960, 1), KeySignature(3840, 2)]
+    assert set_key_at(score, 3840, 0, False).new == (
+        KeySignature(0, 1), KeySignature(960, 1), KeySignature(3840, 0)
+    )
+    remove = remove_key_at(score, 0)
+    remove.apply(score)
+    assert score.key_signatures == [KeySignature(960, 1), KeySignature(3840, 2)]
+    remove.revert(score)
+    with pytest.raises(ScoreError, match="no key signature at tick 100"):
+        remove_key_at(score, 100)
+    with pytest.raises(ScoreError, match="-7 to 7"):
+        set_key_at(score, 0, 9, False)
+
+
+def test_key_signature_of_a_key_spells_it_with_few_accidentals() -> None:
+    from composer_app.core.score import KeySignature
+
+    names = [KeySignature.of_key(0, tonic, False).name for tonic in range(12)]
+    assert names[1] == "D\u266d major" and names[6] == "F\u266f major" and names[10] == "B\u266d major"
+    assert KeySignature.of_key(0, 4, True) == KeySignature(0, 1, True)  # E minor: one sharp
+    assert KeySignature.of_key(0, 2, True) == KeySignature(0, -1, True)  # D minor: one flat
+    for tonic in range(12):
+        for minor in (False, True):
+            key = KeySignature.of_key(0, tonic, minor)
+            assert key.tonic == tonic and key.minor == minor and -5 <= key.sharps <= 6

@@ -905,6 +905,64 @@ def test_main_window_sets_a_time_signature_and_a_tempo_change_at_the_playhead(
     assert len(score.tempo_map) == 2
 
 
+def test_main_window_sets_and_removes_a_key_signature_at_the_playhead(
+    qtbot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dialogs: Dialogs
+) -> None:
+    # A file's key signatures were kept, but none could be set or changed.
+    from composer_app.core.score import KeySignature
+    from composer_app.gui.meter_tempo import KeySignatureDialog
+
+    offered: list[tuple[int, bool]] = []
+
+    def answer(setup):
+        def exec_(dialog) -> int:
+            offered.append(dialog.key())
+            setup(dialog)
+            return KeySignatureDialog.DialogCode.Accepted
+        monkeypatch.setattr(KeySignatureDialog, "exec", exec_)
+
+    def choose(sharps: int, minor: bool):
+        def setup(dialog: KeySignatureDialog) -> None:
+            combo = dialog.key_combo
+            combo.setCurrentIndex(combo.findData((sharps + 7) * 2 + int(minor)))
+            assert dialog.key() == (sharps, minor)
+        return setup
+
+    # a tune in E minor without a key signature: the dialog offers E minor (1 sharp)
+    e_minor = [64, 66, 67, 71, 64, 59, 64, 67, 66, 64]
+    window.document.push(add_notes([Note(i * 480, p, 480) for i, p in enumerate(e_minor)]))
+    answer(lambda dialog: None)
+    window.set_playhead(300)
+    window.window_actions.key_signature.trigger()
+    score = window.document.score
+    assert offered[-1] == (1, True)
+    assert score.key_signatures == [KeySignature(0, 1, True)]
+    assert window.document.undo_stack.undoText() == "Key signature E minor"
+    # a change to G minor (two flats) from bar 3, then the same key again there: no step
+    answer(choose(-2, True))
+    window.set_playhead(2 * 1920 + 100)
+    window.window_actions.key_signature.trigger()
+    assert score.key_signatures == [KeySignature(0, 1, True), KeySignature(3840, -2, True)]
+    steps = window.document.undo_stack.count()
+    window.window_actions.key_signature.trigger()
+    assert window.document.undo_stack.count() == steps
+    # written to the file, and read back
+    path = tmp_path / "keys.mid"
+    dialogs.save_paths.append(str(path))
+    assert window.save_as()
+    assert read_mid(path).key_signatures == score.key_signatures
+    # removed again at bar 3, one undo step; the first one can go too
+    answer(lambda dialog: dialog.remove_button.click())
+    window.window_actions.key_signature.trigger()
+    assert score.key_signatures == [KeySignature(0, 1, True)]
+    window.set_playhead(0)
+    window.window_actions.key_signature.trigger()
+    assert score.key_signatures == []
+    window.document.undo_stack.undo()
+    window.document.undo_stack.undo()
+    assert score.key_signatures == [KeySignature(0, 1, True), KeySignature(3840, -2, True)]
+
+
 def test_main_window_meter_and_tempo_dialogs_keep_what_they_cannot_show(
     window: MainWindow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
