@@ -17,13 +17,14 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from composer_app import paths
-from composer_app.core.keys import PITCH_CLASS_NAMES
-from composer_app.core.note import Note
+from composer_app.core.keys import PITCH_CLASS_NAMES, estimate_key
+from composer_app.core.note import Note, pitch_name
 from composer_app.core.pianoroll import roll_to_notes
 from composer_app.core.score import Score, ScoreError
 from composer_app.gui.continuation_panel import ContinuationPanel
 from composer_app.gui.preferences import readable_path
 from composer_app.ml.continuation import (
+    no_pitch_allowed_reason,
     plan_start,
     seed_channel,
     seed_notes,
@@ -211,6 +212,10 @@ class ContinuationController(QObject):
             # next take goes on after it (the guide: Accept leaves the playhead at its end)
             playhead = accepted[1]
         self._accepted_sounding = None
+        problem = self._no_pitch_problem(playhead)
+        if problem is not None:  # before anything changes: the pending take stays
+            self._report(problem)
+            return
         kept = 0
         if go_on_after:
             kept = self._document.accept_generated()  # an undo step of its own
@@ -297,6 +302,27 @@ class ContinuationController(QObject):
         )
         document.set_selection(())
         self._generation.request_run(request)
+
+    def _no_pitch_problem(self, playhead: int) -> str | None:
+        """Why the dock's pitch range, scale and key let no note of the model sound (then
+        a run would only draw silence), or None. The seed's key, which a scale without a key
+        is on, is judged from the user's notes before the playhead."""
+        settings, config = self.panel.settings(), self._model_config
+        seed_tonic = None
+        if settings.scale is not None and settings.key_tonic is None:
+            notes = [n for n in self._document.score.notes
+                     if not n.generated and (n.start_tick < playhead or playhead == 0)]
+            key = estimate_key(notes)
+            seed_tonic = key.tonic if key else None
+        low, high = settings.range_low, settings.range_high
+        reason = no_pitch_allowed_reason(
+            settings, config.pitch_low, config.pitch_high, seed_tonic,
+            f"the pitch range {pitch_name(low)}\u2013{pitch_name(high)}",
+        )  # fmt: skip
+        if reason is None:
+            return None
+        reason = reason.removeprefix("no pitch is allowed: ")
+        return f"Nothing to generate: {reason}. Widen the pitch range, or choose another scale or key."
 
     def stop(self) -> None:
         """Stop generating and sounding at once; what was generated stays pending."""

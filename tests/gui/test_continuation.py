@@ -877,3 +877,30 @@ def test_continuation_accepted_while_it_sounds_is_continued_after_its_end(
     assert run_continuation(qtbot, window, steps=4)
     assert window.continuation._start_tick >= take_end
     assert min(n.start_tick for n in window.document.generated_notes) >= take_end
+
+
+def test_continuation_refuses_settings_that_leave_no_note_and_keeps_the_take(
+    qtbot, window, tmp_path
+):
+    # A scale with no note in the pitch range: the run drew silence for its whole length
+    # (each empty step drawn again in vain), after discarding the pending take.
+    reports: list[str] = []
+    window.continuation.status_reported.connect(reports.append)
+    load_seed(window, tmp_path)
+    assert run_continuation(qtbot, window, steps=4, seed_value=1)
+    take = window.document.generated_notes
+    panel = window.continuation.panel
+    panel.scale_combo.setCurrentIndex(panel.scale_combo.findData("major"))
+    panel.key_combo.setCurrentIndex(panel.key_combo.findData(0))  # C
+    panel.low_spin.setValue(61)
+    panel.high_spin.setValue(61)  # C#4 alone
+    window.continuation.start()
+    assert not window.continuation.is_running
+    assert reports[-1] == (
+        "Nothing to generate: no note of C major lies in 61-61 (C#4). Widen the pitch range, "
+        "or choose another scale or key."
+    )
+    assert window.document.generated_notes == take  # still pending
+    panel.high_spin.setValue(62)  # D4 is in C major: it runs
+    assert run_continuation(qtbot, window, steps=4, seed_value=1)
+    assert {n.pitch for n in window.document.generated_notes} <= {62}
