@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from composer_app.core.note import Note
-from composer_app.core.score import KeySignature, Score, ScoreError, TempoChange, TimeSignature
+from composer_app.core.score import (
+    KeySignature,
+    Score,
+    ScoreError,
+    TempoChange,
+    TimeSignature,
+    key_changes,
+)
 
 _Change = TypeVar("_Change", TempoChange, TimeSignature)
 
@@ -160,31 +167,26 @@ class SetKeySignatures:
 
 def set_key_at(score: Score, tick: int, sharps: int, minor: bool) -> SetKeySignatures:
     """The edit that puts the key signature of ``sharps`` sharps (negative: flats), major or
-    ``minor``, at ``tick`` (a bar line), replacing one there. One that restates the key in
-    force before it is left out, and so is the next change if it now restates this one; other
-    restatements (a file's, one per track) stay. Raises :class:`ScoreError` for an impossible
-    signature."""
+    ``minor``, at ``tick`` (a bar line), replacing one there. A key signature that restates
+    the key in force before it is no change and is left out (this one, or a later one that it
+    makes a restatement). Raises :class:`ScoreError` for an impossible signature."""
     new = KeySignature(int(tick), int(sharps), bool(minor))
     keys = sorted([*(k for k in score.key_signatures if k.tick != new.tick), new])
-    i = keys.index(new)
-    if i + 1 < len(keys) and _same_key(keys[i + 1], new):
-        del keys[i + 1]
-    if i > 0 and _same_key(keys[i - 1], new):
-        del keys[i]
-    return SetKeySignatures(tuple(score.key_signatures), tuple(keys), f"Key signature {new.name}")
+    return SetKeySignatures(
+        tuple(score.key_signatures), tuple(key_changes(keys)), f"Key signature {new.name}"
+    )
 
 
 def remove_key_at(score: Score, tick: int) -> SetKeySignatures:
     """The edit that removes the key signature at ``tick`` (the first one too: a score may
-    have none); the key before it, if any, goes on."""
+    have none); the key before it, if any, goes on (and a later one that now restates it is
+    left out)."""
     if all(k.tick != tick for k in score.key_signatures):
         raise ScoreError(f"no key signature at tick {tick} to remove")
-    kept = tuple(k for k in score.key_signatures if k.tick != tick)
-    return SetKeySignatures(tuple(score.key_signatures), kept, "Remove key signature")
-
-
-def _same_key(a: KeySignature, b: KeySignature) -> bool:
-    return (a.sharps, a.minor) == (b.sharps, b.minor)
+    kept = [k for k in score.key_signatures if k.tick != tick]
+    return SetKeySignatures(
+        tuple(score.key_signatures), tuple(key_changes(kept)), "Remove key signature"
+    )
 
 
 def set_tempo_at(score: Score, tick: int, tempo_bpm: float) -> SetTempoMap:

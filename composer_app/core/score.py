@@ -120,6 +120,17 @@ class KeySignature:
         return KeySignature(tick, sharps - 12 if sharps > 6 else sharps, minor)
 
 
+def key_changes(keys: Iterable[KeySignature]) -> list[KeySignature]:
+    """``keys`` in time order, less those that restate the key in force: a file states its
+    key in every track, and a track may restate it a bar after another changes it; a
+    restatement left in would become a change after an edit of the one before it."""
+    kept: list[KeySignature] = []
+    for key in sorted(keys):
+        if not kept or (kept[-1].sharps, kept[-1].minor) != (key.sharps, key.minor):
+            kept.append(key)
+    return kept
+
+
 @dataclass
 class Score:
     """Notes (sorted by start then pitch), a tempo map, time signatures and the file's key
@@ -372,12 +383,10 @@ class Score:
         return self.time_signatures[max(0, i)]
 
     def key_signature_at(self, tick: int) -> KeySignature | None:
-        """The key signature in force at ``tick`` (the first one before it begins), or None
-        when the score has none."""
-        if not self.key_signatures:
-            return None
+        """The key signature in force at ``tick``, or None before the first one (a file
+        without one there is read in C major by notation software) and in a score without."""
         i = bisect.bisect_right([k.tick for k in self.key_signatures], tick) - 1
-        return self.key_signatures[max(0, i)]
+        return self.key_signatures[i] if i >= 0 else None
 
     def bar_starts(self, end_tick: int) -> list[int]:
         """Ticks at which bars start, from 0 up to (excluding) ``end_tick``."""

@@ -732,20 +732,30 @@ class MainWindow(QMainWindow):
             self.document.push(op)
 
     def edit_key_signature(self) -> None:
-        """Set (or remove) the key signature from the bar at the playhead on, as one undoable
-        edit. A score without one is offered the key its notes are in."""
+        """Set (or remove) the key signature from the bar at the playhead on (or a change
+        between that bar line and the playhead, as a file may hold inside a bar), as one
+        undoable edit. A score without one gets its first from bar 1, offered in the key its
+        notes are in."""
         score = self.document.score
-        tick = score.bar_start_at(int(self._playhead_tick))
+        playhead = int(self._playhead_tick)
+        tick = score.bar_start_at(playhead)
+        inside = [k.tick for k in score.key_signatures if tick < k.tick <= playhead]
+        tick = inside[-1] if inside else tick
+        if not score.key_signatures:
+            tick = 0  # (bars before a first key at bar 5 would read as C major elsewhere)
         current = score.key_signature_at(tick)
-        if current is None or current.tick > tick:
+        if current is None:
             key = estimate_key(n for n in score.notes if not n.generated)
             current = (
                 KeySignature.of_key(tick, key.tonic, key.mode == "minor") if key
                 else KeySignature(tick)
             )
-        bar_number = len(score.bar_starts(tick + 1))
+        where = (
+            f"bar {len(score.bar_starts(tick + 1))}" if score.bar_start_at(tick) == tick
+            else format_bar_beat_tick(tick, score)
+        )
         removable = any(k.tick == tick for k in score.key_signatures)
-        dialog = KeySignatureDialog(current, bar_number, removable, self)
+        dialog = KeySignatureDialog(current, where, removable, self)
         if dialog.exec() != KeySignatureDialog.DialogCode.Accepted:
             return
         op = remove_key_at(score, tick) if dialog.remove_requested else set_key_at(

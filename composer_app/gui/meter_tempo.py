@@ -107,10 +107,11 @@ class KeySignatureDialog(_ChangeDialog):
     each shown with its sharps or flats."""
 
     def __init__(
-        self, current: KeySignature, bar_number: int, removable: bool,
+        self, current: KeySignature, where: str, removable: bool,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__("Key Signature", f"From bar {bar_number} on:", removable, parent)
+        """``where``: the place it applies from, as the dialog names it ("bar 3")."""
+        super().__init__("Key Signature", f"From {where} on:", removable, parent)
         self.key_combo = QComboBox()
         for minor in (False, True):
             for sharps in range(-7, 8):

@@ -26,9 +26,11 @@ Rules of import (each change is counted in the :class:`ImportReport`):
   meter is 4/4, as the MIDI standard says. Of several tempo (or meter) events at one tick,
   the last one read wins. A time signature whose note value is shorter than a 64th (e.g.
   3/128) cannot be held by the score: it is skipped and counted, and the meter before it goes
-  on. Key signatures are kept as the file states them (the same at one tick in several
-  tracks: one; of different ones at a tick, the last read); one the standard does not allow
-  (more than 7 sharps or flats, a mode other than major or minor) is skipped and counted.
+  on. Key signatures are kept where the key changes (the same key stated again, as each
+  track states it, is one); of different ones at one tick (a transposing part's key in a
+  later track) the first read is kept and the others are counted; one the standard does not
+  allow (more than 7 sharps or flats, a mode other than major or minor) is skipped and
+  counted.
 * Notes: a note-on with velocity 0 is a note-off. Every channel except drums becomes notes,
   and each note keeps its channel in ``Note.channel``. Drums (channel 10, index 9) are
   dropped and counted. A note-off ends the note of its pitch and channel sounding in its
@@ -88,6 +90,7 @@ from composer_app.core.score import (
     Score,
     TempoChange,
     TimeSignature,
+    key_changes,
 )
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -130,6 +133,14 @@ _DROPPED_CONTENT_LABELS = {
     "meta_events_skipped": "meta events skipped (track names, text, lyrics, markers, ...)",
     "unknown_chunks_skipped": "unknown chunks skipped",
     "time_signatures_skipped": "time signatures finer than 1/64 skipped (e.g. 3/128)",
+    "key_signatures_skipped": (
+        "key signatures the standard does not allow skipped (more than 7 sharps or flats, or a "
+        "mode other than major or minor)"
+    ),
+    "key_signatures_dropped": (
+        "key signatures of other tracks dropped (a part in another key at the same point, as a "
+        "transposing instrument's: the first track's is kept)"
+    ),
     "tracks_merged": "tracks merged on saving into another track of their channel (notes kept)",
     "zero_length_notes_dropped": (
         "zero-length notes dropped (or notes doubled in unison on one channel, merged)"
@@ -185,6 +196,8 @@ class ImportReport:
     sysex_messages_skipped: int = 0
     meta_events_skipped: int = 0  # with content: track names, text, lyrics, markers, ...
     time_signatures_skipped: int = 0  # a note value the score cannot hold (3/128)
+    key_signatures_skipped: int = 0  # values the standard does not allow (9 sharps, mode 2)
+    key_signatures_dropped: int = 0  # another key than the one kept at the same tick
     tracks_merged: int = 0  # note tracks a save puts into another track's channel lane
 
     @property
@@ -478,6 +491,12 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     tempos.setdefault(0, DEFAULT_TEMPO_US_PER_QUARTER)
     meters.setdefault(0, (4, 4))
     last_note_end = max((n.end_tick for n in notes), default=0)
+    # a key signature past the length limit (after a corrupt delta time) is dropped, not a
+    # reason to refuse the song (it was read as a skipped meta event before keys were kept)
+    too_late = [tick for tick in keys if tick > MAX_LENGTH_QUARTERS * ppq]
+    for tick in too_late:
+        del keys[tick]
+    report.key_signatures_skipped += len(too_late)
     last_tick = max(max(tempos), max(meters), max(keys, default=0), last_note_end)
     too_big = _limit_reason(ppq, len(notes), len(tempos), len(meters), last_tick)
     if too_big is not None:
@@ -506,7 +525,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
         ppq=ppq,
         tempo_map=[TempoChange(t, us) for t, us in sorted(tempos.items())],
         time_signatures=[TimeSignature(t, num, den) for t, (num, den) in sorted(meters.items())],
-        key_signatures=[KeySignature(t, sharps, minor) for t, (sharps, minor) in keys.items()],
+        key_signatures=key_changes(KeySignature(t, *key) for t, key in keys.items()),
         _notes=notes,
         closing_rest_ticks=closing_rest * factor,
     )
@@ -726,7 +745,7 @@ def _parse_track(
                     elif meta_type == 0x58:
                         _meter_event(trk, i, length, tick, track_no, meters, report)
                     elif meta_type == 0x59:
-                        metas += not _key_event(trk, i, length, tick, keys)
+                        _key_event(trk, i, length, tick, keys, report)
                     elif length:  # an empty one (a writer's filler) holds nothing to lose
                         metas += 1
                     i += length
@@ -963,20 +982,34 @@ def _meter_event(
 
 
 def _key_event(
-    trk: bytes, i: int, length: int, tick: int, keys: dict[int, tuple[int, bool]]
-) -> bool:
-    """Keep a key signature meta event (sharps as a signed byte, then 0 major / 1 minor);
-    False for one the standard does not allow (the caller counts it as skipped)."""
-    if length != 2:
-        return False
+    trk: bytes,
+    i: int,
+    length: int,
+    tick: int,
+    keys: dict[int, tuple[int, bool]],
+    report: ImportReport,
+) -> None:
+    """Keep a key signature meta event: sharps as a signed byte, then 0 major / 1 minor
+    (bytes after those two are ignored, as other readers do; an empty event holds nothing).
+    One the standard does not allow is counted as skipped. Of different keys at one tick (a
+    transposing part's in a later track), the first read is kept and the others counted."""
+    if length == 0:
+        return
+    if length < 2:
+        report.key_signatures_skipped += 1
+        return
     sharps = trk[i] - 256 if trk[i] > 127 else trk[i]
     mode = trk[i + 1]
     if not -7 <= sharps <= 7 or mode > 1:
-        return False
-    if len(keys) >= MAX_TEMPO_CHANGES and tick not in keys:
+        report.key_signatures_skipped += 1
+        return
+    held = keys.get(tick)
+    if held is not None:
+        report.key_signatures_dropped += held != (sharps, bool(mode))
+        return
+    if len(keys) >= MAX_TEMPO_CHANGES:
         raise _Malformed(f"the song holds more than {MAX_TEMPO_CHANGES} key signature changes")
     keys[tick] = (sharps, bool(mode))
-    return True
 
 
 # A pitch bend's centre: no bend, where every channel starts.

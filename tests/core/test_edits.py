@@ -265,14 +265,14 @@ def test_set_and_remove_key_signatures() -> None:
     op.apply(score)
     op.revert(score)
     assert score.key_signatures == [KeySignature(0, 1), KeySignature(3840, -3, True)]
-    # a file's own restatements elsewhere stay
-    score.key_signatures = [KeySignature(0, 1), KeySignature(960, 1), KeySignature(3840, 2)]
-    assert set_key_at(score, 3840, 0, False).new == (
-        KeySignature(0, 1), KeySignature(960, 1), KeySignature(3840, 0)
-    )
+    # a later change that the edit makes a restatement goes with it
+    score.key_signatures = [KeySignature(0, 1), KeySignature(1920, 3), KeySignature(3840, 2)]
+    assert set_key_at(score, 1920, 2, False).new == (KeySignature(0, 1), KeySignature(1920, 2))
+    score.key_signatures = [KeySignature(0, 1), KeySignature(1920, 3), KeySignature(3840, 1)]
+    assert remove_key_at(score, 1920).new == (KeySignature(0, 1),)
     remove = remove_key_at(score, 0)
     remove.apply(score)
-    assert score.key_signatures == [KeySignature(960, 1), KeySignature(3840, 2)]
+    assert score.key_signatures == [KeySignature(1920, 3), KeySignature(3840, 1)]
     remove.revert(score)
     with pytest.raises(ScoreError, match="no key signature at tick 100"):
         remove_key_at(score, 100)

@@ -295,7 +295,8 @@ def test_score_keeps_its_key_signatures_sorted_through_copies() -> None:
     assert score.key_signature_at(959).name == "G major"
     assert score.key_signature_at(960).name == "C minor"
     late = Score(key_signatures=[KeySignature(480, 2)])
-    assert late.key_signature_at(0).name == "D major"  # the first one holds before it
+    assert late.key_signature_at(0) is None  # before the first one: none (C major elsewhere)
+    assert late.key_signature_at(480).name == "D major"
     copy = score.copy()
     assert copy.key_signatures == score.key_signatures
     copy.key_signatures.append(KeySignature(1920, 0))

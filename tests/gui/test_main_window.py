@@ -909,6 +909,7 @@ def test_main_window_sets_and_removes_a_key_signature_at_the_playhead(
     qtbot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dialogs: Dialogs
 ) -> None:
     # A file's key signatures were kept, but none could be set or changed.
+    from composer_app.core.edits import set_key_at
     from composer_app.core.score import KeySignature
     from composer_app.gui.meter_tempo import KeySignatureDialog
 
@@ -928,11 +929,12 @@ def test_main_window_sets_and_removes_a_key_signature_at_the_playhead(
             assert dialog.key() == (sharps, minor)
         return setup
 
-    # a tune in E minor without a key signature: the dialog offers E minor (1 sharp)
+    # a tune in E minor without a key signature: the dialog offers E minor (1 sharp), from
+    # bar 1 whatever bar the playhead is in (bars before a first key read as C elsewhere)
     e_minor = [64, 66, 67, 71, 64, 59, 64, 67, 66, 64]
     window.document.push(add_notes([Note(i * 480, p, 480) for i, p in enumerate(e_minor)]))
     answer(lambda dialog: None)
-    window.set_playhead(300)
+    window.set_playhead(2 * 1920 + 300)
     window.window_actions.key_signature.trigger()
     score = window.document.score
     assert offered[-1] == (1, True)
@@ -960,6 +962,12 @@ def test_main_window_sets_and_removes_a_key_signature_at_the_playhead(
     assert score.key_signatures == []
     window.document.undo_stack.undo()
     window.document.undo_stack.undo()
+    assert score.key_signatures == [KeySignature(0, 1, True), KeySignature(3840, -2, True)]
+    # a change inside a bar (a file's) is the one the playhead finds there, not the bar's
+    window.document.push(set_key_at(score, 3840 + 960, 3, False))  # A major at beat 3
+    window.set_playhead(3840 + 1000)
+    answer(lambda dialog: dialog.remove_button.click())
+    window.window_actions.key_signature.trigger()
     assert score.key_signatures == [KeySignature(0, 1, True), KeySignature(3840, -2, True)]
 
 

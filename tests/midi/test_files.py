@@ -320,6 +320,7 @@ def test_read_mid_skips_controllers_sysex_and_other_meta_events(tmp_path: Path) 
         "sysex_messages_skipped": 1,
         "meta_events_skipped": 1,
         "time_signatures_skipped": 0,
+        "key_signatures_skipped": 0,
     }
     assert report.dropped_content_lines() == [
         "1 controller events skipped (sustain pedal, volume, ...)",
@@ -364,39 +365,59 @@ def test_read_mid_counts_only_the_pitch_bends_that_bend(tmp_path: Path) -> None:
     assert read_mid_report(write(tmp_path, plain))[1].dropped_content_lines() == []
 
 
+def test_a_key_signature_after_a_corrupt_delta_time_is_dropped_not_fatal(tmp_path: Path) -> None:
+    # past the length limit it made the whole song too long; before keys were kept it was a
+    # skipped meta event and the song opened
+    data = smf(track((0, on(60)), (480, off(60)), (0x0FFFFFFF, b"\xff\x59\x02\x00\x00")))
+    score, report = read_mid_report(write(tmp_path, data))
+    assert score.notes == (Note(0, 60, 480),) and score.key_signatures == []
+    assert report.key_signatures_skipped == 1
+
+
 def test_key_signatures_are_read_and_saved_back(tmp_path: Path) -> None:
     """Key signatures survive open and save (notation software spells notes by them): the
-    same one in two tracks is one, a change keeps its tick, an impossible one is counted as
-    skipped, and the saved file holds them in its first track as mido reads them."""
+    same one in two tracks is one, as is a restatement of the key in force; a change keeps its
+    tick; a longer event is read by its first two bytes (as mido reads it); an impossible one is
+    counted apart, and so is a later track's other key at the same tick (a transposing part:
+    the first track's is kept); the saved file holds them in its first track."""
     data = smf(
         track(
             (0, b"\xff\x59\x02\x01\x00"),  # G major
             (0, b"\xff\x59\x02\x09\x00"),  # 9 sharps: impossible, skipped
+            (0, b"\xff\x59\x00"),  # empty: holds nothing, not counted
             (960, b"\xff\x59\x02\xfd\x01"),  # three flats, minor: C minor
         ),
         track(
             (0, b"\xff\x59\x02\x01\x00"),  # G major again in the notes' track: one
             (0, on(67)),
-            (1920, off(67)),
-            (0, b"\xff\x59\x03\x01\x00\x00"),  # wrong length: skipped
+            (480, b"\xff\x59\x02\xfd\x01"),  # C minor a beat early: a change here ...
+            (480, b"\xff\x59\x02\xfd\x01"),  # ... so the first track's at 960 restates it
+            (960, off(67)),
+            (0, b"\xff\x59\x03\x02\x00\x00"),  # D major, padded: read by its 2 bytes
         ),
+        track((0, b"\xff\x59\x02\x03\x00")),  # A major at 0, a transposing part: dropped
     )
     score, report = read_mid_report(write(tmp_path, data))
     assert [(k.tick, k.sharps, k.minor, k.name) for k in score.key_signatures] == [
         (0, 1, False, "G major"),
-        (960, -3, True, "C minor"),
+        (480, -3, True, "C minor"),
+        (1920, 2, False, "D major"),
     ]
-    assert report.meta_events_skipped == 2
+    assert report.key_signatures_skipped == 1 and report.key_signatures_dropped == 1
+    assert report.meta_events_skipped == 0
+    assert report.dropped_content_lines() == [
+        "1 key signatures the standard does not allow skipped (more than 7 sharps or flats, or "
+        "a mode other than major or minor)",
+        "1 key signatures of other tracks dropped (a part in another key at the same point, as "
+        "a transposing instrument's: the first track's is kept)",
+    ]
     out = tmp_path / "saved.mid"
     write_mid(score, out)
     again, again_report = read_mid_report(out)
     assert again.key_signatures == score.key_signatures
     assert again_report.dropped_content_lines() == []
     saved = mido.MidiFile(out)
-    assert [(m.type, m.key) for m in saved.tracks[0] if m.type == "key_signature"] == [
-        ("key_signature", "G"),
-        ("key_signature", "Cm"),
-    ]
+    assert [m.key for m in saved.tracks[0] if m.type == "key_signature"] == ["G", "Cm", "D"]
     # a raised resolution moves them with everything else
     coarse = smf(track((0, b"\xff\x59\x02\x00\x01"), (3, b"\xff\x59\x02\x02\x00"),
                        (0, on(60)), (3, off(60))), division=3)
