@@ -115,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
     # once, and the work since the last autosave was lost: nobody is there to answer a
     # question, so the work is autosaved for the next start and the app quits.
     for signum in _END_SIGNALS:
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            continue  # started with nohup (or the like): the user asked it to stay
         previous_handlers[signum] = signal.signal(
             signum, lambda number, _frame: QTimer.singleShot(0, lambda: _end_session(window, number))
         )

@@ -109,6 +109,8 @@ def output_problem(output: str) -> str | None:
     the file goes in must exist (it is not created) and take new files. An existing file is
     no problem here: whether it may be replaced is ``--force``'s question.
     """
+    from composer_app.midi.files import is_read_only
+
     target = os.path.realpath(output)  # a link is written through, to the file it names
     try:
         mode = os.stat(target).st_mode
@@ -120,6 +122,8 @@ def output_problem(output: str) -> str | None:
         return "it is a folder, not a file"
     if mode is not None and not stat.S_ISREG(mode):
         return "it is not a regular file (a device, pipe or socket)"
+    if mode is not None and is_read_only(target):
+        return "the file is read-only (permission denied)"  # as the save would find
     folder = os.path.dirname(target)
     shown = os.path.dirname(os.path.abspath(output))  # as the user named it, made absolute
     if not os.path.isdir(folder):

@@ -506,12 +506,15 @@ def test_headless_generate_checks_the_output_before_loading_the_model(
     _seed_file(tmp_path / "seed.mid")
     (tmp_path / "afile").write_text("keep me\n")
     (tmp_path / "out.mid").mkdir()  # a folder named like the output
+    (tmp_path / "ro.mid").write_bytes(b"old")
+    (tmp_path / "ro.mid").chmod(0o444)  # the save refuses it (root too): found first
     missing = tmp_path / "no" / "such"
     cases = [
         (missing / "out.mid", [], f"the folder {missing} does not exist"),
         (tmp_path / "afile" / "out.mid", [], f"{tmp_path / 'afile'} is not a folder"),
         (tmp_path / "out.mid", [], "it is a folder, not a file"),
         (tmp_path / "out.mid", ["--force"], "it is a folder, not a file"),
+        (tmp_path / "ro.mid", ["--force"], "the file is read-only (permission denied)"),
     ]
     for target, extra, problem in cases:
         status = main(["generate", "--seed", str(tmp_path / "seed.mid"), "--model",

@@ -17,7 +17,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from composer_app import paths
-from composer_app.core.keys import PITCH_CLASS_NAMES, estimate_key
+from composer_app.core.keys import PITCH_CLASS_NAMES
 from composer_app.core.note import Note, pitch_name
 from composer_app.core.pianoroll import roll_to_notes
 from composer_app.core.score import Score, ScoreError
@@ -85,6 +85,8 @@ class ContinuationController(QObject):
         # where the user last put the playhead with the ruler (ticks), until playback or a
         # run moves it: a click at a pending take's very end means "go on after it"
         self._user_playhead: int | None = None
+        # where playback last left the playhead (ticks), until the user moves it
+        self._played_to: int | None = None
         self._scale_chosen: tuple[int | None, str | None] = (None, None)  # (key, scale) asked
         self._heat_pitch_low = 21  # the lowest MIDI pitch of the probabilities' columns
         self._velocity = 90
@@ -193,16 +195,23 @@ class ContinuationController(QObject):
         # where the user put the playhead (or the region), before a pending continuation goes
         region = self._region()
         playhead = int(self._window.playhead_tick)  # type: ignore[attr-defined]
-        # the user put the playhead after a pending take (with the ruler, or by playing on
-        # past it): the take is kept and the next goes on after it, hearing it
-        go_on_after = self.has_pending and region is None and (
-            playhead > self._take_end_tick
-            or (playhead == self._take_end_tick and self._user_playhead == playhead)
+        # the user put the playhead at or after a pending take's end (with the ruler): the
+        # take is kept and the next goes on after it, hearing it. (Where the take's playback
+        # left it, even past the take, when it played the user's later notes on, Continue
+        # again is another take from where this one began.)
+        go_on_after = (
+            self.has_pending and region is None and self._user_playhead == playhead
+            and playhead >= self._take_end_tick
         )
-        self._user_playhead = None
-        if self.has_pending and not go_on_after and self._start_tick <= playhead <= self._take_end_tick:
-            # the take's own playback left the playhead in it (at its end, once heard):
-            # Continue again is another take from where this one began, not after it
+        left_by_playback = self._played_to == playhead
+        self._user_playhead = self._played_to = None
+        if self.has_pending and not go_on_after and (
+            self._start_tick <= playhead <= self._take_end_tick
+            or (left_by_playback and playhead > self._take_end_tick)
+        ):
+            # the take's own playback left the playhead in it (at its end, once heard; past
+            # it, when it played the user's later notes on): Continue again is another take
+            # from where this one began, not after it
             playhead = self._start_tick
         accepted = self._accepted_sounding
         if accepted is not None and self._playback.is_streaming and (
@@ -212,7 +221,7 @@ class ContinuationController(QObject):
             # next take goes on after it (the guide: Accept leaves the playhead at its end)
             playhead = accepted[1]
         self._accepted_sounding = None
-        problem = self._no_pitch_problem(playhead)
+        problem = self._no_pitch_problem()
         if problem is not None:  # before anything changes: the pending take stays
             self._report(problem)
             return
@@ -303,24 +312,21 @@ class ContinuationController(QObject):
         document.set_selection(())
         self._generation.request_run(request)
 
-    def _no_pitch_problem(self, playhead: int) -> str | None:
+    def _no_pitch_problem(self) -> str | None:
         """Why the dock's pitch range, scale and key let no note of the model sound (then
-        a run would only draw silence), or None. The seed's key, which a scale without a key
-        is on, is judged from the user's notes before the playhead."""
+        a run would only draw silence), or None. A scale on the seed's key is refused only
+        when it leaves nothing whatever that key (the run judges the key from its seed)."""
         settings, config = self.panel.settings(), self._model_config
-        seed_tonic = None
-        if settings.scale is not None and settings.key_tonic is None:
-            notes = [n for n in self._document.score.notes
-                     if not n.generated and (n.start_tick < playhead or playhead == 0)]
-            key = estimate_key(notes)
-            seed_tonic = key.tonic if key else None
         low, high = settings.range_low, settings.range_high
-        reason = no_pitch_allowed_reason(
-            settings, config.pitch_low, config.pitch_high, seed_tonic,
-            f"the pitch range {pitch_name(low)}\u2013{pitch_name(high)}",
-        )  # fmt: skip
-        if reason is None:
+        range_text = f"the pitch range {pitch_name(low)}\u2013{pitch_name(high)}"
+        tonics = [None] if settings.scale is None or settings.key_tonic is not None else range(12)
+        reasons = [
+            no_pitch_allowed_reason(settings, config.pitch_low, config.pitch_high, tonic, range_text)
+            for tonic in tonics
+        ]
+        if any(reason is None for reason in reasons):
             return None
+        reason = reasons[0]  # (on every key: the range lies outside the model's)
         reason = reason.removeprefix("no pitch is allowed: ")
         return f"Nothing to generate: {reason}. Widen the pitch range, or choose another scale or key."
 
@@ -589,6 +595,7 @@ class ContinuationController(QObject):
     def _on_playback_playing_changed(self, playing: bool) -> None:
         if not playing:
             self._accepted_sounding = None  # played out or stopped: the playhead says where
+            self._played_to = int(self._window.playhead_tick)  # type: ignore[attr-defined]
         else:
             self._user_playhead = None  # playback moves it on
         self._update_state()
@@ -596,6 +603,7 @@ class ContinuationController(QObject):
     def _on_editor_playhead_requested(self, tick: int) -> None:
         self._accepted_sounding = None  # the user put the playhead somewhere: that counts
         self._user_playhead = tick
+        self._played_to = None
 
     def _update_state(self) -> None:
         pending = bool(self._document.generated_notes)

@@ -1174,6 +1174,14 @@ def _vlq(value: int) -> bytes:
     return bytes(reversed(out))
 
 
+def is_read_only(path: str | os.PathLike[str], status: os.stat_result | None = None) -> bool:
+    """Whether :func:`write_mid` refuses to replace the file at ``path`` as read-only: no
+    write permission, or no write bit in its mode (root may write whatever the mode, but the
+    file says no). ``status``: its ``os.stat``, if already known."""
+    status = os.stat(path) if status is None else status
+    return not status.st_mode & 0o222 or not os.access(path, os.W_OK)
+
+
 def write_mid(score: Score, path: str | os.PathLike[str]) -> None:
     """Save ``score`` as a format-1 MIDI file, atomically.
 
@@ -1197,9 +1205,8 @@ def write_mid(score: Score, path: str | os.PathLike[str]) -> None:
             "it is a folder, not a file" if stat.S_ISDIR(old.st_mode) else "it is not a regular file"
         )
         raise MidiFileError(path, reason, "save")
-    if old is not None and (not old.st_mode & 0o222 or not os.access(target, os.W_OK)):
+    if old is not None and is_read_only(target, old):
         # the rename needs only the folder's permission: a file made read-only is kept so
-        # (by its mode bits too: root may write whatever the mode, but the file says no)
         raise MidiFileError(path, "the file is read-only (permission denied)", "save")
     tmp = folder / f".{_short_name(target.name)}.composer-{secrets.token_hex(4)}.tmp"
     fd = -1

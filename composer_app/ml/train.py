@@ -56,9 +56,8 @@ from composer_app.ml.checkpoint import (
 from composer_app.ml.data import (
     DataError,
     count_frames,
-    load_benchmark,
+    load_data_file,
     load_midi_folder,
-    load_pickle_safely,
     mean_pitch,
     transpose_sequences,
 )
@@ -1085,9 +1084,7 @@ def load_training_data(
             "test": [],
         }
         return splits, skipped, "C major/C minor" if normalize_key else "none"
-    if path.suffix in (".pickle", ".pkl"):
-        return load_pickle_safely(path), [], "C major/C minor"
-    return load_benchmark(path), [], "C major/C minor"
+    return load_data_file(path), [], "C major/C minor"  # a benchmark file or the paper's pickle
 
 
 def _step_of(data: Path, given_beats: float | None) -> tuple[float, str]:

@@ -160,3 +160,31 @@ def test_terminated_during_the_recovery_question_leaves_it_unanswered(tmp_path: 
     assert "SIGTERM: a question was open; it stays unanswered" in err
     assert crashed.exists()
     assert [r.mid_path for r in find_recoveries(autosave)] == [crashed]
+
+
+def test_under_nohup_a_closed_terminal_leaves_the_app_running(tmp_path: Path) -> None:
+    # nohup sets SIGHUP to be ignored before it starts the app: the app's own handler must
+    # not take that back (a closed terminal quit it)
+    import signal
+    import time
+
+    def ignore_sighup() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    app = subprocess.Popen(
+        [sys.executable, str(ROOT / "main.py"), "--test-edit"], cwd=ROOT, env=app_env(tmp_path),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ignore_sighup,
+    )  # fmt: skip
+    try:
+        assert _wait_for_line(app.stdout, "edited:") == "edited: 8 notes\n"
+        app.send_signal(signal.SIGHUP)
+        time.sleep(2)
+        assert app.poll() is None  # still running
+        app.send_signal(signal.SIGTERM)  # (and SIGTERM still ends it, autosaving)
+        _out, err = app.communicate(timeout=30)
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+    assert app.returncode == 0 and "SIGHUP" not in err
+    assert "SIGTERM: closing Composer (unsaved work autosaved" in err

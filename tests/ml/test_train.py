@@ -1127,3 +1127,18 @@ def test_train_command_records_each_resume_command(
     config, _ = load_checkpoint(out)
     assert config.training["command"] == f"{first} --epochs 1"
     assert config.training["resumed"] == resumed[: 2 if config.training["best_epoch"] == 2 else 1]
+
+
+def test_train_reads_the_papers_pickle_whatever_the_case_of_its_suffix(tmp_path: Path) -> None:
+    # evaluate read Nottingham.PICKLE; train sent it to the JSON reader and refused it
+    import pickle
+
+    from composer_app.ml.train import load_training_data
+
+    sequence = [[60, 64], [62], [64, 67], [65]] * 4
+    path = tmp_path / "Nottingham.PICKLE"
+    path.write_bytes(pickle.dumps({"train": [sequence] * 2, "valid": [sequence],
+                                   "test": [sequence]}, protocol=2))
+    splits, skipped, normalization = load_training_data(path, 0.5, None, False, 0)
+    assert len(splits["train"]) == 2 and splits["train"][0].shape[0] == 16
+    assert skipped == [] and normalization == "C major/C minor"
