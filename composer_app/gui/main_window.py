@@ -935,12 +935,17 @@ class MainWindow(QMainWindow):
                 )
 
     def reconnect_midi_output(self) -> None:
-        """Open the chosen output again (Transport ▸ Reconnect MIDI Output): after the MIDI
-        system restarted (a JACK server stopped and started), the old connection is dead and
-        nothing says so."""
-        self._apply_midi_output(self.prefs.midi_output())
+        """Open the chosen output again, from a new player (Transport ▸ Reconnect MIDI
+        Output): after the MIDI system restarted (a JACK server stopped and started), the old
+        connection is dead and nothing says so, and the old player could not open a working
+        one. Playback stops. A virtual port is made anew: the message says to connect the
+        synth to it again."""
+        self.playback.restart_player()
+        self._apply_midi_output(self.prefs.midi_output(), reconnected=True)
 
-    def _apply_midi_output(self, choice: MidiOutputChoice | None, at_startup: bool = False) -> None:
+    def _apply_midi_output(
+        self, choice: MidiOutputChoice | None, at_startup: bool = False, reconnected: bool = False
+    ) -> None:
         """Open the chosen output and hand it to the player; say in the status bar how it went.
 
         With no remembered choice, the first listed port is used if there is one.
@@ -971,6 +976,9 @@ class MainWindow(QMainWindow):
         else:
             text = f"MIDI: {choice.label()}"
             message = f"MIDI output: {choice.label()}"
+            if reconnected and choice.kind == "virtual":
+                # a new virtual port: nothing is connected to it yet
+                message += f" (made anew: connect the synth to “{choice.name}” again)"
         self.midi_status_label.setText(text)
         self.midi_status_label.setToolTip(reason or text)
         self.statusBar().showMessage(message, 0 if at_startup and reason else 8000)

@@ -179,7 +179,9 @@ def open_output(name: str, api: int | str | None = None) -> SafeOutputPort:
 
     Raises :class:`PortError` naming the port and listing those that exist when it is absent.
     """
-    midi_out = _new_midi_out(resolve_api(api))
+    # a client name of its own: the virtual port's client is "Composer", and a second one of
+    # that name is renamed ("Composer-01") away from what the user connects synths to
+    midi_out = _new_midi_out(resolve_api(api), client_name=f"{CLIENT_NAME} out")
     try:
         names = _port_names(midi_out)
         index = _find_port(names, name)

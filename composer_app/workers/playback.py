@@ -118,6 +118,7 @@ class PlaybackController(QObject):
         self._playing = False
         self._closed = False
         self._replacing = False  # a dead player is being replaced (no replacing within it)
+        self._on_thread = False  # processes died at once: players run on a thread from now on
         self._last_replaced_s = -math.inf  # when (time.monotonic) it last happened
         self.finished.connect(self._on_finished_delivered)
         self.error_occurred.connect(self._on_error_delivered)
@@ -165,19 +166,9 @@ class PlaybackController(QObject):
             # its process died again at once: the processes cannot run here; play from a
             # thread of this one rather than start process after process
             log.warning("MIDI player process died again; playing from a thread")
-            self._player = thread_player_factory(
-                on_position=self._on_player_position,
-                on_error=self._on_player_error,
-                on_finished=self._on_player_finished,
-            )
-        else:
-            self._player = self._new_player()
+            self._on_thread = True
+        self._player = self._next_player()
         self._last_replaced_s = now
-        if self._loop is not None:
-            try:
-                self._player.set_loop(*self._loop)
-            except Exception:  # noqa: BLE001 - a loop lost is no reason to fail the restart
-                log.debug("setting the loop on a restarted player failed", exc_info=True)
         port, self._port = self._port, None
         advice = ""
         if port is not None and not hasattr(port, "send"):  # a PortSpec: reopen it
@@ -194,6 +185,45 @@ class PlaybackController(QObject):
         self._set_playing(False)
         self.error_occurred.emit(f"The MIDI player stopped ({reason}); it was restarted{advice}")
         self.player_replaced.emit(self._player)
+
+    def _next_player(self) -> PlayerLike:
+        """A new player to take the place of the one there (its loop set again): from the
+        factory, or on a thread once processes have died at once."""
+        if self._on_thread:
+            player = thread_player_factory(
+                on_position=self._on_player_position,
+                on_error=self._on_player_error,
+                on_finished=self._on_player_finished,
+            )
+        else:
+            player = self._new_player()
+        if self._loop is not None:
+            try:
+                player.set_loop(*self._loop)
+            except Exception:  # noqa: BLE001 - a loop lost is no reason to fail the restart
+                log.debug("setting the loop on a new player failed", exc_info=True)
+        return player
+
+    def restart_player(self) -> None:
+        """Stop and close the player with its port, and start a new one, still without a
+        port (give it one with :meth:`set_port`): Transport ▸ Reconnect MIDI Output. After the
+        MIDI system restarted (a JACK server stopped and started), nothing opened in the old
+        player's process reaches the new server (its client library keeps the dead one's
+        state, and closing the dead port there also took the new one away); a new process
+        starts afresh. A player on a thread closes its old port before a new one opens."""
+        old, old_port = self._player, self._port
+        self._port = None
+        try:
+            old.close()
+            close_port = getattr(old_port, "close", None)  # (a player on a thread leaves it)
+            if close_port is not None:
+                close_port()
+        except Exception:  # noqa: BLE001 - dead already: nothing to close cleanly
+            log.debug("closing the player before a restart failed", exc_info=True)
+        self._player = self._next_player()
+        self._streaming = False
+        self._set_playing(False)
+        self.player_replaced.emit(self._player)  # the generation worker streams into it
 
     # ---- player thread -> signals -----------------------------------------------------
     def _on_player_position(self, tick: float) -> None:

@@ -1320,6 +1320,37 @@ def test_main_window_preferences_ok_unchanged_keeps_the_port_reconnect_reopens_i
         w.playback.stop()
 
 
+def test_main_window_reconnect_starts_a_new_player_and_asks_to_connect_a_virtual_port(
+    qtbot, tmp_path: Path, settings: QSettings, dialogs: Dialogs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reconnect after a JACK restart reopened the port in the old player, where nothing
+    # reached the new server; and a virtual port made anew has no synth connected to it,
+    # which nothing said.
+    from composer_app.gui.preferences import MidiOutputChoice, Preferences
+    from composer_app.midi import ports
+
+    opened: list[RecordingPort] = []
+    closed: list[RecordingPort] = []
+
+    def open_recording(_spec):
+        opened.append(RecordingPort())
+        opened[-1].close = lambda port=opened[-1]: closed.append(port)
+        return opened[-1]
+
+    monkeypatch.setattr(ports.PortSpec, "open", open_recording)
+    Preferences(settings).set_midi_output(MidiOutputChoice("virtual", "Composer"))
+    with window_with_ports(tmp_path, settings, []) as w:
+        first_player = w.playback.player
+        messages: list[str] = []
+        w.statusBar().messageChanged.connect(messages.append)
+        w.window_actions.reconnect.trigger()
+        assert w.playback.player is not first_player  # a new player, its port opened anew
+        assert len(opened) == 2 and opened[0] in closed and opened[1] not in closed
+        assert "(made anew: connect the synth to “Composer” again)" in messages[-1]
+        worker = w.continuation._generation.worker  # told on its own thread (queued)
+        qtbot.waitUntil(lambda: worker._player is w.playback.player, timeout=3000)
+
+
 def test_main_window_says_silent_when_a_restarted_player_cannot_reopen_the_output(
     qtbot, tmp_path: Path, settings: QSettings, dialogs: Dialogs, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -396,3 +396,98 @@ def test_playback_a_restart_that_cannot_reopen_the_output_says_why(
         restarted = [e for e in errors if "restarted" in e]
         assert len(restarted) == 1 and "could not be opened again" in restarted[0]
         assert controller.port is None
+
+
+_SYNTH_PROCESS = """
+import signal, sys, time, rtmidi
+midi_in = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=sys.argv[1], queue_size_limit=8192)
+midi_in.open_virtual_port("in")
+stop = []
+signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+print("ready", flush=True)
+while not stop:
+    event = midi_in.get_message()
+    if event is None:
+        time.sleep(0.002)
+    else:
+        print(*event[0], flush=True)
+midi_in.close_port()
+"""
+
+
+class SynthProcess:
+    """A JACK MIDI input ``<client>:in`` in a process of its own, as a real synth is (one in
+    the test's process would share the player's JACK client library and hide its faults)."""
+
+    def __init__(self, client: str) -> None:
+        import subprocess
+        import sys
+
+        self.name = f"{client}:in"
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _SYNTH_PROCESS, client], stdout=subprocess.PIPE, text=True
+        )
+        assert self._process.stdout is not None
+        assert self._process.stdout.readline() == "ready\n"
+
+    def messages(self) -> list[tuple[int, ...]]:
+        """Every message received, once the process has ended (see :meth:`close`)."""
+        out, _err = self._process.communicate(timeout=10)
+        return [tuple(int(b) for b in line.split()) for line in out.splitlines()]
+
+    def close(self) -> list[tuple[int, ...]]:
+        if self._process.poll() is None:
+            self._process.terminate()
+        return self.messages()
+
+
+@pytest.mark.parametrize("player", ["process", "thread"])
+def test_playback_restart_player_reaches_a_jack_server_that_restarted(
+    qtbot, qapp, player: str
+) -> None:
+    # Transport ▸ Reconnect MIDI Output after the JACK server stopped and started: the
+    # status bar said the output was open, but no port reached the new server (closing the
+    # dead one in the old player's process took the new one away). A new player does.
+    import time
+
+    from composer_app.midi.ports import PortSpec
+    from tests.jack_server import JackServer, JackServerError, jackd_path
+
+    if jackd_path() is None:
+        pytest.skip("jackd is not installed (apt-get install jackd2): no real MIDI ports to test")
+    server = JackServer()
+    saved = {key: os.environ.get(key) for key in server.env}
+    os.environ.update(server.env)
+    synth = controller = None
+    try:
+        try:
+            server.start()
+        except JackServerError as exc:
+            pytest.fail(f"could not start a private JACK server: {exc}")
+        synth = SynthProcess("synth")
+        controller = PlaybackController(thread_player_factory if player == "thread" else None)
+        spec = PortSpec(name=synth.name, api="jack")
+        controller.set_port(spec)
+        server.stop()  # the MIDI system goes away with the synth, and comes back
+        synth.close()
+        server.start()
+        synth = SynthProcess("synth")
+        controller.restart_player()
+        controller.set_port(spec)
+        controller.play(short_score(beats=2), 0)
+        qtbot.waitUntil(lambda: not controller.is_playing, timeout=10_000)
+        time.sleep(0.2)
+        received = synth.close()
+        synth = None
+        assert [m[:2] for m in received if m[0] == NOTE_ON] == [(NOTE_ON, 60), (NOTE_ON, 61)]
+    finally:
+        if controller is not None:
+            controller.close()
+        if synth is not None:
+            synth.close()
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
