@@ -93,6 +93,7 @@ class ContinuationController(QObject):
         self._channel = 0  # MIDI channel of the generated notes (the seed's)
         self._over_notes = False  # the run plays over user notes it does not hear
         self._kept_before = ""  # the status's note that Continue kept the take before
+        self._output_gone = False  # the output in use was no longer listed at the start
         self._frames: list[np.ndarray] = []
         self._probabilities: list[np.ndarray] = []
         self._variations: dict[int, list[Note]] = {}
@@ -192,6 +193,8 @@ class ContinuationController(QObject):
             self._report("The model is still loading; try again in a moment.")
             return
         self._window.transport.commit_typed_tempo()  # type: ignore[attr-defined]
+        # a synth that quit is not heard: said in each message of the run
+        self._output_gone = not self._window.check_midi_output()  # type: ignore[attr-defined]
         # where the user put the playhead (or the region), before a pending continuation goes
         region = self._region()
         playhead = int(self._window.playhead_tick)  # type: ignore[attr-defined]
@@ -300,17 +303,25 @@ class ContinuationController(QObject):
             stream=True,
         )
         self._set_running(True)
-        silent = self._playback.port is None
+        silent = self._silent_reason()
         self._kept_before = (
             f" The take before it is kept ({kept} note{'s' if kept != 1 else ''}; Undo "
             f"removes {'them' if kept != 1 else 'it'})." if kept else ""
         )
         self._report(
-            ("Generating silently (no MIDI output; choose one in Preferences)…"
-             if silent else "Generating…") + self._kept_before
+            (f"Generating silently ({silent})…" if silent else "Generating…") + self._kept_before
         )
         document.set_selection(())
         self._generation.request_run(request)
+
+    def _silent_reason(self) -> str:
+        """Why the run is not heard (for its messages), or "" when it is."""
+        if self._playback.port is None:
+            return "no MIDI output; choose one in Preferences"
+        if self._output_gone:
+            return ("the MIDI output is gone: start the synth again, then Transport ▸ "
+                    "Reconnect MIDI Output")
+        return ""
 
     def _no_pitch_problem(self) -> str | None:
         """Why the dock's pitch range, scale and key let no note of the model sound (then
@@ -460,10 +471,8 @@ class ContinuationController(QObject):
             name = PITCH_CLASS_NAMES[tonic] if tonic is not None else key.split()[0]
             key = f"{name} {scale}"
         self._key_name = key
-        silently = (
-            ", silently (no MIDI output; choose one in Preferences)"
-            if self._playback.port is None else ""
-        )
+        silent = self._silent_reason()
+        silently = f", silently ({silent})" if silent else ""
         over = (
             " It plays over your notes after the start; Accompany would fit around them."
             if self._over_notes else ""

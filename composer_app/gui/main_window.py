@@ -810,12 +810,36 @@ class MainWindow(QMainWindow):
             self.playback.stop()
             return
         self.transport.commit_typed_tempo()  # heard at the tempo the box shows
+        self.check_midi_output()
         score = self.document.score
         start_tick = int(self._playhead_tick)
         if start_tick >= score.end_tick:
             start_tick = 0  # at (or past) the end: play from the start
             self.set_playhead(0.0)
         self.playback.play(score, start_tick)
+
+    def check_midi_output(self) -> bool:
+        """Whether the output in use, an existing port, is still listed; when it is not (the
+        synth quit, or the MIDI system went away), say so and how to get it back, and return
+        False. Nothing tells the app when that happens: it is checked as playback or a
+        continuation starts. A virtual port, or none, is always there."""
+        choice = self._midi_output_in_use
+        if choice.kind != "port" or self.playback.port is None:
+            return True
+        listing = self._list_ports()
+        wanted = ports.normalize_port_name(choice.name)
+        if any(ports.normalize_port_name(name) == wanted for name in listing.names):
+            if self.midi_status_label.text().endswith(" (gone)"):
+                self.midi_status_label.setText(f"MIDI: {choice.label()}")
+            return True
+        self.midi_status_label.setText(f"MIDI: {choice.label()} (gone)")
+        message = (
+            f"The MIDI output {choice.label()} is gone (did the synth quit?): nothing is heard. "
+            "Start it again, then choose Transport ▸ Reconnect MIDI Output"
+        )
+        self.midi_status_label.setToolTip(message)
+        self.statusBar().showMessage(message, 15_000)
+        return False
 
     def return_to_start(self) -> None:
         """Move the playhead to the start (while playing too)."""

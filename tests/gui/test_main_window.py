@@ -1351,6 +1351,36 @@ def test_main_window_reconnect_starts_a_new_player_and_asks_to_connect_a_virtual
         qtbot.waitUntil(lambda: worker._player is w.playback.player, timeout=3000)
 
 
+def test_main_window_play_says_when_the_chosen_synth_is_gone(
+    qtbot, tmp_path: Path, settings: QSettings, dialogs: Dialogs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A synth that quit went unnoticed: playback went on silently and the label still named
+    # it. Nothing reports it, so Play (and Continue) look at the port list.
+    from composer_app.gui.preferences import MidiOutputChoice, Preferences
+    from composer_app.midi import ports
+
+    monkeypatch.setattr(ports.PortSpec, "open", lambda _spec: RecordingPort())
+    Preferences(settings).set_midi_output(MidiOutputChoice("port", "Synth"))
+    listed = ["Synth", "Other"]
+    with window_with_ports(tmp_path, settings, listed) as w:
+        w.document.push(add_notes([Note(0, 60, 480)]))
+        messages: list[str] = []
+        w.statusBar().messageChanged.connect(messages.append)
+        w.toggle_play()
+        w.playback.stop()
+        assert w.midi_status_label.text() == "MIDI: Synth" and not any("gone" in m for m in messages)
+        listed.remove("Synth")  # the synth quits
+        w.toggle_play()
+        w.playback.stop()
+        assert w.midi_status_label.text() == "MIDI: Synth (gone)"
+        assert any(m.startswith("The MIDI output Synth is gone (did the synth quit?)")
+                   and "Transport ▸ Reconnect MIDI Output" in m for m in messages)
+        listed.append("Synth")  # back (Reconnect, or the same connection working again)
+        w.toggle_play()
+        w.playback.stop()
+        assert w.midi_status_label.text() == "MIDI: Synth"
+
+
 def test_main_window_says_silent_when_a_restarted_player_cannot_reopen_the_output(
     qtbot, tmp_path: Path, settings: QSettings, dialogs: Dialogs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
