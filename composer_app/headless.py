@@ -259,7 +259,8 @@ def run(args: argparse.Namespace) -> int:
             allow_rests=args.allow_rests,
         )
         continuation = Continuation(
-            model, score.notes, score.ppq, start_tick, settings, grid_origin_tick=grid_origin
+            model, score.notes, score.ppq, start_tick, settings, grid_origin_tick=grid_origin,
+            key_signature=score.key_signature_at(max(0, start_tick - 1)),
         )
         # refused before sampling: nothing could sound, and a step with no note could never
         # be drawn again into one with a note

@@ -583,3 +583,26 @@ def test_headless_generate_refuses_constraints_that_leave_no_pitch(
     assert not (tmp_path / "out.mid").exists()
     # one pitch that the scale holds (D4, 62) is enough
     assert main([*command, *arguments[:-4], "--low", "62", "--high", "62"]) == 0
+
+
+def test_headless_generate_moves_the_seed_by_the_files_key_signature(
+    tmp_path: Path, capsys
+) -> None:
+    # A tune in D mixolydian, written with one sharp: the estimate alone says D major, but
+    # the tunes the model learnt were moved to C by their signatures (here G major); the
+    # saved file keeps the signature too.
+    from composer_app.core.score import KeySignature
+
+    model_dir = _tiny_checkpoint(tmp_path / "model")
+    score = Score(key_signatures=[KeySignature(0, 1)])
+    for i, pitch in enumerate([62, 66, 69, 72, 74, 72, 69, 66, 62, 64, 66, 67, 69, 72, 69, 62]):
+        score.add(Note(i * EIGHTH, pitch, EIGHTH))
+    write_mid(score, tmp_path / "seed.mid")
+    out = tmp_path / "out.mid"
+    assert main(["generate", "--seed", str(tmp_path / "seed.mid"), "--model", str(model_dir),
+                 "--steps", "8", "--seed-value", "3", "-o", str(out)]) == 0
+    assert "(seed key G major, model " in capsys.readouterr().out
+    result = read_mid(out)
+    assert result.key_signatures == [KeySignature(0, 1)]
+    # the model's C4 "in C" comes out as G
+    assert any(n.pitch % 12 == 7 for n in result.notes if n.start_tick >= 16 * EIGHTH)

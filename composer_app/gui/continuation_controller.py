@@ -299,6 +299,7 @@ class ContinuationController(QObject):
             settings=settings,
             seed_start_tick=seed_start,
             grid_origin_tick=grid_origin,
+            key_signature=score.key_signature_at(max(0, start_tick - 1)),
             n_variations=self.panel.n_variations,
             stream=True,
         )

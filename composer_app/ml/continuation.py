@@ -24,12 +24,13 @@ import numpy as np
 from composer_app.core.keys import (
     PITCH_CLASS_NAMES,
     Key,
-    estimate_key,
     scale_mask,
+    seed_key,
     transpose_roll,
 )
 from composer_app.core.note import Note, pitch_name
 from composer_app.core.pianoroll import notes_to_roll, roll_to_notes
+from composer_app.core.score import KeySignature
 from composer_app.ml.generate import FrameGenerator, GenerationError, RnnRbmParameters
 
 if TYPE_CHECKING:  # torch is imported only when a model is loaded, not at app start
@@ -318,6 +319,9 @@ class Continuation:
     settings: ContinuationSettings = field(default_factory=ContinuationSettings)
     seed_start_tick: int = 0
     grid_origin_tick: int = 0
+    # the key signature in force at the seed's end (the file's, or the user's): the key the
+    # seed is moved into C by when its notes fit it (see core.keys.seed_key)
+    key_signature: KeySignature | None = None
 
     def __post_init__(self) -> None:
         config = self.model.config
@@ -336,8 +340,8 @@ class Continuation:
         target_notes = seed_notes(user_notes, self.start_tick, end_tick)
         held_notes = [n for n in target_notes if n.start_tick < self.start_tick]
         self.channel = seed_channel(seed, target_notes if self.settings.accompany else ())
-        self.key: Key | None = estimate_key(
-            seed + (target_notes if self.settings.accompany else [])
+        self.key: Key | None = seed_key(
+            seed + (target_notes if self.settings.accompany else []), self.key_signature
         )
         # Transpose into the training key (C major / C minor) if the model was trained so.
         normalized = config.key_normalization.lower() not in ("", "none")

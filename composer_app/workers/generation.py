@@ -43,6 +43,7 @@ class GenerationRequest:
     settings: Any
     seed_start_tick: int = 0
     grid_origin_tick: int = 0  # where the model's steps are counted from (a bar line)
+    key_signature: Any = None  # the score's KeySignature in force at the seed's end, or None
     n_variations: int = 1
     stream: bool = False
     lookahead_bars: float = 2.0
@@ -175,6 +176,7 @@ class GenerationWorker(QObject):
                     settings,
                     seed_start_tick=request.seed_start_tick,
                     grid_origin_tick=request.grid_origin_tick,
+                    key_signature=request.key_signature,
                 )
             except GenerationError as exc:
                 self.failed.emit(str(exc))

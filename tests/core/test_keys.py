@@ -7,8 +7,9 @@ import warnings
 import numpy as np
 import pytest
 
-from composer_app.core.keys import Key, estimate_key, scale_mask, transpose_roll
+from composer_app.core.keys import Key, estimate_key, scale_mask, seed_key, transpose_roll
 from composer_app.core.note import Note
+from composer_app.core.score import KeySignature
 
 
 def _melody(pitches: list[int]) -> list[Note]:
@@ -100,3 +101,42 @@ def test_scale_mask_c_major_in_range() -> None:
 def test_scale_mask_unknown_scale_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown scale"):
         scale_mask(0, "lydian dominant flat 13")
+
+
+# ---- the key a seed is moved by ---------------------------------------------------------
+def _melody(pitches: list[int], start_tick: int = 0) -> list[Note]:
+    return [Note(start_tick + i * 240, p, 240) for i, p in enumerate(pitches)]
+
+
+D_MIXOLYDIAN = [62, 66, 69, 72, 74, 72, 69, 66, 62, 64, 66, 67, 69, 72, 69, 62]
+
+
+def test_seed_key_takes_the_key_signature_where_the_notes_fit_it() -> None:
+    # a tune in D mixolydian with one sharp: the estimate says D major (its C is natural),
+    # the signature G major, as the training data were moved
+    notes = _melody(D_MIXOLYDIAN)
+    assert estimate_key(notes) == Key(2, "major")
+    assert seed_key(notes, KeySignature(0, 1)) == Key(7, "major")
+    assert seed_key(notes, None) == Key(2, "major")
+    # E minor written with its signature: the minor tonic
+    e_minor = _melody([64, 67, 71, 76, 74, 72, 71, 67, 66, 64])
+    assert seed_key(e_minor, KeySignature(0, 1, minor=True)) == Key(4, "minor")
+
+
+def test_seed_key_keeps_the_estimate_where_the_signature_does_not_fit() -> None:
+    # E major notes under one sharp (a wrong signature): G# and D# are far off it
+    e_major = _melody([64, 68, 71, 76, 75, 73, 71, 68, 66, 64])
+    assert seed_key(e_major, KeySignature(0, 1)) == Key(4, "major")
+    # a C major signature, many programs' default whatever the key, is not taken over it:
+    # A minor notes stay A minor (moved to C minor), not C major
+    a_minor = _melody([57, 60, 64, 69, 67, 65, 64, 62, 60, 59, 57])
+    assert seed_key(a_minor, KeySignature(0, 0)) == Key(9, "minor")
+    assert seed_key([], KeySignature(0, 1)) is None
+
+
+def test_seed_key_judges_a_modulating_seed_from_its_last_signature_on() -> None:
+    # C major for two bars, then E-flat major: the estimate over the whole seed is neither;
+    # a key signature set where E-flat begins moves the seed by E-flat
+    c_major = _melody([60, 64, 67, 72, 71, 67, 65, 64, 62, 60, 64, 67, 72, 67, 64, 60])
+    e_flat = _melody([63, 67, 70, 75, 74, 70, 68, 67, 65, 63, 67, 70, 75, 70, 67, 63], 3840)
+    assert seed_key(c_major + e_flat, KeySignature(3840, -3)) == Key(3, "major")

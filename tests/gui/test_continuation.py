@@ -947,3 +947,21 @@ def test_continuation_on_the_seeds_key_is_not_refused_for_a_narrow_range(
     panel.high_spin.setValue(61)  # C#4: in D major, not in C major
     assert run_continuation(qtbot, window, steps=16, seed_value=1)
     assert not any(r.startswith("Nothing to generate") for r in reports), reports
+
+
+def test_continuation_moves_the_seed_by_the_key_signature_in_force(qtbot, window, tmp_path):
+    # the file's (or the user's) key signature is the key the seed is moved into C by, where
+    # its notes fit it, as the model's training tunes were moved
+    from composer_app.core.score import KeySignature
+
+    reports: list[str] = []
+    window.continuation.status_reported.connect(reports.append)
+    score = Score(key_signatures=[KeySignature(0, 1)])
+    mixolydian = [62, 66, 69, 72, 74, 72, 69, 66, 62, 64, 66, 67, 69, 72, 69, 62]
+    score.add_many(Note(i * 240, p, 240, 90) for i, p in enumerate(mixolydian))
+    path = tmp_path / "mixolydian.mid"
+    write_mid(score, path)
+    assert window.open_file(str(path), ask_to_save=False)
+    window.set_playhead(window.document.score.end_tick)
+    assert run_continuation(qtbot, window, steps=4, seed_value=1)
+    assert any(r.startswith("Generating in G major") for r in reports), reports

@@ -64,6 +64,28 @@ def test_continuation_transposes_model_output_back_to_the_seed_key() -> None:
     assert all(n.generated for n in notes)
 
 
+def test_continuation_moves_the_seed_by_its_key_signature_where_the_notes_fit() -> None:
+    # D mixolydian under one sharp: moved by G major (as the training tunes were), so the
+    # model's C and G come out as G and D; without the signature, as D major: D and A
+    from composer_app.core.score import KeySignature
+
+    mixolydian = [Note(i * EIGHTH, p, EIGHTH)
+                  for i, p in enumerate([62, 66, 69, 72, 74, 72, 69, 66, 62, 64, 66, 67])]
+    model = _fixed_model([60, 67])
+    start = len(mixolydian) * EIGHTH
+    by_signature = Continuation(model, mixolydian, PPQ, start_tick=start,
+                                settings=ContinuationSettings(n_steps=2),
+                                key_signature=KeySignature(0, 1))
+    assert by_signature.key is not None and by_signature.key.name == "G major"
+    list(by_signature)
+    assert {p % 12 for p in _pitches(by_signature.generated_notes())} == {7, 2}
+    estimated = Continuation(model, mixolydian, PPQ, start_tick=start,
+                             settings=ContinuationSettings(n_steps=2))
+    assert estimated.key is not None and estimated.key.name == "D major"
+    list(estimated)
+    assert {p % 12 for p in _pitches(estimated.generated_notes())} == {2, 9}
+
+
 def test_continuation_without_key_normalization_does_not_transpose() -> None:
     model = _fixed_model([60], key_normalization="none")
     cont = Continuation(model, _d_major_seed(), PPQ, start_tick=8 * EIGHTH,
