@@ -22,7 +22,7 @@ from composer_app.core.note import Note, pitch_name
 from composer_app.core.pianoroll import roll_to_notes
 from composer_app.core.score import Score, ScoreError
 from composer_app.gui.continuation_panel import ContinuationPanel
-from composer_app.gui.preferences import readable_path
+from composer_app.gui.preferences import OUTPUT_CHECK_DELAY_MS, readable_path
 from composer_app.ml.continuation import (
     no_pitch_allowed_reason,
     plan_start,
@@ -193,8 +193,7 @@ class ContinuationController(QObject):
             self._report("The model is still loading; try again in a moment.")
             return
         self._window.transport.commit_typed_tempo()  # type: ignore[attr-defined]
-        # a synth that quit is not heard: said in each message of the run
-        self._output_gone = not self._window.check_midi_output()  # type: ignore[attr-defined]
+        self._output_gone = False  # known once _check_output has looked
         # where the user put the playhead (or the region), before a pending continuation goes
         region = self._region()
         playhead = int(self._window.playhead_tick)  # type: ignore[attr-defined]
@@ -314,6 +313,14 @@ class ContinuationController(QObject):
         )
         document.set_selection(())
         self._generation.request_run(request)
+        QTimer.singleShot(OUTPUT_CHECK_DELAY_MS, self._check_output)
+
+    def _check_output(self) -> None:
+        """Just after a run starts: a synth that quit is not heard; the run's messages say
+        so from now on."""
+        self._output_gone = not self._window.check_midi_output()  # type: ignore[attr-defined]
+        if self._output_gone and self._running:
+            self._report(f"Generating silently ({self._silent_reason()})…")
 
     def _silent_reason(self) -> str:
         """Why the run is not heard (for its messages), or "" when it is."""

@@ -60,6 +60,7 @@ from composer_app.gui.pianoroll.editor import PianoRollEditor
 from composer_app.gui.pianoroll.geometry import bar_at, snap_floor
 from composer_app.gui.preferences import (
     NO_OUTPUT,
+    OUTPUT_CHECK_DELAY_MS,
     MidiOutputChoice,
     Preferences,
     PreferencesDialog,
@@ -810,21 +811,22 @@ class MainWindow(QMainWindow):
             self.playback.stop()
             return
         self.transport.commit_typed_tempo()  # heard at the tempo the box shows
-        self.check_midi_output()
         score = self.document.score
         start_tick = int(self._playhead_tick)
         if start_tick >= score.end_tick:
             start_tick = 0  # at (or past) the end: play from the start
             self.set_playhead(0.0)
         self.playback.play(score, start_tick)
+        # after the first notes: listing the ports takes a while (40 ms on JACK)
+        QTimer.singleShot(OUTPUT_CHECK_DELAY_MS, self.check_midi_output)
 
     def check_midi_output(self) -> bool:
         """Whether the output in use, an existing port, is still listed; when it is not (the
         synth quit, or the MIDI system went away), say so and how to get it back, and return
-        False. Nothing tells the app when that happens: it is checked as playback or a
-        continuation starts. A virtual port, or none, is always there."""
+        False. Nothing tells the app when that happens: it is checked just after playback or
+        a continuation starts. A virtual port, or none, is always there."""
         choice = self._midi_output_in_use
-        if choice.kind != "port" or self.playback.port is None:
+        if self._shut_down or choice.kind != "port" or self.playback.port is None:
             return True
         listing = self._list_ports()
         wanted = ports.normalize_port_name(choice.name)

@@ -31,6 +31,11 @@ _KEY_LAST_DIR = "files/last_dir"
 _KEY_FOLLOW = "transport/follow_playhead"
 
 
+# How long after Play or Continue the output in use is looked for among the ports (listing
+# them takes about 40 ms on JACK: not before the first notes). Units: milliseconds.
+OUTPUT_CHECK_DELAY_MS = 300
+
+
 @dataclass(frozen=True)
 class MidiOutputChoice:
     """Where playback goes: ``kind`` is "none", "virtual" (a port named ``name`` that other

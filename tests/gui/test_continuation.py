@@ -965,3 +965,22 @@ def test_continuation_moves_the_seed_by_the_key_signature_in_force(qtbot, window
     window.set_playhead(window.document.score.end_tick)
     assert run_continuation(qtbot, window, steps=4, seed_value=1)
     assert any(r.startswith("Generating in G major") for r in reports), reports
+
+
+def test_continuation_says_when_the_output_is_gone(qtbot, window, tmp_path, monkeypatch):
+    # a synth that quit is looked for just after the run starts: its messages say so
+    reports: list[str] = []
+    window.continuation.status_reported.connect(reports.append)
+    load_seed(window, tmp_path)
+
+    # an output that was open (the synth behind it has quit since)
+    monkeypatch.setattr(type(window.playback), "port", property(lambda _self: "Synth"))
+    looked: list[bool] = []
+    monkeypatch.setattr(window, "check_midi_output", lambda: looked.append(True) or False)
+    window.continuation.panel.set_length(64, "bars")
+    window.continuation.start()
+    qtbot.waitUntil(lambda: bool(looked), timeout=5000)
+    assert reports[-1].startswith("Generating silently (the MIDI output is gone: start the synth "
+                                  "again, then Transport ▸ Reconnect MIDI Output)")
+    window.continuation.stop()
+    qtbot.waitUntil(lambda: not window.continuation.is_running, timeout=10_000)

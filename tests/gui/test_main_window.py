@@ -1356,7 +1356,7 @@ def test_main_window_play_says_when_the_chosen_synth_is_gone(
 ) -> None:
     # A synth that quit went unnoticed: playback went on silently and the label still named
     # it. Nothing reports it, so Play (and Continue) look at the port list.
-    from composer_app.gui.preferences import MidiOutputChoice, Preferences
+    from composer_app.gui.preferences import OUTPUT_CHECK_DELAY_MS, MidiOutputChoice, Preferences
     from composer_app.midi import ports
 
     monkeypatch.setattr(ports.PortSpec, "open", lambda _spec: RecordingPort())
@@ -1366,18 +1366,20 @@ def test_main_window_play_says_when_the_chosen_synth_is_gone(
         w.document.push(add_notes([Note(0, 60, 480)]))
         messages: list[str] = []
         w.statusBar().messageChanged.connect(messages.append)
-        w.toggle_play()
-        w.playback.stop()
+        def play_and_look() -> None:  # the output is looked for just after Play
+            w.toggle_play()
+            qtbot.wait(OUTPUT_CHECK_DELAY_MS + 100)
+            w.playback.stop()
+
+        play_and_look()
         assert w.midi_status_label.text() == "MIDI: Synth" and not any("gone" in m for m in messages)
         listed.remove("Synth")  # the synth quits
-        w.toggle_play()
-        w.playback.stop()
+        play_and_look()
         assert w.midi_status_label.text() == "MIDI: Synth (gone)"
         assert any(m.startswith("The MIDI output Synth is gone (did the synth quit?)")
                    and "Transport ▸ Reconnect MIDI Output" in m for m in messages)
         listed.append("Synth")  # back (Reconnect, or the same connection working again)
-        w.toggle_play()
-        w.playback.stop()
+        play_and_look()
         assert w.midi_status_label.text() == "MIDI: Synth"
 
 
