@@ -17,7 +17,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from composer_app import paths
-from composer_app.core.keys import PITCH_CLASS_NAMES
+from composer_app.core.keys import PITCH_CLASS_NAMES, estimate_key
 from composer_app.core.note import Note, pitch_name
 from composer_app.core.pianoroll import roll_to_notes
 from composer_app.core.score import Score, ScoreError
@@ -82,9 +82,6 @@ class ContinuationController(QObject):
         self._take_end_tick = 0  # where the last run's take ends (ticks)
         # an accepted take still sounding: (start, end) ticks; Continue goes on after it
         self._accepted_sounding: tuple[int, int] | None = None
-        # where the user last put the playhead with the ruler (ticks), until playback or a
-        # run moves it: a click at a pending take's very end means "go on after it"
-        self._user_playhead: int | None = None
         # where playback last left the playhead (ticks), until the user moves it
         self._played_to: int | None = None
         self._scale_chosen: tuple[int | None, str | None] = (None, None)  # (key, scale) asked
@@ -197,16 +194,16 @@ class ContinuationController(QObject):
         # where the user put the playhead (or the region), before a pending continuation goes
         region = self._region()
         playhead = int(self._window.playhead_tick)  # type: ignore[attr-defined]
-        # the user put the playhead at or after a pending take's end (with the ruler): the
-        # take is kept and the next goes on after it, hearing it. (Where the take's playback
-        # left it, even past the take, when it played the user's later notes on, Continue
-        # again is another take from where this one began.)
-        go_on_after = (
-            self.has_pending and region is None and self._user_playhead == playhead
-            and playhead >= self._take_end_tick
-        )
+        # The user put the playhead at or after a pending take's end (the ruler, End, ...):
+        # the take is kept and the next goes on after it, hearing it. Where the take's own
+        # playback left it (at its end, or past it when it played the user's later notes
+        # on), Continue again is another take from where this one began.
         left_by_playback = self._played_to == playhead
-        self._user_playhead = self._played_to = None
+        go_on_after = (
+            self.has_pending and region is None and playhead >= self._take_end_tick
+            and not left_by_playback
+        )
+        self._played_to = None
         if self.has_pending and not go_on_after and (
             self._start_tick <= playhead <= self._take_end_tick
             or (left_by_playback and playhead > self._take_end_tick)
@@ -223,7 +220,7 @@ class ContinuationController(QObject):
             # next take goes on after it (the guide: Accept leaves the playhead at its end)
             playhead = accepted[1]
         self._accepted_sounding = None
-        problem = self._no_pitch_problem()
+        problem = self._no_pitch_problem(region, playhead, go_on_after)
         if problem is not None:  # before anything changes: the pending take stays
             self._report(problem)
             return
@@ -331,21 +328,39 @@ class ContinuationController(QObject):
                     "Reconnect MIDI Output")
         return ""
 
-    def _no_pitch_problem(self) -> str | None:
+    def _no_pitch_problem(
+        self, region: tuple[int, int] | None, playhead: int, keep_take: bool
+    ) -> str | None:
         """Why the dock's pitch range, scale and key let no note of the model sound (then
-        a run would only draw silence), or None. A scale on the seed's key is refused only
-        when it leaves nothing whatever that key (the run judges the key from its seed)."""
+        a run would only draw silence), or None. A scale on the seed's key is judged on the
+        key the run will find: of the seed it will hear (the region, or what lies before the
+        playhead; the melody too when accompanying; a pending take it keeps).
+
+        Units: ticks."""
         settings, config = self.panel.settings(), self._model_config
+        seed_tonic = None
+        if settings.scale is not None and settings.key_tonic is None:
+            score = self._document.score
+            notes = [n.accepted() if n.generated else n for n in score.notes
+                     if keep_take or not n.generated]
+            if settings.accompany:
+                start = region[0] if region else playhead
+                seed = seed_notes(notes, 0, region[1] if region else score.length_tick + 1)
+            elif region:
+                start = region[1]
+                seed = seed_notes(notes, region[0], start)
+            else:
+                start = playhead if playhead > 0 else max((n.end_tick for n in notes), default=0)
+                seed = seed_notes(notes, 0, start)
+            key = estimate_key(seed)  # the key "Seed's key" scales are on
+            seed_tonic = key.tonic if key else None
         low, high = settings.range_low, settings.range_high
-        range_text = f"the pitch range {pitch_name(low)}\u2013{pitch_name(high)}"
-        tonics = [None] if settings.scale is None or settings.key_tonic is not None else range(12)
-        reasons = [
-            no_pitch_allowed_reason(settings, config.pitch_low, config.pitch_high, tonic, range_text)
-            for tonic in tonics
-        ]
-        if any(reason is None for reason in reasons):
+        reason = no_pitch_allowed_reason(
+            settings, config.pitch_low, config.pitch_high, seed_tonic,
+            f"the pitch range {pitch_name(low)}\u2013{pitch_name(high)}",
+        )  # fmt: skip
+        if reason is None:
             return None
-        reason = reasons[0]  # (on every key: the range lies outside the model's)
         reason = reason.removeprefix("no pitch is allowed: ")
         return f"Nothing to generate: {reason}. Widen the pitch range, or choose another scale or key."
 
@@ -613,13 +628,10 @@ class ContinuationController(QObject):
         if not playing:
             self._accepted_sounding = None  # played out or stopped: the playhead says where
             self._played_to = int(self._window.playhead_tick)  # type: ignore[attr-defined]
-        else:
-            self._user_playhead = None  # playback moves it on
         self._update_state()
 
-    def _on_editor_playhead_requested(self, tick: int) -> None:
+    def _on_editor_playhead_requested(self, _tick: int) -> None:
         self._accepted_sounding = None  # the user put the playhead somewhere: that counts
-        self._user_playhead = tick
         self._played_to = None
 
     def _update_state(self) -> None:

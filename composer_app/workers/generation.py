@@ -205,12 +205,17 @@ class GenerationWorker(QObject):
                     if streaming:
                         # Stay ahead of the playhead by the lookahead, no further: the
                         # drawn notes lead the sound by a bar or two and Stop is immediate.
-                        while (
-                            step.start_tick - player.position_tick > lookahead_ticks
-                            and not self._stop_requested(number)
-                            and player.is_playing
-                        ):
-                            time.sleep(0.005)
+                        try:
+                            while (
+                                step.start_tick - player.position_tick > lookahead_ticks
+                                and not self._stop_requested(number)
+                                and player.is_playing
+                            ):
+                                time.sleep(0.005)
+                        except RuntimeError:
+                            # the player was closed (Reconnect MIDI Output replaced it): the
+                            # run goes on drawing, unheard
+                            streaming = False
             finally:
                 if streaming:
                     try:

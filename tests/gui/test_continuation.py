@@ -343,19 +343,23 @@ def test_continuation_again_after_hearing_a_take_starts_where_it_began(qtbot, wi
     first = window.document.generated_notes
     take_start = min(n.start_tick for n in first)
 
-    def playhead_to(tick: int) -> None:
-        window.playback.stop()
-        qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=5000)
-        window.set_playhead(tick)
-        assert window.playhead_tick == tick
-
-    playhead_to(take_start + 16 * step)  # where the take's playback ends
+    # heard to its end: its playback leaves the playhead there
+    qtbot.waitUntil(
+        lambda: not window.playback.is_playing and not window.playback.is_streaming,
+        timeout=30_000,
+    )
+    assert window.playhead_tick == take_start + 16 * step
     assert run_continuation(qtbot, window, steps=16, seed_value=5)
     assert window.document.generated_notes == first  # the same take again, from its start
-    # a playhead put after the take by the user is where the next one starts
-    playhead_to(take_start + 32 * step)
+    # a playhead the user puts after the take is where the next one starts (the take kept)
+    window.playback.stop()
+    qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=5000)
+    window.set_playhead(take_start + 32 * step)
     assert run_continuation(qtbot, window, steps=16, seed_value=5)
     assert min(n.start_tick for n in window.document.generated_notes) >= take_start + 32 * step
+    assert [n.accepted() for n in first] == [
+        n for n in window.document.score.notes if n.start_tick >= take_start and not n.generated
+    ]
 
 
 def test_continuation_after_a_ruler_click_at_a_pending_takes_end_keeps_the_take(
@@ -390,9 +394,11 @@ def test_continuation_after_a_ruler_click_at_a_pending_takes_end_keeps_the_take(
     window.window_actions.redo.trigger()
     assert run_continuation(qtbot, window, steps=8, seed_value=2)
     second_end = window.continuation._take_end_tick
-    window.playback.stop()
-    qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=5000)
-    window.set_playhead(second_end)  # as the take's playback leaves it
+    qtbot.waitUntil(  # heard to its end: its playback leaves the playhead there
+        lambda: not window.playback.is_playing and not window.playback.is_streaming,
+        timeout=30_000,
+    )
+    assert window.playhead_tick == second_end
     assert run_continuation(qtbot, window, steps=8, seed_value=2)
     assert window.continuation._start_tick == take_end
 
@@ -956,15 +962,20 @@ def test_continuation_moves_the_seed_by_the_key_signature_in_force(qtbot, window
 
     reports: list[str] = []
     window.continuation.status_reported.connect(reports.append)
-    score = Score(key_signatures=[KeySignature(0, 1)])
+    requests = []
+    generation = window.continuation._generation
+    run = generation.request_run
+    generation.request_run = lambda request: requests.append(request) or run(request)
+    score = Score(key_signatures=[KeySignature(0, 1), KeySignature(7680, 3)])
     mixolydian = [62, 66, 69, 72, 74, 72, 69, 66, 62, 64, 66, 67, 69, 72, 69, 62]
     score.add_many(Note(i * 240, p, 240, 90) for i, p in enumerate(mixolydian))
     path = tmp_path / "mixolydian.mid"
     write_mid(score, path)
     assert window.open_file(str(path), ask_to_save=False)
-    window.set_playhead(window.document.score.end_tick)
+    window.set_playhead(window.document.score.end_tick)  # 3840: in the first signature
     assert run_continuation(qtbot, window, steps=4, seed_value=1)
-    assert any(r.startswith("Generating in G major") for r in reports), reports
+    assert requests[-1].key_signature == KeySignature(0, 1)  # the one in force at the seed's end
+    assert any(r.startswith("Generating in D major") for r in reports), reports  # the music's
 
 
 def test_continuation_says_when_the_output_is_gone(qtbot, window, tmp_path, monkeypatch):
@@ -984,3 +995,70 @@ def test_continuation_says_when_the_output_is_gone(qtbot, window, tmp_path, monk
                                   "again, then Transport ▸ Reconnect MIDI Output)")
     window.continuation.stop()
     qtbot.waitUntil(lambda: not window.continuation.is_running, timeout=10_000)
+
+
+def test_continuation_keeps_a_take_the_user_went_past_with_end(qtbot, window, tmp_path):
+    # Go to End past a pending mid-song take, then Continue: the take was thrown away unasked
+    # (no undo step) and a new one began after the song. The user put the playhead after it:
+    # it is kept, as an undo step of its own.
+    score = load_seed(window, tmp_path)
+    middle = sorted(n.start_tick for n in score.notes)[len(score) // 2]
+    window.set_playhead(middle)
+    assert run_continuation(qtbot, window, steps=4, seed_value=3)
+    take = window.document.generated_notes
+    window.playback.stop()
+    qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=5000)
+    window.go_to_end()
+    assert window.playhead_tick > window.continuation._take_end_tick
+    steps = window.document.undo_stack.count()
+    assert run_continuation(qtbot, window, steps=4, seed_value=3)
+    assert window.document.undo_stack.count() == steps + 1
+    kept = [n for n in window.document.score.notes if not n.generated]
+    assert all(n.accepted() in kept for n in take)
+
+
+def test_continuation_no_pitch_check_judges_the_seeds_own_key(qtbot, window, tmp_path):
+    # A scale on the seed's key with a range of one note outside it: nothing can sound. The
+    # check refused only what no key allowed: the pending take was thrown away and a silent
+    # run began. It judges the key of the seed the run hears, and keeps the take.
+    from composer_app.core.keys import PITCH_CLASS_NAMES
+
+    reports: list[str] = []
+    window.continuation.status_reported.connect(reports.append)
+    score = load_seed(window, tmp_path)
+    tonic = estimate_key(score.notes).tonic
+    off_scale = 60 + (tonic + 1) % 12  # the flat second above the seed's tonic, octave 4
+    assert run_continuation(qtbot, window, steps=4, seed_value=1)
+    take = window.document.generated_notes
+    panel = window.continuation.panel
+    panel.scale_combo.setCurrentIndex(panel.scale_combo.findData("major"))
+    assert panel.key_combo.currentData() is None  # the seed's key
+    panel.low_spin.setValue(off_scale)
+    panel.high_spin.setValue(off_scale)
+    window.continuation.start()
+    assert not window.continuation.is_running
+    assert reports[-1].startswith(
+        f"Nothing to generate: no note of {PITCH_CLASS_NAMES[tonic]} major (the seed's key)"
+    )
+    assert window.document.generated_notes == take
+
+
+def test_continuation_goes_on_unheard_when_reconnect_replaces_the_player(
+    qtbot, window, tmp_path
+):
+    # Reconnect MIDI Output during a live take closed the player the run was pacing itself
+    # by: "Continuation failed" and the run ended. It goes on drawing.
+    failures: list[str] = []
+    window.continuation._generation.worker.failed.connect(failures.append)
+    load_seed(window, tmp_path, tempo_bpm=120.0)
+    controller = window.continuation
+    controller.panel.set_length(16, "bars")
+    controller.start()
+    qtbot.waitUntil(lambda: len(controller._frames) >= 18, timeout=20_000)
+    qtbot.wait(200)  # the run waits in its lookahead, reading the player's position
+    window.reconnect_midi_output()
+    count = len(controller._frames)
+    qtbot.waitUntil(lambda: len(controller._frames) > count + 8, timeout=20_000)
+    assert controller.is_running and failures == []
+    controller.stop()
+    qtbot.waitUntil(lambda: not controller.is_running, timeout=10_000)
