@@ -112,35 +112,57 @@ def _mode_by_degrees(histogram: np.ndarray, tonic: int) -> str | None:
 
 
 # How much less of a seed (a share of its notes' time) may lie in its key signature's scale
-# than in the estimated key's for the signature still to be the key it is moved by.
-SIGNATURE_FIT_MARGIN = 0.1
+# than in its estimated key's for the signature still to be taken (see transposition_key).
+SIGNATURE_FIT_MARGIN = 0.0
 
 
-def seed_key(notes: Iterable[Note], signature: KeySignature | None = None) -> Key | None:
-    """The key a seed is moved into C by: the key signature in force (the file's, or one set
-    with Edit ▸ Key Signature) when the seed's notes from its tick on lie in its scale about
-    as much as in the estimated key's (within :data:`SIGNATURE_FIT_MARGIN`), else the key
-    estimated from the notes (:func:`estimate_key`). None when nothing tells.
+def transposition_key(notes: Iterable[Note], signature: KeySignature | None = None) -> Key | None:
+    """The key whose tonic a seed is moved to C by (into C major, or C minor by its mode), as
+    the benchmark data were moved: by their key signatures, not by an estimate (a tune in D
+    mixolydian with one sharp was heard in C as G major is). The key signature in force (the
+    file's, or one set with Edit ▸ Key Signature) is taken when the seed's notes from its tick
+    on lie in its scale at least as much as in the key estimated from them (less
+    :data:`SIGNATURE_FIT_MARGIN`): its key (a C major one, which many programs write whatever
+    the key, is A minor where the notes say minor: the two share one scale). Else, and
+    without a signature, the key estimated from the whole seed (:func:`estimate_key`). With no
+    notes to judge by (a continuation from silence), the signature's own key. None when
+    nothing tells.
 
-    The benchmark data were moved to C by their key signatures, not by an estimate: a tune in
-    D mixolydian with one sharp, or in E minor written as G major, was heard in C as its
-    signature says. On the Nottingham tunes whose 4-bar seeds' estimate and signature differ
-    (167 of 1,034), the model scored the tunes 0.53 nats a step better moved by the signature
-    (``runs/S12/keysig_rules*.py``, not committed). A C major signature is not taken over the
-    estimate: many programs write one whatever the key.
+    The key the music is in, which messages name and "Seed's key" scales are on, stays the
+    estimated one: this key only moves the notes for the model (on the Nottingham tunes whose
+    4-bar seeds' estimate and signature differ, the model scored the tunes better moved by
+    it: ``benchmarks/key_by_signature.py``).
     """
     notes = list(notes)
     estimated = estimate_key(notes)
-    if signature is None or estimated is None or (signature.sharps == 0 and not signature.minor):
+    if signature is None:
         return estimated
-    declared = Key(signature.tonic, "minor" if signature.minor else "major")
     since = [n for n in notes if n.start_tick >= signature.tick] or notes
+    estimated_since = estimate_key(since)
+    if estimated_since is None:  # no notes to judge by: the signature says
+        return Key(signature.tonic, "minor" if signature.minor else "major")
     histogram = pitch_class_histogram(since)
-    if histogram.sum() <= 0:
-        return estimated
-    if _scale_share(histogram, declared) >= _scale_share(histogram, estimated) - SIGNATURE_FIT_MARGIN:
+    declared = Key(signature.tonic, "minor" if signature.minor else "major")
+    if signature.sharps == 0 and not signature.minor:
+        # C major, many programs' default whatever the key: A minor where the notes say so
+        declared = _major_or_relative_minor(histogram, 0)
+    if (
+        _scale_share(histogram, declared)
+        >= _scale_share(histogram, estimated_since) - SIGNATURE_FIT_MARGIN
+    ):
         return declared
     return estimated
+
+
+def _major_or_relative_minor(histogram: np.ndarray, major_tonic: int) -> Key:
+    """The major key on ``major_tonic`` or its relative minor, whichever the notes' profile
+    (``histogram``, time per pitch class, shape ``(12,)``) correlates with better."""
+    minor_tonic = (major_tonic + 9) % 12
+    r_major = np.corrcoef(histogram, np.roll(_MAJOR_PROFILE, major_tonic))[0, 1]
+    r_minor = np.corrcoef(histogram, np.roll(_MINOR_PROFILE, minor_tonic))[0, 1]
+    if np.isnan(r_major) or np.isnan(r_minor) or r_major >= r_minor:
+        return Key(major_tonic, "major")
+    return Key(minor_tonic, "minor")
 
 
 def _scale_share(histogram: np.ndarray, key: Key) -> float:

@@ -24,9 +24,10 @@ import numpy as np
 from composer_app.core.keys import (
     PITCH_CLASS_NAMES,
     Key,
+    estimate_key,
     scale_mask,
-    seed_key,
     transpose_roll,
+    transposition_key,
 )
 from composer_app.core.note import Note, pitch_name
 from composer_app.core.pianoroll import notes_to_roll, roll_to_notes
@@ -320,7 +321,7 @@ class Continuation:
     seed_start_tick: int = 0
     grid_origin_tick: int = 0
     # the key signature in force at the seed's end (the file's, or the user's): the key the
-    # seed is moved into C by when its notes fit it (see core.keys.seed_key)
+    # seed is moved into C by when its notes fit it (see core.keys.transposition_key)
     key_signature: KeySignature | None = None
 
     def __post_init__(self) -> None:
@@ -340,13 +341,15 @@ class Continuation:
         target_notes = seed_notes(user_notes, self.start_tick, end_tick)
         held_notes = [n for n in target_notes if n.start_tick < self.start_tick]
         self.channel = seed_channel(seed, target_notes if self.settings.accompany else ())
-        self.key: Key | None = seed_key(
-            seed + (target_notes if self.settings.accompany else []), self.key_signature
-        )
-        # Transpose into the training key (C major / C minor) if the model was trained so.
-        normalized = config.key_normalization.lower() not in ("", "none")
-        self.shift = self.key.semitones_to_c() if (self.key and normalized) else 0
         heard = seed + (target_notes if self.settings.accompany else [])
+        # the key the music is in (messages, "Seed's key" scales) ...
+        self.key: Key | None = estimate_key(heard)
+        # ... and the one it is moved into the training key (C major / C minor) by, if the
+        # model was trained so: the key signature's where the notes fit it, as the training
+        # data were moved
+        normalized = config.key_normalization.lower() not in ("", "none")
+        moved_by = transposition_key(heard, self.key_signature) if normalized else None
+        self.shift = moved_by.semitones_to_c() if moved_by else 0
         seed_mean = _mean_pitch(heard)
         if self.model.register_pitch is not None and seed_mean is not None:
             # whole octaves only: the key and every interval stay as they are

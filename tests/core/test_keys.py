@@ -7,7 +7,13 @@ import warnings
 import numpy as np
 import pytest
 
-from composer_app.core.keys import Key, estimate_key, scale_mask, seed_key, transpose_roll
+from composer_app.core.keys import (
+    Key,
+    estimate_key,
+    scale_mask,
+    transpose_roll,
+    transposition_key,
+)
 from composer_app.core.note import Note
 from composer_app.core.score import KeySignature
 
@@ -109,34 +115,47 @@ def _melody(pitches: list[int], start_tick: int = 0) -> list[Note]:
 
 
 D_MIXOLYDIAN = [62, 66, 69, 72, 74, 72, 69, 66, 62, 64, 66, 67, 69, 72, 69, 62]
+E_MINOR = [64, 67, 71, 76, 74, 72, 71, 67, 66, 64, 71, 64]
 
 
-def test_seed_key_takes_the_key_signature_where_the_notes_fit_it() -> None:
-    # a tune in D mixolydian with one sharp: the estimate says D major (its C is natural),
-    # the signature G major, as the training data were moved
+def test_transposition_key_takes_the_key_signature_where_the_notes_fit_it() -> None:
+    # a tune in D mixolydian with one sharp: the estimate says D major (its C is natural);
+    # it is moved as G major, as the training data were moved by their signatures
     notes = _melody(D_MIXOLYDIAN)
     assert estimate_key(notes) == Key(2, "major")
-    assert seed_key(notes, KeySignature(0, 1)) == Key(7, "major")
-    assert seed_key(notes, None) == Key(2, "major")
-    # E minor written with its signature: the minor tonic
-    e_minor = _melody([64, 67, 71, 76, 74, 72, 71, 67, 66, 64])
-    assert seed_key(e_minor, KeySignature(0, 1, minor=True)) == Key(4, "minor")
-
-
-def test_seed_key_keeps_the_estimate_where_the_signature_does_not_fit() -> None:
-    # E major notes under one sharp (a wrong signature): G# and D# are far off it
-    e_major = _melody([64, 68, 71, 76, 75, 73, 71, 68, 66, 64])
-    assert seed_key(e_major, KeySignature(0, 1)) == Key(4, "major")
-    # a C major signature, many programs' default whatever the key, is not taken over it:
-    # A minor notes stay A minor (moved to C minor), not C major
+    assert transposition_key(notes, KeySignature(0, 1)) == Key(7, "major")
+    assert transposition_key(notes, None) == Key(2, "major")
+    # E minor written as E minor: moved by E (into C minor)
+    assert transposition_key(_melody(E_MINOR), KeySignature(0, 1, minor=True)) == Key(4, "minor")
+    # A minor under C major, many programs' default signature whatever the key: A minor,
+    # as the notes say; a change to C major later in the piece is a signature like any other
     a_minor = _melody([57, 60, 64, 69, 67, 65, 64, 62, 60, 59, 57])
-    assert seed_key(a_minor, KeySignature(0, 0)) == Key(9, "minor")
-    assert seed_key([], KeySignature(0, 1)) is None
+    assert transposition_key(a_minor, KeySignature(0, 0)) == Key(9, "minor")
+    c_later = _melody([60, 64, 67, 72, 71, 67, 65, 64, 62, 60], 3840)
+    assert transposition_key(_melody(D_MIXOLYDIAN) + c_later, KeySignature(3840, 0)) == Key(0)
 
 
-def test_seed_key_judges_a_modulating_seed_from_its_last_signature_on() -> None:
+def test_transposition_key_keeps_the_estimate_where_the_signature_does_not_fit() -> None:
+    # E major notes under one sharp: G# and D# are far off it
+    e_major = _melody([64, 68, 71, 76, 75, 73, 71, 68, 66, 64])
+    assert transposition_key(e_major, KeySignature(0, 1)) == Key(4, "major")
+    # a neighbouring key's signature (a D major tune marked G: its C# is off it)
+    d_major = _melody([62, 66, 69, 74, 73, 71, 69, 66, 64, 61, 62, 69])
+    assert transposition_key(d_major, KeySignature(0, 1)) == Key(2, "major")
+    # E major after B-flat major bars under a stray one-sharp signature from where E begins:
+    # judged against those notes' own key (E major), not the whole seed's
+    b_flat = _melody([58, 62, 65, 70, 69, 67, 65, 63, 62, 60, 58, 62], 0)
+    e_after = _melody([64, 68, 71, 76, 75, 73, 71, 68, 66, 64, 68, 71], 2880)
+    assert transposition_key(b_flat + e_after, KeySignature(2880, 1)) != Key(7, "major")
+    # no notes to judge by (a continuation from silence): the signature says
+    assert transposition_key([], KeySignature(0, 2)) == Key(2, "major")
+    assert transposition_key([], KeySignature(0, 0, minor=True)) == Key(9, "minor")
+    assert transposition_key([], None) is None
+
+
+def test_transposition_key_judges_a_modulating_seed_from_its_last_signature_on() -> None:
     # C major for two bars, then E-flat major: the estimate over the whole seed is neither;
     # a key signature set where E-flat begins moves the seed by E-flat
     c_major = _melody([60, 64, 67, 72, 71, 67, 65, 64, 62, 60, 64, 67, 72, 67, 64, 60])
     e_flat = _melody([63, 67, 70, 75, 74, 70, 68, 67, 65, 63, 67, 70, 75, 70, 67, 63], 3840)
-    assert seed_key(c_major + e_flat, KeySignature(3840, -3)) == Key(3, "major")
+    assert transposition_key(c_major + e_flat, KeySignature(3840, -3)) == Key(3, "major")

@@ -66,7 +66,7 @@ def test_continuation_transposes_model_output_back_to_the_seed_key() -> None:
 
 def test_continuation_moves_the_seed_by_its_key_signature_where_the_notes_fit() -> None:
     # D mixolydian under one sharp: moved by G major (as the training tunes were), so the
-    # model's C and G come out as G and D; without the signature, as D major: D and A
+    # model's C and G come out as G and D; without the signature, by D major: D and A
     from composer_app.core.score import KeySignature
 
     mixolydian = [Note(i * EIGHTH, p, EIGHTH)
@@ -76,7 +76,8 @@ def test_continuation_moves_the_seed_by_its_key_signature_where_the_notes_fit() 
     by_signature = Continuation(model, mixolydian, PPQ, start_tick=start,
                                 settings=ContinuationSettings(n_steps=2),
                                 key_signature=KeySignature(0, 1))
-    assert by_signature.key is not None and by_signature.key.name == "G major"
+    # the music is in D (what messages name), moved for the model as G major
+    assert by_signature.key is not None and by_signature.key.name == "D major"
     list(by_signature)
     assert {p % 12 for p in _pitches(by_signature.generated_notes())} == {7, 2}
     estimated = Continuation(model, mixolydian, PPQ, start_tick=start,
