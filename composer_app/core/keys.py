@@ -122,11 +122,11 @@ def transposition_key(notes: Iterable[Note], signature: KeySignature | None = No
     mixolydian with one sharp was heard in C as G major is). The key signature in force (the
     file's, or one set with Edit ▸ Key Signature) is taken when the seed's notes from its tick
     on lie in its scale at least as much as in the key estimated from them (less
-    :data:`SIGNATURE_FIT_MARGIN`): its key (a C major one, which many programs write whatever
-    the key, is A minor where the notes say minor: the two share one scale). Else, and
-    without a signature, the key estimated from the whole seed (:func:`estimate_key`). With no
-    notes to judge by (a continuation from silence), the signature's own key. None when
-    nothing tells.
+    :data:`SIGNATURE_FIT_MARGIN`). A C major signature at the very start is not taken: many
+    programs write one whatever the key (a change to C major later is a signature like any
+    other). Else, and without a signature, the key estimated from the whole seed
+    (:func:`estimate_key`). With no notes to judge by (a continuation from silence), the
+    signature's own key. None when nothing tells.
 
     The key the music is in, which messages name and "Seed's key" scales are on, stays the
     estimated one: this key only moves the notes for the model (on the Nottingham tunes whose
@@ -135,34 +135,23 @@ def transposition_key(notes: Iterable[Note], signature: KeySignature | None = No
     """
     notes = list(notes)
     estimated = estimate_key(notes)
-    if signature is None:
+    if signature is None or (signature.tick == 0 and signature.sharps == 0 and not signature.minor):
+        # (a C major signature at the start is what many programs write whatever the key)
         return estimated
+    declared = Key(signature.tonic, "minor" if signature.minor else "major")
+    if not notes:
+        return declared  # no notes to judge by (a continuation from silence): it says
     since = [n for n in notes if n.start_tick >= signature.tick] or notes
     estimated_since = estimate_key(since)
-    if estimated_since is None:  # no notes to judge by: the signature says
-        return Key(signature.tonic, "minor" if signature.minor else "major")
+    if estimated_since is None:  # (every pitch class alike: nothing to weigh it against)
+        return estimated
     histogram = pitch_class_histogram(since)
-    declared = Key(signature.tonic, "minor" if signature.minor else "major")
-    if signature.sharps == 0 and not signature.minor:
-        # C major, many programs' default whatever the key: A minor where the notes say so
-        declared = _major_or_relative_minor(histogram, 0)
     if (
         _scale_share(histogram, declared)
         >= _scale_share(histogram, estimated_since) - SIGNATURE_FIT_MARGIN
     ):
         return declared
     return estimated
-
-
-def _major_or_relative_minor(histogram: np.ndarray, major_tonic: int) -> Key:
-    """The major key on ``major_tonic`` or its relative minor, whichever the notes' profile
-    (``histogram``, time per pitch class, shape ``(12,)``) correlates with better."""
-    minor_tonic = (major_tonic + 9) % 12
-    r_major = np.corrcoef(histogram, np.roll(_MAJOR_PROFILE, major_tonic))[0, 1]
-    r_minor = np.corrcoef(histogram, np.roll(_MINOR_PROFILE, minor_tonic))[0, 1]
-    if np.isnan(r_major) or np.isnan(r_minor) or r_major >= r_minor:
-        return Key(major_tonic, "major")
-    return Key(minor_tonic, "minor")
 
 
 def _scale_share(histogram: np.ndarray, key: Key) -> float:

@@ -82,8 +82,10 @@ class ContinuationController(QObject):
         self._take_end_tick = 0  # where the last run's take ends (ticks)
         # an accepted take still sounding: (start, end) ticks; Continue goes on after it
         self._accepted_sounding: tuple[int, int] | None = None
-        # where playback last left the playhead (ticks), until the user moves it
+        # where the pending take's own playback (one that began at or before its end) left
+        # the playhead (ticks), until the user moves it; and where the last playback began
         self._played_to: int | None = None
+        self._played_from: int | None = None
         self._scale_chosen: tuple[int | None, str | None] = (None, None)  # (key, scale) asked
         self._heat_pitch_low = 21  # the lowest MIDI pitch of the probabilities' columns
         self._velocity = 90
@@ -344,8 +346,19 @@ class ContinuationController(QObject):
             notes = [n.accepted() if n.generated else n for n in score.notes
                      if keep_take or not n.generated]
             if settings.accompany:
+                # the seed and the melody the run will accompany, up to the length asked
                 start = region[0] if region else playhead
-                seed = seed_notes(notes, 0, region[1] if region else score.length_tick + 1)
+                if region:
+                    end = region[1]
+                else:
+                    count, unit = self.panel.length
+                    step = step_ticks_for(config, score.ppq)
+                    try:
+                        end = score.bars_later(start, count) if unit == "bars" else 0
+                    except ScoreError:
+                        end = 0
+                    end = max(end, start + count * step)
+                seed = seed_notes(notes, 0, end)
             elif region:
                 start = region[1]
                 seed = seed_notes(notes, region[0], start)
@@ -625,9 +638,16 @@ class ContinuationController(QObject):
         self._update_state()
 
     def _on_playback_playing_changed(self, playing: bool) -> None:
-        if not playing:
+        playhead = int(self._window.playhead_tick)  # type: ignore[attr-defined]
+        if playing:
+            self._played_from = playhead
+        else:
             self._accepted_sounding = None  # played out or stopped: the playhead says where
-            self._played_to = int(self._window.playhead_tick)  # type: ignore[attr-defined]
+            # (a playback begun after the take, which never played it, is the user's doing)
+            began = self._played_from
+            self._played_to = (
+                playhead if began is not None and began <= self._take_end_tick else None
+            )
         self._update_state()
 
     def _on_editor_playhead_requested(self, _tick: int) -> None:

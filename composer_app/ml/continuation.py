@@ -32,6 +32,7 @@ from composer_app.core.keys import (
 from composer_app.core.note import Note, pitch_name
 from composer_app.core.pianoroll import notes_to_roll, roll_to_notes
 from composer_app.core.score import KeySignature
+from composer_app.ml.data import ESTIMATED_KEY_NORMALIZATION
 from composer_app.ml.generate import FrameGenerator, GenerationError, RnnRbmParameters
 
 if TYPE_CHECKING:  # torch is imported only when a model is loaded, not at app start
@@ -348,7 +349,11 @@ class Continuation:
         # model was trained so: the key signature's where the notes fit it, as the training
         # data were moved
         normalized = config.key_normalization.lower() not in ("", "none")
-        moved_by = transposition_key(heard, self.key_signature) if normalized else None
+        by_signature = config.key_normalization != ESTIMATED_KEY_NORMALIZATION
+        moved_by = (
+            (transposition_key(heard, self.key_signature) if by_signature else self.key)
+            if normalized else None
+        )
         self.shift = moved_by.semitones_to_c() if moved_by else 0
         seed_mean = _mean_pitch(heard)
         if self.model.register_pitch is not None and seed_mean is not None:

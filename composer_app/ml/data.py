@@ -25,6 +25,10 @@ from composer_app.core.pianoroll import PIANO_PITCH_HIGH, PIANO_PITCH_LOW, score
 from composer_app.core.score import Score
 
 SPLITS = ("train", "valid", "test")
+# A model's key_normalization when each training piece was moved into C major / C minor by
+# its estimated key (a MIDI folder with --normalize-key, see load_midi_folder); the benchmark
+# data, "C major/C minor", were moved by their key signatures
+ESTIMATED_KEY_NORMALIZATION = "C major/C minor by estimated key"
 # the names a MIDI folder's files are read by, matched case-insensitively (``tune.Mid``);
 # ``.rmi`` is RIFF MIDI, which the app's reader unwraps as the editor's Open does
 MIDI_SUFFIXES = (".mid", ".midi", ".rmi")

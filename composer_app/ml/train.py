@@ -54,6 +54,7 @@ from composer_app.ml.checkpoint import (
     tensors_to_bytes,
 )
 from composer_app.ml.data import (
+    ESTIMATED_KEY_NORMALIZATION,
     DataError,
     count_frames,
     load_data_file,
@@ -1083,7 +1084,9 @@ def load_training_data(
             "valid": [sequences[i] for i in order[:n_valid]],
             "test": [],
         }
-        return splits, skipped, "C major/C minor" if normalize_key else "none"
+        # moved by each piece's estimated key (load_midi_folder), not by a signature: the
+        # app moves seeds for such a model the same way (see core.keys.transposition_key)
+        return splits, skipped, ESTIMATED_KEY_NORMALIZATION if normalize_key else "none"
     return load_data_file(path), [], "C major/C minor"  # a benchmark file or the paper's pickle
 
 

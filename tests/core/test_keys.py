@@ -159,3 +159,18 @@ def test_transposition_key_judges_a_modulating_seed_from_its_last_signature_on()
     c_major = _melody([60, 64, 67, 72, 71, 67, 65, 64, 62, 60, 64, 67, 72, 67, 64, 60])
     e_flat = _melody([63, 67, 70, 75, 74, 70, 68, 67, 65, 63, 67, 70, 75, 70, 67, 63], 3840)
     assert transposition_key(c_major + e_flat, KeySignature(3840, -3)) == Key(3, "major")
+
+
+def test_transposition_key_does_not_take_a_c_major_signature_at_the_start() -> None:
+    # F major with no B-flat yet fits C's scale as well as F's: a C major signature at the
+    # start (a default) would move it as C major; the estimate moves it as F
+    f_major = _melody([65, 69, 72, 77, 76, 72, 69, 65, 67, 69, 65, 60])
+    estimated = estimate_key(f_major)
+    assert transposition_key(f_major, KeySignature(0, 0)) == estimated
+    # notes spread evenly over all twelve pitch classes since a signature tell nothing: the
+    # whole seed's estimate, not the signature
+    chromatic = _melody(list(range(60, 72)), 3840)
+    g_major = _melody([67, 71, 74, 79, 78, 74, 71, 67, 69, 71, 72, 74])
+    assert transposition_key(g_major + chromatic, KeySignature(3840, 3)) == estimate_key(
+        g_major + chromatic
+    )

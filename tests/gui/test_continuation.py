@@ -955,7 +955,9 @@ def test_continuation_on_the_seeds_key_is_not_refused_for_a_narrow_range(
     assert not any(r.startswith("Nothing to generate") for r in reports), reports
 
 
-def test_continuation_moves_the_seed_by_the_key_signature_in_force(qtbot, window, tmp_path):
+def test_continuation_moves_the_seed_by_the_key_signature_in_force(
+    qtbot, window, tmp_path, monkeypatch
+):
     # the file's (or the user's) key signature is the key the seed is moved into C by, where
     # its notes fit it, as the model's training tunes were moved
     from composer_app.core.score import KeySignature
@@ -966,6 +968,16 @@ def test_continuation_moves_the_seed_by_the_key_signature_in_force(qtbot, window
     generation = window.continuation._generation
     run = generation.request_run
     generation.request_run = lambda request: requests.append(request) or run(request)
+    import composer_app.ml.continuation as continuation_module
+
+    shifts: list[int] = []
+    built = continuation_module.Continuation.__post_init__
+
+    def recording(self) -> None:  # what the worker's Continuation moved the seed by
+        built(self)
+        shifts.append(self.shift)
+
+    monkeypatch.setattr(continuation_module.Continuation, "__post_init__", recording)
     score = Score(key_signatures=[KeySignature(0, 1), KeySignature(7680, 3)])
     mixolydian = [62, 66, 69, 72, 74, 72, 69, 66, 62, 64, 66, 67, 69, 72, 69, 62]
     score.add_many(Note(i * 240, p, 240, 90) for i, p in enumerate(mixolydian))
@@ -975,6 +987,7 @@ def test_continuation_moves_the_seed_by_the_key_signature_in_force(qtbot, window
     window.set_playhead(window.document.score.end_tick)  # 3840: in the first signature
     assert run_continuation(qtbot, window, steps=4, seed_value=1)
     assert requests[-1].key_signature == KeySignature(0, 1)  # the one in force at the seed's end
+    assert shifts and shifts[-1] % 12 == 5  # moved as G major (G up to C), not as D (10)
     assert any(r.startswith("Generating in D major") for r in reports), reports  # the music's
 
 
@@ -1062,3 +1075,28 @@ def test_continuation_goes_on_unheard_when_reconnect_replaces_the_player(
     assert controller.is_running and failures == []
     controller.stop()
     qtbot.waitUntil(lambda: not controller.is_running, timeout=10_000)
+
+
+def test_continuation_keeps_a_take_after_a_playback_begun_past_it(qtbot, window, tmp_path):
+    # A ruler click after a pending take, Play and Stop there, then Continue: any playback's
+    # stop counted as the take's own, and the take was retaken from its start.
+    score = load_seed(window, tmp_path, tempo_bpm=120.0)
+    middle = sorted(n.start_tick for n in score.notes)[len(score) // 2]
+    window.set_playhead(middle)
+    assert run_continuation(qtbot, window, steps=4, seed_value=3)
+    take = window.document.generated_notes
+    window.playback.stop()
+    qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=5000)
+    after = window.continuation._take_end_tick + 4 * score.ppq
+    window.editor.ruler.playhead_requested.emit(after)
+    window.toggle_play()
+    qtbot.waitUntil(lambda: window.playback.is_playing, timeout=5000)
+    qtbot.wait(300)
+    window.toggle_play()
+    qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=5000)
+    steps = window.document.undo_stack.count()
+    assert run_continuation(qtbot, window, steps=4, seed_value=3)
+    assert window.document.undo_stack.count() == steps + 1  # the take kept
+    assert window.continuation._start_tick >= after
+    kept = [n for n in window.document.score.notes if not n.generated]
+    assert all(n.accepted() in kept for n in take)

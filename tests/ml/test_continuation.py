@@ -547,3 +547,18 @@ def test_continuation_names_the_users_range_as_the_caller_does() -> None:
     assert no_pitch_allowed_reason(
         ContinuationSettings(key_tonic=0, scale="major", range_low=61, range_high=63), 21, 109
     ) is None
+
+
+def test_continuation_of_a_model_trained_on_estimated_keys_moves_by_the_estimate() -> None:
+    # a model trained on a MIDI folder with --normalize-key had each piece moved by its
+    # estimated key: a seed is moved the same way, whatever its key signature says
+    from composer_app.core.score import KeySignature
+    from composer_app.ml.data import ESTIMATED_KEY_NORMALIZATION
+
+    mixolydian = [Note(i * EIGHTH, p, EIGHTH)
+                  for i, p in enumerate([62, 66, 69, 72, 74, 72, 69, 66, 62, 64, 66, 67])]
+    model = _fixed_model([60, 67], key_normalization=ESTIMATED_KEY_NORMALIZATION)
+    cont = Continuation(model, mixolydian, PPQ, start_tick=len(mixolydian) * EIGHTH,
+                        settings=ContinuationSettings(n_steps=2), key_signature=KeySignature(0, 1))
+    list(cont)
+    assert {p % 12 for p in _pitches(cont.generated_notes())} == {2, 9}  # moved by D

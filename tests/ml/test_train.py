@@ -1142,3 +1142,23 @@ def test_train_reads_the_papers_pickle_whatever_the_case_of_its_suffix(tmp_path:
     splits, skipped, normalization = load_training_data(path, 0.5, None, False, 0)
     assert len(splits["train"]) == 2 and splits["train"][0].shape[0] == 16
     assert skipped == [] and normalization == "C major/C minor"
+
+
+def test_train_load_training_data_says_a_midi_folder_was_moved_by_estimated_keys(
+    tmp_path: Path,
+) -> None:
+    # its pieces are moved into C by their estimated keys, the benchmark data by their key
+    # signatures: the config says which, so that generation moves seeds the same way
+    from composer_app.core.note import Note
+    from composer_app.core.score import Score
+    from composer_app.midi.files import read_mid, write_mid
+    from composer_app.ml.data import ESTIMATED_KEY_NORMALIZATION
+    from composer_app.ml.train import load_training_data
+
+    for i in range(3):
+        score = Score()
+        score.add_many(Note(j * 240, 62 + (j * 2) % 12, 240) for j in range(16))
+        write_mid(score, tmp_path / f"tune{i}.mid")
+    _splits, _skipped, normalization = load_training_data(tmp_path, 0.5, read_mid, True, 0)
+    assert normalization == ESTIMATED_KEY_NORMALIZATION
+    assert load_training_data(tmp_path, 0.5, read_mid, False, 0)[2] == "none"
