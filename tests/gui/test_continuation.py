@@ -1082,12 +1082,17 @@ def test_continuation_keeps_a_take_after_a_playback_begun_past_it(qtbot, window,
     # stop counted as the take's own, and the take was retaken from its start.
     score = load_seed(window, tmp_path, tempo_bpm=120.0)
     middle = sorted(n.start_tick for n in score.notes)[len(score) // 2]
+    from composer_app.core.edits import add_notes
+
+    # a late note, so that there is music to play after the take whatever the seed
+    window.document.push(add_notes([Note(score.end_tick + 16 * score.ppq, 60, score.ppq)]))
     window.set_playhead(middle)
     assert run_continuation(qtbot, window, steps=4, seed_value=3)
     take = window.document.generated_notes
     window.playback.stop()
     qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=5000)
     after = window.continuation._take_end_tick + 4 * score.ppq
+    assert after < window.document.score.end_tick
     window.editor.ruler.playhead_requested.emit(after)
     window.toggle_play()
     qtbot.waitUntil(lambda: window.playback.is_playing, timeout=5000)
