@@ -17,7 +17,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from composer_app import paths
-from composer_app.core.keys import PITCH_CLASS_NAMES, estimate_key
+from composer_app.core.keys import PITCH_CLASS_NAMES, estimate_key, transposition_key
 from composer_app.core.note import Note, pitch_name
 from composer_app.core.pianoroll import roll_to_notes
 from composer_app.core.score import Score, ScoreError
@@ -365,7 +365,11 @@ class ContinuationController(QObject):
             else:
                 start = playhead if playhead > 0 else max((n.end_tick for n in notes), default=0)
                 seed = seed_notes(notes, 0, start)
-            key = estimate_key(seed)  # the key "Seed's key" scales are on
+            # the key "Seed's key" scales are on: the notes', else the key signature's
+            signature = score.key_signature_at(max(0, start - 1))
+            key = estimate_key(seed) or (
+                transposition_key((), signature) if signature is not None else None
+            )
             seed_tonic = key.tonic if key else None
         low, high = settings.range_low, settings.range_high
         reason = no_pitch_allowed_reason(
@@ -640,7 +644,7 @@ class ContinuationController(QObject):
     def _on_playback_playing_changed(self, playing: bool) -> None:
         playhead = int(self._window.playhead_tick)  # type: ignore[attr-defined]
         if playing:
-            self._played_from = playhead
+            self._played_from = self._playback.started_from_tick
         else:
             self._accepted_sounding = None  # played out or stopped: the playhead says where
             # (a playback begun after the take, which never played it, is the user's doing)
@@ -651,8 +655,13 @@ class ContinuationController(QObject):
         self._update_state()
 
     def _on_editor_playhead_requested(self, _tick: int) -> None:
-        self._accepted_sounding = None  # the user put the playhead somewhere: that counts
-        self._played_to = None
+        self.user_moved_playhead()
+
+    def user_moved_playhead(self) -> None:
+        """The user put the playhead somewhere (the ruler, Home, End), while playing too:
+        that is where the next Continue goes on from, not where a playback leaves it."""
+        self._accepted_sounding = None
+        self._played_to = self._played_from = None
 
     def _update_state(self) -> None:
         pending = bool(self._document.generated_notes)

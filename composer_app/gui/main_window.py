@@ -848,6 +848,7 @@ class MainWindow(QMainWindow):
         if self.playback.is_playing:
             self.playback.seek(0)
         self.set_playhead(0.0)
+        self.continuation.user_moved_playhead()
 
     def loop_range(self) -> tuple[int, int] | None:
         """What Loop plays over and over: the ruler region, else the whole song up to the end
@@ -870,6 +871,7 @@ class MainWindow(QMainWindow):
         if self.playback.is_playing:
             self.playback.seek(end)
         self.set_playhead(float(end))
+        self.continuation.user_moved_playhead()
 
     def panic(self) -> None:
         """Stop (a live continuation too) and silence every note on every channel."""

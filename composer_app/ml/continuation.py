@@ -343,8 +343,11 @@ class Continuation:
         held_notes = [n for n in target_notes if n.start_tick < self.start_tick]
         self.channel = seed_channel(seed, target_notes if self.settings.accompany else ())
         heard = seed + (target_notes if self.settings.accompany else [])
-        # the key the music is in (messages, "Seed's key" scales) ...
-        self.key: Key | None = estimate_key(heard)
+        # the key the music is in (messages, "Seed's key" scales): the notes', or with none
+        # to judge by (a continuation from silence), the key signature's ...
+        self.key: Key | None = estimate_key(heard) or (
+            transposition_key((), self.key_signature) if self.key_signature else None
+        )
         # ... and the one it is moved into the training key (C major / C minor) by, if the
         # model was trained so: the key signature's where the notes fit it, as the training
         # data were moved

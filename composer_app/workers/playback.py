@@ -119,6 +119,9 @@ class PlaybackController(QObject):
         self._closed = False
         self._replacing = False  # a dead player is being replaced (no replacing within it)
         self._on_thread = False  # processes died at once: players run on a thread from now on
+        # where the last playback (or stream) began, as asked (the user may move it on while
+        # it plays: see seek). Units: ticks
+        self.started_from_tick = 0
         self._last_replaced_s = -math.inf  # when (time.monotonic) it last happened
         self.finished.connect(self._on_finished_delivered)
         self.error_occurred.connect(self._on_error_delivered)
@@ -334,6 +337,7 @@ class PlaybackController(QObject):
             return
         if self._call("play", score.copy(), int(start_tick)):
             self._streaming = False
+            self.started_from_tick = int(start_tick)
             self._set_playing(True)
 
     def start_stream(
@@ -350,6 +354,7 @@ class PlaybackController(QObject):
             pitch_low=int(pitch_low), velocity=velocity, channel=channel,
         ):
             self._streaming = True
+            self.started_from_tick = int(start_tick)
             self._set_playing(True)
 
     def stop(self) -> None:

@@ -1105,3 +1105,54 @@ def test_continuation_keeps_a_take_after_a_playback_begun_past_it(qtbot, window,
     assert window.continuation._start_tick >= after
     kept = [n for n in window.document.score.notes if not n.generated]
     assert all(n.accepted() in kept for n in take)
+
+
+def _heard_mid_song_take(qtbot, window, tmp_path) -> tuple[int, int]:
+    """A 4-step take from the middle of the seed, heard to where its playback stops (past it:
+    it plays the user's later notes on); its (start, end) ticks."""
+    score = load_seed(window, tmp_path, tempo_bpm=1000.0)
+    window.set_playhead(sorted(n.start_tick for n in score.notes)[len(score) // 2])
+    assert run_continuation(qtbot, window, steps=4, seed_value=3)
+    qtbot.waitUntil(
+        lambda: not window.playback.is_playing and not window.playback.is_streaming,
+        timeout=30_000,
+    )
+    return window.continuation._start_tick, window.continuation._take_end_tick
+
+
+def test_continuation_retakes_again_after_a_retake_was_heard_past_its_end(
+    qtbot, window, tmp_path
+):
+    # The retake's stream began while the window's playhead still lay past the take, so the
+    # next Continue took its stop for the user's doing and kept the take.
+    start, end = _heard_mid_song_take(qtbot, window, tmp_path)
+    assert window.playhead_tick > end
+    assert run_continuation(qtbot, window, steps=4, seed_value=4)
+    assert window.continuation._start_tick == start  # retaken
+    qtbot.waitUntil(
+        lambda: not window.playback.is_playing and not window.playback.is_streaming,
+        timeout=30_000,
+    )
+    steps = window.document.undo_stack.count()
+    assert run_continuation(qtbot, window, steps=4, seed_value=5)
+    assert window.continuation._start_tick == start  # retaken again
+    assert window.document.undo_stack.count() == steps
+
+
+def test_continuation_keeps_a_take_after_a_ruler_click_past_it_while_it_plays(
+    qtbot, window, tmp_path
+):
+    # Play the take from its start, click the ruler past it while it plays, Stop: the stop
+    # counted as the take's own playback's, and the take was retaken.
+    start, end = _heard_mid_song_take(qtbot, window, tmp_path)
+    window.editor.ruler.playhead_requested.emit(start)
+    window.toggle_play()
+    qtbot.waitUntil(lambda: window.playback.is_playing, timeout=5000)
+    after = end + 2 * window.document.score.ppq
+    window.editor.ruler.playhead_requested.emit(after)
+    window.toggle_play()
+    qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=5000)
+    steps = window.document.undo_stack.count()
+    assert run_continuation(qtbot, window, steps=4, seed_value=3)
+    assert window.document.undo_stack.count() == steps + 1  # the take kept
+    assert window.continuation._start_tick >= end

@@ -562,3 +562,17 @@ def test_continuation_of_a_model_trained_on_estimated_keys_moves_by_the_estimate
                         settings=ContinuationSettings(n_steps=2), key_signature=KeySignature(0, 1))
     list(cont)
     assert {p % 12 for p in _pitches(cont.generated_notes())} == {2, 9}  # moved by D
+
+
+def test_continuation_from_silence_takes_its_key_from_the_key_signature() -> None:
+    # An empty score under D major, scale "major" on the seed's key: the notes were moved
+    # into D but the scale stayed on C, so F# and C# were masked away
+    from composer_app.core.score import KeySignature
+
+    model = _fixed_model([60, 64])  # C4 and E4 "in C": D4 and F#4 in D
+    cont = Continuation(model, [], PPQ, start_tick=0,
+                        settings=ContinuationSettings(n_steps=2, scale="major"),
+                        key_signature=KeySignature(0, 2))
+    assert cont.key is not None and cont.key.name == "D major"
+    list(cont)
+    assert {n.pitch % 12 for n in cont.generated_notes()} == {2, 6}
