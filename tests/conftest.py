@@ -17,7 +17,7 @@ _REPO_ROOT = str(Path(__file__).resolve().parents[1])
 if _REPO_ROOT not in sys.path:
     sys.path.insert(0, _REPO_ROOT)
 
-from tests.jack_server import JackServer, JackServerError, jackd_path  # noqa: E402
+from tests.jack_server import running_jack_server  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -27,21 +27,5 @@ def jack_server() -> Iterator[str]:
     Sets ``JACK_DEFAULT_SERVER`` (and ``JACK_NO_START_SERVER``) for this process, so every
     rtmidi JACK client the test opens reaches this server. Skips where ``jackd`` is missing.
     """
-    if jackd_path() is None:
-        pytest.skip("jackd is not installed (apt-get install jackd2): no real MIDI ports to test")
-    server = JackServer()
-    saved = {key: os.environ.get(key) for key in server.env}
-    try:
-        server.start()
-    except JackServerError as exc:
-        pytest.fail(f"could not start a private JACK server: {exc}")
-    os.environ.update(server.env)
-    try:
+    with running_jack_server() as server:
         yield server.name
-    finally:
-        server.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

@@ -14,6 +14,8 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -135,3 +137,30 @@ class JackServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextmanager
+def running_jack_server() -> Iterator[JackServer]:
+    """A started private :class:`JackServer` with this process's JACK environment pointed at
+    it (restored afterwards); skips the test where ``jackd`` is missing. The server may be
+    stopped and started again inside (the same name)."""
+    import pytest
+
+    if jackd_path() is None:
+        pytest.skip("jackd is not installed (apt-get install jackd2): no real MIDI ports to test")
+    server = JackServer()
+    saved = {key: os.environ.get(key) for key in server.env}
+    try:
+        server.start()
+    except JackServerError as exc:
+        pytest.fail(f"could not start a private JACK server: {exc}")
+    os.environ.update(server.env)
+    try:
+        yield server
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

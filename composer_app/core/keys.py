@@ -116,6 +116,11 @@ def _mode_by_degrees(histogram: np.ndarray, tonic: int) -> str | None:
 SIGNATURE_FIT_MARGIN = 0.0
 
 
+def signature_key(signature: KeySignature) -> Key:
+    """The key a key signature names: its major key, or its relative minor."""
+    return Key(signature.tonic, "minor" if signature.minor else "major")
+
+
 def transposition_key(notes: Iterable[Note], signature: KeySignature | None = None) -> Key | None:
     """The key whose tonic a seed is moved to C by (into C major, or C minor by its mode), as
     the benchmark data were moved: by their key signatures, not by an estimate (a tune in D
@@ -138,7 +143,7 @@ def transposition_key(notes: Iterable[Note], signature: KeySignature | None = No
     if signature is None or (signature.tick == 0 and signature.sharps == 0 and not signature.minor):
         # (a C major signature at the start is what many programs write whatever the key)
         return estimated
-    declared = Key(signature.tonic, "minor" if signature.minor else "major")
+    declared = signature_key(signature)
     if not notes:
         return declared  # no notes to judge by (a continuation from silence): it says
     since = [n for n in notes if n.start_tick >= signature.tick] or notes

@@ -17,7 +17,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from composer_app import paths
-from composer_app.core.keys import PITCH_CLASS_NAMES, estimate_key, transposition_key
+from composer_app.core.keys import PITCH_CLASS_NAMES, estimate_key, signature_key
 from composer_app.core.note import Note, pitch_name
 from composer_app.core.pianoroll import roll_to_notes
 from composer_app.core.score import Score, ScoreError
@@ -368,7 +368,7 @@ class ContinuationController(QObject):
             # the key "Seed's key" scales are on: the notes', else the key signature's
             signature = score.key_signature_at(max(0, start - 1))
             key = estimate_key(seed) or (
-                transposition_key((), signature) if signature is not None else None
+                signature_key(signature) if signature is not None else None
             )
             seed_tonic = key.tonic if key else None
         low, high = settings.range_low, settings.range_high

@@ -26,6 +26,7 @@ from composer_app.core.keys import (
     Key,
     estimate_key,
     scale_mask,
+    signature_key,
     transpose_roll,
     transposition_key,
 )
@@ -346,7 +347,7 @@ class Continuation:
         # the key the music is in (messages, "Seed's key" scales): the notes', or with none
         # to judge by (a continuation from silence), the key signature's ...
         self.key: Key | None = estimate_key(heard) or (
-            transposition_key((), self.key_signature) if self.key_signature else None
+            signature_key(self.key_signature) if self.key_signature else None
         )
         # ... and the one it is moved into the training key (C major / C minor) by, if the
         # model was trained so: the key signature's where the notes fit it, as the training

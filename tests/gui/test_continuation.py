@@ -1077,6 +1077,17 @@ def test_continuation_goes_on_unheard_when_reconnect_replaces_the_player(
     qtbot.waitUntil(lambda: not controller.is_running, timeout=10_000)
 
 
+def assert_continue_keeps_the_take(qtbot, window, take: list[Note], not_before: int) -> None:
+    """Continue keeps the pending ``take`` (as an undo step of its own, its notes in the
+    score) and goes on from ``not_before`` or later (ticks)."""
+    steps = window.document.undo_stack.count()
+    assert run_continuation(qtbot, window, steps=4, seed_value=3)
+    assert window.document.undo_stack.count() == steps + 1  # the take kept
+    assert window.continuation._start_tick >= not_before
+    kept = [n for n in window.document.score.notes if not n.generated]
+    assert all(n.accepted() in kept for n in take)
+
+
 def test_continuation_keeps_a_take_after_a_playback_begun_past_it(qtbot, window, tmp_path):
     # A ruler click after a pending take, Play and Stop there, then Continue: any playback's
     # stop counted as the take's own, and the take was retaken from its start.
@@ -1099,12 +1110,7 @@ def test_continuation_keeps_a_take_after_a_playback_begun_past_it(qtbot, window,
     qtbot.wait(300)
     window.toggle_play()
     qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=5000)
-    steps = window.document.undo_stack.count()
-    assert run_continuation(qtbot, window, steps=4, seed_value=3)
-    assert window.document.undo_stack.count() == steps + 1  # the take kept
-    assert window.continuation._start_tick >= after
-    kept = [n for n in window.document.score.notes if not n.generated]
-    assert all(n.accepted() in kept for n in take)
+    assert_continue_keeps_the_take(qtbot, window, take, after)
 
 
 def _heard_mid_song_take(qtbot, window, tmp_path) -> tuple[int, int]:
@@ -1152,7 +1158,4 @@ def test_continuation_keeps_a_take_after_a_ruler_click_past_it_while_it_plays(
     window.editor.ruler.playhead_requested.emit(after)
     window.toggle_play()
     qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=5000)
-    steps = window.document.undo_stack.count()
-    assert run_continuation(qtbot, window, steps=4, seed_value=3)
-    assert window.document.undo_stack.count() == steps + 1  # the take kept
-    assert window.continuation._start_tick >= end
+    assert_continue_keeps_the_take(qtbot, window, window.document.generated_notes, end)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -97,6 +99,22 @@ def _wait_for_line(stream, prefix: str, timeout_s: float = 60.0) -> str:
 
 
 
+@contextmanager
+def _app_process(tmp_path: Path, *args: str, preexec_fn=None) -> Iterator[subprocess.Popen]:
+    """The real app (main.py with ``args``), its settings and autosaves in ``tmp_path``, its
+    output piped; killed at the end if it still runs."""
+    app = subprocess.Popen(
+        [sys.executable, str(ROOT / "main.py"), *args], cwd=ROOT, env=app_env(tmp_path),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec_fn,
+    )  # fmt: skip
+    try:
+        yield app
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+
+
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
 def test_terminated_with_unsaved_work_autosaves_it_for_the_next_start(
     tmp_path: Path, signame: str
@@ -108,19 +126,10 @@ def test_terminated_with_unsaved_work_autosaves_it_for_the_next_start(
 
     from composer_app.gui.autosave import find_recoveries
 
-    env = app_env(tmp_path)
-    app = subprocess.Popen(
-        [sys.executable, str(ROOT / "main.py"), "--test-edit"], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
+    with _app_process(tmp_path, "--test-edit") as app:
         assert _wait_for_line(app.stdout, "edited:") == "edited: 8 notes\n"
         app.send_signal(getattr(signal, signame))
         _out, err = app.communicate(timeout=30)
-    finally:
-        if app.poll() is None:
-            app.kill()
-            app.wait()
     assert app.returncode == 0, err
     assert "Traceback" not in err
     assert f"{signame}: closing Composer (unsaved work autosaved" in err
@@ -143,19 +152,10 @@ def test_terminated_during_the_recovery_question_leaves_it_unanswered(tmp_path: 
     autosave.mkdir()
     crashed = autosave / "session-999999-deadbeef0000.mid"
     write_song(crashed, 4)
-    env = app_env(tmp_path)
-    app = subprocess.Popen(
-        [sys.executable, str(ROOT / "main.py")], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
+    with _app_process(tmp_path) as app:
         time.sleep(4)  # the window is up and asks whether to recover
         app.send_signal(signal.SIGTERM)
         _out, err = app.communicate(timeout=30)
-    finally:
-        if app.poll() is None:
-            app.kill()
-            app.wait()
     assert app.returncode == 0, err
     assert "SIGTERM: a question was open; it stays unanswered" in err
     assert crashed.exists()
@@ -171,20 +171,12 @@ def test_under_nohup_a_closed_terminal_leaves_the_app_running(tmp_path: Path) ->
     def ignore_sighup() -> None:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
-    app = subprocess.Popen(
-        [sys.executable, str(ROOT / "main.py"), "--test-edit"], cwd=ROOT, env=app_env(tmp_path),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ignore_sighup,
-    )  # fmt: skip
-    try:
+    with _app_process(tmp_path, "--test-edit", preexec_fn=ignore_sighup) as app:
         assert _wait_for_line(app.stdout, "edited:") == "edited: 8 notes\n"
         app.send_signal(signal.SIGHUP)
         time.sleep(2)
         assert app.poll() is None  # still running
         app.send_signal(signal.SIGTERM)  # (and SIGTERM still ends it, autosaving)
         _out, err = app.communicate(timeout=30)
-    finally:
-        if app.poll() is None:
-            app.kill()
-            app.wait()
     assert app.returncode == 0 and "SIGHUP" not in err
     assert "SIGTERM: closing Composer (unsaved work autosaved" in err

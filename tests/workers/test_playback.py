@@ -451,43 +451,24 @@ def test_playback_restart_player_reaches_a_jack_server_that_restarted(
     import time
 
     from composer_app.midi.ports import PortSpec
-    from tests.jack_server import JackServer, JackServerError, jackd_path
+    from tests.jack_server import running_jack_server
 
-    if jackd_path() is None:
-        pytest.skip("jackd is not installed (apt-get install jackd2): no real MIDI ports to test")
-    server = JackServer()
-    saved = {key: os.environ.get(key) for key in server.env}
-    os.environ.update(server.env)
-    synth = controller = None
-    try:
-        try:
-            server.start()
-        except JackServerError as exc:
-            pytest.fail(f"could not start a private JACK server: {exc}")
+    with running_jack_server() as server:
         synth = SynthProcess("synth")
         controller = PlaybackController(thread_player_factory if player == "thread" else None)
-        spec = PortSpec(name=synth.name, api="jack")
-        controller.set_port(spec)
-        server.stop()  # the MIDI system goes away with the synth, and comes back
-        synth.close()
-        server.start()
-        synth = SynthProcess("synth")
-        controller.restart_player()
-        controller.set_port(spec)
-        controller.play(short_score(beats=2), 0)
-        qtbot.waitUntil(lambda: not controller.is_playing, timeout=10_000)
-        time.sleep(0.2)
-        received = synth.close()
-        synth = None
-        assert [m[:2] for m in received if m[0] == NOTE_ON] == [(NOTE_ON, 60), (NOTE_ON, 61)]
-    finally:
-        if controller is not None:
-            controller.close()
-        if synth is not None:
+        try:
+            spec = PortSpec(name=synth.name, api="jack")
+            controller.set_port(spec)
+            server.stop()  # the MIDI system goes away with the synth, and comes back
             synth.close()
-        server.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+            server.start()
+            synth = SynthProcess("synth")
+            controller.restart_player()
+            controller.set_port(spec)
+            controller.play(short_score(beats=2), 0)
+            qtbot.waitUntil(lambda: not controller.is_playing, timeout=10_000)
+            time.sleep(0.2)
+        finally:
+            controller.close()
+            received = synth.close()
+        assert [m[:2] for m in received if m[0] == NOTE_ON] == [(NOTE_ON, 60), (NOTE_ON, 61)]
