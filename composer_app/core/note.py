@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
 MIDI_PITCH_MIN = 0
 MIDI_PITCH_MAX = 127
+MAX_TRACK = 0xFFFE  # a MIDI file holds at most 65535 tracks, one of them the conductor
 
 
 _PITCH_CLASS_SHARPS = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
@@ -17,7 +20,7 @@ def pitch_name(pitch: int) -> str:
 
 
 class NoteError(ValueError):
-    """A note with an impossible field (pitch, velocity, duration or channel)."""
+    """A note with an impossible field (pitch, velocity, duration, channel or track)."""
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -27,6 +30,10 @@ class Note:
     Units: ``start_tick`` and ``duration_ticks`` in ticks of the owning score's PPQ;
     ``pitch`` a MIDI note number (60 = middle C); ``velocity`` 1-127; ``channel`` 0-15.
     ``generated`` marks notes the model proposed and the user has not yet accepted.
+    ``track`` says which of its channel's tracks a save puts the note in (0: the channel's
+    first), so that a file's tracks that share a channel (a tune's melody and its chords) are
+    saved apart as they were read; a note made here goes in its channel's first track. Two
+    notes that differ only in ``track`` are the same note: it is neither compared nor sorted.
 
     The field order is the sort order: by start, then pitch.
     """
@@ -37,9 +44,31 @@ class Note:
     velocity: int = 100
     channel: int = 0
     generated: bool = False
+    track: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("start_tick", "pitch", "duration_ticks", "velocity", "channel"):
+        if not (  # the common case, plain ints, checked at once (import makes 250,000 notes)
+            type(self.start_tick) is int and type(self.pitch) is int
+            and type(self.duration_ticks) is int and type(self.velocity) is int
+            and type(self.channel) is int and type(self.track) is int
+        ):
+            self._take_integers()
+        if not MIDI_PITCH_MIN <= self.pitch <= MIDI_PITCH_MAX:
+            raise NoteError(f"pitch must be 0-127, got {self.pitch}")
+        if not 1 <= self.velocity <= 127:
+            raise NoteError(f"velocity must be 1-127, got {self.velocity}")
+        if self.duration_ticks <= 0:
+            raise NoteError(f"duration_ticks must be > 0, got {self.duration_ticks}")
+        if self.start_tick < 0:
+            raise NoteError(f"start_tick must be >= 0, got {self.start_tick}")
+        if not 0 <= self.channel <= 15:
+            raise NoteError(f"channel must be 0-15, got {self.channel}")
+        if not 0 <= self.track <= MAX_TRACK:
+            raise NoteError(f"track must be 0-{MAX_TRACK}, got {self.track}")
+
+    def _take_integers(self) -> None:
+        """Store integer-valued fields (numpy integers) as plain ints; refuse anything else."""
+        for name in ("start_tick", "pitch", "duration_ticks", "velocity", "channel", "track"):
             value = getattr(self, name)
             if isinstance(value, bool):  # True == 1, but a flag is no tick, pitch or velocity
                 raise NoteError(f"{name} must be an integer, got {value!r}")
@@ -52,16 +81,6 @@ class Note:
                 if as_int != value:
                     raise NoteError(f"{name} must be an integer, got {value!r}")
                 object.__setattr__(self, name, as_int)
-        if not MIDI_PITCH_MIN <= self.pitch <= MIDI_PITCH_MAX:
-            raise NoteError(f"pitch must be 0-127, got {self.pitch}")
-        if not 1 <= self.velocity <= 127:
-            raise NoteError(f"velocity must be 1-127, got {self.velocity}")
-        if self.duration_ticks <= 0:
-            raise NoteError(f"duration_ticks must be > 0, got {self.duration_ticks}")
-        if self.start_tick < 0:
-            raise NoteError(f"start_tick must be >= 0, got {self.start_tick}")
-        if not 0 <= self.channel <= 15:
-            raise NoteError(f"channel must be 0-15, got {self.channel}")
 
     @property
     def end_tick(self) -> int:
@@ -87,3 +106,12 @@ class Note:
     def accepted(self) -> Note:
         """A copy that is an ordinary (user) note."""
         return replace(self, generated=False)
+
+
+def main_part(notes: Iterable[Note]) -> tuple[int, int]:
+    """The part a note made here goes in: the ``(channel, track)`` that most of the user's
+    notes (those not ``generated``) are in, the lowest of equals; ``(0, 0)`` without any."""
+    counts = Counter((n.channel, n.track) for n in notes if not n.generated)
+    if not counts:
+        return 0, 0
+    return min(counts, key=lambda part: (-counts[part], part))

@@ -50,8 +50,9 @@ Rules of import (each change is counted in the :class:`ImportReport`):
   is a pitch bend that leaves its channel's bend as it was, such as the centred bend many
   writers put at the start of a track). Meta events the score uses (tempo, time signature)
   must have their standard length; a wrong length is an error. :meth:`ImportReport.dropped_content_lines` names what a save
-  over the file would therefore lose, including tracks that share a channel (the writer lays
-  notes out by channel, so such tracks are saved merged into one; their notes are kept).
+  over the file would therefore lose.
+* Tracks: each note keeps which of its channel's tracks it came from (``Note.track``), so
+  tracks that share a channel (a tune's melody and its chords) are saved apart again.
 
 Limits that keep import time and memory bounded: files over :data:`MAX_FILE_BYTES` are
 refused before they are read, a song may hold at most :data:`MAX_NOTES` notes and
@@ -60,9 +61,9 @@ keeps may lie past :data:`MAX_LENGTH_QUARTERS` quarter notes (a corrupt delta ti
 otherwise make a song years long, and a piano roll of it would not fit in memory). The
 limits count quarter notes, not ticks, so raising the resolution cannot break them.
 
-Writing always produces format 1: track 0 holds tempo, meter and key signatures, then one track per channel
-(a channel whose notes overlap on one pitch gets extra tracks, so that reading the file back
-gives the very same notes). A score beyond the reader's limits is refused before anything is
+Writing always produces format 1: track 0 holds tempo, meter and key signatures, then one track
+per channel and ``Note.track``, by channel (a track whose notes overlap on one pitch gets extra
+tracks, so that reading the file back gives the very same notes). A score beyond the reader's limits is refused before anything is
 written, so every saved file opens again.
 """
 
@@ -75,10 +76,8 @@ import secrets
 import stat
 import time
 from array import array
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
-from itertools import repeat
 from operator import attrgetter
 from pathlib import Path
 
@@ -141,7 +140,6 @@ _DROPPED_CONTENT_LABELS = {
         "key signatures of other tracks dropped (a part in another key at the same point, as a "
         "transposing instrument's: the first track's is kept)"
     ),
-    "tracks_merged": "tracks merged on saving into another track of their channel (notes kept)",
     "zero_length_notes_dropped": (
         "zero-length notes dropped (or notes doubled in unison on one channel, merged)"
     ),
@@ -198,7 +196,6 @@ class ImportReport:
     time_signatures_skipped: int = 0  # a note value the score cannot hold (3/128)
     key_signatures_skipped: int = 0  # values the standard does not allow (9 sharps, mode 2)
     key_signatures_dropped: int = 0  # another key than the one kept at the same tick
-    tracks_merged: int = 0  # note tracks a save puts into another track's channel lane
 
     @property
     def changed_anything(self) -> bool:
@@ -210,7 +207,7 @@ class ImportReport:
         saving the score over the file would lose it (empty when there is none): drum
         notes, controllers, program changes, other channel events, system-exclusive
         messages, meta events with content, unknown chunks, time signatures the score
-        cannot hold, tracks that a save merges with another on their channel, notes of no
+        cannot hold, notes of no
         length (a unison doubling on one channel reads so) or struck at the song's very end,
         bytes after the tracks the header declares, and an RMID file's other chunks. Repairs
         (notes closed, overlaps cut), a raised resolution and notes outside the piano's keys
@@ -490,6 +487,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
         tempos = {0: fixed_tempo}
     tempos.setdefault(0, DEFAULT_TEMPO_US_PER_QUARTER)
     meters.setdefault(0, (4, 4))
+    _keep_tracks_apart(notes, runs)
     last_note_end = max((n.end_tick for n in notes), default=0)
     # a key signature past the length limit (after a corrupt delta time) is dropped, not a
     # reason to refuse the song (it was read as a skipped meta event before keys were kept)
@@ -514,7 +512,8 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
         report.resolution_raised_from = ppq
         ppq *= factor
         notes = [
-            Note(n.start_tick * factor, n.pitch, n.duration_ticks * factor, n.velocity, n.channel)
+            Note(n.start_tick * factor, n.pitch, n.duration_ticks * factor, n.velocity,
+                 n.channel, track=n.track)
             for n in notes
         ]
         tempos = {tick * factor: us for tick, us in tempos.items()}
@@ -533,7 +532,6 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     report.out_of_piano_range = sum(
         1 for n in notes if not PIANO_PITCH_LOW <= n.pitch < PIANO_PITCH_HIGH
     )
-    report.tracks_merged = _tracks_merged_on_save(score, notes, runs)
     return score, report
 
 
@@ -603,63 +601,36 @@ def _limit_reason(
     return None
 
 
-def _tracks_merged_on_save(
-    score: Score, notes: list[Note], runs: list[tuple[int, int, int]]
-) -> int:
-    """How many of the file's note tracks a save would put into an output track that holds
-    another file track's notes (the writer lays notes out by channel, see :func:`_note_lanes`).
+def _keep_tracks_apart(notes: list[Note], runs: list[tuple[int, int, int]]) -> None:
+    """Number the file's tracks that hold notes on one channel, in file order, and give each
+    note its track's number (``Note.track``), so that a save writes them apart again: the
+    first track on a channel is 0 (every note's default), the next 1, and so on.
 
-    ``notes`` are the score's note objects in the order read and ``runs`` says which track
-    each stretch of them came from. Tracks joined through shared output tracks count once
-    each but one (three tracks on one channel: 2). A file this app wrote (one track per
-    channel and overlap layer) counts 0. Cheap when no two tracks share a channel, and it
-    stops as soon as every track that could be merged is.
+    ``notes`` are the notes in the order read, given their tracks in place; ``runs`` says which track
+    (``(track number, first, stop)``) each stretch of them came from. Cheap when no two
+    tracks share a channel: nothing is replaced then.
     """
     if len(runs) < 2:
-        return 0
-    on_track: set[tuple[int, int]] = set()  # (channel, track number) of every note
+        return
+    tracks_on: dict[int, set[int]] = {}  # channel -> the file tracks with notes on it
     for track_no, first, stop in runs:
-        if stop - first == 1:  # many tracks of one note each: skip building a map
-            on_track.add((notes[first].channel, track_no))
-        else:
-            on_track.update(zip(map(_CHANNEL_OF, notes[first:stop]), repeat(track_no)))
-    tracks_on = Counter(channel for channel, _track_no in on_track)  # tracks per channel
-    # at most (tracks on it - 1) merges can happen on each channel
-    most = sum(count - 1 for count in tracks_on.values())
-    if not most:
-        return 0
-    shared = {channel for channel, count in tracks_on.items() if count > 1}
-    track_of = {
-        id(n): track_no
-        for track_no, first, stop in runs
-        for n in notes[first:stop]
-        if n.channel in shared
+        for channel in set(map(_CHANNEL_OF, notes[first:stop])):
+            tracks_on.setdefault(channel, set()).add(track_no)
+    number: dict[tuple[int, int], int] = {  # (channel, file track) -> its track on the channel
+        (channel, track_no): i
+        for channel, on in tracks_on.items()
+        if len(on) > 1
+        for i, track_no in enumerate(sorted(on))
+        if i
     }
-    candidates = score.notes  # lanes of one channel do not depend on other channels' notes
-    if len(shared) < len(tracks_on):
-        candidates = tuple(n for n in candidates if n.channel in shared)
-    parent: dict[int, int] = {}  # union-find over track numbers
-
-    def root(track_no: int) -> int:
-        while track_no in parent:  # with path halving: chains stay short
-            up = parent[track_no]
-            parent[track_no] = parent.get(up, up)
-            track_no = parent[track_no]
-        return track_no
-
-    lane_track: dict[tuple[int, int], int] = {}  # output track -> a file track in it
-    merged = 0
-    for note, lane in _note_lane_keys(candidates):
-        track_no = track_of[id(note)]
-        other = lane_track.setdefault(lane, track_no)
-        if other != track_no:
-            a, b = root(other), root(track_no)
-            if a != b:
-                parent[b] = a
-                merged += 1
-                if merged == most:
-                    break
-    return merged
+    if not number:
+        return
+    set_field = object.__setattr__  # the notes are new and no one else's yet: set in place
+    for track_no, first, stop in runs:
+        for n in notes[first:stop]:
+            track = number.get((n.channel, track_no))
+            if track:
+                set_field(n, "track", track)
 
 
 def _parse_track(
@@ -1098,9 +1069,9 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
 
 
 def _note_lanes(notes: Iterable[Note], path: str | os.PathLike[str]) -> list[list[Note]]:
-    """Split notes into tracks: one per channel, plus one per extra layer of same-pitch overlap
-    (see :func:`_note_lane_keys`)."""
-    lanes: dict[tuple[int, int], list[Note]] = {}  # (channel, layer) -> notes
+    """Split notes into tracks: one per channel and ``Note.track``, plus one per extra layer of
+    same-pitch overlap (see :func:`_note_lane_keys`), in the order of those three."""
+    lanes: dict[tuple[int, int, int], list[Note]] = {}  # (channel, track, layer) -> notes
     for n, lane in _note_lane_keys(notes):
         if lane not in lanes:
             if len(lanes) >= 0xFFFF - 1:  # one track is the conductor
@@ -1110,24 +1081,27 @@ def _note_lanes(notes: Iterable[Note], path: str | os.PathLike[str]) -> list[lis
     return [lanes[k] for k in sorted(lanes)]
 
 
-def _note_lane_keys(notes: Iterable[Note]) -> Iterator[tuple[Note, tuple[int, int]]]:
-    """Each note (sorted by start) with the output track it is written to: ``(channel, layer)``.
+def _note_lane_keys(notes: Iterable[Note]) -> Iterator[tuple[Note, tuple[int, int, int]]]:
+    """Each note (sorted by start) with the output track it is written to: ``(channel, track,
+    layer)``.
 
     Within a lane no two notes of one pitch overlap, so reading the file back pairs every
-    note-off with the right note-on. Each note takes the lowest layer of its channel that is
-    free on its pitch (heaps keep this O(n log n) even for pathological overlap). Lanes of one
-    channel are independent of other channels' notes.
+    note-off with the right note-on. Each note takes the lowest layer of its channel and
+    track that is free on its pitch (heaps keep this O(n log n) even for pathological
+    overlap).
     """
     heappush, heappop = heapq.heappush, heapq.heappop
-    # channel << 7 | pitch -> (busy [(end, layer)], free layers below `used`, [layers used])
+    # (track << 4 | channel) << 7 | pitch -> (busy [(end, layer)], free layers below `used`,
+    # [layers used])
     keys: dict[int, tuple[list[tuple[int, int]], list[int], list[int]]] = {}
     for n in notes:
         channel = n.channel
         start = n.start_tick
-        state = keys.get(channel << 7 | n.pitch)
+        key = (n.track << 4 | channel) << 7 | n.pitch
+        state = keys.get(key)
         if state is None:  # the first note of its key: layer 0
-            keys[channel << 7 | n.pitch] = ([(start + n.duration_ticks, 0)], [], [1])
-            yield n, (channel, 0)
+            keys[key] = ([(start + n.duration_ticks, 0)], [], [1])
+            yield n, (channel, n.track, 0)
             continue
         ends, spare, used = state
         while ends and ends[0][0] <= start:
@@ -1138,7 +1112,7 @@ def _note_lane_keys(notes: Iterable[Note]) -> Iterator[tuple[Note, tuple[int, in
             layer = used[0]
             used[0] = layer + 1
         heappush(ends, (start + n.duration_ticks, layer))
-        yield n, (channel, layer)
+        yield n, (channel, n.track, layer)
 
 
 def _track_bytes(events: list[tuple[int, int, bytes]], end_tick: int = 0) -> bytes:

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from composer_app.core.note import Note, NoteError
+from composer_app.core.note import Note, NoteError, main_part
 
 
 def test_note_defaults_and_end_tick() -> None:
@@ -28,6 +28,9 @@ def test_note_defaults_and_end_tick() -> None:
         ({"start_tick": -1}, "start_tick must be >= 0, got -1"),
         ({"channel": 16}, "channel must be 0-15, got 16"),
         ({"channel": -1}, "channel must be 0-15, got -1"),
+        ({"track": -1}, "track must be 0-65534, got -1"),
+        ({"track": 65535}, "track must be 0-65534, got 65535"),
+        ({"track": 1.5}, "track must be an integer, got 1.5"),
         ({"pitch": 60.5}, "pitch must be an integer, got 60.5"),
         ({"start_tick": "10"}, "start_tick must be an integer, got '10'"),
         ({"velocity": None}, "velocity must be an integer, got None"),
@@ -85,3 +88,28 @@ def test_note_with_duration_and_velocity_clamp() -> None:
 def test_note_accepted_clears_generated_only() -> None:
     proposal = Note(0, 60, 10, 70, channel=2, generated=True)
     assert proposal.accepted() == Note(0, 60, 10, 70, channel=2, generated=False)
+
+
+def test_note_track_is_kept_by_every_copy_but_neither_compared_nor_sorted() -> None:
+    chord = Note(0, 48, 960, 70, channel=2, track=1)
+    assert chord.track == 1 and Note(0, 48, 960).track == 0
+    # the copies an edit makes keep the track (a moved chord stays in the chords' track)
+    copies = (chord.moved(480, 2), chord.with_duration(5), chord.with_velocity(9),
+              dataclasses.replace(chord, generated=True).accepted())
+    assert [c.track for c in copies] == [1, 1, 1, 1]
+    # two notes alike but for the track are one note (a set, a removal, the sort order)
+    same = Note(0, 48, 960, 70, channel=2, track=0)
+    assert chord == same and hash(chord) == hash(same) and not chord < same
+    assert len({chord, same}) == 1
+
+
+def test_main_part_is_the_channel_and_track_most_user_notes_are_in() -> None:
+    assert main_part([]) == (0, 0)
+    tune = [Note(i, 72, 1, channel=3) for i in range(2)]
+    chords = [Note(0, p, 9, channel=3, track=1) for p in (48, 52, 55)]
+    assert main_part(tune + chords) == (3, 1)
+    # proposals do not count; of equals the lowest channel, then track
+    proposals = [Note(i, 60, 1, generated=True) for i in range(9)]
+    assert main_part(tune + proposals) == (3, 0)
+    assert main_part(tune + chords[:2]) == (3, 0)
+    assert main_part(proposals) == (0, 0)

@@ -93,6 +93,23 @@ def test_editor_draw_click_adds_a_grid_note_and_sounds_it(qtbot):
     assert editor.document.selection == {Note(960, 64, 120)}
 
 
+def test_editor_draw_puts_a_note_in_the_part_most_notes_are_in(qtbot):
+    # a file's tune on channel 4, its chords in a second track of that channel: a drawn note
+    # went on channel 1 (another instrument on a multitimbral synth, and another track on save)
+    tune = [Note(0, 72, 480, 90, channel=3, track=0), Note(480, 74, 480, 90, channel=3, track=0)]
+    chords = [Note(0, 48 + i, 960, 70, channel=3, track=1) for i in (0, 4, 7)]
+    editor = make_editor(qtbot, tune + chords)
+    with qtbot.waitSignal(editor.note_preview_requested) as preview:
+        click(editor.view, at(editor, 1920, 64))
+    drawn = [n for n in editor.document.score.notes if n.start_tick == 1920]
+    assert [(n.channel, n.track) for n in drawn] == [(3, 1)]  # the chords' track: 3 notes of 5
+    assert preview.args == [64, 100, 3]
+    # the keyboard's keys sound in that part too
+    with qtbot.waitSignal(editor.note_preview_requested) as preview:
+        editor._on_keyboard_note_preview_requested(60, 100)
+    assert preview.args == [60, 100, 3]
+
+
 def test_editor_draw_drag_sets_the_length(qtbot):
     editor = make_editor(qtbot)
     drag(editor.view, [at(editor, 1000, 64), at(editor, 1200, 64), at(editor, 1496, 64)])

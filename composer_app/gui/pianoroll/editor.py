@@ -10,7 +10,7 @@ from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QGridLayout, QLabel, QScrollBar, QWidget
 
 from composer_app.core.edits import ReplaceNotes, add_notes, remove_notes
-from composer_app.core.note import Note
+from composer_app.core.note import Note, main_part
 from composer_app.gui.document import ScoreDocument
 from composer_app.gui.pianoroll.geometry import (
     Grid,
@@ -273,9 +273,8 @@ class PianoRollEditor(QWidget):
                                           for n in notes], "Duplicate"))
 
     def _on_keyboard_note_preview_requested(self, pitch: int, velocity: int) -> None:
-        # a key belongs to no note: it sounds in the part most of the notes are in
-        channels = [n.channel for n in self.document.score.notes if not n.generated]
-        channel = max(set(channels), key=lambda c: (channels.count(c), -c)) if channels else 0
+        # a key belongs to no note: it sounds in the part a drawn note would go in
+        channel, _track = main_part(self.document.score.notes)
         self.note_preview_requested.emit(pitch, velocity, channel)
 
     def quantize_selection(self) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from composer_app.core.edits import EditOperation, ReplaceNotes, add_notes, remove_notes
-from composer_app.core.note import MIDI_PITCH_MAX, Note
+from composer_app.core.note import MIDI_PITCH_MAX, Note, main_part
 from composer_app.core.score import DEFAULT_PPQ, Score
 from composer_app.gui.pianoroll.geometry import (
     HitPart,
@@ -406,7 +406,9 @@ class DrawTool(Tool):
         length = cell
         if self._last_length is not None:
             length = self._last_length  # the length last drawn or resized on this grid
-        note = Note(start, geo.y_to_pitch(y), length, self.velocity)
+        # in the part most of the notes are in (a tune's part on channel 3 gets channel 3)
+        channel, track = main_part(host.score.notes)
+        note = Note(start, geo.y_to_pitch(y), length, self.velocity, channel, track=track)
         self._drag = _NewNoteDrag(note, tick, cell)
         host.set_overlay(Overlay(ghosts=(note,)))
         host.preview_note(note.pitch, note.velocity, note.channel)
