@@ -392,7 +392,7 @@ def test_headless_generate_run_refuses_bad_numbers_the_parser_did_not_see(
 
 def test_headless_generate_never_replaces_a_file_unless_forced(tmp_path: Path, capsys) -> None:
     # `-o` naming the seed, or any file that exists, is refused: the seed below held a drum
-    # note and a program change, which the continuation's file would not keep
+    # note, which the continuation's file would not keep (its program change is kept)
     import mido
 
     model_dir = _tiny_checkpoint(tmp_path / "model")
@@ -416,8 +416,9 @@ def test_headless_generate_never_replaces_a_file_unless_forced(tmp_path: Path, c
     assert main(["generate", "--seed", str(seed), "--model", str(model_dir), "--steps", "4",
                  "-o", str(seed), "--force"]) == 0
     out = capsys.readouterr().out
-    assert f"not kept from {seed}: 1 drum notes" in out and "1 program (instrument)" in out
+    assert f"not kept from {seed}: 1 drum notes" in out and "program" not in out
     assert len(read_mid(seed).notes) > 8
+    assert [(p.channel, p.program) for p in read_mid(seed).program_changes] == [(0, 40)]
 
 
 def test_headless_generate_adds_the_midi_suffix_as_save_as_does(tmp_path: Path, capsys) -> None:

@@ -131,10 +131,45 @@ def key_changes(keys: Iterable[KeySignature]) -> list[KeySignature]:
     return kept
 
 
+@dataclass(frozen=True, order=True, slots=True)
+class ProgramChange:
+    """From ``tick`` on, MIDI ``channel`` plays instrument ``program``: a MIDI file's program
+    change, kept so that playing and saving give each part its instrument.
+
+    Units: ``tick`` in ticks; ``channel`` 0-15; ``program`` 0-127 as sent (General MIDI's
+    instrument 1, the grand piano, is 0; 41, the violin, is 40).
+    """
+
+    tick: int
+    channel: int
+    program: int
+
+    def __post_init__(self) -> None:
+        if self.tick < 0:
+            raise ScoreError(f"program change at a negative tick ({self.tick})")
+        if not 0 <= self.channel <= 15:
+            raise ScoreError(f"a program change's channel must be 0-15, got {self.channel}")
+        if not 0 <= self.program <= 127:
+            raise ScoreError(f"a program must be 0-127, got {self.program}")
+
+
+def program_changes(changes: Iterable[ProgramChange]) -> list[ProgramChange]:
+    """``changes`` in time order, less those that restate the program in force on their
+    channel (a file may restate it at every section)."""
+    kept: list[ProgramChange] = []
+    in_force: dict[int, int] = {}  # channel -> program
+    for change in sorted(changes):
+        if in_force.get(change.channel) != change.program:
+            in_force[change.channel] = change.program
+            kept.append(change)
+    return kept
+
+
 @dataclass
 class Score:
-    """Notes (sorted by start then pitch), a tempo map, time signatures and the file's key
-    signatures (none unless a file gave them; edits leave them where they are).
+    """Notes (sorted by start then pitch), a tempo map, time signatures, and the file's key
+    signatures and program changes (none unless a file gave them; edits leave them where
+    they are).
 
     Units: every time is an integer tick; ``ppq`` ticks make a quarter note.
     The tempo map and the meter always hold an entry at tick 0.
@@ -146,6 +181,7 @@ class Score:
     )
     time_signatures: list[TimeSignature] = field(default_factory=lambda: [TimeSignature(0, 4, 4)])
     key_signatures: list[KeySignature] = field(default_factory=list)
+    program_changes: list[ProgramChange] = field(default_factory=list)
     _notes: list[Note] = field(default_factory=list, repr=False)
     # The closing rest: how long the song goes on after its last note ends, as its file said
     # (its end of track). Counted from the last note, so it follows it through edits (delete
@@ -170,6 +206,7 @@ class Score:
             first = self.time_signatures[0]
             self.time_signatures.insert(0, TimeSignature(0, first.numerator, first.denominator))
         self.key_signatures = sorted(self.key_signatures)
+        self.program_changes = sorted(self.program_changes)
         self._notes = sorted(self._notes)
 
     # ---- notes -------------------------------------------------------------------------
@@ -388,6 +425,16 @@ class Score:
         i = bisect.bisect_right([k.tick for k in self.key_signatures], tick) - 1
         return self.key_signatures[i] if i >= 0 else None
 
+    def programs_at(self, tick: int) -> dict[int, int]:
+        """The program in force at ``tick`` on each channel that has had one: channel ->
+        program (what a player sends before playing from ``tick``)."""
+        programs: dict[int, int] = {}
+        for change in self.program_changes:
+            if change.tick > tick:
+                break
+            programs[change.channel] = change.program
+        return programs
+
     def bar_starts(self, end_tick: int) -> list[int]:
         """Ticks at which bars start, from 0 up to (excluding) ``end_tick``."""
         starts: list[int] = []
@@ -458,6 +505,7 @@ class Score:
             tempo_map=list(self.tempo_map),
             time_signatures=list(self.time_signatures),
             key_signatures=list(self.key_signatures),
+            program_changes=list(self.program_changes),
             _notes=list(self._notes),
             closing_rest_ticks=self.closing_rest_ticks,
         )

@@ -283,7 +283,8 @@ class ContinuationController(QObject):
         # The player plays the user's notes from the start tick (the melody in accompany
         # mode) together with the frames the worker appends.
         along = Score(ppq=score.ppq, tempo_map=list(score.tempo_map),
-                      time_signatures=list(score.time_signatures))
+                      time_signatures=list(score.time_signatures),
+                      program_changes=list(score.program_changes))  # each part's instrument
         along.add_many(n for n in user_notes if n.end_tick > start_tick)
         self._playback.stop()
         self._playback.start_stream(

@@ -31,6 +31,10 @@ Rules of import (each change is counted in the :class:`ImportReport`):
   later track) the first read is kept and the others are counted; one the standard does not
   allow (more than 7 sharps or flats, a mode other than major or minor) is skipped and
   counted.
+* Program changes (each part's instrument) are kept, less those that restate the program in
+  force on their channel; of several on one channel at one tick the last read wins. The drum
+  channel's (its drum kit: the drums are dropped) and any past :data:`MAX_TEMPO_CHANGES` are
+  skipped and counted.
 * Notes: a note-on with velocity 0 is a note-off. Every channel except drums becomes notes,
   and each note keeps its channel in ``Note.channel``. Drums (channel 10, index 9) are
   dropped and counted. A note-off ends the note of its pitch and channel sounding in its
@@ -45,7 +49,7 @@ Rules of import (each change is counted in the :class:`ImportReport`):
   (counted apart). Notes of zero length are dropped (counted).
   Notes outside the 88 piano keys (MIDI 21-108) are kept in the score and counted, because
   the piano roll will drop them.
-* Events that do not fit a score (controllers, program changes, pitch bend, sysex, other meta
+* Events that do not fit a score (controllers, pitch bend, sysex, other meta
   events) are skipped and counted by kind (meta events without content are not counted, nor
   is a pitch bend that leaves its channel's bend as it was, such as the centred bend many
   writers put at the start of a track). Meta events the score uses (tempo, time signature)
@@ -63,7 +67,8 @@ limits count quarter notes, not ticks, so raising the resolution cannot break th
 
 Writing always produces format 1: track 0 holds tempo, meter and key signatures, then one track
 per channel and ``Note.track``, by channel (a track whose notes overlap on one pitch gets extra
-tracks, so that reading the file back gives the very same notes). A score beyond the reader's limits is refused before anything is
+tracks, so that reading the file back gives the very same notes); a channel's program changes
+go in its first track. A score beyond the reader's limits is refused before anything is
 written, so every saved file opens again.
 """
 
@@ -86,15 +91,17 @@ from composer_app.core.pianoroll import PIANO_PITCH_HIGH, PIANO_PITCH_LOW
 from composer_app.core.score import (
     DEFAULT_TEMPO_US_PER_QUARTER,
     KeySignature,
+    ProgramChange,
     Score,
     TempoChange,
     TimeSignature,
     key_changes,
+    program_changes,
 )
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_NOTES = 250_000  # a dense piano piece has ~30,000
-MAX_TEMPO_CHANGES = 65_536  # each of tempo, time-signature and key-signature changes
+MAX_TEMPO_CHANGES = 65_536  # each of tempo, time-signature, key-signature and program changes
 MAX_LENGTH_QUARTERS = 65_536  # 9 h at 120 BPM; an eighth-note roll of it is 131072 x 88
 DRUM_CHANNEL = 9  # "channel 10" counted from one
 
@@ -126,7 +133,9 @@ class MidiFileError(ValueError):
 _DROPPED_CONTENT_LABELS = {
     "drum_notes_dropped": "drum notes dropped (channel 10)",
     "controller_events_skipped": "controller events skipped (sustain pedal, volume, ...)",
-    "program_changes_skipped": "program (instrument) changes skipped",
+    "program_changes_skipped": (
+        "program (instrument) changes skipped (the drum channel's, or past the 65,536 kept)"
+    ),
     "other_channel_events_skipped": "pitch-bend and aftertouch events skipped",
     "sysex_messages_skipped": "system-exclusive messages skipped",
     "meta_events_skipped": "meta events skipped (track names, text, lyrics, markers, ...)",
@@ -413,6 +422,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     tempos: dict[int, int] = {}
     meters: dict[int, tuple[int, int]] = {}
     keys: dict[int, tuple[int, bool]] = {}  # tick -> (sharps, minor)
+    programs: dict[int, int] = {}  # tick << 4 | channel -> program
     bends: list[tuple[int, int, int]] = []  # (tick, channel, value) in file order
     runs: list[tuple[int, int, int]] = []  # (track number, first, stop): its notes in `notes`
     # notes never turned off: (track number, its end tick, channel << 7 | pitch, start, velocity)
@@ -446,6 +456,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
                 tempos,
                 meters,
                 keys,
+                programs,
                 bends,
                 report,
                 MAX_NOTES - len(unreleased),  # notes waiting to be closed count too
@@ -495,6 +506,10 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     for tick in too_late:
         del keys[tick]
     report.key_signatures_skipped += len(too_late)
+    too_late = [at for at in programs if at >> 4 > MAX_LENGTH_QUARTERS * ppq]
+    for at in too_late:
+        del programs[at]
+    report.program_changes_skipped += len(too_late)
     last_tick = max(max(tempos), max(meters), max(keys, default=0), last_note_end)
     too_big = _limit_reason(ppq, len(notes), len(tempos), len(meters), last_tick)
     if too_big is not None:
@@ -519,12 +534,16 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
         tempos = {tick * factor: us for tick, us in tempos.items()}
         meters = {tick * factor: meter for tick, meter in meters.items()}
         keys = {tick * factor: key for tick, key in keys.items()}
+        programs = {(at >> 4) * factor << 4 | at & 0x0F: p for at, p in programs.items()}
     report.ppq = ppq
     score = Score(
         ppq=ppq,
         tempo_map=[TempoChange(t, us) for t, us in sorted(tempos.items())],
         time_signatures=[TimeSignature(t, num, den) for t, (num, den) in sorted(meters.items())],
         key_signatures=key_changes(KeySignature(t, *key) for t, key in keys.items()),
+        program_changes=program_changes(
+            ProgramChange(at >> 4, at & 0x0F, p) for at, p in programs.items()
+        ),
         _notes=notes,
         closing_rest_ticks=closing_rest * factor,
     )
@@ -640,12 +659,14 @@ def _parse_track(
     tempos: dict[int, int],
     meters: dict[int, tuple[int, int]],
     keys: dict[int, tuple[int, bool]],
+    programs: dict[int, int],
     bends: list[tuple[int, int, int]],
     report: ImportReport,
     max_notes: int,
 ) -> tuple[int, dict[int, tuple[int, int]]]:
-    """Append the notes, tempos, meters, key signatures and pitch bends (``(tick, channel,
-    value)``, counted by the caller) of one track chunk body. Units: ticks.
+    """Append the notes, tempos, meters, key signatures, program changes (``tick << 4 |
+    channel -> program``) and pitch bends (``(tick, channel, value)``, counted by the caller) of one
+    track chunk body. Units: ticks.
 
     Returns the track's end tick and the notes still sounding there (``channel << 7 | pitch``
     -> (start tick, velocity)), which the caller closes at the end of the song. Refuses a
@@ -665,6 +686,7 @@ def _parse_track(
     drums = overlaps = strays = zero_length = 0
     sysex = metas = 0
     skipped = [0] * 16  # channel events skipped, by the status byte's high nibble
+    max_programs = MAX_TEMPO_CHANGES
     try:
         # The hot loop of import: plain local ints and early exits for the common cases.
         while i < end:
@@ -771,11 +793,22 @@ def _parse_track(
                     sounding[key] = (tick, velocity)
                     if len(notes) + len(sounding) > max_notes:
                         raise _Malformed(f"the song holds more than {MAX_NOTES} notes")
-            elif kind == 12 or kind == 13:  # program change, channel pressure: one data byte
+            elif kind == 12:  # program change: one data byte
+                value = trk[i]
+                if value > 127:
+                    raise _Malformed(f"track {track_no}: a data byte above 127 at byte {i}")
+                i += 1
+                at = tick << 4 | status & 0x0F  # (tick, channel) as one int: cheap
+                # (not the drum kit, 0xC9: the drums are dropped)
+                if status != 0xC9 and (len(programs) < max_programs or at in programs):
+                    programs[at] = value
+                else:
+                    skipped[12] += 1
+            elif kind == 13:  # channel pressure: one data byte
                 if trk[i] > 127:
                     raise _Malformed(f"track {track_no}: a data byte above 127 at byte {i}")
                 i += 1
-                skipped[kind] += 1
+                skipped[13] += 1
             else:  # aftertouch, controller, pitch bend: two data bytes
                 if trk[i] > 127 or trk[i + 1] > 127:
                     raise _Malformed(f"track {track_no}: a data byte above 127 at byte {i}")
@@ -1056,21 +1089,32 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
     # the conductor track ends where the song does (keeping a closing rest, within the limit)
     song_end = min(score.length_tick, max(last_tick, MAX_LENGTH_QUARTERS * score.ppq))
     tracks = [_track_bytes(sorted(conductor), end_tick=song_end)]
-    for lane in _note_lanes(score.notes, path):
+    # a channel's program changes go in its first track (one of their own if it has no notes)
+    programs: dict[int, list[ProgramChange]] = {}
+    for change in score.program_changes:
+        programs.setdefault(change.channel, []).append(change)
+    lanes = _note_lanes(score.notes, path, extra_channels=programs)
+    for (channel, _track, _layer), lane in lanes:
         events: list[tuple[int, int, bytes]] = []
         for n in lane:
             events.append((n.end_tick, 0, bytes((0x80 | n.channel, n.pitch, 0x40))))
-            events.append((n.start_tick, 1, bytes((0x90 | n.channel, n.pitch, n.velocity))))
-        events.sort()  # at one tick: note-offs first, then note-ons by pitch
+            events.append((n.start_tick, 2, bytes((0x90 | n.channel, n.pitch, n.velocity))))
+        for change in programs.pop(channel, ()):
+            events.append((change.tick, 1, bytes((0xC0 | channel, change.program))))
+        events.sort()  # at one tick: note-offs, the program, then note-ons by pitch
         tracks.append(_track_bytes(events))
     header = b"MThd" + (6).to_bytes(4, "big") + (1).to_bytes(2, "big")
     header += len(tracks).to_bytes(2, "big") + score.ppq.to_bytes(2, "big")
     return header + b"".join(tracks)
 
 
-def _note_lanes(notes: Iterable[Note], path: str | os.PathLike[str]) -> list[list[Note]]:
+def _note_lanes(
+    notes: Iterable[Note], path: str | os.PathLike[str], extra_channels: Iterable[int] = ()
+) -> list[tuple[tuple[int, int, int], list[Note]]]:
     """Split notes into tracks: one per channel and ``Note.track``, plus one per extra layer of
-    same-pitch overlap (see :func:`_note_lane_keys`), in the order of those three."""
+    same-pitch overlap (see :func:`_note_lane_keys`), in the order of those three, each with
+    its ``(channel, track, layer)``; and an empty one for each of ``extra_channels`` without
+    notes."""
     lanes: dict[tuple[int, int, int], list[Note]] = {}  # (channel, track, layer) -> notes
     for n, lane in _note_lane_keys(notes):
         if lane not in lanes:
@@ -1078,7 +1122,13 @@ def _note_lanes(notes: Iterable[Note], path: str | os.PathLike[str]) -> list[lis
                 raise MidiFileError(path, "the score needs more than 65535 tracks", "save")
             lanes[lane] = []
         lanes[lane].append(n)
-    return [lanes[k] for k in sorted(lanes)]
+    with_notes = {channel for channel, _track, _layer in lanes}
+    for channel in extra_channels:
+        if channel not in with_notes:
+            if len(lanes) >= 0xFFFF - 1:
+                raise MidiFileError(path, "the score needs more than 65535 tracks", "save")
+            lanes[channel, 0, 0] = []
+    return [(k, lanes[k]) for k in sorted(lanes)]
 
 
 def _note_lane_keys(notes: Iterable[Note]) -> Iterator[tuple[Note, tuple[int, int, int]]]:

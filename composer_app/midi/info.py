@@ -71,6 +71,8 @@ def describe(score: Score, report: ImportReport, name: str = "") -> str:
     lines.append("Tempo: " + _tempo_text(score))
     lines.append("Meter: " + _meter_text(score))
     lines.append("Key signature: " + _key_text(score))
+    if score.program_changes:
+        lines.append("Instruments: " + _program_text(score))
     if len(score):
         low = min(n.pitch for n in score.notes)
         high = max(n.pitch for n in score.notes)
@@ -90,6 +92,18 @@ def describe(score: Score, report: ImportReport, name: str = "") -> str:
     else:
         lines.append("Import changed: nothing")
     return "\n".join(lines)
+
+
+def _program_text(score: Score) -> str:
+    """Each channel's first program, numbered from 1 as General MIDI lists them (program 0,
+    the grand piano, is instrument 1), and how many changes follow."""
+    first: dict[int, int] = {}
+    for change in score.program_changes:
+        first.setdefault(change.channel, change.program)
+    text = ", ".join(f"{program + 1} on channel {channel + 1}"
+                     for channel, program in sorted(first.items()))
+    later = len(score.program_changes) - len(first)
+    return text + (f" (then {later} change{'s' if later != 1 else ''})" if later else "")
 
 
 def _tempo_text(score: Score) -> str:

@@ -51,7 +51,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 
 from composer_app.core.note import Note
-from composer_app.core.score import Score, ScoreError, TempoChange
+from composer_app.core.score import ProgramChange, Score, ScoreError, TempoChange
 from composer_app.midi.ports import PortError, PortSpec, SafeOutputPort
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 NOTE_OFF = 0x80
 NOTE_ON = 0x90
 CONTROL_CHANGE = 0xB0
+PROGRAM_CHANGE = 0xC0
 CC_SUSTAIN = 64
 CC_ALL_SOUND_OFF = 120
 CC_ALL_NOTES_OFF = 123
@@ -71,7 +72,9 @@ SPIN_MIN_S = 0.0003  # busy-wait at least the last fraction of a millisecond bef
 SPIN_MAX_S = 0.002  # ... and at most this long
 _EPSILON_S = 1e-9  # "due" tolerance: float sums of waits may fall short by an ulp
 
-_OFF, _ON = 0, 1  # sort order at one instant: note-offs first
+# sort order at one instant: note-offs first, then program changes (the instrument the notes
+# struck there are played with), then note-ons
+_OFF, _PROGRAM, _ON = 0, 1, 2
 # Notes are scheduled this many beats ahead of the playhead, topped up as it moves, so that a
 # jump, a loop wrap or an edit reschedules a window of the score, not all of it.
 SCHEDULE_AHEAD_BEATS = 16
@@ -139,12 +142,13 @@ def _sound(note: Note) -> tuple[int, int, int, int, int]:
 
 
 class _Event(NamedTuple):
-    """A scheduled note-on or note-off; events order as tuples (tick, kind, seq, ...): at one
-    tick note-offs (kind 0) come before note-ons, ties in arrival order. A named tuple, not
-    a frozen dataclass: a long score schedules hundreds of thousands of them at once."""
+    """A scheduled note-on, note-off or program change (its program in ``pitch``); events
+    order as tuples (tick, kind, seq, ...): at one tick note-offs (kind 0) come before
+    program changes, then note-ons, ties in arrival order. A named tuple, not a frozen
+    dataclass: a long score schedules hundreds of thousands of them at once."""
 
     tick: int
-    kind: int  # _OFF or _ON
+    kind: int  # _OFF, _PROGRAM or _ON
     seq: int  # arrival order: ties keep it
     channel: int
     pitch: int
@@ -273,6 +277,7 @@ class Player:
         self._anchor_time_s = 0.0
         self._anchor_tick = 0.0
         self._snapshot = _NoteIndex((), [], 0)
+        self._programs: tuple[ProgramChange, ...] = ()  # the snapshot's program changes
         self._next_note = 0  # the snapshot's notes before this one are scheduled (or over)
         self._pair_notes: dict[int, Note] = {}  # the snapshot's note of each scheduled pair
         self._loop: tuple[int, int] | None = None  # (start, end) ticks, see set_loop
@@ -543,7 +548,8 @@ class Player:
                         upcoming.append(note)
             self._snapshot = index
             self._next_note = ahead  # the rest is scheduled as the playhead gets near
-            self._events = []
+            programs = [e for e in self._events if e.kind == _PROGRAM]  # still to be sent
+            self._events = programs
             self._pair_notes = {}
             self._dropped_pairs.clear()
             self._cancelled_pairs.clear()
@@ -650,6 +656,7 @@ class Player:
         self._ppq = score.ppq
         self._timeline = _Timeline(score.tempo_map, score.ppq)
         self._snapshot = _NoteIndex.of(score.notes)
+        self._programs = tuple(score.program_changes)
         self._stream = stream
         self._playing = True
         self._stalled = False
@@ -679,6 +686,7 @@ class Player:
         first = index.first_sounding_at(from_tick)
         self._next_note = index.first_starting_at(self._schedule_limit(from_tick))
         self._push_notes(index.notes[first : self._next_note], from_tick)
+        self._push_programs(from_tick)
         stream = self._stream
         if stream is not None:
             stream.held = {}
@@ -688,6 +696,24 @@ class Player:
                 self._push_stream_rows(stream, rows, 0, from_tick=from_tick, fresh=True)
             if stream.ended:
                 self._end_held(stream)
+
+    def _push_programs(self, from_tick: int) -> None:
+        """Schedule the instrument in force at ``from_tick`` on each channel that has had a
+        program change (sent there, before the notes: a synth keeps the last one it got, which
+        may be another part's or song's), and the changes after it up to the snapshot's last
+        note (none after: they would keep the playback going past its end)."""
+        if not self._programs:
+            return
+        notes = self._snapshot.notes
+        last_end = max((n.end_tick for n in notes), default=0)
+        in_force: dict[int, int] = {}
+        for change in self._programs:
+            if change.tick <= from_tick:
+                in_force[change.channel] = change.program
+            elif change.tick < last_end:
+                self._push(change.tick, _PROGRAM, change.channel, change.program, 0, 0)
+        for channel, program in sorted(in_force.items()):
+            self._push(from_tick, _PROGRAM, channel, program, 0, 0)
 
     def _schedule_limit(self, tick: float) -> int:
         """Notes starting before this tick are scheduled when the playhead is at ``tick``."""
@@ -1033,6 +1059,8 @@ class Player:
 
     def _dispatch(self, event: _Event, lateness_s: float) -> bool:
         self._last_event_tick = event.tick
+        if event.kind == _PROGRAM:  # never dropped late: the notes after it need it
+            return self._send([PROGRAM_CHANGE | event.channel, event.pitch])
         if event.kind == _ON:
             if event.pair in self._cancelled_pairs:
                 self._cancelled_pairs.discard(event.pair)
@@ -1160,9 +1188,10 @@ def _serve_player(commands: Connection, events: Connection, realtime_priority: i
                     # the caller waits for the reply, not for the player to reschedule
                     after_reply, result = functools.partial(player.update_notes, score_now), None
                 elif name == "play_diff":
-                    ppq, removed, added, tempo_map, start_tick = args
+                    ppq, removed, added, tempo_map, programs, start_tick = args
                     edited = _score_edited(score_now, ppq, removed, added)
                     edited.tempo_map = list(tempo_map)
+                    edited.program_changes = list(programs)
                     score_now = None  # if the player refuses it, nothing is current
                     result = player.play(edited, start_tick)
                     score_now = edited
@@ -1357,7 +1386,10 @@ class ProcessPlayer:
     def play(self, score: Score, start_tick: int = 0) -> None:
         """As :meth:`Player.play`. A score the process holds already (played before, then
         edited) crosses as the notes changed since."""
-        self._send_score("play", score, (start_tick,), (list(score.tempo_map), start_tick))
+        self._send_score(
+            "play", score, (start_tick,),
+            (list(score.tempo_map), list(score.program_changes), start_tick),
+        )
 
     def _forget_sent(self) -> None:
         """Forget what the process holds (before a call that replaces it)."""

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from composer_app.core.note import Note
-from composer_app.core.score import KeySignature, Score, ScoreError, TempoChange, TimeSignature
+from composer_app.core.score import (
+    KeySignature,
+    ProgramChange,
+    Score,
+    ScoreError,
+    TempoChange,
+    TimeSignature,
+    program_changes,
+)
 
 
 def _score(*notes: Note) -> Score:
@@ -301,3 +309,24 @@ def test_score_keeps_its_key_signatures_sorted_through_copies() -> None:
     assert copy.key_signatures == score.key_signatures
     copy.key_signatures.append(KeySignature(1920, 0))
     assert len(score.key_signatures) == 2  # an independent list
+
+
+def test_program_changes_validate_merge_restatements_and_chase() -> None:
+    for args, message in (((-1, 0, 0), "negative tick"), ((0, 16, 0), "channel must be 0-15"),
+                          ((0, 0, 128), "program must be 0-127")):
+        with pytest.raises(ScoreError, match=message):
+            ProgramChange(*args)
+    violin, bass = ProgramChange(0, 0, 40), ProgramChange(0, 2, 32)
+    again = ProgramChange(960, 0, 40)  # the violin restated at a section: no change
+    cello = ProgramChange(1920, 0, 42)
+    assert program_changes([cello, again, bass, violin]) == [violin, bass, cello]
+    score = Score(program_changes=[cello, bass, violin])
+    assert score.program_changes == [violin, bass, cello]  # kept in time order
+    assert score.programs_at(0) == {0: 40, 2: 32}
+    assert score.programs_at(1919) == {0: 40, 2: 32}
+    assert score.programs_at(1920) == {0: 42, 2: 32}
+    assert Score().programs_at(0) == {}
+    copy = score.copy()
+    assert copy.program_changes == score.program_changes
+    copy.program_changes.clear()
+    assert score.program_changes == [violin, bass, cello]  # independent

@@ -17,7 +17,7 @@ import pytest
 
 from composer_app.core.note import Note
 from composer_app.core.pianoroll import score_to_roll
-from composer_app.core.score import Score, TempoChange, TimeSignature
+from composer_app.core.score import ProgramChange, Score, TempoChange, TimeSignature
 from composer_app.core.timing import ticks_to_seconds
 from composer_app.midi import files
 from composer_app.midi.files import (
@@ -300,7 +300,8 @@ def test_read_mid_skips_controllers_sysex_and_other_meta_events(tmp_path: Path) 
             (0, b"\xff\x03\x05Piano"),  # track name
             (0, b"\xf0\x03\x7e\x7f\xf7"),  # sysex
             (0, b"\xb0\x07\x64"),  # controller
-            (0, b"\xc0\x05"),  # program change
+            (0, b"\xc0\x05"),  # program change: kept
+            (0, b"\xc9\x10"),  # the drum channel's program change (its kit; drums are dropped)
             (0, b"\xe0\x00\x50"),  # pitch bend (up)
             (0, b"\xd0\x10"),  # channel pressure
             (0, on(60)),
@@ -310,6 +311,7 @@ def test_read_mid_skips_controllers_sysex_and_other_meta_events(tmp_path: Path) 
     )
     score, report = read_mid_report(write(tmp_path, data))
     assert score.notes == (Note(0, 60, 480),)
+    assert score.program_changes == [ProgramChange(0, 0, 5)]
     # skipped, and counted by kind, so that a save over the file can warn of the loss
     counts = {k: v for k, v in report.as_dict().items() if k.endswith("_skipped")}
     assert counts == {
@@ -324,7 +326,7 @@ def test_read_mid_skips_controllers_sysex_and_other_meta_events(tmp_path: Path) 
     }
     assert report.dropped_content_lines() == [
         "1 controller events skipped (sustain pedal, volume, ...)",
-        "1 program (instrument) changes skipped",
+        "1 program (instrument) changes skipped (the drum channel's, or past the 65,536 kept)",
         "3 pitch-bend and aftertouch events skipped",
         "1 system-exclusive messages skipped",
         "1 meta events skipped (track names, text, lyrics, markers, ...)",

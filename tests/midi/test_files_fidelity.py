@@ -586,3 +586,59 @@ def test_a_far_end_of_track_is_no_closing_rest_and_never_blocks_a_save(tmp_path:
     assert blank.closing_rest_ticks == 0
     blank.add(Note(0, 60, 480))
     assert blank.length_tick == 480
+
+
+# ---- program changes: each part's instrument ----------------------------------------------
+def program(number: int, channel: int = 0) -> mido.Message:
+    return mido.Message("program_change", program=number, channel=channel)
+
+
+def programs_by_track(data: bytes) -> list[list[tuple[int, int, int]]]:
+    """(tick, channel, program) of each track's program changes, as mido reads the file."""
+    mid = mido.MidiFile(file=io.BytesIO(data))
+    out = []
+    for trk in mid.tracks:
+        tick, found = 0, []
+        for msg in trk:
+            tick += msg.time
+            if msg.type == "program_change":
+                found.append((tick, msg.channel, msg.program))
+        out.append(found)
+    return out
+
+
+def test_program_changes_are_kept_and_saved_before_the_notes_they_play(tmp_path: Path) -> None:
+    # They were dropped (and a save over the file asked first): a GM synth then played every
+    # part with one instrument.
+    violin = [(0, program(40)), (0, note_on(72)), (480, note_off(72)),
+              (480, program(40)),  # restated: no change
+              (960, program(42)), (960, note_on(67)), (1440, note_off(67))]
+    bass = [(0, program(32, channel=1)), (0, note_on(36, channel=1)),
+            (1440, note_off(36, channel=1))]
+    drums = [(0, program(25, channel=9)), (0, note_on(36, channel=9)),
+             (240, note_off(36, channel=9))]
+    strings = [(0, program(48, channel=2))]  # a part whose notes are all gone
+    data = mido_song(violin, bass, drums, strings)
+    score, report = read_mid_report(write(tmp_path, data))
+    assert [(p.tick, p.channel, p.program) for p in score.program_changes] == [
+        (0, 0, 40), (0, 1, 32), (0, 2, 48), (960, 0, 42)
+    ]
+    # the drum kit goes with the drums (dropped); nothing else would be lost by a save
+    assert report.program_changes_skipped == 1
+    saved = mid_bytes(score)
+    # each channel's in its first track (the conductor holds none), before the note at its tick
+    assert programs_by_track(saved) == [
+        [], [(0, 0, 40), (960, 0, 42)], [(0, 1, 32)], [(0, 2, 48)]
+    ]
+    second = [m for m in mido.MidiFile(file=io.BytesIO(saved)).tracks[1] if not m.is_meta]
+    assert [(m.type, m.time) for m in second] == [
+        ("program_change", 0), ("note_on", 0), ("note_off", 480),
+        ("program_change", 480), ("note_on", 0), ("note_off", 480),
+    ]
+    again, again_report = parse_mid_bytes(saved)
+    assert again.program_changes == score.program_changes and not again_report.changed_anything
+    # a resolution raised on reading moves them with the notes
+    coarse = mido_song(violin, ppq=12)
+    score = read_mid_report(write(tmp_path, coarse))[0]
+    factor = score.ppq // 12
+    assert [(p.tick, p.program) for p in score.program_changes] == [(0, 40), (960 * factor, 42)]

@@ -8,7 +8,13 @@ from pathlib import Path
 
 from composer_app.cli import main
 from composer_app.core.note import Note, pitch_name
-from composer_app.core.score import KeySignature, Score, TempoChange, TimeSignature
+from composer_app.core.score import (
+    KeySignature,
+    ProgramChange,
+    Score,
+    TempoChange,
+    TimeSignature,
+)
 from composer_app.midi.files import ImportReport, mid_bytes, write_mid
 from composer_app.midi.info import describe
 
@@ -23,6 +29,9 @@ def _song(tmp_path: Path) -> Path:
         tempo_map=[TempoChange(0, 600_000)],
         time_signatures=[TimeSignature(0, 3, 4)],
         key_signatures=[KeySignature(0, 1, minor=True)],
+        # a violin turning viola on channel 1, a flute on channel 2 (numbered from 0)
+        program_changes=[ProgramChange(0, 0, 40), ProgramChange(0, 1, 73),
+                         ProgramChange(960, 0, 41)],
         _notes=[
             Note(0, 60, 480),  # eighth-note frames 0-1
             Note(480, 60, 480),  # frames 2-3, right after: reads back merged
@@ -44,6 +53,7 @@ Duration: 1.50 bars, 2.70 s (2160 ticks)
 Tempo: 100 BPM
 Meter: 3/4
 Key signature: E minor
+Instruments: 41 on channel 1, 74 on channel 2 (then 1 change)
 Pitch range: C4 (60) to D8 (110)
 Piano roll at one step per eighth note (240 ticks), 88 keys:
   out of range (dropped): 1

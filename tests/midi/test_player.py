@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from composer_app.core.note import Note
-from composer_app.core.score import Score, TempoChange
+from composer_app.core.score import ProgramChange, Score, TempoChange
 from composer_app.midi.player import (
     CC_ALL_NOTES_OFF,
     CC_ALL_SOUND_OFF,
@@ -249,6 +249,66 @@ def test_player_seek_ends_the_sounding_notes_and_resumes_there(rig: Rig) -> None
     assert notes[4][0] == pytest.approx(t_seek + 0.5)
     # a jump, not a panic: no controllers (all-sound-off would cut release and reverb tails)
     assert [m for _, m in rig.port.sent] == [m for _, m in notes]
+
+
+# ---- program changes: each part's instrument ---------------------------------------------
+PROGRAM = 0xC0
+
+
+def programmed_score() -> Score:
+    """A violin (41) on channel 1 turning cello (43) at tick 960, a bass (33) on channel 3,
+    and a change after the last note that must neither sound nor keep the playback going."""
+    score = score_of(Note(0, 60, 480), Note(960, 62, 480), Note(0, 36, 1440, channel=2))
+    score.program_changes = [ProgramChange(0, 0, 40), ProgramChange(0, 2, 32),
+                             ProgramChange(960, 0, 42), ProgramChange(4800, 0, 0)]
+    return score
+
+
+def test_player_sends_each_parts_program_before_its_notes(rig: Rig) -> None:
+    # programs were dropped: a GM synth played every part with the last instrument it was given
+    rig.play_to_end(programmed_score())
+    assert_times(rig.port.sent, [
+        (0.0, (PROGRAM, 40)), (0.0, (PROGRAM | 2, 32)), (0.0, (ON | 2, 36, 100)),
+        (0.0, (ON, 60, 100)), (0.5, (OFF, 60, 0)), (1.0, (PROGRAM, 42)), (1.0, (ON, 62, 100)),
+        (1.5, (OFF | 2, 36, 0)), (1.5, (OFF, 62, 0)),
+    ])  # fmt: skip
+    assert rig.player.position_tick == pytest.approx(1440)  # ended with the last note
+    # from after the change: the programs in force there go first
+    rig.port.sent.clear()
+    rig.finished.clear()
+    rig.play_to_end(programmed_score(), start_tick=1200)
+    assert [m for _, m in rig.port.sent][:2] == [(PROGRAM, 42), (PROGRAM | 2, 32)]
+
+
+def test_player_sends_the_programs_again_at_a_seek_a_loop_and_keeps_them_through_edits(
+    rig: Rig,
+) -> None:
+    score = programmed_score()
+    edited = threading.Event()
+
+    def edit_once(tick: float) -> None:
+        if tick >= 240 and not edited.is_set():
+            edited.set()
+            score.add(Note(720, 64, 120))  # an edit while playing reschedules what is to come
+            rig.player.update_notes(score)
+
+    rig.position_hook = edit_once
+    rig.play_to_end(score)
+    sent = [m for _, m in rig.port.sent]
+    assert sent.index((PROGRAM, 42)) < sent.index((ON, 62, 100))  # kept through the edit
+    assert (ON, 64, 100) in sent
+    # a loop's wrap goes back to the instrument in force at its start
+    rig.position_hook = None
+    rig.port.sent.clear()
+    rig.player.set_loop(0, 1440)
+    wrapped = threading.Event()
+    rig.position_hook = lambda tick: wrapped.set() if rig.clock() >= 1.6 else None
+    rig.player.play(score)
+    wait_until(wrapped.is_set)
+    rig.player.stop()
+    at_wrap = [m for t, m in rig.port.sent if t == pytest.approx(1.5)]
+    assert (PROGRAM, 40) in at_wrap and (PROGRAM | 2, 32) in at_wrap
+    assert at_wrap.index((PROGRAM, 40)) < at_wrap.index((ON, 60, 100))
 
 
 # ---- scheduling a window ahead (SCHEDULE_AHEAD_BEATS) ---------------------------------------

@@ -472,3 +472,45 @@ def test_playback_restart_player_reaches_a_jack_server_that_restarted(
             controller.close()
             received = synth.close()
         assert [m[:2] for m in received if m[0] == NOTE_ON] == [(NOTE_ON, 60), (NOTE_ON, 61)]
+
+
+def test_playback_a_files_instruments_reach_the_synth_over_jack(
+    qtbot, qapp, jack_server, tmp_path
+) -> None:
+    # A file's program changes were dropped: a General MIDI synth played its violin and its
+    # bass with whatever instrument it last had. A real file, read as the app reads it.
+    import mido
+
+    from composer_app.core.score import ProgramChange
+    from composer_app.midi.files import read_mid
+
+    mid = mido.MidiFile(type=1, ticks_per_beat=480)
+    mid.tracks.append(mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=100_000)]))
+    for channel, program, pitch in ((0, 40, 72), (1, 32, 36)):  # violin, bass: 0.1 s each
+        mid.tracks.append(mido.MidiTrack([
+            mido.Message("program_change", channel=channel, program=program, time=0),
+            mido.Message("note_on", channel=channel, note=pitch, velocity=90, time=0),
+            mido.Message("note_off", channel=channel, note=pitch, velocity=0, time=480),
+        ]))
+    mid.save(tmp_path / "duo.mid")
+    score = read_mid(tmp_path / "duo.mid")
+
+    def programs_then_notes(messages: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+        programs = [m for m in messages if m[0] & 0xF0 == 0xC0]
+        first_on = next(i for i, m in enumerate(messages) if m[0] & 0xF0 == NOTE_ON)
+        assert all(messages.index(p) < first_on for p in programs)  # before the notes
+        return programs
+
+    with process_controller_on_jack() as (controller, receiver, _spec):
+        controller.play(score, 0)
+        received = receiver.wait_for(2 + 4)
+        assert programs_then_notes(received) == [(0xC0, 40), (0xC1, 32)]
+        qtbot.waitUntil(lambda: not controller.is_playing, timeout=10_000)
+        # another song of this resolution crosses to the player's process as its differences
+        # from the last: its instruments cross too (a flute now)
+        other = score.copy()
+        other.program_changes = [ProgramChange(0, 0, 73)]
+        controller.play(other, 0)
+        later = receiver.wait_for(len(received) + 1 + 4)[len(received):]
+        assert programs_then_notes(later) == [(0xC0, 73)]
+        qtbot.waitUntil(lambda: not controller.is_playing, timeout=10_000)
