@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 MIDI_PITCH_MIN = 0
 MIDI_PITCH_MAX = 127
-MAX_TRACK = 0xFFFE  # a MIDI file holds at most 65535 tracks, one of them the conductor
+MAX_TRACK = 0xFFFE  # a MIDI file holds at most 65535 tracks; a score's first is the conductor
 
 
 _PITCH_CLASS_SHARPS = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
@@ -32,8 +32,8 @@ class Note:
     ``generated`` marks notes the model proposed and the user has not yet accepted.
     ``track`` says which of its channel's tracks a save puts the note in (0: the channel's
     first), so that a file's tracks that share a channel (a tune's melody and its chords) are
-    saved apart as they were read; a note made here goes in its channel's first track. Two
-    notes that differ only in ``track`` are the same note: it is neither compared nor sorted.
+    saved apart as they were read. A melody's note and a chord's note alike but for their
+    tracks (a unison of the two parts) are two notes.
 
     The field order is the sort order: by start, then pitch.
     """
@@ -44,7 +44,7 @@ class Note:
     velocity: int = 100
     channel: int = 0
     generated: bool = False
-    track: int = field(default=0, compare=False)
+    track: int = 0
 
     def __post_init__(self) -> None:
         if not (  # the common case, plain ints, checked at once (import makes 250,000 notes)
@@ -115,3 +115,22 @@ def main_part(notes: Iterable[Note]) -> tuple[int, int]:
     if not counts:
         return 0, 0
     return min(counts, key=lambda part: (-counts[part], part))
+
+
+def part_near(notes: Iterable[Note], tick: int, pitch: int) -> tuple[int, int] | None:
+    """The ``(channel, track)`` of the user's note (not ``generated``) nearest to ``pitch``
+    among ``notes``, of equals the nearest in time to ``tick`` (0 while it sounds there),
+    then the lowest part: where a note drawn at ``tick`` and ``pitch`` belongs (a melody note
+    drawn among the melody's notes, not in the chords' track). None without any."""
+    best: tuple[int, int, int, int] | None = None
+    for n in notes:
+        if n.generated:
+            continue
+        if n.start_tick <= tick < n.end_tick:
+            gap = 0
+        else:
+            gap = min(abs(n.start_tick - tick), abs(n.end_tick - tick))
+        key = (abs(n.pitch - pitch), gap, n.channel, n.track)
+        if best is None or key < best:
+            best = key
+    return None if best is None else (best[2], best[3])

@@ -153,11 +153,12 @@ def roll_to_notes(
     velocity: int = 100,
     generated: bool = False,
     channel: int = 0,
+    track: int = 0,
 ) -> list[Note]:
     """Turn a roll back into notes: each run of consecutive active frames of a pitch is one note.
 
     Shapes: ``roll`` is ``(T, P)``, truthy where a pitch sounds. Units: ticks. Every note gets
-    ``velocity`` and MIDI ``channel`` (0-15).
+    ``velocity``, MIDI ``channel`` (0-15) and ``track`` (``Note.track``).
     """
     roll = np.asarray(roll, dtype=bool)
     if roll.ndim != 2:
@@ -180,6 +181,7 @@ def roll_to_notes(
                     velocity=velocity,
                     channel=channel,
                     generated=generated,
+                    track=track,
                 )
             )
     notes.sort()

@@ -335,7 +335,7 @@ class Score:
         for note in sorted(wanted):
             i = bisect.bisect_left(self._notes, note)
             while i < len(self._notes) and self._notes[i] == note:
-                found.append(note)
+                found.append(self._notes[i])
                 i += 1
         return found
 

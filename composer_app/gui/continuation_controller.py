@@ -26,8 +26,8 @@ from composer_app.gui.preferences import OUTPUT_CHECK_DELAY_MS, readable_path
 from composer_app.ml.continuation import (
     no_pitch_allowed_reason,
     plan_start,
-    seed_channel,
     seed_notes,
+    seed_part,
     seed_velocity,
     step_ticks_for,
 )
@@ -90,6 +90,7 @@ class ContinuationController(QObject):
         self._heat_pitch_low = 21  # the lowest MIDI pitch of the probabilities' columns
         self._velocity = 90
         self._channel = 0  # MIDI channel of the generated notes (the seed's)
+        self._track = 0  # and their track on it (Note.track: the seed's)
         self._over_notes = False  # the run plays over user notes it does not hear
         self._kept_before = ""  # the status's note that Continue kept the take before
         self._output_gone = False  # the output in use was no longer listed at the start
@@ -272,7 +273,7 @@ class ContinuationController(QObject):
         seed = seed_notes(user_notes, seed_start, start_tick)
         targets = seed_notes(user_notes, start_tick, start_tick + n_steps * step_ticks)
         self._velocity = seed_velocity(seed, targets if settings.accompany else ())
-        self._channel = seed_channel(seed, targets if settings.accompany else ())
+        self._channel, self._track = seed_part(seed, targets if settings.accompany else ())
         # your notes after the start, which the model does not hear unless it accompanies them
         self._over_notes = not settings.accompany and any(
             n.start_tick >= start_tick for n in targets
@@ -609,6 +610,7 @@ class ContinuationController(QObject):
             velocity=self._velocity,
             generated=True,
             channel=self._channel,
+            track=self._track,
         )
 
     def _show_heat_map(self) -> None:

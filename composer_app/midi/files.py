@@ -67,8 +67,10 @@ limits count quarter notes, not ticks, so raising the resolution cannot break th
 
 Writing always produces format 1: track 0 holds tempo, meter and key signatures, then one track
 per channel and ``Note.track``, by channel (a track whose notes overlap on one pitch gets extra
-tracks, so that reading the file back gives the very same notes); a channel's program changes
-go in its first track. A score beyond the reader's limits is refused before anything is
+tracks, named :data:`OVERLAP_TRACK_NAME` so that reading the file back folds them into their
+track and gives the very same notes, tracks included); a channel's program changes go in its
+first track. A score whose tracks would need more tracks than a file holds is saved one
+track per channel (and overlap layer). A score beyond the reader's limits is refused before anything is
 written, so every saved file opens again.
 """
 
@@ -104,6 +106,10 @@ MAX_NOTES = 250_000  # a dense piano piece has ~30,000
 MAX_TEMPO_CHANGES = 65_536  # each of tempo, time-signature, key-signature and program changes
 MAX_LENGTH_QUARTERS = 65_536  # 9 h at 120 BPM; an eighth-note roll of it is 131072 x 88
 DRUM_CHANNEL = 9  # "channel 10" counted from one
+# The name of a track a save adds for notes that overlap on one pitch in their track (a MIDI
+# file cannot tell two such notes apart in one track); reading it back folds it into the track
+# before it on its channel.
+OVERLAP_TRACK_NAME = b"Composer: overlapping notes"
 
 _SMPTE_FPS = {24: (24, 24.0), 25: (25, 25.0), 29: (30, 29.97), 30: (30, 30.0)}
 _MAX_VLQ = 0x0FFF_FFFF
@@ -424,6 +430,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     keys: dict[int, tuple[int, bool]] = {}  # tick -> (sharps, minor)
     programs: dict[int, int] = {}  # tick << 4 | channel -> program
     bends: list[tuple[int, int, int]] = []  # (tick, channel, value) in file order
+    layers: set[int] = set()  # tracks this app wrote for notes overlapping on one pitch
     runs: list[tuple[int, int, int]] = []  # (track number, first, stop): its notes in `notes`
     # notes never turned off: (track number, its end tick, channel << 7 | pitch, start, velocity)
     unreleased: list[tuple[int, int, int, int, int]] = []
@@ -457,6 +464,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
                 meters,
                 keys,
                 programs,
+                layers,
                 bends,
                 report,
                 MAX_NOTES - len(unreleased),  # notes waiting to be closed count too
@@ -498,7 +506,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
         tempos = {0: fixed_tempo}
     tempos.setdefault(0, DEFAULT_TEMPO_US_PER_QUARTER)
     meters.setdefault(0, (4, 4))
-    _keep_tracks_apart(notes, runs)
+    _keep_tracks_apart(notes, runs, layers)
     last_note_end = max((n.end_tick for n in notes), default=0)
     # a key signature past the length limit (after a corrupt delta time) is dropped, not a
     # reason to refuse the song (it was read as a skipped meta event before keys were kept)
@@ -620,14 +628,18 @@ def _limit_reason(
     return None
 
 
-def _keep_tracks_apart(notes: list[Note], runs: list[tuple[int, int, int]]) -> None:
+def _keep_tracks_apart(
+    notes: list[Note], runs: list[tuple[int, int, int]], layers: set[int]
+) -> None:
     """Number the file's tracks that hold notes on one channel, in file order, and give each
     note its track's number (``Note.track``), so that a save writes them apart again: the
-    first track on a channel is 0 (every note's default), the next 1, and so on.
+    first track on a channel is 0 (every note's default), the next 1, and so on. A track this
+    app wrote for overlapping notes (its number in ``layers``) belongs to the track before it
+    on its channel, so a save read back gives every note its track again.
 
-    ``notes`` are the notes in the order read, given their tracks in place; ``runs`` says which track
-    (``(track number, first, stop)``) each stretch of them came from. Cheap when no two
-    tracks share a channel: nothing is replaced then.
+    ``notes`` are the notes in the order read, given their tracks in place; ``runs`` says
+    which track (``(track number, first, stop)``) each stretch of them came from. Nothing is
+    changed (after one pass over the notes) where each channel has one track.
     """
     if len(runs) < 2:
         return
@@ -635,13 +647,14 @@ def _keep_tracks_apart(notes: list[Note], runs: list[tuple[int, int, int]]) -> N
     for track_no, first, stop in runs:
         for channel in set(map(_CHANNEL_OF, notes[first:stop])):
             tracks_on.setdefault(channel, set()).add(track_no)
-    number: dict[tuple[int, int], int] = {  # (channel, file track) -> its track on the channel
-        (channel, track_no): i
-        for channel, on in tracks_on.items()
-        if len(on) > 1
-        for i, track_no in enumerate(sorted(on))
-        if i
-    }
+    number: dict[tuple[int, int], int] = {}  # (channel, file track) -> its track on the channel
+    for channel, on in tracks_on.items():
+        ordinal = -1
+        for track_no in sorted(on):
+            if track_no not in layers or ordinal < 0:  # (a layer first on its channel: 0)
+                ordinal += 1
+            if ordinal:
+                number[channel, track_no] = ordinal
     if not number:
         return
     set_field = object.__setattr__  # the notes are new and no one else's yet: set in place
@@ -660,13 +673,15 @@ def _parse_track(
     meters: dict[int, tuple[int, int]],
     keys: dict[int, tuple[int, bool]],
     programs: dict[int, int],
+    layers: set[int],
     bends: list[tuple[int, int, int]],
     report: ImportReport,
     max_notes: int,
 ) -> tuple[int, dict[int, tuple[int, int]]]:
     """Append the notes, tempos, meters, key signatures, program changes (``tick << 4 |
     channel -> program``) and pitch bends (``(tick, channel, value)``, counted by the caller) of one
-    track chunk body. Units: ticks.
+    track chunk body; add its number to ``layers`` if it is a track this app wrote for notes
+    that overlap on one pitch (named :data:`OVERLAP_TRACK_NAME`). Units: ticks.
 
     Returns the track's end tick and the notes still sounding there (``channel << 7 | pitch``
     -> (start tick, velocity)), which the caller closes at the end of the song. Refuses a
@@ -739,6 +754,8 @@ def _parse_track(
                         _meter_event(trk, i, length, tick, track_no, meters, report)
                     elif meta_type == 0x59:
                         _key_event(trk, i, length, tick, keys, report)
+                    elif meta_type == 0x03 and trk[i : i + length] == OVERLAP_TRACK_NAME:
+                        layers.add(track_no)  # the name this app gives its overlap tracks
                     elif length:  # an empty one (a writer's filler) holds nothing to lose
                         metas += 1
                     i += length
@@ -1094,8 +1111,10 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
     for change in score.program_changes:
         programs.setdefault(change.channel, []).append(change)
     lanes = _note_lanes(score.notes, path, extra_channels=programs)
-    for (channel, _track, _layer), lane in lanes:
+    for (channel, _track, layer), lane in lanes:
         events: list[tuple[int, int, bytes]] = []
+        if layer:  # named, so that reading it back folds it into its track
+            events.append((0, -1, b"\xff\x03" + _vlq(len(OVERLAP_TRACK_NAME)) + OVERLAP_TRACK_NAME))
         for n in lane:
             events.append((n.end_tick, 0, bytes((0x80 | n.channel, n.pitch, 0x40))))
             events.append((n.start_tick, 2, bytes((0x90 | n.channel, n.pitch, n.velocity))))
@@ -1119,7 +1138,18 @@ def _note_lanes(
     for n, lane in _note_lane_keys(notes):
         if lane not in lanes:
             if len(lanes) >= 0xFFFF - 1:  # one track is the conductor
-                raise MidiFileError(path, "the score needs more than 65535 tracks", "save")
+                # as many tracks as a file holds (a file of 65,535 one-note tracks on one
+                # channel): each channel's tracks saved as one, with their overlap layers
+                lanes = {}
+                for n, lane in _note_lane_keys(notes, by_track=False):
+                    if lane not in lanes:
+                        if len(lanes) >= 0xFFFF - 1:
+                            raise MidiFileError(
+                                path, "the score needs more than 65535 tracks", "save"
+                            )
+                        lanes[lane] = []
+                    lanes[lane].append(n)
+                break
             lanes[lane] = []
         lanes[lane].append(n)
     with_notes = {channel for channel, _track, _layer in lanes}
@@ -1131,9 +1161,11 @@ def _note_lanes(
     return [(k, lanes[k]) for k in sorted(lanes)]
 
 
-def _note_lane_keys(notes: Iterable[Note]) -> Iterator[tuple[Note, tuple[int, int, int]]]:
+def _note_lane_keys(
+    notes: Iterable[Note], by_track: bool = True
+) -> Iterator[tuple[Note, tuple[int, int, int]]]:
     """Each note (sorted by start) with the output track it is written to: ``(channel, track,
-    layer)``.
+    layer)`` (track 0 for every note unless ``by_track``).
 
     Within a lane no two notes of one pitch overlap, so reading the file back pairs every
     note-off with the right note-on. Each note takes the lowest layer of its channel and
@@ -1147,11 +1179,12 @@ def _note_lane_keys(notes: Iterable[Note]) -> Iterator[tuple[Note, tuple[int, in
     for n in notes:
         channel = n.channel
         start = n.start_tick
-        key = (n.track << 4 | channel) << 7 | n.pitch
+        track = n.track if by_track else 0
+        key = (track << 4 | channel) << 7 | n.pitch
         state = keys.get(key)
         if state is None:  # the first note of its key: layer 0
             keys[key] = ([(start + n.duration_ticks, 0)], [], [1])
-            yield n, (channel, n.track, 0)
+            yield n, (channel, track, 0)
             continue
         ends, spare, used = state
         while ends and ends[0][0] <= start:
@@ -1162,7 +1195,7 @@ def _note_lane_keys(notes: Iterable[Note]) -> Iterator[tuple[Note, tuple[int, in
             layer = used[0]
             used[0] = layer + 1
         heappush(ends, (start + n.duration_ticks, layer))
-        yield n, (channel, n.track, layer)
+        yield n, (channel, track, layer)
 
 
 def _track_bytes(events: list[tuple[int, int, bytes]], end_tick: int = 0) -> bytes:

@@ -15,6 +15,7 @@ user's key and moved into the model's key the same way.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -290,15 +291,17 @@ def variation_seed(random_seed: int | None, variation: int) -> int | None:
     return int(sequence.generate_state(1, dtype=np.uint64)[0] >> 1)  # a non-negative int64
 
 
-def seed_channel(seed: Sequence[Note], targets: Sequence[Note] = ()) -> int:
-    """The MIDI channel (0-15) generated notes get: the one most of the seed's notes use (the
-    lowest on a tie), else the target notes' in accompany mode, else 0; so a continuation goes
-    on in the part it continues."""
+def seed_part(seed: Sequence[Note], targets: Sequence[Note] = ()) -> tuple[int, int]:
+    """The MIDI channel (0-15) and track (``Note.track``) generated notes get: the channel most
+    of the seed's notes use and, of its tracks, the one most of them are in (the lowest on a
+    tie); else the target notes' in accompany mode; else (0, 0). So a continuation goes on in
+    the part it continues, and is saved in its track."""
     notes = seed or targets
     if not notes:
-        return 0
-    counts = np.bincount([n.channel for n in notes], minlength=16)
-    return int(np.argmax(counts))
+        return 0, 0
+    channel = int(np.argmax(np.bincount([n.channel for n in notes], minlength=16)))
+    tracks = Counter(n.track for n in notes if n.channel == channel)
+    return channel, min(tracks, key=lambda track: (-tracks[track], track))
 
 
 @dataclass
@@ -342,7 +345,9 @@ class Continuation:
         end_tick = self.start_tick + self.settings.n_steps * self.step_ticks
         target_notes = seed_notes(user_notes, self.start_tick, end_tick)
         held_notes = [n for n in target_notes if n.start_tick < self.start_tick]
-        self.channel = seed_channel(seed, target_notes if self.settings.accompany else ())
+        self.channel, self.track = seed_part(
+            seed, target_notes if self.settings.accompany else ()
+        )
         heard = seed + (target_notes if self.settings.accompany else [])
         # the key the music is in (messages, "Seed's key" scales): the notes', or with none
         # to judge by (a continuation from silence), the key signature's ...
@@ -490,4 +495,5 @@ class Continuation:
             velocity=self.velocity,
             generated=True,
             channel=self.channel,
+            track=self.track,
         )

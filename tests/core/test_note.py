@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from composer_app.core.note import Note, NoteError, main_part
+from composer_app.core.note import Note, NoteError, main_part, part_near
 
 
 def test_note_defaults_and_end_tick() -> None:
@@ -90,17 +90,19 @@ def test_note_accepted_clears_generated_only() -> None:
     assert proposal.accepted() == Note(0, 60, 10, 70, channel=2, generated=False)
 
 
-def test_note_track_is_kept_by_every_copy_but_neither_compared_nor_sorted() -> None:
+def test_note_track_is_kept_by_every_copy_and_sorts_last() -> None:
     chord = Note(0, 48, 960, 70, channel=2, track=1)
     assert chord.track == 1 and Note(0, 48, 960).track == 0
     # the copies an edit makes keep the track (a moved chord stays in the chords' track)
     copies = (chord.moved(480, 2), chord.with_duration(5), chord.with_velocity(9),
               dataclasses.replace(chord, generated=True).accepted())
     assert [c.track for c in copies] == [1, 1, 1, 1]
-    # two notes alike but for the track are one note (a set, a removal, the sort order)
-    same = Note(0, 48, 960, 70, channel=2, track=0)
-    assert chord == same and hash(chord) == hash(same) and not chord < same
-    assert len({chord, same}) == 1
+    # the melody's C3 and the chords' C3 struck together (a unison of two parts) are two
+    # notes: a set, a selection or a removal keeps them apart; the track sorts last
+    melody = Note(0, 48, 960, 70, channel=2, track=0)
+    assert chord != melody and len({chord, melody}) == 2
+    assert sorted([chord, melody]) == [melody, chord]
+    assert sorted([chord, Note(0, 49, 1)]) == [chord, Note(0, 49, 1)]
 
 
 def test_main_part_is_the_channel_and_track_most_user_notes_are_in() -> None:
@@ -113,3 +115,20 @@ def test_main_part_is_the_channel_and_track_most_user_notes_are_in() -> None:
     assert main_part(tune + proposals) == (3, 0)
     assert main_part(tune + chords[:2]) == (3, 0)
     assert main_part(proposals) == (0, 0)
+
+
+def test_part_near_is_the_part_of_the_nearest_user_note_in_pitch_then_time() -> None:
+    melody = [Note(0, 72, 480), Note(480, 76, 480)]
+    chords = [Note(0, 48, 960, track=1), Note(0, 55, 960, track=1)]
+    bass = [Note(960, 40, 960, channel=2)]
+    notes = melody + chords + bass
+    assert part_near([], 0, 60) is None
+    assert part_near(notes, 240, 74) == (0, 0)
+    assert part_near(notes, 240, 52) == (0, 1)
+    assert part_near(notes, 960, 41) == (2, 0)
+    # equally near in pitch: the one sounding at the tick, then the nearer in time
+    tie = [Note(0, 60, 480, track=1), Note(1920, 64, 480)]
+    assert part_near(tie, 240, 62) == (0, 1)
+    assert part_near(tie, 1800, 62) == (0, 0)
+    # the model's proposals are no part to draw in
+    assert part_near([Note(0, 62, 480, channel=5, generated=True)], 0, 62) is None

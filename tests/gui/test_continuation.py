@@ -307,12 +307,14 @@ def test_continuation_after_a_pickup_keeps_the_beat_the_channel_and_a_held_note(
 ):
     # A one-sixteenth pickup, then a bar of 4/4 on channel 4 whose last note is held two
     # eighths over the next bar line; the playhead on that bar line (inside the held note).
+    # The tune is the second track on its channel (a drone note is the first).
     score = Score(time_signatures=[TimeSignature(0, 1, 16), TimeSignature(120, 4, 4)])
     score.tempo_map = [TempoChange.from_bpm(0, 600.0)]
-    score.add(Note(0, 60, 120, 90, channel=4))
+    score.add(Note(0, 38, 120, 90, channel=4))
+    score.add(Note(0, 60, 120, 90, channel=4, track=1))
     tune = [62, 66, 69, 74, 73, 71, 69]
-    score.add_many(Note(120 + i * 240, p, 240, 90, channel=4) for i, p in enumerate(tune))
-    held = Note(120 + 7 * 240, 74, 3 * 240, 90, channel=4)  # to 2040 + 480
+    score.add_many(Note(120 + i * 240, p, 240, 90, channel=4, track=1) for i, p in enumerate(tune))
+    held = Note(120 + 7 * 240, 74, 3 * 240, 90, channel=4, track=1)  # to 2040 + 480
     score.add(held)
     write_mid(score, tmp_path / "pickup.mid")
     assert window.open_file(str(tmp_path / "pickup.mid"), ask_to_save=False)
@@ -327,8 +329,9 @@ def test_continuation_after_a_pickup_keeps_the_beat_the_channel_and_a_held_note(
     assert all((n.start_tick - 2040) % 240 == 0 for n in generated)
     assert 2040 <= min(n.start_tick for n in generated)
     assert max(n.end_tick for n in generated) <= 2040 + 1920
-    # in the part it continues, and never striking the held D5 again while it sounds
-    assert {n.channel for n in generated} == {4}
+    # in the part it continues (its channel and track), and never striking the held D5
+    # again while it sounds
+    assert {(n.channel, n.track) for n in generated} == {(4, 1)}
     assert not [n for n in generated if n.pitch == held.pitch and n.start_tick < held.end_tick]
     window.continuation.accept()
     assert held in window.document.score.notes

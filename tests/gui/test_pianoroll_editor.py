@@ -93,17 +93,23 @@ def test_editor_draw_click_adds_a_grid_note_and_sounds_it(qtbot):
     assert editor.document.selection == {Note(960, 64, 120)}
 
 
-def test_editor_draw_puts_a_note_in_the_part_most_notes_are_in(qtbot):
+def test_editor_draw_puts_a_note_in_the_part_it_is_drawn_among(qtbot):
     # a file's tune on channel 4, its chords in a second track of that channel: a drawn note
     # went on channel 1 (another instrument on a multitimbral synth, and another track on save)
     tune = [Note(0, 72, 480, 90, channel=3, track=0), Note(480, 74, 480, 90, channel=3, track=0)]
     chords = [Note(0, 48 + i, 960, 70, channel=3, track=1) for i in (0, 4, 7)]
     editor = make_editor(qtbot, tune + chords)
-    with qtbot.waitSignal(editor.note_preview_requested) as preview:
-        click(editor.view, at(editor, 1920, 64))
-    drawn = [n for n in editor.document.score.notes if n.start_tick == 1920]
-    assert [(n.channel, n.track) for n in drawn] == [(3, 1)]  # the chords' track: 3 notes of 5
-    assert preview.args == [64, 100, 3]
+
+    def draw(tick: int, pitch: int) -> tuple[int, int, list]:
+        with qtbot.waitSignal(editor.note_preview_requested) as preview:
+            click(editor.view, at(editor, tick, pitch))
+        [drawn] = [n for n in editor.document.score.notes if (n.start_tick, n.pitch) == (tick, pitch)]
+        return drawn.channel, drawn.track, preview.args
+
+    assert draw(960, 76) == (3, 0, [76, 100, 3])  # among the tune: the tune's track
+    assert draw(960, 50) == (3, 1, [50, 100, 3])  # among the chords: theirs
+    # bars away from any note: the part most notes are in (the chords: 4 notes of 6 now)
+    assert draw(480 * 4 * 8, 64)[:2] == (3, 1)
     # the keyboard's keys sound in that part too
     with qtbot.waitSignal(editor.note_preview_requested) as preview:
         editor._on_keyboard_note_preview_requested(60, 100)

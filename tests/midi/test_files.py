@@ -23,6 +23,7 @@ from composer_app.midi import files
 from composer_app.midi.files import (
     MAX_FILE_BYTES,
     MAX_LENGTH_QUARTERS,
+    OVERLAP_TRACK_NAME,
     MidiFileError,
     mid_bytes,
     parse_mid_bytes,
@@ -100,17 +101,24 @@ def mido_notes(data: bytes) -> list[Note]:
 
 
 def mido_notes_of(mid: mido.MidiFile) -> list[Note]:
-    """:func:`mido_notes` of a file mido has already read."""
+    """:func:`mido_notes` of a file mido has already read. Each note's track is its file
+    track's place among those with notes on its channel (0 the first); a track named
+    ``OVERLAP_TRACK_NAME`` (this app's, for overlapping notes) counts as the one before it."""
     notes = []
+    tracks_on: dict[int, int] = {}  # channel -> tracks with notes on it so far
     for trk in mid.tracks:
         tick = 0
         events: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        layer = any(
+            m.type == "track_name" and m.name.encode() == OVERLAP_TRACK_NAME for m in trk
+        )
         for msg in trk:
             tick += msg.time
             if msg.type not in ("note_on", "note_off") or msg.channel == 9:
                 continue
             velocity = msg.velocity if msg.type == "note_on" else 0
             events.setdefault((msg.channel, msg.note), []).append((tick, velocity))
+        track_notes = []
         for (channel, pitch), seq in events.items():
             sounding: tuple[int, int] | None = None
             cut_without_off = 0
@@ -123,16 +131,21 @@ def mido_notes_of(mid: mido.MidiFile) -> list[Note]:
                         cut_without_off -= 1
                         continue
                     if t > sounding[0]:
-                        notes.append(Note(sounding[0], pitch, t - sounding[0], sounding[1], channel))
+                        track_notes.append((sounding[0], pitch, t - sounding[0], sounding[1],
+                                            channel))
                     sounding, cut_without_off = None, 0
                 else:
                     if sounding is not None:
                         if t > sounding[0]:
-                            notes.append(
-                                Note(sounding[0], pitch, t - sounding[0], sounding[1], channel)
+                            track_notes.append(
+                                (sounding[0], pitch, t - sounding[0], sounding[1], channel)
                             )
                         cut_without_off += 1
                     sounding = (t, velocity)
+        for channel in sorted({fields[4] for fields in track_notes}):
+            if not (layer and channel in tracks_on):
+                tracks_on[channel] = tracks_on.get(channel, 0) + 1
+        notes += [Note(*fields, track=tracks_on[fields[4]] - 1) for fields in track_notes]
     return sorted(notes)
 
 

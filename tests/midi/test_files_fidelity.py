@@ -305,22 +305,32 @@ def test_tracks_that_share_a_channel_are_saved_apart_as_they_were_read(tmp_path:
     assert note_tracks(mid_bytes(score)) == note_tracks(data)
 
 
-def test_a_track_saved_in_overlap_layers_keeps_its_layout(tmp_path: Path) -> None:
-    # a score with C4 overlapping itself on channel 1 is saved as two channel-1 tracks (one per
-    # overlap layer); reopening and saving again writes the same two tracks
-    score = Score(_notes=[Note(0, 60, 960), Note(480, 60, 960), Note(480, 64, 480)])
+def test_a_track_saved_in_overlap_layers_reads_back_as_one_track(tmp_path: Path) -> None:
+    # A track whose notes overlap on one pitch is saved as that track plus a layer track (a
+    # MIDI file cannot pair two such notes in one track), named so that reading it back folds
+    # the layer into its track: every note comes back with its own track, and the chords stay
+    # the second track (they became the third, and a drawn note's part changed with them).
+    melody = [Note(0, 60, 960), Note(480, 60, 960), Note(480, 64, 480)]
+    chords = [Note(0, 48, 1440, track=1), Note(0, 52, 1440, track=1)]
+    score = Score(_notes=melody + chords)
     write_mid(score, tmp_path / "layers.mid")
     data = (tmp_path / "layers.mid").read_bytes()
-    assert note_tracks(data) == [[60, 64], [60]]
+    assert note_tracks(data) == [[60, 64], [60], [48, 52]]
+    layer = mido.MidiFile(file=io.BytesIO(data)).tracks[2]
+    assert [m.name for m in layer if m.type == "track_name"] == ["Composer: overlapping notes"]
     again, report = read_mid_report(tmp_path / "layers.mid")
-    assert again.notes == score.notes and not report.changed_anything
+    assert again.notes == score.notes and not report.changed_anything  # tracks included
     assert note_tracks(mid_bytes(again)) == note_tracks(data)
-    # the same notes written by another program with E4 in the second track: E4 stays there
+    # the same melody written by another program with the second C4 and E4 in a track of
+    # their own: that track is kept (a track of the channel like any other)
     first = [(0, note_on(60)), (960, note_off(60))]
     second = [(480, note_on(60)), (480, note_on(64)), (960, note_off(64)), (1440, note_off(60))]
     data = mido_song(first, second)
     score, report = read_mid_report(write(tmp_path, data))
-    assert score.notes == again.notes and not report.changed_anything
+    assert [(n.start_tick, n.pitch, n.track) for n in score.notes] == [
+        (0, 60, 0), (480, 60, 1), (480, 64, 1)
+    ]
+    assert not report.changed_anything
     assert note_tracks(mid_bytes(score)) == note_tracks(data) == [[60], [60, 64]]
 
 
@@ -642,3 +652,44 @@ def test_program_changes_are_kept_and_saved_before_the_notes_they_play(tmp_path:
     score = read_mid_report(write(tmp_path, coarse))[0]
     factor = score.ppq // 12
     assert [(p.tick, p.program) for p in score.program_changes] == [(0, 40), (960 * factor, 42)]
+
+
+def test_a_unison_of_two_tracks_stays_two_notes_through_an_edit_and_its_undo() -> None:
+    # The melody's C5 and the chords' C5 on one channel were one note to a selection (the
+    # track was not compared): transposing the chords' one and undoing put both in track 0.
+    from composer_app.core.edits import ReplaceNotes
+
+    melody = [(0, note_on(72, 80)), (480, note_off(72)), (480, note_on(74, 80)), (960, note_off(74))]
+    chords = [(0, note_on(72, 80)), (0, note_on(64, 80)), (480, note_off(72)), (480, note_off(64))]
+    data = mido_song(melody, chords)
+    score = parse_mid_bytes(data)[0]
+    before = [(n.pitch, n.track) for n in score.notes]
+    assert before == [(64, 1), (72, 0), (72, 1), (74, 0)]
+    chords_c5 = next(n for n in score.notes if n.pitch == 72 and n.track == 1)
+    assert score.copies_of([chords_c5]) == [chords_c5]  # a selection of it holds it alone
+    edit = ReplaceNotes(score.copies_of([chords_c5]), [chords_c5.moved(0, 1)], "Transpose")
+    edit.apply(score)
+    assert [(n.pitch, n.track) for n in score.notes] == [(64, 1), (72, 0), (73, 1), (74, 0)]
+    edit.revert(score)
+    assert [(n.pitch, n.track) for n in score.notes] == before
+    assert note_tracks(mid_bytes(score)) == [[72, 74], [64, 72]]  # (at one tick by pitch)
+
+
+def test_a_file_of_more_tracks_than_a_save_can_hold_saves_each_channel_as_one(
+    tmp_path: Path,
+) -> None:
+    # 65,535 one-note tracks on channel 1 and no conductor track: kept apart, they would need
+    # one track more than a file holds with the conductor, and the file could not be saved.
+    tracks = []
+    for k in range(0xFFFF):
+        body = files._vlq(20 * k) + b"\x90\x3c\x40\x0a\x80\x3c\x00\x00\xff\x2f\x00"
+        tracks.append(b"MTrk" + len(body).to_bytes(4, "big") + body)
+    data = (b"MThd" + (6).to_bytes(4, "big") + (1).to_bytes(2, "big")
+            + (0xFFFF).to_bytes(2, "big") + (480).to_bytes(2, "big") + b"".join(tracks))
+    score, report = parse_mid_bytes(data)
+    assert report.dropped_content_lines() == [] and score.notes[-1].track == 0xFFFE
+    saved = mid_bytes(score)
+    assert len(track_bodies(saved)) == 2  # the conductor and channel 1's notes
+    assert [n.start_tick for n in parse_mid_bytes(saved)[0].notes] == [
+        20 * k for k in range(0xFFFF)
+    ]

@@ -230,6 +230,14 @@ def test_continuation_goes_on_in_the_seeds_channel() -> None:
     cont = Continuation(model, seed, PPQ, 4 * EIGHTH, settings=ContinuationSettings(n_steps=2))
     list(cont)
     assert cont.generated_notes() and {n.channel for n in cont.generated_notes()} == {4}
+    # and in the track of that channel most of them are in (a tune's melody, of a file whose
+    # chords share its channel), so a save puts the take there, as a drawn note would go
+    seed = [Note(i * EIGHTH, 60 + i, EIGHTH, channel=4, track=1) for i in range(3)] + [
+        Note(3 * EIGHTH, 63, EIGHTH, channel=4), Note(0, 48, 4 * EIGHTH, channel=2)
+    ]
+    cont = Continuation(model, seed, PPQ, 4 * EIGHTH, settings=ContinuationSettings(n_steps=2))
+    list(cont)
+    assert {(n.channel, n.track) for n in cont.generated_notes()} == {(4, 1)}
 
 
 def test_continuation_same_random_seed_gives_same_notes() -> None:

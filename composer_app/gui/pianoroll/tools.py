@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from composer_app.core.edits import EditOperation, ReplaceNotes, add_notes, remove_notes
-from composer_app.core.note import MIDI_PITCH_MAX, Note, main_part
+from composer_app.core.note import MIDI_PITCH_MAX, Note, main_part, part_near
 from composer_app.core.score import DEFAULT_PPQ, Score
 from composer_app.gui.pianoroll.geometry import (
     HitPart,
@@ -376,6 +376,15 @@ class _NewNoteDrag:
             self.clicked = self.note
 
 
+def _part_for_new_note(score: Score, tick: int, pitch: int) -> tuple[int, int]:
+    """The ``(channel, track)`` a note drawn at ``tick`` and ``pitch`` goes in: that of the
+    note nearest in pitch within a bar either side (a melody note drawn among the melody goes
+    in the melody's track, not the chords'), else the part most notes are in."""
+    bar_ticks = score.time_signature_at(tick).bar_ticks(score.ppq)
+    near = score.notes_in_range(max(0, tick - bar_ticks), tick + bar_ticks)
+    return part_near(near, tick, pitch) or main_part(score.notes)
+
+
 class DrawTool(Tool):
     """Click on empty space adds a note at the snapped position, as long as the last note
     drawn or resized with this tool (one grid cell long at first, and after the grid
@@ -406,9 +415,9 @@ class DrawTool(Tool):
         length = cell
         if self._last_length is not None:
             length = self._last_length  # the length last drawn or resized on this grid
-        # in the part most of the notes are in (a tune's part on channel 3 gets channel 3)
-        channel, track = main_part(host.score.notes)
-        note = Note(start, geo.y_to_pitch(y), length, self.velocity, channel, track=track)
+        pitch = geo.y_to_pitch(y)
+        channel, track = _part_for_new_note(host.score, start, pitch)
+        note = Note(start, pitch, length, self.velocity, channel, track=track)
         self._drag = _NewNoteDrag(note, tick, cell)
         host.set_overlay(Overlay(ghosts=(note,)))
         host.preview_note(note.pitch, note.velocity, note.channel)
