@@ -920,7 +920,9 @@ class MainWindow(QMainWindow):
         self.set_playhead(tick)
 
     def _on_editor_note_preview_requested(self, pitch: int, velocity: int, channel: int) -> None:
-        self.playback.preview_note(pitch, velocity, channel)
+        # with its part's instrument where the file gives one (as Play would send it)
+        program = self.document.score.programs_at(self.playhead_tick).get(channel)
+        self.playback.preview_note(pitch, velocity, channel, program)
 
     def _on_follow_toggled(self, follow: bool) -> None:
         self.editor.follow_playhead = follow

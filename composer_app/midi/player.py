@@ -292,7 +292,9 @@ class Player:
         self._seq = 0
         self._pair = 0
         self._last_position_s = -math.inf
-        self._pending_previews: list[tuple[int, int, float, int]] = []
+        # (pitch, velocity, duration_s, channel, program or None)
+        self._pending_previews: list[tuple[int, int, float, int, int | None]] = []
+        self._programs_sent: dict[int, int] = {}  # channel -> the last program sent on it
         self._pending_callbacks: list[Callable[[], None]] = []
         self._stats = PlayerStats()
         self._realtime_priority = realtime_priority
@@ -345,6 +347,7 @@ class Player:
                 return
             self._silence_locked(report_failure=False)  # a dead old port must not stop playback
             self._port = port
+            self._programs_sent.clear()  # another synth: it has had none of them
             self._wake.notify()
 
     def play(self, score: Score, start_tick: int = 0) -> None:
@@ -616,15 +619,20 @@ class Player:
             self._silence_locked()
 
     def preview_note(
-        self, pitch: int, velocity: int = 100, duration_s: float = 0.25, channel: int = 0
+        self, pitch: int, velocity: int = 100, duration_s: float = 0.25, channel: int = 0,
+        program: int | None = None,
     ) -> None:
-        """Sound one note now (a piano key click) for ``duration_s`` seconds, on the player's thread."""
+        """Sound one note now (a piano key click) for ``duration_s`` seconds, on the player's
+        thread; with ``program`` (0-127, its part's instrument), that program is sent first
+        unless it is the last one this player sent on the channel."""
         Note(0, pitch, 1, velocity, channel)  # validates pitch, velocity and channel
         if duration_s <= 0:
             raise ValueError(f"duration_s must be positive, got {duration_s}")
+        if program is not None and not 0 <= program <= 127:
+            raise ValueError(f"program must be 0-127, got {program}")
         with self._wake:
             self._check_open()
-            self._pending_previews.append((pitch, velocity, float(duration_s), channel))
+            self._pending_previews.append((pitch, velocity, float(duration_s), channel, program))
             self._wake.notify()
 
     def close(self) -> None:
@@ -836,6 +844,13 @@ class Player:
             self._reanchor(self._clock(), self._position_tick)
 
     # ---- sending (lock held) -------------------------------------------------------------
+    def _send_program(self, channel: int, program: int) -> bool:
+        """Send a program change, and remember it (a preview need not send it again)."""
+        if not self._send([PROGRAM_CHANGE | channel, program]):
+            return False
+        self._programs_sent[channel] = program
+        return True
+
     def _send(self, message: list[int]) -> bool:
         """Send one message; on failure stop playback and queue ``on_error``. False if it failed."""
         port = self._port
@@ -1060,7 +1075,7 @@ class Player:
     def _dispatch(self, event: _Event, lateness_s: float) -> bool:
         self._last_event_tick = event.tick
         if event.kind == _PROGRAM:  # never dropped late: the notes after it need it
-            return self._send([PROGRAM_CHANGE | event.channel, event.pitch])
+            return self._send_program(event.channel, event.pitch)
         if event.kind == _ON:
             if event.pair in self._cancelled_pairs:
                 self._cancelled_pairs.discard(event.pair)
@@ -1083,7 +1098,10 @@ class Player:
 
     def _send_previews(self, now: float) -> None:
         while self._pending_previews:
-            pitch, velocity, duration_s, channel = self._pending_previews.pop(0)
+            pitch, velocity, duration_s, channel, program = self._pending_previews.pop(0)
+            if program is not None and self._programs_sent.get(channel) != program:
+                if not self._send_program(channel, program):
+                    return
             pair = self._next_pair()
             if not self._note_on(channel, pitch, velocity):
                 return
@@ -1488,10 +1506,11 @@ class ProcessPlayer:
         self._call_if_alive("panic")
 
     def preview_note(
-        self, pitch: int, velocity: int = 100, duration_s: float = 0.25, channel: int = 0
+        self, pitch: int, velocity: int = 100, duration_s: float = 0.25, channel: int = 0,
+        program: int | None = None,
     ) -> None:
         """As :meth:`Player.preview_note`."""
-        self._call("preview_note", pitch, velocity, duration_s, channel)
+        self._call("preview_note", pitch, velocity, duration_s, channel, program)
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Stop and silence in the player's process, close its port, end it. Safe to call twice."""

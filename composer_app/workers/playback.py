@@ -56,7 +56,8 @@ class PlayerLike(Protocol):
     def panic(self) -> None: ...
 
     def preview_note(
-        self, pitch: int, velocity: int = 100, duration_s: float = 0.25, channel: int = 0
+        self, pitch: int, velocity: int = 100, duration_s: float = 0.25, channel: int = 0,
+        program: int | None = None,
     ) -> None: ...
 
     def close(self) -> None: ...
@@ -400,10 +401,13 @@ class PlaybackController(QObject):
         if not self._closed:
             self._call("panic")
 
-    def preview_note(self, pitch: int, velocity: int = 100, channel: int = 0) -> None:
-        """Sound one short note (a key click or a drawn note) on MIDI ``channel`` (0-15)."""
+    def preview_note(
+        self, pitch: int, velocity: int = 100, channel: int = 0, program: int | None = None
+    ) -> None:
+        """Sound one short note (a key click or a drawn note) on MIDI ``channel`` (0-15), with
+        ``program`` (its part's instrument; None: whatever the synth has) sent first."""
         if not self._closed:
-            self._call("preview_note", pitch, velocity, channel=channel)
+            self._call("preview_note", pitch, velocity, channel=channel, program=program)
 
     def close(self) -> None:
         """Stop, silence, close the port and join the player's thread. Safe to call twice."""

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox  # noqa: E402
 
 from composer_app.core.edits import add_notes  # noqa: E402
 from composer_app.core.note import Note  # noqa: E402
-from composer_app.core.score import Score, TempoChange, TimeSignature  # noqa: E402
+from composer_app.core.score import ProgramChange, Score, TempoChange, TimeSignature  # noqa: E402
 from composer_app.gui.main_window import MainWindow  # noqa: E402
 from composer_app.gui.preferences import PreferencesDialog  # noqa: E402
 from composer_app.midi.files import read_mid, write_mid  # noqa: E402
@@ -1455,3 +1455,15 @@ def test_main_window_preview_sounds_on_the_notes_channel(qtbot, window: MainWind
     window.editor.transpose_selection(1)
     qtbot.waitUntil(lambda: (0x84, 73, 0) in sent, timeout=3000)  # its note-off, 0.25 s on
     assert sent == [(0x94, 73, 80), (0x84, 73, 0)]
+    # with its part's instrument, where the file gives one: the program in force at the
+    # playhead, sent before the note (once)
+    window.document.score.program_changes = [ProgramChange(0, 4, 40), ProgramChange(960, 4, 42)]
+    sent.clear()
+    window.editor.transpose_selection(1)
+    qtbot.waitUntil(lambda: (0x84, 74, 0) in sent, timeout=3000)
+    assert sent == [(0xC4, 40), (0x94, 74, 80), (0x84, 74, 0)]
+    window.set_playhead(960)
+    sent.clear()
+    window.editor.transpose_selection(1)
+    qtbot.waitUntil(lambda: (0x84, 75, 0) in sent, timeout=3000)
+    assert sent == [(0xC4, 42), (0x94, 75, 80), (0x84, 75, 0)]

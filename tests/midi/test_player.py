@@ -526,6 +526,28 @@ def test_player_preview_note_schedules_its_note_off(rig: Rig) -> None:
         rig.player.preview_note(128)
 
 
+def test_player_preview_sends_its_parts_program_once(rig: Rig) -> None:
+    # a key clicked before the first Play sounded with whatever instrument the synth had
+    rig.player.preview_note(61, 70, duration_s=0.25, channel=2, program=40)
+    wait_until(lambda: len(rig.port.sent) == 3)
+    assert [m for _, m in rig.port.sent] == [(PROGRAM | 2, 40), (ON | 2, 61, 70), (OFF | 2, 61, 0)]
+    rig.port.sent.clear()
+    rig.player.preview_note(62, 70, duration_s=0.25, channel=2, program=40)  # already there
+    wait_until(lambda: len(rig.port.sent) == 2)
+    assert [m[0] for _, m in rig.port.sent] == [ON | 2, OFF | 2]
+    # what Play sent counts too; a new port (another synth) has had none
+    rig.play_to_end(programmed_score())
+    rig.port.sent.clear()
+    rig.player.preview_note(60, 70, duration_s=0.25, channel=0, program=42)
+    wait_until(lambda: len(rig.port.sent) == 2)
+    rig.player.set_port(other := FakePort(rig.clock))
+    rig.player.preview_note(60, 70, duration_s=0.25, channel=0, program=42)
+    wait_until(lambda: len(other.sent) == 3)
+    assert other.sent[0][1] == (PROGRAM, 42)
+    with pytest.raises(ValueError, match="program"):
+        rig.player.preview_note(60, program=128)
+
+
 def test_player_port_failure_stops_reports_and_recovers() -> None:
     r = Rig(fail_after=2)
     try:
