@@ -165,11 +165,88 @@ def program_changes(changes: Iterable[ProgramChange]) -> list[ProgramChange]:
     return kept
 
 
+@dataclass(frozen=True, order=True, slots=True)
+class ControlChange:
+    """From ``tick`` on, MIDI ``channel``'s ``controller`` is at ``value``: a MIDI file's
+    controller (the sustain pedal, 64; volume, 7; pan, 10; bank select, 0 and 32; ...), kept
+    so that playing and saving give each part its pedalling and mix.
+
+    Units: ``tick`` in ticks; ``channel`` 0-15; ``controller`` 0-119 (120-127 are channel
+    mode messages, such as all notes off, not settings); ``value`` 0-127.
+    """
+
+    tick: int
+    channel: int
+    controller: int
+    value: int
+
+    def __post_init__(self) -> None:
+        if self.tick < 0:
+            raise ScoreError(f"controller change at a negative tick ({self.tick})")
+        if not 0 <= self.channel <= 15:
+            raise ScoreError(f"a controller change's channel must be 0-15, got {self.channel}")
+        if not 0 <= self.controller <= 119:
+            raise ScoreError(f"a controller must be 0-119, got {self.controller}")
+        if not 0 <= self.value <= 127:
+            raise ScoreError(f"a controller's value must be 0-127, got {self.value}")
+
+
+PITCH_BEND_CENTRE = 8192  # no bend: where every channel starts
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class PitchBend:
+    """From ``tick`` on, MIDI ``channel`` is bent to ``value``: a MIDI file's pitch bend, kept
+    so that playing and saving bend its notes as it does.
+
+    Units: ``tick`` in ticks; ``channel`` 0-15; ``value`` 0-16383, 8192 the centre (the
+    synth's bend range, often 2 semitones, says how far the ends reach).
+    """
+
+    tick: int
+    channel: int
+    value: int
+
+    def __post_init__(self) -> None:
+        if self.tick < 0:
+            raise ScoreError(f"pitch bend at a negative tick ({self.tick})")
+        if not 0 <= self.channel <= 15:
+            raise ScoreError(f"a pitch bend's channel must be 0-15, got {self.channel}")
+        if not 0 <= self.value <= 16383:
+            raise ScoreError(f"a pitch bend must be 0-16383, got {self.value}")
+
+
+def control_changes(changes: Iterable[ControlChange]) -> list[ControlChange]:
+    """``changes`` in time order, less those that restate the value in force of their
+    channel's controller."""
+    kept: list[ControlChange] = []
+    in_force: dict[tuple[int, int], int] = {}  # (channel, controller) -> value
+    for change in sorted(changes):
+        key = (change.channel, change.controller)
+        if in_force.get(key) != change.value:
+            in_force[key] = change.value
+            kept.append(change)
+    return kept
+
+
+def pitch_bends(bends: Iterable[PitchBend]) -> list[PitchBend]:
+    """``bends`` in time order, less those that leave their channel's bend as it was (a
+    channel starts at the centre: a centred bend before any other, as many writers put at a
+    track's start, is none)."""
+    kept: list[PitchBend] = []
+    in_force: dict[int, int] = {}  # channel -> value
+    for bend in sorted(bends):
+        if in_force.get(bend.channel, PITCH_BEND_CENTRE) != bend.value:
+            in_force[bend.channel] = bend.value
+            kept.append(bend)
+    return kept
+
+
 @dataclass
 class Score:
     """Notes (sorted by start then pitch), a tempo map, time signatures, and the file's key
-    signatures and program changes (none unless a file gave them; edits leave them where
-    they are).
+    signatures, program changes, controller changes and pitch bends (none unless a file gave
+    them; edits leave them where they are).
 
     Units: every time is an integer tick; ``ppq`` ticks make a quarter note.
     The tempo map and the meter always hold an entry at tick 0.
@@ -182,6 +259,8 @@ class Score:
     time_signatures: list[TimeSignature] = field(default_factory=lambda: [TimeSignature(0, 4, 4)])
     key_signatures: list[KeySignature] = field(default_factory=list)
     program_changes: list[ProgramChange] = field(default_factory=list)
+    control_changes: list[ControlChange] = field(default_factory=list)
+    pitch_bends: list[PitchBend] = field(default_factory=list)
     _notes: list[Note] = field(default_factory=list, repr=False)
     # The closing rest: how long the song goes on after its last note ends, as its file said
     # (its end of track). Counted from the last note, so it follows it through edits (delete
@@ -207,6 +286,8 @@ class Score:
             self.time_signatures.insert(0, TimeSignature(0, first.numerator, first.denominator))
         self.key_signatures = sorted(self.key_signatures)
         self.program_changes = sorted(self.program_changes)
+        self.control_changes = sorted(self.control_changes)
+        self.pitch_bends = sorted(self.pitch_bends)
         self._notes = sorted(self._notes)
 
     # ---- notes -------------------------------------------------------------------------
@@ -506,6 +587,8 @@ class Score:
             time_signatures=list(self.time_signatures),
             key_signatures=list(self.key_signatures),
             program_changes=list(self.program_changes),
+            control_changes=list(self.control_changes),
+            pitch_bends=list(self.pitch_bends),
             _notes=list(self._notes),
             closing_rest_ticks=self.closing_rest_ticks,
         )

@@ -49,10 +49,14 @@ Rules of import (each change is counted in the :class:`ImportReport`):
   (counted apart). Notes of zero length are dropped (counted).
   Notes outside the 88 piano keys (MIDI 21-108) are kept in the score and counted, because
   the piano roll will drop them.
-* Events that do not fit a score (controllers, pitch bend, sysex, other meta
-  events) are skipped and counted by kind (meta events without content are not counted, nor
-  is a pitch bend that leaves its channel's bend as it was, such as the centred bend many
-  writers put at the start of a track). Meta events the score uses (tempo, time signature)
+* Controller changes (the sustain pedal, volume, ...) and pitch bends are kept like program
+  changes: less those that restate the value in force (a channel's bend starts centred, so
+  the centred bend many writers put at the start of a track is none), the drum channel's and
+  any past 65,536 of each skipped and counted. Channel mode messages (120-127) are not
+  settings: all sound off, reset all controllers and all notes off (commands a player sends
+  itself) are dropped uncounted, the others (local control, omni, mono, poly) counted.
+* Events that do not fit a score (aftertouch, channel pressure, sysex, other meta
+  events) are skipped and counted by kind (meta events without content are not counted). Meta events the score uses (tempo, time signature)
   must have their standard length; a wrong length is an error. :meth:`ImportReport.dropped_content_lines` names what a save
   over the file would therefore lose.
 * Tracks: each note keeps which of its channel's tracks it came from (``Note.track``), so
@@ -68,8 +72,8 @@ limits count quarter notes, not ticks, so raising the resolution cannot break th
 Writing always produces format 1: track 0 holds tempo, meter and key signatures, then one track
 per channel and ``Note.track``, by channel (a track whose notes overlap on one pitch gets extra
 tracks, named :data:`OVERLAP_TRACK_NAME` so that reading the file back folds them into their
-track and gives the very same notes, tracks included); a channel's program changes go in its
-first track. A score whose tracks would need more tracks than a file holds is saved one
+track and gives the very same notes, tracks included); a channel's controller changes, pitch
+bends and program changes go in its first track. A score whose tracks would need more tracks than a file holds is saved one
 track per channel (and overlap layer). A score beyond the reader's limits is refused before anything is
 written, so every saved file opens again.
 """
@@ -85,19 +89,24 @@ import time
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from pathlib import Path
 
 from composer_app.core.note import Note
 from composer_app.core.pianoroll import PIANO_PITCH_HIGH, PIANO_PITCH_LOW
 from composer_app.core.score import (
     DEFAULT_TEMPO_US_PER_QUARTER,
+    PITCH_BEND_CENTRE,
+    ControlChange,
     KeySignature,
+    PitchBend,
     ProgramChange,
     Score,
     TempoChange,
     TimeSignature,
+    control_changes,
     key_changes,
+    pitch_bends,
     program_changes,
 )
 
@@ -106,6 +115,9 @@ MAX_NOTES = 250_000  # a dense piano piece has ~30,000
 MAX_TEMPO_CHANGES = 65_536  # each of tempo, time-signature, key-signature and program changes
 MAX_LENGTH_QUARTERS = 65_536  # 9 h at 120 BPM; an eighth-note roll of it is 131072 x 88
 DRUM_CHANNEL = 9  # "channel 10" counted from one
+# All sound off, reset all controllers, all notes off: commands to the synth, which a player
+# sends itself where it needs them, not music a save would lose (read, and not counted)
+_SILENCING_CONTROLLERS = frozenset((120, 121, 123))
 # The name of a track a save adds for notes that overlap on one pitch in their track (a MIDI
 # file cannot tell two such notes apart in one track); reading it back folds it into the track
 # before it on its channel.
@@ -138,11 +150,17 @@ class MidiFileError(ValueError):
 
 _DROPPED_CONTENT_LABELS = {
     "drum_notes_dropped": "drum notes dropped (channel 10)",
-    "controller_events_skipped": "controller events skipped (sustain pedal, volume, ...)",
+    "controller_events_skipped": (
+        "controller events skipped (the drum channel's, channel mode messages such as local "
+        "control or mono mode, or past the 65,536 kept)"
+    ),
     "program_changes_skipped": (
         "program (instrument) changes skipped (the drum channel's, or past the 65,536 kept)"
     ),
-    "other_channel_events_skipped": "pitch-bend and aftertouch events skipped",
+    "other_channel_events_skipped": (
+        "aftertouch and channel pressure events skipped (and pitch bends of the drum channel "
+        "or past the 65,536 kept)"
+    ),
     "sysex_messages_skipped": "system-exclusive messages skipped",
     "meta_events_skipped": "meta events skipped (track names, text, lyrics, markers, ...)",
     "unknown_chunks_skipped": "unknown chunks skipped",
@@ -203,9 +221,9 @@ class ImportReport:
     smpte_tempo_events_ignored: int = 0
     unknown_chunks_skipped: int = 0
     trailing_bytes_ignored: int = 0
-    controller_events_skipped: int = 0  # sustain pedal, volume, modulation, ...
+    controller_events_skipped: int = 0  # the drums', mode messages, past the cap or the end
     program_changes_skipped: int = 0
-    other_channel_events_skipped: int = 0  # pitch bends that bend, aftertouch, channel pressure
+    other_channel_events_skipped: int = 0  # aftertouch, channel pressure; bends not kept
     sysex_messages_skipped: int = 0
     meta_events_skipped: int = 0  # with content: track names, text, lyrics, markers, ...
     time_signatures_skipped: int = 0  # a note value the score cannot hold (3/128)
@@ -429,6 +447,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     meters: dict[int, tuple[int, int]] = {}
     keys: dict[int, tuple[int, bool]] = {}  # tick -> (sharps, minor)
     programs: dict[int, int] = {}  # tick << 4 | channel -> program
+    controls: dict[int, int] = {}  # (tick << 4 | channel) << 7 | controller -> value
     bends: list[tuple[int, int, int]] = []  # (tick, channel, value) in file order
     layers: set[int] = set()  # tracks this app wrote for notes overlapping on one pitch
     runs: list[tuple[int, int, int]] = []  # (track number, first, stop): its notes in `notes`
@@ -464,6 +483,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
                 meters,
                 keys,
                 programs,
+                controls,
                 layers,
                 bends,
                 report,
@@ -479,7 +499,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
         pos = body_end
     report.trailing_bytes_ignored = len(data) - pos
     report.track_count = n_tracks
-    report.other_channel_events_skipped += _bends_that_bend(bends)
+    bends_kept = _bends_kept(bends, report)
 
     # Notes never turned off sound on to the end of the song, as other MIDI software plays
     # them. An end past the length limit comes from a corrupt delta time on some track's end:
@@ -518,6 +538,14 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     for at in too_late:
         del programs[at]
     report.program_changes_skipped += len(too_late)
+    too_late = [at for at in controls if at >> 11 > MAX_LENGTH_QUARTERS * ppq]
+    for at in too_late:
+        del controls[at]
+    report.controller_events_skipped += len(too_late)
+    too_late_bends = sum(1 for bend in bends_kept if bend.tick > MAX_LENGTH_QUARTERS * ppq)
+    if too_late_bends:
+        bends_kept = [bend for bend in bends_kept if bend.tick <= MAX_LENGTH_QUARTERS * ppq]
+        report.other_channel_events_skipped += too_late_bends
     last_tick = max(max(tempos), max(meters), max(keys, default=0), last_note_end)
     too_big = _limit_reason(ppq, len(notes), len(tempos), len(meters), last_tick)
     if too_big is not None:
@@ -543,6 +571,8 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
         meters = {tick * factor: meter for tick, meter in meters.items()}
         keys = {tick * factor: key for tick, key in keys.items()}
         programs = {(at >> 4) * factor << 4 | at & 0x0F: p for at, p in programs.items()}
+        controls = {(at >> 11) * factor << 11 | at & 0x7FF: v for at, v in controls.items()}
+        bends_kept = [PitchBend(b.tick * factor, b.channel, b.value) for b in bends_kept]
     report.ppq = ppq
     score = Score(
         ppq=ppq,
@@ -552,6 +582,10 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
         program_changes=program_changes(
             ProgramChange(at >> 4, at & 0x0F, p) for at, p in programs.items()
         ),
+        control_changes=control_changes(
+            ControlChange(at >> 11, at >> 7 & 0x0F, at & 0x7F, v) for at, v in controls.items()
+        ),
+        pitch_bends=bends_kept,
         _notes=notes,
         closing_rest_ticks=closing_rest * factor,
     )
@@ -673,13 +707,15 @@ def _parse_track(
     meters: dict[int, tuple[int, int]],
     keys: dict[int, tuple[int, bool]],
     programs: dict[int, int],
+    controls: dict[int, int],
     layers: set[int],
     bends: list[tuple[int, int, int]],
     report: ImportReport,
     max_notes: int,
 ) -> tuple[int, dict[int, tuple[int, int]]]:
     """Append the notes, tempos, meters, key signatures, program changes (``tick << 4 |
-    channel -> program``) and pitch bends (``(tick, channel, value)``, counted by the caller) of one
+    channel -> program``), controller changes (``(tick << 4 | channel) << 7 | controller ->
+    value``) and pitch bends (``(tick, channel, value)``, counted by the caller) of one
     track chunk body; add its number to ``layers`` if it is a track this app wrote for notes
     that overlap on one pitch (named :data:`OVERLAP_TRACK_NAME`). Units: ticks.
 
@@ -701,7 +737,7 @@ def _parse_track(
     drums = overlaps = strays = zero_length = 0
     sysex = metas = 0
     skipped = [0] * 16  # channel events skipped, by the status byte's high nibble
-    max_programs = MAX_TEMPO_CHANGES
+    max_programs = max_kept = MAX_TEMPO_CHANGES
     try:
         # The hot loop of import: plain local ints and early exits for the common cases.
         while i < end:
@@ -827,13 +863,25 @@ def _parse_track(
                 i += 1
                 skipped[13] += 1
             else:  # aftertouch, controller, pitch bend: two data bytes
-                if trk[i] > 127 or trk[i + 1] > 127:
+                number = trk[i]
+                value = trk[i + 1]
+                if number > 127 or value > 127:
                     raise _Malformed(f"track {track_no}: a data byte above 127 at byte {i}")
-                if kind == 14:  # counted once every track is read: see _bends_that_bend
-                    bends.append((tick, status & 0x0F, trk[i + 1] << 7 | trk[i]))
+                i += 2
+                if kind == 11:
+                    # kept by (tick, channel, controller) as one int; not the drums' (dropped,
+                    # 0xB9) nor a channel mode message (120-127: all notes off, ...)
+                    if number < 120 and status != 0xB9:
+                        at = (tick << 4 | status & 0x0F) << 7 | number
+                        if len(controls) < max_kept or at in controls:
+                            controls[at] = value
+                            continue
+                    if number not in _SILENCING_CONTROLLERS:
+                        skipped[11] += 1
+                elif kind == 14:  # kept or counted once every track is read
+                    bends.append((tick, status & 0x0F, value << 7 | number))
                 else:
                     skipped[kind] += 1
-                i += 2
     except IndexError:
         raise _Malformed(f"track {track_no} ends in the middle of an event") from None
     # A pitch struck while sounding is read again with the note-offs it may still owe in
@@ -1034,20 +1082,27 @@ def _key_event(
 
 
 # A pitch bend's centre: no bend, where every channel starts.
-_PITCH_BEND_CENTRE = 0x2000
-
-
-def _bends_that_bend(bends: list[tuple[int, int, int]]) -> int:
-    """How many of the song's pitch bends (``(tick, channel, value)``, in file order) change
-    their channel's bend, in time order across the tracks: those a score without pitch bend
-    loses. A channel starts centred, so a centred bend before any other is not counted."""
-    current: dict[int, int] = {}
-    changed = 0
-    for _tick, channel, value in sorted(bends, key=lambda bend: bend[0]):  # stable
-        if value != current.get(channel, _PITCH_BEND_CENTRE):
-            changed += 1
-            current[channel] = value
-    return changed
+def _bends_kept(bends: list[tuple[int, int, int]], report: ImportReport) -> list[PitchBend]:
+    """The song's pitch bends (``(tick, channel, value)``, in file order) the score keeps:
+    those that change their channel's bend, in time order across the tracks (a channel starts
+    centred: a centred bend before any other is none; of several at one tick on a channel
+    the last read), at most :data:`MAX_TEMPO_CHANGES`. The drum channel's that bend (the
+    drums are dropped) and any past that many are counted in ``report``."""
+    in_force: dict[int, int] = {}  # channel -> value
+    kept: dict[tuple[int, int], int] = {}  # (tick, channel) -> value
+    skipped = 0
+    for tick, channel, value in sorted(bends, key=itemgetter(0)):  # stable: file order
+        if value == in_force.get(channel, PITCH_BEND_CENTRE):
+            continue
+        in_force[channel] = value
+        if channel == DRUM_CHANNEL or (
+            len(kept) >= MAX_TEMPO_CHANGES and (tick, channel) not in kept
+        ):
+            skipped += 1
+        else:
+            kept[tick, channel] = value
+    report.other_channel_events_skipped += skipped
+    return pitch_bends(PitchBend(tick, channel, value) for (tick, channel), value in kept.items())
 
 
 # ---- writing -----------------------------------------------------------------------------
@@ -1106,21 +1161,37 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
     # the conductor track ends where the song does (keeping a closing rest, within the limit)
     song_end = min(score.length_tick, max(last_tick, MAX_LENGTH_QUARTERS * score.ppq))
     tracks = [_track_bytes(sorted(conductor), end_tick=song_end)]
-    # a channel's program changes go in its first track (one of their own if it has no notes)
-    programs: dict[int, list[ProgramChange]] = {}
+    # a channel's controllers, bends and program changes go in its first track (one of their
+    # own if it has no notes); at one tick after the note-offs, before the note-ons, and
+    # controllers (a bank select) before the program. One past the song's end would make it
+    # longer when read back: the last of each past it is put at the end instead.
+    end = score.length_tick
+    last: dict[tuple[int, int, int, int], bytes] = {}  # (tick, order, channel, number) -> event
+    for control in score.control_changes:
+        last[min(control.tick, end), 1, control.channel, control.controller] = bytes(
+            (0xB0 | control.channel, control.controller, control.value)
+        )
+    for bend in score.pitch_bends:
+        last[min(bend.tick, end), 1, bend.channel, 128] = bytes(
+            (0xE0 | bend.channel, bend.value & 0x7F, bend.value >> 7)
+        )
     for change in score.program_changes:
-        programs.setdefault(change.channel, []).append(change)
-    lanes = _note_lanes(score.notes, path, extra_channels=programs)
+        last[min(change.tick, end), 2, change.channel, 0] = bytes(
+            (0xC0 | change.channel, change.program)
+        )
+    settings: dict[int, list[tuple[int, int, bytes]]] = {}  # channel -> (tick, order, event)
+    for (tick, order, channel, _number), event in last.items():
+        settings.setdefault(channel, []).append((tick, order, event))
+    lanes = _note_lanes(score.notes, path, extra_channels=settings)
     for (channel, _track, layer), lane in lanes:
         events: list[tuple[int, int, bytes]] = []
         if layer:  # named, so that reading it back folds it into its track
             events.append((0, -1, b"\xff\x03" + _vlq(len(OVERLAP_TRACK_NAME)) + OVERLAP_TRACK_NAME))
         for n in lane:
             events.append((n.end_tick, 0, bytes((0x80 | n.channel, n.pitch, 0x40))))
-            events.append((n.start_tick, 2, bytes((0x90 | n.channel, n.pitch, n.velocity))))
-        for change in programs.pop(channel, ()):
-            events.append((change.tick, 1, bytes((0xC0 | channel, change.program))))
-        events.sort()  # at one tick: note-offs, the program, then note-ons by pitch
+            events.append((n.start_tick, 3, bytes((0x90 | n.channel, n.pitch, n.velocity))))
+        events += settings.pop(channel, ())
+        events.sort()  # at one tick: note-offs, controllers and bends, the program, note-ons
         tracks.append(_track_bytes(events))
     header = b"MThd" + (6).to_bytes(4, "big") + (1).to_bytes(2, "big")
     header += len(tracks).to_bytes(2, "big") + score.ppq.to_bytes(2, "big")

@@ -73,6 +73,13 @@ def describe(score: Score, report: ImportReport, name: str = "") -> str:
     lines.append("Key signature: " + _key_text(score))
     if score.program_changes:
         lines.append("Instruments: " + _program_text(score))
+    if score.control_changes or score.pitch_bends:
+        pedal = sum(1 for c in score.control_changes if c.controller == 64)
+        lines.append(
+            f"Controller changes: {len(score.control_changes)}"
+            + (f" ({pedal} of the sustain pedal)" if pedal else "")
+            + f"; pitch bends: {len(score.pitch_bends)}"
+        )
     if len(score):
         low = min(n.pitch for n in score.notes)
         high = max(n.pitch for n in score.notes)

@@ -21,6 +21,12 @@ Design (after Frescobaldi's pure player with a thin Qt adapter):
   overlapping notes of one pitch can never leave it hanging.
 * A note-on more than ``late_drop_s`` late is dropped (with its note-off) and counted, rather
   than sent in a burst; note-offs are never dropped.
+* A score's channel settings (program changes, controllers such as the sustain pedal, pitch
+  bends) are scheduled whole, as a third and fourth kind of event between the note-offs and
+  the note-ons of their tick; playing, seeking or looping to a tick first sends what is in
+  force there on each channel, and puts back to its default whatever this player set that
+  is not (a pedal held, a bend, an instrument of another song). A stop, an error or the end
+  lets go of pedals and bends.
 * :class:`ProcessPlayer` runs a :class:`Player` in a process of its own, so that no thread of
   the app's process (a generator computing in Python) can hold the interpreter lock when a
   note is due; docs/benchmarks/midi.md has the measurements behind it.
@@ -51,7 +57,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 
 from composer_app.core.note import Note
-from composer_app.core.score import ProgramChange, Score, ScoreError, TempoChange
+from composer_app.core.score import PITCH_BEND_CENTRE, Score, ScoreError, TempoChange
 from composer_app.midi.ports import PortError, PortSpec, SafeOutputPort
 
 log = logging.getLogger(__name__)
@@ -60,6 +66,7 @@ NOTE_OFF = 0x80
 NOTE_ON = 0x90
 CONTROL_CHANGE = 0xB0
 PROGRAM_CHANGE = 0xC0
+PITCH_BEND = 0xE0
 CC_SUSTAIN = 64
 CC_ALL_SOUND_OFF = 120
 CC_ALL_NOTES_OFF = 123
@@ -72,9 +79,15 @@ SPIN_MIN_S = 0.0003  # busy-wait at least the last fraction of a millisecond bef
 SPIN_MAX_S = 0.002  # ... and at most this long
 _EPSILON_S = 1e-9  # "due" tolerance: float sums of waits may fall short by an ulp
 
-# sort order at one instant: note-offs first, then program changes (the instrument the notes
-# struck there are played with), then note-ons
-_OFF, _PROGRAM, _ON = 0, 1, 2
+# sort order at one instant: note-offs first, then controllers and bends (a bank select before
+# its program), program changes (the instrument the notes struck there are played with), then
+# note-ons
+_OFF, _CONTROL, _PROGRAM, _ON = 0, 1, 2, 3
+_BEND = 128  # a _CONTROL event's "controller" for a pitch bend (its value 0-16383)
+# What a channel setting goes back to where a song has none in force: General MIDI's defaults
+# (volume 100, pan and balance centred, expression full, every other controller 0; piano)
+_CONTROL_DEFAULTS = {7: 100, 8: 64, 10: 64, 11: 127}
+_RELEASED_CONTROLLERS = range(64, 70)  # pedals (sustain, portamento, sostenuto, soft, ...)
 # Notes are scheduled this many beats ahead of the playhead, topped up as it moves, so that a
 # jump, a loop wrap or an edit reschedules a window of the score, not all of it.
 SCHEDULE_AHEAD_BEATS = 16
@@ -141,14 +154,26 @@ def _sound(note: Note) -> tuple[int, int, int, int, int]:
     return (note.start_tick, note.pitch, note.duration_ticks, note.velocity, note.channel)
 
 
+def _channel_settings(score: Score) -> tuple[tuple[int, int, int, int, int], ...]:
+    """``score``'s program changes, controller changes and pitch bends as ``(tick, kind,
+    channel, number, value)`` (see :class:`_Event`), in time order."""
+    settings = [(c.tick, _CONTROL, c.channel, c.controller, c.value) for c in score.control_changes]
+    settings += [(b.tick, _CONTROL, b.channel, _BEND, b.value) for b in score.pitch_bends]
+    settings += [(p.tick, _PROGRAM, p.channel, p.program, 0) for p in score.program_changes]
+    settings.sort()
+    return tuple(settings)
+
+
 class _Event(NamedTuple):
-    """A scheduled note-on, note-off or program change (its program in ``pitch``); events
-    order as tuples (tick, kind, seq, ...): at one tick note-offs (kind 0) come before
-    program changes, then note-ons, ties in arrival order. A named tuple, not a frozen
+    """A scheduled note-on, note-off, controller change or pitch bend (``_CONTROL``: its
+    controller, or ``_BEND``, in ``pitch`` and its value in ``velocity``) or program change
+    (its program in ``pitch``); events order as tuples (tick, kind, seq, ...): at one tick
+    note-offs (kind 0) come first, then controllers, program changes and note-ons, ties in
+    arrival order. A named tuple, not a frozen
     dataclass: a long score schedules hundreds of thousands of them at once."""
 
     tick: int
-    kind: int  # _OFF, _PROGRAM or _ON
+    kind: int  # _OFF, _CONTROL, _PROGRAM or _ON
     seq: int  # arrival order: ties keep it
     channel: int
     pitch: int
@@ -277,7 +302,11 @@ class Player:
         self._anchor_time_s = 0.0
         self._anchor_tick = 0.0
         self._snapshot = _NoteIndex((), [], 0)
-        self._programs: tuple[ProgramChange, ...] = ()  # the snapshot's program changes
+        # the snapshot's channel settings, in time order: (tick, kind, channel, number, value)
+        # (see _Event), and the end of its last note (none is sent at or after it: it would
+        # keep the playback going past the music)
+        self._settings: tuple[tuple[int, int, int, int, int], ...] = ()
+        self._last_end = 0
         self._next_note = 0  # the snapshot's notes before this one are scheduled (or over)
         self._pair_notes: dict[int, Note] = {}  # the snapshot's note of each scheduled pair
         self._loop: tuple[int, int] | None = None  # (start, end) ticks, see set_loop
@@ -295,6 +324,8 @@ class Player:
         # (pitch, velocity, duration_s, channel, program or None)
         self._pending_previews: list[tuple[int, int, float, int, int | None]] = []
         self._programs_sent: dict[int, int] = {}  # channel -> the last program sent on it
+        # (channel, controller or _BEND) -> the value last sent (what a chase may put back)
+        self._controls_sent: dict[tuple[int, int], int] = {}
         self._pending_callbacks: list[Callable[[], None]] = []
         self._stats = PlayerStats()
         self._realtime_priority = realtime_priority
@@ -348,6 +379,7 @@ class Player:
             self._silence_locked(report_failure=False)  # a dead old port must not stop playback
             self._port = port
             self._programs_sent.clear()  # another synth: it has had none of them
+            self._controls_sent.clear()
             self._wake.notify()
 
     def play(self, score: Score, start_tick: int = 0) -> None:
@@ -489,6 +521,8 @@ class Player:
             self._sounding[key] = 1  # one left: a preview's (its own off comes later) or none
             if key not in previews and not self._note_off(*key):
                 return
+        if not self._release():
+            return
         self._rebuild(start)
         self._reanchor(wrap_s, float(start))
         self._report_position(wrap_s, force=True)
@@ -551,8 +585,7 @@ class Player:
                         upcoming.append(note)
             self._snapshot = index
             self._next_note = ahead  # the rest is scheduled as the playhead gets near
-            programs = [e for e in self._events if e.kind == _PROGRAM]  # still to be sent
-            self._events = programs
+            self._events = []
             self._pair_notes = {}
             self._dropped_pairs.clear()
             self._cancelled_pairs.clear()
@@ -566,6 +599,10 @@ class Player:
                     _Event(note.end_tick, _OFF, self._seq, note.channel, note.pitch, 0, pair)
                 )
             self._push_notes(upcoming, 0)
+            # the settings still to come, up to the edited song's end (it may end sooner or
+            # later now); one due this very moment may go twice, which changes nothing
+            self._last_end = max((n.end_tick for n in notes), default=0)
+            self._push_settings(now_tick - 1, chase=False)
             self._wake.notify()
 
     def set_tempo_map(self, tempo_map: Sequence[TempoChange]) -> None:
@@ -624,7 +661,8 @@ class Player:
     ) -> None:
         """Sound one note now (a piano key click) for ``duration_s`` seconds, on the player's
         thread; with ``program`` (0-127, its part's instrument), that program is sent first
-        unless it is the last one this player sent on the channel."""
+        unless it is the last one this player sent on the channel (without, piano where this
+        player set another)."""
         Note(0, pitch, 1, velocity, channel)  # validates pitch, velocity and channel
         if duration_s <= 0:
             raise ValueError(f"duration_s must be positive, got {duration_s}")
@@ -664,7 +702,8 @@ class Player:
         self._ppq = score.ppq
         self._timeline = _Timeline(score.tempo_map, score.ppq)
         self._snapshot = _NoteIndex.of(score.notes)
-        self._programs = tuple(score.program_changes)
+        self._settings = _channel_settings(score)
+        self._last_end = max((n.end_tick for n in score.notes), default=0)
         self._stream = stream
         self._playing = True
         self._stalled = False
@@ -694,7 +733,7 @@ class Player:
         first = index.first_sounding_at(from_tick)
         self._next_note = index.first_starting_at(self._schedule_limit(from_tick))
         self._push_notes(index.notes[first : self._next_note], from_tick)
-        self._push_programs(from_tick)
+        self._push_settings(from_tick, chase=True)
         stream = self._stream
         if stream is not None:
             stream.held = {}
@@ -705,23 +744,50 @@ class Player:
             if stream.ended:
                 self._end_held(stream)
 
-    def _push_programs(self, from_tick: int) -> None:
-        """Schedule the instrument in force at ``from_tick`` on each channel that has had a
-        program change (sent there, before the notes: a synth keeps the last one it got, which
-        may be another part's or song's), and the changes after it up to the snapshot's last
-        note (none after: they would keep the playback going past its end)."""
-        if not self._programs:
+    def _push_settings(self, from_tick: float, chase: bool) -> None:
+        """Schedule the snapshot's channel settings after ``from_tick`` and before its last
+        note's end (all of them: a song holds few, and one heapify is linear); with
+        ``chase``, first those in force at ``from_tick`` on each channel, sent there before
+        the notes (a synth keeps the last it got, which may be another part's or song's), and
+        the default of each setting this player has sent that is not in force there."""
+        settings = self._settings
+        later = [
+            _Event(tick, kind, 0, channel, number, value, 0)
+            for tick, kind, channel, number, value in settings
+            if from_tick < tick < self._last_end
+        ]
+        if chase:
+            in_force: dict[tuple[int, int, int], int] = {}  # (kind, channel, number) -> value
+            for tick, kind, channel, number, value in settings:
+                if tick > from_tick:
+                    break
+                if kind == _PROGRAM:
+                    in_force[_PROGRAM, channel, 0] = number
+                else:
+                    in_force[_CONTROL, channel, number] = value
+            # what this player set that is not in force here goes back to its default (an
+            # instrument of the song before: piano), unless it is there already
+            for channel, program in self._programs_sent.items():
+                if program != 0:
+                    in_force.setdefault((_PROGRAM, channel, 0), 0)
+            for (channel, number), sent in self._controls_sent.items():
+                default = PITCH_BEND_CENTRE if number == _BEND else _CONTROL_DEFAULTS.get(number, 0)
+                if sent != default:
+                    in_force.setdefault((_CONTROL, channel, number), default)
+            at = int(math.floor(from_tick))
+            for (kind, channel, number), value in sorted(in_force.items()):
+                if kind == _PROGRAM:
+                    later.append(_Event(at, _PROGRAM, 0, channel, value, 0, 0))
+                else:
+                    later.append(_Event(at, _CONTROL, 0, channel, number, value, 0))
+        if not later:
             return
-        notes = self._snapshot.notes
-        last_end = max((n.end_tick for n in notes), default=0)
-        in_force: dict[int, int] = {}
-        for change in self._programs:
-            if change.tick <= from_tick:
-                in_force[change.channel] = change.program
-            elif change.tick < last_end:
-                self._push(change.tick, _PROGRAM, change.channel, change.program, 0, 0)
-        for channel, program in sorted(in_force.items()):
-            self._push(from_tick, _PROGRAM, channel, program, 0, 0)
+        seq = self._seq
+        for i, event in enumerate(later):  # arrival order: chased first, then in time
+            later[i] = event._replace(seq=seq + 1 + i)
+        self._seq = seq + len(later)
+        self._events.extend(later)
+        heapq.heapify(self._events)
 
     def _schedule_limit(self, tick: float) -> int:
         """Notes starting before this tick are scheduled when the playhead is at ``tick``."""
@@ -844,6 +910,35 @@ class Player:
             self._reanchor(self._clock(), self._position_tick)
 
     # ---- sending (lock held) -------------------------------------------------------------
+    def _send_control(self, channel: int, number: int, value: int) -> bool:
+        """Send a controller change (or, for ``_BEND``, a pitch bend), and remember it."""
+        if number == _BEND:
+            message = [PITCH_BEND | channel, value & 0x7F, value >> 7]
+        else:
+            message = [CONTROL_CHANGE | channel, number, value]
+        if not self._send(message):
+            return False
+        self._controls_sent[channel, number] = value
+        return True
+
+    def _release_messages(self) -> list[list[int]]:
+        """What lets go of the pedals held and the bends made by this player (at a stop, an
+        error, the end, a seek or a loop's wrap), forgetting them."""
+        messages = []
+        for (channel, number), value in sorted(self._controls_sent.items()):
+            if number == _BEND and value != PITCH_BEND_CENTRE:
+                messages.append([PITCH_BEND | channel, PITCH_BEND_CENTRE & 0x7F,
+                                 PITCH_BEND_CENTRE >> 7])
+                self._controls_sent[channel, number] = PITCH_BEND_CENTRE
+            elif number in _RELEASED_CONTROLLERS and value:
+                messages.append([CONTROL_CHANGE | channel, number, 0])
+                self._controls_sent[channel, number] = 0
+        return messages
+
+    def _release(self) -> bool:
+        """Send :meth:`_release_messages`; False if the port failed."""
+        return all(self._send(message) for message in self._release_messages())
+
     def _send_program(self, channel: int, program: int) -> bool:
         """Send a program change, and remember it (a preview need not send it again)."""
         if not self._send([PROGRAM_CHANGE | channel, program]):
@@ -891,7 +986,7 @@ class Player:
         port = self._port
         if port is None:
             return
-        for message in _silence_messages(sounding):
+        for message in self._release_messages() + _silence_messages(sounding):
             try:
                 port.send(message)
             except Exception as exc:
@@ -901,12 +996,14 @@ class Player:
             self._stats = replace(self._stats, sent=self._stats.sent + 1)
 
     def _end_sounding_locked(self) -> None:
-        """A note-off for each sounding note (before playing something new)."""
+        """A note-off for each sounding note, and the pedals and bends let go (before playing
+        something new)."""
         for channel, pitch in sorted(self._sounding):
             self._sounding[(channel, pitch)] = 1
             if not self._note_off(channel, pitch):
                 return
         self._timed_offs.clear()
+        self._release()
 
     def _halt_locked(self) -> None:
         self._playing = False
@@ -1076,6 +1173,8 @@ class Player:
         self._last_event_tick = event.tick
         if event.kind == _PROGRAM:  # never dropped late: the notes after it need it
             return self._send_program(event.channel, event.pitch)
+        if event.kind == _CONTROL:
+            return self._send_control(event.channel, event.pitch, event.velocity)
         if event.kind == _ON:
             if event.pair in self._cancelled_pairs:
                 self._cancelled_pairs.discard(event.pair)
@@ -1099,6 +1198,8 @@ class Player:
     def _send_previews(self, now: float) -> None:
         while self._pending_previews:
             pitch, velocity, duration_s, channel, program = self._pending_previews.pop(0)
+            if program is None and self._programs_sent.get(channel, 0) != 0:
+                program = 0  # none in force: not another song's instrument, but piano
             if program is not None and self._programs_sent.get(channel) != program:
                 if not self._send_program(channel, program):
                     return
@@ -1128,6 +1229,7 @@ class Player:
         """The end is reached: report the final position, then ``on_finished``."""
         # the playhead ends exactly at the last event (the clock is a little past it by now)
         end_tick = max(self._anchor_tick, float(self._last_event_tick))
+        self._release()  # a pedal held or a bend made to the end lets go there
         self._halt_locked()
         self._position_tick = end_tick
         if self._on_position is not None:
@@ -1206,10 +1308,13 @@ def _serve_player(commands: Connection, events: Connection, realtime_priority: i
                     # the caller waits for the reply, not for the player to reschedule
                     after_reply, result = functools.partial(player.update_notes, score_now), None
                 elif name == "play_diff":
-                    ppq, removed, added, tempo_map, programs, start_tick = args
+                    ppq, removed, added, tempo_map, settings, start_tick = args
                     edited = _score_edited(score_now, ppq, removed, added)
                     edited.tempo_map = list(tempo_map)
+                    programs, controls, bends = settings
                     edited.program_changes = list(programs)
+                    edited.control_changes = list(controls)
+                    edited.pitch_bends = list(bends)
                     score_now = None  # if the player refuses it, nothing is current
                     result = player.play(edited, start_tick)
                     score_now = edited
@@ -1252,6 +1357,12 @@ def _difference(
     old_counts, new_counts = collections.Counter(old), collections.Counter(new)
     removed = tuple(sorted((old_counts - new_counts).elements()))
     return removed, tuple(sorted((new_counts - old_counts).elements())), new_set
+
+
+def _settings_of(score: Score) -> tuple[list, list, list]:
+    """A score's program changes, controller changes and pitch bends, to cross to the
+    player's process with a difference of notes (another song's may differ)."""
+    return list(score.program_changes), list(score.control_changes), list(score.pitch_bends)
 
 
 def _score_edited(score: Score | None, ppq: int, removed: Sequence[Note],
@@ -1406,7 +1517,7 @@ class ProcessPlayer:
         edited) crosses as the notes changed since."""
         self._send_score(
             "play", score, (start_tick,),
-            (list(score.tempo_map), list(score.program_changes), start_tick),
+            (list(score.tempo_map), _settings_of(score), start_tick),
         )
 
     def _forget_sent(self) -> None:

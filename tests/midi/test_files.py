@@ -17,7 +17,14 @@ import pytest
 
 from composer_app.core.note import Note
 from composer_app.core.pianoroll import score_to_roll
-from composer_app.core.score import ProgramChange, Score, TempoChange, TimeSignature
+from composer_app.core.score import (
+    ControlChange,
+    PitchBend,
+    ProgramChange,
+    Score,
+    TempoChange,
+    TimeSignature,
+)
 from composer_app.core.timing import ticks_to_seconds
 from composer_app.midi import files
 from composer_app.midi.files import (
@@ -312,10 +319,13 @@ def test_read_mid_skips_controllers_sysex_and_other_meta_events(tmp_path: Path) 
         track(
             (0, b"\xff\x03\x05Piano"),  # track name
             (0, b"\xf0\x03\x7e\x7f\xf7"),  # sysex
-            (0, b"\xb0\x07\x64"),  # controller
+            (0, b"\xb0\x07\x64"),  # controller (volume): kept
+            (0, b"\xb9\x07\x64"),  # the drum channel's (the drums are dropped)
+            (0, b"\xb0\x7e\x01"),  # a channel mode message (mono mode)
+            (0, b"\xb0\x7b\x00"),  # all notes off: a command to the synth, no music
             (0, b"\xc0\x05"),  # program change: kept
             (0, b"\xc9\x10"),  # the drum channel's program change (its kit; drums are dropped)
-            (0, b"\xe0\x00\x50"),  # pitch bend (up)
+            (0, b"\xe0\x00\x50"),  # pitch bend (up): kept
             (0, b"\xd0\x10"),  # channel pressure
             (0, on(60)),
             (0, b"\xa0\x3c\x20"),  # poly aftertouch
@@ -325,40 +335,45 @@ def test_read_mid_skips_controllers_sysex_and_other_meta_events(tmp_path: Path) 
     score, report = read_mid_report(write(tmp_path, data))
     assert score.notes == (Note(0, 60, 480),)
     assert score.program_changes == [ProgramChange(0, 0, 5)]
+    assert score.control_changes == [ControlChange(0, 0, 7, 100)]
+    assert score.pitch_bends == [PitchBend(0, 0, 0x50 << 7)]
     # skipped, and counted by kind, so that a save over the file can warn of the loss
     counts = {k: v for k, v in report.as_dict().items() if k.endswith("_skipped")}
     assert counts == {
         "unknown_chunks_skipped": 0,
-        "controller_events_skipped": 1,
+        "controller_events_skipped": 2,
         "program_changes_skipped": 1,
-        "other_channel_events_skipped": 3,
+        "other_channel_events_skipped": 2,
         "sysex_messages_skipped": 1,
         "meta_events_skipped": 1,
         "time_signatures_skipped": 0,
         "key_signatures_skipped": 0,
     }
     assert report.dropped_content_lines() == [
-        "1 controller events skipped (sustain pedal, volume, ...)",
+        "2 controller events skipped (the drum channel's, channel mode messages such as local "
+        "control or mono mode, or past the 65,536 kept)",
         "1 program (instrument) changes skipped (the drum channel's, or past the 65,536 kept)",
-        "3 pitch-bend and aftertouch events skipped",
+        "2 aftertouch and channel pressure events skipped (and pitch bends of the drum channel "
+        "or past the 65,536 kept)",
         "1 system-exclusive messages skipped",
         "1 meta events skipped (track names, text, lyrics, markers, ...)",
     ]
     assert report.change_lines() == report.dropped_content_lines()
 
 
-def test_read_mid_counts_only_the_pitch_bends_that_bend(tmp_path: Path) -> None:
+def test_read_mid_keeps_the_pitch_bends_that_bend(tmp_path: Path) -> None:
     """A centred bend where the channel is centred changes nothing (many writers start a
-    track with one): not counted, so a save over the file does not ask for it. A bend away,
-    and the bend back, are; so is a centring after another track's bend, in time order."""
+    track with one): not kept. A bend away, and the bend back, are; so is a centring after
+    another track's bend, in time order. A save writes them back, and its file reads the
+    same bends (they were dropped, so a save over the file asked first)."""
     centre, up = b"\x00\x40", b"\x00\x50"
     data = smf(
         track(
             (0, b"\xe0" + centre),  # the channel starts centred: nothing
             (0, on(60)),
-            (100, b"\xe0" + up),  # a bend: counted
+            (100, b"\xe0" + up),  # a bend: kept
             (100, b"\xe0" + up),  # the same again: nothing (but see track 3)
-            (100, b"\xe0" + centre),  # back: counted
+            (100, b"\xe0" + centre),  # back: kept
             (180, off(60)),
         ),
         track(
@@ -367,17 +382,24 @@ def test_read_mid_counts_only_the_pitch_bends_that_bend(tmp_path: Path) -> None:
             (300, b"\xe0" + centre),  # at 350 after track 1's centring at 300: nothing
         ),
         track(
-            # at 150, between track 1's two bends up: counted, and so the second one is
+            # at 150, between track 1's two bends up: kept, and so the second one is
             (150, b"\xe0" + centre),
         ),
+        track((0, b"\xe9" + up)),  # the drum channel's: skipped with the drums
     )
     score, report = read_mid_report(write(tmp_path, data))
     assert score.notes == (Note(0, 60, 480),)
-    assert report.other_channel_events_skipped == 4  # at 100, 150, 200 and 300
-    assert report.dropped_content_lines() == ["4 pitch-bend and aftertouch events skipped"]
-    # a file of centred bends alone loses nothing to a save
+    up_value = 0x50 << 7
+    assert [(b.tick, b.channel, b.value) for b in score.pitch_bends] == [
+        (100, 0, up_value), (150, 0, 8192), (200, 0, up_value), (300, 0, 8192)
+    ]
+    assert report.other_channel_events_skipped == 1  # the drums'
+    again = parse_mid_bytes(mid_bytes(score))[0]
+    assert again.pitch_bends == score.pitch_bends
+    # a file of centred bends alone loses nothing to a save, and holds no bend
     plain = smf(track((0, b"\xe0" + centre), (0, on(60)), (480, off(60))))
-    assert read_mid_report(write(tmp_path, plain))[1].dropped_content_lines() == []
+    score, report = read_mid_report(write(tmp_path, plain))
+    assert report.dropped_content_lines() == [] and score.pitch_bends == []
 
 
 def test_a_key_signature_after_a_corrupt_delta_time_is_dropped_not_fatal(tmp_path: Path) -> None:
@@ -442,26 +464,25 @@ def test_key_signatures_are_read_and_saved_back(tmp_path: Path) -> None:
     ]
 
 
-def test_read_mid_counts_running_status_controllers_and_not_empty_meta_events(
+def test_read_mid_keeps_running_status_controllers_and_ignores_empty_meta_events(
     tmp_path: Path,
 ) -> None:
-    # a pedal down and up in running status; an empty text event (this app's writer puts
-    # one where a delta time is too long for one event) carries nothing and is not counted
+    # a pedal down and, a beat later, up in running status; an empty text event (this app's
+    # writer puts one where a delta time is too long for one event) carries nothing
     data = smf(
         track(
             (0, b"\xb0\x40\x7f"),
-            (0, b"\x40\x00"),  # running status: the same controller message again
+            (480, b"\x40\x00"),  # running status: the same controller message again
             (0, b"\xff\x01\x00"),
             (0, on(60)),
             (480, off(60)),
         )
     )
     score, report = read_mid_report(write(tmp_path, data))
-    assert score.notes == (Note(0, 60, 480),)
-    assert report.controller_events_skipped == 2 and report.meta_events_skipped == 0
-    assert report.dropped_content_lines() == [
-        "2 controller events skipped (sustain pedal, volume, ...)"
-    ]
+    assert score.notes == (Note(480, 60, 480),)
+    assert score.control_changes == [ControlChange(0, 0, 64, 127), ControlChange(480, 0, 64, 0)]
+    assert report.controller_events_skipped == 0 and report.meta_events_skipped == 0
+    assert report.dropped_content_lines() == []
 
 
 def test_read_mid_unwraps_riff_rmid(tmp_path: Path) -> None:

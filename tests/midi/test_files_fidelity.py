@@ -16,7 +16,7 @@ import mido
 import pytest
 
 from composer_app.core.note import Note
-from composer_app.core.score import Score, TempoChange, TimeSignature
+from composer_app.core.score import ProgramChange, Score, TempoChange, TimeSignature
 from composer_app.core.timing import ticks_to_seconds
 from composer_app.midi import files
 from composer_app.midi.files import (
@@ -693,3 +693,56 @@ def test_a_file_of_more_tracks_than_a_save_can_hold_saves_each_channel_as_one(
     assert [n.start_tick for n in parse_mid_bytes(saved)[0].notes] == [
         20 * k for k in range(0xFFFF)
     ]
+
+
+def test_controllers_and_bends_are_kept_and_one_past_the_end_does_not_lengthen_the_song(
+    tmp_path: Path,
+) -> None:
+    # the sustain pedal, a volume and a bend were dropped (a piano piece played and saved
+    # without its pedalling); a save over the file asked first
+    cc = mido.Message
+    piano = [(0, cc("control_change", control=7, value=100)),
+             (0, cc("control_change", control=64, value=127)),
+             (0, note_on(60)), (480, note_off(60)),
+             (480, cc("control_change", control=64, value=0)),
+             (480, cc("pitchwheel", pitch=1000)),
+             (480, note_on(62)), (960, note_off(62)),
+             (960, cc("pitchwheel", pitch=0))]
+    score, report = read_mid_report(write(tmp_path, mido_song(piano)))
+    assert [(c.tick, c.controller, c.value) for c in score.control_changes] == [
+        (0, 7, 100), (0, 64, 127), (480, 64, 0)
+    ]
+    assert [(b.tick, b.value) for b in score.pitch_bends] == [(480, 9192), (960, 8192)]
+    assert not report.changed_anything
+    again = parse_mid_bytes(mid_bytes(score))[0]
+    assert (again.control_changes, again.pitch_bends) == (score.control_changes,
+                                                         score.pitch_bends)
+    # the last part's notes deleted: its settings lie past the song's end now; a save puts
+    # the last of each at the end, so the song reads back as long as it is
+    score.remove_many([n for n in score.notes if n.pitch == 62])
+    score.program_changes = [ProgramChange(0, 0, 40), ProgramChange(600, 0, 41),
+                             ProgramChange(900, 0, 42)]
+    again = parse_mid_bytes(mid_bytes(score))[0]
+    assert again.length_tick == score.length_tick == 480
+    assert [(p.tick, p.program) for p in again.program_changes] == [(0, 40), (480, 42)]
+    assert [(c.tick, c.controller, c.value) for c in again.control_changes] == [
+        (0, 7, 100), (0, 64, 127), (480, 64, 0)
+    ]
+    assert [(b.tick, b.value) for b in again.pitch_bends] == []  # back to the centre: none
+
+
+def test_settings_past_the_cap_or_the_length_limit_are_skipped_and_counted(
+    tmp_path: Path,
+) -> None:
+    # at most 65,536 controller changes (and as many bends, and program changes) are kept:
+    # 10 MB of them would otherwise fill memory; one past the length limit (a corrupt delta
+    # time) is dropped rather than making the song hours long
+    events = b"".join(
+        files._vlq(1) + bytes((0xB0, 1, k & 0x7F)) for k in range(files.MAX_TEMPO_CHANGES + 2)
+    )
+    body = events + files._vlq(0x0FFFFFFF) + b"\xb0\x07\x10" + b"\x00\xff\x2f\x00"
+    data = (b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big") + (1).to_bytes(2, "big")
+            + (480).to_bytes(2, "big") + b"MTrk" + len(body).to_bytes(4, "big") + body)
+    score, report = parse_mid_bytes(data)
+    assert len(score.control_changes) == files.MAX_TEMPO_CHANGES
+    assert report.controller_events_skipped == 2 + 1

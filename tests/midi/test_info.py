@@ -9,7 +9,9 @@ from pathlib import Path
 from composer_app.cli import main
 from composer_app.core.note import Note, pitch_name
 from composer_app.core.score import (
+    ControlChange,
     KeySignature,
+    PitchBend,
     ProgramChange,
     Score,
     TempoChange,
@@ -32,6 +34,10 @@ def _song(tmp_path: Path) -> Path:
         # a violin turning viola on channel 1, a flute on channel 2 (numbered from 0)
         program_changes=[ProgramChange(0, 0, 40), ProgramChange(0, 1, 73),
                          ProgramChange(960, 0, 41)],
+        # the pedal down and up, a volume, a bend up and back
+        control_changes=[ControlChange(0, 0, 64, 127), ControlChange(960, 0, 64, 0),
+                         ControlChange(0, 1, 7, 90)],
+        pitch_bends=[PitchBend(480, 1, 10000), PitchBend(720, 1, 8192)],
         _notes=[
             Note(0, 60, 480),  # eighth-note frames 0-1
             Note(480, 60, 480),  # frames 2-3, right after: reads back merged
@@ -54,6 +60,7 @@ Tempo: 100 BPM
 Meter: 3/4
 Key signature: E minor
 Instruments: 41 on channel 1, 74 on channel 2 (then 1 change)
+Controller changes: 3 (2 of the sustain pedal); pitch bends: 2
 Pitch range: C4 (60) to D8 (110)
 Piano roll at one step per eighth note (240 ticks), 88 keys:
   out of range (dropped): 1

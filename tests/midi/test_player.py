@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from composer_app.core.note import Note
-from composer_app.core.score import ProgramChange, Score, TempoChange
+from composer_app.core.score import ControlChange, PitchBend, ProgramChange, Score, TempoChange
 from composer_app.midi.player import (
     CC_ALL_NOTES_OFF,
     CC_ALL_SOUND_OFF,
@@ -280,9 +280,7 @@ def test_player_sends_each_parts_program_before_its_notes(rig: Rig) -> None:
     assert [m for _, m in rig.port.sent][:2] == [(PROGRAM, 42), (PROGRAM | 2, 32)]
 
 
-def test_player_sends_the_programs_again_at_a_seek_a_loop_and_keeps_them_through_edits(
-    rig: Rig,
-) -> None:
+def test_player_sends_the_programs_again_at_a_loops_wrap_and_through_edits(rig: Rig) -> None:
     score = programmed_score()
     edited = threading.Event()
 
@@ -309,6 +307,107 @@ def test_player_sends_the_programs_again_at_a_seek_a_loop_and_keeps_them_through
     at_wrap = [m for t, m in rig.port.sent if t == pytest.approx(1.5)]
     assert (PROGRAM, 40) in at_wrap and (PROGRAM | 2, 32) in at_wrap
     assert at_wrap.index((PROGRAM, 40)) < at_wrap.index((ON, 60, 100))
+
+
+def test_player_edit_that_shortens_or_lengthens_the_song_moves_its_last_program_change(
+    rig: Rig,
+) -> None:
+    # the change at 960 was kept scheduled when the notes after it were deleted while
+    # playing: the playback (and `finished`) went on to it, and sent it after the music
+    score = programmed_score()
+    edited = threading.Event()
+
+    def delete_the_rest(tick: float) -> None:
+        if tick >= 120 and not edited.is_set():
+            edited.set()
+            score.remove_many([n for n in score.notes if n.end_tick > 480])
+            rig.player.update_notes(score)
+
+    rig.position_hook = delete_the_rest
+    rig.play_to_end(score)
+    assert (PROGRAM, 42) not in [m for _, m in rig.port.sent]
+    assert rig.player.position_tick == pytest.approx(480)
+    # and one the song reaches again after an edit lengthens it is sent
+    score = score_of(Note(0, 60, 480))
+    score.program_changes = [ProgramChange(0, 0, 40), ProgramChange(960, 0, 42)]
+    rig.port.sent.clear()
+    rig.finished.clear()
+    edited.clear()
+
+    def add_later(tick: float) -> None:
+        if tick >= 120 and not edited.is_set():
+            edited.set()
+            score.add(Note(960, 62, 480))
+            rig.player.update_notes(score)
+
+    rig.position_hook = add_later
+    rig.play_to_end(score)
+    sent = [m for _, m in rig.port.sent]
+    assert sent.index((PROGRAM, 42)) < sent.index((ON, 62, 100))
+
+
+def test_player_puts_back_what_it_set_where_a_song_sets_nothing(rig: Rig) -> None:
+    # Seeking or looping back before a channel's first change kept the later instrument, and
+    # a song without program changes played after one with them kept that song's.
+    score = score_of(Note(0, 60, 480), Note(960, 62, 480))
+    score.program_changes = [ProgramChange(960, 0, 40)]
+    rig.play_to_end(score, start_tick=960)
+    assert [m for _, m in rig.port.sent][0] == (PROGRAM, 40)
+    rig.port.sent.clear()
+    rig.finished.clear()
+    rig.play_to_end(score)  # from the start, before the change: piano, then the violin
+    sent = [m for _, m in rig.port.sent]
+    assert sent[:2] == [(PROGRAM, 0), (ON, 60, 100)] and (PROGRAM, 40) in sent
+    rig.port.sent.clear()
+    rig.finished.clear()
+    rig.play_to_end(score_of(Note(0, 64, 480)))  # another song, without instruments
+    assert [m for _, m in rig.port.sent] == [(PROGRAM, 0), (ON, 64, 100), (OFF, 64, 0)]
+    rig.port.sent.clear()
+    rig.finished.clear()
+    rig.play_to_end(score_of(Note(0, 64, 480)))  # piano already: nothing more to say
+    assert [m for _, m in rig.port.sent] == [(ON, 64, 100), (OFF, 64, 0)]
+
+
+def test_player_sends_pedal_and_bends_and_lets_go_of_them(rig: Rig) -> None:
+    # a pedal down from the start, up at 960; a bend up at 480, back at 720; a volume
+    score = score_of(Note(0, 60, 480), Note(480, 62, 480), Note(960, 64, 480))
+    score.control_changes = [ControlChange(0, 0, 7, 90), ControlChange(0, 0, 64, 127),
+                             ControlChange(960, 0, 64, 0)]
+    score.pitch_bends = [PitchBend(480, 0, 12288), PitchBend(720, 0, 8192)]
+    rig.play_to_end(score)
+    assert_times([(t, m) for t, m in rig.port.sent if m[0] & 0xF0 != OFF], [
+        (0.0, (0xB0, 7, 90)), (0.0, (0xB0, 64, 127)), (0.0, (ON, 60, 100)),
+        (0.5, (0xE0, 0, 96)), (0.5, (ON, 62, 100)), (0.75, (0xE0, 0, 64)),
+        (1.0, (0xB0, 64, 0)), (1.0, (ON, 64, 100)),
+    ])  # fmt: skip
+    # from the middle: what is in force there first (the pedal down, the bend up)
+    rig.port.sent.clear()
+    rig.finished.clear()
+    rig.play_to_end(score, start_tick=600)
+    assert [m for _, m in rig.port.sent][:3] == [(0xB0, 7, 90), (0xB0, 64, 127), (0xE0, 0, 96)]
+    # a stop with the pedal down and the bend up lets go of both (before the usual silence)
+    rig.port.sent.clear()
+    stopped = threading.Event()
+
+    def stop_once(tick: float) -> None:
+        if tick >= 600 and not stopped.is_set():
+            stopped.set()
+            rig.player.stop()
+
+    rig.position_hook = stop_once
+    rig.player.play(score)
+    wait_until(stopped.is_set)
+    rig.position_hook = None
+    sent = [m for _, m in rig.port.sent]
+    stop_at = sent.index((0xB0, 64, 0))
+    assert sent[stop_at:] == [(0xB0, 64, 0), (0xE0, 0, 64), *panic_messages([(0, 62)])]
+    # a pedal still down at the end lets go there
+    rig.port.sent.clear()
+    rig.finished.clear()
+    held = score_of(Note(0, 60, 480))
+    held.control_changes = [ControlChange(0, 0, 64, 127)]
+    rig.play_to_end(held)
+    assert [m for _, m in rig.port.sent][-1] == (0xB0, 64, 0)
 
 
 # ---- scheduling a window ahead (SCHEDULE_AHEAD_BEATS) ---------------------------------------

@@ -477,8 +477,8 @@ def test_playback_restart_player_reaches_a_jack_server_that_restarted(
 def test_playback_a_files_instruments_reach_the_synth_over_jack(
     qtbot, qapp, jack_server, tmp_path
 ) -> None:
-    # A file's program changes were dropped: a General MIDI synth played its violin and its
-    # bass with whatever instrument it last had. A real file, read as the app reads it.
+    # A file's program changes and controllers were dropped: a General MIDI synth played its
+    # violin and its bass with whatever instrument (and volume) it last had. A real file, read as the app reads it.
     import mido
 
     from composer_app.core.score import ProgramChange
@@ -489,6 +489,7 @@ def test_playback_a_files_instruments_reach_the_synth_over_jack(
     for channel, program, pitch in ((0, 40, 72), (1, 32, 36)):  # violin, bass: 0.1 s each
         mid.tracks.append(mido.MidiTrack([
             mido.Message("program_change", channel=channel, program=program, time=0),
+            mido.Message("control_change", channel=channel, control=7, value=90 + channel),
             mido.Message("note_on", channel=channel, note=pitch, velocity=90, time=0),
             mido.Message("note_off", channel=channel, note=pitch, velocity=0, time=480),
         ]))
@@ -496,21 +497,25 @@ def test_playback_a_files_instruments_reach_the_synth_over_jack(
     score = read_mid(tmp_path / "duo.mid")
 
     def programs_then_notes(messages: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
-        programs = [m for m in messages if m[0] & 0xF0 == 0xC0]
+        programs = [m for m in messages if m[0] & 0xF0 in (0xB0, 0xC0)]
         first_on = next(i for i, m in enumerate(messages) if m[0] & 0xF0 == NOTE_ON)
         assert all(messages.index(p) < first_on for p in programs)  # before the notes
         return programs
 
     with process_controller_on_jack() as (controller, receiver, _spec):
         controller.play(score, 0)
-        received = receiver.wait_for(2 + 4)
-        assert programs_then_notes(received) == [(0xC0, 40), (0xC1, 32)]
+        received = receiver.wait_for(4 + 4)
+        assert programs_then_notes(received) == [(0xB0, 7, 90), (0xB1, 7, 91), (0xC0, 40),
+                                                 (0xC1, 32)]
         qtbot.waitUntil(lambda: not controller.is_playing, timeout=10_000)
         # another song of this resolution crosses to the player's process as its differences
-        # from the last: its instruments cross too (a flute now)
+        # from the last: its instruments and mix cross too (a flute now, the bass's volume
+        # back to its default, its instrument to piano)
         other = score.copy()
         other.program_changes = [ProgramChange(0, 0, 73)]
+        other.control_changes = other.control_changes[:1]
         controller.play(other, 0)
-        later = receiver.wait_for(len(received) + 1 + 4)[len(received):]
-        assert programs_then_notes(later) == [(0xC0, 73)]
+        later = receiver.wait_for(len(received) + 4 + 4)[len(received):]
+        assert programs_then_notes(later) == [(0xB0, 7, 90), (0xB1, 7, 100), (0xC0, 73),
+                                              (0xC1, 0)]
         qtbot.waitUntil(lambda: not controller.is_playing, timeout=10_000)
