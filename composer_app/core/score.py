@@ -245,8 +245,8 @@ def pitch_bends(bends: Iterable[PitchBend]) -> list[PitchBend]:
 @dataclass
 class Score:
     """Notes (sorted by start then pitch), a tempo map, time signatures, and the file's key
-    signatures, program changes, controller changes and pitch bends (none unless a file gave
-    them; edits leave them where they are).
+    signatures, program changes, controller changes, pitch bends, title and track names (none
+    unless a file gave them; edits leave them where they are).
 
     Units: every time is an integer tick; ``ppq`` ticks make a quarter note.
     The tempo map and the meter always hold an entry at tick 0.
@@ -261,6 +261,9 @@ class Score:
     program_changes: list[ProgramChange] = field(default_factory=list)
     control_changes: list[ControlChange] = field(default_factory=list)
     pitch_bends: list[PitchBend] = field(default_factory=list)
+    # A file's names: the song's (its first track's) and each part's, by (channel, Note.track)
+    title: str = ""
+    track_names: dict[tuple[int, int], str] = field(default_factory=dict)
     _notes: list[Note] = field(default_factory=list, repr=False)
     # The closing rest: how long the song goes on after its last note ends, as its file said
     # (its end of track). Counted from the last note, so it follows it through edits (delete
@@ -589,6 +592,8 @@ class Score:
             program_changes=list(self.program_changes),
             control_changes=list(self.control_changes),
             pitch_bends=list(self.pitch_bends),
+            title=self.title,
+            track_names=dict(self.track_names),
             _notes=list(self._notes),
             closing_rest_ticks=self.closing_rest_ticks,
         )

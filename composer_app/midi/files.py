@@ -60,7 +60,10 @@ Rules of import (each change is counted in the :class:`ImportReport`):
   must have their standard length; a wrong length is an error. :meth:`ImportReport.dropped_content_lines` names what a save
   over the file would therefore lose.
 * Tracks: each note keeps which of its channel's tracks it came from (``Note.track``), so
-  tracks that share a channel (a tune's melody and its chords) are saved apart again.
+  tracks that share a channel (a tune's melody and its chords) are saved apart again. A
+  track's name is kept as its part's (``Score.track_names``, by channel and track) where the
+  track holds notes of one channel; a format-0 file's, or a first track's without notes, as
+  the song's title (``Score.title``); any other is counted as a meta event skipped.
 
 Limits that keep import time and memory bounded: files over :data:`MAX_FILE_BYTES` are
 refused before they are read, a song may hold at most :data:`MAX_NOTES` notes and
@@ -162,7 +165,10 @@ _DROPPED_CONTENT_LABELS = {
         "or past the 65,536 kept)"
     ),
     "sysex_messages_skipped": "system-exclusive messages skipped",
-    "meta_events_skipped": "meta events skipped (track names, text, lyrics, markers, ...)",
+    "meta_events_skipped": (
+        "meta events skipped (text, lyrics, markers, copyright, the name of a track with "
+        "no notes or several channels, ...)"
+    ),
     "unknown_chunks_skipped": "unknown chunks skipped",
     "time_signatures_skipped": "time signatures finer than 1/64 skipped (e.g. 3/128)",
     "key_signatures_skipped": (
@@ -450,6 +456,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     controls: dict[int, int] = {}  # (tick << 4 | channel) << 7 | controller -> value
     bends: list[tuple[int, int, int]] = []  # (tick, channel, value) in file order
     layers: set[int] = set()  # tracks this app wrote for notes overlapping on one pitch
+    names: dict[int, bytes] = {}  # track number -> its name
     runs: list[tuple[int, int, int]] = []  # (track number, first, stop): its notes in `notes`
     # notes never turned off: (track number, its end tick, channel << 7 | pitch, start, velocity)
     unreleased: list[tuple[int, int, int, int, int]] = []
@@ -485,6 +492,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
                 programs,
                 controls,
                 layers,
+                names,
                 bends,
                 report,
                 MAX_NOTES - len(unreleased),  # notes waiting to be closed count too
@@ -527,6 +535,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     tempos.setdefault(0, DEFAULT_TEMPO_US_PER_QUARTER)
     meters.setdefault(0, (4, 4))
     _keep_tracks_apart(notes, runs, layers)
+    title, track_names = _named_parts(names, notes, runs, layers, file_format, report)
     last_note_end = max((n.end_tick for n in notes), default=0)
     # a key signature past the length limit (after a corrupt delta time) is dropped, not a
     # reason to refuse the song (it was read as a skipped meta event before keys were kept)
@@ -586,6 +595,8 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
             ControlChange(at >> 11, at >> 7 & 0x0F, at & 0x7F, v) for at, v in controls.items()
         ),
         pitch_bends=bends_kept,
+        title=title,
+        track_names=track_names,
         _notes=notes,
         closing_rest_ticks=closing_rest * factor,
     )
@@ -699,6 +710,44 @@ def _keep_tracks_apart(
                 set_field(n, "track", track)
 
 
+def _named_parts(
+    names: dict[int, bytes],
+    notes: list[Note],
+    runs: list[tuple[int, int, int]],
+    layers: set[int],
+    file_format: int,
+    report: ImportReport,
+) -> tuple[str, dict[tuple[int, int], str]]:
+    """The song's title and each part's name (``(channel, Note.track) -> name``) from the
+    file's track names (``track number -> bytes``, read as Latin-1 so that a save gives the
+    very bytes back): a format-0 file's, or a first track's without notes, is the title; a
+    track with notes on one channel names that part. Any other (a track of several channels,
+    or of none after the first) is counted as a meta event skipped."""
+    title = ""
+    parts: dict[tuple[int, int], str] = {}
+    if not names:
+        return title, parts
+    channels_of: dict[int, set[int]] = {}  # file track -> the channels of its notes
+    for track_no, first, stop in runs:
+        channels_of.setdefault(track_no, set()).update(map(_CHANNEL_OF, notes[first:stop]))
+    for track_no, raw in sorted(names.items()):
+        name = raw.decode("latin-1")
+        channels = channels_of.get(track_no, set())
+        if file_format == 0 or (track_no == 1 and not channels):
+            title = name
+        elif len(channels) == 1:
+            [channel] = channels
+            # its place among the tracks of its channel, as _keep_tracks_apart numbers them
+            track = sum(
+                1 for other, on in channels_of.items()
+                if other < track_no and channel in on and other not in layers
+            )
+            parts[channel, track] = name
+        else:
+            report.meta_events_skipped += 1
+    return title, parts
+
+
 def _parse_track(
     trk: bytes,
     track_no: int,
@@ -709,6 +758,7 @@ def _parse_track(
     programs: dict[int, int],
     controls: dict[int, int],
     layers: set[int],
+    names: dict[int, bytes],
     bends: list[tuple[int, int, int]],
     report: ImportReport,
     max_notes: int,
@@ -717,7 +767,8 @@ def _parse_track(
     channel -> program``), controller changes (``(tick << 4 | channel) << 7 | controller ->
     value``) and pitch bends (``(tick, channel, value)``, counted by the caller) of one
     track chunk body; add its number to ``layers`` if it is a track this app wrote for notes
-    that overlap on one pitch (named :data:`OVERLAP_TRACK_NAME`). Units: ticks.
+    that overlap on one pitch (named :data:`OVERLAP_TRACK_NAME`), and its name to ``names``
+    (its first track name event's bytes) otherwise. Units: ticks.
 
     Returns the track's end tick and the notes still sounding there (``channel << 7 | pitch``
     -> (start tick, velocity)), which the caller closes at the end of the song. Refuses a
@@ -792,6 +843,8 @@ def _parse_track(
                         _key_event(trk, i, length, tick, keys, report)
                     elif meta_type == 0x03 and trk[i : i + length] == OVERLAP_TRACK_NAME:
                         layers.add(track_no)  # the name this app gives its overlap tracks
+                    elif meta_type == 0x03 and length and track_no not in names:
+                        names[track_no] = trk[i : i + length]  # kept or counted by the caller
                     elif length:  # an empty one (a writer's filler) holds nothing to lose
                         metas += 1
                     i += length
@@ -1160,6 +1213,8 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
         )
     # the conductor track ends where the song does (keeping a closing rest, within the limit)
     song_end = min(score.length_tick, max(last_tick, MAX_LENGTH_QUARTERS * score.ppq))
+    if score.title:
+        conductor.append((0, -1, _track_name_event(score.title)))
     tracks = [_track_bytes(sorted(conductor), end_tick=song_end)]
     # a channel's controllers, bends and program changes go in its first track (one of their
     # own if it has no notes); at one tick after the note-offs, before the note-ons, and
@@ -1183,10 +1238,12 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
     for (tick, order, channel, _number), event in last.items():
         settings.setdefault(channel, []).append((tick, order, event))
     lanes = _note_lanes(score.notes, path, extra_channels=settings)
-    for (channel, _track, layer), lane in lanes:
+    for (channel, track, layer), lane in lanes:
         events: list[tuple[int, int, bytes]] = []
         if layer:  # named, so that reading it back folds it into its track
             events.append((0, -1, b"\xff\x03" + _vlq(len(OVERLAP_TRACK_NAME)) + OVERLAP_TRACK_NAME))
+        elif (channel, track) in score.track_names:
+            events.append((0, -1, _track_name_event(score.track_names[channel, track])))
         for n in lane:
             events.append((n.end_tick, 0, bytes((0x80 | n.channel, n.pitch, 0x40))))
             events.append((n.start_tick, 3, bytes((0x90 | n.channel, n.pitch, n.velocity))))
@@ -1196,6 +1253,16 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
     header = b"MThd" + (6).to_bytes(4, "big") + (1).to_bytes(2, "big")
     header += len(tracks).to_bytes(2, "big") + score.ppq.to_bytes(2, "big")
     return header + b"".join(tracks)
+
+
+def _track_name_event(name: str) -> bytes:
+    """A track name meta event of ``name`` in Latin-1, as it was read (a name with other
+    characters, typed in another program's file, is written in UTF-8)."""
+    try:
+        raw = name.encode("latin-1")
+    except UnicodeEncodeError:
+        raw = name.encode("utf-8")
+    return b"\xff\x03" + _vlq(len(raw)) + raw
 
 
 def _note_lanes(

@@ -71,6 +71,13 @@ def describe(score: Score, report: ImportReport, name: str = "") -> str:
     lines.append("Tempo: " + _tempo_text(score))
     lines.append("Meter: " + _meter_text(score))
     lines.append("Key signature: " + _key_text(score))
+    if score.title:
+        lines.append(f"Title: {score.title}")
+    if score.track_names:
+        lines.append("Tracks: " + ", ".join(
+            f"{name} (channel {channel + 1})"
+            for (channel, _track), name in sorted(score.track_names.items())
+        ))
     if score.program_changes:
         lines.append("Instruments: " + _program_text(score))
     if score.control_changes or score.pitch_bends:

@@ -317,7 +317,8 @@ def test_read_mid_out_of_piano_range_kept_in_score_dropped_from_roll(tmp_path: P
 def test_read_mid_skips_controllers_sysex_and_other_meta_events(tmp_path: Path) -> None:
     data = smf(
         track(
-            (0, b"\xff\x03\x05Piano"),  # track name
+            (0, b"\xff\x03\x05Piano"),  # track name: its part's (channel 1's) name, kept
+            (0, b"\xff\x06\x05Verse"),  # a marker
             (0, b"\xf0\x03\x7e\x7f\xf7"),  # sysex
             (0, b"\xb0\x07\x64"),  # controller (volume): kept
             (0, b"\xb9\x07\x64"),  # the drum channel's (the drums are dropped)
@@ -335,6 +336,7 @@ def test_read_mid_skips_controllers_sysex_and_other_meta_events(tmp_path: Path) 
     score, report = read_mid_report(write(tmp_path, data))
     assert score.notes == (Note(0, 60, 480),)
     assert score.program_changes == [ProgramChange(0, 0, 5)]
+    assert score.track_names == {(0, 0): "Piano"} and score.title == ""
     assert score.control_changes == [ControlChange(0, 0, 7, 100)]
     assert score.pitch_bends == [PitchBend(0, 0, 0x50 << 7)]
     # skipped, and counted by kind, so that a save over the file can warn of the loss
@@ -356,7 +358,8 @@ def test_read_mid_skips_controllers_sysex_and_other_meta_events(tmp_path: Path) 
         "2 aftertouch and channel pressure events skipped (and pitch bends of the drum channel "
         "or past the 65,536 kept)",
         "1 system-exclusive messages skipped",
-        "1 meta events skipped (track names, text, lyrics, markers, ...)",
+        "1 meta events skipped (text, lyrics, markers, copyright, the name of a track with "
+        "no notes or several channels, ...)",
     ]
     assert report.change_lines() == report.dropped_content_lines()
 

@@ -746,3 +746,35 @@ def test_settings_past_the_cap_or_the_length_limit_are_skipped_and_counted(
     score, report = parse_mid_bytes(data)
     assert len(score.control_changes) == files.MAX_TEMPO_CHANGES
     assert report.controller_events_skipped == 2 + 1
+
+
+def test_track_names_and_the_title_are_kept_with_their_parts(tmp_path: Path) -> None:
+    # A song's title and its parts' names were dropped (a save over the file asked first):
+    # the next program showed "Track 1", "Track 2" where the melody and chords had been.
+    def name(text: bytes) -> mido.MetaMessage:
+        return mido.MetaMessage("track_name", name=text.decode("latin-1"))
+
+    conductor = [(0, name(b"Caf\xe9 Waltz")), (0, mido.MetaMessage("set_tempo", tempo=500_000))]
+    melody = [(0, name(b"Melody")), (0, note_on(72)), (480, note_off(72))]
+    chords = [(0, name(b"Chords")), (0, note_on(48)), (480, note_off(48))]
+    bass = [(0, name(b"Bass")), (0, note_on(36, channel=1)), (480, note_off(36, channel=1))]
+    data = mido_song(conductor, melody, chords, bass)
+    score, report = read_mid_report(write(tmp_path, data))
+    assert score.title == "Caf\xe9 Waltz"
+    assert score.track_names == {(0, 0): "Melody", (0, 1): "Chords", (1, 0): "Bass"}
+    assert not report.changed_anything
+    saved = mid_bytes(score)
+    names = [[m.name for m in trk if m.type == "track_name"]
+             for trk in mido.MidiFile(file=io.BytesIO(saved)).tracks]
+    assert names == [["Caf\xe9 Waltz"], ["Melody"], ["Chords"], ["Bass"]]
+    assert b"Caf\xe9 Waltz" in saved  # the very bytes (Latin-1) back
+    again = parse_mid_bytes(saved)[0]
+    assert (again.title, again.track_names) == (score.title, score.track_names)
+    # a format-0 file's one track name is the song's title
+    single = mido_song([(0, name(b"Reel")), (0, note_on(60)), (480, note_off(60))],
+                       file_type=0)
+    score = read_mid_report(write(tmp_path, single))[0]
+    assert (score.title, score.track_names) == ("Reel", {})
+    # a name no Latin-1 holds (typed elsewhere) is written in UTF-8
+    score.title = "\u30ef\u30eb\u30c4"
+    assert "\u30ef\u30eb\u30c4".encode() in mid_bytes(score)

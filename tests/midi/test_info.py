@@ -38,6 +38,8 @@ def _song(tmp_path: Path) -> Path:
         control_changes=[ControlChange(0, 0, 64, 127), ControlChange(960, 0, 64, 0),
                          ControlChange(0, 1, 7, 90)],
         pitch_bends=[PitchBend(480, 1, 10000), PitchBend(720, 1, 8192)],
+        title="Study",
+        track_names={(0, 0): "Violin", (1, 0): "Flute"},
         _notes=[
             Note(0, 60, 480),  # eighth-note frames 0-1
             Note(480, 60, 480),  # frames 2-3, right after: reads back merged
@@ -59,6 +61,8 @@ Duration: 1.50 bars, 2.70 s (2160 ticks)
 Tempo: 100 BPM
 Meter: 3/4
 Key signature: E minor
+Title: Study
+Tracks: Violin (channel 1), Flute (channel 2)
 Instruments: 41 on channel 1, 74 on channel 2 (then 1 change)
 Controller changes: 3 (2 of the sustain pedal); pitch bends: 2
 Pitch range: C4 (60) to D8 (110)
