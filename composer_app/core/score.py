@@ -6,6 +6,7 @@ import bisect
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from composer_app.core.note import Note
 
@@ -14,6 +15,7 @@ DEFAULT_TEMPO_US_PER_QUARTER = 500_000  # 120 BPM
 # The slowest tempo a MIDI file can hold is 0xFFFFFF microseconds per quarter (3.58 BPM).
 MIN_TEMPO_BPM = 4.0
 MAX_TEMPO_BPM = 1000.0
+_TICK = attrgetter("tick")  # of a TempoChange, ProgramChange, ControlChange, PitchBend, ...
 # Up to this many notes, removals and lookups go one by one (a binary search each); beyond,
 # in one pass over the score.
 _ONE_BY_ONE_REMOVALS = 64
@@ -154,11 +156,11 @@ class ProgramChange:
 
 
 def program_changes(changes: Iterable[ProgramChange]) -> list[ProgramChange]:
-    """``changes`` in time order, less those that restate the program in force on their
+    """``changes`` in time order (at one tick as given), less those that restate the program in force on their
     channel (a file may restate it at every section)."""
     kept: list[ProgramChange] = []
     in_force: dict[int, int] = {}  # channel -> program
-    for change in sorted(changes):
+    for change in sorted(changes, key=_TICK):
         if in_force.get(change.channel) != change.program:
             in_force[change.channel] = change.program
             kept.append(change)
@@ -217,11 +219,12 @@ class PitchBend:
 
 
 def control_changes(changes: Iterable[ControlChange]) -> list[ControlChange]:
-    """``changes`` in time order, less those that restate the value in force of their
-    channel's controller."""
+    """``changes`` in time order (at one tick as given: a parameter number before its data
+    entry, a pedal up before a pedal down), less those that restate the value in force of
+    their channel's controller."""
     kept: list[ControlChange] = []
     in_force: dict[tuple[int, int], int] = {}  # (channel, controller) -> value
-    for change in sorted(changes):
+    for change in sorted(changes, key=_TICK):
         key = (change.channel, change.controller)
         if in_force.get(key) != change.value:
             in_force[key] = change.value
@@ -235,7 +238,7 @@ def pitch_bends(bends: Iterable[PitchBend]) -> list[PitchBend]:
     track's start, is none)."""
     kept: list[PitchBend] = []
     in_force: dict[int, int] = {}  # channel -> value
-    for bend in sorted(bends):
+    for bend in sorted(bends, key=_TICK):
         if in_force.get(bend.channel, PITCH_BEND_CENTRE) != bend.value:
             in_force[bend.channel] = bend.value
             kept.append(bend)
@@ -288,9 +291,10 @@ class Score:
             first = self.time_signatures[0]
             self.time_signatures.insert(0, TimeSignature(0, first.numerator, first.denominator))
         self.key_signatures = sorted(self.key_signatures)
-        self.program_changes = sorted(self.program_changes)
-        self.control_changes = sorted(self.control_changes)
-        self.pitch_bends = sorted(self.pitch_bends)
+        # in time order; at one tick as given (the order a synth gets them in)
+        self.program_changes = sorted(self.program_changes, key=_TICK)
+        self.control_changes = sorted(self.control_changes, key=_TICK)
+        self.pitch_bends = sorted(self.pitch_bends, key=_TICK)
         self._notes = sorted(self._notes)
 
     # ---- notes -------------------------------------------------------------------------

@@ -76,8 +76,11 @@ Writing always produces format 1: track 0 holds tempo, meter and key signatures,
 per channel and ``Note.track``, by channel (a track whose notes overlap on one pitch gets extra
 tracks, named :data:`OVERLAP_TRACK_NAME` so that reading the file back folds them into their
 track and gives the very same notes, tracks included); a channel's controller changes, pitch
-bends and program changes go in its first track. A score whose tracks would need more tracks than a file holds is saved one
-track per channel (and overlap layer). A score beyond the reader's limits is refused before anything is
+bends and program changes go in its first track, at one tick in the order the score holds them (a parameter number before its
+data entry), after the note-offs and before the note-ons; one past the song's end (its
+notes deleted) is saved at the end (the last of each), so that the song does not read back
+longer. A score whose tracks would need more tracks than a file holds is saved one track per
+channel (and overlap layer). A score beyond the reader's limits is refused before anything is
 written, so every saved file opens again.
 """
 
@@ -453,7 +456,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     meters: dict[int, tuple[int, int]] = {}
     keys: dict[int, tuple[int, bool]] = {}  # tick -> (sharps, minor)
     programs: dict[int, int] = {}  # tick << 4 | channel -> program
-    controls: dict[int, int] = {}  # (tick << 4 | channel) << 7 | controller -> value
+    controls: list[int] = []  # ((tick << 4 | channel) << 7 | controller) << 7 | value
     bends: list[tuple[int, int, int]] = []  # (tick, channel, value) in file order
     layers: set[int] = set()  # tracks this app wrote for notes overlapping on one pitch
     names: dict[int, bytes] = {}  # track number -> its name
@@ -547,10 +550,9 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     for at in too_late:
         del programs[at]
     report.program_changes_skipped += len(too_late)
-    too_late = [at for at in controls if at >> 11 > MAX_LENGTH_QUARTERS * ppq]
-    for at in too_late:
-        del controls[at]
-    report.controller_events_skipped += len(too_late)
+    in_time = [c for c in controls if c >> 18 <= MAX_LENGTH_QUARTERS * ppq]
+    report.controller_events_skipped += len(controls) - len(in_time)
+    controls = in_time
     too_late_bends = sum(1 for bend in bends_kept if bend.tick > MAX_LENGTH_QUARTERS * ppq)
     if too_late_bends:
         bends_kept = [bend for bend in bends_kept if bend.tick <= MAX_LENGTH_QUARTERS * ppq]
@@ -580,7 +582,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
         meters = {tick * factor: meter for tick, meter in meters.items()}
         keys = {tick * factor: key for tick, key in keys.items()}
         programs = {(at >> 4) * factor << 4 | at & 0x0F: p for at, p in programs.items()}
-        controls = {(at >> 11) * factor << 11 | at & 0x7FF: v for at, v in controls.items()}
+        controls = [(c >> 18) * factor << 18 | c & 0x3FFFF for c in controls]
         bends_kept = [PitchBend(b.tick * factor, b.channel, b.value) for b in bends_kept]
     report.ppq = ppq
     score = Score(
@@ -592,7 +594,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
             ProgramChange(at >> 4, at & 0x0F, p) for at, p in programs.items()
         ),
         control_changes=control_changes(
-            ControlChange(at >> 11, at >> 7 & 0x0F, at & 0x7F, v) for at, v in controls.items()
+            ControlChange(c >> 18, c >> 14 & 0x0F, c >> 7 & 0x7F, c & 0x7F) for c in controls
         ),
         pitch_bends=bends_kept,
         title=title,
@@ -756,7 +758,7 @@ def _parse_track(
     meters: dict[int, tuple[int, int]],
     keys: dict[int, tuple[int, bool]],
     programs: dict[int, int],
-    controls: dict[int, int],
+    controls: list[int],
     layers: set[int],
     names: dict[int, bytes],
     bends: list[tuple[int, int, int]],
@@ -764,8 +766,8 @@ def _parse_track(
     max_notes: int,
 ) -> tuple[int, dict[int, tuple[int, int]]]:
     """Append the notes, tempos, meters, key signatures, program changes (``tick << 4 |
-    channel -> program``), controller changes (``(tick << 4 | channel) << 7 | controller ->
-    value``) and pitch bends (``(tick, channel, value)``, counted by the caller) of one
+    channel -> program``), controller changes (``((tick << 4 | channel) << 7 | controller) << 7
+    | value``, in file order) and pitch bends (``(tick, channel, value)``, counted by the caller) of one
     track chunk body; add its number to ``layers`` if it is a track this app wrote for notes
     that overlap on one pitch (named :data:`OVERLAP_TRACK_NAME`), and its name to ``names``
     (its first track name event's bytes) otherwise. Units: ticks.
@@ -789,6 +791,7 @@ def _parse_track(
     sysex = metas = 0
     skipped = [0] * 16  # channel events skipped, by the status byte's high nibble
     max_programs = max_kept = MAX_TEMPO_CHANGES
+    track_controls: dict[int, int] = {}  # channel << 7 | controller -> the value last kept
     try:
         # The hot loop of import: plain local ints and early exits for the common cases.
         while i < end:
@@ -922,12 +925,16 @@ def _parse_track(
                     raise _Malformed(f"track {track_no}: a data byte above 127 at byte {i}")
                 i += 2
                 if kind == 11:
-                    # kept by (tick, channel, controller) as one int; not the drums' (dropped,
-                    # 0xB9) nor a channel mode message (120-127: all notes off, ...)
+                    # kept in file order as one int, less what restates this track's value
+                    # (it loses nothing); not the drums' (dropped, 0xB9) nor a channel mode
+                    # message (120-127: all notes off, ...)
                     if number < 120 and status != 0xB9:
-                        at = (tick << 4 | status & 0x0F) << 7 | number
-                        if len(controls) < max_kept or at in controls:
-                            controls[at] = value
+                        key = (status & 0x0F) << 7 | number
+                        if track_controls.get(key) == value:
+                            continue
+                        if len(controls) < max_kept:
+                            track_controls[key] = value
+                            controls.append(((tick << 4 | status & 0x0F) << 7 | number) << 7 | value)
                             continue
                     if number not in _SILENCING_CONTROLLERS:
                         skipped[11] += 1
@@ -1217,26 +1224,25 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
         conductor.append((0, -1, _track_name_event(score.title)))
     tracks = [_track_bytes(sorted(conductor), end_tick=song_end)]
     # a channel's controllers, bends and program changes go in its first track (one of their
-    # own if it has no notes); at one tick after the note-offs, before the note-ons, and
-    # controllers (a bank select) before the program. One past the song's end would make it
-    # longer when read back: the last of each past it is put at the end instead.
-    end = score.length_tick
-    last: dict[tuple[int, int, int, int], bytes] = {}  # (tick, order, channel, number) -> event
-    for control in score.control_changes:
-        last[min(control.tick, end), 1, control.channel, control.controller] = bytes(
-            (0xB0 | control.channel, control.controller, control.value)
-        )
-    for bend in score.pitch_bends:
-        last[min(bend.tick, end), 1, bend.channel, 128] = bytes(
-            (0xE0 | bend.channel, bend.value & 0x7F, bend.value >> 7)
-        )
-    for change in score.program_changes:
-        last[min(change.tick, end), 2, change.channel, 0] = bytes(
-            (0xC0 | change.channel, change.program)
-        )
+    # own if it has no notes); at one tick after the note-offs, before the note-ons, in the
+    # order the score holds them (a parameter number before its data entry), controllers (a
+    # bank select) before the program. One past the song's end would make it longer when read
+    # back: the last of each past it is put at the end instead.
+    end = score.length_tick if len(score) else None
     settings: dict[int, list[tuple[int, int, bytes]]] = {}  # channel -> (tick, order, event)
-    for (tick, order, channel, _number), event in last.items():
+    past_end: dict[tuple[int, int, int], bytes] = {}  # (kind, channel, number) -> the last
+    order = 1
+    for kind, channel, number, tick, event in _setting_events(score):
+        if end is not None and tick > end:
+            past_end.pop((kind, channel, number), None)  # (the later one goes last)
+            past_end[kind, channel, number] = event
+            continue
         settings.setdefault(channel, []).append((tick, order, event))
+        order += 1
+    for (_kind, channel, _number), event in past_end.items():
+        settings.setdefault(channel, []).append((end or 0, order, event))
+        order += 1
+    note_on_order = order
     lanes = _note_lanes(score.notes, path, extra_channels=settings)
     for (channel, track, layer), lane in lanes:
         events: list[tuple[int, int, bytes]] = []
@@ -1246,13 +1252,26 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
             events.append((0, -1, _track_name_event(score.track_names[channel, track])))
         for n in lane:
             events.append((n.end_tick, 0, bytes((0x80 | n.channel, n.pitch, 0x40))))
-            events.append((n.start_tick, 3, bytes((0x90 | n.channel, n.pitch, n.velocity))))
+            events.append(
+                (n.start_tick, note_on_order, bytes((0x90 | n.channel, n.pitch, n.velocity)))
+            )
         events += settings.pop(channel, ())
         events.sort()  # at one tick: note-offs, controllers and bends, the program, note-ons
         tracks.append(_track_bytes(events))
     header = b"MThd" + (6).to_bytes(4, "big") + (1).to_bytes(2, "big")
     header += len(tracks).to_bytes(2, "big") + score.ppq.to_bytes(2, "big")
     return header + b"".join(tracks)
+
+
+def _setting_events(score: Score) -> Iterator[tuple[int, int, int, int, bytes]]:
+    """``score``'s controller changes, pitch bends, then program changes, each as ``(kind,
+    channel, number, tick, event bytes)`` (kind 0, 1, 2; number the controller, or 0)."""
+    for c in score.control_changes:
+        yield 0, c.channel, c.controller, c.tick, bytes((0xB0 | c.channel, c.controller, c.value))
+    for b in score.pitch_bends:
+        yield 1, b.channel, 0, b.tick, bytes((0xE0 | b.channel, b.value & 0x7F, b.value >> 7))
+    for p in score.program_changes:
+        yield 2, p.channel, 0, p.tick, bytes((0xC0 | p.channel, p.program))
 
 
 def _track_name_event(name: str) -> bytes:

@@ -21,12 +21,16 @@ Design (after Frescobaldi's pure player with a thin Qt adapter):
   overlapping notes of one pitch can never leave it hanging.
 * A note-on more than ``late_drop_s`` late is dropped (with its note-off) and counted, rather
   than sent in a burst; note-offs are never dropped.
-* A score's channel settings (program changes, controllers such as the sustain pedal, pitch
-  bends) are scheduled whole, as a third and fourth kind of event between the note-offs and
-  the note-ons of their tick; playing, seeking or looping to a tick first sends what is in
-  force there on each channel, and puts back to its default whatever this player set that
-  is not (a pedal held, a bend, an instrument of another song). A stop, an error or the end
-  lets go of pedals and bends.
+* A score's channel settings (controllers such as the sustain pedal, pitch bends, program
+  changes) are scheduled like notes, in the window ahead of the playhead, as two more kinds
+  of event between the note-offs and the note-ons of their tick, at one tick in the order
+  the score holds them. Playing, seeking or looping to a tick first sends what is in force
+  just before it on each channel (found per setting by bisection, not by a scan), a
+  parameter set by data entry (the pitch-bend range) whole, and puts back to its General
+  MIDI default whatever this player set that is not (a pedal held, a bend, a bend range, an
+  instrument of another song). A stop, an error or the end lets go of pedals and bends. A
+  live continuation gets the instrument and mix in force where it starts, not a pedal or a
+  bend (it plays none of their later changes).
 * :class:`ProcessPlayer` runs a :class:`Player` in a process of its own, so that no thread of
   the app's process (a generator computing in Python) can hold the interpreter lock when a
   note is due; docs/benchmarks/midi.md has the measurements behind it.
@@ -84,10 +88,19 @@ _EPSILON_S = 1e-9  # "due" tolerance: float sums of waits may fall short by an u
 # note-ons
 _OFF, _CONTROL, _PROGRAM, _ON = 0, 1, 2, 3
 _BEND = 128  # a _CONTROL event's "controller" for a pitch bend (its value 0-16383)
-# What a channel setting goes back to where a song has none in force: General MIDI's defaults
-# (volume 100, pan and balance centred, expression full, every other controller 0; piano)
-_CONTROL_DEFAULTS = {7: 100, 8: 64, 10: 64, 11: 127}
+# What a controller this player set goes back to where a song has none in force: General MIDI's
+# defaults (bank 0, no modulation, volume 100, balance and pan centred, expression full,
+# pedals up, sound controllers centred, reverb 40, chorus 0). Others are left as they are (no
+# known default), and so is the program where the song gives none: piano (0) only where this
+# player set another.
+_CONTROL_DEFAULTS = {
+    0: 0, 32: 0, 1: 0, 7: 100, 8: 64, 10: 64, 11: 127,
+    **dict.fromkeys(range(64, 70), 0), **dict.fromkeys(range(71, 80), 64), 91: 40, 93: 0,
+}  # fmt: skip
 _RELEASED_CONTROLLERS = range(64, 70)  # pedals (sustain, portamento, sostenuto, soft, ...)
+# Data entry and the (N)RPN parameter numbers it sets (the pitch-bend range): a sequence, sent
+# in its turn, never alone (a chase sends it only where a song plays from its tick)
+_PARAMETER_CONTROLLERS = frozenset((6, 38, 96, 97, 98, 99, 100, 101))
 # Notes are scheduled this many beats ahead of the playhead, topped up as it moves, so that a
 # jump, a loop wrap or an edit reschedules a window of the score, not all of it.
 SCHEDULE_AHEAD_BEATS = 16
@@ -154,14 +167,90 @@ def _sound(note: Note) -> tuple[int, int, int, int, int]:
     return (note.start_tick, note.pitch, note.duration_ticks, note.velocity, note.channel)
 
 
-def _channel_settings(score: Score) -> tuple[tuple[int, int, int, int, int], ...]:
-    """``score``'s program changes, controller changes and pitch bends as ``(tick, kind,
-    channel, number, value)`` (see :class:`_Event`), in time order."""
-    settings = [(c.tick, _CONTROL, c.channel, c.controller, c.value) for c in score.control_changes]
-    settings += [(b.tick, _CONTROL, b.channel, _BEND, b.value) for b in score.pitch_bends]
-    settings += [(p.tick, _PROGRAM, p.channel, p.program, 0) for p in score.program_changes]
-    settings.sort()
-    return tuple(settings)
+class _ParameterTracker:
+    """Which (N)RPN parameter a channel's data entry goes to, as a synth follows it: CC101
+    and CC100 select a registered parameter (RPN 0 is the pitch-bend range), CC99 and CC98 a
+    non-registered one, CC6 and CC38 set the selected one's value (127/127 selects none)."""
+
+    def __init__(self) -> None:
+        self.selected: dict[int, list[int]] = {}  # channel -> [registered?, msb, lsb]
+
+    def entry(self, channel: int, controller: int, value: int) -> tuple[int, int, int] | None:
+        """Follow one controller change: the parameter ``(registered, msb, lsb)`` a data
+        entry (CC6, CC38) sets, or None (another controller, or no parameter selected)."""
+        selected = self.selected.setdefault(channel, [1, 127, 127])
+        if controller in (101, 100, 99, 98):
+            registered = int(controller >= 100)
+            if selected[0] != registered:  # the other kind: a fresh selection
+                selected[:] = [registered, 127, 127]
+            selected[1 if controller in (101, 99) else 2] = value
+            return None
+        if controller in (6, 38) and (selected[1], selected[2]) != (127, 127):
+            return (selected[0], selected[1], selected[2])
+        return None
+
+
+# Where a song sets none, what a registered parameter this player set goes back to: the
+# pitch-bend range 2 semitones, fine and coarse tuning centred (General MIDI's defaults)
+_PARAMETER_DEFAULTS = {(1, 0, 0): (2, 0), (1, 0, 1): (64, 0), (1, 0, 2): (64, 0)}
+_PARAMETER = 4  # a _Settings key's kind: an (N)RPN parameter's value, set by data entry
+
+
+class _Settings(NamedTuple):
+    """A score's channel settings (controller changes, pitch bends, program changes) in the
+    order they are sent: by tick, and at one tick as the file gave them (a parameter number
+    before its data entry), controllers and bends before programs (a bank select before
+    its program). ``events`` are ``(tick, kind, channel, number, value)`` (see :class:`_Event`);
+    ``ticks`` their ticks, for bisection; ``by_key`` each setting's (``(kind, channel,
+    number)``; for an (N)RPN parameter ``(_PARAMETER, channel, (registered, msb, lsb))``)
+    ticks and places in ``events``, which find what is in force at a tick without a scan;
+    ``parameters`` the value (msb, lsb or None) each data entry leaves its parameter at."""
+
+    events: tuple[tuple[int, int, int, int, int], ...]
+    ticks: list[int]
+    by_key: dict[tuple, tuple[list[int], list[int]]]
+    parameters: dict[int, tuple[int, int | None]]
+
+    @staticmethod
+    def of(score: Score) -> _Settings:
+        ordered = [(c.tick, 0, c.channel, c.controller, c.value) for c in score.control_changes]
+        ordered += [(b.tick, 1, b.channel, _BEND, b.value) for b in score.pitch_bends]
+        ordered += [(p.tick, 2, p.channel, p.program, 0) for p in score.program_changes]
+        ordered.sort(key=lambda setting: (setting[0], setting[1]))  # stable: file order
+        events = tuple(
+            (tick, _PROGRAM if group == 2 else _CONTROL, channel, number, value)
+            for tick, group, channel, number, value in ordered
+        )
+        by_key: dict[tuple, tuple[list[int], list[int]]] = {}
+        tracker = _ParameterTracker()
+        values: dict[tuple[int, tuple[int, int, int]], list] = {}  # its [msb, lsb] so far
+        parameters: dict[int, tuple[int, int | None]] = {}
+        for position, (tick, kind, channel, number, value) in enumerate(events):
+            key: tuple = (kind, channel, 0 if kind == _PROGRAM else number)
+            if kind == _CONTROL and number != _BEND:
+                parameter = tracker.entry(channel, number, value)
+                if parameter is not None:
+                    now = values.setdefault((channel, parameter), [0, None])
+                    now[0 if number == 6 else 1] = value
+                    parameters[position] = (now[0], now[1])
+                    key = (_PARAMETER, channel, parameter)
+            ticks, positions = by_key.setdefault(key, ([], []))
+            ticks.append(tick)
+            positions.append(position)
+        return _Settings(events, [e[0] for e in events], by_key, parameters)
+
+    def in_force(self, tick: float, at_tick_too: bool = False) -> list[tuple[int, tuple]]:
+        """The places in ``events`` (with their keys) of the settings in force just before
+        ``tick`` (the last of each before it; with ``at_tick_too``, at or before it), in the
+        order they were set."""
+        find = bisect.bisect_right if at_tick_too else bisect.bisect_left
+        found = []
+        for key, (ticks, positions) in self.by_key.items():
+            i = find(ticks, tick) - 1
+            if i >= 0:
+                found.append((positions[i], key))
+        found.sort()
+        return found
 
 
 class _Event(NamedTuple):
@@ -302,10 +391,10 @@ class Player:
         self._anchor_time_s = 0.0
         self._anchor_tick = 0.0
         self._snapshot = _NoteIndex((), [], 0)
-        # the snapshot's channel settings, in time order: (tick, kind, channel, number, value)
-        # (see _Event), and the end of its last note (none is sent at or after it: it would
-        # keep the playback going past the music)
-        self._settings: tuple[tuple[int, int, int, int, int], ...] = ()
+        # the snapshot's channel settings; the first not yet scheduled; and the end of its last
+        # note (none is sent at or after it: it would keep the playback going past the music)
+        self._settings = _Settings((), [], {}, {})
+        self._next_setting = 0
         self._last_end = 0
         self._next_note = 0  # the snapshot's notes before this one are scheduled (or over)
         self._pair_notes: dict[int, Note] = {}  # the snapshot's note of each scheduled pair
@@ -324,8 +413,11 @@ class Player:
         # (pitch, velocity, duration_s, channel, program or None)
         self._pending_previews: list[tuple[int, int, float, int, int | None]] = []
         self._programs_sent: dict[int, int] = {}  # channel -> the last program sent on it
-        # (channel, controller or _BEND) -> the value last sent (what a chase may put back)
+        # (channel, controller or _BEND) -> the value last sent (what a chase may put back),
+        # and of each (N)RPN parameter, (channel, (registered, msb, lsb)) -> (msb, lsb)
         self._controls_sent: dict[tuple[int, int], int] = {}
+        self._parameters_sent: dict[tuple[int, tuple[int, int, int]], tuple] = {}
+        self._parameter_tracker = _ParameterTracker()  # what the synth has selected
         self._pending_callbacks: list[Callable[[], None]] = []
         self._stats = PlayerStats()
         self._realtime_priority = realtime_priority
@@ -380,6 +472,10 @@ class Player:
             self._port = port
             self._programs_sent.clear()  # another synth: it has had none of them
             self._controls_sent.clear()
+            self._parameters_sent.clear()
+            self._parameter_tracker = _ParameterTracker()
+            if self._playing:  # it gets what is in force now, before the notes to come
+                self._push_chase(self._current_tick(self._clock()), at_tick_too=True)
             self._wake.notify()
 
     def play(self, score: Score, start_tick: int = 0) -> None:
@@ -602,7 +698,8 @@ class Player:
             # the settings still to come, up to the edited song's end (it may end sooner or
             # later now); one due this very moment may go twice, which changes nothing
             self._last_end = max((n.end_tick for n in notes), default=0)
-            self._push_settings(now_tick - 1, chase=False)
+            self._next_setting = bisect.bisect_left(self._settings.ticks, now_tick)
+            self._push_settings(self._schedule_limit(now_tick))
             self._wake.notify()
 
     def set_tempo_map(self, tempo_map: Sequence[TempoChange]) -> None:
@@ -702,7 +799,7 @@ class Player:
         self._ppq = score.ppq
         self._timeline = _Timeline(score.tempo_map, score.ppq)
         self._snapshot = _NoteIndex.of(score.notes)
-        self._settings = _channel_settings(score)
+        self._settings = _Settings.of(score)
         self._last_end = max((n.end_tick for n in score.notes), default=0)
         self._stream = stream
         self._playing = True
@@ -733,7 +830,9 @@ class Player:
         first = index.first_sounding_at(from_tick)
         self._next_note = index.first_starting_at(self._schedule_limit(from_tick))
         self._push_notes(index.notes[first : self._next_note], from_tick)
-        self._push_settings(from_tick, chase=True)
+        self._push_chase(from_tick)
+        self._next_setting = bisect.bisect_left(self._settings.ticks, from_tick)
+        self._push_settings(self._schedule_limit(from_tick))
         stream = self._stream
         if stream is not None:
             stream.held = {}
@@ -744,49 +843,94 @@ class Player:
             if stream.ended:
                 self._end_held(stream)
 
-    def _push_settings(self, from_tick: float, chase: bool) -> None:
-        """Schedule the snapshot's channel settings after ``from_tick`` and before its last
-        note's end (all of them: a song holds few, and one heapify is linear); with
-        ``chase``, first those in force at ``from_tick`` on each channel, sent there before
-        the notes (a synth keeps the last it got, which may be another part's or song's), and
-        the default of each setting this player has sent that is not in force there."""
+    def _push_chase(self, at_tick: float, at_tick_too: bool = False) -> None:
+        """Schedule, at ``at_tick``, the settings in force just before it on each channel (a
+        synth keeps the last it got, which may be another part's or song's; those at the tick
+        itself are scheduled in their turn, but for a live continuation, which schedules none)
+        in the order they were set, and the default of each setting this player has sent that
+        is not in force there (an instrument of the song before: piano). A parameter set by
+        data entry (the pitch-bend range) is sent whole: its number, its value, then none
+        selected. For a live continuation, no pedal or bend (whose later changes it does not
+        play)."""
         settings = self._settings
-        later = [
-            _Event(tick, kind, 0, channel, number, value, 0)
-            for tick, kind, channel, number, value in settings
-            if from_tick < tick < self._last_end
-        ]
-        if chase:
-            in_force: dict[tuple[int, int, int], int] = {}  # (kind, channel, number) -> value
-            for tick, kind, channel, number, value in settings:
-                if tick > from_tick:
-                    break
-                if kind == _PROGRAM:
-                    in_force[_PROGRAM, channel, 0] = number
-                else:
-                    in_force[_CONTROL, channel, number] = value
-            # what this player set that is not in force here goes back to its default (an
-            # instrument of the song before: piano), unless it is there already
-            for channel, program in self._programs_sent.items():
-                if program != 0:
-                    in_force.setdefault((_PROGRAM, channel, 0), 0)
-            for (channel, number), sent in self._controls_sent.items():
-                default = PITCH_BEND_CENTRE if number == _BEND else _CONTROL_DEFAULTS.get(number, 0)
-                if sent != default:
-                    in_force.setdefault((_CONTROL, channel, number), default)
-            at = int(math.floor(from_tick))
-            for (kind, channel, number), value in sorted(in_force.items()):
-                if kind == _PROGRAM:
-                    later.append(_Event(at, _PROGRAM, 0, channel, value, 0, 0))
-                else:
-                    later.append(_Event(at, _CONTROL, 0, channel, number, value, 0))
-        if not later:
+        stream = self._stream is not None
+        at = int(math.floor(at_tick))
+        chased: list[_Event] = []
+        in_force: set[tuple] = set()
+        touched: set[int] = set()  # channels whose parameter selection the chase changes
+        selections: dict[int, list[_Event]] = {}  # the song's own selection there, per channel
+
+        def parameter(channel: int, param: tuple[int, int, int], msb: int, lsb: int | None) -> None:
+            registered, number_msb, number_lsb = param
+            chased.append(_Event(at, _CONTROL, 0, channel, 101 if registered else 99, number_msb, 0))
+            chased.append(_Event(at, _CONTROL, 0, channel, 100 if registered else 98, number_lsb, 0))
+            chased.append(_Event(at, _CONTROL, 0, channel, 6, msb, 0))
+            if lsb is not None:
+                chased.append(_Event(at, _CONTROL, 0, channel, 38, lsb, 0))
+            touched.add(channel)
+
+        for position, key in settings.in_force(at_tick, at_tick_too=stream or at_tick_too):
+            _tick, kind, channel, number, value = settings.events[position]
+            if key[0] == _PARAMETER:
+                in_force.add(key)
+                parameter(channel, key[2], *settings.parameters[position])
+                continue
+            if kind == _CONTROL and number in (98, 99, 100, 101):  # put back after the values
+                selections.setdefault(channel, []).append(
+                    _Event(at, _CONTROL, 0, channel, number, value, 0)
+                )
+                continue
+            if kind == _CONTROL and (
+                number in _PARAMETER_CONTROLLERS
+                or (stream and (number == _BEND or number in _RELEASED_CONTROLLERS))
+            ):
+                continue
+            in_force.add(key)
+            chased.append(_Event(at, kind, 0, channel, number, value, 0))
+        # (a setting the song gives at the tick itself is no default's to put back)
+        in_force.update(key for _position, key in settings.in_force(at_tick, at_tick_too=True))
+        for channel, program in self._programs_sent.items():
+            if program != 0 and (_PROGRAM, channel, 0) not in in_force:
+                chased.append(_Event(at, _PROGRAM, 0, channel, 0, 0, 0))
+        for (channel, number), sent in sorted(self._controls_sent.items()):
+            default = PITCH_BEND_CENTRE if number == _BEND else _CONTROL_DEFAULTS.get(number)
+            if default is not None and sent != default and (_CONTROL, channel, number) not in in_force:
+                chased.append(_Event(at, _CONTROL, 0, channel, number, default, 0))
+        for (channel, param), sent in sorted(self._parameters_sent.items()):
+            default = _PARAMETER_DEFAULTS.get(param)
+            if default is not None and sent != default and (_PARAMETER, channel, param) not in in_force:
+                parameter(channel, param, *default)
+        # then the selection the song has there (a later data entry may rely on it), or none
+        for channel in sorted(touched | selections.keys()):
+            if channel in touched:
+                chased.append(_Event(at, _CONTROL, 0, channel, 101, 127, 0))
+                chased.append(_Event(at, _CONTROL, 0, channel, 100, 127, 0))
+            chased += selections.get(channel, ())
+        self._push_events(chased)
+
+    def _push_settings(self, limit: int) -> None:
+        """Schedule the settings not yet scheduled that come before ``limit`` (the window
+        ahead of the playhead) and the snapshot's last note's end; none for a live
+        continuation (its take's notes are not the snapshot's)."""
+        if self._stream is not None:
+            return
+        settings = self._settings
+        first = self._next_setting
+        stop = bisect.bisect_left(settings.ticks, min(limit, self._last_end), lo=first)
+        if stop > first:
+            self._push_events([
+                _Event(tick, kind, 0, channel, number, value, 0)
+                for tick, kind, channel, number, value in settings.events[first:stop]
+            ])
+            self._next_setting = stop
+
+    def _push_events(self, events: list[_Event]) -> None:
+        """Add ``events`` to the schedule, in this order at one tick and kind (one heapify)."""
+        if not events:
             return
         seq = self._seq
-        for i, event in enumerate(later):  # arrival order: chased first, then in time
-            later[i] = event._replace(seq=seq + 1 + i)
-        self._seq = seq + len(later)
-        self._events.extend(later)
+        self._events.extend(event._replace(seq=seq + 1 + i) for i, event in enumerate(events))
+        self._seq = seq + len(events)
         heapq.heapify(self._events)
 
     def _schedule_limit(self, tick: float) -> int:
@@ -797,11 +941,16 @@ class Player:
         """Schedule the snapshot's next notes: those starting within the window ahead of the
         playhead, and always those starting before the next event already scheduled (so the
         thread never sleeps past a note not yet scheduled)."""
+        limit = self._schedule_limit(now_tick)
+        settings = self._settings.ticks
+        if self._next_setting < len(settings):
+            next_tick = settings[self._next_setting]
+            if next_tick < limit or not self._events or next_tick < self._events[0].tick:
+                self._push_settings(max(limit, self._schedule_limit(next_tick)))
         index = self._snapshot
         n = len(index.notes)
         if self._next_note >= n:
             return
-        limit = self._schedule_limit(now_tick)
         first_start = index.starts[self._next_note]
         if first_start >= limit and self._events and self._events[0].tick < first_start:
             return  # the common case: nothing to add
@@ -918,7 +1067,15 @@ class Player:
             message = [CONTROL_CHANGE | channel, number, value]
         if not self._send(message):
             return False
-        self._controls_sent[channel, number] = value
+        if number in _PARAMETER_CONTROLLERS:
+            param = self._parameter_tracker.entry(channel, number, value)
+            if param is not None:
+                msb, lsb = self._parameters_sent.get((channel, param), (0, None))
+                self._parameters_sent[channel, param] = (
+                    (value, lsb) if number == 6 else (msb, value)
+                )
+        else:
+            self._controls_sent[channel, number] = value
         return True
 
     def _release_messages(self) -> list[list[int]]:
@@ -1026,8 +1183,10 @@ class Player:
         self._sounding.clear()
         self._timed_offs.clear()
         self._pending_previews.clear()
-        # best effort (the failure may have been momentary): the same silence as stop()
-        for message in _silence_messages(sounding) if port is not None else ():
+        # best effort (the failure may have been momentary): the same silence as stop(), and
+        # the pedals and bends let go
+        messages = self._release_messages() + _silence_messages(sounding)
+        for message in messages if port is not None else ():
             try:
                 port.send(message)
             except Exception:

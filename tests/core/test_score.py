@@ -319,9 +319,11 @@ def test_program_changes_validate_merge_restatements_and_chase() -> None:
     violin, bass = ProgramChange(0, 0, 40), ProgramChange(0, 2, 32)
     again = ProgramChange(960, 0, 40)  # the violin restated at a section: no change
     cello = ProgramChange(1920, 0, 42)
-    assert program_changes([cello, again, bass, violin]) == [violin, bass, cello]
-    score = Score(program_changes=[cello, bass, violin])
-    assert score.program_changes == [violin, bass, cello]  # kept in time order
+    # in time order; at one tick as given
+    assert program_changes([cello, again, violin, bass]) == [violin, bass, cello]
+    assert program_changes([cello, again, bass, violin]) == [bass, violin, cello]
+    score = Score(program_changes=[cello, violin, bass])
+    assert score.program_changes == [violin, bass, cello]
     assert score.programs_at(0) == {0: 40, 2: 32}
     assert score.programs_at(1919) == {0: 40, 2: 32}
     assert score.programs_at(1920) == {0: 42, 2: 32}

@@ -778,3 +778,37 @@ def test_track_names_and_the_title_are_kept_with_their_parts(tmp_path: Path) -> 
     # a name no Latin-1 holds (typed elsewhere) is written in UTF-8
     score.title = "\u30ef\u30eb\u30c4"
     assert "\u30ef\u30eb\u30c4".encode() in mid_bytes(score)
+
+
+def test_settings_at_one_tick_keep_their_order_and_restatements_cost_nothing(
+    tmp_path: Path,
+) -> None:
+    # A re-pedal (up, then down, at one tick) read as "down" and then merged away: the pedal
+    # never lifted. The pitch-bend range (RPN 0) was reordered by controller number. And a
+    # track restating its volume 70,000 times filled the 65,536 kept, pushing out the pedal.
+    cc = mido.Message
+    rpn = [cc("control_change", control=101, value=0), cc("control_change", control=100, value=0),
+           cc("control_change", control=6, value=12), cc("control_change", control=101, value=127),
+           cc("control_change", control=100, value=127)]
+    piano = [*((0, m) for m in rpn),
+             (0, cc("control_change", control=64, value=127)), (0, note_on(60)),
+             (480, note_off(60)), (480, cc("control_change", control=64, value=0)),
+             (480, cc("control_change", control=64, value=127)), (480, note_on(62)),
+             (960, note_off(62)), (960, cc("control_change", control=64, value=0))]
+    volume = [(k // 100, cc("control_change", control=7, value=100, channel=1))
+              for k in range(70_000)]
+    score, report = read_mid_report(write(tmp_path, mido_song(volume, piano)))
+    assert [(c.tick, c.channel, c.controller, c.value) for c in score.control_changes] == [
+        (0, 1, 7, 100), (0, 0, 101, 0), (0, 0, 100, 0), (0, 0, 6, 12), (0, 0, 101, 127),
+        (0, 0, 100, 127), (0, 0, 64, 127), (480, 0, 64, 0), (480, 0, 64, 127), (960, 0, 64, 0),
+    ]
+    assert report.controller_events_skipped == 0
+    def by_channel(changes: list) -> list:  # (a save writes each channel in its own track)
+        return sorted(changes, key=lambda c: c.channel)  # stable: in time, as given
+
+    again = parse_mid_bytes(mid_bytes(score))[0]
+    assert by_channel(again.control_changes) == by_channel(score.control_changes)
+    # a score of settings alone keeps them at their ticks (none is past an end it lacks)
+    score.remove_many(score.notes)
+    again = parse_mid_bytes(mid_bytes(score))[0]
+    assert by_channel(again.control_changes) == by_channel(score.control_changes)

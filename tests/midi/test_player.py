@@ -277,7 +277,7 @@ def test_player_sends_each_parts_program_before_its_notes(rig: Rig) -> None:
     rig.port.sent.clear()
     rig.finished.clear()
     rig.play_to_end(programmed_score(), start_tick=1200)
-    assert [m for _, m in rig.port.sent][:2] == [(PROGRAM, 42), (PROGRAM | 2, 32)]
+    assert [m for _, m in rig.port.sent][:2] == [(PROGRAM | 2, 32), (PROGRAM, 42)]  # as set
 
 
 def test_player_sends_the_programs_again_at_a_loops_wrap_and_through_edits(rig: Rig) -> None:
@@ -1086,3 +1086,96 @@ def test_process_player_reports_its_process_dying() -> None:
             player.play(Score())
     finally:
         player.close()
+
+
+def test_player_keeps_the_order_of_settings_at_one_tick_and_chases_a_parameter_whole(
+    rig: Rig,
+) -> None:
+    # The pitch-bend range (RPN 0: CC101 0, CC100 0, CC6 12, then the null RPN) was sent by
+    # controller number, the data entry before its parameter, and put back alone (CC6 0)
+    # before the next song, which then bent by nothing.
+    rpn = [ControlChange(0, 0, 101, 0), ControlChange(0, 0, 100, 0), ControlChange(0, 0, 6, 12),
+           ControlChange(0, 0, 101, 127), ControlChange(0, 0, 100, 127)]
+    score = score_of(Note(0, 60, 480), Note(480, 62, 480))
+    score.control_changes = rpn + [ControlChange(480, 0, 64, 0), ControlChange(480, 0, 64, 127)]
+    rig.play_to_end(score)
+    sent = [m for _, m in rig.port.sent]
+    assert sent[:5] == [(0xB0, 101, 0), (0xB0, 100, 0), (0xB0, 6, 12), (0xB0, 101, 127),
+                        (0xB0, 100, 127)]
+    # at one tick a pedal up, then down (a re-pedal), in that order; let go at the end
+    assert sent[sent.index((OFF, 60, 0)):] == [
+        (OFF, 60, 0), (0xB0, 64, 0), (0xB0, 64, 127), (ON, 62, 100), (OFF, 62, 0), (0xB0, 64, 0)
+    ]
+    # from the middle: the parameter is set whole (its number, its value, none selected),
+    # then the song's own selection there
+    rig.port.sent.clear()
+    rig.finished.clear()
+    rig.play_to_end(score, start_tick=480)
+    assert [m for _, m in rig.port.sent][:7] == [
+        (0xB0, 101, 0), (0xB0, 100, 0), (0xB0, 6, 12), (0xB0, 101, 127), (0xB0, 100, 127),
+        (0xB0, 101, 127), (0xB0, 100, 127),
+    ]
+    # the next song sets no bend range: it goes back to 2 semitones, whole (a data entry
+    # alone, CC6 0, landed on RPN 0 and made the next song's bends bend by nothing)
+    rig.port.sent.clear()
+    rig.finished.clear()
+    rig.play_to_end(score_of(Note(0, 64, 480)))
+    assert [m for _, m in rig.port.sent] == [
+        (0xB0, 101, 0), (0xB0, 100, 0), (0xB0, 6, 2), (0xB0, 38, 0), (0xB0, 101, 127),
+        (0xB0, 100, 127), (ON, 64, 100), (OFF, 64, 0),
+    ]
+
+
+def test_player_an_error_lets_go_of_the_pedal_and_the_bend(rig: Rig) -> None:
+    # a momentary failure (the 4th send: after the pedal, the bend and the note-on): the
+    # silence that follows let go of the notes but not of the pedal or the bend
+    send = rig.port.send
+    calls = []
+
+    def fail_once(message: Sequence[int]) -> None:
+        calls.append(message)
+        if len(calls) == 4:
+            raise PortError("MIDI port 'fake' hiccuped")
+        send(message)
+
+    rig.port.send = fail_once  # type: ignore[method-assign]
+    score = score_of(Note(0, 60, 480), Note(480, 62, 480))
+    score.control_changes = [ControlChange(0, 0, 64, 127)]
+    score.pitch_bends = [PitchBend(0, 0, 12288)]
+    rig.player.play(score)
+    wait_until(lambda: rig.errors)
+    sent = [m for _, m in rig.port.sent]
+    assert sent[:3] == [(0xB0, 64, 127), (0xE0, 0, 96), (ON, 60, 100)]
+    assert sent[3:5] == [(0xB0, 64, 0), (0xE0, 0, 64)]  # let go, before the usual silence
+
+
+def test_player_a_new_port_while_playing_gets_what_is_in_force(rig: Rig) -> None:
+    score = programmed_score()
+    switched = threading.Event()
+    other = FakePort(rig.clock)
+
+    def switch_once(tick: float) -> None:
+        if tick >= 240 and not switched.is_set():
+            switched.set()
+            rig.player.set_port(other)
+
+    rig.position_hook = switch_once
+    rig.play_to_end(score)
+    sent = [m for _, m in other.sent]
+    assert sent[:2] == [(PROGRAM, 40), (PROGRAM | 2, 32)]  # at once, as set
+
+
+def test_player_a_stream_does_not_hold_the_pedal_it_starts_under(rig: Rig) -> None:
+    # a live continuation started where the pedal was down held it for the whole take (its
+    # later changes are not the take's)
+    score = score_of(Note(0, 60, 480))
+    score.control_changes = [ControlChange(0, 0, 64, 127), ControlChange(240, 0, 64, 0),
+                             ControlChange(0, 0, 7, 90)]
+    score.program_changes = [ProgramChange(0, 0, 40)]
+    rig.player.start_stream(score, 120, 240)
+    rig.player.append_frames(np.zeros((2, 88), dtype=bool))
+    rig.player.end_stream()
+    assert rig.finished.wait(5.0)
+    sent = [m for _, m in rig.port.sent]
+    assert (0xB0, 7, 90) in sent and (PROGRAM, 40) in sent  # the instrument and the mix
+    assert (0xB0, 64, 127) not in sent
