@@ -253,6 +253,22 @@ class _Settings(NamedTuple):
         return found
 
 
+class _Prepared(NamedTuple):
+    """What playing a score needs, made before the player's lock is taken: its notes' index,
+    its settings, the end of its last note."""
+
+    index: _NoteIndex
+    settings: _Settings
+    last_end: int
+
+    @staticmethod
+    def of(score: Score) -> _Prepared:
+        notes = score.notes
+        return _Prepared(
+            _NoteIndex.of(notes), _Settings.of(score), max((n.end_tick for n in notes), default=0)
+        )
+
+
 class _Event(NamedTuple):
     """A scheduled note-on, note-off, controller change or pitch bend (``_CONTROL``: its
     controller, or ``_BEND``, in ``pitch`` and its value in ``velocity``) or program change
@@ -483,10 +499,11 @@ class Player:
 
         Notes already sounding at ``start_tick`` start there. Units: ticks.
         """
+        prepared = _Prepared.of(score)  # outside the lock: what plays now need not wait
         with self._wake:
             self._check_open()
             self._end_sounding_locked()
-            self._load(score, max(0, int(start_tick)), stream=None)
+            self._load(score, prepared, max(0, int(start_tick)), stream=None)
             self._wake.notify()
 
     def start_stream(
@@ -514,10 +531,11 @@ class Player:
             raise ValueError(f"channel must be 0-15, got {channel}")
         start_tick = max(0, int(start_tick))
         stream = _Stream(start_tick, int(step_ticks), pitch_low, velocity, channel, [], held={})
+        prepared = _Prepared.of(score)
         with self._wake:
             self._check_open()
             self._end_sounding_locked()
-            self._load(score, start_tick, stream=stream)
+            self._load(score, prepared, start_tick, stream=stream)
             self._wake.notify()
 
     def append_frames(self, frames: np.ndarray) -> None:
@@ -795,12 +813,12 @@ class Player:
         if self._closed:
             raise RuntimeError("the player is closed")
 
-    def _load(self, score: Score, start_tick: int, stream: _Stream | None) -> None:
+    def _load(
+        self, score: Score, prepared: _Prepared, start_tick: int, stream: _Stream | None
+    ) -> None:
         self._ppq = score.ppq
         self._timeline = _Timeline(score.tempo_map, score.ppq)
-        self._snapshot = _NoteIndex.of(score.notes)
-        self._settings = _Settings.of(score)
-        self._last_end = max((n.end_tick for n in score.notes), default=0)
+        self._snapshot, self._settings, self._last_end = prepared
         self._stream = stream
         self._playing = True
         self._stalled = False
