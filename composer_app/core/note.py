@@ -1,4 +1,5 @@
-"""One note of a score, in integer ticks."""
+"""One note of a score, in integer ticks, and where a note made here goes (its channel and
+track: :func:`main_part`, :func:`part_near`)."""
 
 from __future__ import annotations
 

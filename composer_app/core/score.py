@@ -1,4 +1,6 @@
-"""A score: notes kept sorted, a tempo map and a meter, all in integer ticks."""
+"""A score: notes kept sorted, a tempo map and a meter, and what a file gives besides (key
+signatures, program and controller changes, pitch bends, the title and track names), all in
+integer ticks."""
 
 from __future__ import annotations
 
@@ -218,15 +220,21 @@ class PitchBend:
             raise ScoreError(f"a pitch bend must be 0-16383, got {self.value}")
 
 
+# Data entry, its increment and decrement, and the (N)RPN parameter numbers: a sequence (the
+# same value twice may select or set two parameters), never merged as a restatement
+_DATA_ENTRY = frozenset((6, 38, 96, 97, 98, 99, 100, 101))
+
+
 def control_changes(changes: Iterable[ControlChange]) -> list[ControlChange]:
     """``changes`` in time order (at one tick as given: a parameter number before its data
     entry, a pedal up before a pedal down), less those that restate the value in force of
-    their channel's controller."""
+    their channel's controller (a data entry, which sets whichever parameter is selected, is
+    never one)."""
     kept: list[ControlChange] = []
     in_force: dict[tuple[int, int], int] = {}  # (channel, controller) -> value
     for change in sorted(changes, key=_TICK):
         key = (change.channel, change.controller)
-        if in_force.get(key) != change.value:
+        if change.controller in _DATA_ENTRY or in_force.get(key) != change.value:
             in_force[key] = change.value
             kept.append(change)
     return kept

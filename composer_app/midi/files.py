@@ -50,9 +50,10 @@ Rules of import (each change is counted in the :class:`ImportReport`):
   Notes outside the 88 piano keys (MIDI 21-108) are kept in the score and counted, because
   the piano roll will drop them.
 * Controller changes (the sustain pedal, volume, ...) and pitch bends are kept like program
-  changes: less those that restate the value in force (a channel's bend starts centred, so
-  the centred bend many writers put at the start of a track is none), the drum channel's and
-  any past 65,536 of each skipped and counted. Channel mode messages (120-127) are not
+  changes, at one tick in file order: less those that restate the value in force (a data
+  entry, which sets whichever parameter is selected, never does; a channel's bend starts
+  centred, so the centred bend many writers put at the start of a track is none), the drum
+  channel's and any past 65,536 of each (restatements counted) skipped and counted. Channel mode messages (120-127) are not
   settings: all sound off, reset all controllers and all notes off (commands a player sends
   itself) are dropped uncounted, the others (local control, omni, mono, poly) counted.
 * Events that do not fit a score (aftertouch, channel pressure, sysex, other meta
@@ -118,7 +119,8 @@ from composer_app.core.score import (
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_NOTES = 250_000  # a dense piano piece has ~30,000
-MAX_TEMPO_CHANGES = 65_536  # each of tempo, time-signature, key-signature and program changes
+# each of tempo, time-signature, key-signature, program and controller changes and pitch bends
+MAX_TEMPO_CHANGES = 65_536
 MAX_LENGTH_QUARTERS = 65_536  # 9 h at 120 BPM; an eighth-note roll of it is 131072 x 88
 DRUM_CHANNEL = 9  # "channel 10" counted from one
 # All sound off, reset all controllers, all notes off: commands to the synth, which a player
@@ -234,7 +236,7 @@ class ImportReport:
     program_changes_skipped: int = 0
     other_channel_events_skipped: int = 0  # aftertouch, channel pressure; bends not kept
     sysex_messages_skipped: int = 0
-    meta_events_skipped: int = 0  # with content: track names, text, lyrics, markers, ...
+    meta_events_skipped: int = 0  # with content: text, lyrics, markers, names not kept, ...
     time_signatures_skipped: int = 0  # a note value the score cannot hold (3/128)
     key_signatures_skipped: int = 0  # values the standard does not allow (9 sharps, mode 2)
     key_signatures_dropped: int = 0  # another key than the one kept at the same tick
@@ -791,7 +793,6 @@ def _parse_track(
     sysex = metas = 0
     skipped = [0] * 16  # channel events skipped, by the status byte's high nibble
     max_programs = max_kept = MAX_TEMPO_CHANGES
-    track_controls: dict[int, int] = {}  # channel << 7 | controller -> the value last kept
     try:
         # The hot loop of import: plain local ints and early exits for the common cases.
         while i < end:
@@ -925,17 +926,12 @@ def _parse_track(
                     raise _Malformed(f"track {track_no}: a data byte above 127 at byte {i}")
                 i += 2
                 if kind == 11:
-                    # kept in file order as one int, less what restates this track's value
-                    # (it loses nothing); not the drums' (dropped, 0xB9) nor a channel mode
-                    # message (120-127: all notes off, ...)
-                    if number < 120 and status != 0xB9:
-                        key = (status & 0x0F) << 7 | number
-                        if track_controls.get(key) == value:
-                            continue
-                        if len(controls) < max_kept:
-                            track_controls[key] = value
-                            controls.append(((tick << 4 | status & 0x0F) << 7 | number) << 7 | value)
-                            continue
+                    # kept in file order as one int (restatements are merged once every
+                    # track is read: another track may change the value between two); not
+                    # the drums' (dropped, 0xB9) nor a channel mode message (120-127)
+                    if number < 120 and status != 0xB9 and len(controls) < max_kept:
+                        controls.append(((tick << 4 | status & 0x0F) << 7 | number) << 7 | value)
+                        continue
                     if number not in _SILENCING_CONTROLLERS:
                         skipped[11] += 1
                 elif kind == 14:  # kept or counted once every track is read
@@ -1141,7 +1137,6 @@ def _key_event(
     keys[tick] = (sharps, bool(mode))
 
 
-# A pitch bend's centre: no bend, where every channel starts.
 def _bends_kept(bends: list[tuple[int, int, int]], report: ImportReport) -> list[PitchBend]:
     """The song's pitch bends (``(tick, channel, value)``, in file order) the score keeps:
     those that change their channel's bend, in time order across the tracks (a channel starts
@@ -1248,7 +1243,7 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
         events: list[tuple[int, int, bytes]] = []
         if layer:  # named, so that reading it back folds it into its track
             events.append((0, -1, b"\xff\x03" + _vlq(len(OVERLAP_TRACK_NAME)) + OVERLAP_TRACK_NAME))
-        elif (channel, track) in score.track_names:
+        elif lane and (channel, track) in score.track_names:  # (a part with notes)
             events.append((0, -1, _track_name_event(score.track_names[channel, track])))
         for n in lane:
             events.append((n.end_tick, 0, bytes((0x80 | n.channel, n.pitch, 0x40))))

@@ -699,7 +699,14 @@ class Player:
                         upcoming.append(note)
             self._snapshot = index
             self._next_note = ahead  # the rest is scheduled as the playhead gets near
-            self._events = []
+            last_end = max((n.end_tick for n in notes), default=0)
+            # the settings scheduled and not yet sent stay, up to the edited song's end (it
+            # may end sooner now; one already due goes whatever the edit)
+            pending = [
+                e for e in self._events
+                if e.kind in (_CONTROL, _PROGRAM) and (e.tick < last_end or e.tick <= now_tick)
+            ]
+            self._events = pending
             self._pair_notes = {}
             self._dropped_pairs.clear()
             self._cancelled_pairs.clear()
@@ -713,10 +720,9 @@ class Player:
                     _Event(note.end_tick, _OFF, self._seq, note.channel, note.pitch, 0, pair)
                 )
             self._push_notes(upcoming, 0)
-            # the settings still to come, up to the edited song's end (it may end sooner or
-            # later now); one due this very moment may go twice, which changes nothing
-            self._last_end = max((n.end_tick for n in notes), default=0)
-            self._next_setting = bisect.bisect_left(self._settings.ticks, now_tick)
+            # the settings not scheduled yet follow up to the edited song's end (it may end
+            # later now: those the old end held back come too)
+            self._last_end = last_end
             self._push_settings(self._schedule_limit(now_tick))
             self._wake.notify()
 

@@ -16,7 +16,13 @@ import mido
 import pytest
 
 from composer_app.core.note import Note
-from composer_app.core.score import ProgramChange, Score, TempoChange, TimeSignature
+from composer_app.core.score import (
+    ControlChange,
+    ProgramChange,
+    Score,
+    TempoChange,
+    TimeSignature,
+)
 from composer_app.core.timing import ticks_to_seconds
 from composer_app.midi import files
 from composer_app.midi.files import (
@@ -737,15 +743,25 @@ def test_settings_past_the_cap_or_the_length_limit_are_skipped_and_counted(
     # at most 65,536 controller changes (and as many bends, and program changes) are kept:
     # 10 MB of them would otherwise fill memory; one past the length limit (a corrupt delta
     # time) is dropped rather than making the song hours long
+    def song(events: bytes) -> bytes:
+        body = events + b"\x00\xff\x2f\x00"
+        return (b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big")
+                + (1).to_bytes(2, "big") + (480).to_bytes(2, "big") + b"MTrk"
+                + len(body).to_bytes(4, "big") + body)
+
     events = b"".join(
         files._vlq(1) + bytes((0xB0, 1, k & 0x7F)) for k in range(files.MAX_TEMPO_CHANGES + 2)
     )
-    body = events + files._vlq(0x0FFFFFFF) + b"\xb0\x07\x10" + b"\x00\xff\x2f\x00"
-    data = (b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big") + (1).to_bytes(2, "big")
-            + (480).to_bytes(2, "big") + b"MTrk" + len(body).to_bytes(4, "big") + body)
-    score, report = parse_mid_bytes(data)
+    score, report = parse_mid_bytes(song(events))
     assert len(score.control_changes) == files.MAX_TEMPO_CHANGES
-    assert report.controller_events_skipped == 2 + 1
+    assert report.controller_events_skipped == 2
+    # past the length limit (after a corrupt delta time): a controller, a program, a bend
+    late = files._vlq(0x0FFFFFFF) + b"\xb0\x07\x10" + b"\x00\xc0\x05" + b"\x00\xe0\x00\x50"
+    score, report = parse_mid_bytes(song(b"\x00\xb0\x07\x64" + late))
+    assert score.control_changes == [ControlChange(0, 0, 7, 100)]
+    assert score.program_changes == [] and score.pitch_bends == []
+    assert (report.controller_events_skipped, report.program_changes_skipped,
+            report.other_channel_events_skipped) == (1, 1, 1)
 
 
 def test_track_names_and_the_title_are_kept_with_their_parts(tmp_path: Path) -> None:
@@ -780,29 +796,34 @@ def test_track_names_and_the_title_are_kept_with_their_parts(tmp_path: Path) -> 
     assert "\u30ef\u30eb\u30c4".encode() in mid_bytes(score)
 
 
-def test_settings_at_one_tick_keep_their_order_and_restatements_cost_nothing(
+def test_settings_keep_their_order_at_one_tick_and_what_another_track_changed(
     tmp_path: Path,
 ) -> None:
     # A re-pedal (up, then down, at one tick) read as "down" and then merged away: the pedal
-    # never lifted. The pitch-bend range (RPN 0) was reordered by controller number. And a
-    # track restating its volume 70,000 times filled the 65,536 kept, pushing out the pedal.
+    # never lifted. The pitch-bend range (RPN 0) was reordered by controller number, and a
+    # data entry of the value the one before it had was merged away though it set another
+    # parameter. A pedal a track puts down again after another track lifted it is no
+    # restatement.
     cc = mido.Message
-    rpn = [cc("control_change", control=101, value=0), cc("control_change", control=100, value=0),
-           cc("control_change", control=6, value=12), cc("control_change", control=101, value=127),
-           cc("control_change", control=100, value=127)]
+
+    def control(number: int, value: int, channel: int = 0) -> mido.Message:
+        return cc("control_change", control=number, value=value, channel=channel)
+
+    rpn = [control(101, 0), control(100, 0), control(6, 12), control(101, 0), control(100, 1),
+           control(6, 12), control(101, 127), control(100, 127)]
     piano = [*((0, m) for m in rpn),
-             (0, cc("control_change", control=64, value=127)), (0, note_on(60)),
-             (480, note_off(60)), (480, cc("control_change", control=64, value=0)),
-             (480, cc("control_change", control=64, value=127)), (480, note_on(62)),
-             (960, note_off(62)), (960, cc("control_change", control=64, value=0))]
-    volume = [(k // 100, cc("control_change", control=7, value=100, channel=1))
-              for k in range(70_000)]
-    score, report = read_mid_report(write(tmp_path, mido_song(volume, piano)))
-    assert [(c.tick, c.channel, c.controller, c.value) for c in score.control_changes] == [
-        (0, 1, 7, 100), (0, 0, 101, 0), (0, 0, 100, 0), (0, 0, 6, 12), (0, 0, 101, 127),
-        (0, 0, 100, 127), (0, 0, 64, 127), (480, 0, 64, 0), (480, 0, 64, 127), (960, 0, 64, 0),
+             (0, control(64, 127)), (0, note_on(60)),
+             (480, note_off(60)), (480, control(64, 0)), (480, control(64, 127)),
+             (480, note_on(62)), (960, note_off(62)), (1200, control(64, 127))]
+    other_hand = [(960, control(64, 0)), (960, note_on(48)), (1440, note_off(48))]
+    score, report = read_mid_report(write(tmp_path, mido_song(piano, other_hand)))
+    assert [(c.tick, c.controller, c.value) for c in score.control_changes] == [
+        (0, 101, 0), (0, 100, 0), (0, 6, 12), (0, 101, 0), (0, 100, 1), (0, 6, 12),
+        (0, 101, 127), (0, 100, 127), (0, 64, 127), (480, 64, 0), (480, 64, 127),
+        (960, 64, 0), (1200, 64, 127),
     ]
     assert report.controller_events_skipped == 0
+
     def by_channel(changes: list) -> list:  # (a save writes each channel in its own track)
         return sorted(changes, key=lambda c: c.channel)  # stable: in time, as given
 

@@ -1179,3 +1179,35 @@ def test_player_a_stream_does_not_hold_the_pedal_it_starts_under(rig: Rig) -> No
     sent = [m for _, m in rig.port.sent]
     assert (0xB0, 7, 90) in sent and (PROGRAM, 40) in sent  # the instrument and the mix
     assert (0xB0, 64, 127) not in sent
+
+
+def test_player_an_edit_just_after_a_setting_fell_due_still_sends_it() -> None:
+    # The edit rescheduled from the playhead on and dropped a pedal-up that was due but not
+    # yet sent: it went out only at the song's end (the release), 1.5 s late.
+    now = [0.0]
+    blocked, gate, finished = threading.Event(), threading.Event(), threading.Event()
+    first_long_wait = [True]
+
+    def sleep(seconds: float) -> None:
+        if first_long_wait[0] and seconds > 0.5:  # the wait for the pedal-up at 1.0 s
+            first_long_wait[0] = False
+            blocked.set()
+            gate.wait()
+            return
+        now[0] += max(seconds, 1e-4)
+
+    port = FakePort(lambda: now[0])  # type: ignore[arg-type]
+    player = Player(port, clock=lambda: now[0], sleep=sleep, on_finished=finished.set)
+    try:
+        score = score_of(Note(0, 60, 1920), Note(1920, 62, 480))
+        score.control_changes = [ControlChange(0, 0, 64, 127), ControlChange(960, 0, 64, 0)]
+        player.play(score)
+        assert blocked.wait(5)
+        now[0] = 1.001  # the pedal-up (1.0 s) 1 ms overdue, the thread not yet back
+        player.update_notes(score)
+        gate.set()
+        assert finished.wait(5)
+    finally:
+        player.close()
+    pedal = [(round(t, 3), m[2]) for t, m in port.sent if m[:2] == (0xB0, 64)]
+    assert pedal[:2] == [(0.0, 127), (1.001, 0)]
