@@ -220,9 +220,10 @@ class PitchBend:
             raise ScoreError(f"a pitch bend must be 0-16383, got {self.value}")
 
 
-# Data entry, its increment and decrement, and the (N)RPN parameter numbers: a sequence (the
-# same value twice may select or set two parameters), never merged as a restatement
-_DATA_ENTRY = frozenset((6, 38, 96, 97, 98, 99, 100, 101))
+# Data entry, its increment and decrement, and the (N)RPN parameter numbers they set (the
+# pitch-bend range is RPN 0): a sequence (the same value twice may select or set two
+# parameters), never merged as a restatement, and never sent alone
+PARAMETER_CONTROLLERS = frozenset((6, 38, 96, 97, 98, 99, 100, 101))
 
 
 def control_changes(changes: Iterable[ControlChange]) -> list[ControlChange]:
@@ -234,7 +235,7 @@ def control_changes(changes: Iterable[ControlChange]) -> list[ControlChange]:
     in_force: dict[tuple[int, int], int] = {}  # (channel, controller) -> value
     for change in sorted(changes, key=_TICK):
         key = (change.channel, change.controller)
-        if change.controller in _DATA_ENTRY or in_force.get(key) != change.value:
+        if change.controller in PARAMETER_CONTROLLERS or in_force.get(key) != change.value:
             in_force[key] = change.value
             kept.append(change)
     return kept

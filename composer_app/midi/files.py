@@ -540,7 +540,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     tempos.setdefault(0, DEFAULT_TEMPO_US_PER_QUARTER)
     meters.setdefault(0, (4, 4))
     _keep_tracks_apart(notes, runs, layers)
-    title, track_names = _named_parts(names, notes, runs, layers, file_format, report)
+    title, track_names = _named_parts(names, notes, runs, file_format, report)
     last_note_end = max((n.end_tick for n in notes), default=0)
     # a key signature past the length limit (after a corrupt delta time) is dropped, not a
     # reason to refuse the song (it was read as a skipped meta event before keys were kept)
@@ -718,35 +718,29 @@ def _named_parts(
     names: dict[int, bytes],
     notes: list[Note],
     runs: list[tuple[int, int, int]],
-    layers: set[int],
     file_format: int,
     report: ImportReport,
 ) -> tuple[str, dict[tuple[int, int], str]]:
     """The song's title and each part's name (``(channel, Note.track) -> name``) from the
     file's track names (``track number -> bytes``, read as Latin-1 so that a save gives the
     very bytes back): a format-0 file's, or a first track's without notes, is the title; a
-    track with notes on one channel names that part. Any other (a track of several channels,
+    track with notes on one channel names that part (its notes' ``Note.track``, as
+    :func:`_keep_tracks_apart` gave them). Any other (a track of several channels,
     or of none after the first) is counted as a meta event skipped."""
     title = ""
     parts: dict[tuple[int, int], str] = {}
     if not names:
         return title, parts
-    channels_of: dict[int, set[int]] = {}  # file track -> the channels of its notes
-    for track_no, first, stop in runs:
-        channels_of.setdefault(track_no, set()).update(map(_CHANNEL_OF, notes[first:stop]))
+    parts_of: dict[int, set[tuple[int, int]]] = {}  # file track -> its notes' parts
+    for track_no, first, stop in runs:  # (tracks numbered by _keep_tracks_apart already)
+        parts_of.setdefault(track_no, set()).update((n.channel, n.track) for n in notes[first:stop])
     for track_no, raw in sorted(names.items()):
         name = raw.decode("latin-1")
-        channels = channels_of.get(track_no, set())
-        if file_format == 0 or (track_no == 1 and not channels):
+        track_parts = parts_of.get(track_no, set())
+        if file_format == 0 or (track_no == 1 and not track_parts):
             title = name
-        elif len(channels) == 1:
-            [channel] = channels
-            # its place among the tracks of its channel, as _keep_tracks_apart numbers them
-            track = sum(
-                1 for other, on in channels_of.items()
-                if other < track_no and channel in on and other not in layers
-            )
-            parts[channel, track] = name
+        elif len({channel for channel, _track in track_parts}) == 1:
+            parts[min(track_parts)] = name
         else:
             report.meta_events_skipped += 1
     return title, parts

@@ -61,7 +61,13 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 
 from composer_app.core.note import Note
-from composer_app.core.score import PITCH_BEND_CENTRE, Score, ScoreError, TempoChange
+from composer_app.core.score import (
+    PARAMETER_CONTROLLERS,
+    PITCH_BEND_CENTRE,
+    Score,
+    ScoreError,
+    TempoChange,
+)
 from composer_app.midi.ports import PortError, PortSpec, SafeOutputPort
 
 log = logging.getLogger(__name__)
@@ -98,9 +104,6 @@ _CONTROL_DEFAULTS = {
     **dict.fromkeys(range(64, 70), 0), **dict.fromkeys(range(71, 80), 64), 91: 40, 93: 0,
 }  # fmt: skip
 _RELEASED_CONTROLLERS = range(64, 70)  # pedals (sustain, portamento, sostenuto, soft, ...)
-# Data entry and the (N)RPN parameter numbers it sets (the pitch-bend range): a sequence, sent
-# in its turn, never alone (a chase sends it only where a song plays from its tick)
-_PARAMETER_CONTROLLERS = frozenset((6, 38, 96, 97, 98, 99, 100, 101))
 # Notes are scheduled this many beats ahead of the playhead, topped up as it moves, so that a
 # jump, a loop wrap or an edit reschedules a window of the score, not all of it.
 SCHEDULE_AHEAD_BEATS = 16
@@ -905,7 +908,7 @@ class Player:
                 )
                 continue
             if kind == _CONTROL and (
-                number in _PARAMETER_CONTROLLERS
+                number in PARAMETER_CONTROLLERS
                 or (stream and (number == _BEND or number in _RELEASED_CONTROLLERS))
             ):
                 continue
@@ -1091,7 +1094,7 @@ class Player:
             message = [CONTROL_CHANGE | channel, number, value]
         if not self._send(message):
             return False
-        if number in _PARAMETER_CONTROLLERS:
+        if number in PARAMETER_CONTROLLERS:
             param = self._parameter_tracker.entry(channel, number, value)
             if param is not None:
                 msb, lsb = self._parameters_sent.get((channel, param), (0, None))
