@@ -441,14 +441,58 @@ class SynthProcess:
         return self.messages()
 
 
+# Set in the child process that runs the thread variant of the server-restart test.
+_RESTART_CHILD = "COMPOSER_TEST_RESTART_CHILD"
+
+
+def _run_in_a_child_process(nodeid: str, attempts: int = 3) -> None:
+    """Run the test ``nodeid`` in a pytest of its own and pass or fail as it does. A thread
+    player keeps its JACK client in the test's process, and the JACK library in it may crash
+    (a segmentation fault in its own thread) after the server it was connected to stopped:
+    that crash, not the app's, is retried with a warning instead of ending the whole suite."""
+    import signal
+    import subprocess
+    import sys
+    import warnings
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, _RESTART_CHILD: "1", "QT_QPA_PLATFORM": "offscreen"}
+    crashes = []
+    for _attempt in range(attempts):
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", nodeid],
+            cwd=root, env=env, capture_output=True, text=True, timeout=180,
+        )
+        if done.returncode in (-signal.SIGSEGV, 128 + signal.SIGSEGV):
+            crashes.append(done.stdout[-300:])
+            continue
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+        if crashes:
+            warnings.warn(
+                f"the JACK library crashed in the test's process {len(crashes)} time(s) "
+                "after the server restarted; passed on a later attempt", stacklevel=2,
+            )
+        return
+    pytest.fail(f"the JACK library crashed in all {attempts} attempts: {crashes[-1]}")
+
+
 @pytest.mark.parametrize("player", ["process", "thread"])
 def test_playback_restart_player_reaches_a_jack_server_that_restarted(
-    qtbot, qapp, player: str
+    qtbot, qapp, player: str, request
 ) -> None:
     # Transport ▸ Reconnect MIDI Output after the JACK server stopped and started: the
     # status bar said the output was open, but no port reached the new server (closing the
     # dead one in the old player's process took the new one away). A new player does.
     import time
+
+    if player == "thread" and not os.environ.get(_RESTART_CHILD):
+        from tests.jack_server import jackd_path
+
+        if jackd_path() is None:
+            pytest.skip("jackd is not installed (apt-get install jackd2): no real MIDI ports")
+        _run_in_a_child_process(request.node.nodeid)
+        return
 
     from composer_app.midi.ports import PortSpec
     from tests.jack_server import running_jack_server
