@@ -233,9 +233,7 @@ def test_jack_player_delivers_every_message_in_order(
     assert_within_attempts(receiver, lambda r: _player_attempt(r, make_player))
 
 
-def test_jack_player_stop_leaves_nothing_hanging(
-    receiver: Receiver, make_player: Callable[..., Player]
-) -> None:
+def _stop_attempt(receiver: Receiver, make_player: Callable[..., Player]) -> str:
     port = RecordingPort(open_output(receiver.open_input(), api="jack"))
     player = make_player(port)
     score = Score()
@@ -245,11 +243,22 @@ def test_jack_player_stop_leaves_nothing_hanging(
     while len(port.sent) < 3 and time.monotonic() < deadline:
         time.sleep(0.005)
     player.stop()
+    # what the player sent: three notes struck, then each ended and every channel silenced
+    assert len(port.sent) == 3 + 3 + 48, port.sent
+    assert hanging_notes(port.sent[:3]) == {(0, 60), (5, 64), (0, 67)}
+    assert hanging_notes(port.sent) == set()
+    # ... and all of it arrived, in order
     received = receiver.wait_for(len(port.sent))
-    assert received == port.sent and len(received) == 3 + 3 + 48
-    assert hanging_notes(received[:3]) == {(0, 60), (5, 64), (0, 67)}
-    assert hanging_notes(received) == set()
     port.port.close()
+    return "" if received == port.sent else f"sent {port.sent}, received {received}"
+
+
+def test_jack_player_stop_leaves_nothing_hanging(
+    receiver: Receiver, make_player: Callable[..., Player]
+) -> None:
+    # (it failed once in the fourteenth session's first run: the dummy server lost one
+    # note-on, the hiccup assert_within_attempts is for)
+    assert_within_attempts(receiver, lambda r: _stop_attempt(r, make_player))
 
 
 def _edit_while_playing_attempt(receiver: Receiver, make_player: Callable[..., Player]) -> str:
