@@ -1,6 +1,6 @@
 """A score: notes kept sorted, a tempo map and a meter, and what a file gives besides (key
-signatures, program and controller changes, pitch bends, the title and track names), all in
-integer ticks."""
+signatures, program and controller changes, pitch bends, the title and track names, texts
+such as lyrics and markers, system-exclusive messages), all in integer ticks."""
 
 from __future__ import annotations
 
@@ -254,11 +254,85 @@ def pitch_bends(bends: Iterable[PitchBend]) -> list[PitchBend]:
     return kept
 
 
+# A MIDI file's kinds of text (its meta event types; 3, a track's name, is kept apart as
+# Score.title and Score.track_names): what ``info`` calls them
+TEXT_KINDS = {
+    1: "text", 2: "copyright", 4: "instrument name", 5: "lyric", 6: "marker", 7: "cue point",
+    8: "program name", 9: "device name",
+    **{kind: f"text (type {kind})" for kind in range(10, 16)},  # reserved for text
+}
+LYRIC = 5
+MARKER = 6
+CUE_POINT = 7
+
+
+def readable_text(text: str) -> str:
+    """A file's text (a name, a lyric, a marker) as a person should read it: read as Latin-1
+    (so that a save writes the very bytes back), it is shown as UTF-8 where its bytes are
+    UTF-8 (as most programs write texts today), else as read."""
+    if text.isascii():
+        return text
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class TextEvent:
+    """At ``tick``, a MIDI file's text of ``kind`` (a lyric syllable, a rehearsal marker, a
+    copyright notice, ...: a key of :data:`TEXT_KINDS`), kept so that a save gives it back.
+
+    ``part``: the ``(channel, Note.track)`` of the part whose track held it (a lyric in the
+    melody's track), or None for the song's own (its first track's, or a track's that holds
+    no notes or several channels' notes). Units: ``tick`` in ticks; ``text`` as read (Latin-1,
+    so that a save writes the very bytes back).
+    """
+
+    tick: int
+    kind: int
+    text: str
+    part: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.tick < 0:
+            raise ScoreError(f"text event at a negative tick ({self.tick})")
+        if self.kind not in TEXT_KINDS:
+            raise ScoreError(f"a text event's kind must be one of {sorted(TEXT_KINDS)}, got {self.kind}")
+
+
+def _text_order(text: TextEvent) -> tuple[int, tuple[int, int]]:
+    """Where ``text`` goes among a score's texts: by tick; at one tick the song's, then each
+    part's by channel and track (the order of the tracks a save writes them in)."""
+    return text.tick, text.part or (-1, -1)
+
+
+@dataclass(frozen=True, slots=True)
+class SystemExclusive:
+    """At ``tick``, a system-exclusive message of a MIDI file (a General MIDI, GS or XG reset,
+    a synth's own setting), kept so that a save gives it back.
+
+    ``data``: the event as a file stores it, less its length: 0xF0 and the message's bytes
+    (0xF7 ends a whole message), or 0xF7 and a packet of a message split in time or an escape.
+    Units: ``tick`` in ticks.
+    """
+
+    tick: int
+    data: bytes
+
+    def __post_init__(self) -> None:
+        if self.tick < 0:
+            raise ScoreError(f"system-exclusive message at a negative tick ({self.tick})")
+        if not self.data or self.data[0] not in (0xF0, 0xF7):
+            raise ScoreError("a system-exclusive message must start with 0xF0 or 0xF7")
+
+
 @dataclass
 class Score:
     """Notes (sorted by start then pitch), a tempo map, time signatures, and the file's key
-    signatures, program changes, controller changes, pitch bends, title and track names (none
-    unless a file gave them; edits leave them where they are).
+    signatures, program changes, controller changes, pitch bends, title, track names, texts
+    and system-exclusive messages (none unless a file gave them; edits leave them where they
+    are).
 
     Units: every time is an integer tick; ``ppq`` ticks make a quarter note.
     The tempo map and the meter always hold an entry at tick 0.
@@ -276,6 +350,11 @@ class Score:
     # A file's names: the song's (its first track's) and each part's, by (channel, Note.track)
     title: str = ""
     track_names: dict[tuple[int, int], str] = field(default_factory=dict)
+    # A file's texts (lyrics, markers, ...) in time order (at one tick the song's first, then
+    # each part's by channel and track, as a save writes them; each as given) and its
+    # system-exclusive messages in time order (at one tick as given)
+    texts: list[TextEvent] = field(default_factory=list)
+    system_exclusive: list[SystemExclusive] = field(default_factory=list)
     _notes: list[Note] = field(default_factory=list, repr=False)
     # The closing rest: how long the song goes on after its last note ends, as its file said
     # (its end of track). Counted from the last note, so it follows it through edits (delete
@@ -304,6 +383,8 @@ class Score:
         self.program_changes = sorted(self.program_changes, key=_TICK)
         self.control_changes = sorted(self.control_changes, key=_TICK)
         self.pitch_bends = sorted(self.pitch_bends, key=_TICK)
+        self.texts = sorted(self.texts, key=_text_order)
+        self.system_exclusive = sorted(self.system_exclusive, key=_TICK)
         self._notes = sorted(self._notes)
 
     # ---- notes -------------------------------------------------------------------------
@@ -607,6 +688,8 @@ class Score:
             pitch_bends=list(self.pitch_bends),
             title=self.title,
             track_names=dict(self.track_names),
+            texts=list(self.texts),
+            system_exclusive=list(self.system_exclusive),
             _notes=list(self._notes),
             closing_rest_ticks=self.closing_rest_ticks,
         )

@@ -56,8 +56,14 @@ Rules of import (each change is counted in the :class:`ImportReport`):
   channel's and any past 65,536 of each (restatements counted) skipped and counted. Channel mode messages (120-127) are not
   settings: all sound off, reset all controllers and all notes off (commands a player sends
   itself) are dropped uncounted, the others (local control, omni, mono, poly) counted.
-* Events that do not fit a score (aftertouch, channel pressure, sysex, other meta
-  events) are skipped and counted by kind (meta events without content are not counted). Meta events the score uses (tempo, time signature)
+* Texts (lyrics, markers, cue points, copyright, text, instrument, program and device names:
+  ``Score.texts``) and system-exclusive messages (``Score.system_exclusive``, each as stored,
+  a message split in packets too) are kept, at most 65,536 of each (the rest counted). A text
+  in a track with notes of one channel belongs to that part (a lyric in the melody's track);
+  any other, and every copyright, marker and cue point, is the song's.
+* Events that do not fit a score (aftertouch, channel pressure, other meta events:
+  sequencer-specific data, channel and port prefixes, ...) are skipped and counted by kind
+  (meta events without content are not counted). Meta events the score uses (tempo, time signature)
   must have their standard length; a wrong length is an error. :meth:`ImportReport.dropped_content_lines` names what a save
   over the file would therefore lose.
 * Tracks: each note keeps which of its channel's tracks it came from (``Note.track``), so
@@ -81,8 +87,10 @@ bends and program changes go in its first track, at one tick in the order the sc
 data entry), after the note-offs and before the note-ons; one past the song's end (its
 notes deleted) is saved at the end (the last of each), so that the song does not read back
 longer. A score whose tracks would need more tracks than a file holds is saved one track per
-channel (and overlap layer). A score beyond the reader's limits is refused before anything is
-written, so every saved file opens again.
+channel (and overlap layer). The song's texts and the system-exclusive messages go in track 0,
+a part's texts in its track (track 0 when the part has no notes left), each first at its tick;
+one past the song's end is saved at the end. A score beyond the reader's limits is refused
+before anything is written, so every saved file opens again.
 """
 
 from __future__ import annotations
@@ -104,12 +112,15 @@ from composer_app.core.pianoroll import PIANO_PITCH_HIGH, PIANO_PITCH_LOW
 from composer_app.core.score import (
     DEFAULT_TEMPO_US_PER_QUARTER,
     PITCH_BEND_CENTRE,
+    TEXT_KINDS,
     ControlChange,
     KeySignature,
     PitchBend,
     ProgramChange,
     Score,
+    SystemExclusive,
     TempoChange,
+    TextEvent,
     TimeSignature,
     control_changes,
     key_changes,
@@ -137,6 +148,11 @@ _MAX_PPQ = 0x7FFF  # the header's division holds 15 bits of ticks per quarter
 _CHANNEL_OF = attrgetter("channel")  # of a Note
 _MAX_METER_POWER = 6  # TimeSignature's finest note value is 1/64 = 1/2**6
 _MAX_US_PER_QUARTER = 0xFF_FFFF
+# The order of events at one tick in a saved track: its name first, then texts and
+# system-exclusive messages (in the score's order), then note-offs (0), settings, note-ons
+_NAME_ORDER = -(1 << 62)
+_SONG_TEXT_KINDS = frozenset((2, 6, 7))  # copyright, marker, cue point: the song's
+_TEXT_ORDER = -(1 << 61)
 
 
 class MidiFileError(ValueError):
@@ -169,10 +185,11 @@ _DROPPED_CONTENT_LABELS = {
         "aftertouch and channel pressure events skipped (and pitch bends of the drum channel "
         "or past the 65,536 kept)"
     ),
-    "sysex_messages_skipped": "system-exclusive messages skipped",
+    "sysex_messages_skipped": "system-exclusive messages skipped (past the 65,536 kept)",
     "meta_events_skipped": (
-        "meta events skipped (text, lyrics, markers, copyright, the name of a track with "
-        "no notes or several channels, ...)"
+        "meta events skipped (sequencer-specific data, channel or port prefixes, sequence "
+        "numbers, SMPTE offsets, the name of a track with no notes or several channels, "
+        "texts past the 65,536 kept, ...)"
     ),
     "unknown_chunks_skipped": "unknown chunks skipped",
     "time_signatures_skipped": "time signatures finer than 1/64 skipped (e.g. 3/128)",
@@ -235,8 +252,8 @@ class ImportReport:
     controller_events_skipped: int = 0  # the drums', mode messages, past the cap or the end
     program_changes_skipped: int = 0
     other_channel_events_skipped: int = 0  # aftertouch, channel pressure; bends not kept
-    sysex_messages_skipped: int = 0
-    meta_events_skipped: int = 0  # with content: text, lyrics, markers, names not kept, ...
+    sysex_messages_skipped: int = 0  # past the cap
+    meta_events_skipped: int = 0  # with content: sequencer data, prefixes, names not kept, ...
     time_signatures_skipped: int = 0  # a note value the score cannot hold (3/128)
     key_signatures_skipped: int = 0  # values the standard does not allow (9 sharps, mode 2)
     key_signatures_dropped: int = 0  # another key than the one kept at the same tick
@@ -250,7 +267,7 @@ class ImportReport:
         """One line per kind of content of the file that the score does not hold, so that
         saving the score over the file would lose it (empty when there is none): drum
         notes, controllers, program changes, other channel events, system-exclusive
-        messages, meta events with content, unknown chunks, time signatures the score
+        messages and texts past the cap, other meta events with content, unknown chunks, time signatures the score
         cannot hold, notes of no
         length (a unison doubling on one channel reads so) or struck at the song's very end,
         bytes after the tracks the header declares, and an RMID file's other chunks. Repairs
@@ -462,6 +479,8 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     bends: list[tuple[int, int, int]] = []  # (tick, channel, value) in file order
     layers: set[int] = set()  # tracks this app wrote for notes overlapping on one pitch
     names: dict[int, bytes] = {}  # track number -> its name
+    texts: list[tuple[int, int, int, bytes]] = []  # (track number, tick, kind, text) in file order
+    system_exclusive: list[tuple[int, bytes]] = []  # (tick, message) in file order
     runs: list[tuple[int, int, int]] = []  # (track number, first, stop): its notes in `notes`
     # notes never turned off: (track number, its end tick, channel << 7 | pitch, start, velocity)
     unreleased: list[tuple[int, int, int, int, int]] = []
@@ -499,6 +518,8 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
                 layers,
                 names,
                 bends,
+                texts,
+                system_exclusive,
                 report,
                 MAX_NOTES - len(unreleased),  # notes waiting to be closed count too
             )
@@ -540,7 +561,8 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     tempos.setdefault(0, DEFAULT_TEMPO_US_PER_QUARTER)
     meters.setdefault(0, (4, 4))
     _keep_tracks_apart(notes, runs, layers)
-    title, track_names = _named_parts(names, notes, runs, file_format, report)
+    parts_of = _track_parts(notes, runs)
+    title, track_names = _named_parts(names, parts_of, file_format, report)
     last_note_end = max((n.end_tick for n in notes), default=0)
     # a key signature past the length limit (after a corrupt delta time) is dropped, not a
     # reason to refuse the song (it was read as a skipped meta event before keys were kept)
@@ -555,6 +577,12 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     in_time = [c for c in controls if c >> 18 <= MAX_LENGTH_QUARTERS * ppq]
     report.controller_events_skipped += len(controls) - len(in_time)
     controls = in_time
+    in_time_texts = [t for t in texts if t[1] <= MAX_LENGTH_QUARTERS * ppq]
+    report.meta_events_skipped += len(texts) - len(in_time_texts)
+    texts = in_time_texts
+    in_time_sysex = [m for m in system_exclusive if m[0] <= MAX_LENGTH_QUARTERS * ppq]
+    report.sysex_messages_skipped += len(system_exclusive) - len(in_time_sysex)
+    system_exclusive = in_time_sysex
     too_late_bends = sum(1 for bend in bends_kept if bend.tick > MAX_LENGTH_QUARTERS * ppq)
     if too_late_bends:
         bends_kept = [bend for bend in bends_kept if bend.tick <= MAX_LENGTH_QUARTERS * ppq]
@@ -586,6 +614,8 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
         programs = {(at >> 4) * factor << 4 | at & 0x0F: p for at, p in programs.items()}
         controls = [(c >> 18) * factor << 18 | c & 0x3FFFF for c in controls]
         bends_kept = [PitchBend(b.tick * factor, b.channel, b.value) for b in bends_kept]
+        texts = [(track_no, tick * factor, kind, raw) for track_no, tick, kind, raw in texts]
+        system_exclusive = [(tick * factor, message) for tick, message in system_exclusive]
     report.ppq = ppq
     score = Score(
         ppq=ppq,
@@ -601,6 +631,12 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
         pitch_bends=bends_kept,
         title=title,
         track_names=track_names,
+        texts=[
+            TextEvent(tick, kind, raw.decode("latin-1"),
+                      _text_part(kind, parts_of.get(track_no, set()), file_format))
+            for track_no, tick, kind, raw in texts
+        ],
+        system_exclusive=[SystemExclusive(tick, message) for tick, message in system_exclusive],
         _notes=notes,
         closing_rest_ticks=closing_rest * factor,
     )
@@ -714,10 +750,35 @@ def _keep_tracks_apart(
                 set_field(n, "track", track)
 
 
+def _track_parts(
+    notes: list[Note], runs: list[tuple[int, int, int]]
+) -> dict[int, set[tuple[int, int]]]:
+    """Each file track's parts: the ``(channel, Note.track)`` of its notes (tracks numbered
+    by :func:`_keep_tracks_apart` already), by track number; a track without notes is not
+    listed. ``runs`` as for :func:`_keep_tracks_apart`."""
+    parts_of: dict[int, set[tuple[int, int]]] = {}
+    for track_no, first, stop in runs:
+        parts_of.setdefault(track_no, set()).update((n.channel, n.track) for n in notes[first:stop])
+    return parts_of
+
+
+def _text_part(
+    kind: int, track_parts: set[tuple[int, int]], file_format: int
+) -> tuple[int, int] | None:
+    """The part a text of ``kind`` in a track with notes of ``track_parts`` belongs to: that
+    track's part where it holds notes of one channel (a lyric in the melody's track), else
+    None, the song's (a format-0 file's, or a track's of no notes, as the first track often
+    is, or of several channels). A copyright, a marker or a cue point is always the song's:
+    the standard puts them in the first track."""
+    if (kind in _SONG_TEXT_KINDS or file_format == 0
+            or len({channel for channel, _track in track_parts}) != 1):
+        return None
+    return min(track_parts)
+
+
 def _named_parts(
     names: dict[int, bytes],
-    notes: list[Note],
-    runs: list[tuple[int, int, int]],
+    parts_of: dict[int, set[tuple[int, int]]],
     file_format: int,
     report: ImportReport,
 ) -> tuple[str, dict[tuple[int, int], str]]:
@@ -725,15 +786,13 @@ def _named_parts(
     file's track names (``track number -> bytes``, read as Latin-1 so that a save gives the
     very bytes back): a format-0 file's, or a first track's without notes, is the title; a
     track with notes on one channel names that part (its notes' ``Note.track``, as
-    :func:`_keep_tracks_apart` gave them). Any other (a track of several channels,
-    or of none after the first) is counted as a meta event skipped."""
+    :func:`_keep_tracks_apart` gave them; ``parts_of`` from :func:`_track_parts`). Any
+    other (a track of several channels, or of none after the first) is counted as a meta
+    event skipped."""
     title = ""
     parts: dict[tuple[int, int], str] = {}
     if not names:
         return title, parts
-    parts_of: dict[int, set[tuple[int, int]]] = {}  # file track -> its notes' parts
-    for track_no, first, stop in runs:  # (tracks numbered by _keep_tracks_apart already)
-        parts_of.setdefault(track_no, set()).update((n.channel, n.track) for n in notes[first:stop])
     for track_no, raw in sorted(names.items()):
         name = raw.decode("latin-1")
         track_parts = parts_of.get(track_no, set())
@@ -758,15 +817,19 @@ def _parse_track(
     layers: set[int],
     names: dict[int, bytes],
     bends: list[tuple[int, int, int]],
+    texts: list[tuple[int, int, int, bytes]],
+    system_exclusive: list[tuple[int, bytes]],
     report: ImportReport,
     max_notes: int,
 ) -> tuple[int, dict[int, tuple[int, int]]]:
     """Append the notes, tempos, meters, key signatures, program changes (``tick << 4 |
     channel -> program``), controller changes (``((tick << 4 | channel) << 7 | controller) << 7
-    | value``, in file order) and pitch bends (``(tick, channel, value)``, counted by the caller) of one
-    track chunk body; add its number to ``layers`` if it is a track this app wrote for notes
-    that overlap on one pitch (named :data:`OVERLAP_TRACK_NAME`), and its name to ``names``
-    (its first track name event's bytes) otherwise. Units: ticks.
+    | value``, in file order), pitch bends (``(tick, channel, value)``, counted by the caller),
+    texts (``(track number, tick, kind, bytes)``) and system-exclusive messages (``(tick,
+    bytes)``, the status byte first) of one track chunk body; add its number to ``layers`` if
+    it is a track this app wrote for notes that overlap on one pitch (named
+    :data:`OVERLAP_TRACK_NAME`), and its name to ``names`` (its first track name event's
+    bytes) otherwise. Units: ticks.
 
     Returns the track's end tick and the notes still sounding there (``channel << 7 | pitch``
     -> (start tick, velocity)), which the caller closes at the end of the song. Refuses a
@@ -843,6 +906,9 @@ def _parse_track(
                         layers.add(track_no)  # the name this app gives its overlap tracks
                     elif meta_type == 0x03 and length and track_no not in names:
                         names[track_no] = trk[i : i + length]  # kept or counted by the caller
+                    elif (length and meta_type in TEXT_KINDS
+                          and len(texts) < max_kept):  # lyrics, markers, ...
+                        texts.append((track_no, tick, meta_type, trk[i : i + length]))
                     elif length:  # an empty one (a writer's filler) holds nothing to lose
                         metas += 1
                     i += length
@@ -856,7 +922,10 @@ def _parse_track(
                             f"track {track_no}: a system-exclusive message runs past the end "
                             "of the track"
                         )
-                    sysex += 1
+                    if len(system_exclusive) < max_kept:
+                        system_exclusive.append((tick, bytes((b,)) + trk[i : i + length]))
+                    else:
+                        sysex += 1
                     i += length
                 else:
                     raise _Malformed(
@@ -1210,8 +1279,7 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
     # the conductor track ends where the song does (keeping a closing rest, within the limit)
     song_end = min(score.length_tick, max(last_tick, MAX_LENGTH_QUARTERS * score.ppq))
     if score.title:
-        conductor.append((0, -1, _track_name_event(score.title)))
-    tracks = [_track_bytes(sorted(conductor), end_tick=song_end)]
+        conductor.append((0, _NAME_ORDER, _track_name_event(score.title)))
     # a channel's controllers, bends and program changes go in its first track (one of their
     # own if it has no notes); at one tick after the note-offs, before the note-ons, in the
     # order the score holds them (a parameter number before its data entry), controllers (a
@@ -1233,12 +1301,29 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
         order += 1
     note_on_order = order
     lanes = _note_lanes(score.notes, path, extra_channels=settings)
+    # a part's texts go in its track, the song's (and those of a part without notes) and the
+    # system-exclusive messages in the first; first at their tick, in the score's order
+    parts = {(channel, track) for (channel, track, layer), lane in lanes if lane and not layer}
+    texts: dict[tuple[int, int] | None, list[tuple[int, int, bytes]]] = {}
+    for order, text in enumerate(score.texts, start=_TEXT_ORDER):
+        tick = text.tick if end is None else min(text.tick, end)
+        part = text.part if text.part in parts else None
+        texts.setdefault(part, []).append((tick, order, _text_event(text.kind, text.text)))
+    conductor += texts.pop(None, ())
+    for order, message in enumerate(score.system_exclusive, start=_TEXT_ORDER + len(score.texts)):
+        tick = message.tick if end is None else min(message.tick, end)
+        conductor.append((tick, order, message.data[:1] + _vlq(len(message.data) - 1) + message.data[1:]))
+    tracks = [_track_bytes(sorted(conductor), end_tick=song_end)]
     for (channel, track, layer), lane in lanes:
         events: list[tuple[int, int, bytes]] = []
         if layer:  # named, so that reading it back folds it into its track
-            events.append((0, -1, b"\xff\x03" + _vlq(len(OVERLAP_TRACK_NAME)) + OVERLAP_TRACK_NAME))
-        elif lane and (channel, track) in score.track_names:  # (a part with notes)
-            events.append((0, -1, _track_name_event(score.track_names[channel, track])))
+            events.append(
+                (0, _NAME_ORDER, b"\xff\x03" + _vlq(len(OVERLAP_TRACK_NAME)) + OVERLAP_TRACK_NAME)
+            )
+        elif lane:  # (a part with notes)
+            if (channel, track) in score.track_names:
+                events.append((0, _NAME_ORDER, _track_name_event(score.track_names[channel, track])))
+            events += texts.pop((channel, track), ())
         for n in lane:
             events.append((n.end_tick, 0, bytes((0x80 | n.channel, n.pitch, 0x40))))
             events.append(
@@ -1266,11 +1351,17 @@ def _setting_events(score: Score) -> Iterator[tuple[int, int, int, int, bytes]]:
 def _track_name_event(name: str) -> bytes:
     """A track name meta event of ``name`` in Latin-1, as it was read (a name with other
     characters, typed in another program's file, is written in UTF-8)."""
+    return _text_event(0x03, name)
+
+
+def _text_event(kind: int, text: str) -> bytes:
+    """A text meta event of ``kind`` (a track name, a lyric, a marker, ...) holding ``text``
+    in Latin-1, as it was read (a text with other characters is written in UTF-8)."""
     try:
-        raw = name.encode("latin-1")
+        raw = text.encode("latin-1")
     except UnicodeEncodeError:
-        raw = name.encode("utf-8")
-    return b"\xff\x03" + _vlq(len(raw)) + raw
+        raw = text.encode("utf-8")
+    return b"\xff" + bytes((kind,)) + _vlq(len(raw)) + raw
 
 
 def _note_lanes(

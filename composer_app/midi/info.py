@@ -1,8 +1,10 @@
 """``composer-app info FILE.mid``: describe a MIDI file as the app will see it.
 
 Prints the layout (format, tracks, PPQ), the note count, the duration in bars and seconds,
-tempo(s), meter(s), key signature(s), the pitch range, what the default piano roll (one step per eighth note,
-88 keys) would drop or change, and what import itself dropped or changed. A file that cannot
+tempo(s), meter(s), key signature(s), the title and track names, instruments, controllers,
+texts (copyright, markers, lyrics, ...) and system-exclusive messages, the pitch range, what
+the default piano roll (one step per eighth note, 88 keys) would drop or change, and what
+import itself dropped or changed. A file that cannot
 be read prints one line naming the file and the reason on stderr and exits with status 2.
 """
 
@@ -13,12 +15,22 @@ import sys
 
 from composer_app.core.note import pitch_name
 from composer_app.core.pianoroll import score_to_roll
-from composer_app.core.score import Score
+from composer_app.core.score import (
+    LYRIC,
+    MARKER,
+    TEXT_KINDS,
+    Score,
+    TextEvent,
+    readable_text,
+)
 from composer_app.core.timing import ticks_to_seconds
 from composer_app.midi.files import ImportReport, MidiFileError, read_mid_report
 
 EXIT_BAD_FILE = 2
-MAX_LISTED_CHANGES = 8  # longer tempo, meter or key maps are summarized
+MAX_LISTED_CHANGES = 8  # longer tempo, meter or key maps (and lists of markers) are summarized
+MAX_LISTED_LYRICS = 32  # the lyrics' first events are quoted, at most so many characters:
+MAX_LYRICS_CHARACTERS = 60
+_LYRIC_BREAKS = str.maketrans("/\\\r\n", "    ")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,12 +84,13 @@ def describe(score: Score, report: ImportReport, name: str = "") -> str:
     lines.append("Meter: " + _meter_text(score))
     lines.append("Key signature: " + _key_text(score))
     if score.title:
-        lines.append(f"Title: {score.title}")
+        lines.append(f"Title: {readable_text(score.title)}")
     if score.track_names:
         lines.append("Tracks: " + ", ".join(
-            f"{name} (channel {channel + 1})"
+            f"{readable_text(name)} (channel {channel + 1})"
             for (channel, _track), name in sorted(score.track_names.items())
         ))
+    lines.extend(_text_lines(score))
     if score.program_changes:
         lines.append("Instruments: " + _program_text(score))
     if score.control_changes or score.pitch_bends:
@@ -106,6 +119,54 @@ def describe(score: Score, report: ImportReport, name: str = "") -> str:
     else:
         lines.append("Import changed: nothing")
     return "\n".join(lines)
+
+
+# Well-known system-exclusive messages, by their bytes (less the 0xF0 and 0xF7 around them)
+_SYSEX_NAMES = {
+    bytes((0x7E, 0x7F, 0x09, 0x01)): "General MIDI on",
+    bytes((0x7E, 0x7F, 0x09, 0x02)): "General MIDI off",
+    bytes((0x7E, 0x7F, 0x09, 0x03)): "General MIDI 2 on",
+    bytes((0x41, 0x10, 0x42, 0x12, 0x40, 0x00, 0x7F, 0x00, 0x41)): "GS reset",
+    bytes((0x43, 0x10, 0x4C, 0x00, 0x00, 0x7E, 0x00)): "XG on",
+}
+
+
+def _text_lines(score: Score) -> list[str]:
+    """The lines of the file's texts: its copyright, markers (with their bars), lyrics,
+    other texts, and system-exclusive messages (well-known ones named)."""
+    lines: list[str] = []
+    by_kind: dict[int, list[TextEvent]] = {}
+    for text in score.texts:
+        by_kind.setdefault(text.kind, []).append(text)
+    for text in by_kind.pop(2, ()):
+        lines.append(f"Copyright: {readable_text(text.text)}")
+    markers = by_kind.pop(MARKER, [])
+    if markers:
+        shown = ", ".join(
+            f"{readable_text(m.text)} (bar {len(score.bar_starts(m.tick + 1))})"
+            for m in markers[:MAX_LISTED_CHANGES]
+        )
+        more = len(markers) - MAX_LISTED_CHANGES
+        lines.append(f"Markers: {shown}" + (f" and {more} more" if more > 0 else ""))
+    lyrics = by_kind.pop(LYRIC, [])
+    if lyrics:
+        # karaoke files mark a new line or verse with "/", "\\" or a line break
+        words = " ".join("".join(readable_text(t.text) for t in lyrics[:MAX_LISTED_LYRICS])
+                         .translate(_LYRIC_BREAKS).split())
+        cut = len(lyrics) > MAX_LISTED_LYRICS or len(words) > MAX_LYRICS_CHARACTERS
+        plural = "s" if len(lyrics) != 1 else ""
+        lines.append(f'Lyrics: {len(lyrics)} event{plural} ("{words[:MAX_LYRICS_CHARACTERS]}'
+                     f'{"..." if cut else ""}")')
+    others = [t for kind in sorted(by_kind) for t in by_kind[kind]]
+    if others:
+        kinds = ", ".join(f"{len(by_kind[kind])} {TEXT_KINDS[kind]}" for kind in sorted(by_kind))
+        lines.append(f"Other texts: {kinds}")
+    if score.system_exclusive:
+        names = [_SYSEX_NAMES.get(m.data[1:].removesuffix(b"\xf7"), "") for m in score.system_exclusive]
+        known = ", ".join(dict.fromkeys(name for name in names if name))
+        lines.append(f"System-exclusive messages: {len(score.system_exclusive)}"
+                     + (f" ({known})" if known else ""))
+    return lines
 
 
 def _program_text(score: Score) -> str:

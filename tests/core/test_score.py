@@ -10,7 +10,9 @@ from composer_app.core.score import (
     ProgramChange,
     Score,
     ScoreError,
+    SystemExclusive,
     TempoChange,
+    TextEvent,
     TimeSignature,
     program_changes,
 )
@@ -145,6 +147,30 @@ def test_score_clear_and_copy_are_independent() -> None:
     assert twin.notes == (Note(0, 60, 10),)
     assert twin.initial_tempo_bpm == pytest.approx(90)
     assert len(score) == 0
+
+
+def test_texts_and_system_exclusive_messages_are_checked_ordered_and_copied() -> None:
+    with pytest.raises(ScoreError, match="kind"):
+        TextEvent(0, 3, "a track name is Score.track_names")
+    with pytest.raises(ScoreError, match="negative"):
+        TextEvent(-1, 5, "la")
+    with pytest.raises(ScoreError, match="0xF0 or 0xF7"):
+        SystemExclusive(0, b"\x7e\x7f")
+    with pytest.raises(ScoreError, match="0xF0 or 0xF7"):
+        SystemExclusive(0, b"")
+    # at one tick the song's texts come first, then each part's by channel and track; each
+    # kind as given
+    lyric_b, lyric_a = TextEvent(0, 5, "b", (1, 0)), TextEvent(0, 5, "a", (0, 1))
+    marker, later = TextEvent(0, 6, "Intro"), TextEvent(10, 6, "Verse")
+    score = Score(texts=[later, lyric_b, lyric_a, marker],
+                  system_exclusive=[SystemExclusive(5, b"\xf7\x02"), SystemExclusive(0, b"\xf0\x01")])
+    assert score.texts == [marker, lyric_a, lyric_b, later]
+    assert [m.tick for m in score.system_exclusive] == [0, 5]
+    twin = score.copy()
+    assert twin == score
+    score.texts.clear()
+    score.system_exclusive.clear()
+    assert len(twin.texts) == 4 and len(twin.system_exclusive) == 2
 
 
 def test_score_adds_tick_zero_tempo_and_meter_when_missing() -> None:

@@ -584,6 +584,37 @@ def test_main_window_save_as_onto_the_original_with_drums_asks_too(
     assert window.save() and len(dialogs.shown) == 1
 
 
+def test_main_window_saves_over_a_karaoke_file_without_asking_and_keeps_its_texts(
+    window: MainWindow, dialogs: Dialogs, tmp_path: Path
+) -> None:
+    # lyrics, markers, a copyright and a General MIDI reset were not kept: a save over such a
+    # file asked first, and a save after the question lost them
+    song = tmp_path / "karaoke.mid"
+    mid = mido.MidiFile(type=1, ticks_per_beat=480)
+    conductor = mido.MidiTrack([
+        mido.MetaMessage("copyright", text="(c) 2026 Ana"),
+        mido.MetaMessage("marker", text="Verse"),
+        mido.Message("sysex", data=[0x7E, 0x7F, 0x09, 0x01]),
+    ])
+    voice = mido.MidiTrack([mido.MetaMessage("track_name", name="Voice")])
+    for i, syllable in enumerate(["Twin", "kle ", "twin", "kle"]):
+        voice.append(mido.MetaMessage("lyrics", text=syllable))
+        voice.append(mido.Message("note_on", note=60 + 7 * (i // 2), velocity=90))
+        voice.append(mido.Message("note_off", note=60 + 7 * (i // 2), time=480))
+    mid.tracks.extend([conductor, voice])
+    mid.save(str(song))
+    assert window.open_file(str(song))
+    assert "not kept" not in window.statusBar().currentMessage()
+    make_dirty(window)
+    assert window.save() and dialogs.shown == []  # nothing to lose: no question
+    saved = mido.MidiFile(str(song))
+    assert [m.text for m in saved.tracks[0] if m.type in ("copyright", "marker")] == [
+        "(c) 2026 Ana", "Verse"]
+    assert [m.data for m in saved.tracks[0] if m.type == "sysex"] == [(0x7E, 0x7F, 0x09, 0x01)]
+    voice_track = next(t for t in saved.tracks if t.name == "Voice")
+    assert [m.text for m in voice_track if m.type == "lyrics"] == ["Twin", "kle ", "twin", "kle"]
+
+
 def _rmid(smf: bytes) -> bytes:
     """``smf`` wrapped as a RIFF MIDI (.rmi) file, with an INFO list naming its title."""
     def chunk(chunk_id: bytes, body: bytes) -> bytes:

@@ -266,3 +266,31 @@ def test_ruler_writes_the_key_signature_where_it_changes(qtbot):
     assert with_key != without_key
     inks = [QColor(with_key.pixel(i, j)) for i in range(70) for j in range(26)]
     assert any(c.blue() > c.red() + 60 for c in inks)  # written in the change colour
+
+
+def test_ruler_writes_the_files_markers_at_their_ticks(qtbot):
+    # a file's markers ("Verse", "Chorus") were read and dropped: nothing showed where the
+    # song's sections begin
+    from composer_app.core.score import TextEvent, TimeSignature
+    from composer_app.gui.pianoroll.ruler import marker_labels
+
+    utf8 = "Refr\u00e3o".encode().decode("latin-1")  # as read from a UTF-8 file
+    score = Score(
+        time_signatures=[TimeSignature(0, 4, 4)],
+        texts=[TextEvent(0, 6, "Intro"), TextEvent(3840, 6, utf8), TextEvent(4080, 7, "cue"),
+               TextEvent(4080, 5, "la", (0, 0)),  # a lyric is no marker
+               TextEvent(4320, 6, "  ")],  # nor is an empty one
+    )
+    assert marker_labels(score) == {0: ["Intro"], 3840: ["Refr\u00e3o"], 4080: ["cue"]}
+    score.add(Note(0, 60, 480))
+    editor = shown_editor(qtbot, score)
+    geo = editor.view.geometry
+    editor.view.set_geometry(replace(geo, pixels_per_tick=0.125, scroll_x_px=0.0))
+    x = round(editor.view.geometry.tick_to_x(3840))
+    band = (x + 12, 0, 40, 26)  # right of the bar number "3"
+    with_marker = editor.ruler.grab().toImage().copy(*band)
+    inks = [QColor(with_marker.pixel(i, j)) for i in range(40) for j in range(26)]
+    assert any(c.red() > c.blue() + 80 for c in inks)  # written in the marker colour
+    score.texts = []
+    editor.ruler.update()
+    assert editor.ruler.grab().toImage().copy(*band) != with_marker

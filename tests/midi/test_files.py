@@ -22,7 +22,9 @@ from composer_app.core.score import (
     PitchBend,
     ProgramChange,
     Score,
+    SystemExclusive,
     TempoChange,
+    TextEvent,
     TimeSignature,
 )
 from composer_app.core.timing import ticks_to_seconds
@@ -314,12 +316,13 @@ def test_read_mid_out_of_piano_range_kept_in_score_dropped_from_roll(tmp_path: P
     assert conversion.roll.sum() == 2
 
 
-def test_read_mid_skips_controllers_sysex_and_other_meta_events(tmp_path: Path) -> None:
+def test_read_mid_skips_drum_and_mode_events_and_other_meta_events(tmp_path: Path) -> None:
     data = smf(
         track(
             (0, b"\xff\x03\x05Piano"),  # track name: its part's (channel 1's) name, kept
-            (0, b"\xff\x06\x05Verse"),  # a marker
-            (0, b"\xf0\x03\x7e\x7f\xf7"),  # sysex
+            (0, b"\xff\x06\x05Verse"),  # a marker: kept
+            (0, b"\xf0\x03\x7e\x7f\xf7"),  # sysex: kept
+            (0, b"\xff\x7f\x03\x00\x00\x41"),  # sequencer-specific data
             (0, b"\xb0\x07\x64"),  # controller (volume): kept
             (0, b"\xb9\x07\x64"),  # the drum channel's (the drums are dropped)
             (0, b"\xb0\x7e\x01"),  # a channel mode message (mono mode)
@@ -339,6 +342,8 @@ def test_read_mid_skips_controllers_sysex_and_other_meta_events(tmp_path: Path) 
     assert score.track_names == {(0, 0): "Piano"} and score.title == ""
     assert score.control_changes == [ControlChange(0, 0, 7, 100)]
     assert score.pitch_bends == [PitchBend(0, 0, 0x50 << 7)]
+    assert score.texts == [TextEvent(0, 6, "Verse")]  # (a marker is the song's)
+    assert score.system_exclusive == [SystemExclusive(0, b"\xf0\x7e\x7f\xf7")]
     # skipped, and counted by kind, so that a save over the file can warn of the loss
     counts = {k: v for k, v in report.as_dict().items() if k.endswith("_skipped")}
     assert counts == {
@@ -346,7 +351,7 @@ def test_read_mid_skips_controllers_sysex_and_other_meta_events(tmp_path: Path) 
         "controller_events_skipped": 2,
         "program_changes_skipped": 1,
         "other_channel_events_skipped": 2,
-        "sysex_messages_skipped": 1,
+        "sysex_messages_skipped": 0,
         "meta_events_skipped": 1,
         "time_signatures_skipped": 0,
         "key_signatures_skipped": 0,
@@ -357,9 +362,9 @@ def test_read_mid_skips_controllers_sysex_and_other_meta_events(tmp_path: Path) 
         "1 program (instrument) changes skipped (the drum channel's, or past the 65,536 kept)",
         "2 aftertouch and channel pressure events skipped (and pitch bends of the drum channel "
         "or past the 65,536 kept)",
-        "1 system-exclusive messages skipped",
-        "1 meta events skipped (text, lyrics, markers, copyright, the name of a track with "
-        "no notes or several channels, ...)",
+        "1 meta events skipped (sequencer-specific data, channel or port prefixes, sequence "
+        "numbers, SMPTE offsets, the name of a track with no notes or several channels, "
+        "texts past the 65,536 kept, ...)",
     ]
     assert report.change_lines() == report.dropped_content_lines()
 
@@ -1061,7 +1066,10 @@ def test_read_mid_long_meta_and_sysex_lengths(tmp_path: Path) -> None:
     text = b"\xff\x01" + vlq(200) + b"x" * 200
     sysex = b"\xf0" + vlq(200) + b"\x01" * 199 + b"\xf7"
     data = smf(track((0, text), (0, sysex), (0, on(60)), (480, off(60))))
-    assert read_mid(write(tmp_path, data)).notes == (Note(0, 60, 480),)
+    score = read_mid(write(tmp_path, data))
+    assert score.notes == (Note(0, 60, 480),)
+    assert [t.text for t in score.texts] == ["x" * 200]
+    assert [m.data for m in score.system_exclusive] == [b"\xf0" + b"\x01" * 199 + b"\xf7"]
 
 
 def test_read_mid_refuses_a_fifo_without_blocking(tmp_path: Path) -> None:

@@ -20,7 +20,9 @@ from composer_app.core.score import (
     ControlChange,
     ProgramChange,
     Score,
+    SystemExclusive,
     TempoChange,
+    TextEvent,
     TimeSignature,
 )
 from composer_app.core.timing import ticks_to_seconds
@@ -833,3 +835,107 @@ def test_settings_keep_their_order_at_one_tick_and_what_another_track_changed(
     score.remove_many(score.notes)
     again = parse_mid_bytes(mid_bytes(score))[0]
     assert by_channel(again.control_changes) == by_channel(score.control_changes)
+
+
+def test_lyrics_markers_texts_and_system_exclusive_messages_are_kept(tmp_path: Path) -> None:
+    # A karaoke file's lyrics, a song's markers and copyright and a General MIDI reset were
+    # dropped (a save over the file asked first, and a save after asking lost them).
+    def meta(kind: str, text: bytes, tick: int = 0) -> tuple[int, mido.MetaMessage]:
+        return tick, mido.MetaMessage(kind, text=text.decode("latin-1"))
+
+    gm_reset = mido.Message("sysex", data=[0x7E, 0x7F, 0x09, 0x01])
+    conductor = [meta("copyright", b"\xa9 2026 Ana"), meta("marker", b"Verse"), (0, gm_reset),
+                 meta("marker", b"Chorus", 960), meta("cue_marker", b"fade", 1440)]
+    melody = [meta("lyrics", b"Caf"), (0, note_on(72)), meta("lyrics", b"\xe9", 480),
+              (480, note_off(72)), (480, note_on(74)), (960, note_off(74)),
+              meta("text", b"end of melody", 960), meta("marker", b"Bridge", 960)]
+    chords = [(0, note_on(48, channel=1)), (0, note_on(52, channel=2)),
+              meta("lyrics", b"(oo)", 0), (960, note_off(48, channel=1)),
+              (960, note_off(52, channel=2))]
+    score, report = read_mid_report(write(tmp_path, mido_song(conductor, melody, chords)))
+    assert not report.changed_anything  # nothing skipped: a save over the file asks nothing
+    assert [(t.tick, t.kind, t.text, t.part) for t in score.texts] == [
+        # at one tick, the song's first (as a save writes them), each in the file's order
+        (0, 2, "\xa9 2026 Ana", None), (0, 6, "Verse", None),
+        (0, 5, "(oo)", None),  # a lyric of a track of two channels is the song's
+        (0, 5, "Caf", (0, 0)),  # one of the melody's track is the melody's
+        (480, 5, "\xe9", (0, 0)),
+        (960, 6, "Chorus", None),
+        (960, 6, "Bridge", None),  # a marker is the song's wherever it is
+        (960, 1, "end of melody", (0, 0)),
+        (1440, 7, "fade", None),
+    ]
+    assert score.system_exclusive == [SystemExclusive(0, b"\xf0\x7e\x7f\x09\x01\xf7")]
+    saved = mid_bytes(score)
+    assert b"\xa9 2026 Ana" in saved and b"Caf\xe9" not in saved  # the very bytes, apart
+    tracks = mido.MidiFile(file=io.BytesIO(saved)).tracks
+    lyrics = [[m.text for m in trk if m.type == "lyrics"] for trk in tracks]
+    assert lyrics == [["(oo)"], ["Caf", "\xe9"], [], []]  # the melody's stay in its track
+    assert [m.data for m in tracks[0] if m.type == "sysex"] == [(0x7E, 0x7F, 0x09, 0x01)]
+    # a lyric is written before the note it goes with
+    melody_track = [m.type for m in tracks[1] if m.type in ("lyrics", "note_on")]
+    assert melody_track[:2] == ["lyrics", "note_on"]
+    again, again_report = parse_mid_bytes(saved)
+    assert again == score and not again_report.changed_anything
+    # a format-0 file's texts are the song's
+    single = mido_song(melody, file_type=0)
+    assert {t.part for t in read_mid(write(tmp_path, single)).texts} == {None}
+
+
+def test_texts_follow_their_part_and_stay_within_the_song(tmp_path: Path) -> None:
+    # The melody's notes are deleted: its lyrics are not lost with them, but saved in the
+    # first track; a text past the song's end is saved at the end (as a setting is), so the
+    # song does not read back longer; a raised resolution moves texts with the notes.
+    score = Score()
+    score.add_many([Note(0, 60, 480), Note(0, 48, 960, channel=1)])
+    score.texts = [TextEvent(0, 5, "la", (0, 0)), TextEvent(480, 6, "Coda"),
+                   TextEvent(9600, 1, "after the end", (1, 0))]
+    score.system_exclusive = [SystemExclusive(9600, b"\xf0\x43\x10\x4c\x00\x00\x7e\x00\xf7")]
+    score.remove(Note(0, 60, 480))
+    again = parse_mid_bytes(mid_bytes(score))[0]
+    assert again.length_tick == score.length_tick == 960
+    assert [(t.tick, t.text, t.part) for t in again.texts] == [
+        (0, "la", None), (480, "Coda", None), (960, "after the end", (1, 0))]
+    assert [(m.tick, m.data) for m in again.system_exclusive] == [
+        (960, b"\xf0\x43\x10\x4c\x00\x00\x7e\x00\xf7")]
+    # PPQ 30 cannot hold a sixteenth: every tick is raised by 4, the texts' too
+    low = mido_song([(0, note_on(60)), (15, mido.MetaMessage("lyrics", text="hey")),
+                     (15, mido.Message("sysex", data=[1, 2])), (30, note_off(60))], ppq=30)
+    raised = read_mid(write(tmp_path, low))
+    assert raised.ppq == 120
+    assert [(t.tick, t.text) for t in raised.texts] == [(60, "hey")]
+    assert [m.tick for m in raised.system_exclusive] == [60]
+
+
+def test_a_split_system_exclusive_message_and_long_texts_are_written_back_whole() -> None:
+    # a message sent in packets (0xF0 without its end, then 0xF7 packets) and a text longer
+    # than 127 bytes (a length of two bytes) come back byte for byte
+    score = Score()
+    score.add(Note(0, 60, 960))
+    packets = [SystemExclusive(0, b"\xf0\x43\x12\x00"), SystemExclusive(240, b"\xf7\x43\x12\x00\xf7")]
+    score.system_exclusive = list(packets)
+    score.texts = [TextEvent(0, 1, "x" * 300)]
+    again = parse_mid_bytes(mid_bytes(score))[0]
+    assert again.system_exclusive == packets
+    assert again.texts == score.texts
+
+
+def test_texts_and_system_exclusive_past_the_cap_or_the_length_limit_are_skipped_and_counted(
+) -> None:
+    # at most 65,536 texts (and as many system-exclusive messages) are kept; one past the
+    # length limit (a corrupt delta time) is dropped rather than making the song hours long
+    def song(events: bytes) -> bytes:
+        body = b"\x00\x90\x3c\x40\x83\x60\x80\x3c\x40" + events + b"\x00\xff\x2f\x00"
+        return (b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big")
+                + (1).to_bytes(2, "big") + (480).to_bytes(2, "big") + b"MTrk"
+                + len(body).to_bytes(4, "big") + body)
+
+    n = files.MAX_TEMPO_CHANGES + 2
+    score, report = parse_mid_bytes(song(b"\x00\xff\x06\x01M" * n + b"\x00\xf0\x01\xf7" * n))
+    assert len(score.texts) == len(score.system_exclusive) == files.MAX_TEMPO_CHANGES
+    assert (report.meta_events_skipped, report.sysex_messages_skipped) == (2, 2)
+    late = files._vlq(0x0FFFFFFF) + b"\xff\x05\x02la" + b"\x00\xf0\x01\xf7"
+    score, report = parse_mid_bytes(song(b"\x00\xff\x05\x02Oh" + late))
+    assert [t.text for t in score.texts] == ["Oh"] and score.system_exclusive == []
+    assert (report.meta_events_skipped, report.sysex_messages_skipped) == (1, 1)
+    assert score.length_tick == 480

@@ -14,7 +14,9 @@ from composer_app.core.score import (
     PitchBend,
     ProgramChange,
     Score,
+    SystemExclusive,
     TempoChange,
+    TextEvent,
     TimeSignature,
 )
 from composer_app.midi.files import ImportReport, mid_bytes, write_mid
@@ -185,3 +187,41 @@ def test_describe_counts_a_closing_rest_in_the_duration() -> None:
     score = Score(_notes=[Note(0, 60, 1920)], closing_rest_ticks=1920)
     text = describe(score, ImportReport())
     assert "Duration: 2.00 bars, 4.00 s (3840 ticks)" in text
+
+
+def test_info_lists_texts_and_system_exclusive_messages_and_shows_utf8_as_written(
+    tmp_path: Path, capsys
+) -> None:
+    # a name or lyric another program wrote in UTF-8 was shown as Latin-1 ("CafÃ©")
+    def utf8(text: str) -> str:  # as read: each byte a Latin-1 character
+        return text.encode("utf-8").decode("latin-1")
+
+    score = Score(
+        time_signatures=[TimeSignature(0, 3, 4)],
+        title=utf8("Valse café"),
+        track_names={(0, 0): "M\xe9lodie"},  # Latin-1 bytes: shown as they are
+        texts=[TextEvent(0, 2, "\xa9 2026 Ana"), TextEvent(0, 6, "Intro"),
+               TextEvent(1440, 6, "Verse"), TextEvent(2880, 6, utf8("Refrão")),
+               TextEvent(1440, 5, "Hel", (0, 0)), TextEvent(1680, 5, "lo/", (0, 0)),
+               TextEvent(1920, 5, utf8("wörld"), (0, 0)),
+               TextEvent(0, 1, "made by hand"), TextEvent(0, 4, "Piano", (0, 0))],
+        system_exclusive=[SystemExclusive(0, bytes((0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7))),
+                          SystemExclusive(0, bytes((0xF0, 0x43, 0x10, 0x4C, 0x00, 0x00, 0x7E,
+                                                    0x00, 0xF7))),
+                          SystemExclusive(10, b"\xf0\x41\x10\x42\x12\xf7")],
+        _notes=[Note(0, 60, 2880)],
+    )
+    path = tmp_path / "karaoke.mid"
+    path.write_bytes(mid_bytes(score))
+    assert main(["info", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[6:13] == [
+        "Title: Valse café",
+        "Tracks: M\xe9lodie (channel 1)",
+        "Copyright: \xa9 2026 Ana",
+        "Markers: Intro (bar 1), Verse (bar 2), Refrão (bar 3)",
+        'Lyrics: 3 events ("Hello wörld")',
+        "Other texts: 1 text, 1 instrument name",
+        "System-exclusive messages: 3 (General MIDI on, XG on)",
+    ]
+    assert "Import changed: nothing" in lines

@@ -17,7 +17,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QWidget
 
-from composer_app.core.score import Score
+from composer_app.core.score import CUE_POINT, MARKER, Score, readable_text
 from composer_app.gui.pianoroll.geometry import (
     BAR_LINE_MIN_PX,
     bar_at,
@@ -29,6 +29,7 @@ from composer_app.gui.pianoroll.view import PLAYHEAD, REGION_FILL, PianoRollView
 
 RULER_HEIGHT_PX = 26
 CHANGE_LABEL = QColor(40, 90, 170)  # time signature, tempo and key changes
+MARKER_LABEL = QColor(170, 90, 20)  # a file's markers and cue points
 LABEL_GAP_PX = 4
 
 
@@ -49,9 +50,20 @@ def change_labels(score: Score) -> dict[int, list[str]]:
         previous_key = key.name
     return changes
 
+
+def marker_labels(score: Score) -> dict[int, list[str]]:
+    """The file's markers and cue points ("Verse", "Chorus", ...) by tick, as a person reads
+    them (see :func:`readable_text`), in the score's order."""
+    markers: dict[int, list[str]] = {}
+    for text in score.texts:
+        if text.kind in (MARKER, CUE_POINT) and text.text.strip():
+            markers.setdefault(text.tick, []).append(readable_text(text.text.strip()))
+    return markers
+
+
 class BarRuler(QWidget):
-    """Bar numbers (from the score's time signatures), beat ticks, and each time signature
-    and tempo change (in blue, at its tick) over the roll.
+    """Bar numbers (from the score's time signatures), beat ticks, each time signature, tempo
+    and key change (in blue, at its tick) and the file's markers (in orange) over the roll.
 
     A click sets the playhead (``playhead_requested(tick)``, snapped to the grid unless Alt
     is held); a drag selects a time range (``region_requested(start_tick, end_tick)``); a right
@@ -98,9 +110,20 @@ class BarRuler(QWidget):
         # crowd together (zoomed far out).
         line_every = bar_stride(bars, geo.pixels_per_tick, BAR_LINE_MIN_PX)
         every = max(line_every, bar_stride(bars, geo.pixels_per_tick, 28))
-        changes = change_labels(score)
+        # tick -> what is written there: the changes (in blue), then the markers
+        notes: dict[int, list[tuple[str, QColor]]] = {}
+        for tick, texts in change_labels(score).items():
+            notes.setdefault(tick, []).append((" ".join(texts), CHANGE_LABEL))
+        for tick, texts in marker_labels(score).items():
+            notes.setdefault(tick, []).extend((text, MARKER_LABEL) for text in texts)
         metrics = painter.fontMetrics()
         labels: list[tuple[float, str, QColor]] = []  # (x, text, colour), drawn left to right
+
+        def add_labels(x: float, tick: int) -> None:  # the labels at tick, from x on
+            for text, colour in notes[tick]:
+                labels.append((x, text, colour))
+                x += metrics.horizontalAdvance(text) + LABEL_GAP_PX
+
         on_bar_lines: set[int] = set()
         bar_lines: list[QLineF] = []
         first = max(0, bisect.bisect_left(bars, start - score.ppq * 64))
@@ -112,17 +135,17 @@ class BarRuler(QWidget):
             if (number - 1) % every == 0:
                 labels.append((text_x, str(number), QColor(60, 60, 70)))
                 text_x += metrics.horizontalAdvance(str(number)) + LABEL_GAP_PX
-            if tick in changes:
+            if tick in notes:
                 on_bar_lines.add(tick)
-                labels.append((text_x, " ".join(changes[tick]), CHANGE_LABEL))
+                add_labels(text_x, tick)
         painter.setPen(QColor(60, 60, 70))
         painter.drawLines(bar_lines)
-        painter.setPen(CHANGE_LABEL)
-        for tick, texts in changes.items():  # changes off the bar lines (a tempo on a beat)
+        for tick, at_tick in notes.items():  # off the bar lines (a tempo on a beat)
             if tick not in on_bar_lines and start <= tick <= end:
                 x = round(geo.tick_to_x(tick)) + 0.5
+                painter.setPen(at_tick[0][1])
                 painter.drawLine(QPointF(x, height * 0.6), QPointF(x, height))
-                labels.append((x + 3, " ".join(texts), CHANGE_LABEL))
+                add_labels(x + 3, tick)
         # where labels would overlap (zoomed out), the later one is left out
         right = -math.inf
         for x, text, colour in sorted(labels, key=lambda label: label[0]):
