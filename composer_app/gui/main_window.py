@@ -919,9 +919,13 @@ class MainWindow(QMainWindow):
             self.playback.seek(tick)
         self.set_playhead(tick)
 
-    def _on_editor_note_preview_requested(self, pitch: int, velocity: int, channel: int) -> None:
-        # with its part's instrument where the file gives one (as Play would send it)
-        program = self.document.score.programs_at(self.playhead_tick).get(channel)
+    def _on_editor_note_preview_requested(
+        self, pitch: int, velocity: int, channel: int, tick: int
+    ) -> None:
+        # with its part's instrument where the file gives one (as Play would send it): at the
+        # note's start (a drawn or moved note), else at the playhead (a key clicked)
+        at = tick if tick >= 0 else self.playhead_tick
+        program = self.document.score.programs_at(at).get(channel)
         self.playback.preview_note(pitch, velocity, channel, program)
 
     def _on_follow_toggled(self, follow: bool) -> None:

@@ -1493,14 +1493,30 @@ def test_main_window_preview_sounds_on_the_notes_channel(qtbot, window: MainWind
     qtbot.waitUntil(lambda: (0x84, 73, 0) in sent, timeout=3000)  # its note-off, 0.25 s on
     assert sent == [(0x94, 73, 80), (0x84, 73, 0)]
     # with its part's instrument, where the file gives one: the program in force at the
-    # playhead, sent before the note (once)
+    # note's start, sent before the note (once)
     window.document.score.program_changes = [ProgramChange(0, 4, 40), ProgramChange(960, 4, 42)]
     sent.clear()
     window.editor.transpose_selection(1)
     qtbot.waitUntil(lambda: (0x84, 74, 0) in sent, timeout=3000)
     assert sent == [(0xC4, 40), (0x94, 74, 80), (0x84, 74, 0)]
+    # the playhead elsewhere (in the part's next instrument) changes nothing: a note at tick
+    # 0 sounded with the instrument at the playhead, not its own
     window.set_playhead(960)
     sent.clear()
     window.editor.transpose_selection(1)
     qtbot.waitUntil(lambda: (0x84, 75, 0) in sent, timeout=3000)
-    assert sent == [(0xC4, 42), (0x94, 75, 80), (0x84, 75, 0)]
+    assert sent == [(0x94, 75, 80), (0x84, 75, 0)]
+    # a note in the second instrument's span sounds with it ...
+    later = Note(1920, 60, 480, 80, channel=4)
+    window.document.push(add_notes([later]))
+    window.set_playhead(0)
+    window.editor.view.set_selection([later])
+    sent.clear()
+    window.editor.transpose_selection(1)
+    qtbot.waitUntil(lambda: (0x84, 61, 0) in sent, timeout=3000)
+    assert sent == [(0xC4, 42), (0x94, 61, 80), (0x84, 61, 0)]
+    # ... and a key clicked, which belongs to no note, with the one at the playhead
+    sent.clear()
+    window.editor.note_preview_requested.emit(64, 90, 4, -1)
+    qtbot.waitUntil(lambda: (0x84, 64, 0) in sent, timeout=3000)
+    assert sent == [(0xC4, 40), (0x94, 64, 90), (0x84, 64, 0)]

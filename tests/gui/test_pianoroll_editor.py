@@ -89,7 +89,7 @@ def test_editor_draw_click_adds_a_grid_note_and_sounds_it(qtbot):
         click(editor.view, at(editor, 1000, 64))
     # 1000 snaps down to 960 on the 120-tick grid; one grid step long
     assert_undo_redo(editor, [], [Note(960, 64, 120)])
-    assert preview.args == [64, 100, 0]
+    assert preview.args == [64, 100, 0, 960]  # (its instrument: the one at its start)
     assert editor.document.selection == {Note(960, 64, 120)}
 
 
@@ -106,14 +106,14 @@ def test_editor_draw_puts_a_note_in_the_part_it_is_drawn_among(qtbot):
         [drawn] = [n for n in editor.document.score.notes if (n.start_tick, n.pitch) == (tick, pitch)]
         return drawn.channel, drawn.track, preview.args
 
-    assert draw(960, 76) == (3, 0, [76, 100, 3])  # among the tune: the tune's track
-    assert draw(960, 50) == (3, 1, [50, 100, 3])  # among the chords: theirs
+    assert draw(960, 76) == (3, 0, [76, 100, 3, 960])  # among the tune: the tune's track
+    assert draw(960, 50) == (3, 1, [50, 100, 3, 960])  # among the chords: theirs
     # bars away from any note: the part most notes are in (the chords: 4 notes of 6 now)
     assert draw(480 * 4 * 8, 64)[:2] == (3, 1)
     # the keyboard's keys sound in that part too
     with qtbot.waitSignal(editor.note_preview_requested) as preview:
         editor._on_keyboard_note_preview_requested(60, 100)
-    assert preview.args == [60, 100, 3]
+    assert preview.args == [60, 100, 3, -1]  # (-1: at the playhead)
 
 
 def test_editor_draw_drag_sets_the_length(qtbot):
@@ -184,7 +184,7 @@ def test_editor_drag_moves_selection_as_one_step(qtbot):
     editor.set_tool("select")
     editor.document.set_selection([a, b])
     previews = []
-    editor.note_preview_requested.connect(lambda p, _v, _c: previews.append(p))
+    editor.note_preview_requested.connect(lambda p, _v, _c, _t: previews.append(p))
     points = [at(editor, 1000, 60)] + [at(editor, 1000 + 40 * i, 60 + i // 2) for i in range(1, 7)]
     QTest.mousePress(editor.view, LEFT, NO_MOD, points[0])
     for point in points[1:]:
@@ -740,7 +740,7 @@ def test_editor_keyboard_click_sounds_the_key(qtbot):
     y = round(editor.view.geometry.pitch_to_y(67) + 5)
     with qtbot.waitSignal(editor.note_preview_requested) as preview:
         click(editor.keyboard, QPoint(20, y))
-    assert preview.args == [67, 100, 0]
+    assert preview.args == [67, 100, 0, -1]
 
 
 def test_editor_previews_sound_in_the_part_of_the_note(qtbot):
@@ -751,15 +751,15 @@ def test_editor_previews_sound_in_the_part_of_the_note(qtbot):
     editor = make_editor(qtbot, [*flute, Note(0, 48, 960, 70, channel=1)])
     with qtbot.waitSignal(editor.note_preview_requested) as preview:
         click(editor.view, at(editor, 100, 72))  # the Draw tool grabs the note it hits
-    assert preview.args == [72, 80, 4]
+    assert preview.args == [72, 80, 4, 0]
     editor.view.set_selection([flute[1]])
     with qtbot.waitSignal(editor.note_preview_requested) as preview:
         QTest.keyClick(editor.view, Qt.Key.Key_Up)
-    assert preview.args == [75, 80, 4]
+    assert preview.args == [75, 80, 4, 480]
     y = round(editor.view.geometry.pitch_to_y(67) + 5)
     with qtbot.waitSignal(editor.note_preview_requested) as preview:
         click(editor.keyboard, QPoint(20, y))
-    assert preview.args == [67, 100, 4]  # two notes on channel 4, one on channel 1
+    assert preview.args == [67, 100, 4, -1]  # two notes on channel 4, one on channel 1
 
 
 def test_editor_keyboard_lights_the_row_under_the_pointer(qtbot):

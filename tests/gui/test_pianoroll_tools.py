@@ -46,6 +46,7 @@ class PlainHost:
         self.pushed: list[EditOperation] = []
         self.previews: list[tuple[int, int]] = []
         self.preview_channels: list[int] = []
+        self.preview_ticks: list[int] = []  # where each previewed note starts
         self.overlay: Overlay | None = None
         self.cursor = "arrow"
 
@@ -56,9 +57,10 @@ class PlainHost:
         op.apply(self.score)
         self.pushed.append(op)
 
-    def preview_note(self, pitch: int, velocity: int, channel: int = 0) -> None:
+    def preview_note(self, pitch: int, velocity: int, channel: int = 0, tick: int = -1) -> None:
         self.previews.append((pitch, velocity))
         self.preview_channels.append(channel)
+        self.preview_ticks.append(tick)
 
     def set_overlay(self, overlay: Overlay | None) -> None:
         self.overlay = overlay
@@ -146,8 +148,12 @@ def test_select_tool_drag_previews_in_the_grabbed_notes_channel():
     tool = SelectTool()
     tool.press(host, *xy(1000, 60), NONE)
     tool.move(host, *xy(1000, 61), NONE)
-    tool.release(host, *xy(1000, 61), NONE)
-    assert host.previews == [(60, 100), (61, 100)] and host.preview_channels == [3, 3]
+    tool.move(host, *xy(1000 + 480, 62), NONE)
+    tool.release(host, *xy(1000 + 480, 62), NONE)
+    assert host.previews == [(60, 100), (61, 100), (62, 100)]
+    assert host.preview_channels == [3, 3, 3]
+    # each with the instrument where the note is (the part's instrument may change there)
+    assert host.preview_ticks == [960, 960, 1440]
 
 
 def test_select_tool_move_stops_at_tick_zero_keeping_the_shape():

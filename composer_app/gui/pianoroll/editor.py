@@ -43,13 +43,14 @@ EMPTY_FIT_PITCHES = (48, 84)  # C3-C6 when there is nothing to fit
 class PianoRollEditor(QWidget):
     """The composite piano-roll editor for one :class:`ScoreDocument`.
 
-    Signals: ``note_preview_requested(pitch, velocity, channel)`` (key clicks, on the channel
-    most of the notes use; drawn and moved notes, on their own),
+    Signals: ``note_preview_requested(pitch, velocity, channel, tick)`` (key clicks, on the
+    channel most of the notes use, tick -1: at the playhead; drawn and moved notes, on their
+    own, at their start tick, whose instrument they sound with),
     ``playhead_requested(tick)`` (ruler clicks), ``tool_changed(str)``,
     ``region_changed()`` (the ruler range). Units: ticks throughout.
     """
 
-    note_preview_requested = Signal(int, int, int)
+    note_preview_requested = Signal(int, int, int, int)
     playhead_requested = Signal(int)
     tool_changed = Signal(str)
     region_changed = Signal()
@@ -275,7 +276,7 @@ class PianoRollEditor(QWidget):
     def _on_keyboard_note_preview_requested(self, pitch: int, velocity: int) -> None:
         # a key belongs to no note: it sounds in the part a drawn note would go in
         channel, _track = main_part(self.document.score.notes)
-        self.note_preview_requested.emit(pitch, velocity, channel)
+        self.note_preview_requested.emit(pitch, velocity, channel, -1)
 
     def quantize_selection(self) -> None:
         """Move the selected notes' starts and lengths to the grid (one undo step); with
@@ -305,7 +306,9 @@ class PianoRollEditor(QWidget):
         if delta:
             moved = tuple(n.moved(0, delta) for n in notes)
             self.document.push(ReplaceNotes(tuple(notes), moved, "Transpose"))
-            self.note_preview_requested.emit(moved[0].pitch, moved[0].velocity, moved[0].channel)
+            first = moved[0]
+            self.note_preview_requested.emit(first.pitch, first.velocity, first.channel,
+                                             first.start_tick)
 
     def nudge_selection(self, grid_steps: int) -> None:
         """Move the selection ``grid_steps`` grid lines later (negative: earlier), its first

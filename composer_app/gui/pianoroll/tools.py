@@ -72,7 +72,8 @@ class ToolHost(Protocol):
 
     def push(self, op: EditOperation) -> None: ...
 
-    def preview_note(self, pitch: int, velocity: int, channel: int = 0) -> None: ...
+    def preview_note(self, pitch: int, velocity: int, channel: int = 0, tick: int = -1) -> None:
+        ...
 
     def set_overlay(self, overlay: Overlay | None) -> None: ...
 
@@ -141,9 +142,8 @@ class _MoveDrag:
         delta_ticks = max(delta_ticks, -earliest)
         delta_pitch = max(-lowest, min(MIDI_PITCH_MAX - highest, delta_pitch))
         if delta_pitch != self.delta_pitch:
-            host.preview_note(
-                self.anchor.pitch + delta_pitch, self.anchor.velocity, self.anchor.channel
-            )
+            host.preview_note(self.anchor.pitch + delta_pitch, self.anchor.velocity,
+                              self.anchor.channel, self.anchor.start_tick + delta_ticks)
         self.delta_ticks, self.delta_pitch = delta_ticks, delta_pitch
         # the ghosts are only those that land in view (the moved notes are made on release)
         start, end = geo.visible_tick_range()
@@ -260,7 +260,7 @@ def _start_note_drag(host: ToolHost, note: Note, part: HitPart, x: float, y: flo
     if part is HitPart.LEFT_EDGE and not mods.ctrl:
         return _LeftResizeDrag(note, notes, x, y)
     # grabbing a note sounds it (in its own part), as in MidiEditor
-    host.preview_note(note.pitch, note.velocity, note.channel)
+    host.preview_note(note.pitch, note.velocity, note.channel, note.start_tick)
     return _MoveDrag(note, notes, x, y, collapse_on_click=collapse, copy=mods.ctrl,
                      deselect_on_click=deselect)
 
@@ -420,7 +420,7 @@ class DrawTool(Tool):
         note = Note(start, pitch, length, self.velocity, channel, track=track)
         self._drag = _NewNoteDrag(note, tick, cell)
         host.set_overlay(Overlay(ghosts=(note,)))
-        host.preview_note(note.pitch, note.velocity, note.channel)
+        host.preview_note(note.pitch, note.velocity, note.channel, note.start_tick)
 
     def move(self, host: ToolHost, x: float, y: float, mods: Modifiers) -> None:
         if isinstance(self._drag, _NewNoteDrag):

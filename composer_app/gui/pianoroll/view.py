@@ -121,12 +121,13 @@ class PianoRollView(QWidget):
     """The note area. Implements the tools' ``ToolHost``.
 
     Signals: ``geometry_changed()`` after zoom, scroll or resize; ``note_preview_requested(
-    pitch, velocity, channel)`` when a drawn or moved note should sound; ``tool_changed(str)``;
+    pitch, velocity, channel, tick)`` when a drawn or moved note should sound (``tick``: where
+    it starts); ``tool_changed(str)``;
     ``hover_pitch_changed(int)`` with the pitch row under the pointer (-1 when it leaves).
     """
 
     geometry_changed = Signal()
-    note_preview_requested = Signal(int, int, int)
+    note_preview_requested = Signal(int, int, int, int)
     tool_changed = Signal(str)
     hover_pitch_changed = Signal(int)
 
@@ -198,9 +199,10 @@ class PianoRollView(QWidget):
         """Apply an edit as one undo step."""
         self.document.push(op)
 
-    def preview_note(self, pitch: int, velocity: int, channel: int = 0) -> None:
-        """Ask for a short sound of ``pitch`` on MIDI ``channel`` (0-15: the note's part)."""
-        self.note_preview_requested.emit(pitch, velocity, channel)
+    def preview_note(self, pitch: int, velocity: int, channel: int = 0, tick: int = -1) -> None:
+        """Ask for a short sound of ``pitch`` on MIDI ``channel`` (0-15: the note's part), with
+        the instrument in force at ``tick`` (the note's start; -1: at the playhead)."""
+        self.note_preview_requested.emit(pitch, velocity, channel, tick)
 
     @property
     def overlay(self) -> Overlay | None:
