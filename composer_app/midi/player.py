@@ -873,14 +873,11 @@ class Player:
     def _push_chase(self, at_tick: float, at_tick_too: bool = False) -> None:
         """Schedule, at ``at_tick``, the settings in force just before it on each channel (a
         synth keeps the last it got, which may be another part's or song's; those at the tick
-        itself are scheduled in their turn, but for a live continuation, which schedules none)
-        in the order they were set, and the default of each setting this player has sent that
-        is not in force there (an instrument of the song before: piano). A parameter set by
-        data entry (the pitch-bend range) is sent whole: its number, its value, then none
-        selected. For a live continuation, no pedal or bend (whose later changes it does not
-        play)."""
+        itself are scheduled in their turn) in the order they were set, and the default of
+        each setting this player has sent that is not in force there (an instrument of the
+        song before: piano). A parameter set by data entry (the pitch-bend range) is sent
+        whole: its number, its value, then none selected."""
         settings = self._settings
-        stream = self._stream is not None
         at = int(math.floor(at_tick))
         chased: list[_Event] = []
         in_force: set[tuple] = set()
@@ -896,7 +893,7 @@ class Player:
                 chased.append(_Event(at, _CONTROL, 0, channel, 38, lsb, 0))
             touched.add(channel)
 
-        for position, key in settings.in_force(at_tick, at_tick_too=stream or at_tick_too):
+        for position, key in settings.in_force(at_tick, at_tick_too=at_tick_too):
             _tick, kind, channel, number, value = settings.events[position]
             if key[0] == _PARAMETER:
                 in_force.add(key)
@@ -907,10 +904,7 @@ class Player:
                     _Event(at, _CONTROL, 0, channel, number, value, 0)
                 )
                 continue
-            if kind == _CONTROL and (
-                number in PARAMETER_CONTROLLERS
-                or (stream and (number == _BEND or number in _RELEASED_CONTROLLERS))
-            ):
+            if kind == _CONTROL and number in PARAMETER_CONTROLLERS:
                 continue
             in_force.add(key)
             chased.append(_Event(at, kind, 0, channel, number, value, 0))
@@ -937,13 +931,15 @@ class Player:
 
     def _push_settings(self, limit: int) -> None:
         """Schedule the settings not yet scheduled that come before ``limit`` (the window
-        ahead of the playhead) and the snapshot's last note's end; none for a live
-        continuation (its take's notes are not the snapshot's)."""
-        if self._stream is not None:
-            return
+        ahead of the playhead) and the end of the music: the snapshot's last note's end, or
+        for a live continuation the end of its frames so far if later (it plays the song's
+        settings in its span, as the take will once accepted)."""
         settings = self._settings
         first = self._next_setting
-        stop = bisect.bisect_left(settings.ticks, min(limit, self._last_end), lo=first)
+        end = self._last_end
+        if self._stream is not None:
+            end = max(end, self._stream.end_tick)
+        stop = bisect.bisect_left(settings.ticks, min(limit, end), lo=first)
         if stop > first:
             self._push_events([
                 _Event(tick, kind, 0, channel, number, value, 0)

@@ -1165,20 +1165,46 @@ def test_player_a_new_port_while_playing_gets_what_is_in_force(rig: Rig) -> None
     assert sent[:2] == [(PROGRAM, 40), (PROGRAM | 2, 32)]  # at once, as set
 
 
-def test_player_a_stream_does_not_hold_the_pedal_it_starts_under(rig: Rig) -> None:
-    # a live continuation started where the pedal was down held it for the whole take (its
-    # later changes are not the take's)
+def test_player_a_stream_plays_the_songs_settings_in_its_span_as_play_would() -> None:
+    # A live continuation started where the pedal was down held it for the whole take; a
+    # first fix sent no pedal at all and none of the settings in its span, so the take sounded
+    # otherwise once accepted (Play sends them). Now it sends what Play of the accepted take
+    # from its start sends, up to the end of its frames: the pedal down, lifted at 240, the
+    # instrument changed at 360; the change at 1200, past the take's end at 600, is not sent.
     score = score_of(Note(0, 60, 480))
     score.control_changes = [ControlChange(0, 0, 64, 127), ControlChange(240, 0, 64, 0),
                              ControlChange(0, 0, 7, 90)]
-    score.program_changes = [ProgramChange(0, 0, 40)]
-    rig.player.start_stream(score, 120, 240)
-    rig.player.append_frames(np.zeros((2, 88), dtype=bool))
-    rig.player.end_stream()
-    assert rig.finished.wait(5.0)
-    sent = [m for _, m in rig.port.sent]
-    assert (0xB0, 7, 90) in sent and (PROGRAM, 40) in sent  # the instrument and the mix
-    assert (0xB0, 64, 127) not in sent
+    score.program_changes = [ProgramChange(0, 0, 40), ProgramChange(360, 0, 41),
+                             ProgramChange(1200, 0, 42)]
+    frames = np.zeros((2, 88), dtype=bool)  # two steps of 240 ticks from 120: to 600 (0.5 s)
+    frames[:, 72 - 21] = True  # C5 held through both
+
+    def sent(start: Callable[[Player], None]) -> list[tuple[float, tuple]]:
+        rig = Rig()
+        try:
+            start(rig.player)
+            assert rig.finished.wait(5.0)
+        finally:
+            rig.player.close()
+        return [(round(t, 3), m) for t, m in rig.port.sent]
+
+    def stream(player: Player) -> None:
+        player.start_stream(score, 120, 240)
+        player.append_frames(frames)
+        player.end_stream()
+
+    def play_the_accepted_take(player: Player) -> None:
+        take = score.copy()
+        take.add(Note(120, 72, 480, 90))  # the frames, as accepting writes them
+        take.add(Note(1200, 74, 240))  # (the song goes on after the take)
+        player.play(take, 120)
+
+    streamed = sent(stream)
+    before_the_end = [(t, m) for t, m in streamed if t < 0.5]
+    assert before_the_end == [(t, m) for t, m in sent(play_the_accepted_take) if t < 0.5]
+    assert [m for _t, m in before_the_end if m[0] & 0xF0 in (0xB0, 0xC0)] == [
+        (0xB0, 64, 127), (0xB0, 7, 90), (PROGRAM, 40), (0xB0, 64, 0), (PROGRAM, 41)]
+    assert (PROGRAM, 42) not in [m for _t, m in streamed]
 
 
 def test_player_an_edit_just_after_a_setting_fell_due_still_sends_it() -> None:
