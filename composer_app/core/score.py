@@ -1,6 +1,6 @@
 """A score: notes kept sorted, a tempo map and a meter, and what a file gives besides (key
-signatures, program and controller changes, pitch bends, the title and track names, texts
-such as lyrics and markers, system-exclusive messages), all in integer ticks."""
+signatures, program and controller changes, pitch bends, aftertouch, the title and track
+names, texts such as lyrics and markers, system-exclusive messages), all in integer ticks."""
 
 from __future__ import annotations
 
@@ -220,6 +220,53 @@ class PitchBend:
             raise ScoreError(f"a pitch bend must be 0-16383, got {self.value}")
 
 
+@dataclass(frozen=True, order=True, slots=True)
+class ChannelPressure:
+    """From ``tick`` on, MIDI ``channel`` is pressed at ``value``: a MIDI file's channel
+    pressure (a keyboard's aftertouch, one value for all its keys; a synth often maps it to
+    vibrato or loudness), kept so that playing and saving press as the player did.
+
+    Units: ``tick`` in ticks; ``channel`` 0-15; ``value`` 0-127 (0: none, where every channel
+    starts).
+    """
+
+    tick: int
+    channel: int
+    value: int
+
+    def __post_init__(self) -> None:
+        if self.tick < 0:
+            raise ScoreError(f"channel pressure at a negative tick ({self.tick})")
+        if not 0 <= self.channel <= 15:
+            raise ScoreError(f"a channel pressure's channel must be 0-15, got {self.channel}")
+        if not 0 <= self.value <= 127:
+            raise ScoreError(f"a channel pressure must be 0-127, got {self.value}")
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class KeyPressure:
+    """At ``tick``, the key ``pitch`` of MIDI ``channel``, sounding, is pressed at ``value``: a
+    MIDI file's polyphonic aftertouch, kept so that playing and saving give it back.
+
+    Units: ``tick`` in ticks; ``channel`` 0-15; ``pitch`` 0-127; ``value`` 0-127.
+    """
+
+    tick: int
+    channel: int
+    pitch: int
+    value: int
+
+    def __post_init__(self) -> None:
+        if self.tick < 0:
+            raise ScoreError(f"key pressure at a negative tick ({self.tick})")
+        if not 0 <= self.channel <= 15:
+            raise ScoreError(f"a key pressure's channel must be 0-15, got {self.channel}")
+        if not 0 <= self.pitch <= 127:
+            raise ScoreError(f"a key pressure's pitch must be 0-127, got {self.pitch}")
+        if not 0 <= self.value <= 127:
+            raise ScoreError(f"a key pressure must be 0-127, got {self.value}")
+
+
 # Data entry, its increment and decrement, and the (N)RPN parameter numbers they set (the
 # pitch-bend range is RPN 0): a sequence (the same value twice may select or set two
 # parameters), never merged as a restatement, and never sent alone
@@ -238,6 +285,18 @@ def control_changes(changes: Iterable[ControlChange]) -> list[ControlChange]:
         if change.controller in PARAMETER_CONTROLLERS or in_force.get(key) != change.value:
             in_force[key] = change.value
             kept.append(change)
+    return kept
+
+
+def channel_pressures(pressures: Iterable[ChannelPressure]) -> list[ChannelPressure]:
+    """``pressures`` in time order, less those that leave their channel's pressure as it was
+    (a channel starts at none, 0)."""
+    kept: list[ChannelPressure] = []
+    in_force: dict[int, int] = {}  # channel -> value
+    for pressure in sorted(pressures, key=_TICK):
+        if in_force.get(pressure.channel, 0) != pressure.value:
+            in_force[pressure.channel] = pressure.value
+            kept.append(pressure)
     return kept
 
 
@@ -330,9 +389,9 @@ class SystemExclusive:
 @dataclass
 class Score:
     """Notes (sorted by start then pitch), a tempo map, time signatures, and the file's key
-    signatures, program changes, controller changes, pitch bends, title, track names, texts
-    and system-exclusive messages (none unless a file gave them; edits leave them where they
-    are).
+    signatures, program changes, controller changes, pitch bends, channel and key pressure
+    (aftertouch), title, track names, texts and system-exclusive messages (none unless a file
+    gave them; edits leave them where they are).
 
     Units: every time is an integer tick; ``ppq`` ticks make a quarter note.
     The tempo map and the meter always hold an entry at tick 0.
@@ -347,6 +406,8 @@ class Score:
     program_changes: list[ProgramChange] = field(default_factory=list)
     control_changes: list[ControlChange] = field(default_factory=list)
     pitch_bends: list[PitchBend] = field(default_factory=list)
+    channel_pressures: list[ChannelPressure] = field(default_factory=list)
+    key_pressures: list[KeyPressure] = field(default_factory=list)
     # A file's names: the song's (its first track's) and each part's, by (channel, Note.track)
     title: str = ""
     track_names: dict[tuple[int, int], str] = field(default_factory=dict)
@@ -383,6 +444,8 @@ class Score:
         self.program_changes = sorted(self.program_changes, key=_TICK)
         self.control_changes = sorted(self.control_changes, key=_TICK)
         self.pitch_bends = sorted(self.pitch_bends, key=_TICK)
+        self.channel_pressures = sorted(self.channel_pressures, key=_TICK)
+        self.key_pressures = sorted(self.key_pressures, key=_TICK)
         self.texts = sorted(self.texts, key=_text_order)
         self.system_exclusive = sorted(self.system_exclusive, key=_TICK)
         self._notes = sorted(self._notes)
@@ -686,6 +749,8 @@ class Score:
             program_changes=list(self.program_changes),
             control_changes=list(self.control_changes),
             pitch_bends=list(self.pitch_bends),
+            channel_pressures=list(self.channel_pressures),
+            key_pressures=list(self.key_pressures),
             title=self.title,
             track_names=dict(self.track_names),
             texts=list(self.texts),

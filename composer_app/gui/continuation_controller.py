@@ -285,10 +285,12 @@ class ContinuationController(QObject):
         # mode) together with the frames the worker appends.
         along = Score(ppq=score.ppq, tempo_map=list(score.tempo_map),
                       time_signatures=list(score.time_signatures),
-                      # each part's instrument, pedal and mix
+                      # each part's instrument, pedal, mix and expression
                       program_changes=list(score.program_changes),
                       control_changes=list(score.control_changes),
-                      pitch_bends=list(score.pitch_bends))
+                      pitch_bends=list(score.pitch_bends),
+                      channel_pressures=list(score.channel_pressures),
+                      key_pressures=list(score.key_pressures))
         along.add_many(n for n in user_notes if n.end_tick > start_tick)
         self._playback.stop()
         self._playback.start_stream(

@@ -49,21 +49,23 @@ Rules of import (each change is counted in the :class:`ImportReport`):
   (counted apart). Notes of zero length are dropped (counted).
   Notes outside the 88 piano keys (MIDI 21-108) are kept in the score and counted, because
   the piano roll will drop them.
-* Controller changes (the sustain pedal, volume, ...) and pitch bends are kept like program
-  changes, at one tick in file order: less those that restate the value in force (a data
-  entry, which sets whichever parameter is selected, never does; a channel's bend starts
-  centred, so the centred bend many writers put at the start of a track is none), the drum
-  channel's and any past 65,536 of each (restatements counted) skipped and counted. Channel mode messages (120-127) are not
-  settings: all sound off, reset all controllers and all notes off (commands a player sends
+* Controller changes (the sustain pedal, volume, ...), pitch bends and channel pressure
+  (aftertouch; a channel starts at none) are kept like program changes, at one tick in file
+  order: less those that restate the value in force (a data entry, which sets whichever
+  parameter is selected, never does; a channel's bend starts centred, so the centred bend
+  many writers put at the start of a track is none), the drum channel's and any past 65,536
+  of each (restatements counted) skipped and counted. Key pressure (polyphonic aftertouch)
+  is kept as given, less the drum channel's and any past 65,536 (counted). Channel mode
+  messages (120-127) are not settings: all sound off, reset all controllers and all notes off (commands a player sends
   itself) are dropped uncounted, the others (local control, omni, mono, poly) counted.
 * Texts (lyrics, markers, cue points, copyright, text, instrument, program and device names:
   ``Score.texts``) and system-exclusive messages (``Score.system_exclusive``, each as stored,
   a message split in packets too) are kept, at most 65,536 of each (the rest counted). A text
   in a track with notes of one channel belongs to that part (a lyric in the melody's track);
   any other, and every copyright, marker and cue point, is the song's.
-* Events that do not fit a score (aftertouch, channel pressure, other meta events:
-  sequencer-specific data, channel and port prefixes, ...) are skipped and counted by kind
-  (meta events without content are not counted). Meta events the score uses (tempo, time signature)
+* Events that do not fit a score (other meta events: sequencer-specific data, channel and
+  port prefixes, ...) are skipped and counted by kind (meta events without content are not
+  counted). Meta events the score uses (tempo, time signature)
   must have their standard length; a wrong length is an error. :meth:`ImportReport.dropped_content_lines` names what a save
   over the file would therefore lose.
 * Tracks: each note keeps which of its channel's tracks it came from (``Note.track``), so
@@ -113,7 +115,9 @@ from composer_app.core.score import (
     DEFAULT_TEMPO_US_PER_QUARTER,
     PITCH_BEND_CENTRE,
     TEXT_KINDS,
+    ChannelPressure,
     ControlChange,
+    KeyPressure,
     KeySignature,
     PitchBend,
     ProgramChange,
@@ -122,6 +126,7 @@ from composer_app.core.score import (
     TempoChange,
     TextEvent,
     TimeSignature,
+    channel_pressures,
     control_changes,
     key_changes,
     pitch_bends,
@@ -182,8 +187,8 @@ _DROPPED_CONTENT_LABELS = {
         "program (instrument) changes skipped (the drum channel's, or past the 65,536 kept)"
     ),
     "other_channel_events_skipped": (
-        "aftertouch and channel pressure events skipped (and pitch bends of the drum channel "
-        "or past the 65,536 kept)"
+        "aftertouch, channel pressure and pitch bend events skipped (the drum channel's, or "
+        "past the 65,536 kept of each)"
     ),
     "sysex_messages_skipped": "system-exclusive messages skipped (past the 65,536 kept)",
     "meta_events_skipped": (
@@ -251,7 +256,7 @@ class ImportReport:
     trailing_bytes_ignored: int = 0
     controller_events_skipped: int = 0  # the drums', mode messages, past the cap or the end
     program_changes_skipped: int = 0
-    other_channel_events_skipped: int = 0  # aftertouch, channel pressure; bends not kept
+    other_channel_events_skipped: int = 0  # aftertouch, channel pressure, bends not kept
     sysex_messages_skipped: int = 0  # past the cap
     meta_events_skipped: int = 0  # with content: sequencer data, prefixes, names not kept, ...
     time_signatures_skipped: int = 0  # a note value the score cannot hold (3/128)
@@ -477,6 +482,8 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     programs: dict[int, int] = {}  # tick << 4 | channel -> program
     controls: list[int] = []  # ((tick << 4 | channel) << 7 | controller) << 7 | value
     bends: list[tuple[int, int, int]] = []  # (tick, channel, value) in file order
+    pressures: list[tuple[int, int, int]] = []  # (tick, channel, value) in file order
+    key_pressures: list[tuple[int, int, int, int]] = []  # (tick, channel, pitch, value)
     layers: set[int] = set()  # tracks this app wrote for notes overlapping on one pitch
     names: dict[int, bytes] = {}  # track number -> its name
     texts: list[tuple[int, int, int, bytes]] = []  # (track number, tick, kind, text) in file order
@@ -518,6 +525,8 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
                 layers,
                 names,
                 bends,
+                pressures,
+                key_pressures,
                 texts,
                 system_exclusive,
                 report,
@@ -534,6 +543,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     report.trailing_bytes_ignored = len(data) - pos
     report.track_count = n_tracks
     bends_kept = _bends_kept(bends, report)
+    pressures_kept = _pressures_kept(pressures, report)
 
     # Notes never turned off sound on to the end of the song, as other MIDI software plays
     # them. An end past the length limit comes from a corrupt delta time on some track's end:
@@ -583,6 +593,14 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     in_time_sysex = [m for m in system_exclusive if m[0] <= MAX_LENGTH_QUARTERS * ppq]
     report.sysex_messages_skipped += len(system_exclusive) - len(in_time_sysex)
     system_exclusive = in_time_sysex
+    too_late_pressures = sum(1 for p in pressures_kept if p.tick > MAX_LENGTH_QUARTERS * ppq)
+    in_time_keys = [p for p in key_pressures if p[0] <= MAX_LENGTH_QUARTERS * ppq]
+    if too_late_pressures or len(in_time_keys) < len(key_pressures):
+        pressures_kept = [p for p in pressures_kept if p.tick <= MAX_LENGTH_QUARTERS * ppq]
+        report.other_channel_events_skipped += (
+            too_late_pressures + len(key_pressures) - len(in_time_keys)
+        )
+        key_pressures = in_time_keys
     too_late_bends = sum(1 for bend in bends_kept if bend.tick > MAX_LENGTH_QUARTERS * ppq)
     if too_late_bends:
         bends_kept = [bend for bend in bends_kept if bend.tick <= MAX_LENGTH_QUARTERS * ppq]
@@ -614,6 +632,10 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
         programs = {(at >> 4) * factor << 4 | at & 0x0F: p for at, p in programs.items()}
         controls = [(c >> 18) * factor << 18 | c & 0x3FFFF for c in controls]
         bends_kept = [PitchBend(b.tick * factor, b.channel, b.value) for b in bends_kept]
+        pressures_kept = [
+            ChannelPressure(p.tick * factor, p.channel, p.value) for p in pressures_kept
+        ]
+        key_pressures = [(tick * factor, *rest) for tick, *rest in key_pressures]
         texts = [(track_no, tick * factor, kind, raw) for track_no, tick, kind, raw in texts]
         system_exclusive = [(tick * factor, message) for tick, message in system_exclusive]
     report.ppq = ppq
@@ -629,6 +651,8 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
             ControlChange(c >> 18, c >> 14 & 0x0F, c >> 7 & 0x7F, c & 0x7F) for c in controls
         ),
         pitch_bends=bends_kept,
+        channel_pressures=pressures_kept,
+        key_pressures=[KeyPressure(*p) for p in key_pressures],
         title=title,
         track_names=track_names,
         texts=[
@@ -817,6 +841,8 @@ def _parse_track(
     layers: set[int],
     names: dict[int, bytes],
     bends: list[tuple[int, int, int]],
+    pressures: list[tuple[int, int, int]],
+    key_pressures: list[tuple[int, int, int, int]],
     texts: list[tuple[int, int, int, bytes]],
     system_exclusive: list[tuple[int, bytes]],
     report: ImportReport,
@@ -824,8 +850,8 @@ def _parse_track(
 ) -> tuple[int, dict[int, tuple[int, int]]]:
     """Append the notes, tempos, meters, key signatures, program changes (``tick << 4 |
     channel -> program``), controller changes (``((tick << 4 | channel) << 7 | controller) << 7
-    | value``, in file order), pitch bends (``(tick, channel, value)``, counted by the caller),
-    texts (``(track number, tick, kind, bytes)``) and system-exclusive messages (``(tick,
+    | value``, in file order), pitch bends and channel pressure (``(tick, channel, value)``,
+    counted by the caller), key pressure (``(tick, channel, pitch, value)``), texts (``(track number, tick, kind, bytes)``) and system-exclusive messages (``(tick,
     bytes)``, the status byte first) of one track chunk body; add its number to ``layers`` if
     it is a track this app wrote for notes that overlap on one pitch (named
     :data:`OVERLAP_TRACK_NAME`), and its name to ``names`` (its first track name event's
@@ -977,11 +1003,12 @@ def _parse_track(
                     programs[at] = value
                 else:
                     skipped[12] += 1
-            elif kind == 13:  # channel pressure: one data byte
-                if trk[i] > 127:
+            elif kind == 13:  # channel pressure: one data byte, kept or counted by the caller
+                value = trk[i]
+                if value > 127:
                     raise _Malformed(f"track {track_no}: a data byte above 127 at byte {i}")
                 i += 1
-                skipped[13] += 1
+                pressures.append((tick, status & 0x0F, value))
             else:  # aftertouch, controller, pitch bend: two data bytes
                 number = trk[i]
                 value = trk[i + 1]
@@ -999,6 +1026,8 @@ def _parse_track(
                         skipped[11] += 1
                 elif kind == 14:  # kept or counted once every track is read
                     bends.append((tick, status & 0x0F, value << 7 | number))
+                elif status != 0xA9 and len(key_pressures) < max_kept:  # (not the drums')
+                    key_pressures.append((tick, status & 0x0F, number, value))
                 else:
                     skipped[kind] += 1
     except IndexError:
@@ -1201,16 +1230,38 @@ def _key_event(
 
 
 def _bends_kept(bends: list[tuple[int, int, int]], report: ImportReport) -> list[PitchBend]:
-    """The song's pitch bends (``(tick, channel, value)``, in file order) the score keeps:
-    those that change their channel's bend, in time order across the tracks (a channel starts
-    centred: a centred bend before any other is none; of several at one tick on a channel
-    the last read), at most :data:`MAX_TEMPO_CHANGES`. The drum channel's that bend (the
-    drums are dropped) and any past that many are counted in ``report``."""
+    """The song's pitch bends (``(tick, channel, value)``, in file order) the score keeps (see
+    :func:`_channel_values_kept`; a channel starts centred: a centred bend before any other
+    is none)."""
+    kept = _channel_values_kept(bends, PITCH_BEND_CENTRE, report)
+    return pitch_bends(PitchBend(tick, channel, value) for (tick, channel), value in kept.items())
+
+
+def _pressures_kept(
+    pressures: list[tuple[int, int, int]], report: ImportReport
+) -> list[ChannelPressure]:
+    """The song's channel pressures (``(tick, channel, value)``, in file order) the score
+    keeps (see :func:`_channel_values_kept`; a channel starts at none, 0)."""
+    kept = _channel_values_kept(pressures, 0, report)
+    return channel_pressures(
+        ChannelPressure(tick, channel, value) for (tick, channel), value in kept.items()
+    )
+
+
+def _channel_values_kept(
+    changes: list[tuple[int, int, int]], start_value: int, report: ImportReport
+) -> dict[tuple[int, int], int]:
+    """Of a song's changes of one value per channel (``(tick, channel, value)``, in file
+    order: pitch bends, channel pressure), those the score keeps: those that change their
+    channel's value (``start_value`` before any), in time order across the tracks (of several
+    at one tick on a channel the last read), at most :data:`MAX_TEMPO_CHANGES`, as ``(tick,
+    channel) -> value``. The drum channel's that change it (the drums are dropped) and any
+    past that many are counted in ``report``."""
     in_force: dict[int, int] = {}  # channel -> value
     kept: dict[tuple[int, int], int] = {}  # (tick, channel) -> value
     skipped = 0
-    for tick, channel, value in sorted(bends, key=itemgetter(0)):  # stable: file order
-        if value == in_force.get(channel, PITCH_BEND_CENTRE):
+    for tick, channel, value in sorted(changes, key=itemgetter(0)):  # stable: file order
+        if value == in_force.get(channel, start_value):
             continue
         in_force[channel] = value
         if channel == DRUM_CHANNEL or (
@@ -1220,7 +1271,7 @@ def _bends_kept(bends: list[tuple[int, int, int]], report: ImportReport) -> list
         else:
             kept[tick, channel] = value
     report.other_channel_events_skipped += skipped
-    return pitch_bends(PitchBend(tick, channel, value) for (tick, channel), value in kept.items())
+    return kept
 
 
 # ---- writing -----------------------------------------------------------------------------
@@ -1280,11 +1331,12 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
     song_end = min(score.length_tick, max(last_tick, MAX_LENGTH_QUARTERS * score.ppq))
     if score.title:
         conductor.append((0, _NAME_ORDER, _track_name_event(score.title)))
-    # a channel's controllers, bends and program changes go in its first track (one of their
-    # own if it has no notes); at one tick after the note-offs, before the note-ons, in the
-    # order the score holds them (a parameter number before its data entry), controllers (a
-    # bank select) before the program. One past the song's end would make it longer when read
-    # back: the last of each past it is put at the end instead.
+    # a channel's controllers, bends, program changes and pressures go in its first track (one
+    # of their own if it has no notes); at one tick after the note-offs, before the note-ons
+    # (a key's pressure after them), in the order the score holds them (a parameter number
+    # before its data entry), controllers (a bank select) before the program. One past the
+    # song's end would make it longer when read back: the last of each past it is put at the
+    # end instead.
     end = score.length_tick if len(score) else None
     settings: dict[int, list[tuple[int, int, bytes]]] = {}  # channel -> (tick, order, event)
     past_end: dict[tuple[int, int, int], bytes] = {}  # (kind, channel, number) -> the last
@@ -1300,6 +1352,12 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
         settings.setdefault(channel, []).append((end or 0, order, event))
         order += 1
     note_on_order = order
+    # a key's pressure after the note-on it presses, at one tick (one past the end at the end)
+    for order, key in enumerate(score.key_pressures, start=note_on_order + 1):
+        tick = key.tick if end is None else min(key.tick, end)
+        settings.setdefault(key.channel, []).append(
+            (tick, order, bytes((0xA0 | key.channel, key.pitch, key.value)))
+        )
     lanes = _note_lanes(score.notes, path, extra_channels=settings)
     # a part's texts go in its track, the song's (and those of a part without notes) and the
     # system-exclusive messages in the first; first at their tick, in the score's order
@@ -1330,7 +1388,8 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
                 (n.start_tick, note_on_order, bytes((0x90 | n.channel, n.pitch, n.velocity)))
             )
         events += settings.pop(channel, ())
-        events.sort()  # at one tick: note-offs, controllers and bends, the program, note-ons
+        events.sort()  # at one tick: note-offs, controllers and bends, the program, note-ons,
+        # key pressures
         tracks.append(_track_bytes(events))
     header = b"MThd" + (6).to_bytes(4, "big") + (1).to_bytes(2, "big")
     header += len(tracks).to_bytes(2, "big") + score.ppq.to_bytes(2, "big")
@@ -1338,14 +1397,17 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
 
 
 def _setting_events(score: Score) -> Iterator[tuple[int, int, int, int, bytes]]:
-    """``score``'s controller changes, pitch bends, then program changes, each as ``(kind,
-    channel, number, tick, event bytes)`` (kind 0, 1, 2; number the controller, or 0)."""
+    """``score``'s controller changes, pitch bends, program changes, then channel pressures,
+    each as ``(kind, channel, number, tick, event bytes)`` (kind 0, 1, 2, 3; number the
+    controller, or 0)."""
     for c in score.control_changes:
         yield 0, c.channel, c.controller, c.tick, bytes((0xB0 | c.channel, c.controller, c.value))
     for b in score.pitch_bends:
         yield 1, b.channel, 0, b.tick, bytes((0xE0 | b.channel, b.value & 0x7F, b.value >> 7))
     for p in score.program_changes:
         yield 2, p.channel, 0, p.tick, bytes((0xC0 | p.channel, p.program))
+    for c in score.channel_pressures:
+        yield 3, c.channel, 0, c.tick, bytes((0xD0 | c.channel, c.value))
 
 
 def _track_name_event(name: str) -> bytes:

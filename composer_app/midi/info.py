@@ -100,6 +100,9 @@ def describe(score: Score, report: ImportReport, name: str = "") -> str:
             + (f" ({pedal} of the sustain pedal)" if pedal else "")
             + f"; pitch bends: {len(score.pitch_bends)}"
         )
+    if score.channel_pressures or score.key_pressures:
+        lines.append(f"Aftertouch: {len(score.channel_pressures)} channel pressure, "
+                     f"{len(score.key_pressures)} key pressure")
     if len(score):
         low = min(n.pitch for n in score.notes)
         high = max(n.pitch for n in score.notes)

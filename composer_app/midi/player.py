@@ -74,8 +74,10 @@ log = logging.getLogger(__name__)
 
 NOTE_OFF = 0x80
 NOTE_ON = 0x90
+POLY_PRESSURE = 0xA0
 CONTROL_CHANGE = 0xB0
 PROGRAM_CHANGE = 0xC0
+CHANNEL_PRESSURE = 0xD0
 PITCH_BEND = 0xE0
 CC_SUSTAIN = 64
 CC_ALL_SOUND_OFF = 120
@@ -92,8 +94,9 @@ _EPSILON_S = 1e-9  # "due" tolerance: float sums of waits may fall short by an u
 # sort order at one instant: note-offs first, then controllers and bends (a bank select before
 # its program), program changes (the instrument the notes struck there are played with), then
 # note-ons
-_OFF, _CONTROL, _PROGRAM, _ON = 0, 1, 2, 3
+_OFF, _CONTROL, _PROGRAM, _ON, _KEY = 0, 1, 2, 3, 4  # _KEY: a key's pressure, after its note-on
 _BEND = 128  # a _CONTROL event's "controller" for a pitch bend (its value 0-16383)
+_PRESSURE = 129  # a _CONTROL event's "controller" for channel pressure (aftertouch, 0-127)
 # What a controller this player set goes back to where a song has none in force: General MIDI's
 # defaults (bank 0, no modulation, volume 100, balance and pan centred, expression full,
 # pedals up, sound controllers centred, reverb 40, chorus 0). Others are left as they are (no
@@ -102,6 +105,7 @@ _BEND = 128  # a _CONTROL event's "controller" for a pitch bend (its value 0-163
 _CONTROL_DEFAULTS = {
     0: 0, 32: 0, 1: 0, 7: 100, 8: 64, 10: 64, 11: 127,
     **dict.fromkeys(range(64, 70), 0), **dict.fromkeys(range(71, 80), 64), 91: 40, 93: 0,
+    _PRESSURE: 0,
 }  # fmt: skip
 _RELEASED_CONTROLLERS = range(64, 70)  # pedals (sustain, portamento, sostenuto, soft, ...)
 # Notes are scheduled this many beats ahead of the playhead, topped up as it moves, so that a
@@ -196,14 +200,15 @@ class _ParameterTracker:
 # Where a song sets none, what a registered parameter this player set goes back to: the
 # pitch-bend range 2 semitones, fine and coarse tuning centred (General MIDI's defaults)
 _PARAMETER_DEFAULTS = {(1, 0, 0): (2, 0), (1, 0, 1): (64, 0), (1, 0, 2): (64, 0)}
-_PARAMETER = 4  # a _Settings key's kind: an (N)RPN parameter's value, set by data entry
+_PARAMETER = 5  # a _Settings key's kind (no event's): an (N)RPN parameter's value, set by data entry
 
 
 class _Settings(NamedTuple):
-    """A score's channel settings (controller changes, pitch bends, program changes) in the
-    order they are sent: by tick, and at one tick as the file gave them (a parameter number
-    before its data entry), controllers and bends before programs (a bank select before
-    its program). ``events`` are ``(tick, kind, channel, number, value)`` (see :class:`_Event`);
+    """A score's channel settings (controller changes, pitch bends, channel pressure, program
+    changes, key pressure) in the order they are sent: by tick, and at one tick as the file
+    gave them (a parameter number before its data entry), controllers, bends and pressure
+    before programs (a bank select before its program), a key's pressure last (after the
+    note-on it presses). ``events`` are ``(tick, kind, channel, number, value)`` (see :class:`_Event`);
     ``ticks`` their ticks, for bisection; ``by_key`` each setting's (``(kind, channel,
     number)``; for an (N)RPN parameter ``(_PARAMETER, channel, (registered, msb, lsb))``)
     ticks and places in ``events``, which find what is in force at a tick without a scan;
@@ -218,10 +223,13 @@ class _Settings(NamedTuple):
     def of(score: Score) -> _Settings:
         ordered = [(c.tick, 0, c.channel, c.controller, c.value) for c in score.control_changes]
         ordered += [(b.tick, 1, b.channel, _BEND, b.value) for b in score.pitch_bends]
+        ordered += [(p.tick, 1, p.channel, _PRESSURE, p.value) for p in score.channel_pressures]
         ordered += [(p.tick, 2, p.channel, p.program, 0) for p in score.program_changes]
+        ordered += [(k.tick, 3, k.channel, k.pitch, k.value) for k in score.key_pressures]
         ordered.sort(key=lambda setting: (setting[0], setting[1]))  # stable: file order
+        kinds = (_CONTROL, _CONTROL, _PROGRAM, _KEY)
         events = tuple(
-            (tick, _PROGRAM if group == 2 else _CONTROL, channel, number, value)
+            (tick, kinds[group], channel, number, value)
             for tick, group, channel, number, value in ordered
         )
         by_key: dict[tuple, tuple[list[int], list[int]]] = {}
@@ -230,7 +238,7 @@ class _Settings(NamedTuple):
         parameters: dict[int, tuple[int, int | None]] = {}
         for position, (tick, kind, channel, number, value) in enumerate(events):
             key: tuple = (kind, channel, 0 if kind == _PROGRAM else number)
-            if kind == _CONTROL and number != _BEND:
+            if kind == _CONTROL and number < _BEND:
                 parameter = tracker.entry(channel, number, value)
                 if parameter is not None:
                     now = values.setdefault((channel, parameter), [0, None])
@@ -273,15 +281,16 @@ class _Prepared(NamedTuple):
 
 
 class _Event(NamedTuple):
-    """A scheduled note-on, note-off, controller change or pitch bend (``_CONTROL``: its
-    controller, or ``_BEND``, in ``pitch`` and its value in ``velocity``) or program change
-    (its program in ``pitch``); events order as tuples (tick, kind, seq, ...): at one tick
-    note-offs (kind 0) come first, then controllers, program changes and note-ons, ties in
-    arrival order. A named tuple, not a frozen
+    """A scheduled note-on, note-off, controller change, pitch bend or channel pressure
+    (``_CONTROL``: its controller, ``_BEND`` or ``_PRESSURE``, in ``pitch`` and its value in
+    ``velocity``), program change (its program in ``pitch``) or key pressure (``_KEY``: its
+    key in ``pitch``, its value in ``velocity``); events order as tuples (tick, kind, seq,
+    ...): at one tick note-offs (kind 0) come first, then controllers, program changes,
+    note-ons and key pressures, ties in arrival order. A named tuple, not a frozen
     dataclass: a long score schedules hundreds of thousands of them at once."""
 
     tick: int
-    kind: int  # _OFF, _CONTROL, _PROGRAM or _ON
+    kind: int  # _OFF, _CONTROL, _PROGRAM, _ON or _KEY
     seq: int  # arrival order: ties keep it
     channel: int
     pitch: int
@@ -432,7 +441,7 @@ class Player:
         # (pitch, velocity, duration_s, channel, program or None)
         self._pending_previews: list[tuple[int, int, float, int, int | None]] = []
         self._programs_sent: dict[int, int] = {}  # channel -> the last program sent on it
-        # (channel, controller or _BEND) -> the value last sent (what a chase may put back),
+        # (channel, controller, _BEND or _PRESSURE) -> the value last sent (what a chase may put back),
         # and of each (N)RPN parameter, (channel, (registered, msb, lsb)) -> (msb, lsb)
         self._controls_sent: dict[tuple[int, int], int] = {}
         self._parameters_sent: dict[tuple[int, tuple[int, int, int]], tuple] = {}
@@ -707,7 +716,8 @@ class Player:
             # may end sooner now; one already due goes whatever the edit)
             pending = [
                 e for e in self._events
-                if e.kind in (_CONTROL, _PROGRAM) and (e.tick < last_end or e.tick <= now_tick)
+                if e.kind in (_CONTROL, _PROGRAM, _KEY)
+                and (e.tick < last_end or e.tick <= now_tick)
             ]
             self._events = pending
             self._pair_notes = {}
@@ -904,8 +914,8 @@ class Player:
                     _Event(at, _CONTROL, 0, channel, number, value, 0)
                 )
                 continue
-            if kind == _CONTROL and number in PARAMETER_CONTROLLERS:
-                continue
+            if kind == _KEY or (kind == _CONTROL and number in PARAMETER_CONTROLLERS):
+                continue  # (a key's pressure presses a note sounding: none is yet)
             in_force.add(key)
             chased.append(_Event(at, kind, 0, channel, number, value, 0))
         # (a setting the song gives at the tick itself is no default's to put back)
@@ -1083,9 +1093,12 @@ class Player:
 
     # ---- sending (lock held) -------------------------------------------------------------
     def _send_control(self, channel: int, number: int, value: int) -> bool:
-        """Send a controller change (or, for ``_BEND``, a pitch bend), and remember it."""
+        """Send a controller change (or, for ``_BEND``, a pitch bend; for ``_PRESSURE``, a
+        channel pressure), and remember it."""
         if number == _BEND:
             message = [PITCH_BEND | channel, value & 0x7F, value >> 7]
+        elif number == _PRESSURE:
+            message = [CHANNEL_PRESSURE | channel, value]
         else:
             message = [CONTROL_CHANGE | channel, number, value]
         if not self._send(message):
@@ -1102,14 +1115,17 @@ class Player:
         return True
 
     def _release_messages(self) -> list[list[int]]:
-        """What lets go of the pedals held and the bends made by this player (at a stop, an
-        error, the end, a seek or a loop's wrap), forgetting them."""
+        """What lets go of the pedals held, the bends made and the pressure put on by this
+        player (at a stop, an error, the end, a seek or a loop's wrap), forgetting them."""
         messages = []
         for (channel, number), value in sorted(self._controls_sent.items()):
             if number == _BEND and value != PITCH_BEND_CENTRE:
                 messages.append([PITCH_BEND | channel, PITCH_BEND_CENTRE & 0x7F,
                                  PITCH_BEND_CENTRE >> 7])
                 self._controls_sent[channel, number] = PITCH_BEND_CENTRE
+            elif number == _PRESSURE and value:
+                messages.append([CHANNEL_PRESSURE | channel, 0])
+                self._controls_sent[channel, number] = 0
             elif number in _RELEASED_CONTROLLERS and value:
                 messages.append([CONTROL_CHANGE | channel, number, 0])
                 self._controls_sent[channel, number] = 0
@@ -1357,6 +1373,8 @@ class Player:
             return self._send_program(event.channel, event.pitch)
         if event.kind == _CONTROL:
             return self._send_control(event.channel, event.pitch, event.velocity)
+        if event.kind == _KEY:  # (its note may have been dropped late: harmless)
+            return self._send([POLY_PRESSURE | event.channel, event.pitch, event.velocity])
         if event.kind == _ON:
             if event.pair in self._cancelled_pairs:
                 self._cancelled_pairs.discard(event.pair)
@@ -1493,10 +1511,12 @@ def _serve_player(commands: Connection, events: Connection, realtime_priority: i
                     ppq, removed, added, tempo_map, settings, start_tick = args
                     edited = _score_edited(score_now, ppq, removed, added)
                     edited.tempo_map = list(tempo_map)
-                    programs, controls, bends = settings
+                    programs, controls, bends, pressures, key_pressures = settings
                     edited.program_changes = list(programs)
                     edited.control_changes = list(controls)
                     edited.pitch_bends = list(bends)
+                    edited.channel_pressures = list(pressures)
+                    edited.key_pressures = list(key_pressures)
                     score_now = None  # if the player refuses it, nothing is current
                     result = player.play(edited, start_tick)
                     score_now = edited
@@ -1541,10 +1561,12 @@ def _difference(
     return removed, tuple(sorted((new_counts - old_counts).elements())), new_set
 
 
-def _settings_of(score: Score) -> tuple[list, list, list]:
-    """A score's program changes, controller changes and pitch bends, to cross to the
-    player's process with a difference of notes (another song's may differ)."""
-    return list(score.program_changes), list(score.control_changes), list(score.pitch_bends)
+def _settings_of(score: Score) -> tuple[list, list, list, list, list]:
+    """A score's program changes, controller changes, pitch bends, channel and key
+    pressures, to cross to the player's process with a difference of notes (another song's
+    may differ)."""
+    return (list(score.program_changes), list(score.control_changes), list(score.pitch_bends),
+            list(score.channel_pressures), list(score.key_pressures))
 
 
 def _score_edited(score: Score | None, ppq: int, removed: Sequence[Note],

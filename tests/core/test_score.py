@@ -6,6 +6,8 @@ import pytest
 
 from composer_app.core.note import Note
 from composer_app.core.score import (
+    ChannelPressure,
+    KeyPressure,
     KeySignature,
     ProgramChange,
     Score,
@@ -14,6 +16,7 @@ from composer_app.core.score import (
     TempoChange,
     TextEvent,
     TimeSignature,
+    channel_pressures,
     program_changes,
 )
 
@@ -147,6 +150,25 @@ def test_score_clear_and_copy_are_independent() -> None:
     assert twin.notes == (Note(0, 60, 10),)
     assert twin.initial_tempo_bpm == pytest.approx(90)
     assert len(score) == 0
+
+
+def test_pressures_are_checked_merged_and_copied() -> None:
+    with pytest.raises(ScoreError, match="0-127"):
+        ChannelPressure(0, 0, 128)
+    with pytest.raises(ScoreError, match="pitch"):
+        KeyPressure(0, 0, 128, 10)
+    with pytest.raises(ScoreError, match="0-15"):
+        KeyPressure(0, 16, 60, 10)
+    # a channel starts at none: a 0 before any other, or a value restated, changes nothing
+    merged = channel_pressures([ChannelPressure(0, 0, 0), ChannelPressure(10, 0, 40),
+                                ChannelPressure(20, 0, 40), ChannelPressure(20, 1, 40),
+                                ChannelPressure(30, 0, 0)])
+    assert [(p.tick, p.channel, p.value) for p in merged] == [(10, 0, 40), (20, 1, 40), (30, 0, 0)]
+    score = Score(channel_pressures=merged, key_pressures=[KeyPressure(5, 0, 60, 9)])
+    twin = score.copy()
+    score.channel_pressures.clear()
+    score.key_pressures.clear()
+    assert twin.channel_pressures == merged and len(twin.key_pressures) == 1
 
 
 def test_texts_and_system_exclusive_messages_are_checked_ordered_and_copied() -> None:

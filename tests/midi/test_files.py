@@ -18,7 +18,9 @@ import pytest
 from composer_app.core.note import Note
 from composer_app.core.pianoroll import score_to_roll
 from composer_app.core.score import (
+    ChannelPressure,
     ControlChange,
+    KeyPressure,
     PitchBend,
     ProgramChange,
     Score,
@@ -330,9 +332,11 @@ def test_read_mid_skips_drum_and_mode_events_and_other_meta_events(tmp_path: Pat
             (0, b"\xc0\x05"),  # program change: kept
             (0, b"\xc9\x10"),  # the drum channel's program change (its kit; drums are dropped)
             (0, b"\xe0\x00\x50"),  # pitch bend (up): kept
-            (0, b"\xd0\x10"),  # channel pressure
+            (0, b"\xd0\x10"),  # channel pressure: kept
+            (0, b"\xd9\x10"),  # the drum channel's
             (0, on(60)),
-            (0, b"\xa0\x3c\x20"),  # poly aftertouch
+            (0, b"\xa0\x3c\x20"),  # poly aftertouch: kept
+            (0, b"\xa9\x24\x20"),  # the drum channel's
             (480, off(60)),
         )
     )
@@ -343,6 +347,8 @@ def test_read_mid_skips_drum_and_mode_events_and_other_meta_events(tmp_path: Pat
     assert score.control_changes == [ControlChange(0, 0, 7, 100)]
     assert score.pitch_bends == [PitchBend(0, 0, 0x50 << 7)]
     assert score.texts == [TextEvent(0, 6, "Verse")]  # (a marker is the song's)
+    assert score.channel_pressures == [ChannelPressure(0, 0, 0x10)]
+    assert score.key_pressures == [KeyPressure(0, 0, 60, 0x20)]
     assert score.system_exclusive == [SystemExclusive(0, b"\xf0\x7e\x7f\xf7")]
     # skipped, and counted by kind, so that a save over the file can warn of the loss
     counts = {k: v for k, v in report.as_dict().items() if k.endswith("_skipped")}
@@ -360,8 +366,8 @@ def test_read_mid_skips_drum_and_mode_events_and_other_meta_events(tmp_path: Pat
         "2 controller events skipped (the drum channel's, channel mode messages such as local "
         "control or mono mode, or past the 65,536 kept)",
         "1 program (instrument) changes skipped (the drum channel's, or past the 65,536 kept)",
-        "2 aftertouch and channel pressure events skipped (and pitch bends of the drum channel "
-        "or past the 65,536 kept)",
+        "2 aftertouch, channel pressure and pitch bend events skipped (the drum channel's, or "
+        "past the 65,536 kept of each)",
         "1 meta events skipped (sequencer-specific data, channel or port prefixes, sequence "
         "numbers, SMPTE offsets, the name of a track with no notes or several channels, "
         "texts past the 65,536 kept, ...)",

@@ -939,3 +939,44 @@ def test_texts_and_system_exclusive_past_the_cap_or_the_length_limit_are_skipped
     assert [t.text for t in score.texts] == ["Oh"] and score.system_exclusive == []
     assert (report.meta_events_skipped, report.sysex_messages_skipped) == (1, 1)
     assert score.length_tick == 480
+    # the same of key and channel pressure
+    score, report = parse_mid_bytes(song(b"\x00\xa0\x3c\x01" * n))
+    assert len(score.key_pressures) == files.MAX_TEMPO_CHANGES
+    assert report.other_channel_events_skipped == 2
+    late = files._vlq(0x0FFFFFFF) + b"\xd0\x10" + b"\x00\xa0\x3c\x01"
+    score, report = parse_mid_bytes(song(b"\x00\xd0\x20" + late))
+    assert [p.value for p in score.channel_pressures] == [0x20] and score.key_pressures == []
+    assert report.other_channel_events_skipped == 2
+
+
+def test_channel_and_key_pressure_are_kept_and_written_back(tmp_path: Path, capsys) -> None:
+    # A keyboard's aftertouch (channel pressure) and a key's own pressure were dropped (a save
+    # over the file asked first, and a save after asking lost the part's expression).
+    def pressure(value: int, channel: int = 0) -> mido.Message:
+        return mido.Message("aftertouch", value=value, channel=channel)
+
+    def key(pitch: int, value: int) -> mido.Message:
+        return mido.Message("polytouch", note=pitch, value=value)
+
+    lead = [(0, note_on(72)), (0, key(72, 40)), (120, pressure(0)),  # none: as it starts
+            (240, pressure(64)), (240, pressure(64)), (360, key(72, 90)), (480, note_off(72)),
+            (480, pressure(0))]
+    other = [(0, note_on(48, channel=1)), (0, pressure(30, channel=9)),  # (the drums')
+             (300, pressure(20, channel=1)), (480, note_off(48, channel=1))]
+    score, report = read_mid_report(write(tmp_path, mido_song(lead, other)))
+    assert [(p.tick, p.channel, p.value) for p in score.channel_pressures] == [
+        (240, 0, 64), (300, 1, 20), (480, 0, 0)]  # restatements merged
+    assert [(k.tick, k.pitch, k.value) for k in score.key_pressures] == [(0, 72, 40), (360, 72, 90)]
+    assert report.other_channel_events_skipped == 1  # the drum channel's
+    saved = mid_bytes(score)
+    again, again_report = parse_mid_bytes(saved)
+    assert again == score and not again_report.changed_anything
+    # a key's pressure comes after the note-on it presses
+    first = [m.type for m in mido.MidiFile(file=io.BytesIO(saved)).tracks[1]][:2]
+    assert first == ["note_on", "polytouch"]
+    path = tmp_path / "again.mid"
+    path.write_bytes(saved)
+    from composer_app.cli import main
+
+    assert main(["info", str(path)]) == 0
+    assert "Aftertouch: 3 channel pressure, 2 key pressure" in capsys.readouterr().out

@@ -15,7 +15,15 @@ import numpy as np
 import pytest
 
 from composer_app.core.note import Note
-from composer_app.core.score import ControlChange, PitchBend, ProgramChange, Score, TempoChange
+from composer_app.core.score import (
+    ChannelPressure,
+    ControlChange,
+    KeyPressure,
+    PitchBend,
+    ProgramChange,
+    Score,
+    TempoChange,
+)
 from composer_app.midi.player import (
     CC_ALL_NOTES_OFF,
     CC_ALL_SOUND_OFF,
@@ -408,6 +416,44 @@ def test_player_sends_pedal_and_bends_and_lets_go_of_them(rig: Rig) -> None:
     held.control_changes = [ControlChange(0, 0, 64, 127)]
     rig.play_to_end(held)
     assert [m for _, m in rig.port.sent][-1] == (0xB0, 64, 0)
+
+
+def test_player_sends_aftertouch_and_lets_go_of_the_pressure(rig: Rig) -> None:
+    # A keyboard's aftertouch (channel pressure: its vibrato) and a key's own pressure were
+    # dropped on import: the part played without its expression. Channel pressure goes like a
+    # bend (chased, and back to none at a stop); a key's pressure after the note-on it
+    # presses, at one tick.
+    score = score_of(Note(0, 60, 480), Note(480, 62, 480))
+    score.channel_pressures = [ChannelPressure(120, 0, 50), ChannelPressure(600, 0, 90)]
+    score.key_pressures = [KeyPressure(480, 0, 62, 70)]
+    rig.play_to_end(score)
+    assert_times([(t, m) for t, m in rig.port.sent if m[0] & 0xF0 != OFF][:5], [
+        (0.0, (ON, 60, 100)), (0.125, (0xD0, 50)), (0.5, (ON, 62, 100)),
+        (0.5, (0xA0, 62, 70)), (0.625, (0xD0, 90)),
+    ])  # fmt: skip
+    assert (0xD0, 0) in [m for _, m in rig.port.sent][-20:]  # let go at the end
+    # from the middle: the pressure in force there first; a key's pressure is not chased
+    # (it presses a note struck before)
+    rig.port.sent.clear()
+    rig.finished.clear()
+    rig.play_to_end(score, start_tick=500)
+    sent = [m for _, m in rig.port.sent]
+    assert sent[:2] == [(0xD0, 50), (ON, 62, 100)] and (0xA0, 62, 70) not in sent
+    # a stop with the pressure on lets go of it (before the usual silence)
+    rig.port.sent.clear()
+    stopped = threading.Event()
+
+    def stop_once(tick: float) -> None:
+        if tick >= 700 and not stopped.is_set():
+            stopped.set()
+            rig.player.stop()
+
+    rig.position_hook = stop_once
+    rig.player.play(score)
+    wait_until(stopped.is_set)
+    rig.position_hook = None
+    sent = [m for _, m in rig.port.sent]
+    assert sent[sent.index((0xD0, 90)) + 1:] == [(0xD0, 0), *panic_messages([(0, 62)])]
 
 
 # ---- scheduling a window ahead (SCHEDULE_AHEAD_BEATS) ---------------------------------------
