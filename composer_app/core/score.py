@@ -328,13 +328,16 @@ CUE_POINT = 7
 def readable_text(text: str) -> str:
     """A file's text (a name, a lyric, a marker) as a person should read it: read as Latin-1
     (so that a save writes the very bytes back), it is shown as UTF-8 where its bytes are
-    UTF-8 (as most programs write texts today), else as read."""
-    if text.isascii():
+    UTF-8 (as most programs write texts today), else as read; a line break or another
+    control character (an escape sequence) is shown as a space."""
+    if not text.isascii():
+        try:
+            text = text.encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
+    if text.isprintable():
         return text
-    try:
-        return text.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return text
+    return "".join(c if c.isprintable() else " " for c in text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,6 +361,8 @@ class TextEvent:
             raise ScoreError(f"text event at a negative tick ({self.tick})")
         if self.kind not in TEXT_KINDS:
             raise ScoreError(f"a text event's kind must be one of {sorted(TEXT_KINDS)}, got {self.kind}")
+        if not self.text:  # (a file's empty one is a writer's filler, not kept)
+            raise ScoreError("a text event must hold some text")
 
 
 def _text_order(text: TextEvent) -> tuple[int, tuple[int, int]]:

@@ -91,8 +91,11 @@ notes deleted) is saved at the end (the last of each), so that the song does not
 longer. A score whose tracks would need more tracks than a file holds is saved one track per
 channel (and overlap layer). The song's texts and the system-exclusive messages go in track 0,
 a part's texts in its track (track 0 when the part has no notes left), each first at its tick;
-one past the song's end is saved at the end. A score beyond the reader's limits is refused
-before anything is written, so every saved file opens again.
+one past the song's end is saved at the end (unless the closing rest is the longest kept: the
+file's end lay further off, and it stays where it is). A file that would pass
+:data:`MAX_FILE_BYTES` is written with each note-off a note-on of velocity 0 (a byte shorter
+under running status). A score beyond the reader's limits is refused before anything is
+written, so every saved file opens again.
 """
 
 from __future__ import annotations
@@ -190,11 +193,13 @@ _DROPPED_CONTENT_LABELS = {
         "aftertouch, channel pressure and pitch bend events skipped (the drum channel's, or "
         "past the 65,536 kept of each)"
     ),
-    "sysex_messages_skipped": "system-exclusive messages skipped (past the 65,536 kept)",
+    "sysex_messages_skipped": (
+        "system-exclusive messages skipped (past the 65,536 kept, or past the length limit)"
+    ),
     "meta_events_skipped": (
         "meta events skipped (sequencer-specific data, channel or port prefixes, sequence "
         "numbers, SMPTE offsets, the name of a track with no notes or several channels, "
-        "texts past the 65,536 kept, ...)"
+        "texts past the 65,536 kept or the length limit, ...)"
     ),
     "unknown_chunks_skipped": "unknown chunks skipped",
     "time_signatures_skipped": "time signatures finer than 1/64 skipped (e.g. 3/128)",
@@ -257,7 +262,7 @@ class ImportReport:
     controller_events_skipped: int = 0  # the drums', mode messages, past the cap or the end
     program_changes_skipped: int = 0
     other_channel_events_skipped: int = 0  # aftertouch, channel pressure, bends not kept
-    sysex_messages_skipped: int = 0  # past the cap
+    sysex_messages_skipped: int = 0  # past the cap or the length limit
     meta_events_skipped: int = 0  # with content: sequencer data, prefixes, names not kept, ...
     time_signatures_skipped: int = 0  # a note value the score cannot hold (3/128)
     key_signatures_skipped: int = 0  # values the standard does not allow (9 sharps, mode 2)
@@ -690,6 +695,13 @@ def _closing_rest(
     numerator, denominator = meters[max(t for t in meters if t <= last_note_end)]
     bar_ticks = max(1, numerator * 4 * ppq // denominator)
     return min(rest, MAX_CLOSING_REST_BARS * bar_ticks)
+
+
+def _longest_closing_rest(score: Score) -> int:
+    """The longest closing rest :func:`_closing_rest` keeps after ``score``'s last note:
+    :data:`MAX_CLOSING_REST_BARS` bars of the meter there. Units: ticks."""
+    meter = score.time_signature_at(score.end_tick)
+    return MAX_CLOSING_REST_BARS * max(1, meter.numerator * 4 * score.ppq // meter.denominator)
 
 
 def _resolution_factor(ppq: int) -> int:
@@ -1288,8 +1300,25 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
 
     Raises :class:`MidiFileError` (action "save") when the score cannot be stored in a MIDI
     file (a PPQ or tempo out of the format's range), or when :func:`read_mid` would refuse the
-    file (too many notes, tempo or meter changes, or too long: see the module doc).
+    file (too many notes, tempo or meter changes, too long, or over :data:`MAX_FILE_BYTES`
+    even with each note-off written as a note-on of velocity 0, which running status makes a
+    byte shorter: see the module doc).
     """
+    data = _mid_bytes(score, path, compact=False)
+    if len(data) > MAX_FILE_BYTES:  # (a file near the limit holding a big sysex dump)
+        data = _mid_bytes(score, path, compact=True)
+        if len(data) > MAX_FILE_BYTES:
+            raise MidiFileError(
+                path,
+                f"the file would be {len(data) / 1_048_576:.1f} MB, and files over "
+                f"{MAX_FILE_BYTES // 1_048_576} MB cannot be opened again",
+                "save",
+            )
+    return data
+
+
+def _mid_bytes(score: Score, path: str | os.PathLike[str], compact: bool) -> bytes:
+    """:func:`mid_bytes`, each note-off a note-on of velocity 0 if ``compact``."""
     if not 1 <= score.ppq <= _MAX_PPQ:
         raise MidiFileError(
             path, f"{score.ppq} ticks per quarter does not fit a MIDI file (1-{_MAX_PPQ})", "save"
@@ -1336,8 +1365,11 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
     # (a key's pressure after them), in the order the score holds them (a parameter number
     # before its data entry), controllers (a bank select) before the program. One past the
     # song's end would make it longer when read back: the last of each past it is put at the
-    # end instead.
+    # end instead; but where the closing rest is the longest kept, the file's end lay further
+    # off (as a later marker says): what lies past the end reads back where it is.
     end = score.length_tick if len(score) else None
+    if end is not None and score.closing_rest_ticks >= _longest_closing_rest(score):
+        end = None
     settings: dict[int, list[tuple[int, int, bytes]]] = {}  # channel -> (tick, order, event)
     past_end: dict[tuple[int, int, int], bytes] = {}  # (kind, channel, number) -> the last
     order = 1
@@ -1382,8 +1414,9 @@ def mid_bytes(score: Score, path: str | os.PathLike[str] = "<memory>") -> bytes:
             if (channel, track) in score.track_names:
                 events.append((0, _NAME_ORDER, _track_name_event(score.track_names[channel, track])))
             events += texts.pop((channel, track), ())
+        off_status, off_velocity = (0x90, 0) if compact else (0x80, 0x40)
         for n in lane:
-            events.append((n.end_tick, 0, bytes((0x80 | n.channel, n.pitch, 0x40))))
+            events.append((n.end_tick, 0, bytes((off_status | n.channel, n.pitch, off_velocity))))
             events.append(
                 (n.start_tick, note_on_order, bytes((0x90 | n.channel, n.pitch, n.velocity)))
             )

@@ -30,7 +30,7 @@ EXIT_BAD_FILE = 2
 MAX_LISTED_CHANGES = 8  # longer tempo, meter or key maps (and lists of markers) are summarized
 MAX_LISTED_LYRICS = 32  # the lyrics' first events are quoted, at most so many characters:
 MAX_LYRICS_CHARACTERS = 60
-_LYRIC_BREAKS = str.maketrans("/\\\r\n", "    ")
+_LYRIC_BREAKS = str.maketrans("/\\", "  ")  # (line breaks: readable_text's spaces)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +45,10 @@ def run(args: argparse.Namespace) -> int:
     except MidiFileError as exc:
         print(exc, file=sys.stderr)
         return EXIT_BAD_FILE
-    print(describe(score, report, name=str(args.file)))
+    text = describe(score, report, name=str(args.file))
+    # a terminal that cannot show a name's or lyric's characters gets them escaped
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    print(text.encode(encoding, "backslashreplace").decode(encoding))
     return 0
 
 
@@ -125,22 +128,45 @@ def describe(score: Score, report: ImportReport, name: str = "") -> str:
 
 
 # Well-known system-exclusive messages, by their bytes (less the 0xF0 and 0xF7 around them)
-_SYSEX_NAMES = {
-    bytes((0x7E, 0x7F, 0x09, 0x01)): "General MIDI on",
-    bytes((0x7E, 0x7F, 0x09, 0x02)): "General MIDI off",
-    bytes((0x7E, 0x7F, 0x09, 0x03)): "General MIDI 2 on",
-    bytes((0x41, 0x10, 0x42, 0x12, 0x40, 0x00, 0x7F, 0x00, 0x41)): "GS reset",
-    bytes((0x43, 0x10, 0x4C, 0x00, 0x00, 0x7E, 0x00)): "XG on",
-}
+_GENERAL_MIDI = {1: "General MIDI on", 2: "General MIDI off", 3: "General MIDI 2 on"}
+
+
+def _sysex_name(data: bytes) -> str:
+    """The name of a well-known system-exclusive message (General MIDI on or off, to any
+    device; a Roland GS reset; a Yamaha XG on), or ""; ``data`` as stored, 0xF0 first."""
+    if data[:1] != b"\xf0":
+        return ""  # (a packet of a message split in time)
+    if data[1:2] == b"\x7e" and data[3:4] == b"\x09":  # universal non-real-time: GM
+        return _GENERAL_MIDI.get(data[4] if len(data) > 4 else 0, "")
+    if data[1:2] == b"\x41" and data[3:5] == b"\x42\x12" and data[5:8] == b"\x40\x00\x7f":
+        return "GS reset"
+    if (data[1:2] == b"\x43" and len(data) > 2 and data[2] & 0xF0 == 0x10
+            and data[3:7] == b"\x4c\x00\x00\x7e"):
+        return "XG on"
+    return ""
+
+
+def _counted(count: int, name: str) -> str:
+    """``count`` of ``name`` ("text", "cue point", "text (type 10)"), plural where it is."""
+    if count == 1:
+        return f"1 {name}"
+    noun, _space, rest = name.partition(" (")
+    return f"{count} {noun}s" + (f" ({rest}" if rest else "")
 
 
 def _text_lines(score: Score) -> list[str]:
-    """The lines of the file's texts: its copyright, markers (with their bars), lyrics,
-    other texts, and system-exclusive messages (well-known ones named)."""
+    """The lines of the file's texts: its copyright, markers (with their bars), lyrics (a
+    Soft Karaoke file's in text events too), other texts, and system-exclusive messages
+    (well-known ones named)."""
     lines: list[str] = []
     by_kind: dict[int, list[TextEvent]] = {}
     for text in score.texts:
         by_kind.setdefault(text.kind, []).append(text)
+    if any(t.text.startswith("@KMIDI") for t in by_kind.get(1, ())):
+        # a .kar file: its lyrics are text events, "@" starting a line of its header
+        words = [t for t in by_kind[1] if not t.text.startswith("@")]
+        by_kind[1] = [t for t in by_kind[1] if t.text.startswith("@")]
+        by_kind[LYRIC] = sorted([*by_kind.get(LYRIC, ()), *words], key=lambda t: t.tick)
     for text in by_kind.pop(2, ()):
         lines.append(f"Copyright: {readable_text(text.text)}")
     markers = by_kind.pop(MARKER, [])
@@ -153,19 +179,20 @@ def _text_lines(score: Score) -> list[str]:
         lines.append(f"Markers: {shown}" + (f" and {more} more" if more > 0 else ""))
     lyrics = by_kind.pop(LYRIC, [])
     if lyrics:
-        # karaoke files mark a new line or verse with "/", "\\" or a line break
-        words = " ".join("".join(readable_text(t.text) for t in lyrics[:MAX_LISTED_LYRICS])
+        # karaoke files mark a new line or verse with "/", "\\" or a line break; the
+        # syllables are read together (a character may be split between two)
+        words = " ".join(readable_text("".join(t.text for t in lyrics[:MAX_LISTED_LYRICS]))
                          .translate(_LYRIC_BREAKS).split())
         cut = len(lyrics) > MAX_LISTED_LYRICS or len(words) > MAX_LYRICS_CHARACTERS
         plural = "s" if len(lyrics) != 1 else ""
         lines.append(f'Lyrics: {len(lyrics)} event{plural} ("{words[:MAX_LYRICS_CHARACTERS]}'
                      f'{"..." if cut else ""}")')
-    others = [t for kind in sorted(by_kind) for t in by_kind[kind]]
-    if others:
-        kinds = ", ".join(f"{len(by_kind[kind])} {TEXT_KINDS[kind]}" for kind in sorted(by_kind))
+    kinds = ", ".join(_counted(len(by_kind[kind]), TEXT_KINDS[kind])
+                      for kind in sorted(by_kind) if by_kind[kind])
+    if kinds:
         lines.append(f"Other texts: {kinds}")
     if score.system_exclusive:
-        names = [_SYSEX_NAMES.get(m.data[1:].removesuffix(b"\xf7"), "") for m in score.system_exclusive]
+        names = (_sysex_name(m.data) for m in score.system_exclusive)
         known = ", ".join(dict.fromkeys(name for name in names if name))
         lines.append(f"System-exclusive messages: {len(score.system_exclusive)}"
                      + (f" ({known})" if known else ""))

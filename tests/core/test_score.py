@@ -176,6 +176,8 @@ def test_texts_and_system_exclusive_messages_are_checked_ordered_and_copied() ->
         TextEvent(0, 3, "a track name is Score.track_names")
     with pytest.raises(ScoreError, match="negative"):
         TextEvent(-1, 5, "la")
+    with pytest.raises(ScoreError, match="some text"):
+        TextEvent(0, 6, "")  # (a file's empty one is a filler: it would not read back)
     with pytest.raises(ScoreError, match="0xF0 or 0xF7"):
         SystemExclusive(0, b"\x7e\x7f")
     with pytest.raises(ScoreError, match="0xF0 or 0xF7"):

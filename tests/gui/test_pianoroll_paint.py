@@ -294,3 +294,50 @@ def test_ruler_writes_the_files_markers_at_their_ticks(qtbot):
     score.texts = []
     editor.ruler.update()
     assert editor.ruler.grab().toImage().copy(*band) != with_marker
+
+
+def test_ruler_writes_every_marker_and_cuts_a_long_one_short(qtbot, monkeypatch):
+    # The ruler left out whichever label came later where two met: a marker one tick before
+    # a bar line (behind the bar's number) or on a bar zoomed out, never showed; a long one
+    # hid the next five bar numbers; a line break reached the painter.
+    from PySide6.QtGui import QPainter
+
+    from composer_app.core.score import TextEvent, TimeSignature
+    from composer_app.gui.pianoroll import ruler
+
+    drawn: list[tuple[int, str]] = []
+
+    class RecordingPainter(QPainter):
+        def drawText(self, *args):  # noqa: N802 (Qt's name)
+            if len(args) == 2:
+                drawn.append((round(args[0].x()), args[1]))
+            return super().drawText(*args)
+
+    monkeypatch.setattr(ruler, "QPainter", RecordingPainter)
+
+    def written(texts: list, pixels_per_bar: float) -> list[tuple[int, str]]:
+        score = Score(time_signatures=[TimeSignature(0, 4, 4)], texts=texts)
+        score.add(Note(0, 60, 1920 * 16))
+        editor = shown_editor(qtbot, score)
+        geo = editor.view.geometry
+        editor.view.set_geometry(replace(geo, pixels_per_tick=pixels_per_bar / 1920,
+                                         scroll_x_px=0.0))
+        drawn.clear()
+        editor.ruler.grab()
+        return sorted(drawn)
+
+    labels = written([TextEvent(2 * 1920 - 1, 6, "Pickup")], 30)
+    assert "Pickup" in [text for _x, text in labels]
+    labels = written([TextEvent(1920, 6, "B")], 4)  # bar 2 has no line nor number
+    assert "B" in [text for _x, text in labels]
+    long = "Chorus - full band enters, modulate to D major"
+    labels = written([TextEvent(0, 6, long), TextEvent(1920 * 4, 6, "Verse\nsecond line")], 60)
+    texts = [text for _x, text in labels]
+    [cut] = [text for text in texts if text.startswith("Chorus")]
+    assert cut.endswith("\u2026") and len(cut) < len(long)
+    assert "Verse second line" in texts
+    # bar 1's number and meter, the marker cut short (at MAX_LABEL_PX); bar 5's number and its
+    # marker; then the numbers of the bars after it (the cut marker hid bars 2 to 6, the
+    # marker at bar 5 hides 6 and 7)
+    assert texts == ["1", "4/4", cut, "5", "Verse second line",
+                     *(str(bar) for bar in range(8, 15))]

@@ -370,7 +370,7 @@ def test_read_mid_skips_drum_and_mode_events_and_other_meta_events(tmp_path: Pat
         "past the 65,536 kept of each)",
         "1 meta events skipped (sequencer-specific data, channel or port prefixes, sequence "
         "numbers, SMPTE offsets, the name of a track with no notes or several channels, "
-        "texts past the 65,536 kept, ...)",
+        "texts past the 65,536 kept or the length limit, ...)",
     ]
     assert report.change_lines() == report.dropped_content_lines()
 

@@ -907,6 +907,29 @@ def test_texts_follow_their_part_and_stay_within_the_song(tmp_path: Path) -> Non
     assert [m.tick for m in raised.system_exclusive] == [60]
 
 
+def test_what_lies_far_past_the_last_note_stays_where_it_is_on_a_save(tmp_path: Path) -> None:
+    # An "End" marker, a pedal-up and a sysex ten bars after the last note (a drum outro,
+    # dropped): the song keeps a closing rest of four bars, and a save moved them to its end
+    # (19,200 -> 8,160) though nothing was edited. Its closing rest is the longest kept, so
+    # the file's end lay further off: they are saved where they are and read back so.
+    conductor = [(19200, mido.MetaMessage("marker", text="End")),
+                 (19200, mido.Message("sysex", data=[0x7E, 0x7F, 0x09, 0x01]))]
+    melody = [(0, note_on(60)), (480, note_off(60)),
+              (19200, mido.Message("control_change", control=64, value=0))]
+    score, report = read_mid_report(write(tmp_path, mido_song(conductor, melody)))
+    assert score.length_tick == 480 + 4 * 1920  # the longest closing rest kept
+    again, again_report = parse_mid_bytes(mid_bytes(score))
+    assert again == score and not again_report.changed_anything
+    assert [t.tick for t in again.texts] == [m.tick for m in again.system_exclusive] == [19200]
+    assert [c.tick for c in again.control_changes] == [19200]
+    # a shorter closing rest (the song's end where the file said): what lies past it is
+    # saved at the end, so the song does not read back longer
+    score.closing_rest_ticks = 960
+    again = parse_mid_bytes(mid_bytes(score))[0]
+    assert again.length_tick == score.length_tick == 1440
+    assert [t.tick for t in again.texts] == [c.tick for c in again.control_changes] == [1440]
+
+
 def test_a_split_system_exclusive_message_and_long_texts_are_written_back_whole() -> None:
     # a message sent in packets (0xF0 without its end, then 0xF7 packets) and a text longer
     # than 127 bytes (a length of two bytes) come back byte for byte
@@ -980,3 +1003,41 @@ def test_channel_and_key_pressure_are_kept_and_written_back(tmp_path: Path, caps
 
     assert main(["info", str(path)]) == 0
     assert "Aftertouch: 3 channel pressure, 2 key pressure" in capsys.readouterr().out
+
+
+def test_a_save_that_would_pass_the_size_limit_is_written_compactly_or_refused(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # A file just under the reader's size limit, holding a big sysex dump (now kept) and
+    # notes ended by note-ons of velocity 0 under running status, saved over the limit (its
+    # note-offs took a byte more each): it could not be opened again. Now a save that would
+    # pass the limit writes its note-offs so too; one still over it is refused, naming why.
+    monkeypatch.setattr(files, "MAX_FILE_BYTES", 3_000)
+    notes = bytearray(b"\x00\x90")
+    for k in range(300):
+        notes += bytes((40 + k % 40, 100)) + b"\x01" + bytes((40 + k % 40, 0)) + b"\x00"
+    notes[-1:] = b"\x00\xff\x2f\x00"
+    dump = b"\x43" + bytes(1_000) + b"\xf7"
+
+    def song(dump: bytes) -> bytes:
+        def chunk(body: bytes) -> bytes:
+            return b"MTrk" + len(body).to_bytes(4, "big") + body
+
+        return (b"MThd" + (6).to_bytes(4, "big") + (1).to_bytes(2, "big")
+                + (2).to_bytes(2, "big") + (96).to_bytes(2, "big")
+                + chunk(b"\x00\xf0" + files._vlq(len(dump)) + dump + b"\x00\xff\x2f\x00")
+                + chunk(bytes(notes)))
+
+    data = song(dump)
+    assert len(data) == 2_845
+    score = parse_mid_bytes(data)[0]
+    assert len(files._mid_bytes(score, "", compact=False)) == 3_460  # over the limit
+    path = tmp_path / "dump.mid"
+    write_mid(score, path)
+    assert len(path.read_bytes()) == 2_861
+    assert read_mid(path) == score
+    # a score that no way of writing fits: refused before anything is written
+    score.system_exclusive = [SystemExclusive(0, b"\xf0" + bytes(3_000) + b"\xf7")]
+    with pytest.raises(MidiFileError, match="cannot be opened again"):
+        write_mid(score, tmp_path / "too_big.mid")
+    assert not (tmp_path / "too_big.mid").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -225,3 +226,39 @@ def test_info_lists_texts_and_system_exclusive_messages_and_shows_utf8_as_writte
         "System-exclusive messages: 3 (General MIDI on, XG on)",
     ]
     assert "Import changed: nothing" in lines
+
+
+def test_info_names_karaoke_lyrics_and_escapes_what_a_terminal_cannot_show(
+    tmp_path: Path, capsys
+) -> None:
+    # A Soft Karaoke (.kar) file's lyrics are text events under an "@KMIDI" header: they
+    # were counted as "4 text"; a line break in a copyright broke the listing; a character
+    # split between two syllables showed as Latin-1; a General MIDI reset to one device was
+    # not named; a terminal that is not UTF-8 ended info with a UnicodeEncodeError.
+    split = "日".encode()  # three bytes, split over two syllables
+    score = Score(
+        texts=[TextEvent(0, 1, "@KMIDI KARAOKE FILE"), TextEvent(0, 1, "@TLullaby"),
+               TextEvent(0, 2, "line one\nline two\x1b[31m"),
+               TextEvent(0, 1, "/Hush"), TextEvent(240, 1, " lit"), TextEvent(480, 1, "tle"),
+               TextEvent(720, 5, split[:1].decode("latin-1"), (0, 0)),
+               TextEvent(960, 5, split[1:].decode("latin-1"), (0, 0)),
+               TextEvent(0, 7, "a"), TextEvent(10, 7, "b")],
+        system_exclusive=[SystemExclusive(0, bytes((0xF0, 0x7E, 0x10, 0x09, 0x01, 0xF7))),
+                          SystemExclusive(0, bytes((0xF0, 0x41, 0x10, 0x42, 0x12, 0x40, 0x00,
+                                                    0x7F, 0x00, 0x41, 0xF7)))],
+        _notes=[Note(0, 60, 1920)],
+    )
+    path = tmp_path / "lullaby.kar"
+    path.write_bytes(mid_bytes(score))
+    assert main(["info", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "Copyright: line one line two [31m" in lines
+    assert 'Lyrics: 5 events ("Hush little日")' in lines
+    assert "Other texts: 2 texts, 2 cue points" in lines
+    assert "System-exclusive messages: 2 (General MIDI on, GS reset)" in lines
+    # a terminal of Latin-1 gets the character escaped, and the rest as it is
+    env = {**os.environ, "PYTHONIOENCODING": "latin-1"}
+    done = subprocess.run([sys.executable, "-m", "composer_app", "info", str(path)],
+                          capture_output=True, env=env, cwd=PROJECT_DIR, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert b'Lyrics: 5 events ("Hush little\\u65e5")' in done.stdout

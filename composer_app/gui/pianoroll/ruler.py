@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from operator import attrgetter
 
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
@@ -31,6 +32,8 @@ RULER_HEIGHT_PX = 26
 CHANGE_LABEL = QColor(40, 90, 170)  # time signature, tempo and key changes
 MARKER_LABEL = QColor(170, 90, 20)  # a file's markers and cue points
 LABEL_GAP_PX = 4
+MAX_LABEL_PX = 160  # a longer marker is cut short (with an ellipsis)
+_TEXT_TICK = attrgetter("tick")
 
 
 def change_labels(score: Score) -> dict[int, list[str]]:
@@ -51,13 +54,21 @@ def change_labels(score: Score) -> dict[int, list[str]]:
     return changes
 
 
-def marker_labels(score: Score) -> dict[int, list[str]]:
-    """The file's markers and cue points ("Verse", "Chorus", ...) by tick, as a person reads
-    them (see :func:`readable_text`), in the score's order."""
+def marker_labels(
+    score: Score, start_tick: int = 0, end_tick: float = math.inf
+) -> dict[int, list[str]]:
+    """The file's markers and cue points ("Verse", "Chorus", ...) in ``[start_tick,
+    end_tick]`` by tick, as a person reads them (see :func:`readable_text`), in the score's
+    order. Units: ticks."""
+    texts = score.texts  # (sorted by tick: only the range is looked at)
+    first = bisect.bisect_left(texts, start_tick, key=_TEXT_TICK)
+    stop = bisect.bisect_right(texts, end_tick, key=_TEXT_TICK)
     markers: dict[int, list[str]] = {}
-    for text in score.texts:
-        if text.kind in (MARKER, CUE_POINT) and text.text.strip():
-            markers.setdefault(text.tick, []).append(readable_text(text.text.strip()))
+    for text in texts[first:stop]:
+        if text.kind in (MARKER, CUE_POINT):
+            shown = readable_text(text.text).strip()
+            if shown:
+                markers.setdefault(text.tick, []).append(shown)
     return markers
 
 
@@ -114,46 +125,70 @@ class BarRuler(QWidget):
         notes: dict[int, list[tuple[str, QColor]]] = {}
         for tick, texts in change_labels(score).items():
             notes.setdefault(tick, []).append((" ".join(texts), CHANGE_LABEL))
-        for tick, texts in marker_labels(score).items():
+        for tick, texts in marker_labels(score, start - score.ppq * 64, end).items():
             notes.setdefault(tick, []).extend((text, MARKER_LABEL) for text in texts)
         metrics = painter.fontMetrics()
-        labels: list[tuple[float, str, QColor]] = []  # (x, text, colour), drawn left to right
+        labels: list[tuple[float, str, QColor]] = []  # changes and markers: (x, text, colour)
+        numbers: list[tuple[float, str]] = []  # bar numbers, written where they leave room
 
         def add_labels(x: float, tick: int) -> None:  # the labels at tick, from x on
             for text, colour in notes[tick]:
                 labels.append((x, text, colour))
                 x += metrics.horizontalAdvance(text) + LABEL_GAP_PX
 
-        on_bar_lines: set[int] = set()
+        lined: set[int] = set()  # the bars with a line
         bar_lines: list[QLineF] = []
         first = max(0, bisect.bisect_left(bars, start - score.ppq * 64))
         for number, tick in enumerate(bars[first:], start=first + 1):
             x = round(geo.tick_to_x(tick)) + 0.5
             if (number - 1) % line_every == 0:
                 bar_lines.append(QLineF(x, height * 0.35, x, height))
+                lined.add(tick)
             text_x = x + 3
             if (number - 1) % every == 0:
-                labels.append((text_x, str(number), QColor(60, 60, 70)))
+                numbers.append((text_x, str(number)))
                 text_x += metrics.horizontalAdvance(str(number)) + LABEL_GAP_PX
             if tick in notes:
-                on_bar_lines.add(tick)
                 add_labels(text_x, tick)
         painter.setPen(QColor(60, 60, 70))
         painter.drawLines(bar_lines)
-        for tick, at_tick in notes.items():  # off the bar lines (a tempo on a beat)
-            if tick not in on_bar_lines and start <= tick <= end:
+        on_bars = set(bars[first:])
+        for tick, at_tick in notes.items():
+            if start <= tick <= end and tick not in lined:  # (a tempo on a beat; zoomed out)
                 x = round(geo.tick_to_x(tick)) + 0.5
                 painter.setPen(at_tick[0][1])
                 painter.drawLine(QPointF(x, height * 0.6), QPointF(x, height))
-                add_labels(x + 3, tick)
-        # where labels would overlap (zoomed out), the later one is left out
-        right = -math.inf
-        for x, text, colour in sorted(labels, key=lambda label: label[0]):
-            if x < right:
+                if tick not in on_bars:
+                    add_labels(x + 3, tick)
+        # The changes and markers first: one that would overlap the one before is left out,
+        # and a marker runs at most to the next label (a long one is cut short with an
+        # ellipsis); then the bar numbers wherever they leave room.
+        baseline = height * 0.55
+        written: list[tuple[float, float]] = []  # (left, right) of each, left to right
+        labels.sort(key=lambda label: label[0])
+        for i, (x, text, colour) in enumerate(labels):
+            if written and x < written[-1][1]:
                 continue
+            room = math.inf if colour == CHANGE_LABEL else MAX_LABEL_PX
+            if i + 1 < len(labels) and colour == MARKER_LABEL:
+                room = min(room, labels[i + 1][0] - LABEL_GAP_PX - x)
+            if metrics.horizontalAdvance(text) > room:
+                text = metrics.elidedText(text, Qt.TextElideMode.ElideRight, max(0, int(room)))
+                if not text:
+                    continue
             painter.setPen(colour)
-            painter.drawText(QPointF(x, height * 0.55), text)
-            right = x + metrics.horizontalAdvance(text) + LABEL_GAP_PX
+            painter.drawText(QPointF(x, baseline), text)
+            written.append((x, x + metrics.horizontalAdvance(text) + LABEL_GAP_PX))
+        lefts = [left for left, _right in written]
+        painter.setPen(QColor(60, 60, 70))
+        right = -math.inf
+        for x, text in numbers:
+            x_end = x + metrics.horizontalAdvance(text) + LABEL_GAP_PX
+            under = bisect.bisect_left(lefts, x_end) - 1  # the last label starting before its end
+            if x < right or (under >= 0 and written[under][1] > x):
+                continue
+            painter.drawText(QPointF(x, baseline), text)
+            right = x_end
         x = geo.tick_to_x(self._view.playhead_tick)
         painter.setPen(QPen(PLAYHEAD, 2))
         painter.drawLine(QPointF(x, 0), QPointF(x, height))
