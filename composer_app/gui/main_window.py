@@ -923,8 +923,10 @@ class MainWindow(QMainWindow):
         self, pitch: int, velocity: int, channel: int, tick: int
     ) -> None:
         # with its part's instrument where the file gives one (as Play would send it): at the
-        # note's start (a drawn or moved note), else at the playhead (a key clicked)
-        at = tick if tick >= 0 else self.playhead_tick
+        # note's start (a drawn or moved note), else at the playhead (a key clicked); while
+        # the song plays, the one playing (the preview's program change would switch the
+        # part playing to another instrument for the rest of the song)
+        at = tick if tick >= 0 and not self.playback.is_playing else self.playhead_tick
         program = self.document.score.programs_at(at).get(channel)
         self.playback.preview_note(pitch, velocity, channel, program)
 

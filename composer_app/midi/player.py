@@ -720,6 +720,10 @@ class Player:
                 and (e.tick < last_end or e.tick <= now_tick)
             ]
             self._events = pending
+            # those dropped (past the edited song's end) are scheduled again if it grows back
+            # (an undo): from the first of them on
+            self._next_setting = min(self._next_setting, bisect.bisect_left(
+                self._settings.ticks, max(last_end, math.floor(now_tick) + 1)))
             self._pair_notes = {}
             self._dropped_pairs.clear()
             self._cancelled_pairs.clear()

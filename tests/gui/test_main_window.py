@@ -1520,3 +1520,25 @@ def test_main_window_preview_sounds_on_the_notes_channel(qtbot, window: MainWind
     window.editor.note_preview_requested.emit(64, 90, 4, -1)
     qtbot.waitUntil(lambda: (0x84, 64, 0) in sent, timeout=3000)
     assert sent == [(0xC4, 40), (0x94, 64, 90), (0x84, 64, 0)]
+
+
+def test_main_window_preview_while_playing_keeps_the_instrument_playing(
+    qtbot, window: MainWindow
+) -> None:
+    # While the song played, a note grabbed in the part's second instrument's span sent
+    # that instrument's program change on the channel playing the first, and nothing sent
+    # the first back: the part went on with the wrong instrument.
+    sent = record_sent(window)
+    long = Note(0, 48, 480 * 16, 80, channel=4)  # sounds for 4 s at 120 BPM
+    later = Note(1920 * 4, 60, 480, 80, channel=4)
+    window.document.push(add_notes([long, later]))
+    window.document.score.program_changes = [ProgramChange(0, 4, 40), ProgramChange(7680, 4, 42)]
+    window.set_playhead(0)
+    window.toggle_play()
+    qtbot.waitUntil(lambda: (0x94, 48, 80) in sent, timeout=3000)
+    window.editor.view.set_selection([later])
+    window.editor.transpose_selection(1)
+    qtbot.waitUntil(lambda: (0x84, 61, 0) in sent, timeout=3000)
+    window.toggle_play()
+    assert (0xC4, 42) not in sent  # the part's instrument playing (40) sounded the preview
+    assert sent[:2] == [(0xC4, 40), (0x94, 48, 80)] and (0x94, 61, 80) in sent

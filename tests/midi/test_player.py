@@ -1253,6 +1253,33 @@ def test_player_a_stream_plays_the_songs_settings_in_its_span_as_play_would() ->
     assert (PROGRAM, 42) not in [m for _t, m in streamed]
 
 
+def test_player_an_edit_that_shortens_the_song_and_its_undo_keep_its_settings(rig: Rig) -> None:
+    # Deleting the last note while playing dropped the settings scheduled past the new end,
+    # and its undo did not bring them back: the instrument change, the pressure and the
+    # key's pressure after it were never sent.
+    score = score_of(Note(0, 60, 960), Note(960, 62, 960))
+    score.program_changes = [ProgramChange(1100, 0, 33)]
+    score.channel_pressures = [ChannelPressure(1200, 0, 70)]
+    score.key_pressures = [KeyPressure(1300, 0, 62, 55)]
+    short = score_of(Note(0, 60, 960))
+    step = [0]
+
+    def edit(tick: float) -> None:
+        if tick >= 100 and step[0] == 0:
+            step[0] = 1
+            rig.player.update_notes(short)  # the second note deleted
+        elif tick >= 300 and step[0] == 1:
+            step[0] = 2
+            rig.player.update_notes(score)  # and the deletion undone
+
+    rig.position_hook = edit
+    rig.play_to_end(score)
+    assert step[0] == 2
+    settings = [m for _, m in rig.port.sent if m[0] & 0xF0 in (0xA0, 0xC0, 0xD0)]
+    assert settings[:3] == [(PROGRAM, 33), (0xD0, 70), (0xA0, 62, 55)]
+    assert settings.count((PROGRAM, 33)) == 1  # once each
+
+
 def test_player_an_edit_just_after_a_setting_fell_due_still_sends_it() -> None:
     # The edit rescheduled from the playhead on and dropped a pedal-up that was due but not
     # yet sent: it went out only at the song's end (the release), 1.5 s late.
