@@ -18,6 +18,7 @@ DEFAULT_TEMPO_US_PER_QUARTER = 500_000  # 120 BPM
 MIN_TEMPO_BPM = 4.0
 MAX_TEMPO_BPM = 1000.0
 _TICK = attrgetter("tick")  # of a TempoChange, ProgramChange, ControlChange, PitchBend, ...
+_TICK_CHANNEL = attrgetter("tick", "channel")  # of a ProgramChange, ControlChange, ...
 # Up to this many notes, removals and lookups go one by one (a binary search each); beyond,
 # in one pass over the score.
 _ONE_BY_ONE_REMOVALS = 64
@@ -445,12 +446,14 @@ class Score:
             first = self.time_signatures[0]
             self.time_signatures.insert(0, TimeSignature(0, first.numerator, first.denominator))
         self.key_signatures = sorted(self.key_signatures)
-        # in time order; at one tick as given (the order a synth gets them in)
-        self.program_changes = sorted(self.program_changes, key=_TICK)
-        self.control_changes = sorted(self.control_changes, key=_TICK)
-        self.pitch_bends = sorted(self.pitch_bends, key=_TICK)
-        self.channel_pressures = sorted(self.channel_pressures, key=_TICK)
-        self.key_pressures = sorted(self.key_pressures, key=_TICK)
+        # in time order; at one tick by channel (a save writes each channel's in its own
+        # track, so reading it back gives this order) and on one channel as given (the order
+        # a synth gets them in)
+        self.program_changes = sorted(self.program_changes, key=_TICK_CHANNEL)
+        self.control_changes = sorted(self.control_changes, key=_TICK_CHANNEL)
+        self.pitch_bends = sorted(self.pitch_bends, key=_TICK_CHANNEL)
+        self.channel_pressures = sorted(self.channel_pressures, key=_TICK_CHANNEL)
+        self.key_pressures = sorted(self.key_pressures, key=_TICK_CHANNEL)
         self.texts = sorted(self.texts, key=_text_order)
         self.system_exclusive = sorted(self.system_exclusive, key=_TICK)
         self._notes = sorted(self._notes)

@@ -1430,17 +1430,17 @@ def _mid_bytes(score: Score, path: str | os.PathLike[str], compact: bool) -> byt
 
 
 def _setting_events(score: Score) -> Iterator[tuple[int, int, int, int, bytes]]:
-    """``score``'s controller changes, pitch bends, program changes, then channel pressures,
-    each as ``(kind, channel, number, tick, event bytes)`` (kind 0, 1, 2, 3; number the
-    controller, or 0)."""
+    """``score``'s controller changes, pitch bends, channel pressures, then program changes
+    (in the order the player sends them at one tick), each as ``(kind, channel, number, tick,
+    event bytes)`` (kind 0, 1, 3, 2; number the controller, or 0)."""
     for c in score.control_changes:
         yield 0, c.channel, c.controller, c.tick, bytes((0xB0 | c.channel, c.controller, c.value))
     for b in score.pitch_bends:
         yield 1, b.channel, 0, b.tick, bytes((0xE0 | b.channel, b.value & 0x7F, b.value >> 7))
-    for p in score.program_changes:
-        yield 2, p.channel, 0, p.tick, bytes((0xC0 | p.channel, p.program))
     for c in score.channel_pressures:
         yield 3, c.channel, 0, c.tick, bytes((0xD0 | c.channel, c.value))
+    for p in score.program_changes:
+        yield 2, p.channel, 0, p.tick, bytes((0xC0 | p.channel, p.program))
 
 
 def _track_name_event(name: str) -> bytes:

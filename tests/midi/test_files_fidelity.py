@@ -1041,3 +1041,25 @@ def test_a_save_that_would_pass_the_size_limit_is_written_compactly_or_refused(
     with pytest.raises(MidiFileError, match="cannot be opened again"):
         write_mid(score, tmp_path / "too_big.mid")
     assert not (tmp_path / "too_big.mid").exists()
+
+
+def test_settings_of_several_channels_at_one_tick_read_back_the_same(tmp_path: Path) -> None:
+    # The file's second channel's track came first: at one tick its settings were held
+    # before the first channel's, a save wrote them by channel, and the song read back
+    # otherwise (unequal, though nothing had changed). At one tick they are held by channel.
+    def settings(channel: int) -> list[tuple[int, mido.Message]]:
+        return [(100, mido.Message("pitchwheel", pitch=100 + channel, channel=channel)),
+                (100, mido.Message("control_change", control=7, value=10 + channel,
+                                   channel=channel)),
+                (100, mido.Message("program_change", program=10 + channel, channel=channel)),
+                (100, mido.Message("aftertouch", value=10 + channel, channel=channel)),
+                (100, mido.Message("polytouch", note=60 + 4 * channel, value=9,
+                                   channel=channel))]
+
+    second = [(0, note_on(60, channel=1)), *settings(1), (480, note_off(60, channel=1))]
+    first = [(0, note_on(64)), *settings(0), (480, note_off(64))]
+    score = read_mid(write(tmp_path, mido_song(second, first)))
+    for kind in ("program_changes", "control_changes", "pitch_bends", "channel_pressures",
+                 "key_pressures"):
+        assert [s.channel for s in getattr(score, kind)] == [0, 1], kind
+    assert parse_mid_bytes(mid_bytes(score))[0] == score
