@@ -69,6 +69,9 @@ def cases() -> dict[str, bytes]:
         "10 MB of controllers": filled(b"\x00\x07\x64", b"\x00\xb0\x07\x64"),
         "10 MB of program changes": filled(b"\x00\x05", b"\x00\xc0\x05"),
         "10 MB of tempo events": filled(b"\x01\xff\x51\x03\x07\xa1\x20"),
+        "10 MB of channel pressure": filled(b"\x01\x10\x01\x11", b"\x00\xd0\x10"),
+        "10 MB of key pressure": filled(b"\x00\x3c\x10", b"\x00\xa0\x3c\x10"),
+        "10 MB of markers": filled(b"\x00\xff\x06\x01M"),
         "10 MB of empty sysex": filled(b"\x00\xf0\x00"),
         "one 10 MB sysex": header(1) + chunk(
             b"MTrk", b"\x00\xf0" + vlq(LIMIT - 20) + b"\x00" * (LIMIT - 20)

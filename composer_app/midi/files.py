@@ -109,8 +109,10 @@ import time
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from pathlib import Path
+
+import numpy as np
 
 from composer_app.core.note import Note
 from composer_app.core.pianoroll import PIANO_PITCH_HIGH, PIANO_PITCH_LOW
@@ -156,6 +158,12 @@ _MAX_PPQ = 0x7FFF  # the header's division holds 15 bits of ticks per quarter
 _CHANNEL_OF = attrgetter("channel")  # of a Note
 _MAX_METER_POWER = 6  # TimeSignature's finest note value is 1/64 = 1/2**6
 _MAX_US_PER_QUARTER = 0xFF_FFFF
+# A pitch bend's tick is held up to this (one past the length limit is dropped, counted), so
+# that it packs in 64 bits with 18 bits of channel and value: a corrupt file's delta times may
+# add up to 2**49 (1.5 million bends 2**28 ticks apart in 10 MB). A channel pressure's (11
+# bits) always fits.
+_LATE_TICK = 1 << 40
+_VALUES_AT_ONCE = 1 << 20  # bends or pressures looked at in one array (see _channel_values_kept)
 # The order of events at one tick in a saved track: its name first, then texts and
 # system-exclusive messages (in the score's order), then note-offs (0), settings, note-ons
 _NAME_ORDER = -(1 << 62)
@@ -486,8 +494,10 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
     keys: dict[int, tuple[int, bool]] = {}  # tick -> (sharps, minor)
     programs: dict[int, int] = {}  # tick << 4 | channel -> program
     controls: list[int] = []  # ((tick << 4 | channel) << 7 | controller) << 7 | value
-    bends: list[tuple[int, int, int]] = []  # (tick, channel, value) in file order
-    pressures: list[tuple[int, int, int]] = []  # (tick, channel, value) in file order
+    # pitch bends and channel pressures in file order, each packed in one int (see
+    # _channel_values_kept): 10 MB of them as tuples took 600 MB
+    bends = array("q")
+    pressures = array("q")
     key_pressures: list[tuple[int, int, int, int]] = []  # (tick, channel, pitch, value)
     layers: set[int] = set()  # tracks this app wrote for notes overlapping on one pitch
     names: dict[int, bytes] = {}  # track number -> its name
@@ -852,8 +862,8 @@ def _parse_track(
     controls: list[int],
     layers: set[int],
     names: dict[int, bytes],
-    bends: list[tuple[int, int, int]],
-    pressures: list[tuple[int, int, int]],
+    bends: array,
+    pressures: array,
     key_pressures: list[tuple[int, int, int, int]],
     texts: list[tuple[int, int, int, bytes]],
     system_exclusive: list[tuple[int, bytes]],
@@ -862,8 +872,9 @@ def _parse_track(
 ) -> tuple[int, dict[int, tuple[int, int]]]:
     """Append the notes, tempos, meters, key signatures, program changes (``tick << 4 |
     channel -> program``), controller changes (``((tick << 4 | channel) << 7 | controller) << 7
-    | value``, in file order), pitch bends and channel pressure (``(tick, channel, value)``,
-    counted by the caller), key pressure (``(tick, channel, pitch, value)``), texts (``(track number, tick, kind, bytes)``) and system-exclusive messages (``(tick,
+    | value``, in file order), pitch bends and channel pressure (each ``(tick << 4 | channel)
+    << bits | value``, bits 14 or 7, a bend's tick at most :data:`_LATE_TICK`: see
+    :func:`_channel_values_kept`; counted by the caller), key pressure (``(tick, channel, pitch, value)``), texts (``(track number, tick, kind, bytes)``) and system-exclusive messages (``(tick,
     bytes)``, the status byte first) of one track chunk body; add its number to ``layers`` if
     it is a track this app wrote for notes that overlap on one pitch (named
     :data:`OVERLAP_TRACK_NAME`), and its name to ``names`` (its first track name event's
@@ -879,6 +890,7 @@ def _parse_track(
     by_key: dict[int, array] = {}
     restruck: set[int] = set()
     append = notes.append
+    append_pressure, append_bend, late_tick = pressures.append, bends.append, _LATE_TICK
     first_note = len(notes)
     tick = 0
     i = 0
@@ -1020,7 +1032,7 @@ def _parse_track(
                 if value > 127:
                     raise _Malformed(f"track {track_no}: a data byte above 127 at byte {i}")
                 i += 1
-                pressures.append((tick, status & 0x0F, value))
+                append_pressure((tick << 4 | status & 0x0F) << 7 | value)
             else:  # aftertouch, controller, pitch bend: two data bytes
                 number = trk[i]
                 value = trk[i + 1]
@@ -1037,7 +1049,8 @@ def _parse_track(
                     if number not in _SILENCING_CONTROLLERS:
                         skipped[11] += 1
                 elif kind == 14:  # kept or counted once every track is read
-                    bends.append((tick, status & 0x0F, value << 7 | number))
+                    late = tick if tick < late_tick else late_tick
+                    append_bend((late << 4 | status & 0x0F) << 14 | value << 7 | number)
                 elif status != 0xA9 and len(key_pressures) < max_kept:  # (not the drums')
                     key_pressures.append((tick, status & 0x0F, number, value))
                 else:
@@ -1241,49 +1254,88 @@ def _key_event(
     keys[tick] = (sharps, bool(mode))
 
 
-def _bends_kept(bends: list[tuple[int, int, int]], report: ImportReport) -> list[PitchBend]:
-    """The song's pitch bends (``(tick, channel, value)``, in file order) the score keeps (see
-    :func:`_channel_values_kept`; a channel starts centred: a centred bend before any other
-    is none)."""
-    kept = _channel_values_kept(bends, PITCH_BEND_CENTRE, report)
+def _bends_kept(bends: array, report: ImportReport) -> list[PitchBend]:
+    """The song's pitch bends (packed, in file order: see :func:`_channel_values_kept`) the
+    score keeps (a channel starts centred: a centred bend before any other is none)."""
+    kept = _channel_values_kept(bends, 14, PITCH_BEND_CENTRE, report)
     return pitch_bends(PitchBend(tick, channel, value) for (tick, channel), value in kept.items())
 
 
-def _pressures_kept(
-    pressures: list[tuple[int, int, int]], report: ImportReport
-) -> list[ChannelPressure]:
-    """The song's channel pressures (``(tick, channel, value)``, in file order) the score
-    keeps (see :func:`_channel_values_kept`; a channel starts at none, 0)."""
-    kept = _channel_values_kept(pressures, 0, report)
+def _pressures_kept(pressures: array, report: ImportReport) -> list[ChannelPressure]:
+    """The song's channel pressures (packed, in file order: see
+    :func:`_channel_values_kept`) the score keeps (a channel starts at none, 0)."""
+    kept = _channel_values_kept(pressures, 7, 0, report)
     return channel_pressures(
         ChannelPressure(tick, channel, value) for (tick, channel), value in kept.items()
     )
 
 
 def _channel_values_kept(
-    changes: list[tuple[int, int, int]], start_value: int, report: ImportReport
+    changes: array, value_bits: int, start_value: int, report: ImportReport
 ) -> dict[tuple[int, int], int]:
-    """Of a song's changes of one value per channel (``(tick, channel, value)``, in file
-    order: pitch bends, channel pressure), those the score keeps: those that change their
-    channel's value (``start_value`` before any), in time order across the tracks (of several
-    at one tick on a channel the last read), at most :data:`MAX_TEMPO_CHANGES`, as ``(tick,
-    channel) -> value``. The drum channel's that change it (the drums are dropped) and any
-    past that many are counted in ``report``."""
-    in_force: dict[int, int] = {}  # channel -> value
-    kept: dict[tuple[int, int], int] = {}  # (tick, channel) -> value
+    """Of a song's changes of one value per channel (pitch bends, channel pressure: each
+    ``(tick << 4 | channel) << value_bits | value``, in file order), those the score keeps:
+    those that change their channel's value (``start_value`` before any), in time order
+    across the tracks (of several at one tick on a channel the last read), at most
+    :data:`MAX_TEMPO_CHANGES` ticks and channels, as ``(tick, channel) -> value``. The drum
+    channel's that change it (the drums are dropped) and any past that many are counted in
+    ``report``.
+
+    10 MB of them is five million: they are looked at in arrays, a million at a time (as
+    tuples they took 600 MB)."""
+    if not changes:
+        return {}
+    packed = np.frombuffer(changes, dtype=np.int64)
+    ticks = packed >> (value_bits + 4)
+    if len(packed) > 1 and not bool((ticks[1:] >= ticks[:-1]).all()):  # several tracks
+        packed = packed[np.argsort(ticks, kind="stable")]  # (at one tick, file order)
+    del ticks
+    mask = (1 << value_bits) - 1
+    in_force = [start_value] * 16  # by channel
+    kept: dict[int, int] = {}  # tick << 4 | channel -> its last value, in the order met
     skipped = 0
-    for tick, channel, value in sorted(changes, key=itemgetter(0)):  # stable: file order
-        if value == in_force.get(channel, start_value):
+    for begin in range(0, len(packed), _VALUES_AT_ONCE):
+        chunk = packed[begin : begin + _VALUES_AT_ONCE]
+        channels = (chunk >> value_bits) & 0x0F
+        values = chunk & mask
+        changed = np.empty(len(chunk), dtype=bool)
+        for channel in np.unique(channels).tolist():
+            on = np.flatnonzero(channels == channel)
+            own = values[on]
+            before = np.empty_like(own)  # the value in force before each
+            before[0] = in_force[channel]
+            before[1:] = own[:-1]
+            changed[on] = own != before
+            in_force[channel] = int(own[-1])
+        drums = changed & (channels == DRUM_CHANNEL)
+        skipped += int(drums.sum())
+        chunk = chunk[changed & ~drums]
+        if not len(chunk):
             continue
-        in_force[channel] = value
-        if channel == DRUM_CHANNEL or (
-            len(kept) >= MAX_TEMPO_CHANGES and (tick, channel) not in kept
-        ):
-            skipped += 1
-        else:
-            kept[tick, channel] = value
+        keys = chunk >> value_bits
+        unique, first, counts = np.unique(keys, return_index=True, return_counts=True)
+        last = len(keys) - 1 - np.unique(keys[::-1], return_index=True)[1]
+        met = np.argsort(first, kind="stable")  # the keys in the order met
+        if len(kept) >= MAX_TEMPO_CHANGES:  # full: only a key met before takes a new value
+            known = np.fromiter(kept, dtype=np.int64, count=len(kept))
+            again = np.isin(unique, known[known >> 4 >= int(unique[0]) >> 4])
+            for i in np.flatnonzero(again).tolist():
+                kept[int(unique[i])] = int(chunk[last[i]]) & mask
+            skipped += int(counts[~again].sum())
+            continue
+        for n, i in enumerate(met.tolist()):
+            key = int(unique[i])
+            if key in kept or len(kept) < MAX_TEMPO_CHANGES:
+                kept[key] = int(chunk[last[i]]) & mask
+            else:  # full now: the rest of this chunk's keys
+                rest = met[n:]
+                again = np.isin(unique[rest], np.fromiter(kept, dtype=np.int64, count=len(kept)))
+                for j in rest[again].tolist():
+                    kept[int(unique[j])] = int(chunk[last[j]]) & mask
+                skipped += int(counts[rest[~again]].sum())
+                break
     report.other_channel_events_skipped += skipped
-    return kept
+    return {(key >> 4, key & 0x0F): value for key, value in kept.items()}
 
 
 # ---- writing -----------------------------------------------------------------------------

@@ -1063,3 +1063,44 @@ def test_settings_of_several_channels_at_one_tick_read_back_the_same(tmp_path: P
                  "key_pressures"):
         assert [s.channel for s in getattr(score, kind)] == [0, 1], kind
     assert parse_mid_bytes(mid_bytes(score))[0] == score
+
+
+def test_bends_and_pressures_kept_in_arrays_are_those_of_the_plain_rule(monkeypatch) -> None:
+    # 10 MB of channel pressure, read as tuples, took 600 MB: they are now looked at in
+    # arrays, a chunk at a time. The rule is the plain one: in time order (file order at one
+    # tick), a change of its channel's value is kept (the last at one tick), the drum
+    # channel's and any past the cap of ticks and channels counted, restatements not.
+    import random
+    from array import array
+    from operator import itemgetter
+
+    def plain(changes: list, start: int, cap: int) -> tuple[dict, int]:
+        in_force: dict[int, int] = {}
+        kept: dict[tuple[int, int], int] = {}
+        skipped = 0
+        for tick, channel, value in sorted(changes, key=itemgetter(0)):
+            if value == in_force.get(channel, start):
+                continue
+            in_force[channel] = value
+            if channel == files.DRUM_CHANNEL or (len(kept) >= cap and (tick, channel) not in kept):
+                skipped += 1
+            else:
+                kept[tick, channel] = value
+        return kept, skipped
+
+    rng = random.Random(7)
+    for _ in range(400):
+        cap = rng.choice([1, 2, 5, 100])
+        monkeypatch.setattr(files, "MAX_TEMPO_CHANGES", cap)
+        monkeypatch.setattr(files, "_VALUES_AT_ONCE", rng.choice([1, 2, 3, 7, 1 << 20]))
+        changes = []
+        for _track in range(rng.randint(1, 3)):  # each track in time order, one after another
+            tick = 0
+            for _ in range(rng.randint(0, 25)):
+                tick += rng.choice([0, 0, 1, 5])
+                changes.append((tick, rng.choice([0, 1, 9]), rng.choice([0, 1, 2])))
+        bits, start = rng.choice([(7, 0), (14, 8192)])
+        packed = array("q", [(t << 4 | c) << bits | v for t, c, v in changes])
+        report = files.ImportReport()
+        kept = files._channel_values_kept(packed, bits, start, report)
+        assert (kept, report.other_channel_events_skipped) == plain(changes, start, cap), changes
