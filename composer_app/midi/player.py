@@ -94,7 +94,12 @@ _EPSILON_S = 1e-9  # "due" tolerance: float sums of waits may fall short by an u
 # sort order at one instant: note-offs first, then controllers and bends (a bank select before
 # its program), program changes (the instrument the notes struck there are played with), then
 # note-ons
-_OFF, _CONTROL, _PROGRAM, _ON, _KEY = 0, 1, 2, 3, 4  # _KEY: a key's pressure, after its note-on
+# _SYSEX: a system-exclusive message (before the settings at its tick: a reset first); _KEY:
+# a key's pressure (after the note-on it presses)
+_OFF, _SYSEX, _CONTROL, _PROGRAM, _ON, _KEY = 0, 1, 2, 3, 4, 5
+# The longest system-exclusive message sent: a reset or a synth's setting; a longer one (a
+# bulk dump of a synth's memory) would overflow a MIDI system's buffer
+MAX_SENT_SYSEX_BYTES = 1024
 _BEND = 128  # a _CONTROL event's "controller" for a pitch bend (its value 0-16383)
 _PRESSURE = 129  # a _CONTROL event's "controller" for channel pressure (aftertouch, 0-127)
 # What a controller this player set goes back to where a song has none in force: General MIDI's
@@ -200,34 +205,45 @@ class _ParameterTracker:
 # Where a song sets none, what a registered parameter this player set goes back to: the
 # pitch-bend range 2 semitones, fine and coarse tuning centred (General MIDI's defaults)
 _PARAMETER_DEFAULTS = {(1, 0, 0): (2, 0), (1, 0, 1): (64, 0), (1, 0, 2): (64, 0)}
-_PARAMETER = 5  # a _Settings key's kind (no event's): an (N)RPN parameter's value, set by data entry
+_PARAMETER = 6  # a _Settings key's kind (no event's): an (N)RPN parameter's value, set by data entry
 
 
 class _Settings(NamedTuple):
-    """A score's channel settings (controller changes, pitch bends, channel pressure, program
-    changes, key pressure) in the order they are sent: by tick, and at one tick as the file
-    gave them (a parameter number before its data entry), controllers, bends and pressure
-    before programs (a bank select before its program), a key's pressure last (after the
-    note-on it presses). ``events`` are ``(tick, kind, channel, number, value)`` (see :class:`_Event`);
-    ``ticks`` their ticks, for bisection; ``by_key`` each setting's (``(kind, channel,
-    number)``; for an (N)RPN parameter ``(_PARAMETER, channel, (registered, msb, lsb))``)
-    ticks and places in ``events``, which find what is in force at a tick without a scan;
-    ``parameters`` the value (msb, lsb or None) each data entry leaves its parameter at."""
+    """A score's system-exclusive messages and channel settings (controller changes, pitch
+    bends, channel pressure, program changes, key pressure) in the order they are sent: by
+    tick, and at one tick as the file gave them (a parameter number before its data entry),
+    system-exclusive messages first (a reset before what it resets), then controllers, bends
+    and pressure before programs (a bank select before its program), a key's pressure last
+    (after the note-on it presses). ``events`` are ``(tick, kind, channel, number, value)``
+    (see :class:`_Event`; a system-exclusive message's ``number`` its place in
+    ``messages``); ``ticks`` their ticks, for bisection; ``by_key`` each setting's (``(kind,
+    channel, number)``; for an (N)RPN parameter ``(_PARAMETER, channel, (registered, msb,
+    lsb))``) ticks and places in ``events``, which find what is in force at a tick without a
+    scan (a system-exclusive message is in force nowhere: it is sent in its turn, never
+    chased); ``parameters`` the value (msb, lsb or None) each data entry leaves its
+    parameter at; ``messages`` the system-exclusive messages sent: whole ones (0xF0 to
+    0xF7) of at most :data:`MAX_SENT_SYSEX_BYTES` (a packet of one split in time, or a bulk
+    dump, is saved, not sent)."""
 
     events: tuple[tuple[int, int, int, int, int], ...]
     ticks: list[int]
     by_key: dict[tuple, tuple[list[int], list[int]]]
     parameters: dict[int, tuple[int, int | None]]
+    messages: tuple[tuple[int, ...], ...]
 
     @staticmethod
     def of(score: Score) -> _Settings:
-        ordered = [(c.tick, 0, c.channel, c.controller, c.value) for c in score.control_changes]
-        ordered += [(b.tick, 1, b.channel, _BEND, b.value) for b in score.pitch_bends]
-        ordered += [(p.tick, 1, p.channel, _PRESSURE, p.value) for p in score.channel_pressures]
-        ordered += [(p.tick, 2, p.channel, p.program, 0) for p in score.program_changes]
-        ordered += [(k.tick, 3, k.channel, k.pitch, k.value) for k in score.key_pressures]
+        sent = [m for m in score.system_exclusive
+                if m.data[0] == 0xF0 and m.data[-1] == 0xF7 and len(m.data) <= MAX_SENT_SYSEX_BYTES]
+        messages = tuple(tuple(m.data) for m in sent)
+        ordered = [(m.tick, 0, 0, index, 0) for index, m in enumerate(sent)]
+        ordered += [(c.tick, 1, c.channel, c.controller, c.value) for c in score.control_changes]
+        ordered += [(b.tick, 2, b.channel, _BEND, b.value) for b in score.pitch_bends]
+        ordered += [(p.tick, 2, p.channel, _PRESSURE, p.value) for p in score.channel_pressures]
+        ordered += [(p.tick, 3, p.channel, p.program, 0) for p in score.program_changes]
+        ordered += [(k.tick, 4, k.channel, k.pitch, k.value) for k in score.key_pressures]
         ordered.sort(key=lambda setting: (setting[0], setting[1]))  # stable: file order
-        kinds = (_CONTROL, _CONTROL, _PROGRAM, _KEY)
+        kinds = (_SYSEX, _CONTROL, _CONTROL, _PROGRAM, _KEY)
         events = tuple(
             (tick, kinds[group], channel, number, value)
             for tick, group, channel, number, value in ordered
@@ -237,6 +253,8 @@ class _Settings(NamedTuple):
         values: dict[tuple[int, tuple[int, int, int]], list] = {}  # its [msb, lsb] so far
         parameters: dict[int, tuple[int, int | None]] = {}
         for position, (tick, kind, channel, number, value) in enumerate(events):
+            if kind == _SYSEX:
+                continue  # (never chased)
             key: tuple = (kind, channel, 0 if kind == _PROGRAM else number)
             if kind == _CONTROL and number < _BEND:
                 parameter = tracker.entry(channel, number, value)
@@ -248,7 +266,7 @@ class _Settings(NamedTuple):
             ticks, positions = by_key.setdefault(key, ([], []))
             ticks.append(tick)
             positions.append(position)
-        return _Settings(events, [e[0] for e in events], by_key, parameters)
+        return _Settings(events, [e[0] for e in events], by_key, parameters, messages)
 
     def in_force(self, tick: float, at_tick_too: bool = False) -> list[tuple[int, tuple]]:
         """The places in ``events`` (with their keys) of the settings in force just before
@@ -283,14 +301,15 @@ class _Prepared(NamedTuple):
 class _Event(NamedTuple):
     """A scheduled note-on, note-off, controller change, pitch bend or channel pressure
     (``_CONTROL``: its controller, ``_BEND`` or ``_PRESSURE``, in ``pitch`` and its value in
-    ``velocity``), program change (its program in ``pitch``) or key pressure (``_KEY``: its
-    key in ``pitch``, its value in ``velocity``); events order as tuples (tick, kind, seq,
-    ...): at one tick note-offs (kind 0) come first, then controllers, program changes,
-    note-ons and key pressures, ties in arrival order. A named tuple, not a frozen
+    ``velocity``), program change (its program in ``pitch``), key pressure (``_KEY``: its
+    key in ``pitch``, its value in ``velocity``) or system-exclusive message (``_SYSEX``: its
+    place in the settings' ``messages`` in ``pitch``); events order as tuples (tick, kind,
+    seq, ...): at one tick note-offs (kind 0) come first, then system-exclusive messages,
+    controllers, program changes, note-ons and key pressures, ties in arrival order. A named tuple, not a frozen
     dataclass: a long score schedules hundreds of thousands of them at once."""
 
     tick: int
-    kind: int  # _OFF, _CONTROL, _PROGRAM, _ON or _KEY
+    kind: int  # _OFF, _SYSEX, _CONTROL, _PROGRAM, _ON or _KEY
     seq: int  # arrival order: ties keep it
     channel: int
     pitch: int
@@ -421,7 +440,7 @@ class Player:
         self._snapshot = _NoteIndex((), [], 0)
         # the snapshot's channel settings; the first not yet scheduled; and the end of its last
         # note (none is sent at or after it: it would keep the playback going past the music)
-        self._settings = _Settings((), [], {}, {})
+        self._settings = _Settings((), [], {}, {}, ())
         self._next_setting = 0
         self._last_end = 0
         self._next_note = 0  # the snapshot's notes before this one are scheduled (or over)
@@ -716,7 +735,7 @@ class Player:
             # may end sooner now; one already due goes whatever the edit)
             pending = [
                 e for e in self._events
-                if e.kind in (_CONTROL, _PROGRAM, _KEY)
+                if e.kind in (_SYSEX, _CONTROL, _PROGRAM, _KEY)
                 and (e.tick < last_end or e.tick <= now_tick)
             ]
             self._events = pending
@@ -1377,6 +1396,8 @@ class Player:
             return self._send_program(event.channel, event.pitch)
         if event.kind == _CONTROL:
             return self._send_control(event.channel, event.pitch, event.velocity)
+        if event.kind == _SYSEX:  # never dropped late: the settings after it rely on it
+            return self._send(list(self._settings.messages[event.pitch]))
         if event.kind == _KEY:  # (its note may have been dropped late: harmless)
             return self._send([POLY_PRESSURE | event.channel, event.pitch, event.velocity])
         if event.kind == _ON:
@@ -1515,12 +1536,13 @@ def _serve_player(commands: Connection, events: Connection, realtime_priority: i
                     ppq, removed, added, tempo_map, settings, start_tick = args
                     edited = _score_edited(score_now, ppq, removed, added)
                     edited.tempo_map = list(tempo_map)
-                    programs, controls, bends, pressures, key_pressures = settings
+                    programs, controls, bends, pressures, key_pressures, sysex = settings
                     edited.program_changes = list(programs)
                     edited.control_changes = list(controls)
                     edited.pitch_bends = list(bends)
                     edited.channel_pressures = list(pressures)
                     edited.key_pressures = list(key_pressures)
+                    edited.system_exclusive = list(sysex)
                     score_now = None  # if the player refuses it, nothing is current
                     result = player.play(edited, start_tick)
                     score_now = edited
@@ -1565,12 +1587,13 @@ def _difference(
     return removed, tuple(sorted((new_counts - old_counts).elements())), new_set
 
 
-def _settings_of(score: Score) -> tuple[list, list, list, list, list]:
+def _settings_of(score: Score) -> tuple[list, list, list, list, list, list]:
     """A score's program changes, controller changes, pitch bends, channel and key
-    pressures, to cross to the player's process with a difference of notes (another song's
-    may differ)."""
+    pressures and system-exclusive messages, to cross to the player's process with a
+    difference of notes (another song's may differ)."""
     return (list(score.program_changes), list(score.control_changes), list(score.pitch_bends),
-            list(score.channel_pressures), list(score.key_pressures))
+            list(score.channel_pressures), list(score.key_pressures),
+            list(score.system_exclusive))
 
 
 def _score_edited(score: Score | None, ppq: int, removed: Sequence[Note],

@@ -17,7 +17,7 @@ import pytest
 import rtmidi
 
 from composer_app.core.note import Note
-from composer_app.core.score import ChannelPressure, KeyPressure, Score
+from composer_app.core.score import ChannelPressure, KeyPressure, Score, SystemExclusive
 from composer_app.midi.player import Player
 from composer_app.midi.ports import (
     PortError,
@@ -470,12 +470,14 @@ def test_jack_process_player_edits_cross_as_differences(receiver: Receiver) -> N
 
 
 def _process_player_aftertouch_attempt(receiver: Receiver) -> str:
-    """Play a part with channel and key pressure through a ProcessPlayer twice (the second
-    time its settings cross with a difference of notes); "" if each time the pressure
-    arrived after its note-on and was let go of at the end."""
+    """Play a part with a General MIDI reset, channel and key pressure through a
+    ProcessPlayer twice (the second time its settings cross with a difference of notes); ""
+    if each time the reset came first, the pressure after its note-on, let go of at the
+    end."""
     from composer_app.midi.player import ProcessPlayer
     from composer_app.midi.ports import PortSpec
 
+    receiver.midi_in.ignore_types(sysex=False)  # (a MidiIn ignores them unless told)
     name = receiver.open_input()
     finished = threading.Event()
     player = ProcessPlayer(on_finished=finished.set)
@@ -494,6 +496,7 @@ def _process_player_aftertouch_attempt(receiver: Receiver) -> str:
         score.add_many([Note(0, 60, 240), Note(240, 62, 240)])
         score.channel_pressures = [ChannelPressure(120, 0, 50)]
         score.key_pressures = [KeyPressure(240, 0, 62, 70)]
+        score.system_exclusive = [SystemExclusive(0, bytes((0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7)))]
         for _ in range(2):
             finished.clear()
             player.play(score)
@@ -503,16 +506,16 @@ def _process_player_aftertouch_attempt(receiver: Receiver) -> str:
         player.close()
     if [c for c in crossed if c.startswith("play")] != ["play", "play_diff"]:
         return f"crossed {crossed}"
-    once = [(0x90, 60, 100), (0xD0, 50), (0x80, 60, 0), (0x90, 62, 100), (0xA0, 62, 70),
-            (0x80, 62, 0), (0xD0, 0)]  # fmt: skip
+    once = [(0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7), (0x90, 60, 100), (0xD0, 50), (0x80, 60, 0),
+            (0x90, 62, 100), (0xA0, 62, 70), (0x80, 62, 0), (0xD0, 0)]  # fmt: skip
     received = receiver.wait_for(2 * (len(once) + 48))
-    heard = [m for m in received if m[0] & 0xF0 in (0x80, 0x90, 0xA0, 0xD0)]
+    heard = [m for m in received if m[0] & 0xF0 in (0x80, 0x90, 0xA0, 0xD0, 0xF0)]
     if heard != once + once or hanging_notes(received) != set():
         return f"received {heard}"
     return ""
 
 
-def test_jack_process_player_plays_aftertouch(receiver: Receiver) -> None:
+def test_jack_process_player_plays_aftertouch_and_system_exclusive(receiver: Receiver) -> None:
     assert_within_attempts(receiver, _process_player_aftertouch_attempt)
 
 

@@ -22,6 +22,7 @@ from composer_app.core.score import (
     PitchBend,
     ProgramChange,
     Score,
+    SystemExclusive,
     TempoChange,
 )
 from composer_app.midi.player import (
@@ -454,6 +455,34 @@ def test_player_sends_aftertouch_and_lets_go_of_the_pressure(rig: Rig) -> None:
     rig.position_hook = None
     sent = [m for _, m in rig.port.sent]
     assert sent[sent.index((0xD0, 90)) + 1:] == [(0xD0, 0), *panic_messages([(0, 62)])]
+
+
+def test_player_sends_system_exclusive_messages_in_their_turn(rig: Rig) -> None:
+    # A file's General MIDI reset and a GS part setting were kept but never sent: a GS song
+    # played on whatever the synth was set to. Each whole message (up to 1 KB) is sent at its
+    # tick, before the settings there (a reset first); it is not chased (Play from the
+    # middle sends none before it); a packet of a message split in time, or a bulk dump, is
+    # kept in the file but not sent.
+    from composer_app.midi.player import MAX_SENT_SYSEX_BYTES
+
+    gm_on = bytes((0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7))
+    part = bytes((0xF0, 0x41, 0x10, 0x42, 0x12, 0x40, 0x11, 0x15, 0x02, 0x18, 0xF7))
+    dump = b"\xf0\x43" + bytes(MAX_SENT_SYSEX_BYTES) + b"\xf7"
+    score = score_of(Note(0, 60, 480), Note(480, 62, 480))
+    score.control_changes = [ControlChange(0, 0, 7, 90), ControlChange(480, 0, 7, 80)]
+    score.system_exclusive = [SystemExclusive(0, gm_on), SystemExclusive(0, b"\xf0\x43\x12"),
+                              SystemExclusive(10, b"\xf7\x00\xf7"), SystemExclusive(20, dump),
+                              SystemExclusive(480, part)]
+    rig.play_to_end(score)
+    assert_times([(t, m) for t, m in rig.port.sent if m[0] & 0xF0 != OFF][:6], [
+        (0.0, tuple(gm_on)), (0.0, (0xB0, 7, 90)), (0.0, (ON, 60, 100)),
+        (0.5, tuple(part)), (0.5, (0xB0, 7, 80)), (0.5, (ON, 62, 100)),
+    ])  # fmt: skip
+    assert sum(1 for _, m in rig.port.sent if m[0] == 0xF0) == 2
+    rig.port.sent.clear()
+    rig.finished.clear()
+    rig.play_to_end(score, start_tick=240)  # not chased
+    assert [m for _, m in rig.port.sent if m[0] == 0xF0] == [tuple(part)]
 
 
 # ---- scheduling a window ahead (SCHEDULE_AHEAD_BEATS) ---------------------------------------
