@@ -285,12 +285,13 @@ class ContinuationController(QObject):
         # mode) together with the frames the worker appends.
         along = Score(ppq=score.ppq, tempo_map=list(score.tempo_map),
                       time_signatures=list(score.time_signatures),
-                      # each part's instrument, pedal, mix and expression
+                      # each part's instrument, pedal, mix and expression, and the synth's setup
                       program_changes=list(score.program_changes),
                       control_changes=list(score.control_changes),
                       pitch_bends=list(score.pitch_bends),
                       channel_pressures=list(score.channel_pressures),
-                      key_pressures=list(score.key_pressures))
+                      key_pressures=list(score.key_pressures),
+                      system_exclusive=list(score.system_exclusive))
         along.add_many(n for n in user_notes if n.end_tick > start_tick)
         self._playback.stop()
         self._playback.start_stream(

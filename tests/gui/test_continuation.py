@@ -1162,3 +1162,38 @@ def test_continuation_keeps_a_take_after_a_ruler_click_past_it_while_it_plays(
     window.toggle_play()
     qtbot.waitUntil(lambda: not window.playback.is_playing, timeout=5000)
     assert_continue_keeps_the_take(qtbot, window, window.document.generated_notes, end)
+
+
+def test_continuation_plays_the_songs_settings_within_its_span(qtbot, tmp_path, monkeypatch):
+    # A live take played none of the song's settings inside its span (an instrument change,
+    # a synth's setup), so it sounded otherwise once accepted, when Play sends them.
+    from composer_app.core.score import ProgramChange, SystemExclusive
+    from composer_app.workers.playback import thread_player_factory
+    from tests.gui.test_main_window import record_sent
+
+    monkeypatch.setattr("PySide6.QtWidgets.QMessageBox.warning",
+                        lambda *a, **k: pytest.fail(f"unexpected dialog: {a[1:3]}"))
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings=settings, autosave_dir=tmp_path / "autosave",
+                   list_ports=lambda: NO_MIDI, preload_model=False,
+                   player_factory=thread_player_factory)
+    w.show()
+    qtbot.waitExposed(w)
+    try:
+        with qtbot.waitSignal(w.continuation.model_loaded, timeout=60_000):
+            w.continuation.load_model(str(MODEL_DIR))
+        score = load_seed(w, tmp_path)
+        within = score.end_tick + 480  # two eighth-note steps into the take
+        reset = bytes((0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7))
+        score.program_changes = [ProgramChange(0, 0, 40), ProgramChange(within, 0, 41)]
+        score.system_exclusive = [SystemExclusive(within, reset)]
+        sent = record_sent(w)
+        assert run_continuation(qtbot, w, steps=16)
+        qtbot.waitUntil(lambda: not w.playback.is_playing, timeout=30_000)
+        settings_sent = [m for m in sent if m[0] in (0xC0, 0xF0)]
+        # the instrument in force where it starts, then the reset and the change in its turn
+        assert settings_sent == [(0xC0, 40), tuple(reset), (0xC0, 41)]
+    finally:
+        w.shutdown()
+        w.close()
+        w.deleteLater()
