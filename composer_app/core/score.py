@@ -391,6 +391,32 @@ class SystemExclusive:
         if not self.data or self.data[0] not in (0xF0, 0xF7):
             raise ScoreError("a system-exclusive message must start with 0xF0 or 0xF7")
 
+    @property
+    def name(self) -> str:
+        """The name of a well-known message (see :func:`system_exclusive_name`), or ""."""
+        return system_exclusive_name(self.data)
+
+
+_GENERAL_MIDI = {1: "General MIDI on", 2: "General MIDI off", 3: "General MIDI 2 on"}
+# The messages that put a whole synth back to its defaults (every program piano, ...)
+RESETS = frozenset(("General MIDI on", "General MIDI 2 on", "GS reset", "XG on"))
+
+
+def system_exclusive_name(data: bytes | tuple[int, ...]) -> str:
+    """The name of a well-known system-exclusive message (General MIDI on or off, to any
+    device; a Roland GS reset; a Yamaha XG on), or ""; ``data`` as stored, 0xF0 first."""
+    data = bytes(data)
+    if data[:1] != b"\xf0":
+        return ""  # (a packet of a message split in time)
+    if data[1:2] == b"\x7e" and data[3:4] == b"\x09":  # universal non-real-time: GM
+        return _GENERAL_MIDI.get(data[4] if len(data) > 4 else 0, "")
+    if data[1:2] == b"\x41" and data[3:5] == b"\x42\x12" and data[5:8] == b"\x40\x00\x7f":
+        return "GS reset"
+    if (data[1:2] == b"\x43" and len(data) > 2 and data[2] & 0xF0 == 0x10
+            and data[3:7] == b"\x4c\x00\x00\x7e"):
+        return "XG on"
+    return ""
+
 
 @dataclass
 class Score:

@@ -50,8 +50,8 @@ Rules of import (each change is counted in the :class:`ImportReport`):
   Notes outside the 88 piano keys (MIDI 21-108) are kept in the score and counted, because
   the piano roll will drop them.
 * Controller changes (the sustain pedal, volume, ...), pitch bends and channel pressure
-  (aftertouch; a channel starts at none) are kept like program changes, at one tick in file
-  order: less those that restate the value in force (a data entry, which sets whichever
+  (aftertouch; a channel starts at none) are kept like program changes, at one tick by
+  channel and on one channel in file order: less those that restate the value in force (a data entry, which sets whichever
   parameter is selected, never does; a channel's bend starts centred, so the centred bend
   many writers put at the start of a track is none), the drum channel's and any past 65,536
   of each (restatements counted) skipped and counted. Key pressure (polyphonic aftertouch)
@@ -85,17 +85,21 @@ Writing always produces format 1: track 0 holds tempo, meter and key signatures,
 per channel and ``Note.track``, by channel (a track whose notes overlap on one pitch gets extra
 tracks, named :data:`OVERLAP_TRACK_NAME` so that reading the file back folds them into their
 track and gives the very same notes, tracks included); a channel's controller changes, pitch
-bends and program changes go in its first track, at one tick in the order the score holds them (a parameter number before its
-data entry), after the note-offs and before the note-ons; one past the song's end (its
-notes deleted) is saved at the end (the last of each), so that the song does not read back
-longer. A score whose tracks would need more tracks than a file holds is saved one track per
-channel (and overlap layer). The song's texts and the system-exclusive messages go in track 0,
-a part's texts in its track (track 0 when the part has no notes left), each first at its tick;
-one past the song's end is saved at the end (unless the closing rest is the longest kept: the
-file's end lay further off, and it stays where it is). A file that would pass
-:data:`MAX_FILE_BYTES` is written with each note-off a note-on of velocity 0 (a byte shorter
-under running status). A score beyond the reader's limits is refused before anything is
-written, so every saved file opens again.
+bends, channel pressure and program changes go in its first track, after the note-offs and
+before the note-ons of their tick, in that order and each in the order the score holds it
+(a parameter number before its data entry), a key's pressure after the note-ons. The song's
+texts and the system-exclusive messages go in track 0, a part's texts in its track (track 0
+when the part has no notes left), each first at its tick. A setting, text or message past
+the song's end (its notes deleted) is saved at the end (of the settings, the last of each),
+so that the song does not read back longer; unless the closing rest is the longest kept: the
+file's end lay further off, and it stays where it is. A score whose tracks would need more
+tracks than a file holds is saved one track per channel (and overlap layer). A file that
+would pass :data:`MAX_FILE_BYTES` is written with each note-off a note-on of velocity 0 (a
+byte shorter under running status). A score beyond the reader's limits of notes, tempo,
+meter and key changes, length or size is refused before anything is written, so every saved
+file opens again; one holding more texts, system-exclusive messages, program, controller or
+pressure changes than the reader keeps (only a score made in code can) is saved whole, and
+reading it back counts what it leaves out.
 """
 
 from __future__ import annotations
@@ -199,7 +203,7 @@ _DROPPED_CONTENT_LABELS = {
     ),
     "other_channel_events_skipped": (
         "aftertouch, channel pressure and pitch bend events skipped (the drum channel's, or "
-        "past the 65,536 kept of each)"
+        "past the 65,536 kept of each or the length limit)"
     ),
     "sysex_messages_skipped": (
         "system-exclusive messages skipped (past the 65,536 kept, or past the length limit)"
@@ -628,10 +632,11 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
         raise _Malformed(too_big)
 
     # a song without notes has no closing rest; an end past the limit is a corrupt delta time
-    closing_rest = (
-        _closing_rest(song_end, last_note_end, meters, ppq) if notes and close_at_song_end else 0
-    )
     factor = _resolution_factor(ppq)
+    closing_rest = (  # (at the score's resolution: a bar may not be whole ticks of the file's)
+        _closing_rest(song_end * factor, last_note_end * factor, meters, ppq * factor, factor)
+        if notes and close_at_song_end else 0
+    )
     if factor > 1:
         # every time scales alike and a quarter keeps its microseconds: seconds are unchanged
         report.resolution_raised_from = ppq
@@ -677,7 +682,7 @@ def _parse(data: bytes) -> tuple[Score, ImportReport]:
         ],
         system_exclusive=[SystemExclusive(tick, message) for tick, message in system_exclusive],
         _notes=notes,
-        closing_rest_ticks=closing_rest * factor,
+        closing_rest_ticks=closing_rest,
     )
     report.note_count = len(notes)
     report.out_of_piano_range = sum(
@@ -694,15 +699,17 @@ MAX_CLOSING_REST_BARS = 4
 
 
 def _closing_rest(
-    song_end: int, last_note_end: int, meters: dict[int, tuple[int, int]], ppq: int
+    song_end: int, last_note_end: int, meters: dict[int, tuple[int, int]], ppq: int,
+    factor: int = 1,
 ) -> int:
     """The closing rest kept from a file: from its last note's end to its end of track, at
-    most ``MAX_CLOSING_REST_BARS`` bars of the meter in force there. Units: ticks of ``ppq``
-    (the file's), ``meters`` tick -> (numerator, denominator)."""
+    most ``MAX_CLOSING_REST_BARS`` bars of the meter in force there (as
+    :func:`_longest_closing_rest` counts them). Units: ticks of ``ppq`` (the score's),
+    ``meters`` tick -> (numerator, denominator) in ticks of ``ppq // factor`` (the file's)."""
     rest = song_end - last_note_end
     if rest <= 0:
         return 0
-    numerator, denominator = meters[max(t for t in meters if t <= last_note_end)]
+    numerator, denominator = meters[max(t for t in meters if t * factor <= last_note_end)]
     bar_ticks = max(1, numerator * 4 * ppq // denominator)
     return min(rest, MAX_CLOSING_REST_BARS * bar_ticks)
 

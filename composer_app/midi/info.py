@@ -128,24 +128,6 @@ def describe(score: Score, report: ImportReport, name: str = "") -> str:
 
 
 # Well-known system-exclusive messages, by their bytes (less the 0xF0 and 0xF7 around them)
-_GENERAL_MIDI = {1: "General MIDI on", 2: "General MIDI off", 3: "General MIDI 2 on"}
-
-
-def _sysex_name(data: bytes) -> str:
-    """The name of a well-known system-exclusive message (General MIDI on or off, to any
-    device; a Roland GS reset; a Yamaha XG on), or ""; ``data`` as stored, 0xF0 first."""
-    if data[:1] != b"\xf0":
-        return ""  # (a packet of a message split in time)
-    if data[1:2] == b"\x7e" and data[3:4] == b"\x09":  # universal non-real-time: GM
-        return _GENERAL_MIDI.get(data[4] if len(data) > 4 else 0, "")
-    if data[1:2] == b"\x41" and data[3:5] == b"\x42\x12" and data[5:8] == b"\x40\x00\x7f":
-        return "GS reset"
-    if (data[1:2] == b"\x43" and len(data) > 2 and data[2] & 0xF0 == 0x10
-            and data[3:7] == b"\x4c\x00\x00\x7e"):
-        return "XG on"
-    return ""
-
-
 def _counted(count: int, name: str) -> str:
     """``count`` of ``name`` ("text", "cue point", "text (type 10)"), plural where it is."""
     if count == 1:
@@ -192,7 +174,7 @@ def _text_lines(score: Score) -> list[str]:
     if kinds:
         lines.append(f"Other texts: {kinds}")
     if score.system_exclusive:
-        names = (_sysex_name(m.data) for m in score.system_exclusive)
+        names = (m.name for m in score.system_exclusive)
         known = ", ".join(dict.fromkeys(name for name in names if name))
         lines.append(f"System-exclusive messages: {len(score.system_exclusive)}"
                      + (f" ({known})" if known else ""))

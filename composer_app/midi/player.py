@@ -6,7 +6,7 @@ Design (after Frescobaldi's pure player with a thin Qt adapter):
   variable; the thread sends every scheduled message and calls the callbacks. Stopping,
   seeking and panicking silence synchronously (under the same lock) so that, when they
   return, nothing sounds.
-* Events live in a heap keyed by ``(tick, note-off before note-on, arrival order)`` and are
+* Events live in a heap keyed by ``(tick, kind: note-off before note-on, arrival order)`` and are
   turned into monotonic times through the tempo map and an *anchor* ``(time_s, tick)``.
   Re-anchoring makes tempo edits, seeks and stream stalls cheap. Only the notes starting
   within ``SCHEDULE_AHEAD_BEATS`` of the playhead are in the heap; the thread tops it up as
@@ -21,16 +21,19 @@ Design (after Frescobaldi's pure player with a thin Qt adapter):
   overlapping notes of one pitch can never leave it hanging.
 * A note-on more than ``late_drop_s`` late is dropped (with its note-off) and counted, rather
   than sent in a burst; note-offs are never dropped.
-* A score's channel settings (controllers such as the sustain pedal, pitch bends, program
-  changes) are scheduled like notes, in the window ahead of the playhead, as two more kinds
-  of event between the note-offs and the note-ons of their tick, at one tick in the order
-  the score holds them. Playing, seeking or looping to a tick first sends what is in force
-  just before it on each channel (found per setting by bisection, not by a scan), a
-  parameter set by data entry (the pitch-bend range) whole, and puts back to its General
-  MIDI default whatever this player set that is not (a pedal held, a bend, a bend range, an
-  instrument of another song). A stop, an error or the end lets go of pedals and bends. A
-  live continuation gets the instrument and mix in force where it starts, not a pedal or a
-  bend (it plays none of their later changes).
+* A score's system-exclusive messages and channel settings (controllers such as the sustain
+  pedal, pitch bends, channel pressure, program changes, key pressure) are scheduled like
+  notes, in the window ahead of the playhead, as more kinds of event: at one tick after the
+  note-offs, system-exclusive messages (a reset first), controllers, bends and pressure,
+  programs, then the note-ons and the keys' pressure, each kind in the order the score
+  holds it. Playing, seeking or looping to a tick first sends the settings in force just
+  before it on each channel (found per setting by bisection, not by a scan), a parameter
+  set by data entry (the pitch-bend range) whole, and puts back to its General MIDI default
+  whatever this player set that is not (a pedal held, a bend, a bend range, a pressure, an
+  instrument of another song); a system-exclusive message or a key's pressure is sent in
+  its turn only, never chased, and a reset makes the player forget what it had set. A stop,
+  an error or the end lets go of pedals, bends and pressure. A live continuation plays
+  them as Play of its take would, up to the end of its frames.
 * :class:`ProcessPlayer` runs a :class:`Player` in a process of its own, so that no thread of
   the app's process (a generator computing in Python) can hold the interpreter lock when a
   note is due; docs/benchmarks/midi.md has the measurements behind it.
@@ -64,9 +67,11 @@ from composer_app.core.note import Note
 from composer_app.core.score import (
     PARAMETER_CONTROLLERS,
     PITCH_BEND_CENTRE,
+    RESETS,
     Score,
     ScoreError,
     TempoChange,
+    system_exclusive_name,
 )
 from composer_app.midi.ports import PortError, PortSpec, SafeOutputPort
 
@@ -222,8 +227,8 @@ class _Settings(NamedTuple):
     scan (a system-exclusive message is in force nowhere: it is sent in its turn, never
     chased); ``parameters`` the value (msb, lsb or None) each data entry leaves its
     parameter at; ``messages`` the system-exclusive messages sent: whole ones (0xF0 to
-    0xF7) of at most :data:`MAX_SENT_SYSEX_BYTES` (a packet of one split in time, or a bulk
-    dump, is saved, not sent)."""
+    0xF7, no status byte between) of at most :data:`MAX_SENT_SYSEX_BYTES` (a packet of one
+    split in time, a corrupt one or a bulk dump is saved, not sent)."""
 
     events: tuple[tuple[int, int, int, int, int], ...]
     ticks: list[int]
@@ -233,8 +238,9 @@ class _Settings(NamedTuple):
 
     @staticmethod
     def of(score: Score) -> _Settings:
-        sent = [m for m in score.system_exclusive
-                if m.data[0] == 0xF0 and m.data[-1] == 0xF7 and len(m.data) <= MAX_SENT_SYSEX_BYTES]
+        sent = [m for m in score.system_exclusive  # (a status byte inside: corrupt, not sent)
+                if m.data[0] == 0xF0 and m.data[-1] == 0xF7 and len(m.data) <= MAX_SENT_SYSEX_BYTES
+                and max(m.data[1:-1], default=0) < 0x80]
         messages = tuple(tuple(m.data) for m in sent)
         ordered = [(m.tick, 0, 0, index, 0) for index, m in enumerate(sent)]
         ordered += [(c.tick, 1, c.channel, c.controller, c.value) for c in score.control_changes]
@@ -1397,7 +1403,15 @@ class Player:
         if event.kind == _CONTROL:
             return self._send_control(event.channel, event.pitch, event.velocity)
         if event.kind == _SYSEX:  # never dropped late: the settings after it rely on it
-            return self._send(list(self._settings.messages[event.pitch]))
+            message = self._settings.messages[event.pitch]
+            if not self._send(list(message)):
+                return False
+            if system_exclusive_name(message) in RESETS:  # the synth is at its defaults
+                self._programs_sent.clear()
+                self._controls_sent.clear()
+                self._parameters_sent.clear()
+                self._parameter_tracker = _ParameterTracker()
+            return True
         if event.kind == _KEY:  # (its note may have been dropped late: harmless)
             return self._send([POLY_PRESSURE | event.channel, event.pitch, event.velocity])
         if event.kind == _ON:

@@ -367,7 +367,7 @@ def test_read_mid_skips_drum_and_mode_events_and_other_meta_events(tmp_path: Pat
         "control or mono mode, or past the 65,536 kept)",
         "1 program (instrument) changes skipped (the drum channel's, or past the 65,536 kept)",
         "2 aftertouch, channel pressure and pitch bend events skipped (the drum channel's, or "
-        "past the 65,536 kept of each)",
+        "past the 65,536 kept of each or the length limit)",
         "1 meta events skipped (sequencer-specific data, channel or port prefixes, sequence "
         "numbers, SMPTE offsets, the name of a track with no notes or several channels, "
         "texts past the 65,536 kept or the length limit, ...)",

@@ -930,6 +930,23 @@ def test_what_lies_far_past_the_last_note_stays_where_it_is_on_a_save(tmp_path: 
     assert [t.tick for t in again.texts] == [c.tick for c in again.control_changes] == [1440]
 
 
+@pytest.mark.parametrize("ppq", [1, 3, 2, 480])
+def test_what_lies_far_past_the_last_note_stays_at_a_raised_resolution(
+    tmp_path: Path, ppq: int
+) -> None:
+    # At PPQ 1 or 3 in 3/8 (read at 96 ticks a quarter) a bar is not whole ticks of the
+    # file's: the reader's longest closing rest (counted in the file's ticks, then raised)
+    # fell short of the writer's, which then moved a marker ten bars after the last note
+    # (1632 -> 576) on a save with no edits.
+    conductor = [(0, mido.MetaMessage("time_signature", numerator=3, denominator=8)),
+                 (ppq + 15 * ppq, mido.MetaMessage("marker", text="End"))]
+    melody = [(0, note_on(60)), (ppq, note_off(60))]
+    score = read_mid(write(tmp_path, mido_song(conductor, melody, ppq=ppq)))
+    again, report = parse_mid_bytes(mid_bytes(score))
+    assert again == score and not report.changed_anything
+    assert [t.tick for t in again.texts] == [16 * score.ppq]  # where the file put it
+
+
 def test_a_split_system_exclusive_message_and_long_texts_are_written_back_whole() -> None:
     # a message sent in packets (0xF0 without its end, then 0xF7 packets) and a text longer
     # than 127 bytes (a length of two bytes) come back byte for byte

@@ -470,9 +470,9 @@ def test_jack_process_player_edits_cross_as_differences(receiver: Receiver) -> N
 
 
 def _process_player_aftertouch_attempt(receiver: Receiver) -> str:
-    """Play a part with a General MIDI reset, channel and key pressure through a
-    ProcessPlayer twice (the second time its settings cross with a difference of notes); ""
-    if each time the reset came first, the pressure after its note-on, let go of at the
+    """Play a part through a ProcessPlayer, then play it again with a General MIDI reset,
+    channel and key pressure added (they cross with a difference of notes: none); "" if
+    the second time the reset came first, the pressure after its note-on, let go of at the
     end."""
     from composer_app.midi.player import ProcessPlayer
     from composer_app.midi.ports import PortSpec
@@ -489,15 +489,17 @@ def _process_player_aftertouch_attempt(receiver: Receiver) -> str:
         return call(command, *args)
 
     player._call = recording_call  # type: ignore[method-assign]
+    reset = (0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7)
     try:
         player.set_port(PortSpec(name=name, api="jack"))
         score = Score()
         score.set_tempo_bpm(480)
         score.add_many([Note(0, 60, 240), Note(240, 62, 240)])
-        score.channel_pressures = [ChannelPressure(120, 0, 50)]
-        score.key_pressures = [KeyPressure(240, 0, 62, 70)]
-        score.system_exclusive = [SystemExclusive(0, bytes((0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7)))]
-        for _ in range(2):
+        for settings in (False, True):
+            if settings:  # the same notes: only the settings differ
+                score.channel_pressures = [ChannelPressure(120, 0, 50)]
+                score.key_pressures = [KeyPressure(240, 0, 62, 70)]
+                score.system_exclusive = [SystemExclusive(0, bytes(reset))]
             finished.clear()
             player.play(score)
             if not finished.wait(10.0):
@@ -506,11 +508,12 @@ def _process_player_aftertouch_attempt(receiver: Receiver) -> str:
         player.close()
     if [c for c in crossed if c.startswith("play")] != ["play", "play_diff"]:
         return f"crossed {crossed}"
-    once = [(0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7), (0x90, 60, 100), (0xD0, 50), (0x80, 60, 0),
-            (0x90, 62, 100), (0xA0, 62, 70), (0x80, 62, 0), (0xD0, 0)]  # fmt: skip
-    received = receiver.wait_for(2 * (len(once) + 48))
+    plain = [(0x90, 60, 100), (0x80, 60, 0), (0x90, 62, 100), (0x80, 62, 0)]
+    pressed = [reset, (0x90, 60, 100), (0xD0, 50), (0x80, 60, 0), (0x90, 62, 100),
+               (0xA0, 62, 70), (0x80, 62, 0), (0xD0, 0)]  # fmt: skip
+    received = receiver.wait_for(len(plain) + len(pressed) + 2 * 48)
     heard = [m for m in received if m[0] & 0xF0 in (0x80, 0x90, 0xA0, 0xD0, 0xF0)]
-    if heard != once + once or hanging_notes(received) != set():
+    if heard != plain + pressed or hanging_notes(received) != set():
         return f"received {heard}"
     return ""
 

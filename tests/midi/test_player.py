@@ -483,6 +483,27 @@ def test_player_sends_system_exclusive_messages_in_their_turn(rig: Rig) -> None:
     rig.finished.clear()
     rig.play_to_end(score, start_tick=240)  # not chased
     assert [m for _, m in rig.port.sent if m[0] == 0xF0] == [tuple(part)]
+    # one with a status byte inside is corrupt (a synth would take it for a note): not sent
+    score.system_exclusive = [SystemExclusive(0, bytes((0xF0, 0x43, 0x90, 0x3C, 0x7F, 0xF7)))]
+    rig.port.sent.clear()
+    rig.finished.clear()
+    rig.play_to_end(score)
+    assert not [m for _, m in rig.port.sent if m[0] == 0xF0]
+
+
+def test_player_forgets_what_it_set_once_a_reset_is_sent(rig: Rig) -> None:
+    # After a General MIDI reset the synth plays piano again, but the player still took the
+    # violin it had sent for in force: a preview with the violin sent no program change and
+    # sounded piano.
+    gm_on = bytes((0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7))
+    score = score_of(Note(0, 60, 480), Note(480, 62, 480))
+    score.program_changes = [ProgramChange(0, 0, 40)]
+    score.system_exclusive = [SystemExclusive(480, gm_on)]
+    rig.play_to_end(score)
+    rig.port.sent.clear()
+    rig.player.preview_note(64, 90, duration_s=0.1, channel=0, program=40)
+    wait_until(lambda: (OFF, 64, 0) in [m for _, m in rig.port.sent])
+    assert [m for _, m in rig.port.sent][:2] == [(PROGRAM, 40), (ON, 64, 90)]
 
 
 # ---- scheduling a window ahead (SCHEDULE_AHEAD_BEATS) ---------------------------------------
