@@ -83,6 +83,22 @@ def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     w.deleteLater()
 
 
+def thread_player_window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MainWindow:
+    """A window, shown, that plays on a thread (its output may be a recording port) and
+    loads no model; a warning dialog fails the test."""
+    from composer_app.workers.playback import thread_player_factory
+
+    monkeypatch.setattr("PySide6.QtWidgets.QMessageBox.warning",
+                        lambda *a, **k: pytest.fail(f"unexpected dialog: {a[1:3]}"))
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings=settings, autosave_dir=tmp_path / "autosave",
+                   list_ports=lambda: NO_MIDI, preload_model=False,
+                   player_factory=thread_player_factory)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
 def load_seed(window: MainWindow, tmp_path: Path, tempo_bpm: float = 600.0) -> Score:
     path = tmp_path / "seed.mid"
     write_mid(seed_score(tempo_bpm), path)
@@ -818,7 +834,6 @@ def test_continuation_of_a_model_above_midi_21_sounds_the_notes_it_draws(
 
     from composer_app.ml.checkpoint import save_checkpoint
     from composer_app.ml.rnnrbm import RnnRbm, RnnRbmConfig
-    from composer_app.workers.playback import thread_player_factory
     from tests.gui.test_main_window import record_sent
 
     config = RnnRbmConfig(n_visible=60, n_hidden=16, n_recurrent=8, pitch_low=36,
@@ -827,14 +842,7 @@ def test_continuation_of_a_model_above_midi_21_sounds_the_notes_it_draws(
     with torch.no_grad():
         model.bv.fill_(-2.0)  # a few notes a step, not half the keyboard
     save_checkpoint(tmp_path / "low36", config, model)
-    monkeypatch.setattr("PySide6.QtWidgets.QMessageBox.warning",
-                        lambda *a, **k: pytest.fail(f"unexpected dialog: {a[1:3]}"))
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(settings=settings, autosave_dir=tmp_path / "autosave",
-                   list_ports=lambda: NO_MIDI, preload_model=False,
-                   player_factory=thread_player_factory)
-    w.show()
-    qtbot.waitExposed(w)
+    w = thread_player_window(qtbot, tmp_path, monkeypatch)
     try:
         with qtbot.waitSignal(w.continuation.model_loaded, timeout=60_000):
             w.continuation.load_model(str(tmp_path / "low36"))
@@ -1168,17 +1176,9 @@ def test_continuation_plays_the_songs_settings_within_its_span(qtbot, tmp_path, 
     # A live take played none of the song's settings inside its span (an instrument change,
     # a synth's setup), so it sounded otherwise once accepted, when Play sends them.
     from composer_app.core.score import ProgramChange, SystemExclusive
-    from composer_app.workers.playback import thread_player_factory
     from tests.gui.test_main_window import record_sent
 
-    monkeypatch.setattr("PySide6.QtWidgets.QMessageBox.warning",
-                        lambda *a, **k: pytest.fail(f"unexpected dialog: {a[1:3]}"))
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(settings=settings, autosave_dir=tmp_path / "autosave",
-                   list_ports=lambda: NO_MIDI, preload_model=False,
-                   player_factory=thread_player_factory)
-    w.show()
-    qtbot.waitExposed(w)
+    w = thread_player_window(qtbot, tmp_path, monkeypatch)
     try:
         with qtbot.waitSignal(w.continuation.model_loaded, timeout=60_000):
             w.continuation.load_model(str(MODEL_DIR))

@@ -377,6 +377,24 @@ def test_player_puts_back_what_it_set_where_a_song_sets_nothing(rig: Rig) -> Non
     assert [m for _, m in rig.port.sent] == [(ON, 64, 100), (OFF, 64, 0)]
 
 
+def sent_until_stopped_at(rig: Rig, score: Score, tick: int) -> list[tuple[int, ...]]:
+    """Play ``score`` from the start and stop once the playhead reaches ``tick``; what was
+    sent (the rig's record is cleared first)."""
+    rig.port.sent.clear()
+    stopped = threading.Event()
+
+    def stop_once(now: float) -> None:
+        if now >= tick and not stopped.is_set():
+            stopped.set()
+            rig.player.stop()
+
+    rig.position_hook = stop_once
+    rig.player.play(score)
+    wait_until(stopped.is_set)
+    rig.position_hook = None
+    return [m for _, m in rig.port.sent]
+
+
 def test_player_sends_pedal_and_bends_and_lets_go_of_them(rig: Rig) -> None:
     # a pedal down from the start, up at 960; a bend up at 480, back at 720; a volume
     score = score_of(Note(0, 60, 480), Note(480, 62, 480), Note(960, 64, 480))
@@ -395,19 +413,7 @@ def test_player_sends_pedal_and_bends_and_lets_go_of_them(rig: Rig) -> None:
     rig.play_to_end(score, start_tick=600)
     assert [m for _, m in rig.port.sent][:3] == [(0xB0, 7, 90), (0xB0, 64, 127), (0xE0, 0, 96)]
     # a stop with the pedal down and the bend up lets go of both (before the usual silence)
-    rig.port.sent.clear()
-    stopped = threading.Event()
-
-    def stop_once(tick: float) -> None:
-        if tick >= 600 and not stopped.is_set():
-            stopped.set()
-            rig.player.stop()
-
-    rig.position_hook = stop_once
-    rig.player.play(score)
-    wait_until(stopped.is_set)
-    rig.position_hook = None
-    sent = [m for _, m in rig.port.sent]
+    sent = sent_until_stopped_at(rig, score, 600)
     stop_at = sent.index((0xB0, 64, 0))
     assert sent[stop_at:] == [(0xB0, 64, 0), (0xE0, 0, 64), *panic_messages([(0, 62)])]
     # a pedal still down at the end lets go there
@@ -441,19 +447,7 @@ def test_player_sends_aftertouch_and_lets_go_of_the_pressure(rig: Rig) -> None:
     sent = [m for _, m in rig.port.sent]
     assert sent[:2] == [(0xD0, 50), (ON, 62, 100)] and (0xA0, 62, 70) not in sent
     # a stop with the pressure on lets go of it (before the usual silence)
-    rig.port.sent.clear()
-    stopped = threading.Event()
-
-    def stop_once(tick: float) -> None:
-        if tick >= 700 and not stopped.is_set():
-            stopped.set()
-            rig.player.stop()
-
-    rig.position_hook = stop_once
-    rig.player.play(score)
-    wait_until(stopped.is_set)
-    rig.position_hook = None
-    sent = [m for _, m in rig.port.sent]
+    sent = sent_until_stopped_at(rig, score, 700)
     assert sent[sent.index((0xD0, 90)) + 1:] == [(0xD0, 0), *panic_messages([(0, 62)])]
 
 
