@@ -379,14 +379,15 @@ def test_player_puts_back_what_it_set_where_a_song_sets_nothing(rig: Rig) -> Non
 
 def sent_until_stopped_at(rig: Rig, score: Score, tick: int) -> list[tuple[int, ...]]:
     """Play ``score`` from the start and stop once the playhead reaches ``tick``; what was
-    sent (the rig's record is cleared first)."""
+    sent, the stop's messages included (the rig's record is cleared first)."""
     rig.port.sent.clear()
-    stopped = threading.Event()
+    stopping, stopped = threading.Event(), threading.Event()
 
     def stop_once(now: float) -> None:
-        if now >= tick and not stopped.is_set():
-            stopped.set()
+        if now >= tick and not stopping.is_set():
+            stopping.set()
             rig.player.stop()
+            stopped.set()  # (only now: the stop's messages are sent when stop returns)
 
     rig.position_hook = stop_once
     rig.player.play(score)
@@ -654,8 +655,8 @@ def test_player_loops_a_range_and_ends_what_sounds_at_its_end(rig: Rig) -> None:
 
     def stop_later(tick: float) -> None:
         if rig.clock() >= 2.6 and not stopped.is_set():
-            stopped.set()
             rig.player.stop()
+            stopped.set()  # (after the stop's messages)
 
     rig.position_hook = stop_later
     rig.player.play(score_of(a, b, c, d))
