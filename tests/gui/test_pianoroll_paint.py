@@ -329,7 +329,10 @@ def test_ruler_writes_every_marker_and_cuts_a_long_one_short(qtbot, monkeypatch)
     labels = written([TextEvent(2 * 1920 - 1, 6, "Pickup")], 30)
     assert "Pickup" in [text for _x, text in labels]
     labels = written([TextEvent(1920, 6, "B")], 4)  # bar 2 has no line nor number
-    assert "B" in [text for _x, text in labels]
+    assert {"1", "4/4", "B"} <= {text for _x, text in labels}  # (it hid bar 1's)
+    for pixels_per_bar in (8, 14):  # zoomed to fit a song: the meter's label reaches bar 2
+        labels = written([TextEvent(1920, 6, "Verse")], pixels_per_bar)
+        assert {"1", "4/4", "Verse"} <= {text for _x, text in labels}  # moved right of it
     long = "Chorus - full band enters, modulate to D major"
     labels = written([TextEvent(0, 6, long), TextEvent(1920 * 4, 6, "Verse\nsecond line")], 60)
     texts = [text for _x, text in labels]

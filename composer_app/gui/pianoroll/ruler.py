@@ -33,6 +33,8 @@ CHANGE_LABEL = QColor(40, 90, 170)  # time signature, tempo and key changes
 MARKER_LABEL = QColor(170, 90, 20)  # a file's markers and cue points
 LABEL_GAP_PX = 4
 MAX_LABEL_PX = 160  # a longer marker is cut short (with an ellipsis)
+MIN_MARKER_PX = 28  # a marker is cut short to no less (the next label moves right instead)
+MAX_LABEL_SHIFT_PX = 60  # how far a label is moved right of its tick to make room
 _TEXT_TICK = attrgetter("tick")
 
 
@@ -128,12 +130,13 @@ class BarRuler(QWidget):
         for tick, texts in marker_labels(score, start - score.ppq * 64, end).items():
             notes.setdefault(tick, []).extend((text, MARKER_LABEL) for text in texts)
         metrics = painter.fontMetrics()
-        labels: list[tuple[float, str, QColor]] = []  # changes and markers: (x, text, colour)
+        # changes and markers: (tick, x, text, colour), in the order they are written
+        labels: list[tuple[int, float, str, QColor]] = []
         numbers: list[tuple[float, str]] = []  # bar numbers, written where they leave room
 
         def add_labels(x: float, tick: int) -> None:  # the labels at tick, from x on
             for text, colour in notes[tick]:
-                labels.append((x, text, colour))
+                labels.append((tick, x, text, colour))
                 x += metrics.horizontalAdvance(text) + LABEL_GAP_PX
 
         lined: set[int] = set()  # the bars with a line
@@ -160,18 +163,23 @@ class BarRuler(QWidget):
                 painter.drawLine(QPointF(x, height * 0.6), QPointF(x, height))
                 if tick not in on_bars:
                     add_labels(x + 3, tick)
-        # The changes and markers first: one that would overlap the one before is left out,
-        # and a marker runs at most to the next label (a long one is cut short with an
+        # The changes and markers first, in time: one that would overlap the one before is
+        # moved right after it (left out if that is more than MAX_LABEL_SHIFT_PX from its
+        # tick), and a marker runs at most to the next label (a long one is cut short with an
         # ellipsis); then the bar numbers wherever they leave room.
         baseline = height * 0.55
         written: list[tuple[float, float]] = []  # (left, right) of each, left to right
-        labels.sort(key=lambda label: label[0])
-        for i, (x, text, colour) in enumerate(labels):
+        labels.sort(key=lambda label: label[0])  # (stable: at one tick, as added)
+        for i, (_tick, x, text, colour) in enumerate(labels):
             if written and x < written[-1][1]:
-                continue
+                if written[-1][1] - x > MAX_LABEL_SHIFT_PX:
+                    continue
+                x = written[-1][1]
             room = math.inf if colour == CHANGE_LABEL else MAX_LABEL_PX
-            if i + 1 < len(labels) and colour == MARKER_LABEL:
-                room = min(room, labels[i + 1][0] - LABEL_GAP_PX - x)
+            # (to the next one's place, unless that is so close that the next one moves)
+            if i + 1 < len(labels) and colour == MARKER_LABEL and \
+                    labels[i + 1][1] - LABEL_GAP_PX - x >= MIN_MARKER_PX:
+                room = min(room, labels[i + 1][1] - LABEL_GAP_PX - x)
             if metrics.horizontalAdvance(text) > room:
                 text = metrics.elidedText(text, Qt.TextElideMode.ElideRight, max(0, int(room)))
                 if not text:
