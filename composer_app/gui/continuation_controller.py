@@ -20,7 +20,7 @@ from composer_app import paths
 from composer_app.core.keys import PITCH_CLASS_NAMES, estimate_key, signature_key
 from composer_app.core.note import Note, pitch_name
 from composer_app.core.pianoroll import roll_to_notes
-from composer_app.core.score import Score, ScoreError
+from composer_app.core.score import ScoreError
 from composer_app.gui.continuation_panel import ContinuationPanel
 from composer_app.gui.preferences import OUTPUT_CHECK_DELAY_MS, readable_path
 from composer_app.ml.continuation import (
@@ -283,15 +283,10 @@ class ContinuationController(QObject):
         self.panel.set_variations(0)
         # The player plays the user's notes from the start tick (the melody in accompany
         # mode) together with the frames the worker appends.
-        along = Score(ppq=score.ppq, tempo_map=list(score.tempo_map),
-                      time_signatures=list(score.time_signatures),
-                      # each part's instrument, pedal, mix and expression, and the synth's setup
-                      program_changes=list(score.program_changes),
-                      control_changes=list(score.control_changes),
-                      pitch_bends=list(score.pitch_bends),
-                      channel_pressures=list(score.channel_pressures),
-                      key_pressures=list(score.key_pressures),
-                      system_exclusive=list(score.system_exclusive))
+        # (the song, with each part's instrument, pedal, mix and expression and the synth's
+        # setup, less its notes)
+        along = score.copy()
+        along.clear()
         along.add_many(n for n in user_notes if n.end_tick > start_tick)
         self._playback.stop()
         self._playback.start_stream(

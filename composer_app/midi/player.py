@@ -1550,13 +1550,8 @@ def _serve_player(commands: Connection, events: Connection, realtime_priority: i
                     ppq, removed, added, tempo_map, settings, start_tick = args
                     edited = _score_edited(score_now, ppq, removed, added)
                     edited.tempo_map = list(tempo_map)
-                    programs, controls, bends, pressures, key_pressures, sysex = settings
-                    edited.program_changes = list(programs)
-                    edited.control_changes = list(controls)
-                    edited.pitch_bends = list(bends)
-                    edited.channel_pressures = list(pressures)
-                    edited.key_pressures = list(key_pressures)
-                    edited.system_exclusive = list(sysex)
+                    for name, values in zip(_SETTING_FIELDS, settings, strict=True):
+                        setattr(edited, name, list(values))
                     score_now = None  # if the player refuses it, nothing is current
                     result = player.play(edited, start_tick)
                     score_now = edited
@@ -1601,13 +1596,15 @@ def _difference(
     return removed, tuple(sorted((new_counts - old_counts).elements())), new_set
 
 
-def _settings_of(score: Score) -> tuple[list, list, list, list, list, list]:
-    """A score's program changes, controller changes, pitch bends, channel and key
-    pressures and system-exclusive messages, to cross to the player's process with a
-    difference of notes (another song's may differ)."""
-    return (list(score.program_changes), list(score.control_changes), list(score.pitch_bends),
-            list(score.channel_pressures), list(score.key_pressures),
-            list(score.system_exclusive))
+# What a score sends besides its notes and tempo: crossed to the player's process whole with
+# a difference of notes (another song's may differ)
+_SETTING_FIELDS = ("program_changes", "control_changes", "pitch_bends", "channel_pressures",
+                   "key_pressures", "system_exclusive")
+
+
+def _settings_of(score: Score) -> tuple[list, ...]:
+    """A score's :data:`_SETTING_FIELDS`, in that order."""
+    return tuple(list(getattr(score, name)) for name in _SETTING_FIELDS)
 
 
 def _score_edited(score: Score | None, ppq: int, removed: Sequence[Note],
